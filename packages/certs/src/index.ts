@@ -1,0 +1,24 @@
+export { hasPki, loadPki, pkiFiles, replicaNodeFiles, writePki } from './files.js';
+export { KEY_ALGORITHMS, type KeyAlgorithm } from './keys.js';
+export { adminKubeconfig } from './kubeconfig.js';
+export { firstServiceIp } from './net.js';
+export {
+  type CertificateExpiry,
+  type CreateClusterPkiOptions,
+  certificatesOf,
+  checkExpiry,
+  createClusterPki,
+  issueReplicaCerts,
+  renewLeaves,
+  withoutReplica,
+  withReplica,
+} from './pki.js';
+export type {
+  CertificateAndKey,
+  ClusterPki,
+  ClusterPkiSettings,
+  IssuedLeaf,
+  LeafProfile,
+  ReplicaCerts,
+  ReplicaIdentity,
+} from './types.js';

@@ -1,0 +1,83 @@
+import type { Secret } from '@hacp/core';
+import type { KeyAlgorithm } from './keys.js';
+
+/** A certificate and its private key. The key is a Secret: it logs and serialises as `[redacted]`. */
+export interface CertificateAndKey {
+  /** PEM, `-----BEGIN CERTIFICATE-----`. */
+  certPem: string;
+  /** PKCS#8 PEM, `-----BEGIN PRIVATE KEY-----`. */
+  keyPem: Secret;
+}
+
+/** How a leaf is issued, kept with it so that `renewLeaves` reissues the same certificate. */
+export interface LeafProfile {
+  /** Which CA signs it. */
+  issuer: 'ca' | 'etcdCa' | 'frontProxyCa';
+  commonName: string;
+  organizations: readonly string[];
+  usage: 'server' | 'client' | 'server-and-client';
+  dnsNames: readonly string[];
+  ipAddresses: readonly string[];
+}
+
+/** A leaf certificate with the profile it was issued from. */
+export interface IssuedLeaf extends CertificateAndKey {
+  profile: LeafProfile;
+}
+
+/** The settings every certificate of the cluster derives from. */
+export interface ClusterPkiSettings {
+  clusterName: string;
+  /** The stable endpoint (the reserved address, an IP or a DNS name) in the apiserver cert. */
+  endpointAddress: string;
+  serviceCidr: string;
+  /** The first service IP (`kubernetes.default`'s cluster IP), derived from `serviceCidr`. */
+  firstServiceIp: string;
+  dnsDomain: string;
+  keyAlgorithm: KeyAlgorithm;
+  caValidityDays: number;
+  leafValidityDays: number;
+}
+
+/** Who a replica is, as its certificates name it. */
+export interface ReplicaIdentity {
+  replicaName: string;
+  hostname: string;
+  internalIp: string;
+  externalIp?: string;
+}
+
+/** One replica's certificates (kubeadm's file names in brackets). */
+export interface ReplicaCerts {
+  identity: ReplicaIdentity;
+  /** etcd peer cert (`etcd/peer.crt`), signed by the etcd CA, server and client auth. */
+  etcdPeer: IssuedLeaf;
+  /** etcd client-port serving cert (`etcd/server.crt`), signed by the etcd CA, server and client auth. */
+  etcdServer: IssuedLeaf;
+  /** kube-apiserver serving cert (`apiserver.crt`), signed by the cluster CA. */
+  apiserver: IssuedLeaf;
+  /** kube-apiserver's client cert to its etcd (`apiserver-etcd-client.crt`), signed by the etcd CA. */
+  apiserverEtcdClient: IssuedLeaf;
+}
+
+/** The whole PKI of a cluster: its CAs, cluster-wide leaves and every replica's leaves. */
+export interface ClusterPki {
+  formatVersion: 1;
+  settings: ClusterPkiSettings;
+  /** The cluster CA (`ca.crt`): signs the apiserver serving cert and client certs. */
+  ca: CertificateAndKey;
+  /** The etcd CA (`etcd/ca.crt`): signs every etcd peer, server and client cert. */
+  etcdCa: CertificateAndKey;
+  /** The front-proxy CA (`front-proxy-ca.crt`): signs the aggregation layer's client cert. */
+  frontProxyCa: CertificateAndKey;
+  /** The service-account signing key pair (`sa.key`, `sa.pub`). */
+  serviceAccount: { publicKeyPem: string; privateKeyPem: Secret };
+  /** The aggregation layer's client cert (`front-proxy-client.crt`). */
+  frontProxyClient: IssuedLeaf;
+  /** The admin client cert (O=system:masters) behind the admin kubeconfig. */
+  admin: IssuedLeaf;
+  /** hacp's own etcd client cert (`etcd/healthcheck-client.crt`), for membership operations. */
+  etcdClient: IssuedLeaf;
+  /** Each replica's leaves, by replica name. */
+  replicas: Readonly<Record<string, ReplicaCerts>>;
+}

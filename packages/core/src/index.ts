@@ -1,0 +1,51 @@
+export {
+  assertClusterName,
+  assertZone,
+  DEFAULT_CLUSTER_NAME,
+  firstReplicaName,
+  isReplicaName,
+  newReplicaName,
+  regionOfZone,
+} from './domain.js';
+export {
+  ErrorCode,
+  ExitCode,
+  exitCodeFor,
+  HacpError,
+  type HacpErrorOptions,
+  invalidArgument,
+  isHacpError,
+} from './errors.js';
+export { type LogFields, type Logger, noopLogger, redactingLogger, resolveLogger } from './logger.js';
+export { assertNodeConfig, type NodeConfig, type NodeFile, type NodeProcess } from './node-config.js';
+export {
+  type Address,
+  type AddressApi,
+  type AddressHolder,
+  type AddressRef,
+  type FirewallApi,
+  type FirewallRule,
+  type HealthCheck,
+  type Instance,
+  type InstanceApi,
+  type InstanceRef,
+  type InstanceSpec,
+  type InstanceStatus,
+  type LoadBalancer,
+  type LoadBalancerApi,
+  type LoadBalancerSpec,
+  type MutationOptions,
+  missingProviderV1Members,
+  PROVIDER_V1_METHODS,
+  type ProviderBaseSettings,
+  type ProviderFactory,
+  type ProviderV1,
+  type Reach,
+  type ReadOptions,
+  type StateLock,
+  type StateRecord,
+  type StateStore,
+  type ZoneInfo,
+} from './provider.js';
+export { isSecret, redact, redactText, Secret } from './redact.js';
+export { backoffDelay, type WaitCheckResult, type WaitUntilOptions, waitUntil } from './wait.js';

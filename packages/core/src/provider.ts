@@ -1,0 +1,319 @@
+/**
+ * The Provider contract, version 1. Any cloud implements it (the local provider, GCE, plugins) and
+ * proves it with @hacp/provider-conformance. The SDK composes it; it never sees a cloud's API.
+ *
+ * Rules for every method:
+ * - Errors are HacpErrors with stable codes (NOT_FOUND, ALREADY_EXISTS, CONFLICT, LOCKED,
+ *   UNAVAILABLE, PROVIDER_ERROR, ...), `retryable` set where a retry may help.
+ * - Every mutating call takes a `requestId` (kept in the SDK's journal, so a resumed operation
+ *   reuses it) and is idempotent by name: repeating a call that succeeded succeeds again and
+ *   changes nothing.
+ * - Every call takes an optional AbortSignal; an aborted call throws ABORTED and leaves the
+ *   resource as its doc says a failure does.
+ */
+import type { Logger } from './logger.js';
+import type { NodeConfig } from './node-config.js';
+
+/** Options of every mutating call. */
+export interface MutationOptions {
+  /** Idempotency token: the same id for the same intended change, also across processes. */
+  requestId: string;
+  signal?: AbortSignal;
+}
+
+/** Options of every reading call. */
+export interface ReadOptions {
+  signal?: AbortSignal;
+}
+
+/** A zone a provider offers, with its region (GCE's rule: the zone minus its last `-x`). */
+export interface ZoneInfo {
+  name: string;
+  region: string;
+}
+
+/** A stored record with its version, for compare-and-swap. */
+export interface StateRecord<T = unknown> {
+  key: string;
+  /** Increases by one on every successful put. */
+  version: number;
+  value: T;
+}
+
+/** A held lock. Hold it for the whole operation; renew it before it expires. */
+export interface StateLock {
+  name: string;
+  holder: string;
+  expiresAt: Date;
+  /** Extends the lock by its ttl. @throws HacpError LOCKED when it was lost (expired and taken). */
+  renew(): Promise<void>;
+  /** Releases it; releasing a lock already released or lost is fine. */
+  release(): Promise<void>;
+}
+
+/**
+ * Where hacp keeps a cluster's record and journal (kube-up kept it in instance metadata). Values
+ * are JSON. A record that cannot be read, or was written by a newer format, is STATE_CORRUPT, never
+ * silently reset.
+ */
+export interface StateStore {
+  /** The record, or undefined when there is none. */
+  get<T = unknown>(key: string, options?: ReadOptions): Promise<StateRecord<T> | undefined>;
+  /**
+   * Writes `value` if the stored version is `expectedVersion` (`0` means "must not exist yet").
+   * @returns the new record, with version `expectedVersion + 1`.
+   * @throws HacpError CONFLICT when the stored version differs; nothing is written.
+   */
+  put<T = unknown>(
+    key: string,
+    value: T,
+    options: MutationOptions & { expectedVersion: number },
+  ): Promise<StateRecord<T>>;
+  /**
+   * Deletes the record if its version is `expectedVersion`; deleting a missing record is fine.
+   * @throws HacpError CONFLICT when the stored version differs; nothing is deleted.
+   */
+  delete(key: string, options: MutationOptions & { expectedVersion: number }): Promise<void>;
+  /** Keys that start with `prefix`, sorted. */
+  list(prefix: string, options?: ReadOptions): Promise<string[]>;
+  /**
+   * Takes the named lock for `ttlMs`. A lock whose holder let it expire may be taken.
+   * @throws HacpError LOCKED naming the current holder and its expiry; nothing changes.
+   */
+  lock(name: string, options: { holder: string; ttlMs: number; signal?: AbortSignal }): Promise<StateLock>;
+}
+
+/** Where an instance lives. */
+export interface InstanceRef {
+  name: string;
+  zone: string;
+}
+
+/** What to create: one replica's machine and what runs on it. */
+export interface InstanceSpec extends InstanceRef {
+  cluster: string;
+  /** The files and processes the replica needs, rendered by the SDK. */
+  nodeConfig: NodeConfig;
+  /** Free-form labels; providers add `hacp-cluster=<cluster>`. */
+  labels?: Readonly<Record<string, string>>;
+  /** Provider-specific size hints (GCE machine type, disk size); ignored where meaningless. */
+  machineType?: string;
+  diskSizeGb?: number;
+}
+
+export type InstanceStatus = 'provisioning' | 'running' | 'stopped' | 'terminated' | 'unknown';
+
+/** An instance as the provider sees it now. */
+export interface Instance extends InstanceRef {
+  cluster: string;
+  status: InstanceStatus;
+  /** The address other replicas reach it on (etcd peer traffic, load-balancer targets). */
+  internalIp: string;
+  /** An address outside the network, when it has one (ephemeral unless the endpoint is attached). */
+  externalIp?: string;
+  labels: Readonly<Record<string, string>>;
+  createdAt: Date;
+}
+
+export interface InstanceApi {
+  /**
+   * Creates the instance and starts its processes. Transactional: when it throws, the instance
+   * does not exist (anything half-made was deleted). Creating one that exists with the same spec
+   * returns it.
+   * @throws HacpError ALREADY_EXISTS when an instance of that name exists with another cluster.
+   * @throws HacpError ZONE_INVALID for a zone the provider does not offer.
+   */
+  create(spec: InstanceSpec, options: MutationOptions): Promise<Instance>;
+  /** The instance, or undefined when it does not exist. */
+  get(ref: InstanceRef, options?: ReadOptions): Promise<Instance | undefined>;
+  /** Every instance labelled with the cluster, in every zone, sorted by name. */
+  list(filter: { cluster: string }, options?: ReadOptions): Promise<Instance[]>;
+  /**
+   * Stops the processes and deletes the instance and its data disk. Deleting a missing instance is
+   * fine. When it throws, the instance is assumed to still exist.
+   */
+  delete(ref: InstanceRef, options: MutationOptions & { keepDisk?: boolean }): Promise<void>;
+  /** Stops the instance's processes, keeping it and its data (`hacp zone fail`). Optional. */
+  stop?(ref: InstanceRef, options: MutationOptions): Promise<void>;
+  /** Starts a stopped instance's processes again. Optional. */
+  start?(ref: InstanceRef, options: MutationOptions): Promise<void>;
+}
+
+/** Who holds the endpoint address now. */
+export type AddressHolder =
+  | { kind: 'instance'; instance: InstanceRef }
+  | { kind: 'load-balancer'; name: string };
+
+/** The cluster's reserved endpoint address. */
+export interface Address {
+  name: string;
+  region: string;
+  ip: string;
+  /** Undefined while reserved and unattached. */
+  holder?: AddressHolder;
+}
+
+export interface AddressRef {
+  name: string;
+  region: string;
+}
+
+export interface AddressApi {
+  /**
+   * Reserves a static address; reserving one that exists returns it. When it throws, nothing was
+   * reserved.
+   */
+  reserve(ref: AddressRef, options: MutationOptions): Promise<Address>;
+  /** The address, or undefined. */
+  get(ref: AddressRef, options?: ReadOptions): Promise<Address | undefined>;
+  /**
+   * Releases the address. Only `down` calls it. Releasing a missing address is fine.
+   * @throws HacpError CONFLICT while something holds it; nothing changes.
+   */
+  release(ref: AddressRef, options: MutationOptions): Promise<void>;
+  /**
+   * Attaches the address to an instance. Attaching it where it already is is fine.
+   * @throws HacpError CONFLICT when another instance or a load balancer holds it; nothing changes.
+   */
+  attach(ref: AddressRef, instance: InstanceRef, options: MutationOptions): Promise<Address>;
+  /** Detaches it from whatever instance holds it; detaching a free address is fine. */
+  detach(ref: AddressRef, options: MutationOptions): Promise<Address>;
+}
+
+/** How a load balancer decides a target is ready. */
+export interface HealthCheck {
+  protocol: 'http' | 'https' | 'tcp';
+  port: number;
+  /** For http(s): the path answering 200 when the replica is ready. */
+  path?: string;
+  intervalSeconds?: number;
+  timeoutSeconds?: number;
+  healthyThreshold?: number;
+  unhealthyThreshold?: number;
+}
+
+export interface LoadBalancerSpec {
+  name: string;
+  region: string;
+  /** The reserved address (by name) the load balancer serves on; it takes it over. */
+  address: string;
+  /** The port clients connect to (the API's, 443 or 6443). */
+  port: number;
+  /** The target port on each instance; defaults to `port`. */
+  targetPort?: number;
+  healthCheck: HealthCheck;
+  targets: readonly InstanceRef[];
+}
+
+export interface LoadBalancer extends LoadBalancerSpec {
+  /** Health of each target as the provider sees it now. */
+  targetHealth: readonly { instance: InstanceRef; healthy: boolean }[];
+}
+
+export interface LoadBalancerApi {
+  /**
+   * Creates or updates the load balancer so it matches the spec, including taking over the address.
+   * Each part is idempotent, so a call that failed half-way is completed by calling it again.
+   * @throws HacpError CONFLICT when an instance still holds the address; detach it first.
+   */
+  ensure(spec: LoadBalancerSpec, options: MutationOptions): Promise<LoadBalancer>;
+  /** The load balancer, or undefined. */
+  get(ref: { name: string; region: string }, options?: ReadOptions): Promise<LoadBalancer | undefined>;
+  /** Replaces the target set. @throws HacpError NOT_FOUND when there is no such load balancer. */
+  setTargets(
+    ref: { name: string; region: string },
+    targets: readonly InstanceRef[],
+    options: MutationOptions,
+  ): Promise<LoadBalancer>;
+  /** Deletes it and frees its address (still reserved). Deleting a missing one is fine. */
+  delete(ref: { name: string; region: string }, options: MutationOptions): Promise<void>;
+}
+
+/** Traffic allowed between a cluster's replicas only (etcd peer and client ports). */
+export interface FirewallRule {
+  name: string;
+  cluster: string;
+  protocol: 'tcp' | 'udp';
+  /** Single ports or ranges: `2379-2381`, `6443`. */
+  ports: readonly string[];
+  /** `replicas`: only from the cluster's replicas; `any`: from anywhere (the API port). */
+  from: 'replicas' | 'any';
+}
+
+export interface FirewallApi {
+  /** Creates or updates the rule to match. Idempotent. */
+  ensure(rule: FirewallRule, options: MutationOptions): Promise<void>;
+  /** Deletes the rule; deleting a missing rule is fine. */
+  delete(name: string, options: MutationOptions): Promise<void>;
+}
+
+/** A local endpoint that reaches a replica's port: direct locally, a tunnel on a cloud. */
+export interface Reach {
+  host: string;
+  port: number;
+  /** Closes any tunnel; harmless when there is none. */
+  close(): Promise<void>;
+}
+
+/** The contract every provider implements. */
+export interface ProviderV1 {
+  readonly specificationVersion: 'v1';
+  /** The provider's name as `--provider` takes it: `local`, `gce`, a plugin's name. */
+  readonly name: string;
+  zones: {
+    /** The zones this provider can place replicas in. */
+    list(options?: ReadOptions): Promise<ZoneInfo[]>;
+  };
+  state: StateStore;
+  instances: InstanceApi;
+  addresses: AddressApi;
+  loadBalancers: LoadBalancerApi;
+  firewalls: FirewallApi;
+  /**
+   * A host and port on this machine that reaches `port` on the instance.
+   * @throws HacpError NOT_FOUND when the instance does not exist; UNAVAILABLE when it cannot be reached.
+   */
+  reach(instance: InstanceRef, port: number, options?: ReadOptions): Promise<Reach>;
+  /** Closes clients and tunnels. The provider is unusable afterwards. */
+  close?(): Promise<void>;
+}
+
+/** What every provider factory receives besides its own settings. */
+export interface ProviderBaseSettings {
+  logger?: Logger;
+}
+
+/** A provider factory: `createLocalProvider(settings)`, `createGceProvider(settings)`. */
+export type ProviderFactory<S extends ProviderBaseSettings = ProviderBaseSettings> = (
+  settings: S,
+) => ProviderV1 | Promise<ProviderV1>;
+
+/** The methods a v1 provider must have, by group, for shape checks at plugin load. */
+export const PROVIDER_V1_METHODS = {
+  zones: ['list'],
+  state: ['get', 'put', 'delete', 'list', 'lock'],
+  instances: ['create', 'get', 'list', 'delete'],
+  addresses: ['reserve', 'get', 'release', 'attach', 'detach'],
+  loadBalancers: ['ensure', 'get', 'setTargets', 'delete'],
+  firewalls: ['ensure', 'delete'],
+} as const satisfies Record<string, readonly string[]>;
+
+/**
+ * What a value lacks to be a v1 provider: an empty list means it is one. Used to shape-check a
+ * plugin at load and by the conformance kit.
+ */
+export function missingProviderV1Members(candidate: unknown): string[] {
+  if (typeof candidate !== 'object' || candidate === null) return ['(not an object)'];
+  const provider = candidate as Record<string, unknown>;
+  const missing: string[] = [];
+  if (provider.specificationVersion !== 'v1') missing.push("specificationVersion: 'v1'");
+  if (typeof provider.name !== 'string' || provider.name.length === 0) missing.push('name');
+  if (typeof provider.reach !== 'function') missing.push('reach');
+  for (const [group, methods] of Object.entries(PROVIDER_V1_METHODS)) {
+    const part = provider[group] as Record<string, unknown> | undefined;
+    for (const method of methods) {
+      if (typeof part?.[method] !== 'function') missing.push(`${group}.${method}`);
+    }
+  }
+  return missing;
+}

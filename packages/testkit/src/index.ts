@@ -1,0 +1,11 @@
+export {
+  type EtcdTestCluster,
+  type EtcdTestMember,
+  type SpawnMemberOptions,
+  type StartEtcdClusterOptions,
+  startEtcdCluster,
+  type TlsFiles,
+} from './etcd-cluster.js';
+export { freePort, freePorts } from './ports.js';
+export { reapRecordedProcesses, type SpawnedProcess, spawnTracked, trackedPids } from './processes.js';
+export { createRecordingLogger, type LogRecord, type RecordingLogger } from './recording-logger.js';

@@ -1,0 +1,34 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The two test projects every package uses: `unit` (`*.test.ts`, fast, no processes) and `integration`
+ * (`*.integ.test.ts`, real etcd and servers on loopback, run one file at a time). Packages that
+ * start processes pass the testkit's global setup, which reaps by pid whatever a crashed worker left.
+ */
+export function packageTestConfig(options: { globalSetup?: string[] } = {}) {
+  return defineConfig({
+    test: {
+      ...(options.globalSetup ? { globalSetup: options.globalSetup } : {}),
+      projects: [
+        {
+          extends: true,
+          test: {
+            name: 'unit',
+            include: ['src/**/*.test.ts'],
+            exclude: ['src/**/*.integ.test.ts', 'src/**/*.e2e.test.ts'],
+          },
+        },
+        {
+          extends: true,
+          test: {
+            name: 'integration',
+            include: ['src/**/*.integ.test.ts'],
+            testTimeout: 60_000,
+            hookTimeout: 60_000,
+            fileParallelism: false,
+          },
+        },
+      ],
+    },
+  });
+}
