@@ -82,9 +82,11 @@ try {
       ]),
     ]),
   );
-  const healthy = members.length === 3 && members.every((m) => m.name !== '' && !m.isLearner);
+  const voters = members.filter((m) => !m.isLearner);
+  const quorum = Math.floor(voters.length / 2) + 1;
+  const healthy = voters.length === 3 && statuses.length === 3 && members.every((m) => m.name !== '');
   console.log(
-    `\n${healthy ? 'healthy' : 'NOT healthy'}: ${members.length} voters, quorum 2, tolerates the loss of 1`,
+    `\n${healthy ? 'healthy' : 'NOT healthy'}: ${voters.length} voters, quorum ${quorum}, tolerates the loss of ${voters.length - quorum}`,
   );
   if (!healthy) process.exitCode = 1;
 

@@ -4,16 +4,7 @@ import { type ClusterPki, createClusterPki, issueReplicaCerts } from '@hacp/cert
 import { isHacpError, waitUntil } from '@hacp/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdTestCluster, startEtcdCluster } from './etcd-cluster.js';
-import { trackedPids } from './processes.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive as alive, trackedPids } from './processes.js';
 
 /** etcd accepts membership changes only after every voter was connected for 5 s; retry until then. */
 function retryThroughStartupGate<T>(description: string, call: () => Promise<T>): Promise<T> {

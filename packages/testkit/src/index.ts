@@ -7,5 +7,11 @@ export {
   type TlsFiles,
 } from './etcd-cluster.js';
 export { freePort, freePorts } from './ports.js';
-export { reapRecordedProcesses, type SpawnedProcess, spawnTracked, trackedPids } from './processes.js';
+export {
+  isAlive,
+  reapRecordedProcesses,
+  type SpawnedProcess,
+  spawnTracked,
+  trackedPids,
+} from './processes.js';
 export { createRecordingLogger, type LogRecord, type RecordingLogger } from './recording-logger.js';

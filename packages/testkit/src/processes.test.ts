@@ -5,19 +5,10 @@ import { join } from 'node:path';
 import { isHacpError } from '@hacp/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePorts } from './ports.js';
-import { reapRecordedProcesses, spawnTracked, trackedPids } from './processes.js';
+import { isAlive as alive, reapRecordedProcesses, spawnTracked, trackedPids } from './processes.js';
 
 /** A process that runs 30 s and carries `marker` in its command line. */
 const idle = (marker: string) => ['-e', 'setTimeout(() => {}, 30000)', marker];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitDead(pid: number): Promise<boolean> {
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));

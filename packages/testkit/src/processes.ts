@@ -154,6 +154,16 @@ export function reapRecordedProcesses(dir: string): number[] {
   return killed;
 }
 
+/** Whether a process with that pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Pids the testkit started in this process that are still running. */
 export function trackedPids(): number[] {
   return [...running]
