@@ -1,0 +1,59 @@
+export { type ChooseReplicaOptions, chooseReplicaToRemove } from './choose.js';
+export {
+  DEFAULT_HEALTH_CHECK,
+  type EndpointTransition,
+  type EndpointTransitionOptions,
+  endpointTeardown,
+  endpointTransition,
+  initialEndpoint,
+} from './endpoint.js';
+export {
+  assertReplicaZone,
+  assertZone,
+  checkReplicaZone,
+  type ReplicaZoneOptions,
+  regionOfZone,
+  zonesInRegion,
+} from './geography.js';
+export { placementWarnings, suggestZone } from './placement.js';
+export {
+  type NamingOptions,
+  type PlanRemoveOptions,
+  type PlanReplaceOptions,
+  type PlanReplicateOptions,
+  type PlanUpOptions,
+  planDown,
+  planRemove,
+  planRepair,
+  planReplace,
+  planReplicate,
+  planToJson,
+  planUp,
+} from './plans.js';
+export {
+  canAddMember,
+  canRemoveMember,
+  type FaultTolerance,
+  faultTolerance,
+  quorumSize,
+  type ZoneLoss,
+  type ZoneLossAnalysis,
+  zoneLossAnalysis,
+} from './quorum.js';
+export {
+  type ClusterView,
+  type EndpointChange,
+  type EndpointHealthCheck,
+  type EndpointState,
+  type EndpointStep,
+  type MemberInfo,
+  type OperationName,
+  type Plan,
+  type PlannedState,
+  type PlanStep,
+  type ReplicaInfo,
+  type StepAction,
+  type Verdict,
+  type Warning,
+  WarningCode,
+} from './types.js';

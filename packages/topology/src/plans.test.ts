@@ -1,0 +1,358 @@
+import { isHacpError } from '@hacp/core';
+import { describe, expect, it } from 'vitest';
+import {
+  applyPlanStep,
+  type ClusterModel,
+  failReplica,
+  invariantViolations,
+  newClusterModel,
+  plannedStateOf,
+  quorumState,
+  viewOf,
+} from './model.js';
+import { planDown, planRemove, planRepair, planReplace, planReplicate, planToJson, planUp } from './plans.js';
+import type { Plan, StepAction } from './types.js';
+
+const ZONES = ['europe-west1-b', 'europe-west1-c', 'europe-west1-d', 'us-east1-b'];
+
+/** Hex suffixes handed out in order, so plans are reproducible. */
+function hexes(...values: string[]): () => string {
+  let i = 0;
+  return () => values[i++ % values.length] as string;
+}
+
+/** Applies every step, checking the safety rules after each; returns the final model. */
+function execute(model: ClusterModel, plan: Plan): ClusterModel {
+  const hadQuorum = quorumState(model).hasQuorum;
+  const hadReplicas = model.replicas.some((r) => r.vm);
+  let current = model;
+  for (const step of plan.steps) {
+    current = applyPlanStep(current, step);
+    if (plan.operation !== 'down') {
+      expect(invariantViolations(current, { hadQuorum, hadReplicas }), step.id).toEqual([]);
+    }
+  }
+  expect(plannedStateOf(current)).toEqual(plan.expected);
+  return current;
+}
+
+function kinds(plan: Plan): string[] {
+  return plan.steps.map((step) => step.id);
+}
+
+function indexOf(plan: Plan, predicate: (action: StepAction) => boolean): number {
+  return plan.steps.findIndex((step) => predicate(step.action));
+}
+
+function cluster(options: { multizone?: boolean; replicas?: number } = {}): ClusterModel {
+  let model = newClusterModel({ cluster: 'kubernetes', zones: ZONES });
+  model = execute(
+    model,
+    planUp({ cluster: 'kubernetes', zone: 'europe-west1-b', multizone: options.multizone ?? true }),
+  );
+  const zones = ['europe-west1-c', 'europe-west1-d', 'europe-west1-b', 'europe-west1-c'];
+  const suffixes = ['a01', 'b02', 'c03', 'd04'];
+  for (let i = 1; i < (options.replicas ?? 1); i++) {
+    const zone = options.multizone === false ? 'europe-west1-b' : (zones[i - 1] as string);
+    model = execute(
+      model,
+      planReplicate(viewOf(model), { zone, randomHex: hexes(suffixes[i - 1] as string) }),
+    );
+  }
+  return model;
+}
+
+describe('planUp', () => {
+  it('creates the first replica in the safe order and attaches the address to it', () => {
+    const plan = planUp({
+      cluster: 'kubernetes',
+      zone: 'europe-west1-b',
+      multizone: true,
+      quorumReads: true,
+    });
+    expect(kinds(plan)).toEqual([
+      'validate-zone:europe-west1-b',
+      'reserve-address',
+      'ensure-firewall',
+      'create-pki',
+      'write-record',
+      'issue-certs:kubernetes-master',
+      'create-instance:kubernetes-master',
+      'wait-healthy:kubernetes-master',
+      'attach-address:kubernetes-master',
+    ]);
+    expect(plan.steps[6]?.action).toEqual({
+      kind: 'create-instance',
+      replica: 'kubernetes-master',
+      zone: 'europe-west1-b',
+      etcdState: 'new',
+    });
+    expect(plan.expected).toEqual({
+      replicas: [{ name: 'kubernetes-master', zone: 'europe-west1-b' }],
+      endpoint: { mode: 'attached', replica: 'kubernetes-master' },
+    });
+    execute(newClusterModel({ cluster: 'kubernetes', zones: ZONES }), plan);
+  });
+
+  it('refuses a malformed zone, a zone the provider lacks, and a bad cluster name', () => {
+    expect(() => planUp({ cluster: 'kubernetes', zone: 'europe' })).toThrowError(
+      expect.objectContaining({ code: 'ZONE_INVALID' }),
+    );
+    expect(() => planUp({ cluster: 'kubernetes', zone: 'asia-east1-a', zones: ZONES })).toThrowError(
+      expect.objectContaining({ code: 'ZONE_INVALID' }),
+    );
+    expect(() => planUp({ cluster: 'Kube', zone: 'europe-west1-b' })).toThrowError(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+});
+
+describe('planReplicate', () => {
+  it('1→2: learner first, then the load balancer with the first replica, then the address, then the target', () => {
+    const model = cluster();
+    const plan = planReplicate(viewOf(model), { zone: 'europe-west1-c', randomHex: hexes('a1f') });
+    const learner = indexOf(plan, (a) => a.kind === 'add-learner');
+    const instance = indexOf(plan, (a) => a.kind === 'create-instance');
+    const promote = indexOf(plan, (a) => a.kind === 'promote-learner');
+    const snapshot = indexOf(plan, (a) => a.kind === 'snapshot');
+    const lb = indexOf(plan, (a) => a.kind === 'endpoint' && a.step.action === 'create-load-balancer');
+    const move = indexOf(
+      plan,
+      (a) => a.kind === 'endpoint' && a.step.action === 'move-address-to-load-balancer',
+    );
+    const target = indexOf(plan, (a) => a.kind === 'endpoint' && a.step.action === 'add-target');
+    expect(snapshot).toBeGreaterThanOrEqual(0);
+    expect(snapshot).toBeLessThan(learner);
+    expect(learner).toBeLessThan(instance);
+    expect(instance).toBeLessThan(promote);
+    expect(promote).toBeLessThan(lb);
+    expect(lb).toBeLessThan(move);
+    expect(move).toBeLessThan(target);
+    expect(plan.steps[lb]?.action).toMatchObject({
+      step: { targets: ['kubernetes-master'], healthCheck: {} },
+    });
+    expect(plan.steps[instance]?.action).toMatchObject({
+      replica: 'kubernetes-master-a1f',
+      etcdState: 'existing',
+    });
+    expect(plan.steps[learner]?.action).toMatchObject({ through: 'kubernetes-master' });
+    expect(plan.expected.endpoint).toEqual({
+      mode: 'load-balanced',
+      targets: ['kubernetes-master', 'kubernetes-master-a1f'],
+    });
+    expect(plan.warnings.map((w) => w.code)).toContain('TWO_REPLICAS');
+    expect(plan.onFailure.map((s) => s.action.kind)).toEqual(['remove-member', 'delete-instance']);
+    execute(model, plan);
+  });
+
+  it('2→3 adds a target only, and the two-replica warning is gone', () => {
+    const model = cluster({ replicas: 2 });
+    const plan = planReplicate(viewOf(model), { zone: 'europe-west1-d', randomHex: hexes('0b3') });
+    const endpointSteps = plan.steps.filter((s) => s.action.kind === 'endpoint').map((s) => s.id);
+    expect(endpointSteps).toEqual(['add-target:kubernetes-master-0b3']);
+    expect(plan.warnings.map((w) => w.code)).not.toContain('TWO_REPLICAS');
+    execute(model, plan);
+  });
+
+  it('picks the zone with the fewest replicas when none is given', () => {
+    const model = cluster({ replicas: 2 });
+    const plan = planReplicate(viewOf(model), { randomHex: hexes('0b3') });
+    expect(plan.expected.replicas.find((r) => r.name === 'kubernetes-master-0b3')?.zone).toBe(
+      'europe-west1-d',
+    );
+  });
+
+  it('refuses a zone in another region, and another zone without multizone', () => {
+    const model = cluster();
+    const error = (() => {
+      try {
+        planReplicate(viewOf(model), { zone: 'us-east1-b' });
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(isHacpError(error, 'ZONE_NOT_IN_REGION')).toBe(true);
+    expect((error as Error).message).toContain('us-east1-b');
+    const single = cluster({ multizone: false });
+    expect(() => planReplicate(viewOf(single), { zone: 'europe-west1-c' })).toThrowError(
+      expect.objectContaining({ code: 'MULTIZONE_REQUIRED' }),
+    );
+    const plan = planReplicate(viewOf(single), { randomHex: hexes('abc') });
+    expect(plan.expected.replicas.every((r) => r.zone === 'europe-west1-b')).toBe(true);
+  });
+
+  it('refuses while a learner exists or a voter is down', () => {
+    const model = cluster({ replicas: 3 });
+    const view = viewOf(model);
+    const withLearner = {
+      ...view,
+      members: [...view.members, { id: '99', name: '', learner: true, started: false, healthy: false }],
+    };
+    expect(() => planReplicate(withLearner)).toThrowError(
+      expect.objectContaining({ code: 'LEARNER_PRESENT' }),
+    );
+    const failed = failReplica(model, 'kubernetes-master-b02');
+    expect(() => planReplicate(viewOf(failed))).toThrowError(
+      expect.objectContaining({ code: 'QUORUM_AT_RISK' }),
+    );
+  });
+
+  it('refuses a taken or malformed name', () => {
+    const view = viewOf(cluster({ replicas: 2 }));
+    expect(() => planReplicate(view, { name: 'kubernetes-master-a01' })).toThrowError(
+      expect.objectContaining({ code: 'ALREADY_EXISTS' }),
+    );
+    expect(() => planReplicate(view, { name: 'kubernetes-master-old-backup' })).toThrowError(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+});
+
+describe('planRemove', () => {
+  it('removing the penultimate replica deletes the load balancer and gives the address back', () => {
+    const model = cluster({ replicas: 2 });
+    const plan = planRemove(viewOf(model), { zone: 'europe-west1-c' });
+    expect(kinds(plan)).toEqual([
+      'preflight',
+      'snapshot',
+      'remove-target:kubernetes-master-a01',
+      'remove-member:kubernetes-master-a01',
+      'delete-instance:kubernetes-master-a01',
+      'delete-identity-lease:kubernetes-master-a01',
+      'move-address-to-replica:kubernetes-master',
+      'delete-load-balancer',
+    ]);
+    expect(plan.steps[3]?.action).toMatchObject({ through: 'kubernetes-master' });
+    expect(plan.expected.endpoint).toEqual({ mode: 'attached', replica: 'kubernetes-master' });
+    execute(model, plan);
+  });
+
+  it('moves leadership away before removing the leader, through a remaining member', () => {
+    const model = cluster({ replicas: 3 });
+    const view = viewOf(model);
+    const leader = view.leaderName as string;
+    const plan = planRemove(view, { name: leader });
+    const move = indexOf(plan, (a) => a.kind === 'move-leader');
+    const remove = indexOf(plan, (a) => a.kind === 'remove-member');
+    expect(move).toBeGreaterThan(0);
+    expect(move).toBeLessThan(remove);
+    expect(plan.steps[remove]?.action).not.toMatchObject({ through: leader });
+    execute(model, plan);
+  });
+
+  it('by zone without a name prefers the unhealthy replica there', () => {
+    let model = cluster({ replicas: 5 });
+    // europe-west1-c holds kubernetes-master-a01 and kubernetes-master-d04.
+    model = failReplica(model, 'kubernetes-master-a01');
+    const plan = planRemove(viewOf(model), { zone: 'europe-west1-c' });
+    expect(plan.steps.find((s) => s.action.kind === 'remove-member')?.action).toMatchObject({
+      replica: 'kubernetes-master-a01',
+    });
+    execute(model, plan);
+  });
+
+  it('with a name in another zone than given refuses, naming where it is', () => {
+    const view = viewOf(cluster({ replicas: 3 }));
+    expect(() => planRemove(view, { zone: 'europe-west1-d', name: 'kubernetes-master-a01' })).toThrowError(
+      expect.objectContaining({ code: 'REPLICA_NOT_FOUND' }),
+    );
+    expect(() => planRemove(view, { name: 'kubernetes-master-a0' })).toThrowError(
+      expect.objectContaining({ code: 'REPLICA_NOT_FOUND' }),
+    );
+  });
+
+  it('warns when it ends at two replicas, refuses the last one and what would lose quorum', () => {
+    const three = cluster({ replicas: 3 });
+    expect(planRemove(viewOf(three), { zone: 'europe-west1-d' }).warnings.map((w) => w.code)).toContain(
+      'TWO_REPLICAS',
+    );
+    expect(() => planRemove(viewOf(cluster()), {})).toThrowError(
+      expect.objectContaining({ code: 'LAST_REPLICA' }),
+    );
+    const degraded = failReplica(three, 'kubernetes-master-b02');
+    expect(() => planRemove(viewOf(degraded), { name: 'kubernetes-master-a01' })).toThrowError(
+      expect.objectContaining({ code: 'QUORUM_AT_RISK' }),
+    );
+    // The member that is already down can go.
+    execute(degraded, planRemove(viewOf(degraded), { name: 'kubernetes-master-b02' }));
+  });
+});
+
+describe('planReplace', () => {
+  it('removes the broken replica, then adds one in its zone', () => {
+    const model = failReplica(cluster({ replicas: 3 }), 'kubernetes-master-b02');
+    const plan = planReplace(viewOf(model), { name: 'kubernetes-master-b02', randomHex: hexes('e05') });
+    const removed = indexOf(plan, (a) => a.kind === 'remove-member');
+    const added = indexOf(plan, (a) => a.kind === 'add-learner');
+    expect(removed).toBeLessThan(added);
+    expect(plan.expected.replicas).toContainEqual({ name: 'kubernetes-master-e05', zone: 'europe-west1-d' });
+    expect(plan.expected.replicas.map((r) => r.name)).not.toContain('kubernetes-master-b02');
+    execute(model, plan);
+  });
+
+  it('migrates the member when the data disk survived: same name, disk kept, nothing re-streamed', () => {
+    const model = failReplica(cluster({ replicas: 3 }), 'kubernetes-master-b02');
+    const plan = planReplace(viewOf(model), { name: 'kubernetes-master-b02', dataDiskIntact: true });
+    expect(plan.steps.some((s) => s.action.kind === 'add-learner' || s.action.kind === 'remove-member')).toBe(
+      false,
+    );
+    expect(plan.steps.find((s) => s.action.kind === 'delete-instance')?.action).toMatchObject({
+      keepDisk: true,
+    });
+    expect(plan.steps.some((s) => s.action.kind === 'migrate-member')).toBe(true);
+    execute(model, plan);
+  });
+});
+
+describe('planRepair', () => {
+  it('removes a stuck learner and replaces an unhealthy replica', () => {
+    let model = cluster({ replicas: 3 });
+    // A replicate interrupted after its learner was added.
+    model = applyPlanStep(model, {
+      id: 'add-learner:kubernetes-master-fff',
+      title: '',
+      action: { kind: 'add-learner', replica: 'kubernetes-master-fff', through: 'kubernetes-master' },
+      preconditions: [],
+    });
+    model = failReplica(model, 'kubernetes-master-b02');
+    const plan = planRepair(viewOf(model), { randomHex: hexes('f06') });
+    expect(plan.steps[0]?.action).toMatchObject({ kind: 'remove-member', memberId: expect.any(String) });
+    expect(plan.expected.replicas.map((r) => r.name)).toContain('kubernetes-master-f06');
+    expect(plan.expected.replicas.map((r) => r.name)).not.toContain('kubernetes-master-b02');
+    execute(model, plan);
+  });
+
+  it('does nothing on a healthy cluster', () => {
+    const plan = planRepair(viewOf(cluster({ replicas: 3 })));
+    expect(plan.steps).toEqual([]);
+  });
+});
+
+describe('planDown', () => {
+  it('deletes everything and releases the address only here', () => {
+    const model = cluster({ replicas: 3 });
+    const plan = planDown(viewOf(model));
+    expect(plan.steps[0]?.action.kind).toBe('snapshot');
+    expect(plan.steps.filter((s) => s.action.kind === 'delete-instance')).toHaveLength(3);
+    expect(kinds(plan)).toContain('release-address');
+    expect(plan.steps.at(-1)?.action.kind).toBe('delete-record');
+    const after = execute(model, plan);
+    expect(after.endpoint.reserved).toBe(false);
+    for (const other of [planUp({ cluster: 'k', zone: 'europe-west1-b' })]) {
+      expect(kinds(other)).not.toContain('release-address');
+    }
+  });
+});
+
+describe('planToJson', () => {
+  it('is stable: the same plan gives the same text, with sorted keys', () => {
+    const view = viewOf(cluster({ replicas: 2 }));
+    const a = planToJson(planReplicate(view, { name: 'kubernetes-master-abc' }));
+    const b = planToJson(planReplicate(view, { name: 'kubernetes-master-abc' }));
+    expect(a).toBe(b);
+    expect(a.endsWith('\n')).toBe(true);
+    const parsed = JSON.parse(a);
+    expect(Object.keys(parsed)).toEqual([...Object.keys(parsed)].sort());
+    expect(parsed.operation).toBe('replicate');
+  });
+});

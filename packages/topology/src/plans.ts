@@ -1,0 +1,704 @@
+import {
+  assertClusterName,
+  ErrorCode,
+  firstReplicaName,
+  HacpError,
+  invalidArgument,
+  isReplicaName,
+  newReplicaName,
+  regionOfZone,
+} from '@hacp/core';
+import { chooseReplicaToRemove } from './choose.js';
+import { endpointTeardown, endpointTransition, initialEndpoint } from './endpoint.js';
+import { assertReplicaZone, zonesInRegion } from './geography.js';
+import { placementWarnings, suggestZone } from './placement.js';
+import { canAddMember, canRemoveMember } from './quorum.js';
+import type {
+  ClusterView,
+  EndpointState,
+  EndpointStep,
+  MemberInfo,
+  Plan,
+  PlannedState,
+  PlanStep,
+  ReplicaInfo,
+  StepAction,
+  Verdict,
+  Warning,
+} from './types.js';
+
+/** Options every plan that names new replicas takes. */
+export interface NamingOptions {
+  /** Three hex digits for a new replica's name; injected so that plans are reproducible. */
+  randomHex?: () => string;
+}
+
+function fail(verdict: Verdict): void {
+  if (!verdict.ok) throw verdict.error;
+}
+
+/** Builds steps with ids that are unique within a plan (`kind:subject`, `#2` on a repeat). */
+class StepList {
+  readonly steps: PlanStep[] = [];
+  readonly #ids = new Set<string>();
+
+  add(action: StepAction, title: string, preconditions: readonly string[] = []): this {
+    const subject = subjectOf(action);
+    const base = subject === undefined ? stepKind(action) : `${stepKind(action)}:${subject}`;
+    let id = base;
+    for (let n = 2; this.#ids.has(id); n++) id = `${base}#${n}`;
+    this.#ids.add(id);
+    this.steps.push({ id, title, action, preconditions });
+    return this;
+  }
+
+  endpoint(step: EndpointStep): this {
+    return this.add({ kind: 'endpoint', step }, endpointTitle(step), endpointPreconditions(step));
+  }
+}
+
+function stepKind(action: StepAction): string {
+  return action.kind === 'endpoint' ? action.step.action : action.kind;
+}
+
+function subjectOf(action: StepAction): string | undefined {
+  if (action.kind === 'endpoint') {
+    const step = action.step;
+    if ('replica' in step) return step.replica;
+    if ('from' in step) return step.from;
+    return undefined;
+  }
+  if ('replica' in action) return action.replica;
+  if (action.kind === 'validate-zone') return action.zone;
+  if (action.kind === 'move-leader') return action.from;
+  return undefined;
+}
+
+function endpointTitle(step: EndpointStep): string {
+  switch (step.action) {
+    case 'attach-address':
+      return `Attach the endpoint address to ${step.replica}`;
+    case 'create-load-balancer':
+      return `Create the load balancer with ${step.targets.join(', ')} as its target and a health check`;
+    case 'move-address-to-load-balancer':
+      return `Move the endpoint address from ${step.from} to the load balancer`;
+    case 'add-target':
+      return `Add ${step.replica} to the load balancer once it is ready`;
+    case 'remove-target':
+      return `Take ${step.replica} out of the load balancer and let its connections drain`;
+    case 'move-address-to-replica':
+      return `Move the endpoint address from the load balancer back to ${step.replica}`;
+    case 'delete-load-balancer':
+      return 'Delete the load balancer';
+    case 'release-address':
+      return 'Release the endpoint address';
+  }
+}
+
+function endpointPreconditions(step: EndpointStep): string[] {
+  switch (step.action) {
+    case 'move-address-to-load-balancer':
+      return ['the load balancer exists and its health check passes for the current target'];
+    case 'add-target':
+      return [`${step.replica} reports ready`];
+    case 'move-address-to-replica':
+      return [`${step.replica} is the load balancer's only target`];
+    case 'delete-load-balancer':
+      return ['the load balancer no longer holds the address, or the cluster is being deleted'];
+    default:
+      return [];
+  }
+}
+
+function sortedReplicas(replicas: readonly { name: string; zone: string }[]): PlannedState['replicas'] {
+  return [...replicas].map(({ name, zone }) => ({ name, zone })).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function healthyVoters(members: readonly MemberInfo[]): MemberInfo[] {
+  return members
+    .filter((member) => !member.learner && member.started && member.healthy)
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The healthy voter to talk to: the leader when it is healthy and allowed, else the first by name. */
+function throughMember(view: ClusterView, options: { exclude?: string } = {}): string | undefined {
+  const candidates = healthyVoters(view.members).filter((member) => member.name !== options.exclude);
+  const leader = candidates.find((member) => member.name === view.leaderName);
+  return (leader ?? candidates[0])?.name;
+}
+
+function noHealthyMember(view: ClusterView): HacpError {
+  return new HacpError({
+    code: ErrorCode.QUORUM_AT_RISK,
+    message: `Cluster ${view.cluster} has no healthy etcd voter to act through.`,
+    actions: ['Check the replicas with `hacp status`; recover a replica, or restore from a snapshot.'],
+    details: { cluster: view.cluster },
+  });
+}
+
+/** The health hacp acts on: a replica is healthy when it says so and its member (if any) does. */
+function replicaHealth(view: ClusterView): Record<string, boolean> {
+  const health: Record<string, boolean> = {};
+  for (const replica of view.replicas) {
+    const member = view.members.find((m) => m.name === replica.name);
+    health[replica.name] = replica.healthy && (member === undefined || (member.started && member.healthy));
+  }
+  return health;
+}
+
+function endpointReplicas(state: EndpointState): readonly string[] {
+  return state.mode === 'attached' ? [state.replica] : state.targets;
+}
+
+/** What `planUp` takes. */
+export interface PlanUpOptions {
+  cluster: string;
+  /** The first replica's zone. */
+  zone: string;
+  multizone?: boolean;
+  quorumReads?: boolean;
+  /** The provider's zones; when given, the zone must be one of them. */
+  zones?: readonly string[];
+}
+
+/**
+ * The plan that creates a cluster with one replica: validate the zone, reserve the address, open
+ * etcd's ports between replicas only, make the PKI, write the record, create the first replica
+ * (etcd `new`), wait until it is healthy, attach the address to it.
+ *
+ * @example
+ * const plan = planUp({ cluster: 'kubernetes', zone: 'europe-west1-b', multizone: true });
+ * plan.steps.map((s) => s.id); // ['validate-zone:europe-west1-b', 'reserve-address', ...]
+ * @throws HacpError INVALID_ARGUMENT for a bad cluster name; ZONE_INVALID for a malformed zone or
+ *   one the provider does not offer.
+ */
+export function planUp(options: PlanUpOptions): Plan {
+  assertClusterName(options.cluster);
+  const region = regionOfZone(options.zone);
+  if (options.zones !== undefined && !options.zones.includes(options.zone)) {
+    throw new HacpError({
+      code: ErrorCode.ZONE_INVALID,
+      message: `The provider has no zone ${options.zone}; it offers ${options.zones.join(', ') || 'none'}.`,
+      actions: [`Pick one of: ${options.zones.join(', ')}.`],
+      details: { zone: options.zone, zones: [...options.zones] },
+    });
+  }
+  const multizone = options.multizone ?? false;
+  const first = firstReplicaName(options.cluster);
+  const endpoint = initialEndpoint(first);
+  const list = new StepList()
+    .add({ kind: 'validate-zone', zone: options.zone }, `Check zone ${options.zone} (region ${region})`)
+    .add({ kind: 'reserve-address' }, `Reserve the endpoint address in ${region}`)
+    .add({ kind: 'ensure-firewall' }, "Allow etcd's peer and client ports between replicas only")
+    .add({ kind: 'create-pki' }, 'Create the cluster PKI')
+    .add(
+      { kind: 'write-record', multizone, quorumReads: options.quorumReads ?? false, firstZone: options.zone },
+      'Write the cluster record',
+    )
+    .add({ kind: 'issue-certs', replica: first }, `Issue the certificates of ${first}`)
+    .add(
+      { kind: 'create-instance', replica: first, zone: options.zone, etcdState: 'new' },
+      `Create ${first} in ${options.zone}; its etcd starts a new cluster`,
+    )
+    .add({ kind: 'wait-healthy', replica: first }, `Wait until ${first} is healthy`);
+  for (const step of endpoint.steps) list.endpoint(step);
+  return {
+    operation: 'up',
+    cluster: options.cluster,
+    steps: list.steps,
+    onFailure: [],
+    warnings: [],
+    expected: { replicas: [{ name: first, zone: options.zone }], endpoint: endpoint.next },
+  };
+}
+
+/** What `planReplicate` takes. */
+export interface PlanReplicateOptions extends NamingOptions {
+  /** The new replica's zone; default the allowed zone with the fewest replicas. */
+  zone?: string;
+  /** The new replica's name; default a fresh `<cluster>-master-<3 hex>`. */
+  name?: string;
+}
+
+/**
+ * The plan that adds one replica, in DESIGN.md's safe order: preflight (every member started and
+ * healthy, no learner), the zone rules, a snapshot, the replica's certificates, its member added as
+ * a learner through a healthy member, the instance (etcd `existing`), promotion once caught up;
+ * going 1→2 the load balancer is built with the first replica and the address moved to it; the new
+ * replica becomes a target once ready. `onFailure` removes the learner and deletes the instance.
+ *
+ * @throws HacpError LEARNER_PRESENT, QUORUM_AT_RISK (preflight); ZONE_INVALID, ZONE_NOT_IN_REGION,
+ *   MULTIZONE_REQUIRED (zone); INVALID_ARGUMENT or ALREADY_EXISTS for a bad or taken name.
+ */
+export function planReplicate(view: ClusterView, options: PlanReplicateOptions = {}): Plan {
+  fail(canAddMember(view.members));
+  const allowed = view.multizone ? zonesInRegion(view.zones, view.region) : [view.firstZone];
+  const zone = options.zone ?? suggestZone(view.replicas, allowed.length > 0 ? allowed : [view.firstZone]);
+  assertReplicaZone({ zone, region: view.region, multizone: view.multizone, firstZone: view.firstZone });
+  const existing = view.replicas.map((replica) => replica.name);
+  const name =
+    options.name ?? newReplicaName({ cluster: view.cluster, existing, randomHex: options.randomHex });
+  if (!isReplicaName(view.cluster, name)) {
+    throw invalidArgument({
+      field: 'name',
+      value: name,
+      message: `"${name}" is not a replica name of cluster ${view.cluster}: use ${view.cluster}-master-<3 hex digits>.`,
+    });
+  }
+  if (existing.includes(name) || view.members.some((member) => member.name === name)) {
+    throw new HacpError({
+      code: ErrorCode.ALREADY_EXISTS,
+      message: `Replica ${name} exists already.`,
+      actions: ['Leave the name out to get a fresh one.'],
+      details: { name },
+    });
+  }
+  const through = throughMember(view);
+  if (through === undefined) throw noHealthyMember(view);
+  const transition = endpointTransition(view.endpoint, { kind: 'add-replica', replica: name });
+
+  const list = new StepList()
+    .add(
+      {
+        kind: 'preflight',
+        checks: ['every etcd member started and healthy', 'no learner', 'no operation in flight'],
+      },
+      'Check that the cluster can take a new member',
+    )
+    .add({ kind: 'validate-zone', zone }, `Check zone ${zone}`)
+    .add({ kind: 'snapshot', through }, `Take an etcd snapshot through ${through}`)
+    .add({ kind: 'issue-certs', replica: name }, `Issue the certificates of ${name}`)
+    .add(
+      { kind: 'add-learner', replica: name, through },
+      `Add ${name} to etcd as a learner through ${through}`,
+      ['no learner exists', 'every voter is healthy'],
+    )
+    .add(
+      { kind: 'create-instance', replica: name, zone, etcdState: 'existing' },
+      `Create ${name} in ${zone}; its etcd joins the existing cluster`,
+    )
+    .add({ kind: 'promote-learner', replica: name }, `Promote ${name} to a voter once it has caught up`, [
+      `${name} has started and caught up with the leader`,
+    ])
+    .add({ kind: 'wait-healthy', replica: name }, `Wait until ${name} is healthy`);
+  for (const step of transition.steps) list.endpoint(step);
+
+  const rollback = new StepList()
+    .add({ kind: 'remove-member', replica: name, through }, `Remove ${name}'s member if it was added`)
+    .add(
+      { kind: 'delete-instance', replica: name, zone, keepDisk: false },
+      `Delete ${name} if it was created`,
+    );
+  const after = [...view.replicas, { name, zone, createdAt: '', healthy: true }];
+  return {
+    operation: 'replicate',
+    cluster: view.cluster,
+    steps: list.steps,
+    onFailure: rollback.steps,
+    warnings: placementWarnings(after),
+    expected: { replicas: sortedReplicas(after), endpoint: transition.next },
+  };
+}
+
+/** What `planRemove` takes (kube-down's KUBE_GCE_ZONE and KUBE_REPLICA_NAME). */
+export interface PlanRemoveOptions {
+  zone?: string;
+  name?: string;
+}
+
+interface RemovalParts {
+  victim: ReplicaInfo;
+  early: PlanStep[];
+  late: PlanStep[];
+  remaining: ReplicaInfo[];
+  endpoint: EndpointState;
+  warnings: Warning[];
+}
+
+function removalParts(view: ClusterView, victim: ReplicaInfo, list: StepList): RemovalParts {
+  const member = view.members.find((m) => m.name === victim.name);
+  if (member !== undefined) fail(canRemoveMember(view.members, member.id));
+  const through = throughMember(view, { exclude: victim.name });
+  if (through === undefined) throw noHealthyMember(view);
+
+  list
+    .add(
+      { kind: 'preflight', checks: ['the remaining healthy voters keep quorum', 'no operation in flight'] },
+      `Check that removing ${victim.name} keeps quorum`,
+    )
+    .add({ kind: 'snapshot', through }, `Take an etcd snapshot through ${through}`);
+  if (member !== undefined && !member.learner && view.leaderName === victim.name) {
+    const successor = healthyVoters(view.members)
+      .filter((m) => m.name !== victim.name)
+      .map((m) => view.replicas.find((r) => r.name === m.name))
+      .filter((r): r is ReplicaInfo => r !== undefined)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.name.localeCompare(b.name))[0];
+    const to = successor?.name ?? through;
+    list.add(
+      { kind: 'move-leader', from: victim.name, to },
+      `Move etcd leadership from ${victim.name} to ${to}`,
+    );
+  }
+  const known = endpointReplicas(view.endpoint).includes(victim.name);
+  let endpoint = view.endpoint;
+  let lateEndpoint: EndpointStep[] = [];
+  if (known) {
+    const transition = endpointTransition(view.endpoint, { kind: 'remove-replica', replica: victim.name });
+    const [first, ...rest] = transition.steps;
+    if (first !== undefined) list.endpoint(first);
+    lateEndpoint = rest;
+    endpoint = transition.next;
+  }
+  if (member !== undefined) {
+    list.add(
+      { kind: 'remove-member', replica: victim.name, memberId: member.id, through },
+      `Remove ${victim.name}'s etcd member through ${through}`,
+      [`${through} is healthy`, `${victim.name} does not lead etcd`],
+    );
+  }
+  list
+    .add(
+      { kind: 'delete-instance', replica: victim.name, zone: victim.zone, keepDisk: false },
+      `Delete ${victim.name} and its disk`,
+    )
+    .add(
+      { kind: 'delete-identity-lease', replica: victim.name },
+      `Delete ${victim.name}'s apiserver identity lease`,
+    );
+  const beforeLate = list.steps.length;
+  for (const step of lateEndpoint) list.endpoint(step);
+  const remaining = view.replicas.filter((replica) => replica.name !== victim.name);
+  return {
+    victim,
+    early: list.steps.slice(0, beforeLate),
+    late: list.steps.slice(beforeLate),
+    remaining,
+    endpoint,
+    warnings: placementWarnings(remaining),
+  };
+}
+
+function assertNotLast(view: ClusterView, victim: ReplicaInfo): void {
+  if (view.replicas.length <= 1) {
+    throw new HacpError({
+      code: ErrorCode.LAST_REPLICA,
+      message: `${victim.name} is the last replica of cluster ${view.cluster}; removing it would delete the cluster.`,
+      actions: ['Run `hacp down` to delete the cluster.', 'Run `hacp replicate` first to keep it.'],
+      details: { replica: victim.name },
+    });
+  }
+}
+
+/**
+ * The plan that removes one replica: the named one, else in that zone the unhealthy, then a
+ * non-leader, then the newest. It refuses the last replica (that is `down`) and any removal that
+ * would lose quorum; moves etcd leadership away first when the replica leads; takes it out of the
+ * load balancer; removes its member through a remaining member; deletes the instance, its disk and
+ * its identity lease; going 2→1 gives the address back to the last replica and deletes the load
+ * balancer. Ending at two replicas is allowed and warned about.
+ *
+ * @throws HacpError REPLICA_NOT_FOUND, LAST_REPLICA, QUORUM_AT_RISK.
+ */
+export function planRemove(view: ClusterView, options: PlanRemoveOptions = {}): Plan {
+  const victim = chooseReplicaToRemove({
+    replicas: view.replicas,
+    zone: options.zone,
+    name: options.name,
+    leaderName: view.leaderName,
+    health: replicaHealth(view),
+  });
+  assertNotLast(view, victim);
+  const list = new StepList();
+  const parts = removalParts(view, victim, list);
+  return {
+    operation: 'remove',
+    cluster: view.cluster,
+    steps: list.steps,
+    onFailure: [],
+    warnings: parts.warnings,
+    expected: { replicas: sortedReplicas(parts.remaining), endpoint: parts.endpoint },
+  };
+}
+
+/** The view after a removal, as the replicate half of a replace sees it. */
+function viewAfterRemoval(view: ClusterView, parts: RemovalParts): ClusterView {
+  const leaderName = view.leaderName === parts.victim.name ? undefined : view.leaderName;
+  return {
+    ...view,
+    replicas: parts.remaining,
+    members: view.members.filter((member) => member.name !== parts.victim.name),
+    endpoint: parts.endpoint,
+    ...(leaderName === undefined ? {} : { leaderName }),
+  };
+}
+
+/** What `planReplace` takes. */
+export interface PlanReplaceOptions extends NamingOptions {
+  /** The broken replica. */
+  name: string;
+  /** Its etcd data disk survived: migrate the member onto a new instance instead of removing it. */
+  dataDiskIntact?: boolean;
+  /** The new replica's name (without migration); default a fresh one. */
+  newName?: string;
+}
+
+/**
+ * The plan that replaces a broken replica in its zone: remove it (even when its instance is
+ * unreachable), then add one in the same zone. With `dataDiskIntact`, the member is migrated
+ * instead: the instance is recreated under the same name on the surviving disk and the member keeps
+ * its id and data (etcd's member migration), so nothing is streamed.
+ *
+ * @throws HacpError REPLICA_NOT_FOUND, LAST_REPLICA (a single replica cannot be replaced without
+ *   downtime: restore it instead), QUORUM_AT_RISK, LEARNER_PRESENT.
+ */
+export function planReplace(view: ClusterView, options: PlanReplaceOptions): Plan {
+  const victim = chooseReplicaToRemove({
+    replicas: view.replicas,
+    name: options.name,
+    leaderName: view.leaderName,
+  });
+  assertNotLast(view, victim);
+  if (options.dataDiskIntact) return planMigration(view, victim);
+
+  const list = new StepList();
+  const parts = removalParts(view, victim, list);
+  const after = viewAfterRemoval(view, parts);
+  const add = planReplicate(after, {
+    zone: victim.zone,
+    name: options.newName,
+    randomHex: options.randomHex,
+  });
+  for (const step of add.steps) list.add(step.action, step.title, step.preconditions);
+  return {
+    operation: 'replace',
+    cluster: view.cluster,
+    steps: list.steps,
+    onFailure: add.onFailure,
+    warnings: add.warnings,
+    expected: add.expected,
+  };
+}
+
+function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
+  const member = view.members.find((m) => m.name === victim.name);
+  if (member === undefined || member.learner) {
+    throw new HacpError({
+      code: ErrorCode.REPLICA_NOT_FOUND,
+      message: `${victim.name} has no etcd voter to migrate.`,
+      actions: ['Replace it without --data-disk-intact.'],
+      details: { replica: victim.name },
+    });
+  }
+  // While the member moves it is down: the others must hold a quorum without it.
+  const others = healthyVoters(view.members).filter((m) => m.name !== victim.name).length;
+  const voters = view.members.filter((m) => !m.learner).length;
+  if (others < Math.floor(voters / 2) + 1) {
+    throw new HacpError({
+      code: ErrorCode.QUORUM_AT_RISK,
+      message: `Migrating ${victim.name} takes its member down for a while, leaving ${others} healthy voter(s) of ${voters}; etcd needs ${Math.floor(voters / 2) + 1}.`,
+      actions: ['Repair the other replicas first.'],
+      details: { replica: victim.name, healthy: others, voters },
+    });
+  }
+  const through = throughMember(view, { exclude: victim.name });
+  if (through === undefined) throw noHealthyMember(view);
+  const list = new StepList()
+    .add(
+      { kind: 'preflight', checks: ['the other healthy voters keep quorum', 'no operation in flight'] },
+      `Check that ${victim.name} can be migrated`,
+    )
+    .add({ kind: 'snapshot', through }, `Take an etcd snapshot through ${through}`);
+  if (view.leaderName === victim.name) {
+    list.add({ kind: 'move-leader', from: victim.name, to: through }, `Move etcd leadership to ${through}`);
+  }
+  const lb = view.endpoint.mode === 'load-balanced' && view.endpoint.targets.includes(victim.name);
+  if (lb) list.endpoint({ action: 'remove-target', replica: victim.name, drain: true });
+  list
+    .add(
+      { kind: 'delete-instance', replica: victim.name, zone: victim.zone, keepDisk: true },
+      `Delete ${victim.name}'s instance, keeping its etcd disk`,
+    )
+    .add(
+      { kind: 'create-instance', replica: victim.name, zone: victim.zone, etcdState: 'existing' },
+      `Recreate ${victim.name} in ${victim.zone} on its surviving disk`,
+    )
+    .add(
+      { kind: 'migrate-member', replica: victim.name, through },
+      `Point ${victim.name}'s member at its new address through ${through}`,
+    )
+    .add({ kind: 'wait-healthy', replica: victim.name }, `Wait until ${victim.name} is healthy`);
+  if (lb) list.endpoint({ action: 'add-target', replica: victim.name, whenReady: true });
+  return {
+    operation: 'replace',
+    cluster: view.cluster,
+    steps: list.steps,
+    onFailure: [],
+    warnings: placementWarnings(view.replicas),
+    expected: { replicas: sortedReplicas(view.replicas), endpoint: view.endpoint },
+  };
+}
+
+/**
+ * The plan that repairs what it finds, one fix at a time and each only while quorum allows: a
+ * stuck learner is removed; a member without a replica (orphan) is removed; a replica without a
+ * member is deleted; an unhealthy replica is replaced in its zone. Fixes that would not be safe are
+ * left out with a warning; running repair again after the next recovery continues.
+ */
+export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan {
+  const list = new StepList();
+  const warnings: Warning[] = [];
+  let current: ClusterView = view;
+  const note = (message: string) => warnings.push({ code: 'UNHEALTHY_REPLICA', message });
+
+  for (const learner of current.members.filter((m) => m.learner)) {
+    const through = throughMember(current);
+    if (through === undefined) {
+      note(`Learner ${learner.name || learner.id} is stuck, and no healthy voter can remove it.`);
+      continue;
+    }
+    const replica = learner.name || `member-${learner.id}`;
+    list.add(
+      { kind: 'remove-member', replica, memberId: learner.id, through },
+      `Remove the stuck learner ${replica} through ${through}`,
+    );
+    const instance = current.replicas.find((r) => r.name === learner.name);
+    if (instance !== undefined) {
+      list.add(
+        { kind: 'delete-instance', replica: instance.name, zone: instance.zone, keepDisk: false },
+        `Delete ${instance.name}, whose member never joined`,
+      );
+    }
+    current = {
+      ...current,
+      members: current.members.filter((m) => m.id !== learner.id),
+      replicas: current.replicas.filter((r) => r.name !== learner.name),
+    };
+  }
+
+  for (const orphan of current.members.filter((m) => !current.replicas.some((r) => r.name === m.name))) {
+    const verdict = canRemoveMember(current.members, orphan.id);
+    const through = throughMember(current, { exclude: orphan.name });
+    if (!verdict.ok || through === undefined || current.leaderName === orphan.name) {
+      note(`Member ${orphan.name || orphan.id} has no replica, and removing it now would not be safe.`);
+      continue;
+    }
+    list.add(
+      { kind: 'remove-member', replica: orphan.name || `member-${orphan.id}`, memberId: orphan.id, through },
+      `Remove member ${orphan.name || orphan.id}, which has no replica, through ${through}`,
+    );
+    current = { ...current, members: current.members.filter((m) => m.id !== orphan.id) };
+  }
+
+  for (const replica of current.replicas.filter((r) => !current.members.some((m) => m.name === r.name))) {
+    if (current.replicas.length <= 1) break;
+    if (endpointReplicas(current.endpoint).includes(replica.name)) {
+      note(
+        `Replica ${replica.name} has no etcd member but the endpoint uses it; replace it with \`hacp replace\`.`,
+      );
+      continue;
+    }
+    list.add(
+      { kind: 'delete-instance', replica: replica.name, zone: replica.zone, keepDisk: false },
+      `Delete ${replica.name}, which has no etcd member`,
+    );
+    current = { ...current, replicas: current.replicas.filter((r) => r.name !== replica.name) };
+  }
+
+  const health = replicaHealth(current);
+  for (const replica of current.replicas.filter((r) => !health[r.name])) {
+    if (current.replicas.length <= 1) {
+      note(`${replica.name} is the only replica and unhealthy: restore it from a snapshot.`);
+      break;
+    }
+    try {
+      const sub = new StepList();
+      const parts = removalParts(current, replica, sub);
+      const after = viewAfterRemoval(current, parts);
+      const add = planReplicate(after, { zone: replica.zone, randomHex: options.randomHex });
+      for (const step of [...sub.steps, ...add.steps]) list.add(step.action, step.title, step.preconditions);
+      const added = add.expected.replicas.find((r) => !after.replicas.some((a) => a.name === r.name));
+      const newReplica: ReplicaInfo = {
+        name: added?.name ?? replica.name,
+        zone: replica.zone,
+        createdAt: replica.createdAt,
+        healthy: true,
+      };
+      const newMember: MemberInfo = {
+        id: `new-${newReplica.name}`,
+        name: newReplica.name,
+        learner: false,
+        started: true,
+        healthy: true,
+      };
+      current = {
+        ...after,
+        replicas: [...after.replicas, newReplica],
+        members: [...after.members, newMember],
+        endpoint: add.expected.endpoint ?? after.endpoint,
+      };
+    } catch (error) {
+      if (!(error instanceof HacpError)) throw error;
+      note(`${replica.name} is unhealthy, and replacing it now would not be safe: ${error.message}`);
+    }
+  }
+
+  return {
+    operation: 'repair',
+    cluster: view.cluster,
+    steps: list.steps,
+    onFailure: [],
+    warnings: [
+      ...warnings,
+      ...placementWarnings(current.replicas).filter((w) => w.code !== 'UNHEALTHY_REPLICA'),
+    ],
+    expected: { replicas: sortedReplicas(current.replicas), endpoint: current.endpoint },
+  };
+}
+
+/**
+ * The plan that deletes the cluster: a last snapshot when a healthy member can take one, the load
+ * balancer, the address (released only here), every replica with its disk, the firewall rules and
+ * the record.
+ */
+export function planDown(view: ClusterView): Plan {
+  const list = new StepList();
+  const through = throughMember(view);
+  if (through !== undefined)
+    list.add({ kind: 'snapshot', through }, `Take a last etcd snapshot through ${through}`);
+  for (const step of endpointTeardown(view.endpoint)) list.endpoint(step);
+  for (const replica of [...view.replicas].sort((a, b) => a.name.localeCompare(b.name))) {
+    list.add(
+      { kind: 'delete-instance', replica: replica.name, zone: replica.zone, keepDisk: false },
+      `Delete ${replica.name} and its disk`,
+    );
+    list.add(
+      { kind: 'delete-identity-lease', replica: replica.name },
+      `Delete ${replica.name}'s identity lease`,
+    );
+  }
+  list
+    .add({ kind: 'delete-firewall' }, 'Delete the firewall rules')
+    .add({ kind: 'delete-record' }, 'Delete the cluster record');
+  return {
+    operation: 'down',
+    cluster: view.cluster,
+    steps: list.steps,
+    onFailure: [],
+    warnings: [],
+    expected: { replicas: [], endpoint: undefined },
+  };
+}
+
+/** A plan as stable JSON for `hacp plan`: keys in a fixed order, two-space indent, newline at the end. */
+export function planToJson(plan: Plan): string {
+  const sortKeys = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(sortKeys);
+    if (typeof value !== 'object' || value === null) return value;
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]),
+    );
+  };
+  return `${JSON.stringify(sortKeys(plan), null, 2)}\n`;
+}

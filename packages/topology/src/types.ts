@@ -1,0 +1,173 @@
+/**
+ * The facts topology decides from. Everything is plain, JSON-serialisable data: no I/O, no clocks
+ * (times come in as ISO strings), no randomness.
+ */
+import type { HacpError } from '@hacp/core';
+
+/** A control-plane replica as the provider and etcd see it now. */
+export interface ReplicaInfo {
+  /** `<cluster>-master` or `<cluster>-master-<3 hex>`, matched exactly. */
+  name: string;
+  zone: string;
+  /** ISO 8601 creation time: "newest" means the latest. */
+  createdAt: string;
+  /** Its etcd member and kube-apiserver answer (the provider's health check and etcd's). */
+  healthy: boolean;
+}
+
+/** An etcd member as the Cluster API lists it, with its health. */
+export interface MemberInfo {
+  /** etcd's member id (decimal string). */
+  id: string;
+  /** The member's name: its replica's name. Empty while a learner has not started yet. */
+  name: string;
+  learner: boolean;
+  /** Whether it has started (etcd lists an unstarted member with an empty name). */
+  started: boolean;
+  /** Whether it answers a linearizable read within the deadline. */
+  healthy: boolean;
+}
+
+/** The outcome of a safety check: allowed, or refused with the HacpError to throw. */
+export type Verdict = { ok: true } | { ok: false; error: HacpError };
+
+/** A warning users need: it does not block, and it says what to do. */
+export interface Warning {
+  code: WarningCode;
+  message: string;
+}
+
+export const WarningCode = {
+  /** Two replicas: less available than one (both are needed for quorum). */
+  TWO_REPLICAS: 'TWO_REPLICAS',
+  /** An even count tolerates no more failures than one fewer replica. */
+  EVEN_COUNT: 'EVEN_COUNT',
+  /** Every replica is in one zone: that zone's outage takes the control plane down. */
+  SINGLE_ZONE: 'SINGLE_ZONE',
+  /** Losing one particular zone would lose quorum. */
+  ZONE_LOSS_LOSES_QUORUM: 'ZONE_LOSS_LOSES_QUORUM',
+  /** A replica is unhealthy. */
+  UNHEALTHY_REPLICA: 'UNHEALTHY_REPLICA',
+} as const;
+export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode];
+
+/**
+ * Who holds the cluster's endpoint address. `attached`: the single replica's VM holds it.
+ * `load-balanced`: a health-checked load balancer holds it and sends traffic to `targets`.
+ */
+export type EndpointState =
+  | { mode: 'attached'; replica: string }
+  | { mode: 'load-balanced'; targets: readonly string[] };
+
+/** A change of the replica set that the endpoint must follow. */
+export type EndpointChange =
+  /** A new replica exists; it becomes a target once ready. */
+  | { kind: 'add-replica'; replica: string }
+  /** A replica is being removed; it stops being a target first. */
+  | { kind: 'remove-replica'; replica: string };
+
+/** The health check every load balancer gets (the replica's health endpoint). */
+export interface EndpointHealthCheck {
+  protocol: 'http' | 'https' | 'tcp';
+  port: number;
+  path?: string;
+}
+
+/**
+ * One provider-level endpoint action, in the order it must run. Each is idempotent: the executor
+ * checks the real state first (the load balancer exists, the address is already there).
+ */
+export type EndpointStep =
+  /** Attach the reserved address to the replica's VM (the first replica, in `up`). */
+  | { action: 'attach-address'; replica: string }
+  /** Create the load balancer with these targets and the health check; the address stays where it is. */
+  | { action: 'create-load-balancer'; targets: readonly string[]; healthCheck: EndpointHealthCheck }
+  /** Move the address from the replica's VM to the load balancer, with the shortest gap the cloud allows. */
+  | { action: 'move-address-to-load-balancer'; from: string }
+  /** Add a target once the replica reports ready. */
+  | { action: 'add-target'; replica: string; whenReady: true }
+  /** Remove a target and let its connections drain. */
+  | { action: 'remove-target'; replica: string; drain: true }
+  /** Move the address from the load balancer back to the replica's VM. */
+  | { action: 'move-address-to-replica'; replica: string }
+  /** Delete the load balancer; it no longer holds the address. */
+  | { action: 'delete-load-balancer' }
+  /** Release the reserved address: only in `down`, after nothing holds it. */
+  | { action: 'release-address' };
+
+/** Every step a plan can contain. `endpoint` steps wrap the endpoint actions. */
+export type StepAction =
+  | { kind: 'validate-zone'; zone: string }
+  | { kind: 'reserve-address' }
+  | { kind: 'ensure-firewall' }
+  | { kind: 'create-pki' }
+  | { kind: 'write-record'; multizone: boolean; quorumReads: boolean; firstZone: string }
+  | { kind: 'preflight'; checks: readonly string[] }
+  | { kind: 'snapshot'; through: string }
+  | { kind: 'issue-certs'; replica: string }
+  /** Add the replica's member as a learner, through a healthy member. */
+  | { kind: 'add-learner'; replica: string; through: string }
+  /** Create the instance; etcd starts `new` (the first) or `existing` (a joiner). */
+  | { kind: 'create-instance'; replica: string; zone: string; etcdState: 'new' | 'existing' }
+  | { kind: 'wait-healthy'; replica: string }
+  /** Retry promotion every 500 ms while the learner catches up; evict it when it stalls. */
+  | { kind: 'promote-learner'; replica: string }
+  /** Move etcd leadership from the replica to another healthy voter, on the leader's own endpoint. */
+  | { kind: 'move-leader'; from: string; to: string }
+  /** Remove the replica's member through a remaining member. */
+  | { kind: 'remove-member'; replica: string; memberId?: string; through: string }
+  /** Point an existing member at a new peer URL, keeping its id and data (etcd member migration). */
+  | { kind: 'migrate-member'; replica: string; through: string }
+  | { kind: 'delete-instance'; replica: string; zone: string; keepDisk: boolean }
+  | { kind: 'delete-identity-lease'; replica: string }
+  | { kind: 'endpoint'; step: EndpointStep }
+  | { kind: 'delete-firewall' }
+  | { kind: 'delete-record' };
+
+/** One step of a plan. */
+export interface PlanStep {
+  /** Stable within the plan, for the journal: `add-learner:kubernetes-master-a1f`. */
+  id: string;
+  /** One line for people. */
+  title: string;
+  action: StepAction;
+  /** What must hold for the step to run; the executor re-checks them against the real state. */
+  preconditions: readonly string[];
+}
+
+export type OperationName = 'up' | 'replicate' | 'remove' | 'replace' | 'repair' | 'down';
+
+/** The state a plan promises to reach. */
+export interface PlannedState {
+  /** Replica names with their zones, sorted by name. */
+  replicas: readonly { name: string; zone: string }[];
+  /** Undefined after `down`. */
+  endpoint: EndpointState | undefined;
+}
+
+/** An ordered, named list of idempotent steps, with the rollback of a failed replicate. */
+export interface Plan {
+  operation: OperationName;
+  cluster: string;
+  steps: readonly PlanStep[];
+  /** Steps that undo a failed operation (remove the learner, delete the instance). */
+  onFailure: readonly PlanStep[];
+  warnings: readonly Warning[];
+  expected: PlannedState;
+}
+
+/** What the SDK knows about a cluster when it plans. */
+export interface ClusterView {
+  cluster: string;
+  region: string;
+  /** The first replica's zone: without multizone, every replica stays in it. */
+  firstZone: string;
+  multizone: boolean;
+  replicas: readonly ReplicaInfo[];
+  members: readonly MemberInfo[];
+  /** The etcd leader's member name, when there is one. */
+  leaderName?: string;
+  endpoint: EndpointState;
+  /** Zones the provider offers. */
+  zones: readonly string[];
+}
