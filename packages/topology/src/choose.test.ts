@@ -1,18 +1,8 @@
-import { type HacpError, isHacpError } from '@hacp/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chooseReplicaToRemove } from './choose.js';
+import { thrown } from './test-support.js';
 import type { ReplicaInfo } from './types.js';
-
-function thrown(run: () => unknown): HacpError {
-  try {
-    run();
-  } catch (error) {
-    if (isHacpError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HacpError');
-}
 
 const B = 'europe-west1-b';
 const C = 'europe-west1-c';

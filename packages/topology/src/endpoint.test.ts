@@ -14,6 +14,7 @@ import {
   withoutReplica,
   withReplica,
 } from './endpoint.js';
+import { thrown } from './test-support.js';
 import type { EndpointChange, EndpointState, EndpointStep } from './types.js';
 
 const A = 'kubernetes-master';
@@ -25,17 +26,6 @@ const attached = (replica: string): EndpointState => ({ mode: 'attached', replic
 const balanced = (...targets: string[]): EndpointState => ({ mode: 'load-balanced', targets });
 const add = (replica: string): EndpointChange => ({ kind: 'add-replica', replica });
 const remove = (replica: string): EndpointChange => ({ kind: 'remove-replica', replica });
-
-/** The HacpError `run` throws; fails the test when it returns or throws anything else. */
-function thrown(run: () => unknown): HacpError {
-  try {
-    run();
-  } catch (error) {
-    if (isHacpError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HacpError, nothing was thrown');
-}
 
 /** Applies steps one by one, checking the invariant after each. */
 function applyAll(model: EndpointModel, steps: readonly EndpointStep[]): EndpointModel {

@@ -1,18 +1,8 @@
-import { type HacpError, isHacpError } from '@hacp/core';
+import type { HacpError } from '@hacp/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assertReplicaZone, assertZone, checkReplicaZone, regionOfZone, zonesInRegion } from './geography.js';
-
-/** Runs `run` and returns the HacpError it threw, failing the test when it did not throw one. */
-function thrown(run: () => unknown): HacpError {
-  try {
-    run();
-  } catch (error) {
-    if (isHacpError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HacpError');
-}
+import { thrown } from './test-support.js';
 
 /** The error of a refused verdict, failing the test when the verdict is ok. */
 function refusal(verdict: ReturnType<typeof checkReplicaZone>): HacpError {

@@ -1,19 +1,9 @@
-import { type HacpError, isHacpError } from '@hacp/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { placementWarnings, suggestZone } from './placement.js';
 import { zoneLossAnalysis } from './quorum.js';
+import { thrown } from './test-support.js';
 import { WarningCode } from './types.js';
-
-function thrown(run: () => unknown): HacpError {
-  try {
-    run();
-  } catch (error) {
-    if (isHacpError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HacpError');
-}
 
 const B = 'europe-west1-b';
 const C = 'europe-west1-c';

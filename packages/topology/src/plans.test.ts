@@ -322,6 +322,14 @@ describe('planRepair', () => {
     execute(model, plan);
   });
 
+  it('defers, with a warning, a fix that would lose quorum', () => {
+    let model = cluster({ replicas: 3 });
+    model = failReplica(failReplica(model, 'kubernetes-master-a01'), 'kubernetes-master-b02');
+    const plan = planRepair(viewOf(model));
+    expect(plan.steps).toEqual([]);
+    expect(plan.warnings.filter((w) => w.code === 'REPAIR_DEFERRED')).toHaveLength(2);
+  });
+
   it('does nothing on a healthy cluster', () => {
     const plan = planRepair(viewOf(cluster({ replicas: 3 })));
     expect(plan.steps).toEqual([]);

@@ -548,7 +548,7 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
   const list = new StepList();
   const warnings: Warning[] = [];
   let current: ClusterView = view;
-  const note = (message: string) => warnings.push({ code: 'UNHEALTHY_REPLICA', message });
+  const note = (message: string) => warnings.push({ code: 'REPAIR_DEFERRED', message });
 
   for (const learner of current.members.filter((m) => m.learner)) {
     const through = throughMember(current);

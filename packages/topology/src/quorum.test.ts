@@ -1,18 +1,9 @@
-import { type HacpError, isHacpError } from '@hacp/core';
+import type { HacpError } from '@hacp/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canAddMember, canRemoveMember, faultTolerance, quorumSize, zoneLossAnalysis } from './quorum.js';
+import { thrown } from './test-support.js';
 import type { MemberInfo, Verdict } from './types.js';
-
-function thrown(run: () => unknown): HacpError {
-  try {
-    run();
-  } catch (error) {
-    if (isHacpError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a HacpError');
-}
 
 function refusal(verdict: Verdict): HacpError {
   if (verdict.ok) throw new Error('expected a refusal');

@@ -48,6 +48,8 @@ export const WarningCode = {
   ZONE_LOSS_LOSES_QUORUM: 'ZONE_LOSS_LOSES_QUORUM',
   /** A replica is unhealthy. */
   UNHEALTHY_REPLICA: 'UNHEALTHY_REPLICA',
+  /** Repair found a problem it cannot fix safely now; running repair again after a recovery continues. */
+  REPAIR_DEFERRED: 'REPAIR_DEFERRED',
 } as const;
 export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode];
 
