@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { type ClusterPki, createClusterPki, issueReplicaCerts } from '@hacp/certs';
 import { isHacpError, waitUntil } from '@hacp/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -189,6 +190,7 @@ describe('losing members', () => {
   });
 
   it('stops what it started when the start fails, and says why', async () => {
+    const tempBefore = readdirSync(tmpdir());
     const error = await startEtcdCluster({ members: 1, pki, etcdBinary: '/nonexistent/etcd' }).catch(
       (e) => e,
     );
@@ -196,6 +198,16 @@ describe('losing members', () => {
     expect(error.actions.join(' ')).toContain('etcd-server');
     const bad = await startEtcdCluster({ members: 2 as 3, pki }).catch((e) => e);
     expect(isHacpError(bad, 'INVALID_ARGUMENT')).toBe(true);
+
+    // A member that starts and dies at once: the start fails with its log, and nothing is left.
+    const before = trackedPids();
+    const dying = await startEtcdCluster({ members: 3, pki, etcdBinary: '/bin/false' }).catch((e) => e);
+    expect(isHacpError(dying, 'UNAVAILABLE')).toBe(true);
+    expect(dying.message).toMatch(/exited while starting/);
+    expect(trackedPids().filter((pid) => !before.includes(pid))).toEqual([]);
+    expect(
+      readdirSync(tmpdir()).filter((name) => name.startsWith('hacp-etcd-') && !tempBefore.includes(name)),
+    ).toEqual([]);
   });
 
   it('runs five members', async () => {
