@@ -33,6 +33,10 @@ export const ErrorCode = {
   TIMEOUT: 'TIMEOUT',
   /** A service did not answer; usually worth retrying. */
   UNAVAILABLE: 'UNAVAILABLE',
+  /** The credentials were accepted and lack a permission (HTTP 403); `actions` say what to grant. */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
+  /** The credentials were not accepted (HTTP 401): missing, expired or for another cluster. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** A cloud provider call failed in a way hacp does not classify further. */
   PROVIDER_ERROR: 'PROVIDER_ERROR',
   /** A program or package hacp needs is not installed. */
