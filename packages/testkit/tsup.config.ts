@@ -1,3 +1,3 @@
 import { packageBuildConfig } from '../../tsup.shared.js';
 
-export default packageBuildConfig(['src/index.ts', 'src/global-setup.ts']);
+export default packageBuildConfig(['src/index.ts', 'src/global-setup.ts', 'src/lease-server-cli.ts']);

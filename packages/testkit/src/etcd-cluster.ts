@@ -87,8 +87,11 @@ export interface EtcdTestCluster {
   stopMember(name: string): Promise<void>;
   /** Kills a member (SIGKILL), keeping its data. */
   killMember(name: string): Promise<void>;
-  /** Starts a stopped member again from its data dir and waits until it answers. */
-  startMember(name: string): Promise<void>;
+  /**
+   * Starts a stopped member again from its data dir and waits until it answers. With `peerPort`, it
+   * listens for peers on that port instead (etcd's member migration: same data dir, new peer URL).
+   */
+  startMember(name: string, options?: { peerPort?: number }): Promise<void>;
   /**
    * Starts an extra etcd process (a member the test added with memberAdd, or an intruder with
    * foreign certificates). It is tracked and stopped with the cluster. Does not wait for health.
@@ -118,6 +121,30 @@ export interface StartEtcdClusterOptions {
   /** How long to wait for the cluster to become healthy. Default 30 s. */
   timeoutMs?: number;
   logger?: Logger;
+  /**
+   * The etcd command-line renderer. Pass `memberFlags` from @hacp/etcd so that the members run with
+   * exactly the flags production renders (the testkit cannot depend on @hacp/etcd, whose tests use
+   * it). Default: the testkit's own minimal renderer with the same TLS flags.
+   */
+  memberFlags?: (input: EtcdFlagsInput) => string[];
+}
+
+/** What the testkit gives the renderer for one member: the shape of @hacp/etcd's `memberFlags` input. */
+export interface EtcdFlagsInput {
+  name: string;
+  clientUrls: string[];
+  peerUrls: string[];
+  pkiPaths: {
+    trustedCaFile: string;
+    certFile: string;
+    keyFile: string;
+    peerCertFile: string;
+    peerKeyFile: string;
+  };
+  initialCluster: string;
+  state: 'new' | 'existing';
+  token: string;
+  dataDir: string;
 }
 
 interface MemberState {
@@ -126,7 +153,7 @@ interface MemberState {
   peerPort: number;
   dataDir: string;
   logFile: string;
-  args: string[];
+  flags: EtcdFlagsInput;
   process: SpawnedProcess | undefined;
   /** Set while the test stopped or killed it on purpose. */
   stoppedOnPurpose: boolean;
@@ -155,7 +182,7 @@ function memberFiles(certs: ReplicaCerts, trustedCaPem: string): NodeFile[] {
   ];
 }
 
-function etcdArgs(options: {
+function flagsInput(options: {
   name: string;
   memberDir: string;
   dataDir: string;
@@ -164,28 +191,47 @@ function etcdArgs(options: {
   initialCluster: string;
   state: 'new' | 'existing';
   token: string;
-}): string[] {
+}): EtcdFlagsInput {
   const pki = (file: string) => join(options.memberDir, 'pki', file);
-  const clientUrl = `https://${HOST}:${options.clientPort}`;
-  const peerUrl = `https://${HOST}:${options.peerPort}`;
+  return {
+    name: options.name,
+    clientUrls: [`https://${HOST}:${options.clientPort}`],
+    peerUrls: [`https://${HOST}:${options.peerPort}`],
+    pkiPaths: {
+      trustedCaFile: pki('ca.crt'),
+      certFile: pki('server.crt'),
+      keyFile: pki('server.key'),
+      peerCertFile: pki('peer.crt'),
+      peerKeyFile: pki('peer.key'),
+    },
+    initialCluster: options.initialCluster,
+    state: options.state,
+    token: options.token,
+    dataDir: options.dataDir,
+  };
+}
+
+/** The testkit's own renderer, for its own tests; @hacp/etcd's tests pass the production one. */
+function defaultFlags(input: EtcdFlagsInput): string[] {
+  const { pkiPaths: pki } = input;
   return [
-    `--name=${options.name}`,
-    `--data-dir=${options.dataDir}`,
-    `--listen-client-urls=${clientUrl}`,
-    `--advertise-client-urls=${clientUrl}`,
-    `--listen-peer-urls=${peerUrl}`,
-    `--initial-advertise-peer-urls=${peerUrl}`,
-    `--initial-cluster=${options.initialCluster}`,
-    `--initial-cluster-state=${options.state}`,
-    `--initial-cluster-token=${options.token}`,
-    `--cert-file=${pki('server.crt')}`,
-    `--key-file=${pki('server.key')}`,
+    `--name=${input.name}`,
+    `--data-dir=${input.dataDir}`,
+    `--listen-client-urls=${input.clientUrls.join(',')}`,
+    `--advertise-client-urls=${input.clientUrls.join(',')}`,
+    `--listen-peer-urls=${input.peerUrls.join(',')}`,
+    `--initial-advertise-peer-urls=${input.peerUrls.join(',')}`,
+    `--initial-cluster=${input.initialCluster}`,
+    `--initial-cluster-state=${input.state}`,
+    `--initial-cluster-token=${input.token}`,
+    `--cert-file=${pki.certFile}`,
+    `--key-file=${pki.keyFile}`,
     '--client-cert-auth',
-    `--trusted-ca-file=${pki('ca.crt')}`,
-    `--peer-cert-file=${pki('peer.crt')}`,
-    `--peer-key-file=${pki('peer.key')}`,
+    `--trusted-ca-file=${pki.trustedCaFile}`,
+    `--peer-cert-file=${pki.peerCertFile}`,
+    `--peer-key-file=${pki.peerKeyFile}`,
     '--peer-client-cert-auth',
-    `--peer-trusted-ca-file=${pki('ca.crt')}`,
+    `--peer-trusted-ca-file=${pki.trustedCaFile}`,
     '--logger=zap',
     '--log-outputs=stderr',
   ];
@@ -254,6 +300,7 @@ export async function startEtcdCluster(options: StartEtcdClusterOptions): Promis
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const token = `hacp-test-${randomBytes(6).toString('hex')}`;
+  const renderFlags = options.memberFlags ?? defaultFlags;
   const ports = await freePorts(names.length * 2);
 
   let pki = options.pki;
@@ -290,7 +337,7 @@ export async function startEtcdCluster(options: StartEtcdClusterOptions): Promis
     state.stoppedOnPurpose = false;
     state.process = spawnTracked({
       command: etcdBinary,
-      args: state.args,
+      args: renderFlags(state.flags),
       logFile: state.logFile,
       marker: state.dataDir,
       env: etcdEnv(),
@@ -439,7 +486,7 @@ export async function startEtcdCluster(options: StartEtcdClusterOptions): Promis
       peerPort: peerPort as number,
       dataDir: join(memberDir, 'data'),
       logFile: join(memberDir, 'etcd.log'),
-      args: etcdArgs({
+      flags: flagsInput({
         name: spawnOptions.name,
         memberDir,
         dataDir: join(memberDir, 'data'),
@@ -480,7 +527,7 @@ export async function startEtcdCluster(options: StartEtcdClusterOptions): Promis
         peerPort: ports[i * 2 + 1] as number,
         dataDir: join(memberDir, 'data'),
         logFile: join(memberDir, 'etcd.log'),
-        args: etcdArgs({
+        flags: flagsInput({
           name,
           memberDir,
           dataDir: join(memberDir, 'data'),
@@ -559,9 +606,20 @@ export async function startEtcdCluster(options: StartEtcdClusterOptions): Promis
       state.stoppedOnPurpose = true;
       await state.process?.stop({ signal: 'SIGKILL', graceMs: 10_000 });
     },
-    async startMember(name) {
+    async startMember(name, startOptions = {}) {
       const state = stateOf(name);
       if (state.process?.isRunning()) return;
+      if (startOptions.peerPort !== undefined && startOptions.peerPort !== state.peerPort) {
+        const peerUrl = `https://${HOST}:${startOptions.peerPort}`;
+        state.peerPort = startOptions.peerPort;
+        // With a data dir, etcd ignores the initial-cluster flags; they only have to be well formed.
+        state.flags = {
+          ...state.flags,
+          peerUrls: [peerUrl],
+          initialCluster: `${name}=${peerUrl}`,
+          state: 'existing',
+        };
+      }
       startProcess(state);
       await waitUntil({
         description: `etcd member ${name} to answer after its restart`,

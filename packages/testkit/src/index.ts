@@ -1,4 +1,5 @@
 export {
+  type EtcdFlagsInput,
   type EtcdTestCluster,
   type EtcdTestMember,
   type SpawnMemberOptions,
@@ -6,6 +7,13 @@ export {
   startEtcdCluster,
   type TlsFiles,
 } from './etcd-cluster.js';
+export {
+  type LeaseApiRequest,
+  type LeaseApiServer,
+  type LeaseVerb,
+  type StartLeaseApiServerOptions,
+  startLeaseApiServer,
+} from './lease-api-server.js';
 export { freePort, freePorts } from './ports.js';
 export {
   isAlive,
