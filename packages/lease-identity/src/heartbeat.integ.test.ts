@@ -1,0 +1,187 @@
+import { KubeConfig, V1MicroTime } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIdentityHeartbeat } from './heartbeat.js';
+import { eventually, interceptedApi, TARGETS, type TargetEnv } from './integ-target.js';
+import { API_SERVER_IDENTITY_GENERATIONS, apiServerIdentityLabels } from './names.js';
+import { rejected } from './test-support.js';
+
+const SIX_DIGITS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
+for (const target of TARGETS) {
+  describe.skipIf(target.skip)(`identity heartbeat ${target.title}`, () => {
+    let env: TargetEnv;
+    beforeAll(async () => {
+      env = await target.start();
+    });
+    afterAll(async () => {
+      await env?.stop();
+    });
+
+    it.each(API_SERVER_IDENTITY_GENERATIONS)(
+      'creates and renews a %s identity lease in kube-system, and deletes it on request',
+      async (generation) => {
+        const hostname = env.unique('hacp-test-host');
+        const heartbeat = await createIdentityHeartbeat({
+          client: env.kubeConfig(),
+          hostname,
+          generation,
+          renewIntervalMs: 200,
+        });
+        try {
+          const lease = await env
+            .api()
+            .readNamespacedLease({ name: heartbeat.leaseName, namespace: 'kube-system' });
+          expect(lease.metadata?.labels).toEqual(apiServerIdentityLabels({ hostname, generation }));
+          expect(lease.spec?.holderIdentity).toBe(heartbeat.holderIdentity);
+          expect(heartbeat.holderIdentity.startsWith(`${heartbeat.leaseName}_`)).toBe(true);
+          expect(lease.spec?.leaseDurationSeconds).toBe(3600);
+          expect(String(lease.spec?.renewTime)).toMatch(SIX_DIGITS);
+          const first = Date.parse(String(lease.spec?.renewTime));
+          expect(
+            await eventually(async () => {
+              const now = await env
+                .api()
+                .readNamespacedLease({ name: heartbeat.leaseName, namespace: 'kube-system' });
+              return Date.parse(String(now.spec?.renewTime)) > first;
+            }, 2_000),
+          ).toBe(true);
+        } finally {
+          await heartbeat.stop({ deleteLease: true });
+        }
+        await expect(
+          env.api().readNamespacedLease({ name: heartbeat.leaseName, namespace: 'kube-system' }),
+        ).rejects.toMatchObject({ code: 404 });
+      },
+    );
+
+    it('renews every renewInterval (+ up to 4%) with one PUT each, and leaves the lease when stopped', async () => {
+      const calls: { method: string; at: number }[] = [];
+      const api = interceptedApi(env.api(), (method) => {
+        calls.push({ method, at: performance.now() });
+      });
+      const heartbeat = await createIdentityHeartbeat({
+        client: api,
+        hostname: env.unique('cadence'),
+        generation: '1.27',
+        namespace: env.namespace,
+        renewIntervalMs: 250,
+      });
+      await eventually(() => false, 2_000);
+      await heartbeat.stop();
+
+      expect(calls.slice(0, 2).map((call) => call.method)).toEqual([
+        'readNamespacedLease',
+        'createNamespacedLease',
+      ]);
+      const renewals = calls.slice(2);
+      expect(renewals.every((call) => call.method === 'replaceNamespacedLease')).toBe(true);
+      // 2 s / (250 ms to 260 ms + a round trip): 6 to 8 renewals.
+      expect(renewals.length).toBeGreaterThanOrEqual(6);
+      expect(renewals.length).toBeLessThanOrEqual(8);
+      for (const [index, call] of renewals.entries()) {
+        const previous = index === 0 ? calls[1] : renewals[index - 1];
+        expect(call.at - (previous?.at ?? 0)).toBeGreaterThanOrEqual(249);
+      }
+      const lease = await env
+        .api()
+        .readNamespacedLease({ name: heartbeat.leaseName, namespace: env.namespace });
+      expect(lease.spec?.holderIdentity).toBe(heartbeat.holderIdentity);
+    });
+
+    it('retries a conflicting renewal: re-reads after at least 100 ms, then renews', async () => {
+      const other = env.api();
+      let conflicts = 2;
+      const calls: { method: string; at: number }[] = [];
+      const leaseName = { value: '' };
+      const api = interceptedApi(env.api(), async (method) => {
+        calls.push({ method, at: performance.now() });
+        if (method !== 'replaceNamespacedLease' || conflicts === 0 || !leaseName.value) return;
+        conflicts--;
+        // Another writer changes the lease just before our PUT: its resourceVersion is now stale.
+        const current = await other.readNamespacedLease({ name: leaseName.value, namespace: env.namespace });
+        current.metadata = { ...current.metadata, annotations: { 'hacp.test/touched': String(conflicts) } };
+        await other.replaceNamespacedLease({
+          name: leaseName.value,
+          namespace: env.namespace,
+          body: current,
+        });
+      });
+      const heartbeat = await createIdentityHeartbeat({
+        client: api,
+        hostname: env.unique('conflict'),
+        generation: '1.26',
+        namespace: env.namespace,
+        renewIntervalMs: 500,
+      });
+      leaseName.value = heartbeat.leaseName;
+      const before = calls.length;
+      expect(await eventually(() => conflicts === 0 && calls.length >= before + 5, 5_000)).toBe(true);
+      await eventually(() => false, 300);
+      await heartbeat.stop({ deleteLease: true });
+
+      const sequence = calls.slice(before, before + 5);
+      expect(sequence.map((call) => call.method)).toEqual([
+        'replaceNamespacedLease',
+        'readNamespacedLease',
+        'replaceNamespacedLease',
+        'readNamespacedLease',
+        'replaceNamespacedLease',
+      ]);
+      expect((sequence[1]?.at ?? 0) - (sequence[0]?.at ?? 0)).toBeGreaterThanOrEqual(100);
+      expect((sequence[3]?.at ?? 0) - (sequence[2]?.at ?? 0)).toBeGreaterThanOrEqual(100);
+      expect(heartbeat.lastRenewedAt()).toBeDefined();
+    });
+
+    it('says the namespace does not exist', async () => {
+      const error = await rejected(
+        createIdentityHeartbeat({
+          client: env.kubeConfig(),
+          hostname: 'master-1',
+          generation: '1.27',
+          namespace: env.unique('missing'),
+        }),
+      );
+      expect(error.code).toBe('NOT_FOUND');
+      expect(error.message).toMatch(/^Namespace missing-\w+ does not exist/);
+    });
+
+    it.skipIf(!target.testServer)(
+      'sends MicroTimes with six fractional digits on the wire, and refuses 403 with the RBAC to grant',
+      async () => {
+        const server = env.server;
+        if (!server) throw new Error('test server only');
+        const heartbeat = await createIdentityHeartbeat({
+          client: env.kubeConfig(),
+          hostname: 'wire-check',
+          generation: '1.27',
+          namespace: env.namespace,
+          renewIntervalMs: 100,
+        });
+        await eventually(() => false, 350);
+        await heartbeat.stop({ deleteLease: true });
+        const writes = server.requests.filter(
+          (request) =>
+            request.name === heartbeat.leaseName ||
+            (request.method === 'POST' && request.namespace === env.namespace),
+        );
+        const sent = writes
+          .filter((request) => request.method === 'POST' || request.method === 'PUT')
+          .map((request) => (request.body as { spec?: { renewTime?: string } }).spec?.renewTime);
+        expect(sent.length).toBeGreaterThanOrEqual(3);
+        for (const renewTime of sent) expect(renewTime).toMatch(SIX_DIGITS);
+        expect(new V1MicroTime(0).toISOString()).toBe('1970-01-01T00:00:00.000000Z');
+
+        const forbidden = new KubeConfig();
+        forbidden.loadFromString(server.kubeconfig({ token: server.forbiddenToken }));
+        const error = await rejected(
+          createIdentityHeartbeat({ client: forbidden, hostname: 'master-1', generation: '1.27' }),
+        );
+        expect(error.code).toBe('PERMISSION_DENIED');
+        expect(error.message).toContain('lack the "get" permission on leases.coordination.k8s.io');
+        expect(error.actions[0]).toContain(
+          'kubectl create role hacp-leases --namespace kube-system --verb=get,create,update,delete',
+        );
+      },
+    );
+  });
+}
