@@ -16,6 +16,7 @@ import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClusterPki, issueReplicaCerts, withReplica, writePki } from '@hacp/certs';
+import { markdownTable, median } from '../report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -400,11 +401,6 @@ function opensslRound(keyAlgorithm, identities, keep = false) {
   return { ms, cpuMs: cpu === undefined ? undefined : cpuAfter - cpu, processes, root, out };
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
 const MB = 1024 * 1024;
 
@@ -510,27 +506,6 @@ function machine() {
     tmpFilesystem,
     hacpCertsDistSha256: createHash('sha256').update(readFileSync(certsDist)).digest('hex').slice(0, 16),
   };
-}
-
-/** A markdown table laid out as biome formats markdown, so `biome check` accepts the README as written. */
-function markdownTable(columns, rows) {
-  const widths = columns.map(({ title }, index) =>
-    Math.max(title.length, ...rows.map((row) => [...row[index]].length)),
-  );
-  const pad = (text, index) => {
-    const space = ' '.repeat(widths[index] - [...text].length);
-    return columns[index].right ? `${space}${text}` : `${text}${space}`;
-  };
-  const line = (cells) => `| ${cells.join(' | ')} |`;
-  return [
-    line(columns.map(({ title }, index) => pad(title, index))),
-    line(
-      columns.map(({ right }, index) =>
-        right ? `${'-'.repeat(widths[index] - 1)}:` : '-'.repeat(widths[index]),
-      ),
-    ),
-    ...rows.map((row) => line(row.map(pad))),
-  ].join('\n');
 }
 
 function table(rows) {

@@ -1,0 +1,805 @@
+// Times adding a member to a one-member etcd 3.4 cluster the hacp way (addLearner, start etcd,
+// promoteWhenReady) against the same change made with bare etcdctl commands, for an empty database,
+// 256 MiB and 1 GiB, and the leader's write latency before and during the add. A benchmark, not a
+// test: `node bench/etcd-add/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, realpathSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClusterPki, issueReplicaCerts } from '@hacp/certs';
+import { createMembershipClient, hexId, memberFlags } from '@hacp/etcd';
+import { freePorts, startEtcdCluster } from '@hacp/testkit';
+import { markdownTable, median } from '../report.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const MiB = 1024 * 1024;
+const SIZES = quick
+  ? [
+      { label: 'empty', bytes: 0 },
+      { label: '32 MiB', bytes: 32 * MiB },
+    ]
+  : [
+      { label: 'empty', bytes: 0 },
+      { label: '256 MiB', bytes: 256 * MiB },
+      { label: '1 GiB', bytes: 1024 * MiB },
+    ];
+const ROUNDS = quick ? 1 : 3;
+const HOST = '127.0.0.1';
+/** etcd refuses membership changes until every voter has been connected for 5 s; wait longer than that. */
+const STABLE_MS = 5_500;
+/** The last part of that wait is the "before" window of the write-latency probe. */
+const BEFORE_WINDOW_MS = 3_000;
+/** The probe: one small put at a time through the leader, at most one every 10 ms (≤ 100 writes/s). */
+const WRITER_INTERVAL_MS = 10;
+const FILL_VALUE_BYTES = 100 * 1024;
+const FILL_IN_FLIGHT = 64;
+/** memberFlags' `--snapshot-count` (kubeadm's and kube-up's 10000). */
+const SNAPSHOT_COUNT = 10_000;
+/** What hacp's promote is given, as the brief of this benchmark gives it (its interval stays the default, 500 ms). */
+const PROMOTE_OPTIONS = { timeoutMs: 300_000, stallAfterMs: 120_000 };
+/** The script's loop: `until etcdctl member promote $ID; do sleep 0.1; done`. */
+const FLOOR_RETRY_MS = 100;
+const FLOOR_TIMEOUT_MS = 300_000;
+const README_START = '<!-- etcd-add-results:start -->';
+const README_END = '<!-- etcd-add-results:end -->';
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
+const round2 = (value) => Math.round(value * 100) / 100;
+/** Nearest-rank percentile: the smallest sample at or above `q` of them. */
+const percentile = (values, q) => {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
+};
+
+// --- the cluster ------------------------------------------------------------------------------
+
+const live = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the etcd clusters this run started\n`);
+    Promise.allSettled([...live].map((cluster) => cluster.stop())).then(() => process.exit(130));
+  });
+}
+
+function tlsOf(pki) {
+  return { caPem: pki.etcdCa.certPem, certPem: pki.etcdClient.certPem, keyPem: pki.etcdClient.keyPem };
+}
+
+/** Lines of an etcd (zap) log from byte `from` on, parsed. */
+function logLines(file, from = 0) {
+  const text = readFileSync(file).subarray(from).toString('utf8');
+  const lines = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      lines.push(JSON.parse(line));
+    } catch {}
+  }
+  return lines;
+}
+const logSize = (file) => readFileSync(file).length;
+
+/**
+ * Fills the database with ~100 KiB values, 64 puts in flight, until the leader's `dbSize` reaches
+ * `bytes`; then, when the leader has not taken a raft snapshot yet, writes small puts until it has
+ * (it takes one every 10000 entries and then drops the log up to 5000 entries before it), so that a
+ * new member receives the database as a snapshot, as it would from any cluster that has lived.
+ */
+async function fill(client, leaderLog, bytes) {
+  const started = performance.now();
+  const values = Array.from({ length: 16 }, () => randomBytes(FILL_VALUE_BYTES));
+  let size = Number((await client.maintenance.status()).dbSize);
+  let next = 0;
+  const worker = async () => {
+    while (size < bytes) {
+      const n = next++;
+      await client.put(`fill/${String(n).padStart(8, '0')}`).value(values[n % values.length]);
+      if (n % 32 === 0) size = Math.max(size, Number((await client.maintenance.status()).dbSize));
+    }
+  };
+  await Promise.all(Array.from({ length: FILL_IN_FLIGHT }, worker));
+  const filledMs = performance.now() - started;
+  const compacted = () => logLines(leaderLog).some((line) => line.msg === 'compacted Raft logs');
+  let padPuts = 0;
+  const padStarted = performance.now();
+  if (bytes > 0 && !compacted()) {
+    let index = Number((await client.maintenance.status()).raftIndex);
+    const padWorker = async () => {
+      while (index <= SNAPSHOT_COUNT + 200) {
+        const n = padPuts++;
+        await client.put(`pad/${n % 64}`).value('x');
+        if (n % 64 === 0) index = Math.max(index, Number((await client.maintenance.status()).raftIndex));
+      }
+    };
+    await Promise.all(Array.from({ length: FILL_IN_FLIGHT }, padWorker));
+    for (let waited = 0; !compacted(); waited += 100) {
+      if (waited > 30_000) throw new Error('the leader took no raft snapshot after 10000 entries');
+      await sleep(100);
+    }
+  }
+  const status = await client.maintenance.status();
+  return {
+    fillPuts: next,
+    fillMs: round1(filledMs),
+    padPuts,
+    padMs: round1(performance.now() - padStarted),
+    dbSizeBytes: Number(status.dbSize),
+    dbSizeInUseBytes: Number(status.dbSizeInUse),
+    raftIndex: Number(status.raftIndex),
+    leaderTookRaftSnapshot: compacted(),
+  };
+}
+
+/** Sequential small puts through the leader, each one's start and latency kept. */
+function startWriter(client) {
+  const samples = [];
+  const errors = [];
+  let stopping = false;
+  const done = (async () => {
+    for (let n = 0; !stopping; n++) {
+      const started = performance.now();
+      try {
+        await client.put('bench/writer').value(`write-${n}`);
+        samples.push([started, performance.now() - started]);
+      } catch (error) {
+        errors.push({ at: started, message: error.message });
+      }
+      const wait = WRITER_INTERVAL_MS - (performance.now() - started);
+      if (wait > 0) await sleep(wait);
+    }
+  })();
+  return {
+    samples,
+    errors,
+    async stop() {
+      stopping = true;
+      await done;
+    },
+  };
+}
+
+// --- the two ways of adding a member ----------------------------------------------------------------
+
+/** hacp: addLearner, start the member with what it returned, promoteWhenReady; one client, as `hacp` would make. */
+async function addWithHacp(cluster, member) {
+  const logged = [];
+  const logger = {
+    debug() {},
+    info: (message, fields) => logged.push({ message, fields }),
+    warn: (message, fields) => logged.push({ message, fields }),
+    error: (message, fields) => logged.push({ message, fields }),
+  };
+  const t0 = performance.now();
+  const etcd = createMembershipClient({ endpoints: [member.leaderUrl], tls: tlsOf(cluster.pki), logger });
+  try {
+    const added = await etcd.addLearner({ name: member.name, peerUrl: member.peerUrl });
+    const t1 = performance.now();
+    await cluster.spawnMember({
+      name: member.name,
+      certs: member.certs,
+      initialCluster: added.initialCluster.split(','),
+      state: added.state,
+      clientPort: member.clientPort,
+      peerPort: member.peerPort,
+    });
+    const t2 = performance.now();
+    const promoted = await etcd.promoteWhenReady(added.member.id, PROMOTE_OPTIONS);
+    const t3 = performance.now();
+    if (promoted.learner) throw new Error(`promoteWhenReady returned ${member.name} still a learner`);
+    const promoteLog = logged.find((entry) => entry.message === 'promoted etcd learner');
+    return {
+      id: added.member.id,
+      initialCluster: added.initialCluster,
+      addMs: t1 - t0,
+      startMs: t2 - t1,
+      promoteMs: t3 - t2,
+      promoteAttempts: promoteLog?.fields?.attempts,
+      startedAt: t0,
+      endedAt: t3,
+    };
+  } finally {
+    etcd.close();
+  }
+}
+
+/** Runs one etcdctl command until it succeeds, `FLOOR_RETRY_MS` apart, as a script's `until` loop does. */
+async function untilSucceeds(cluster, member, args, refusals) {
+  const deadline = performance.now() + FLOOR_TIMEOUT_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { output: await cluster.etcdctl(args, { endpoints: [member.leaderUrl] }), attempts: attempt };
+    } catch (error) {
+      const reason = (String(error.stderr ?? '').trim() || error.message).split('\n').pop();
+      refusals[reason] = (refusals[reason] ?? 0) + 1;
+      if (performance.now() > deadline) throw new Error(`etcdctl ${args.join(' ')} kept failing: ${reason}`);
+      await sleep(FLOOR_RETRY_MS);
+    }
+  }
+}
+
+/**
+ * The floor: `etcdctl member add <name> --peer-urls=<url> --learner`, start etcd with the
+ * ETCD_INITIAL_CLUSTER it printed, then `etcdctl member promote <hex id>` every 100 ms until it
+ * succeeds; each etcdctl call its own process, through the leader's endpoint.
+ */
+async function addWithEtcdctl(cluster, member) {
+  const refusals = {};
+  const t0 = performance.now();
+  const add = await untilSucceeds(
+    cluster,
+    member,
+    ['member', 'add', member.name, `--peer-urls=${member.peerUrl}`, '--learner'],
+    refusals,
+  );
+  const hex = /^Member\s+([0-9a-f]+) added to cluster/m.exec(add.output)?.[1];
+  const initialCluster = /^ETCD_INITIAL_CLUSTER="([^"]*)"/m.exec(add.output)?.[1];
+  const state = /^ETCD_INITIAL_CLUSTER_STATE="([^"]*)"/m.exec(add.output)?.[1];
+  if (hex === undefined || initialCluster === undefined || state !== 'existing') {
+    throw new Error(`unexpected etcdctl member add output:\n${add.output}`);
+  }
+  const t1 = performance.now();
+  await cluster.spawnMember({
+    name: member.name,
+    certs: member.certs,
+    initialCluster: initialCluster.split(','),
+    state,
+    clientPort: member.clientPort,
+    peerPort: member.peerPort,
+  });
+  const t2 = performance.now();
+  const promote = await untilSucceeds(cluster, member, ['member', 'promote', hex], refusals);
+  const t3 = performance.now();
+  if (!/promoted in cluster/.test(promote.output)) {
+    throw new Error(`unexpected etcdctl member promote output:\n${promote.output}`);
+  }
+  return {
+    id: BigInt(`0x${hex}`).toString(),
+    initialCluster,
+    addMs: t1 - t0,
+    addAttempts: add.attempts,
+    startMs: t2 - t1,
+    promoteMs: t3 - t2,
+    promoteAttempts: promote.attempts,
+    refusals,
+    startedAt: t0,
+    endedAt: t3,
+  };
+}
+
+// --- one timed add, its checks and the reset ----------------------------------------------------
+
+async function waitForEqualHashes(admin, newUrl, expected) {
+  for (let waited = 0; ; waited += 200) {
+    try {
+      const hashes = await admin.hashKv();
+      const mine = hashes.find((entry) => entry.endpoint === newUrl);
+      if (hashes.length === expected && mine !== undefined) {
+        if (new Set(hashes.map((entry) => entry.hash)).size !== 1) {
+          throw Object.assign(new Error(`KV hashes differ: ${JSON.stringify(hashes)}`), { final: true });
+        }
+        return hashes;
+      }
+      if (waited > 60_000) throw new Error(`hashKv answered for ${hashes.length} voters, not ${expected}`);
+    } catch (error) {
+      // The new member may not have applied the revision yet ("required revision is a future revision").
+      if (error.final || waited > 60_000) throw error;
+    }
+    await sleep(200);
+  }
+}
+
+async function timedAdd(context, variant, name) {
+  const { cluster, admin, writerClient, leaderUrl, leaderLog } = context;
+  const [clientPort, peerPort] = await freePorts(2);
+  const member = {
+    name,
+    leaderUrl,
+    clientPort,
+    peerPort,
+    peerUrl: `https://${HOST}:${peerPort}`,
+    clientUrl: `https://${HOST}:${clientPort}`,
+    // Issued outside the timing: both sides start the member with the same ready-made certificates.
+    certs: await issueReplicaCerts(cluster.pki, { replicaName: name, hostname: name, internalIp: HOST }),
+  };
+  await cluster.waitHealthy();
+  if ((await cluster.leader()) !== 'etcd-1') throw new Error('etcd-1 does not lead');
+  const leaderLogFrom = logSize(leaderLog);
+  const loadBefore = loadavg()[0];
+  const writer = startWriter(writerClient);
+  let added;
+  try {
+    // The cluster has been stable (one healthy voter, no membership change) for over 5 s when the add starts.
+    await sleep(STABLE_MS);
+    added = variant === 'hacp' ? await addWithHacp(cluster, member) : await addWithEtcdctl(cluster, member);
+  } finally {
+    await writer.stop();
+  }
+  const totalMs = added.endedAt - added.startedAt;
+
+  // Equal work, outside the timing: a started voter under its name and peer URL, the same KV hash as the leader.
+  const expectedInitial = [`etcd-1=${cluster.member('etcd-1').peerUrl}`, `${name}=${member.peerUrl}`].sort();
+  if (added.initialCluster.split(',').sort().join(',') !== expectedInitial.join(',')) {
+    throw new Error(`${variant} started ${name} with --initial-cluster=${added.initialCluster}`);
+  }
+  const list = await admin.members();
+  const joined = list.find((entry) => entry.id === added.id);
+  if (
+    list.length !== 2 ||
+    joined === undefined ||
+    joined.learner ||
+    !joined.started ||
+    joined.name !== name ||
+    joined.peerUrls.join(',') !== member.peerUrl
+  ) {
+    throw new Error(`after the ${variant} add the member list is ${JSON.stringify(list)}`);
+  }
+  const hashes = await waitForEqualHashes(admin, member.clientUrl, 2);
+  const [joinedStatus] = await admin.status({ endpoints: [member.clientUrl] });
+  const sent = logLines(leaderLog, leaderLogFrom).filter((line) => line.msg === 'sent database snapshot');
+  const joinedLog = logLines(cluster.member(name).logFile);
+  const received = joinedLog.filter((line) => line.msg === 'received and saved database snapshot');
+  // etcd serves clients only once the member has published its name through raft; in 3.4 a publish
+  // proposed before a snapshot arrives times out (~6 s) and is retried, so the member can be a voter
+  // before it answers clients. When it began to serve, from its log, against when the add finished:
+  const serving = joinedLog.find((line) => line.msg === 'serving client traffic securely');
+  const wallClock = (at) => performance.timeOrigin + at;
+
+  // The snapshot's way, on this run's clock: the leader begins to send it, the new member has applied it.
+  const perfClock = (line) => (line === undefined ? undefined : Date.parse(line.ts) - performance.timeOrigin);
+  const leaderLines = logLines(leaderLog, leaderLogFrom);
+  const transferFrom = perfClock(leaderLines.find((line) => line.msg === 'sending merged snapshot'));
+  const transferTo = perfClock(joinedLog.find((line) => line.msg === 'applied snapshot'));
+  const transfer =
+    transferFrom === undefined || transferTo === undefined
+      ? undefined
+      : { fromMs: round1(transferFrom - added.startedAt), toMs: round1(transferTo - added.startedAt) };
+
+  const inWindow = (from, to) => writer.samples.filter(([at]) => at >= from && at < to);
+  const latencies = (samples) => samples.map(([, latency]) => round2(latency));
+  const before = latencies(inWindow(added.startedAt - BEFORE_WINDOW_MS, added.startedAt));
+  const duringSamples = inWindow(added.startedAt, added.endedAt);
+  const during = latencies(duringSamples);
+  // The log's clock has whole milliseconds: widen the window by one on each side.
+  const inTransfer = transfer === undefined ? [] : latencies(inWindow(transferFrom - 1, transferTo + 1));
+  const writeErrors = writer.errors.filter(
+    ({ at }) => at >= added.startedAt - BEFORE_WINDOW_MS && at < added.endedAt,
+  );
+
+  // Reset, untimed: remove the member (hacp's safe removal; etcd holds a voter's removal until it has been
+  // connected for 5 s), kill its process, drop its data.
+  await admin.removeMember(added.id);
+  await cluster.killMember(name);
+  rmSync(cluster.member(name).dataDir, { recursive: true, force: true });
+
+  return {
+    variant,
+    member: name,
+    memberIdHex: hexId(added.id),
+    totalMs: round1(totalMs),
+    addMs: round1(added.addMs),
+    startMs: round1(added.startMs),
+    promoteMs: round1(added.promoteMs),
+    ...(added.addAttempts === undefined ? {} : { addAttempts: added.addAttempts }),
+    promoteAttempts: added.promoteAttempts,
+    ...(added.refusals === undefined ? {} : { etcdctlRefusals: added.refusals }),
+    verified: {
+      promotedVoter: true,
+      kvHash: hashes[0].hash,
+      revision: hashes[0].revision,
+      newMemberDbSizeBytes: joinedStatus.dbSizeBytes,
+    },
+    snapshot: {
+      sentByLeader: sent.length,
+      sentBytes: sent.reduce((sum, line) => sum + Number(line.bytes ?? 0), 0) || undefined,
+      receivedByMember: received.length,
+      // From the leader's "sending merged snapshot" to the new member's "applied snapshot", in ms after the add began.
+      window: transfer,
+    },
+    clients: {
+      servingAfterPromotedMs:
+        serving === undefined ? undefined : Math.round(Date.parse(serving.ts) - wallClock(added.endedAt)),
+      publishRetried: joinedLog.some(
+        (line) => line.msg === 'failed to publish local member to cluster through raft',
+      ),
+    },
+    writes: {
+      before: summarize(before),
+      during: summarize(during),
+      inTransfer: summarize(inTransfer),
+      errors: writeErrors.length,
+      beforeMs: before,
+      duringMs: during,
+      // When each put of `duringMs` began, in ms after the add began.
+      duringStartedAtMs: duringSamples.map(([at]) => round1(at - added.startedAt)),
+      inTransferMs: inTransfer,
+    },
+    loadAverageOneMinute: { before: round1(loadBefore), after: round1(loadavg()[0]) },
+  };
+}
+
+function summarize(latencies) {
+  return {
+    count: latencies.length,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    max: latencies.length === 0 ? undefined : Math.max(...latencies),
+  };
+}
+
+// --- one size -----------------------------------------------------------------------------------
+
+async function measureSize(pki, size) {
+  process.stderr.write(`${size.label}: starting etcd`);
+  const cluster = await startEtcdCluster({ members: 1, pki, memberFlags });
+  live.add(cluster);
+  let admin;
+  try {
+    const leaderUrl = cluster.member('etcd-1').clientUrl;
+    const leaderLog = cluster.member('etcd-1').logFile;
+    // A longer deadline than the default 5 s: hashing 1 GiB takes a while.
+    admin = createMembershipClient({
+      endpoints: [leaderUrl],
+      tls: tlsOf(cluster.pki),
+      callTimeoutMs: 120_000,
+    });
+    process.stderr.write(size.bytes > 0 ? ', filling' : '');
+    const filled = await fill(cluster.client({ members: ['etcd-1'] }), leaderLog, size.bytes);
+    if (size.bytes > 0) {
+      process.stderr.write(
+        ` ${(filled.dbSizeBytes / MiB).toFixed(0)} MiB in ${(filled.fillMs / 1000).toFixed(1)} s`,
+      );
+    }
+    const context = {
+      cluster,
+      admin,
+      writerClient: cluster.client({ members: ['etcd-1'] }),
+      leaderUrl,
+      leaderLog,
+    };
+    const samples = [];
+    let added = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate which goes first, so neither always follows the other.
+      const order = round % 2 === 0 ? ['hacp', 'etcdctl'] : ['etcdctl', 'hacp'];
+      for (const variant of order) {
+        added++;
+        samples.push({ round: round + 1, ...(await timedAdd(context, variant, `member-${added + 1}`)) });
+        process.stderr.write(`, ${variant} ${samples.at(-1).totalMs.toFixed(0)} ms`);
+      }
+    }
+    process.stderr.write('\n');
+    const status = await admin.status({ endpoints: [leaderUrl] });
+    return {
+      size: size.label,
+      targetBytes: size.bytes,
+      ...filled,
+      leaderDbSizeAtEndBytes: status[0].dbSizeBytes,
+      samples,
+    };
+  } finally {
+    admin?.close();
+    await cluster.stop();
+    live.delete(cluster);
+  }
+}
+
+function rowOf(measured) {
+  const of = (variant) => measured.samples.filter((sample) => sample.variant === variant);
+  const pooled = (variant, window) => of(variant).flatMap((sample) => sample.writes[`${window}Ms`]);
+  const side = (variant) => {
+    const samples = of(variant);
+    const totals = samples.map((sample) => sample.totalMs);
+    return {
+      medianMs: round1(median(totals)),
+      minMs: round1(Math.min(...totals)),
+      maxMs: round1(Math.max(...totals)),
+      phasesMedianMs: {
+        add: round1(median(samples.map((sample) => sample.addMs))),
+        start: round1(median(samples.map((sample) => sample.startMs))),
+        promote: round1(median(samples.map((sample) => sample.promoteMs))),
+      },
+      promoteAttemptsMedian: median(samples.map((sample) => sample.promoteAttempts)),
+      writesBefore: summarize(pooled(variant, 'before')),
+      writesDuring: summarize(pooled(variant, 'during')),
+      writeErrors: samples.reduce((sum, sample) => sum + sample.writes.errors, 0),
+      writesInTransfer: summarize(pooled(variant, 'inTransfer')),
+      transferMsMedian: samples.every((sample) => sample.snapshot.window)
+        ? round1(median(samples.map((sample) => sample.snapshot.window.toMs - sample.snapshot.window.fromMs)))
+        : undefined,
+      servingAfterPromotedMs: samples.map((sample) => sample.clients.servingAfterPromotedMs),
+      publishRetries: samples.filter((sample) => sample.clients.publishRetried).length,
+    };
+  };
+  const hacp = side('hacp');
+  const etcdctl = side('etcdctl');
+  const snapshots = measured.samples.map((sample) => sample.snapshot.receivedByMember > 0);
+  return {
+    size: measured.size,
+    dbSizeMiB: round1(measured.dbSizeBytes / MiB),
+    dbSizeBytes: measured.dbSizeBytes,
+    catchUp: snapshots.every(Boolean) ? 'snapshot' : snapshots.some(Boolean) ? 'mixed' : 'log',
+    hacp,
+    etcdctl,
+    hacpOverFloor: round2(hacp.medianMs / etcdctl.medianMs),
+  };
+}
+
+// --- reporting ------------------------------------------------------------------------------------
+
+function firstLine(command, args) {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8' }).split('\n')[0].trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine() {
+  const tmp = realpathSync(tmpdir());
+  let tmpFilesystem = 'unknown';
+  try {
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter(
+        ([, mountPoint]) =>
+          mountPoint && (tmp === mountPoint || tmp.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`)),
+      )
+      .sort((a, b) => b[1].length - a[1].length);
+    if (mounts[0]) tmpFilesystem = `${mounts[0][2]} (${mounts[0][1]})`;
+  } catch {}
+  const etcdDist = join(here, '..', 'node_modules', '@hacp', 'etcd', 'dist', 'index.js');
+  const etcd3Package = join(here, '..', 'node_modules', 'etcd3', 'package.json');
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${type()} ${release()} ${arch()}`,
+    node: process.version,
+    etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
+    etcdctl: firstLine('etcdctl', ['version']).replace(/^etcdctl version:\s*/, ''),
+    etcd3: JSON.parse(readFileSync(etcd3Package, 'utf8')).version,
+    tmpdir: tmp,
+    tmpFilesystem,
+    hacpEtcdDistSha256: createHash('sha256').update(readFileSync(etcdDist)).digest('hex').slice(0, 16),
+  };
+}
+
+const ms = (value) => (value === undefined ? 'n/a' : value >= 100 ? value.toFixed(0) : value.toFixed(1));
+const latency = (summary) =>
+  summary.count === 0 ? 'n/a' : `${ms(summary.p50)} / ${ms(summary.p99)} (${summary.count})`;
+
+function mainTable(rows) {
+  return markdownTable(
+    [
+      { title: 'size' },
+      { title: 'DB MiB', right: true },
+      { title: 'catch-up' },
+      { title: 'hacp add → promoted ms: median (min)', right: true },
+      { title: 'etcdctl floor ms: median (min)', right: true },
+      { title: 'hacp ÷ floor', right: true },
+      { title: 'writes before hacp: p50 / p99 ms (n)', right: true },
+      { title: 'during hacp', right: true },
+      { title: 'writes before floor', right: true },
+      { title: 'during floor', right: true },
+    ],
+    rows.map((row) => [
+      row.size,
+      row.dbSizeMiB < 1 ? (row.dbSizeBytes / 1024 ** 2).toFixed(2) : row.dbSizeMiB.toFixed(0),
+      row.catchUp,
+      `${ms(row.hacp.medianMs)} (${ms(row.hacp.minMs)})`,
+      `${ms(row.etcdctl.medianMs)} (${ms(row.etcdctl.minMs)})`,
+      `${row.hacpOverFloor.toFixed(2)}×`,
+      latency(row.hacp.writesBefore),
+      latency(row.hacp.writesDuring),
+      latency(row.etcdctl.writesBefore),
+      latency(row.etcdctl.writesDuring),
+    ]),
+  );
+}
+
+function phaseTable(rows) {
+  return markdownTable(
+    [
+      { title: 'size' },
+      { title: 'side' },
+      { title: 'add ms', right: true },
+      { title: 'start etcd ms', right: true },
+      { title: 'start → promoted ms', right: true },
+      { title: 'promote attempts', right: true },
+      { title: 'write max ms: before / during', right: true },
+      { title: 'snapshot sent and applied ms', right: true },
+      { title: 'writes meanwhile: p50 / p99 / max ms (n)', right: true },
+      { title: 'serves clients, ms after promoted (each round)', right: true },
+    ],
+    rows.flatMap((row) =>
+      [
+        ['hacp', row.hacp],
+        ['etcdctl', row.etcdctl],
+      ].map(([side, data]) => [
+        row.size,
+        side,
+        ms(data.phasesMedianMs.add),
+        ms(data.phasesMedianMs.start),
+        ms(data.phasesMedianMs.promote),
+        String(data.promoteAttemptsMedian),
+        `${ms(data.writesBefore.max)} / ${ms(data.writesDuring.max)}`,
+        data.transferMsMedian === undefined ? 'none' : ms(data.transferMsMedian),
+        data.writesInTransfer.count === 0
+          ? 'n/a'
+          : `${ms(data.writesInTransfer.p50)} / ${ms(data.writesInTransfer.p99)} / ${ms(data.writesInTransfer.max)} (${data.writesInTransfer.count})`,
+        data.servingAfterPromotedMs.map((value) => (value === undefined ? 'n/a' : String(value))).join(', '),
+      ]),
+    ),
+  );
+}
+
+function summary(results) {
+  const { machine: host } = results;
+  const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
+  return [
+    mainTable(results.rows),
+    '',
+    'Medians of the rounds; the phases are medians of each phase on its own, so they need not add up to the total.',
+    '',
+    phaseTable(results.rows),
+    '',
+    `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, etcd ${host.etcd}, etcdctl ${host.etcdctl}, etcd3 ${host.etcd3}; data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end${
+      results.cpu === undefined
+        ? ''
+        : `; other processes and the kernel used ${results.cpu.otherPercentOfMachine}% of the cores meanwhile (${results.cpu.otherSeconds} CPU s, against ${results.cpu.thisRunSeconds} s for this run and its etcd processes)`
+    }. ${results.rounds} round${results.rounds === 1 ? '' : 's'} of each per size, alternating which goes first; the whole run took ${Math.round(results.runMs / 1000)} s.`,
+  ].join('\n');
+}
+
+function rewriteReadme(text) {
+  const path = join(here, '..', 'README.md');
+  const readme = readFileSync(path, 'utf8');
+  const start = readme.indexOf(README_START);
+  const end = readme.indexOf(README_END);
+  if (start < 0 || end < start) throw new Error(`${path} lacks the markers ${README_START} … ${README_END}`);
+  writeFileSync(path, `${readme.slice(0, start + README_START.length)}\n${text}\n${readme.slice(end)}`);
+}
+
+/**
+ * JSON as biome formats it (the bench package lints its files): objects one key a line, arrays of
+ * numbers filled up to the line width, other arrays on one line when they fit.
+ */
+function toJson(value, indent = '', column = 0) {
+  const width = 110;
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    const items = value.map((item) => toJson(item, inner, inner.length));
+    const flat = `[${items.join(', ')}]`;
+    const primitive = value.every((item) => item === null || typeof item !== 'object');
+    if (primitive && !flat.includes('\n') && column + flat.length + 1 <= width) return flat;
+    if (value.every((item) => typeof item === 'number')) {
+      const lines = [];
+      let line = '';
+      for (const [index, item] of items.entries()) {
+        const text = index === items.length - 1 ? item : `${item},`;
+        if (line === '') line = `${inner}${text}`;
+        else if (line.length + 1 + text.length <= width) line += ` ${text}`;
+        else {
+          lines.push(line);
+          line = `${inner}${text}`;
+        }
+      }
+      lines.push(line);
+      return `[\n${lines.join('\n')}\n${indent}]`;
+    }
+    return `[\n${items.map((item) => `${inner}${item}`).join(',\n')}\n${indent}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+    if (entries.length === 0) return '{}';
+    const lines = entries.map(([key, item]) => {
+      const prefix = `${inner}${JSON.stringify(key)}: `;
+      return `${prefix}${toJson(item, inner, prefix.length)}`;
+    });
+    return `{\n${lines.join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Clock ticks of the whole machine (busy and stolen, from /proc/stat) and of this process with its reaped children. */
+function cpuTicks() {
+  try {
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const own = readFileSync('/proc/self/stat', 'utf8');
+    const fields = own
+      .slice(own.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    // utime, stime, cutime, cstime: the etcd and etcdctl processes count once they have exited.
+    const mine = fields[11] + fields[12] + fields[13] + fields[14];
+    return { busy: user + nice + system + irq + softirq, steal, mine };
+  } catch {
+    return undefined;
+  }
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** How much of the machine's CPU went to this run, to other processes (and the kernel), and to other guests. */
+function cpuShare(start, end, wallMs) {
+  if (start === undefined || end === undefined) return undefined;
+  const seconds = (ticks) => Math.round((ticks / CLOCK_TICKS) * 10) / 10;
+  const capacity = (wallMs / 1000) * cpus().length;
+  // Both counts are sampled by the kernel at its tick; the difference can dip a little below zero.
+  const others = Math.max(0, end.busy - start.busy - (end.mine - start.mine));
+  return {
+    thisRunSeconds: seconds(end.mine - start.mine),
+    otherSeconds: seconds(others),
+    stolenSeconds: seconds(end.steal - start.steal),
+    otherPercentOfMachine: Math.round(((others / CLOCK_TICKS) * 100) / capacity),
+  };
+}
+
+// --- the run --------------------------------------------------------------------------------------
+
+const runStarted = performance.now();
+const largest = Math.max(...SIZES.map((size) => size.bytes));
+const { bavail, bsize } = statfsSync(tmpdir());
+// The leader's database, the new member's copy, the snapshot it receives next to it, and slack.
+const needed = 3 * largest + 1024 * MiB;
+if (bavail * bsize < needed) {
+  throw new Error(
+    `${tmpdir()} has ${Math.floor((bavail * bsize) / MiB)} MiB free; this run needs about ${Math.ceil(needed / MiB)} MiB.`,
+  );
+}
+const loadAtStart = loadavg();
+const cpuAtStart = cpuTicks();
+const pki = await createClusterPki({ clusterName: 'bench', endpointAddress: HOST });
+const measured = [];
+for (const size of SIZES) measured.push(await measureSize(pki, size));
+const rows = measured.map(rowOf);
+const results = {
+  date: new Date().toISOString(),
+  machine: machine(),
+  rounds: ROUNDS,
+  settings: {
+    stableBeforeAddMs: STABLE_MS,
+    beforeWindowMs: BEFORE_WINDOW_MS,
+    writerIntervalMs: WRITER_INTERVAL_MS,
+    fillValueBytes: FILL_VALUE_BYTES,
+    fillInFlight: FILL_IN_FLIGHT,
+    snapshotCount: SNAPSHOT_COUNT,
+    hacpPromoteOptions: { ...PROMOTE_OPTIONS, intervalMs: 'default (500)' },
+    floorRetryMs: FLOOR_RETRY_MS,
+  },
+  loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
+  runMs: Math.round(performance.now() - runStarted),
+  // CPU time of other processes and the kernel (which also writes this run's data back to disk) while it ran.
+  cpu: cpuShare(cpuAtStart, cpuTicks(), performance.now() - runStarted),
+  rows,
+  sizes: measured,
+};
+const text = summary(results);
+console.log(text);
+if (quick) {
+  console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
+} else {
+  writeFileSync(join(here, 'results.json'), `${toJson(results)}\n`);
+  rewriteReadme(text);
+  console.log(
+    `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the tables in bench/README.md.`,
+  );
+}
