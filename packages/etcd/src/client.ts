@@ -352,7 +352,16 @@ export function createMembershipClient(options: MembershipClientOptions): Member
 
   const members = async (callOptions: CallOptions = {}): Promise<EtcdMember[]> => {
     aborted(callOptions.signal, 'listing members');
-    const { value } = await anyEndpoint('list the etcd members', (client) => client.cluster.memberList({}));
+    const { value } = await anyEndpoint('list the etcd members', async (client) => {
+      // etcd 3.4 serves the member list from the member's own applied state, which on a follower can
+      // lag a change that just committed; a linearizable read first makes it catch up (what 3.5's
+      // linearizable member list does). Without quorum that read cannot finish: the local list is then
+      // the only one there is.
+      await client.kv
+        .range({ key: Buffer.from('hacp/barrier'), limit: 1, serializable: false })
+        .catch(() => undefined);
+      return client.cluster.memberList({});
+    });
     const list = value.members.map(toMember);
     discovered = list
       .filter((member) => member.started && !member.learner)
