@@ -1,5 +1,9 @@
 // What every benchmark here shares for reporting: statistics and the README tables.
 
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 /** The median of some numbers (the mean of the middle two for an even count). */
 export const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -26,4 +30,14 @@ export function markdownTable(columns, rows) {
     ),
     ...rows.map((row) => line(row.map(pad))),
   ].join('\n');
+}
+
+/** Replaces what stands between two markers in bench/README.md with `text`. */
+export function rewriteReadmeSection({ start: startMarker, end: endMarker, text }) {
+  const path = join(dirname(fileURLToPath(import.meta.url)), 'README.md');
+  const readme = readFileSync(path, 'utf8');
+  const start = readme.indexOf(startMarker);
+  const end = readme.indexOf(endMarker);
+  if (start < 0 || end < start) throw new Error(`${path} lacks the markers ${startMarker} … ${endMarker}`);
+  writeFileSync(path, `${readme.slice(0, start + startMarker.length)}\n${text}\n${readme.slice(end)}`);
 }

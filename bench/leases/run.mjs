@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createLeaderElector } from '@hacp/lease-identity';
 import { startLeaseApiServer } from '@hacp/testkit';
 import { CoordinationV1Api, KubeConfig, V1MicroTime } from '@kubernetes/client-node';
-import { markdownTable, median } from '../report.mjs';
+import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -517,12 +517,7 @@ function summary(results) {
 }
 
 function rewriteReadme(text) {
-  const path = join(here, '..', 'README.md');
-  const readme = readFileSync(path, 'utf8');
-  const start = readme.indexOf(README_START);
-  const end = readme.indexOf(README_END);
-  if (start < 0 || end < start) throw new Error(`${path} lacks the markers ${README_START} … ${README_END}`);
-  writeFileSync(path, `${readme.slice(0, start + README_START.length)}\n${text}\n${readme.slice(end)}`);
+  rewriteReadmeSection({ start: README_START, end: README_END, text });
 }
 
 const startedAt = performance.now();

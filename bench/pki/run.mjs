@@ -16,7 +16,7 @@ import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClusterPki, issueReplicaCerts, withReplica, writePki } from '@hacp/certs';
-import { markdownTable, median } from '../report.mjs';
+import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -555,12 +555,7 @@ function summary(results) {
 }
 
 function rewriteReadme(text) {
-  const path = join(here, '..', 'README.md');
-  const readme = readFileSync(path, 'utf8');
-  const start = readme.indexOf(README_START);
-  const end = readme.indexOf(README_END);
-  if (start < 0 || end < start) throw new Error(`${path} lacks the markers ${README_START} … ${README_END}`);
-  writeFileSync(path, `${readme.slice(0, start + README_START.length)}\n${text}\n${readme.slice(end)}`);
+  rewriteReadmeSection({ start: README_START, end: README_END, text });
 }
 
 const loadAverage = ([oneMinute, fiveMinutes, fifteenMinutes]) => ({

@@ -219,7 +219,7 @@ function aborted(signal: AbortSignal | undefined, what: string): void {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
