@@ -241,13 +241,17 @@ describe('issueReplicaCerts', () => {
     expect(peer.ip).toEqual(['fd00:1::2', '127.0.0.1', '::1'].map(canonicalIp).sort());
   });
 
-  it('gives etcd peer and server certs the hostname, localhost, internal IP, 127.0.0.1 and ::1, server and client auth', () => {
+  it('gives etcd peer and server certs the hostname, localhost, internal IP, 127.0.0.1 and ::1 (the server cert also the endpoint address), server and client auth', () => {
     const certs = pki.replicas['demo-master']!;
+    expect(subjectAltNames(certs.etcdPeer.certPem)).toEqual({
+      dns: ['demo-master', 'localhost'],
+      ip: ['10.128.0.2', '127.0.0.1', canonicalIp('::1')].sort(),
+    });
+    expect(subjectAltNames(certs.etcdServer.certPem)).toEqual({
+      dns: ['demo-master', 'localhost'],
+      ip: ['10.128.0.2', '127.0.0.1', canonicalIp('::1'), '34.1.2.3'].sort(),
+    });
     for (const leaf of [certs.etcdPeer, certs.etcdServer]) {
-      expect(subjectAltNames(leaf.certPem)).toEqual({
-        dns: ['demo-master', 'localhost'],
-        ip: ['10.128.0.2', '127.0.0.1', canonicalIp('::1')].sort(),
-      });
       expect(printedExtensions(leaf.certPem).extendedKeyUsage?.values).toEqual(SERVER_AND_CLIENT);
       expect(subjectOf(leaf.certPem)).toBe('CN=demo-master');
       expect(issuedBy(leaf.certPem, pki.etcdCa.certPem)).toBe(true);

@@ -105,7 +105,14 @@ function replicaLeafProfiles(
   };
   return {
     etcdPeer: { issuer: 'etcdCa', ...etcdMember },
-    etcdServer: { issuer: 'etcdCa', ...etcdMember },
+    // Clients may reach etcd through the cluster endpoint (the local provider forwards 2379 there), so
+    // the serving cert also names the endpoint address; peers always dial each other directly.
+    etcdServer: {
+      issuer: 'etcdCa',
+      ...etcdMember,
+      dnsNames: unique([...etcdMember.dnsNames, endpointIsIp ? undefined : settings.endpointAddress]),
+      ipAddresses: unique([...etcdMember.ipAddresses, endpointIsIp ? settings.endpointAddress : undefined]),
+    },
     apiserver: {
       issuer: 'ca',
       commonName: 'kube-apiserver',

@@ -28,6 +28,7 @@ export {
   type HealthCheck,
   type Instance,
   type InstanceApi,
+  type InstanceNetwork,
   type InstanceRef,
   type InstanceSpec,
   type InstanceStatus,

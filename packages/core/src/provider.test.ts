@@ -18,7 +18,13 @@ function completeProvider(): ProviderV1 {
       list: notImplemented,
       lock: notImplemented,
     },
-    instances: { create: notImplemented, get: notImplemented, list: notImplemented, delete: notImplemented },
+    instances: {
+      allocateNetwork: notImplemented,
+      create: notImplemented,
+      get: notImplemented,
+      list: notImplemented,
+      delete: notImplemented,
+    },
     addresses: {
       reserve: notImplemented,
       get: notImplemented,

@@ -103,12 +103,38 @@ export interface InstanceSpec extends InstanceRef {
 
 export type InstanceStatus = 'provisioning' | 'running' | 'stopped' | 'terminated' | 'unknown';
 
+/**
+ * A replica's place on the network, known before its instance exists, so that the SDK can render
+ * its certificates (internal IP, hostname) and its flags (ports) first.
+ */
+export interface InstanceNetwork {
+  /** The address other replicas and the load balancer reach it on. */
+  internalIp: string;
+  /** The hostname it runs under; its certificates name it. */
+  hostname: string;
+  /**
+   * Added to every standard port (2379, 2380, 6443, ...) where replicas share one address (the
+   * local provider without loopback aliases); 0 where each replica has its own address.
+   */
+  portOffset: number;
+  /**
+   * The absolute folder on the instance that a NodeConfig's relative paths are relative to (the
+   * local provider's replica folder, `/etc/kubernetes` on a cloud), for flags that need absolute
+   * paths, such as etcd's `--data-dir`.
+   */
+  rootDir: string;
+}
+
 /** An instance as the provider sees it now. */
 export interface Instance extends InstanceRef {
   cluster: string;
   status: InstanceStatus;
   /** The address other replicas reach it on (etcd peer traffic, load-balancer targets). */
   internalIp: string;
+  /** As in its InstanceNetwork; absent means the hostname is the instance name. */
+  hostname?: string;
+  /** As in its InstanceNetwork; absent means 0. */
+  portOffset?: number;
   /** An address outside the network, when it has one (ephemeral unless the endpoint is attached). */
   externalIp?: string;
   labels: Readonly<Record<string, string>>;
@@ -116,6 +142,14 @@ export interface Instance extends InstanceRef {
 }
 
 export interface InstanceApi {
+  /**
+   * Chooses (or reserves, on a cloud) the network place of the instance `ref` will name, before it
+   * is created. Idempotent by name: asking again returns the same. `create` uses it, and `delete`
+   * frees it, also when the instance was never created. When it throws, nothing was allocated.
+   * @throws HacpError ALREADY_EXISTS when that name is allocated to another cluster or zone.
+   * @throws HacpError ZONE_INVALID for a zone the provider does not offer.
+   */
+  allocateNetwork(ref: InstanceRef & { cluster: string }, options: MutationOptions): Promise<InstanceNetwork>;
   /**
    * Creates the instance and starts its processes. Transactional: when it throws, the instance
    * does not exist (anything half-made was deleted). Creating one that exists with the same spec
@@ -149,6 +183,8 @@ export interface Address {
   name: string;
   region: string;
   ip: string;
+  /** Added to the standard ports where the address is shared (see InstanceNetwork); absent means 0. */
+  portOffset?: number;
   /** Undefined while reserved and unattached. */
   holder?: AddressHolder;
 }
@@ -292,7 +328,7 @@ export type ProviderFactory<S extends ProviderBaseSettings = ProviderBaseSetting
 export const PROVIDER_V1_METHODS = {
   zones: ['list'],
   state: ['get', 'put', 'delete', 'list', 'lock'],
-  instances: ['create', 'get', 'list', 'delete'],
+  instances: ['allocateNetwork', 'create', 'get', 'list', 'delete'],
   addresses: ['reserve', 'get', 'release', 'attach', 'detach'],
   loadBalancers: ['ensure', 'get', 'setTargets', 'delete'],
   firewalls: ['ensure', 'delete'],
