@@ -1,0 +1,41 @@
+import type { NodeConfig, ProviderV1 } from '@hacp/core';
+
+/** The caller's `describe`: vitest's, jest's, mocha's and node:test's all fit. */
+export type Describe = (name: string, fn: () => void) => void;
+
+/** The caller's `it`, taking a timeout in milliseconds as its third argument (vitest's and jest's do). */
+export type It = (name: string, fn: () => Promise<void>, timeoutMs?: number) => void;
+
+/** What the provider under test can do beyond the required contract, and how to test it. */
+export interface ConformanceCapabilities {
+  /** `instances.stop` and `instances.start` exist and work: status `stopped`, then `running`. */
+  stopStart?: boolean;
+  /**
+   * The provider runs processes, so a NodeConfig whose command does not exist makes `create` throw,
+   * and afterwards the instance does not exist.
+   */
+  failedStartRollsBack?: boolean;
+  /**
+   * Zones to place test instances in. Default: the first zone `zones.list()` offers and the next one
+   * in its region (or simply the next one).
+   */
+  zones?: readonly string[];
+  /**
+   * What test instances run. Default: a 0644 file, a 0600 Secret file and one process
+   * `{ name: 'idle', command: 'sleep', args: ['3600'] }`.
+   */
+  nodeConfig?: (instanceName: string) => NodeConfig;
+  /** Per test, passed as `it()`'s third argument. Default 60000. */
+  timeoutMs?: number;
+}
+
+/** What `providerConformance` takes. */
+export interface ConformanceOptions {
+  describe: Describe;
+  it: It;
+  /** Makes a fresh provider; each test calls it once and closes the provider at its end. */
+  create: () => ProviderV1 | Promise<ProviderV1>;
+  capabilities?: ConformanceCapabilities;
+  /** The name of the outermost `describe`. Default `ProviderV1 conformance`. */
+  name?: string;
+}
