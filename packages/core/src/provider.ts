@@ -78,7 +78,8 @@ export interface StateStore {
   list(prefix: string, options?: ReadOptions): Promise<string[]>;
   /**
    * Takes the named lock for `ttlMs`. A lock whose holder let it expire may be taken.
-   * @throws HacpError LOCKED naming the current holder and its expiry; nothing changes.
+   * A holder may not take its own live lock a second time: hold the StateLock and renew it.
+   * @throws HacpError LOCKED with `details: { lock, holder, expiresAt }`; nothing changes.
    */
   lock(name: string, options: { holder: string; ttlMs: number; signal?: AbortSignal }): Promise<StateLock>;
 }
@@ -212,7 +213,11 @@ export interface AddressApi {
    * @throws HacpError CONFLICT when another instance or a load balancer holds it; nothing changes.
    */
   attach(ref: AddressRef, instance: InstanceRef, options: MutationOptions): Promise<Address>;
-  /** Detaches it from whatever instance holds it; detaching a free address is fine. */
+  /**
+   * Detaches it from whatever instance holds it; detaching a free address is fine. While a load
+   * balancer holds it, nothing changes (delete the load balancer to free it), so that a resumed
+   * VM-to-load-balancer move can repeat its detach.
+   */
   detach(ref: AddressRef, options: MutationOptions): Promise<Address>;
 }
 
