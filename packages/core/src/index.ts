@@ -48,5 +48,18 @@ export {
   type StateStore,
   type ZoneInfo,
 } from './provider.js';
+export {
+  assertExpectedVersion,
+  assertFirewallRule,
+  assertHealthCheck,
+  assertLockRequest,
+  assertPort,
+  assertRegionName,
+  assertResourceName,
+  assertStateKey,
+  MAX_LOCK_TTL_MS,
+  MAX_STATE_KEY_LENGTH,
+  throwIfAborted,
+} from './provider-input.js';
 export { isSecret, redact, redactText, Secret } from './redact.js';
 export { backoffDelay, type WaitCheckResult, type WaitUntilOptions, waitUntil } from './wait.js';

@@ -5,12 +5,16 @@ import {
   type Address,
   type AddressRef,
   assertClusterName,
+  assertFirewallRule,
+  assertHealthCheck,
   assertNodeConfig,
+  assertPort,
+  assertRegionName,
+  assertResourceName,
   assertZone,
   ErrorCode,
   type FirewallRule,
   HacpError,
-  type HealthCheck,
   type Instance,
   type InstanceNetwork,
   type InstanceRef,
@@ -26,6 +30,7 @@ import {
   type ReadOptions,
   regionOfZone,
   resolveLogger,
+  throwIfAborted,
   type ZoneInfo,
 } from '@hacp/core';
 import { ensureDir, readJsonFile, writeJsonFile } from './files.js';
@@ -56,7 +61,7 @@ import {
   stopReplicaProcesses,
   storedProcess,
 } from './replicas.js';
-import { createFolderStateStore, throwIfAborted } from './state-store.js';
+import { createFolderStateStore } from './state-store.js';
 
 /** Settings of createLocalProvider. */
 export interface LocalProviderSettings extends ProviderBaseSettings {
@@ -126,30 +131,7 @@ export interface LocalProvider extends ProviderV1 {
   processes(ref: InstanceRef): Promise<LocalProcessState[]>;
 }
 
-const NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const REGION = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const LOCAL_ZONE = /^[a-z][a-z0-9-]*-[a-z]$/;
-const PORT_RANGE = /^(\d{1,5})(-(\d{1,5}))?$/;
-
-function assertName(field: string, name: unknown): asserts name is string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
-    throw invalidArgument({
-      field,
-      value: String(name),
-      message: `${field} "${String(name)}" must be 1-63 lowercase letters, digits and dashes, starting with a letter and not ending with a dash.`,
-    });
-  }
-}
-
-function assertRegion(region: unknown): asserts region is string {
-  if (typeof region !== 'string' || !REGION.test(region)) {
-    throw invalidArgument({
-      field: 'region',
-      value: String(region),
-      message: `"${String(region)}" is not a region name, such as local or europe-west1.`,
-    });
-  }
-}
 
 /** Zones are `<region>-<letter>`: local-a, or europe-west1-b. */
 function assertLocalZone(zone: unknown): asserts zone is string {
@@ -160,16 +142,6 @@ function assertLocalZone(zone: unknown): asserts zone is string {
       message: `"${String(zone)}" is not a zone of the local provider: a zone is a region plus a letter, such as local-a.`,
       actions: ['Use local-a, local-b or local-c.'],
       details: { zone: String(zone) },
-    });
-  }
-}
-
-function assertPort(field: string, port: unknown): asserts port is number {
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw invalidArgument({
-      field,
-      value: String(port),
-      message: `${field} must be a port from 1 to 65535.`,
     });
   }
 }
@@ -417,7 +389,7 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
   }
 
   function validateRef(ref: InstanceRef): void {
-    assertName('name', ref?.name);
+    assertResourceName('name', ref?.name);
     assertLocalZone(ref.zone);
   }
 
@@ -776,8 +748,8 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
   }
 
   function validateAddressRef(ref: AddressRef): void {
-    assertName('name', ref?.name);
-    assertRegion(ref.region);
+    assertResourceName('name', ref?.name);
+    assertRegionName(ref.region);
   }
 
   function toAddress(file: AddressFile): Address {
@@ -917,39 +889,6 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
 
   // ---- load balancers ----------------------------------------------------------------------
 
-  function validateHealthCheck(check: HealthCheck): void {
-    if (typeof check !== 'object' || check === null || !['http', 'https', 'tcp'].includes(check.protocol)) {
-      throw invalidArgument({
-        field: 'healthCheck.protocol',
-        value: String(check?.protocol),
-        message: 'healthCheck.protocol must be http, https or tcp.',
-      });
-    }
-    assertPort('healthCheck.port', check.port);
-    if (check.path !== undefined && !/^\/[\x21-\x7e]*$/.test(check.path)) {
-      throw invalidArgument({
-        field: 'healthCheck.path',
-        value: check.path,
-        message: 'healthCheck.path must start with / and have no spaces.',
-      });
-    }
-    for (const field of [
-      'intervalSeconds',
-      'timeoutSeconds',
-      'healthyThreshold',
-      'unhealthyThreshold',
-    ] as const) {
-      const value = check[field];
-      if (value !== undefined && (!Number.isInteger(value) || value < 1 || value > 300)) {
-        throw invalidArgument({
-          field: `healthCheck.${field}`,
-          value: String(value),
-          message: `healthCheck.${field} must be 1-300.`,
-        });
-      }
-    }
-  }
-
   function validateTargets(targets: readonly InstanceRef[]): void {
     if (!Array.isArray(targets)) {
       throw invalidArgument({ field: 'targets', message: 'targets must be a list of instances.' });
@@ -997,12 +936,12 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
 
   const loadBalancers: ProviderV1['loadBalancers'] = {
     async ensure(spec, options) {
-      assertName('name', spec?.name);
-      assertRegion(spec.region);
-      assertName('address', spec.address);
+      assertResourceName('name', spec?.name);
+      assertRegionName(spec.region);
+      assertResourceName('address', spec.address);
       assertPort('port', spec.port);
       if (spec.targetPort !== undefined) assertPort('targetPort', spec.targetPort);
-      validateHealthCheck(spec.healthCheck);
+      assertHealthCheck(spec.healthCheck);
       validateTargets(spec.targets);
       for (const target of spec.targets) assertInRegion(target, spec.region);
       throwIfAborted(options.signal);
@@ -1058,8 +997,8 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
     },
 
     async get(ref, options) {
-      assertName('name', ref?.name);
-      assertRegion(ref.region);
+      assertResourceName('name', ref?.name);
+      assertRegionName(ref.region);
       throwIfAborted(options?.signal);
       const body = await readJsonFile<LoadBalancerFile>(loadBalancerPath(ref));
       if (body === undefined) return undefined;
@@ -1070,8 +1009,8 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
     },
 
     async setTargets(ref, targets, options) {
-      assertName('name', ref?.name);
-      assertRegion(ref.region);
+      assertResourceName('name', ref?.name);
+      assertRegionName(ref.region);
       validateTargets(targets);
       for (const target of targets) assertInRegion(target, ref.region);
       throwIfAborted(options.signal);
@@ -1100,8 +1039,8 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
     },
 
     async delete(ref, options) {
-      assertName('name', ref?.name);
-      assertRegion(ref.region);
+      assertResourceName('name', ref?.name);
+      assertRegionName(ref.region);
       throwIfAborted(options.signal);
       const body = await readJsonFile<LoadBalancerFile>(loadBalancerPath(ref));
       if (body === undefined) return;
@@ -1124,45 +1063,11 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
 
   // ---- firewalls ---------------------------------------------------------------------------
 
-  function validateRule(rule: FirewallRule): void {
-    assertName('name', rule?.name);
-    assertClusterName(rule.cluster);
-    if (rule.protocol !== 'tcp' && rule.protocol !== 'udp') {
-      throw invalidArgument({
-        field: 'protocol',
-        value: String(rule.protocol),
-        message: 'protocol must be tcp or udp.',
-      });
-    }
-    if (rule.from !== 'replicas' && rule.from !== 'any') {
-      throw invalidArgument({
-        field: 'from',
-        value: String(rule.from),
-        message: 'from must be replicas or any.',
-      });
-    }
-    if (!Array.isArray(rule.ports) || rule.ports.length === 0) {
-      throw invalidArgument({ field: 'ports', message: 'ports must list at least one port or range.' });
-    }
-    for (const port of rule.ports) {
-      const match = PORT_RANGE.exec(String(port));
-      const low = Number(match?.[1]);
-      const high = match?.[3] === undefined ? low : Number(match[3]);
-      if (match === null || low < 1 || high > 65_535 || low > high) {
-        throw invalidArgument({
-          field: 'ports',
-          value: String(port),
-          message: `Port "${String(port)}" must be a port (6443) or a range (2379-2381) within 1-65535.`,
-        });
-      }
-    }
-  }
-
   const firewalls: ProviderV1['firewalls'] = {
     // Every replica is on this machine's loopback, which no remote host reaches: the rules are kept
     // so that status shows them and a cloud move keeps them, and nothing needs enforcing.
     async ensure(rule, options) {
-      validateRule(rule);
+      assertFirewallRule(rule);
       throwIfAborted(options.signal);
       await prepare();
       const stored: FirewallRule = {
@@ -1175,7 +1080,7 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
       await locked(() => writeJsonFile(firewallPath(rule.name), { rule: stored }));
     },
     async delete(name, options) {
-      assertName('name', name);
+      assertResourceName('name', name);
       throwIfAborted(options.signal);
       await locked(() => rm(firewallPath(name), { force: true }));
     },

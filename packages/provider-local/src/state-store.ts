@@ -3,6 +3,9 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
+  assertExpectedVersion,
+  assertLockRequest,
+  assertStateKey,
   ErrorCode,
   HacpError,
   invalidArgument,
@@ -12,13 +15,11 @@ import {
   type StateLock,
   type StateRecord,
   type StateStore,
+  throwIfAborted,
 } from '@hacp/core';
 import { ensureDir, readJsonFile, writeJsonFile } from './files.js';
 import { selfRecord, withMutex } from './mutex.js';
 import { isAlive, type ProcessRecord } from './processes.js';
-
-const MAX_KEY_LENGTH = 256;
-const MAX_LOCK_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** The folders of a state store inside the state folder. */
 export interface StateStorePaths {
@@ -42,42 +43,6 @@ interface StoredLock extends Record<string, unknown> {
   process: ProcessRecord;
   acquiredAt: string;
   expiresAt: string;
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    throw new HacpError({
-      code: ErrorCode.ABORTED,
-      message: 'The call was aborted before it changed anything.',
-      actions: ['Run it again, or hacp resume.'],
-    });
-  }
-}
-
-export function assertKey(field: string, key: unknown): asserts key is string {
-  if (
-    typeof key !== 'string' ||
-    key.length === 0 ||
-    key.length > MAX_KEY_LENGTH ||
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-    /[\u0000-\u001f\u007f]/.test(key)
-  ) {
-    throw invalidArgument({
-      field,
-      value: typeof key === 'string' ? key.slice(0, 80) : String(key),
-      message: `${field} must be 1-${MAX_KEY_LENGTH} characters without control characters.`,
-    });
-  }
-}
-
-function assertVersion(expectedVersion: unknown): asserts expectedVersion is number {
-  if (typeof expectedVersion !== 'number' || !Number.isInteger(expectedVersion) || expectedVersion < 0) {
-    throw invalidArgument({
-      field: 'expectedVersion',
-      value: String(expectedVersion),
-      message: `expectedVersion must be a whole number >= 0 (0: the record must not exist yet), not ${String(expectedVersion)}.`,
-    });
-  }
 }
 
 /** A file name for a key: readable where it can be, a digest where the key is too long for one. */
@@ -147,15 +112,15 @@ export function createFolderStateStore(options: { paths: StateStorePaths; logger
 
   return {
     async get<T>(key: string, readOptions?: ReadOptions) {
-      assertKey('key', key);
+      assertStateKey('key', key);
       throwIfAborted(readOptions?.signal);
       const stored = await readRecord(key);
       return stored === undefined ? undefined : toRecord<T>(stored);
     },
 
     async put<T>(key: string, value: T, mutation: MutationOptions & { expectedVersion: number }) {
-      assertKey('key', key);
-      assertVersion(mutation.expectedVersion);
+      assertStateKey('key', key);
+      assertExpectedVersion(mutation.expectedVersion);
       const json = JSON.stringify(value);
       if (json === undefined) {
         throw invalidArgument({ field: 'value', message: `The value for ${key} cannot be stored as JSON.` });
@@ -189,8 +154,8 @@ export function createFolderStateStore(options: { paths: StateStorePaths; logger
     },
 
     async delete(key: string, mutation: MutationOptions & { expectedVersion: number }) {
-      assertKey('key', key);
-      assertVersion(mutation.expectedVersion);
+      assertStateKey('key', key);
+      assertExpectedVersion(mutation.expectedVersion);
       throwIfAborted(mutation.signal);
       await ensureDir(paths.records);
       await withMutex(paths.mutex, async () => {
@@ -204,9 +169,7 @@ export function createFolderStateStore(options: { paths: StateStorePaths; logger
     },
 
     async list(prefix: string, readOptions?: ReadOptions) {
-      if (typeof prefix !== 'string') {
-        throw invalidArgument({ field: 'prefix', message: 'prefix must be a string (it may be empty).' });
-      }
+      assertStateKey('prefix', prefix, { allowEmpty: true });
       throwIfAborted(readOptions?.signal);
       let names: string[];
       try {
@@ -229,16 +192,8 @@ export function createFolderStateStore(options: { paths: StateStorePaths; logger
     },
 
     async lock(name: string, lockOptions: { holder: string; ttlMs: number; signal?: AbortSignal }) {
-      assertKey('name', name);
-      assertKey('holder', lockOptions.holder);
+      assertLockRequest(name, lockOptions.holder, lockOptions.ttlMs);
       const { ttlMs, holder } = lockOptions;
-      if (!Number.isInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_LOCK_TTL_MS) {
-        throw invalidArgument({
-          field: 'ttlMs',
-          value: String(ttlMs),
-          message: `ttlMs must be a whole number of milliseconds between 1 and ${MAX_LOCK_TTL_MS}.`,
-        });
-      }
       throwIfAborted(lockOptions.signal);
       await ensureDir(paths.locks);
       const path = join(paths.locks, fileNameOf(name));
