@@ -340,6 +340,16 @@ describe('parseServerStates', () => {
     ]);
   });
 
+  it('does not count a server as up before its first check has run', () => {
+    const csv =
+      '# pxname,svname,status,check_status,\nbe_api,r1,UP,* INI,\nbe_api,r2,UP,L4OK,\nbe_api,r3,UP 1/3,INI,\n';
+    expect(parseServerStates(csv)).toEqual([
+      { listener: 'api', server: 'r1', status: 'UP', up: false },
+      { listener: 'api', server: 'r2', status: 'UP', up: true },
+      { listener: 'api', server: 'r3', status: 'UP 1/3', up: false },
+    ]);
+  });
+
   it('ignores proxies hacp did not write and answers without a header', () => {
     expect(parseServerStates('# pxname,svname,status,\nstats,FRONTEND,OPEN,\nother,s1,UP,\n')).toEqual([]);
     expect(parseServerStates('Unknown command.\n')).toEqual([]);

@@ -446,11 +446,13 @@ export function parseServerStates(csv: string): EndpointServerState[] {
       continue;
     }
     const status = row.status ?? '';
+    // A checked server reads UP before its first check has run (check_status INI): not healthy yet.
+    const unchecked = /\bINI\b/.test(row.check_status ?? '');
     states.push({
       listener: proxy.slice(BACKEND_PREFIX.length),
       server,
       status,
-      up: status.startsWith('UP') || status === 'no check',
+      up: (status.startsWith('UP') && !unchecked) || status === 'no check',
     });
   }
   return states;

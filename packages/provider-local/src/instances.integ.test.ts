@@ -225,6 +225,37 @@ describe('instances', () => {
   });
 });
 
+describe('regions', () => {
+  it('refuses to attach an address to an instance of another region, or target one, and changes nothing', async () => {
+    const { provider, dir } = await freshProvider();
+    const ref = { name: `${cluster()}-master`, zone: 'elsewhere-a' };
+    await provider.instances.create({ ...ref, cluster: 'regions', nodeConfig: idle() }, op());
+    const addressRef = { name: `${ref.name}-ip`, region: 'local' };
+    await provider.addresses.reserve(addressRef, op());
+    const before = await snapshotOf(join(dir, 'local'));
+
+    const attach = await caught(provider.addresses.attach(addressRef, ref, op()));
+    const ensure = await caught(
+      provider.loadBalancers.ensure(
+        {
+          name: `${ref.name}-lb`,
+          region: 'local',
+          address: addressRef.name,
+          port: 6443,
+          healthCheck: { protocol: 'tcp', port: 2379 },
+          targets: [ref],
+        },
+        op(),
+      ),
+    );
+
+    expect([attach.code, ensure.code]).toEqual([ErrorCode.ZONE_NOT_IN_REGION, ErrorCode.ZONE_NOT_IN_REGION]);
+    expect(attach.message).toContain('elsewhere-a');
+    expect(await snapshotOf(join(dir, 'local'))).toEqual(before);
+    expect((await provider.addresses.get(addressRef))?.holder).toBeUndefined();
+  });
+});
+
 describe('missing programs', () => {
   it('refuses an etcd binary given explicitly that does not exist, naming the Debian package', () => {
     let error: unknown;
@@ -268,6 +299,95 @@ describe('missing programs', () => {
     expect(error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
     expect(error.message).toContain('etcd-server');
     expect(await snapshotOf(dir)).toEqual(before);
+  });
+});
+
+describe('kube-apiserver', () => {
+  // No kube-apiserver can be installed here (it is in neither Debian's packages nor npm), so a
+  // stand-in script takes its place: it records what the provider gave it and stays up as it would.
+  async function standIn(dir: string): Promise<string> {
+    const path = join(dir, 'kube-apiserver');
+    await writeFile(
+      path,
+      '#!/bin/sh\ncat /proc/sys/kernel/hostname > hostname.out\necho "$@" > args.out\nexec sleep 3600\n',
+      { mode: 0o755 },
+    );
+    return path;
+  }
+
+  it('runs the binary KUBE_APISERVER names for the process "kube-apiserver", in the replica root, under its hostname', async () => {
+    const temp = await tempStateDir('hacp-kas-bin-');
+    cleanups.push(temp.remove);
+    const binary = await standIn(temp.dir);
+    const { provider } = await freshProvider({ env: { ...process.env, KUBE_APISERVER: binary } });
+    const name = `${cluster()}-master`;
+    const ref = { name, zone: 'local-a' };
+    const network = await provider.instances.allocateNetwork({ ...ref, cluster: 'kas' }, op());
+
+    await provider.instances.create(
+      {
+        ...ref,
+        cluster: 'kas',
+        nodeConfig: {
+          files: [{ path: 'pki/sa.pub', mode: 0o644, contents: 'public key' }],
+          processes: [
+            {
+              name: 'kube-apiserver',
+              command: 'kube-apiserver',
+              args: [`--advertise-address=${network.internalIp}`, '--service-account-key-file=pki/sa.pub'],
+            },
+          ],
+        },
+      },
+      op(),
+    );
+
+    expect(provider.binaries.kubeApiserver).toBe(binary);
+    expect((await readFile(join(network.rootDir, 'args.out'), 'utf8')).trim()).toBe(
+      `--advertise-address=${network.internalIp} --service-account-key-file=pki/sa.pub`,
+    );
+    const hostname = (await readFile(join(network.rootDir, 'hostname.out'), 'utf8')).trim();
+    expect(hostname).toBe(provider.ownHostnames ? name : (await import('node:os')).hostname());
+    expect((await provider.processes(ref))[0]?.running).toBe(true);
+  });
+
+  it('refuses a kube-apiserver process when none is found, saying how to name one, and creates nothing', async () => {
+    const { provider, dir } = await freshProvider({ env: { PATH: '/nonexistent' } });
+    const before = await snapshotOf(dir);
+
+    const error = await caught(
+      provider.instances.create(
+        {
+          name: `${cluster()}-master`,
+          zone: 'local-a',
+          cluster: 'nokas',
+          nodeConfig: {
+            files: [],
+            processes: [{ name: 'kube-apiserver', command: 'kube-apiserver', args: [] }],
+          },
+        },
+        op(),
+      ),
+    );
+
+    expect(provider.binaries.kubeApiserver).toBeUndefined();
+    expect(error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
+    expect(error.actions.join(' ')).toContain('KUBE_APISERVER');
+    expect(await snapshotOf(dir)).toEqual(before);
+  });
+
+  it('refuses a KUBE_APISERVER that names no executable at creation', () => {
+    let error: unknown;
+    try {
+      createLocalProvider({
+        stateDir: '/nonexistent/never-created',
+        env: { KUBE_APISERVER: '/nonexistent/kube-apiserver' },
+      });
+    } catch (caughtError) {
+      error = caughtError;
+    }
+    expect(isHacpError(error) && error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
+    expect(isHacpError(error) && error.message).toContain('/nonexistent/kube-apiserver');
   });
 });
 
