@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -107,6 +107,26 @@ describe('instances', () => {
     expect(await readFile(join(dir, 'local', 'instances', `${name}.json`), 'utf8')).not.toContain(
       'not-a-real-key',
     );
+  });
+
+  it('leaves the mode of an existing state folder alone and makes every folder inside it 0700', async () => {
+    const { provider, dir } = await freshProvider();
+    await chmod(dir, 0o755);
+    const ref = { name: `${cluster()}-master`, zone: 'local-a' };
+
+    await provider.instances.create({ ...ref, cluster: 'modes', nodeConfig: idle() }, op());
+    await provider.state.put('clusters/modes', { ok: true }, { ...op(), expectedVersion: 0 });
+
+    expect((await stat(dir)).mode & 0o777).toBe(0o755);
+    for (const folder of [
+      'local',
+      'state',
+      'replicas',
+      `replicas/${ref.name}/run`,
+      `replicas/${ref.name}/logs`,
+    ]) {
+      expect(((await stat(join(dir, folder))).mode & 0o777).toString(8)).toBe('700');
+    }
   });
 
   it('keeps its processes running after the process that created them has exited, until deleted', async () => {

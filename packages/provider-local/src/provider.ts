@@ -1,6 +1,6 @@
-import { readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   type Address,
   type AddressRef,
@@ -33,7 +33,7 @@ import {
   throwIfAborted,
   type ZoneInfo,
 } from '@hacp/core';
-import { ensureDir, readJsonFile, writeJsonFile } from './files.js';
+import { DIR_MODE, ensureDir, readJsonFile, writeJsonFile } from './files.js';
 import {
   applyEndpoint,
   type EndpointConfig,
@@ -223,7 +223,9 @@ interface LoadBalancerFile extends Record<string, unknown> {
 export function createLocalProvider(settings: LocalProviderSettings = {}): LocalProvider {
   const env = settings.env ?? process.env;
   const logger = resolveLogger(settings.logger);
-  const stateDir = settings.stateDir ?? defaultStateDir(env);
+  // Absolute, because replicas run with their own folder as working directory and flags such as
+  // etcd's --data-dir need absolute paths.
+  const stateDir = resolve(settings.stateDir ?? defaultStateDir(env));
   const startGraceMs = settings.startGraceMs ?? 500;
   const stopGraceMs = settings.stopGraceMs ?? 10_000;
 
@@ -264,7 +266,9 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
   });
 
   async function prepare(): Promise<void> {
-    await ensureDir(stateDir);
+    // Created 0700; an existing folder keeps its mode (HACP_STATE_DIR may name a shared one), and
+    // every folder hacp makes inside it is 0700 whatever the parent's mode.
+    await mkdir(stateDir, { recursive: true, mode: DIR_MODE });
     for (const dir of [dirs.instances, dirs.networks, dirs.addresses, dirs.loadBalancers, dirs.firewalls]) {
       await ensureDir(dir);
     }
