@@ -35,7 +35,8 @@ function recordedProcesses(stateDir: string): ProcessRecord[] {
 /**
  * The local provider's processes outlive the process that started them, on purpose, so the
  * testkit's reaper does not know them. Tests make their state folders under HACP_LOCAL_TEST_ROOT;
- * at teardown this stops by pid (checked against its start time) whatever a failed test left.
+ * at teardown this stops by pid (checked against its start time) whatever a test left, and fails
+ * the run if there was anything.
  */
 export default function setup(): () => void {
   const root = mkdtempSync(join(tmpdir(), 'hacp-local-tests-'));
@@ -59,8 +60,12 @@ export default function setup(): () => void {
     }
     rmSync(root, { recursive: true, force: true });
     if (leftovers.length > 0) {
-      // A test left these running; the tests assert cleanup themselves, this only keeps the machine clean.
-      process.stderr.write(`provider-local tests left processes running; killed ${leftovers.join(', ')}\n`);
+      // Killed above so the machine stays clean; the run still fails: a test left them running.
+      // (vitest reports an error thrown here but keeps exit code 0, hence exitCode too.)
+      process.exitCode = 1;
+      throw new Error(
+        `provider-local tests left processes running (now killed by pid): ${leftovers.join(', ')}`,
+      );
     }
   };
 }
