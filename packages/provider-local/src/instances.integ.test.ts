@@ -299,27 +299,33 @@ describe('missing programs', () => {
     expect(isHacpError(error) && error.message).toMatch(/Debian package haproxy/);
   });
 
-  it('refuses to create an etcd replica when no etcd is found, and creates nothing', async () => {
-    const { provider, dir } = await freshProvider({ env: { PATH: '/nonexistent' } });
-    const before = await snapshotOf(dir);
+  it.each([
+    { program: 'etcd', says: 'etcd-server' },
+    { program: 'kube-apiserver', says: 'KUBE_APISERVER' },
+  ])(
+    'refuses a $program process when no $program is found, naming $says, and creates nothing',
+    async ({ program, says }) => {
+      const { provider, dir } = await freshProvider({ env: { PATH: '/nonexistent' } });
+      const before = await snapshotOf(dir);
 
-    const error = await caught(
-      provider.instances.create(
-        {
-          name: `${cluster()}-master`,
-          zone: 'local-a',
-          cluster: 'noetcd',
-          nodeConfig: { files: [], processes: [{ name: 'etcd', command: 'etcd', args: [] }] },
-        },
-        op(),
-      ),
-    );
+      const error = await caught(
+        provider.instances.create(
+          {
+            name: `${cluster()}-master`,
+            zone: 'local-a',
+            cluster: 'missing',
+            nodeConfig: { files: [], processes: [{ name: program, command: program, args: [] }] },
+          },
+          op(),
+        ),
+      );
 
-    expect(provider.binaries.etcd).toBeUndefined();
-    expect(error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
-    expect(error.message).toContain('etcd-server');
-    expect(await snapshotOf(dir)).toEqual(before);
-  });
+      expect(program === 'etcd' ? provider.binaries.etcd : provider.binaries.kubeApiserver).toBeUndefined();
+      expect(error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
+      expect(`${error.message} ${error.actions.join(' ')}`).toContain(says);
+      expect(await snapshotOf(dir)).toEqual(before);
+    },
+  );
 });
 
 describe('kube-apiserver', () => {
@@ -369,31 +375,6 @@ describe('kube-apiserver', () => {
     const hostname = (await readFile(join(network.rootDir, 'hostname.out'), 'utf8')).trim();
     expect(hostname).toBe(provider.ownHostnames ? name : (await import('node:os')).hostname());
     expect((await provider.processes(ref))[0]?.running).toBe(true);
-  });
-
-  it('refuses a kube-apiserver process when none is found, saying how to name one, and creates nothing', async () => {
-    const { provider, dir } = await freshProvider({ env: { PATH: '/nonexistent' } });
-    const before = await snapshotOf(dir);
-
-    const error = await caught(
-      provider.instances.create(
-        {
-          name: `${cluster()}-master`,
-          zone: 'local-a',
-          cluster: 'nokas',
-          nodeConfig: {
-            files: [],
-            processes: [{ name: 'kube-apiserver', command: 'kube-apiserver', args: [] }],
-          },
-        },
-        op(),
-      ),
-    );
-
-    expect(provider.binaries.kubeApiserver).toBeUndefined();
-    expect(error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
-    expect(error.actions.join(' ')).toContain('KUBE_APISERVER');
-    expect(await snapshotOf(dir)).toEqual(before);
   });
 
   it('refuses a KUBE_APISERVER that names no executable at creation', () => {
