@@ -1,0 +1,358 @@
+/**
+ * The base of every hacp command (Salesforce CLI style): global flags, the provider and control
+ * plane, progress, Ctrl-C, and the output. A command's `run()` returns data; this class prints it
+ * as text or as the one `--json` envelope, and turns errors into exit codes.
+ */
+import { join, resolve } from 'node:path';
+import type { LocalProvider } from '@hacp/provider-local';
+import type { ControlPlane, ControlPlaneEvent, ControlPlaneSettings } from '@hacp/sdk';
+import { Command, Flags, type Interfaces, toConfiguredId } from '@oclif/core';
+import { defaultCluster, defaultStateDir } from './env.js';
+import { type CliWarning, errorEnvelope, formatEnvelope, successEnvelope, WarningList } from './envelope.js';
+import {
+  assertClusterName,
+  ErrorCode,
+  exitCodeOf,
+  HacpError,
+  isHacpError,
+  renderError,
+  toHacpError,
+} from './errors.js';
+import { ProgressPrinter } from './progress.js';
+import {
+  assertProviderName,
+  isLocalProvider,
+  KNOWN_PROVIDERS,
+  type Provider,
+  type ProviderName,
+} from './providers.js';
+import { renderWarnings } from './render.js';
+import { type CliRuntime, processRuntime } from './runtime.js';
+
+/** The parsed flags of a command, with the global ones. */
+export type HacpFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof HacpCommand)['baseFlags'] & T['flags']
+>;
+/** The parsed arguments of a command. */
+export type HacpArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
+
+/** The global settings every command resolves from its flags and the environment. */
+export interface GlobalSettings {
+  cluster: string;
+  provider: ProviderName;
+  /** Absolute. */
+  stateDir: string;
+  /** `<stateDir>/clusters/<cluster>`: the cluster's PKI and snapshots. */
+  dataDir: string;
+  json: boolean;
+}
+
+/** The variable that makes the CLI SIGKILL itself after a step (end-to-end tests only). */
+export const FAULT_KILL_AFTER_STEP = 'HACP_FAULT_KILL_AFTER_STEP';
+
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+
+/** An oclif parse error (unknown flag, missing argument, bad option) as INVALID_ARGUMENT, exit 2. */
+export function parseErrorToHacpError(error: unknown, command: string): HacpError {
+  if (isHacpError(error)) return error;
+  const raw = error instanceof Error ? error.message : String(error);
+  const message = raw
+    .replace(ANSI, '')
+    .split('\n')
+    .filter((line) => !/^see more help with/i.test(line.trim()))
+    .join('\n')
+    .trim();
+  return new HacpError({
+    code: ErrorCode.INVALID_ARGUMENT,
+    message: message === '' ? 'The command line is not valid.' : message,
+    actions: [`Run \`hacp ${command} --help\` for its flags and arguments.`],
+    cause: error,
+  });
+}
+
+/**
+ * Subclass it as `class Up extends HacpCommand<typeof Up, OperationResult>`, implement `run()`
+ * (returning the result) and `renderText(result)`.
+ */
+export abstract class HacpCommand<T extends typeof Command, R> extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    cluster: Flags.string({
+      summary: 'The cluster to act on.',
+      description: 'Default: $HACP_CLUSTER, else kubernetes.',
+      helpGroup: 'GLOBAL',
+      helpValue: '<name>',
+    }),
+    provider: Flags.string({
+      summary: `Where the replicas run: ${KNOWN_PROVIDERS.join(', ')}.`,
+      default: 'local',
+      helpGroup: 'GLOBAL',
+      helpValue: '<name>',
+    }),
+    'state-dir': Flags.string({
+      summary: "The provider's state folder.",
+      description: 'Default: $HACP_STATE_DIR, else $XDG_STATE_HOME/hacp, else ~/.local/state/hacp.',
+      helpGroup: 'GLOBAL',
+      helpValue: '<folder>',
+    }),
+  };
+
+  protected flags!: HacpFlags<T>;
+  protected args!: HacpArgs<T>;
+  protected settings!: GlobalSettings;
+  /** The process, or a test's fake: see {@link runtime}. */
+  protected io!: CliRuntime;
+
+  /** Whether an interruption leaves an operation for `hacp resume` (the mutating commands). */
+  protected readonly resumable: boolean = false;
+
+  readonly #abort = new AbortController();
+  readonly #warnings = new WarningList();
+  /** Warnings already on stderr. */
+  readonly #shown = new WarningList();
+  #progress: ProgressPrinter | undefined;
+  #provider: Provider | undefined;
+  #controlPlane: Promise<ControlPlane> | undefined;
+  #interrupts = 0;
+  /** Set once the process is ending at once (a second Ctrl-C): nothing more is printed. */
+  #exited = false;
+
+  /** What the command returns; printed by the base class. */
+  abstract override run(): Promise<R>;
+
+  /** The result as text for stdout (without warnings: they go to stderr). */
+  protected abstract renderText(result: R): string;
+
+  /** The process the command runs in; tests override it with a fake (see test-support's runCommand). */
+  runtime(): CliRuntime {
+    return processRuntime();
+  }
+
+  /** The warnings a result carries; by default its `warnings` array, if it has one. */
+  protected resultWarnings(result: R): CliWarning[] {
+    const warnings = (result as { warnings?: unknown } | undefined)?.warnings;
+    if (!Array.isArray(warnings)) return [];
+    return warnings.filter(
+      (warning): warning is CliWarning =>
+        typeof warning?.code === 'string' && typeof warning?.message === 'string',
+    );
+  }
+
+  /** Aborted on SIGINT/SIGTERM; pass it to every SDK call. */
+  protected get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** A warning of the CLI itself: in the envelope, and on stderr at once in text mode. */
+  protected addWarning(warning: CliWarning): void {
+    if (!this.#warnings.add(warning)) return;
+    if (this.settings?.json !== true) this.#showWarnings([warning]);
+  }
+
+  /** The provider of `--provider`, created on first use. */
+  protected provider(): Provider {
+    this.#provider ??= this.io.createProvider(this.settings.provider, {
+      stateDir: this.settings.stateDir,
+      env: this.io.env,
+    });
+    return this.#provider;
+  }
+
+  /** The local provider, for what only it can do (`zone fail`). @throws HacpError INVALID_ARGUMENT */
+  protected localProvider(command: string): LocalProvider {
+    const provider = this.provider();
+    if (!isLocalProvider(provider)) {
+      throw new HacpError({
+        code: ErrorCode.INVALID_ARGUMENT,
+        message: `\`hacp ${command}\` works only with the local provider, not ${provider.name}.`,
+        actions: ['Pass --provider local.'],
+        details: { field: 'provider', value: provider.name },
+      });
+    }
+    return provider;
+  }
+
+  /** The cluster's control plane, created on first use (later calls ignore `extra`) and closed at the end. */
+  protected async controlPlane(extra: Pick<ControlPlaneSettings, 'kubeconfig'> = {}): Promise<ControlPlane> {
+    if (this.#controlPlane === undefined) {
+      const settings: ControlPlaneSettings = {
+        provider: this.provider(),
+        cluster: this.settings.cluster,
+        dataDir: this.settings.dataDir,
+        onEvent: (event) => this.#onEvent(event),
+      };
+      if (extra.kubeconfig !== undefined) settings.kubeconfig = extra.kubeconfig;
+      this.#controlPlane = this.io.createControlPlane(settings);
+    }
+    return this.#controlPlane;
+  }
+
+  /** The command as the user typed it: `zone fail`. */
+  protected get commandName(): string {
+    return this.id === undefined ? 'hacp' : toConfiguredId(this.id, this.config);
+  }
+
+  protected override async _run<U>(): Promise<U> {
+    this.io = this.runtime();
+    const json = this.jsonEnabled();
+    const stopListening = this.io.onInterrupt((signal) => this.#interrupt(signal, json));
+    let result: R | undefined;
+    try {
+      await this.init();
+      await this.#parseInput(json);
+      this.#progress = json
+        ? undefined
+        : new ProgressPrinter({ write: (text) => this.io.writeStderr(text), steps: this.io.stderrIsTTY });
+      result = await this.run();
+      this.#succeed(result, json);
+    } catch (error) {
+      this.#fail(error, json);
+    } finally {
+      stopListening();
+      await this.#close();
+    }
+    return result as U;
+  }
+
+  async #parseInput(json: boolean): Promise<void> {
+    let parsed: { flags: unknown; args: unknown };
+    try {
+      // Explicit options: oclif's default spreads the class's own statics, which misses inherited ones.
+      const ctor = this.ctor;
+      parsed = await this.parse({
+        flags: ctor.flags,
+        baseFlags: ctor.baseFlags,
+        enableJsonFlag: ctor.enableJsonFlag,
+        args: ctor.args,
+        strict: ctor.strict,
+      });
+    } catch (error) {
+      throw parseErrorToHacpError(error, this.commandName);
+    }
+    this.flags = parsed.flags as HacpFlags<T>;
+    this.args = parsed.args as HacpArgs<T>;
+    const flags = this.flags as HacpFlags<typeof HacpCommand>;
+    const env = this.io.env;
+    const provider = flags.provider;
+    assertProviderName(provider);
+    const cluster = flags.cluster ?? defaultCluster(env);
+    assertClusterName(cluster);
+    const stateDir = resolve(flags['state-dir'] ?? defaultStateDir(env, this.io.home));
+    this.settings = { cluster, provider, stateDir, dataDir: join(stateDir, 'clusters', cluster), json };
+  }
+
+  #onEvent(event: ControlPlaneEvent): void {
+    if (event.type === 'warning') {
+      const warning = { code: event.code, message: event.message };
+      if (this.#warnings.add(warning)) this.#shown.add(warning);
+      else return;
+    }
+    this.#progress?.handle(event);
+    if (event.type === 'step-done' && event.step === this.io.env[FAULT_KILL_AFTER_STEP]) {
+      this.#progress?.finish();
+      this.io.killSelf();
+    }
+  }
+
+  #showWarnings(warnings: readonly CliWarning[]): void {
+    const unshown = warnings.filter((warning) => this.#shown.add(warning));
+    if (unshown.length === 0) return;
+    this.#progress?.finish();
+    this.io.writeStderr(renderWarnings(unshown));
+  }
+
+  #succeed(result: R, json: boolean): void {
+    if (this.#exited) return;
+    for (const warning of this.resultWarnings(result)) this.#warnings.add(warning);
+    if (json) {
+      this.io.writeStdout(formatEnvelope(successEnvelope(result, this.#warnings.all())));
+    } else {
+      this.#progress?.finish();
+      this.io.writeStdout(this.renderText(result));
+      this.#showWarnings(this.#warnings.all());
+    }
+    this.io.setExitCode(0);
+  }
+
+  #fail(thrown: unknown, json: boolean): void {
+    if (this.#exited) return;
+    const error = this.#explain(thrown);
+    this.io.setExitCode(exitCodeOf(error));
+    if (json) {
+      this.io.writeStdout(formatEnvelope(errorEnvelope(error)));
+      return;
+    }
+    this.#progress?.finish();
+    this.#showWarnings(this.#warnings.all());
+    this.io.writeStderr(renderError(error));
+  }
+
+  /** An interrupted run is ABORTED whatever the SDK threw on its way out, and says how to continue. */
+  #explain(thrown: unknown): HacpError {
+    const aborted = this.#abort.signal.aborted;
+    const reason: unknown = this.#abort.signal.reason;
+    let error =
+      aborted && !isHacpError(thrown)
+        ? isHacpError(reason)
+          ? reason
+          : this.#abortedError('Interrupted.', thrown)
+        : toHacpError(thrown);
+    if (
+      error.code === ErrorCode.ABORTED &&
+      this.resumable &&
+      !error.actions.some((a) => a.includes('hacp resume'))
+    ) {
+      error = new HacpError({
+        code: error.code,
+        message: error.message,
+        actions: [...error.actions, 'Run `hacp resume` to continue.'],
+        details: error.details,
+        cause: error,
+      });
+    }
+    return error;
+  }
+
+  #abortedError(message: string, cause?: unknown): HacpError {
+    return new HacpError({
+      code: ErrorCode.ABORTED,
+      message,
+      actions: this.resumable ? ['Run `hacp resume` to continue.'] : [],
+      cause,
+    });
+  }
+
+  #interrupt(signal: NodeJS.Signals, json: boolean): void {
+    this.#interrupts += 1;
+    if (this.#interrupts === 1) {
+      if (!json) {
+        this.#progress?.finish();
+        this.io.writeStderr(
+          `Interrupted (${signal}): stopping at the next safe point; interrupt again to exit at once.\n`,
+        );
+      }
+      this.#abort.abort(this.#abortedError(`Interrupted by ${signal}.`));
+      return;
+    }
+    const error = this.#abortedError(
+      `Interrupted twice (${signal}): exited at once, possibly half-way through a step; every step checks the real state first, so continuing is safe.`,
+    );
+    this.#exited = true;
+    this.io.setExitCode(exitCodeOf(error));
+    if (json) this.io.writeStdout(formatEnvelope(errorEnvelope(error)));
+    else this.io.writeStderr(`\n${renderError(error)}`);
+    this.io.exitNow(exitCodeOf(error));
+  }
+
+  async #close(): Promise<void> {
+    const opening = this.#controlPlane;
+    this.#controlPlane = undefined;
+    if (opening === undefined) return;
+    try {
+      await (await opening).close();
+    } catch (error) {
+      this.debug('closing the control plane failed: %s', String(error));
+    }
+  }
+}

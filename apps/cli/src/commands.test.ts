@@ -1,0 +1,487 @@
+/**
+ * The commands run in-process against a fake runtime and a fake control plane: which SDK call each
+ * makes with which options, what it prints, and its exit code. The built CLI against real replicas
+ * is the e2e suite's job.
+ */
+import type { ControlPlaneEvent } from '@hacp/sdk';
+import { describe, expect, it } from 'vitest';
+import CertsCheck from './commands/certs/check.js';
+import Down from './commands/down.js';
+import KubeDown from './commands/kube-down.js';
+import KubeUp from './commands/kube-up.js';
+import Leases from './commands/leases.js';
+import Plan from './commands/plan.js';
+import Remove from './commands/remove.js';
+import Replace from './commands/replace.js';
+import Replicate from './commands/replicate.js';
+import Status from './commands/status.js';
+import Up from './commands/up.js';
+import ZoneFail from './commands/zone/fail.js';
+import type { ErrorEnvelope, SuccessEnvelope } from './envelope.js';
+import { HacpError } from './errors.js';
+import { validateEnvelope } from './schemas.js';
+import { type FakeRuntime, fakeProvider, fakeRuntime, runCommand } from './test-support.js';
+
+const STATE = { HACP_STATE_DIR: '/var/lib/hacp-test' };
+
+/** The one envelope a command printed, with both shapes' fields optional. */
+type Printed = { status: number } & Partial<Omit<SuccessEnvelope<unknown>, 'status'>> &
+  Partial<Omit<ErrorEnvelope, 'status'>>;
+
+function json(runtime: FakeRuntime): Printed {
+  return JSON.parse(runtime.stdout) as Printed;
+}
+
+function callsOf(runtime: FakeRuntime) {
+  return runtime.controlPlanes.flatMap((entry) => entry.controlPlane.calls);
+}
+
+describe('global flags and output', () => {
+  it('prints one valid status envelope, with the warnings, and closes the control plane', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Status, 'status', ['--json'], runtime);
+    expect(runtime.exitCode).toBe(0);
+    const envelope = json(runtime);
+    expect(validateEnvelope('status', envelope).errors).toEqual([]);
+    expect(envelope.warnings).toEqual([
+      { code: 'TWO_REPLICAS', message: 'Two replicas are less available than one; add a third.' },
+    ]);
+    expect(runtime.stderr).toBe('');
+    expect(runtime.providersCreated).toEqual([{ name: 'local', stateDir: '/var/lib/hacp-test' }]);
+    const [{ settings, controlPlane }] = runtime.controlPlanes as [FakeRuntime['controlPlanes'][number]];
+    expect(settings.cluster).toBe('kubernetes');
+    expect(settings.dataDir).toBe('/var/lib/hacp-test/clusters/kubernetes');
+    expect(controlPlane.closed).toBe(true);
+  });
+
+  it('prints the tree on stdout and the warnings on stderr in text mode', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Status, 'status', [], runtime);
+    expect(runtime.exitCode).toBe(0);
+    expect(runtime.stdout).toContain(
+      'Cluster kubernetes  (provider local, region local, multizone)\n├─ Zone local-a',
+    );
+    expect(runtime.stderr).toBe(
+      'Warning (TWO_REPLICAS): Two replicas are less available than one; add a third.\n',
+    );
+  });
+
+  it('takes --cluster and --state-dir, else HACP_CLUSTER and XDG_STATE_HOME', async () => {
+    const flagged = fakeRuntime({ env: { HACP_CLUSTER: 'ignored' } });
+    await runCommand(Status, 'status', ['--cluster', 'prod', '--state-dir', '/srv/state'], flagged);
+    expect(flagged.controlPlanes[0]?.settings).toMatchObject({
+      cluster: 'prod',
+      dataDir: '/srv/state/clusters/prod',
+    });
+
+    const fromEnv = fakeRuntime({ env: { HACP_CLUSTER: 'staging', XDG_STATE_HOME: '/xdg' } });
+    await runCommand(Status, 'status', [], fromEnv);
+    expect(fromEnv.controlPlanes[0]?.settings).toMatchObject({
+      cluster: 'staging',
+      dataDir: '/xdg/hacp/clusters/staging',
+    });
+    expect(fromEnv.providersCreated[0]?.stateDir).toBe('/xdg/hacp');
+  });
+
+  it('refuses a malformed cluster name before touching anything', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Status, 'status', ['--cluster', '../etc', '--json'], runtime);
+    expect(runtime.exitCode).toBe(2);
+    expect(json(runtime).error?.code).toBe('INVALID_ARGUMENT');
+    expect(runtime.providersCreated).toEqual([]);
+  });
+
+  it('refuses an unknown provider with exit 2, listing the known ones', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Status, 'status', ['--provider', 'gce'], runtime);
+    expect(runtime.exitCode).toBe(2);
+    expect(runtime.stderr).toContain(
+      'Error (INVALID_ARGUMENT): Unknown provider "gce"; the known providers are: local.',
+    );
+    expect(runtime.providersCreated).toEqual([]);
+  });
+
+  it("turns oclif's parse errors into an INVALID_ARGUMENT envelope, exit 2", async () => {
+    const unknownFlag = fakeRuntime({ env: STATE });
+    await runCommand(Status, 'status', ['--bogus', '--json'], unknownFlag);
+    expect(unknownFlag.exitCode).toBe(2);
+    expect(json(unknownFlag)).toEqual({
+      status: 2,
+      error: {
+        code: 'INVALID_ARGUMENT',
+        message: 'Nonexistent flag: --bogus',
+        actions: ['Run `hacp status --help` for its flags and arguments.'],
+      },
+    });
+
+    const missingArg = fakeRuntime({ env: STATE });
+    await runCommand(ZoneFail, 'zone:fail', [], missingArg);
+    expect(missingArg.exitCode).toBe(2);
+    expect(missingArg.stderr).toMatch(/^Error \(INVALID_ARGUMENT\): Missing 1 required arg/);
+    expect(missingArg.stderr).toContain('→ Run `hacp zone fail --help` for its flags and arguments.');
+  });
+
+  it('maps SDK errors to exit codes and prints their actions', async () => {
+    const runtime = fakeRuntime({
+      env: STATE,
+      error: new HacpError({
+        code: 'QUORUM_AT_RISK',
+        message: 'Removing kubernetes-master would leave 1 of 3 voters healthy.',
+        actions: ['Repair or replace the unhealthy replica first.'],
+      }),
+    });
+    await runCommand(Remove, 'remove', ['--zone', 'local-a'], runtime);
+    expect(runtime.exitCode).toBe(3);
+    expect(runtime.stdout).toBe('');
+    expect(runtime.stderr).toBe(
+      'Error (QUORUM_AT_RISK): Removing kubernetes-master would leave 1 of 3 voters healthy.\n  → Repair or replace the unhealthy replica first.\n',
+    );
+  });
+
+  it('reports any other error as INTERNAL, exit 1', async () => {
+    const runtime = fakeRuntime({ env: STATE, error: new TypeError('boom') });
+    await runCommand(Status, 'status', ['--json'], runtime);
+    expect(runtime.exitCode).toBe(1);
+    expect(json(runtime).error).toMatchObject({ code: 'INTERNAL', message: 'Unexpected error: boom' });
+  });
+});
+
+describe('progress and fault injection', () => {
+  const events: ControlPlaneEvent[] = [
+    {
+      type: 'step-started',
+      operationId: 'op-1',
+      step: 'preflight',
+      title: 'Check the members',
+      index: 1,
+      steps: 2,
+    },
+    {
+      type: 'step-done',
+      operationId: 'op-1',
+      step: 'preflight',
+      title: 'Check the members',
+      index: 1,
+      steps: 2,
+      status: 'done',
+    },
+    {
+      type: 'warning',
+      code: 'TWO_REPLICAS',
+      message: 'Two replicas are less available than one; add a third.',
+    },
+  ];
+
+  it('prints step lines on a terminal and each warning once', async () => {
+    const runtime = fakeRuntime({ env: STATE, stderrIsTTY: true, events });
+    await runCommand(Replicate, 'replicate', ['--zone', 'local-b'], runtime);
+    expect(runtime.stderr).toBe(
+      '[1/2] Check the members … done\nWarning (TWO_REPLICAS): Two replicas are less available than one; add a third.\n',
+    );
+    expect(runtime.stdout).toContain('replicate finished on cluster kubernetes');
+  });
+
+  it('prints only warnings when stderr is not a terminal, and nothing on stderr with --json', async () => {
+    const plain = fakeRuntime({ env: STATE, events });
+    await runCommand(Replicate, 'replicate', [], plain);
+    expect(plain.stderr).toBe(
+      'Warning (TWO_REPLICAS): Two replicas are less available than one; add a third.\n',
+    );
+
+    const quiet = fakeRuntime({ env: STATE, stderrIsTTY: true, events });
+    await runCommand(Replicate, 'replicate', ['--json'], quiet);
+    expect(quiet.stderr).toBe('');
+    expect(validateEnvelope('replicate', json(quiet)).errors).toEqual([]);
+  });
+
+  it('SIGKILLs itself after the step HACP_FAULT_KILL_AFTER_STEP names, and only that one', async () => {
+    const killed = fakeRuntime({ env: { ...STATE, HACP_FAULT_KILL_AFTER_STEP: 'preflight' }, events });
+    await runCommand(Replicate, 'replicate', [], killed);
+    expect(killed.killed).toBe(true);
+
+    const spared = fakeRuntime({
+      env: { ...STATE, HACP_FAULT_KILL_AFTER_STEP: 'promote-learner:x' },
+      events,
+    });
+    await runCommand(Replicate, 'replicate', [], spared);
+    expect(spared.killed).toBe(false);
+  });
+});
+
+describe('interruption', () => {
+  async function untilCalled(runtime: FakeRuntime): Promise<void> {
+    for (let i = 0; i < 200 && callsOf(runtime).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  it('aborts the operation on SIGINT: exit 4, ABORTED, and how to resume', async () => {
+    const runtime = fakeRuntime({ env: STATE, hangUntilAborted: true });
+    const running = runCommand(Replicate, 'replicate', ['--zone', 'local-b', '--json'], runtime);
+    await untilCalled(runtime);
+    const options = callsOf(runtime)[0]?.options as { signal?: AbortSignal } | undefined;
+    const signal = options?.signal;
+    expect(signal?.aborted).toBe(false);
+    runtime.interrupt('SIGINT');
+    await running;
+    expect(signal?.aborted).toBe(true);
+    expect(runtime.exitCode).toBe(4);
+    const envelope = json(runtime);
+    expect(envelope.error?.code).toBe('ABORTED');
+    expect(envelope.error?.actions.join(' ')).toContain('hacp resume');
+    expect(runtime.controlPlanes[0]?.controlPlane.closed).toBe(true);
+  });
+
+  it('exits at once on a second signal, printing one envelope', async () => {
+    const runtime = fakeRuntime({ env: STATE, hangUntilAborted: true });
+    // The fake control plane ends on the first abort; the second signal arrives before it does.
+    const running = runCommand(Replicate, 'replicate', ['--json'], runtime);
+    await untilCalled(runtime);
+    runtime.interrupt('SIGTERM');
+    runtime.interrupt('SIGTERM');
+    await running;
+    expect(runtime.exitedWith).toBe(4);
+    expect(json(runtime).error?.message).toContain('Interrupted twice (SIGTERM)');
+  });
+});
+
+describe('up and its variables', () => {
+  it("takes kube-up's variables as defaults, with the READS misspelling", async () => {
+    const runtime = fakeRuntime({
+      env: { ...STATE, KUBE_GCE_ZONE: 'local-a', MULTIZONE: 'true', ENABLE_ETCD_QUORUM_READS: 'true' },
+    });
+    await runCommand(Up, 'up', [], runtime);
+    expect(runtime.exitCode).toBe(0);
+    expect(callsOf(runtime)[0]).toMatchObject({
+      method: 'up',
+      options: { zone: 'local-a', multizone: true, quorumReads: true },
+    });
+  });
+
+  it('lets flags win over variables', async () => {
+    const runtime = fakeRuntime({ env: { ...STATE, KUBE_GCE_ZONE: 'local-a', MULTIZONE: 'true' } });
+    await runCommand(
+      Up,
+      'up',
+      ['--zone', 'local-c', '--no-multizone', '--key-algorithm', 'rsa-2048'],
+      runtime,
+    );
+    expect(callsOf(runtime)[0]?.options).toMatchObject({
+      zone: 'local-c',
+      multizone: false,
+      quorumReads: false,
+      keyAlgorithm: 'rsa-2048',
+    });
+  });
+
+  it('needs a zone', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Up, 'up', [], runtime);
+    expect(runtime.exitCode).toBe(2);
+    expect(runtime.stderr).toContain('up needs --zone (or KUBE_GCE_ZONE)');
+    expect(callsOf(runtime)).toEqual([]);
+  });
+
+  it('refuses MULTIZONE=maybe before creating anything', async () => {
+    const runtime = fakeRuntime({ env: { ...STATE, KUBE_GCE_ZONE: 'local-a', MULTIZONE: 'maybe' } });
+    await runCommand(Up, 'up', ['--json'], runtime);
+    expect(runtime.exitCode).toBe(2);
+    expect(json(runtime).error?.message).toContain('MULTIZONE="maybe"');
+    expect(runtime.providersCreated).toEqual([]);
+  });
+
+  it('refuses an unknown key algorithm as a parse error', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Up, 'up', ['--zone', 'local-a', '--key-algorithm', 'dsa'], runtime);
+    expect(runtime.exitCode).toBe(2);
+  });
+});
+
+describe('kube-up and kube-down', () => {
+  it('kube-up replicates with KUBE_REPLICATE_EXISTING_MASTER=true and warns about inherited variables', async () => {
+    const runtime = fakeRuntime({
+      env: { ...STATE, KUBE_GCE_ZONE: 'local-c', KUBE_REPLICATE_EXISTING_MASTER: 'true', MULTIZONE: 'true' },
+    });
+    await runCommand(KubeUp, 'kube-up', ['--json'], runtime);
+    expect(callsOf(runtime).map((call) => call.method)).toEqual(['replicate']);
+    expect(callsOf(runtime)[0]?.options).toMatchObject({ zone: 'local-c' });
+    const envelope = json(runtime);
+    expect(validateEnvelope('kube-up', envelope).errors).toEqual([]);
+    expect(envelope.warnings?.map((warning) => warning.code)).toContain('VARIABLE_IGNORED');
+  });
+
+  it('kube-up creates a cluster otherwise', async () => {
+    const runtime = fakeRuntime({
+      env: { ...STATE, KUBE_GCE_ZONE: 'local-a', ENABLE_ETCD_QUORUM_READ: 'true' },
+    });
+    await runCommand(KubeUp, 'kube-up', [], runtime);
+    expect(callsOf(runtime)[0]).toMatchObject({
+      method: 'up',
+      options: { zone: 'local-a', multizone: false, quorumReads: true },
+    });
+  });
+
+  it.each([
+    ['kube-up', KubeUp, [], { KUBE_GCE_ZONE: 'local-a', KUBE_REPLICATE_EXISTING_MASTER: 'TRUE' }],
+    ['kube-down', KubeDown, ['--yes'], { KUBE_DELETE_NODES: 'nope' }],
+  ])(
+    '%s refuses a malformed boolean with exit 2 before touching anything',
+    async (id, command, argv, env) => {
+      const runtime = fakeRuntime({ env: { ...STATE, ...env } });
+      await runCommand(command, id, argv, runtime);
+      expect(runtime.exitCode).toBe(2);
+      expect(runtime.stderr).toMatch(/^Error \(INVALID_ARGUMENT\): KUBE_\w+="\w+" is not a boolean/);
+      expect(runtime.providersCreated).toEqual([]);
+    },
+  );
+
+  it('kube-down removes one replica with KUBE_DELETE_NODES=false', async () => {
+    const runtime = fakeRuntime({
+      env: {
+        ...STATE,
+        KUBE_DELETE_NODES: 'false',
+        KUBE_GCE_ZONE: 'local-b',
+        KUBE_REPLICA_NAME: 'kubernetes-master-1f3',
+      },
+    });
+    await runCommand(KubeDown, 'kube-down', [], runtime);
+    expect(callsOf(runtime)[0]).toMatchObject({
+      method: 'remove',
+      options: { zone: 'local-b', name: 'kubernetes-master-1f3' },
+    });
+  });
+
+  it('kube-down deletes the cluster only with --yes when there is no terminal', async () => {
+    const refused = fakeRuntime({ env: STATE });
+    await runCommand(KubeDown, 'kube-down', [], refused);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain('pass --yes');
+    expect(callsOf(refused)).toEqual([]);
+
+    const confirmed = fakeRuntime({ env: STATE });
+    await runCommand(KubeDown, 'kube-down', ['--yes'], confirmed);
+    expect(callsOf(confirmed).map((call) => call.method)).toEqual(['down']);
+  });
+});
+
+describe('down', () => {
+  it('refuses without a terminal and without --yes', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Down, 'down', ['--json'], runtime);
+    expect(json(runtime)).toMatchObject({ status: 2, error: { code: 'INVALID_ARGUMENT' } });
+    expect(runtime.providersCreated).toEqual([]);
+  });
+
+  it('asks on a terminal and deletes when the answer is yes', async () => {
+    const runtime = fakeRuntime({ env: STATE, interactive: true, confirm: true });
+    await runCommand(Down, 'down', [], runtime);
+    expect(runtime.questions).toHaveLength(1);
+    expect(runtime.questions[0]).toContain('Delete cluster kubernetes');
+    expect(callsOf(runtime).map((call) => call.method)).toEqual(['down']);
+    expect(runtime.exitCode).toBe(0);
+  });
+
+  it('deletes nothing when the answer is no', async () => {
+    const runtime = fakeRuntime({ env: STATE, interactive: true, confirm: false });
+    await runCommand(Down, 'down', [], runtime);
+    expect(callsOf(runtime)).toEqual([]);
+    expect(runtime.exitCode).toBe(4);
+    expect(runtime.stderr).toContain('Not confirmed: cluster kubernetes was not deleted.');
+  });
+
+  it('does not ask with --yes', async () => {
+    const runtime = fakeRuntime({ env: STATE, interactive: true });
+    await runCommand(Down, 'down', ['-y'], runtime);
+    expect(runtime.questions).toEqual([]);
+    expect(callsOf(runtime).map((call) => call.method)).toEqual(['down']);
+  });
+});
+
+describe('plan', () => {
+  it('plans with the operation’s own flags and variables', async () => {
+    const runtime = fakeRuntime({ env: { ...STATE, KUBE_REPLICA_NAME: 'kubernetes-master-1f3' } });
+    await runCommand(Plan, 'plan', ['remove', '--zone', 'local-b'], runtime);
+    expect(callsOf(runtime)[0]).toEqual({
+      method: 'plan',
+      options: { operation: 'remove', zone: 'local-b', name: 'kubernetes-master-1f3' },
+    });
+    expect(runtime.stdout).toContain('Plan: replicate on cluster kubernetes, 4 steps');
+  });
+
+  it('prints the plan itself with --json', async () => {
+    const runtime = fakeRuntime({ env: { ...STATE, KUBE_GCE_ZONE: 'local-a' } });
+    await runCommand(Plan, 'plan', ['up', '--multizone', '--json'], runtime);
+    expect(callsOf(runtime)[0]?.options).toEqual({
+      operation: 'up',
+      zone: 'local-a',
+      multizone: true,
+      quorumReads: false,
+    });
+    expect(validateEnvelope('plan', json(runtime)).errors).toEqual([]);
+  });
+
+  it('refuses a flag the operation does not take, and an unknown operation', async () => {
+    const stray = fakeRuntime({ env: STATE });
+    await runCommand(Plan, 'plan', ['down', '--zone', 'local-a'], stray);
+    expect(stray.exitCode).toBe(2);
+    expect(stray.stderr).toContain('--zone does not apply to down.');
+
+    const unknown = fakeRuntime({ env: STATE });
+    await runCommand(Plan, 'plan', ['grow', '--json'], unknown);
+    expect(json(unknown)).toMatchObject({ status: 2, error: { code: 'INVALID_ARGUMENT' } });
+  });
+});
+
+describe('the other commands', () => {
+  it('replace needs --replica', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Replace, 'replace', [], runtime);
+    expect(runtime.exitCode).toBe(2);
+    expect(runtime.stderr).toContain('replace needs --replica.');
+  });
+
+  it('zone fail stops the zone through the local provider', async () => {
+    const provider = fakeProvider();
+    const runtime = fakeRuntime({ env: STATE, provider });
+    await runCommand(ZoneFail, 'zone:fail', ['local-b', '--json'], runtime);
+    expect(provider.failedZones).toEqual(['local-b']);
+    expect(json(runtime)).toEqual({
+      status: 0,
+      result: { zone: 'local-b', replicas: ['kubernetes-master-1f3'] },
+      warnings: [],
+    });
+    expect(validateEnvelope('zone fail', json(runtime)).errors).toEqual([]);
+  });
+
+  it('zone fail refuses a provider without zones to fail', async () => {
+    const runtime = fakeRuntime({ env: STATE, provider: { ...fakeProvider('gce') } });
+    await runCommand(ZoneFail, 'zone:fail', ['local-b'], runtime);
+    expect(runtime.exitCode).toBe(2);
+    expect(runtime.stderr).toContain('works only with the local provider');
+  });
+
+  it('certs check passes the window and warns about expiring certificates', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(CertsCheck, 'certs:check', ['--warn-within-days', '90', '--json'], runtime);
+    expect(callsOf(runtime)[0]?.options).toEqual({ warnWithinDays: 90 });
+    const envelope = json(runtime);
+    expect(validateEnvelope('certs check', envelope).errors).toEqual([]);
+    expect(envelope.warnings).toEqual([
+      {
+        code: 'CERTIFICATE_EXPIRING',
+        message:
+          'Certificate etcd-peer:kubernetes-master expires in 17 days (2026-12-10T23:00:00.000Z); run `hacp certs renew`.',
+      },
+    ]);
+  });
+
+  it('leases passes --kubeconfig, else KUBECONFIG, to the control plane', async () => {
+    const fromEnv = fakeRuntime({ env: { ...STATE, KUBECONFIG: '/home/o/.kube/config' } });
+    await runCommand(Leases, 'leases', [], fromEnv);
+    expect(fromEnv.controlPlanes[0]?.settings.kubeconfig).toBe('/home/o/.kube/config');
+    expect(fromEnv.stdout).toContain('Identity leases:');
+
+    const flagged = fakeRuntime({ env: { ...STATE, KUBECONFIG: '/ignored' } });
+    await runCommand(Leases, 'leases', ['--kubeconfig', '/tmp/kc', '--json'], flagged);
+    expect(flagged.controlPlanes[0]?.settings.kubeconfig).toBe('/tmp/kc');
+    expect(validateEnvelope('leases', json(flagged)).errors).toEqual([]);
+  });
+});

@@ -1,0 +1,76 @@
+import { Flags } from '@oclif/core';
+import { HacpCommand } from '../../base-command.js';
+import type { CliWarning } from '../../envelope.js';
+import { type CertificatesResult, plural, renderCertificates } from '../../render.js';
+
+export default class CertsCheck extends HacpCommand<typeof CertsCheck, CertificatesResult> {
+  static override summary = "Show every certificate's expiry.";
+
+  static override description =
+    'Lists the CAs and every leaf certificate of the cluster PKI with the days left; a certificate within --warn-within-days of its end is `expiring`, and each expiring or expired one is also a warning.';
+
+  static override examples = [
+    { description: 'The default window.', command: '<%= config.bin %> certs check' },
+    {
+      description: 'Warn 90 days ahead, as JSON.',
+      command: '<%= config.bin %> certs check --warn-within-days 90 --json',
+    },
+  ];
+
+  static override flags = {
+    'warn-within-days': Flags.integer({
+      summary: 'Call a certificate expiring this many days before its end.',
+      description: 'Default: 30.',
+      min: 0,
+      helpValue: '<days>',
+    }),
+  };
+
+  async run() {
+    const days = this.flags['warn-within-days'];
+    const certificates = await (await this.controlPlane()).certs.check(
+      days === undefined ? {} : { warnWithinDays: days },
+    );
+    return { certificates };
+  }
+
+  protected override resultWarnings(result: CertificatesResult): CliWarning[] {
+    return result.certificates.flatMap((certificate): CliWarning[] => {
+      const what = certificate.isCa
+        ? `CA certificate ${certificate.name}`
+        : `Certificate ${certificate.name}`;
+      const renew = certificate.isCa
+        ? 'renewing reissues leaves only, from the same CA'
+        : 'run `hacp certs renew`';
+      switch (certificate.status) {
+        case 'expiring':
+          return [
+            {
+              code: 'CERTIFICATE_EXPIRING',
+              message: `${what} expires in ${plural(certificate.daysLeft, 'day')} (${certificate.notAfter}); ${renew}.`,
+            },
+          ];
+        case 'expired':
+          return [
+            {
+              code: 'CERTIFICATE_EXPIRED',
+              message: `${what} expired on ${certificate.notAfter}; ${renew}.`,
+            },
+          ];
+        case 'not-yet-valid':
+          return [
+            {
+              code: 'CERTIFICATE_NOT_YET_VALID',
+              message: `${what} is not valid yet; check this machine's clock.`,
+            },
+          ];
+        default:
+          return [];
+      }
+    });
+  }
+
+  protected override renderText(result: CertificatesResult): string {
+    return renderCertificates(result);
+  }
+}

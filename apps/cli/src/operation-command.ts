@@ -1,0 +1,47 @@
+/**
+ * The base of the mutating operations (up, replicate, remove, replace, repair, down, resume,
+ * kube-up, kube-down): they return an OperationResult, and an interruption leaves them resumable.
+ */
+import type { OperationResult } from '@hacp/sdk';
+import type { Command } from '@oclif/core';
+import { HacpCommand } from './base-command.js';
+import { ErrorCode, HacpError } from './errors.js';
+import { renderOperationResult } from './render.js';
+
+export abstract class OperationCommand<T extends typeof Command> extends HacpCommand<T, OperationResult> {
+  protected override readonly resumable: boolean = true;
+
+  protected override renderText(result: OperationResult): string {
+    return renderOperationResult(result);
+  }
+
+  /**
+   * Asks before `down` on a terminal; without one (or with `--json`) only `--yes` allows it.
+   *
+   * @throws HacpError INVALID_ARGUMENT without a terminal and without `--yes`; ABORTED when the
+   *   answer is not yes.
+   */
+  protected async confirmDown(yes: boolean | undefined): Promise<void> {
+    if (yes === true) return;
+    const { cluster, provider, stateDir } = this.settings;
+    if (!this.io.interactive || this.settings.json) {
+      throw new HacpError({
+        code: ErrorCode.INVALID_ARGUMENT,
+        message: `\`hacp ${this.commandName}\` deletes cluster ${cluster} and everything in it, and there is no terminal to confirm on: pass --yes.`,
+        actions: [`Run \`hacp ${this.commandName} --yes\` to delete cluster ${cluster}.`],
+        details: { field: 'yes' },
+      });
+    }
+    const confirmed = await this.io.confirm(
+      `Delete cluster ${cluster} (provider ${provider}, state ${stateDir}): every replica, the load balancer, the endpoint address, the firewall rules, the record and the PKI? [y/N] `,
+      this.signal,
+    );
+    if (!confirmed) {
+      throw new HacpError({
+        code: ErrorCode.ABORTED,
+        message: `Not confirmed: cluster ${cluster} was not deleted.`,
+        details: { cluster },
+      });
+    }
+  }
+}

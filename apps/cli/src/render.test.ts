@@ -1,0 +1,305 @@
+import type { ControlPlaneEvent } from '@hacp/sdk';
+import { describe, expect, it } from 'vitest';
+import { ProgressPrinter } from './progress.js';
+import {
+  plural,
+  renderCertificates,
+  renderLeases,
+  renderOperationResult,
+  renderPlan,
+  renderProgressEvent,
+  renderRenewed,
+  renderStatus,
+  renderWarnings,
+  renderZoneChange,
+} from './render.js';
+import {
+  sampleCertificates,
+  sampleLeases,
+  sampleOperationResult,
+  samplePlan,
+  sampleStatus,
+} from './test-support.js';
+
+describe('renderStatus', () => {
+  it('draws the topology as a tree, by zone, with the endpoint and the fault tolerance', () => {
+    expect(renderStatus(sampleStatus())).toBe(
+      [
+        'Cluster kubernetes  (provider local, region local, multizone)',
+        '├─ Zone local-a',
+        '│  └─ kubernetes-master      127.1.2.3  healthy  etcd voter, leader',
+        '├─ Zone local-b',
+        '│  └─ kubernetes-master-1f3  127.4.5.6  healthy  etcd voter',
+        '└─ Endpoint 127.9.9.9  load-balanced',
+        '   ├─ kubernetes-master      healthy',
+        '   └─ kubernetes-master-1f3  healthy',
+        'Fault tolerance: 2 voters, quorum 2, tolerates 0 failures; losing zone local-a or local-b loses quorum',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('shows a single-zone cluster whose address is attached, with several replicas in one zone', () => {
+    const text = renderStatus(
+      sampleStatus({
+        multizone: false,
+        quorumReads: true,
+        replicas: [
+          { name: 'kubernetes-master-9c2', zone: 'local-a', internalIp: '127.7.7.7', state: 'unhealthy' },
+          { name: 'kubernetes-master', zone: 'local-a', internalIp: '127.1.2.3', state: 'healthy' },
+        ],
+        etcd: {
+          members: [
+            { id: '1', name: 'kubernetes-master', learner: false, healthy: true, leader: true },
+            { id: '2', name: 'kubernetes-master-9c2', learner: true, healthy: false, leader: false },
+          ],
+        },
+        endpoint: { address: '127.9.9.9', mode: 'attached', attachedTo: 'kubernetes-master', targets: [] },
+        faultTolerance: {
+          voters: 1,
+          quorum: 1,
+          tolerates: 0,
+          healthy: 1,
+          canStillLose: 0,
+          zoneLoss: 'losing zone local-a loses quorum',
+        },
+      }),
+    );
+    expect(text).toBe(
+      [
+        'Cluster kubernetes  (provider local, region local, single zone, quorum reads)',
+        '├─ Zone local-a',
+        '│  ├─ kubernetes-master      127.1.2.3  healthy    etcd voter, leader',
+        '│  └─ kubernetes-master-9c2  127.7.7.7  unhealthy  etcd learner',
+        '└─ Endpoint 127.9.9.9  attached to kubernetes-master',
+        'Fault tolerance: 1 voter, quorum 1, tolerates 0 failures; losing zone local-a loses quorum',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('lists members without a replica, replicas without a member, leases and an interrupted operation', () => {
+    const text = renderStatus(
+      sampleStatus({
+        replicas: [{ name: 'kubernetes-master', zone: 'local-a', internalIp: '127.1.2.3', state: 'stopped' }],
+        etcd: {
+          members: [{ id: '77', name: '', learner: true, healthy: false, leader: false }],
+        },
+        endpoint: {
+          address: '127.9.9.9',
+          mode: 'detached',
+          targets: [{ replica: 'kubernetes-master', healthy: false }],
+        },
+        leases: sampleLeases(),
+        operation: { id: 'op-1', operation: 'replicate', stepsDone: 4, steps: 12, next: 'Promote it' },
+      }),
+    );
+    expect(text).toContain('│  └─ kubernetes-master  127.1.2.3  stopped  no etcd member');
+    expect(text).toContain(
+      '├─ etcd members without a replica\n│  └─ (not started)  id 77  learner  unhealthy',
+    );
+    expect(text).toContain('├─ Endpoint 127.9.9.9  detached (an operation is moving it)');
+    expect(text).toContain('│  └─ kubernetes-master  unhealthy');
+    expect(text).toContain(
+      '└─ Leases\n   ├─ identity apiserver-abcdefghijklmnopqrstuvwxyz  kubernetes-master  current',
+    );
+    expect(text).toContain('   ├─ identity kube-apiserver-0d9c                   (no replica)       stale');
+    expect(text).toContain('   └─ leader kube-scheduler  held by nobody');
+    expect(text).toContain(
+      'Interrupted: replicate op-1, 4 of 12 steps done; next: Promote it. Run `hacp resume` to continue.',
+    );
+  });
+
+  it('says so when there is no replica', () => {
+    const text = renderStatus(
+      sampleStatus({
+        replicas: [],
+        etcd: { members: [] },
+        endpoint: { address: '', mode: 'detached', targets: [] },
+        faultTolerance: {
+          voters: 0,
+          quorum: 0,
+          tolerates: 0,
+          healthy: 0,
+          canStillLose: 0,
+          zoneLoss: 'no replicas',
+        },
+      }),
+    );
+    expect(text).toContain('├─ No replicas\n└─ Endpoint (no address)  detached');
+  });
+
+  it('leaves warnings out (they go to stderr)', () => {
+    expect(renderStatus(sampleStatus())).not.toContain('TWO_REPLICAS');
+  });
+});
+
+describe('renderOperationResult', () => {
+  it('counts steps done and skipped and lists the replicas', () => {
+    expect(renderOperationResult(sampleOperationResult())).toBe(
+      [
+        'replicate finished on cluster kubernetes (op-20261123230000-a1b2c3): 3 steps, 2 done, 1 skipped (already in place)',
+        'Replicas (2):',
+        '  kubernetes-master      local-a',
+        '  kubernetes-master-1f3  local-b',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('marks a resumed run and an empty cluster after down', () => {
+    const text = renderOperationResult(
+      sampleOperationResult({
+        operation: 'down',
+        resumed: true,
+        steps: [{ id: 'delete-record', title: 'Delete the record', status: 'done' }],
+        replicas: [],
+      }),
+    );
+    expect(text).toBe(
+      [
+        'down finished on cluster kubernetes (op-20261123230000-a1b2c3, resumed): 1 step, 1 done',
+        'Replicas: none; the cluster is deleted',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('renderPlan', () => {
+  it('numbers the steps and the rollback and says what it reaches', () => {
+    expect(renderPlan(samplePlan())).toBe(
+      [
+        'Plan: replicate on cluster kubernetes, 4 steps',
+        '  1. Check that every member is started and healthy',
+        '  2. Add kubernetes-master-1f3 to etcd as a learner',
+        '  3. Create kubernetes-master-1f3 in local-b',
+        '  4. Create the load balancer with kubernetes-master as target',
+        'If it fails before the new member is promoted, hacp undoes it:',
+        "  1. Remove kubernetes-master-1f3's member if it was added",
+        'Afterwards: 2 replicas (kubernetes-master in local-a, kubernetes-master-1f3 in local-b); endpoint load-balanced over kubernetes-master, kubernetes-master-1f3',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('describes a down plan', () => {
+    const text = renderPlan(
+      samplePlan({ operation: 'down', onFailure: [], expected: { replicas: [], endpoint: undefined } }),
+    );
+    expect(text).toContain('Afterwards: no replicas; no endpoint');
+    expect(text).not.toContain('undoes');
+  });
+});
+
+describe('the other renderers', () => {
+  it('lists certificates soonest first', () => {
+    expect(renderCertificates({ certificates: sampleCertificates() })).toBe(
+      [
+        'CERTIFICATE                  COMMON NAME        EXPIRES                   DAYS LEFT  STATUS',
+        'etcd-peer:kubernetes-master  kubernetes-master  2026-12-10T23:00:00.000Z  17         expiring',
+        'cluster-ca (CA)              kubernetes         2036-11-21T23:00:00.000Z  3650       ok',
+        '',
+      ].join('\n'),
+    );
+    expect(renderCertificates({ certificates: [] })).toBe('No certificates.\n');
+  });
+
+  it('lists renewed certificates', () => {
+    expect(renderRenewed({ renewed: ['a', 'b'] })).toBe(
+      'Renewed 2 certificates from the same CAs:\n  a\n  b\n',
+    );
+    expect(renderRenewed({ renewed: [] })).toBe('No certificates were renewed.\n');
+  });
+
+  it('lists leases', () => {
+    const text = renderLeases(sampleLeases());
+    expect(text).toContain('Identity leases:\n  apiserver-abcdefghijklmnopqrstuvwxyz  kubernetes-master');
+    expect(text).toContain(
+      'Leader leases:\n  kube-controller-manager  kubernetes-master_0d9c\n  kube-scheduler           (no holder)',
+    );
+    expect(renderLeases({ identities: [], leaders: [] })).toBe(
+      'Identity leases: none\nLeader leases: none\n',
+    );
+  });
+
+  it('says which replicas a zone change stopped or started', () => {
+    expect(renderZoneChange({ zone: 'local-b', replicas: ['kubernetes-master-1f3'] }, 'failed')).toBe(
+      'Zone local-b failed; stopped 1 replica: kubernetes-master-1f3\n',
+    );
+    expect(renderZoneChange({ zone: 'local-c', replicas: [] }, 'restored')).toBe(
+      'Zone local-c restored; no replica started\n',
+    );
+  });
+
+  it('prints warnings with their code', () => {
+    expect(renderWarnings([{ code: 'TWO_REPLICAS', message: 'Add a third.' }])).toBe(
+      'Warning (TWO_REPLICAS): Add a third.\n',
+    );
+    expect(renderWarnings([])).toBe('');
+  });
+
+  it('pluralises', () => {
+    expect([plural(0, 'failure'), plural(1, 'failure'), plural(2, 'failure')]).toEqual([
+      '0 failures',
+      '1 failure',
+      '2 failures',
+    ]);
+  });
+});
+
+const started: ControlPlaneEvent = {
+  type: 'step-started',
+  operationId: 'op-1',
+  step: 'add-learner:kubernetes-master-a1b',
+  title: 'Add kubernetes-master-a1b to etcd as a learner',
+  index: 3,
+  steps: 12,
+};
+const done: ControlPlaneEvent = { ...started, type: 'step-done', status: 'done' };
+
+describe('progress', () => {
+  it('renders one line per event', () => {
+    expect(renderProgressEvent(done)).toBe('[3/12] Add kubernetes-master-a1b to etcd as a learner … done');
+    expect(renderProgressEvent({ type: 'waiting', message: 'kubernetes-master-a1b to be healthy' })).toBe(
+      '  waiting for kubernetes-master-a1b to be healthy …',
+    );
+    expect(
+      renderProgressEvent({ type: 'operation-done', operation: 'up', operationId: 'op-1' }),
+    ).toBeUndefined();
+  });
+
+  it('completes a step line in place on a terminal', () => {
+    let out = '';
+    const printer = new ProgressPrinter({ write: (text) => (out += text), steps: true });
+    printer.handle(started);
+    printer.handle(done);
+    expect(out).toBe('[3/12] Add kubernetes-master-a1b to etcd as a learner … done\n');
+  });
+
+  it('ends the open line before a wait and repeats the step when it is done', () => {
+    let out = '';
+    const printer = new ProgressPrinter({ write: (text) => (out += text), steps: true });
+    printer.handle(started);
+    printer.handle({ type: 'waiting', message: 'etcd to accept kubernetes-master-a1b as a learner' });
+    printer.handle({ ...done, status: 'skipped' });
+    expect(out).toBe(
+      [
+        '[3/12] Add kubernetes-master-a1b to etcd as a learner …',
+        '  waiting for etcd to accept kubernetes-master-a1b as a learner …',
+        '[3/12] Add kubernetes-master-a1b to etcd as a learner … skipped',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('prints only warnings and rollbacks when steps are off (not a terminal)', () => {
+    let out = '';
+    const printer = new ProgressPrinter({ write: (text) => (out += text), steps: false });
+    printer.handle(started);
+    printer.handle({ type: 'warning', code: 'TWO_REPLICAS', message: 'Add a third.' });
+    printer.handle(done);
+    printer.handle({ type: 'rollback-started', operationId: 'op-1', reason: 'learner stalled' });
+    expect(out).toBe('Warning (TWO_REPLICAS): Add a third.\nUndoing op-1: learner stalled\n');
+  });
+});

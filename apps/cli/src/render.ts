@@ -1,0 +1,339 @@
+/**
+ * Text output, as pure functions of the SDK's results: what `hacp <command>` prints on stdout
+ * without `--json`. Warnings are not part of these texts; the base command prints them (to stderr)
+ * with {@link renderWarnings}.
+ */
+import type { CertificateStatus, ClusterStatus, ControlPlaneEvent, OperationResult, Plan } from '@hacp/sdk';
+import type { CliWarning } from './envelope.js';
+
+/** `zone fail` and `zone restore`'s result: the zone and the replicas whose processes it stopped or started. */
+export interface ZoneChangeResult {
+  zone: string;
+  replicas: string[];
+}
+
+/** `certs check`'s result. */
+export interface CertificatesResult {
+  certificates: CertificateStatus[];
+}
+
+/** `certs renew`'s result: the leaf certificates reissued. */
+export interface RenewResult {
+  renewed: string[];
+}
+
+/** `leases`' result. */
+export type LeasesResult = NonNullable<ClusterStatus['leases']>;
+
+/** "1 voter", "3 voters". */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** Rows of cells as aligned columns, two spaces apart, without trailing spaces. */
+function columns(rows: readonly (readonly string[])[], widths?: readonly number[]): string[] {
+  const measured =
+    widths ??
+    rows.reduce<number[]>((max, row) => row.map((cell, i) => Math.max(max[i] ?? 0, cell.length)), []);
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(measured[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+interface Branch {
+  label: string;
+  children: string[];
+}
+
+/** `├─`/`└─` branches with `│` guides, as `clusterctl describe cluster` draws them. */
+function tree(branches: readonly Branch[]): string[] {
+  const lines: string[] = [];
+  branches.forEach((branch, i) => {
+    const last = i === branches.length - 1;
+    lines.push(`${last ? '└─' : '├─'} ${branch.label}`);
+    branch.children.forEach((child, j) => {
+      const lastChild = j === branch.children.length - 1;
+      lines.push(`${last ? '   ' : '│  '}${lastChild ? '└─' : '├─'} ${child}`);
+    });
+  });
+  return lines;
+}
+
+type MemberStatus = ClusterStatus['etcd']['members'][number];
+
+function etcdRole(member: MemberStatus | undefined): string {
+  if (member === undefined) return 'no etcd member';
+  const role = member.learner ? 'etcd learner' : 'etcd voter';
+  return member.leader ? `${role}, leader` : role;
+}
+
+function endpointLabel(endpoint: ClusterStatus['endpoint']): string {
+  const address = endpoint.address === '' ? '(no address)' : endpoint.address;
+  switch (endpoint.mode) {
+    case 'attached':
+      return `Endpoint ${address}  attached to ${endpoint.attachedTo ?? 'a replica'}`;
+    case 'load-balanced':
+      return `Endpoint ${address}  load-balanced`;
+    default:
+      return `Endpoint ${address}  detached (an operation is moving it)`;
+  }
+}
+
+/**
+ * The topology as a tree, then the fault tolerance and any interrupted operation:
+ *
+ * ```
+ * Cluster kubernetes  (provider local, region local, multizone)
+ * ├─ Zone local-a
+ * │  └─ kubernetes-master      127.1.2.3  healthy  etcd voter, leader
+ * ├─ Zone local-b
+ * │  └─ kubernetes-master-1f3  127.4.5.6  healthy  etcd voter
+ * └─ Endpoint 127.9.9.9  load-balanced
+ *    ├─ kubernetes-master      healthy
+ *    └─ kubernetes-master-1f3  healthy
+ * Fault tolerance: 2 voters, quorum 2, tolerates 0 failures; losing zone local-a or local-b loses quorum
+ * ```
+ */
+export function renderStatus(status: ClusterStatus): string {
+  const traits = [
+    `provider ${status.provider}`,
+    `region ${status.region}`,
+    status.multizone ? 'multizone' : 'single zone',
+  ];
+  if (status.quorumReads) traits.push('quorum reads');
+
+  const members = status.etcd.members;
+  const replicaNames = new Set(status.replicas.map((replica) => replica.name));
+  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+  const replicas = [...status.replicas].sort(byName);
+  const zones = [...new Set(replicas.map((replica) => replica.zone))].sort();
+
+  // One name column for the replicas and the endpoint's targets, so both lists line up.
+  const replicaRows = replicas.map((replica) => [
+    replica.name,
+    replica.internalIp,
+    replica.state,
+    etcdRole(members.find((member) => member.name === replica.name)),
+  ]);
+  const targetRows = status.endpoint.targets.map((target) => [
+    target.replica,
+    target.healthy ? 'healthy' : 'unhealthy',
+  ]);
+  const nameWidth = Math.max(0, ...[...replicaRows, ...targetRows].map((row) => row[0]?.length ?? 0));
+  const replicaLines = columns(replicaRows, [
+    nameWidth,
+    Math.max(0, ...replicaRows.map((row) => row[1]?.length ?? 0)),
+    Math.max(0, ...replicaRows.map((row) => row[2]?.length ?? 0)),
+  ]);
+  const lineOf = new Map(replicas.map((replica, i) => [replica.name, replicaLines[i] ?? replica.name]));
+
+  const branches: Branch[] = zones.map((zone) => ({
+    label: `Zone ${zone}`,
+    children: replicas.filter((replica) => replica.zone === zone).map((replica) => lineOf.get(replica.name)!),
+  }));
+  if (replicas.length === 0) branches.push({ label: 'No replicas', children: [] });
+
+  const orphans = members.filter((member) => !replicaNames.has(member.name));
+  if (orphans.length > 0) {
+    branches.push({
+      label: 'etcd members without a replica',
+      children: columns(
+        orphans.map((member) => [
+          member.name === '' ? '(not started)' : member.name,
+          `id ${member.id}`,
+          member.learner ? 'learner' : 'voter',
+          member.healthy ? 'healthy' : 'unhealthy',
+        ]),
+      ),
+    });
+  }
+
+  branches.push({ label: endpointLabel(status.endpoint), children: columns(targetRows, [nameWidth]) });
+
+  if (status.leases !== undefined) {
+    branches.push({
+      label: 'Leases',
+      children: [
+        ...columns(
+          status.leases.identities.map((identity) => [
+            `identity ${identity.name}`,
+            identity.replica ?? '(no replica)',
+            identity.stale ? 'stale' : 'current',
+          ]),
+        ),
+        ...status.leases.leaders.map(
+          (leader) => `leader ${leader.lease}  held by ${leader.holder ?? 'nobody'}`,
+        ),
+      ],
+    });
+  }
+
+  const tolerance = status.faultTolerance;
+  const lines = [
+    `Cluster ${status.cluster}  (${traits.join(', ')})`,
+    ...tree(branches),
+    `Fault tolerance: ${plural(tolerance.voters, 'voter')}, quorum ${tolerance.quorum}, tolerates ${plural(
+      tolerance.tolerates,
+      'failure',
+    )}${
+      tolerance.healthy < tolerance.voters
+        ? ` (${tolerance.healthy} healthy now: can lose ${tolerance.canStillLose} more)`
+        : ''
+    }; ${tolerance.zoneLoss}`,
+  ];
+  if (status.operation !== undefined) {
+    const operation = status.operation;
+    const next = operation.next === undefined ? '' : `; next: ${operation.next}`;
+    lines.push(
+      `Interrupted: ${operation.operation} ${operation.id}, ${operation.stepsDone} of ${operation.steps} steps done${next}. Run \`hacp resume\` to continue.`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The summary of an operation: what ran, how many steps acted or were already in place, and the
+ * replicas afterwards.
+ */
+export function renderOperationResult(result: OperationResult): string {
+  const done = result.steps.filter((step) => step.status === 'done').length;
+  const skipped = result.steps.length - done;
+  const counts = [`${done} done`];
+  if (skipped > 0) counts.push(`${skipped} skipped (already in place)`);
+  const resumed = result.resumed ? ', resumed' : '';
+  const lines = [
+    `${result.operation} finished on cluster ${result.cluster} (${result.operationId}${resumed}): ${plural(
+      result.steps.length,
+      'step',
+    )}, ${counts.join(', ')}`,
+  ];
+  if (result.replicas.length === 0) {
+    lines.push(result.operation === 'down' ? 'Replicas: none; the cluster is deleted' : 'Replicas: none');
+  } else {
+    lines.push(`Replicas (${result.replicas.length}):`);
+    const rows = [...result.replicas]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((replica) => [replica.name, replica.zone]);
+    for (const line of columns(rows)) lines.push(`  ${line}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function numberedSteps(steps: Plan['steps']): string[] {
+  const width = String(steps.length).length;
+  return steps.map((step, i) => `  ${String(i + 1).padStart(width)}. ${step.title}`);
+}
+
+function endpointText(endpoint: Plan['expected']['endpoint']): string {
+  if (endpoint === undefined) return 'no endpoint';
+  if (endpoint.mode === 'attached') return `endpoint attached to ${endpoint.replica}`;
+  return `endpoint load-balanced over ${endpoint.targets.length === 0 ? 'no targets' : endpoint.targets.join(', ')}`;
+}
+
+/** A plan's steps, numbered, its rollback steps and the state it promises to reach. */
+export function renderPlan(plan: Plan): string {
+  const lines = [`Plan: ${plan.operation} on cluster ${plan.cluster}, ${plural(plan.steps.length, 'step')}`];
+  lines.push(...numberedSteps(plan.steps));
+  if (plan.onFailure.length > 0) {
+    lines.push('If it fails before the new member is promoted, hacp undoes it:');
+    lines.push(...numberedSteps(plan.onFailure));
+  }
+  const replicas = plan.expected.replicas;
+  const replicaText =
+    replicas.length === 0
+      ? 'no replicas'
+      : `${plural(replicas.length, 'replica')} (${replicas.map((replica) => `${replica.name} in ${replica.zone}`).join(', ')})`;
+  lines.push(`Afterwards: ${replicaText}; ${endpointText(plan.expected.endpoint)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Every certificate with its expiry, soonest first. */
+export function renderCertificates(result: CertificatesResult): string {
+  if (result.certificates.length === 0) return 'No certificates.\n';
+  const sorted = [...result.certificates].sort(
+    (a, b) => a.daysLeft - b.daysLeft || a.name.localeCompare(b.name),
+  );
+  const rows = [
+    ['CERTIFICATE', 'COMMON NAME', 'EXPIRES', 'DAYS LEFT', 'STATUS'],
+    ...sorted.map((certificate) => [
+      certificate.isCa ? `${certificate.name} (CA)` : certificate.name,
+      certificate.commonName,
+      certificate.notAfter,
+      String(certificate.daysLeft),
+      certificate.status,
+    ]),
+  ];
+  return `${columns(rows).join('\n')}\n`;
+}
+
+/** The certificates `certs renew` reissued. */
+export function renderRenewed(result: RenewResult): string {
+  if (result.renewed.length === 0) return 'No certificates were renewed.\n';
+  return `Renewed ${plural(result.renewed.length, 'certificate')} from the same CAs:\n${result.renewed
+    .map((name) => `  ${name}`)
+    .join('\n')}\n`;
+}
+
+/** The apiserver identity leases and the leader leases. */
+export function renderLeases(leases: LeasesResult): string {
+  const lines: string[] = [];
+  if (leases.identities.length === 0) lines.push('Identity leases: none');
+  else {
+    lines.push('Identity leases:');
+    const rows = leases.identities.map((identity) => [
+      identity.name,
+      identity.replica ?? '(no replica)',
+      identity.stale ? 'stale' : 'current',
+      identity.renewTime === undefined ? '' : `renewed ${identity.renewTime}`,
+    ]);
+    for (const line of columns(rows)) lines.push(`  ${line}`);
+  }
+  if (leases.leaders.length === 0) lines.push('Leader leases: none');
+  else {
+    lines.push('Leader leases:');
+    const rows = leases.leaders.map((leader) => [leader.lease, leader.holder ?? '(no holder)']);
+    for (const line of columns(rows)) lines.push(`  ${line}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `zone fail` / `zone restore`: which replicas' processes stopped or started. */
+export function renderZoneChange(result: ZoneChangeResult, change: 'failed' | 'restored'): string {
+  const verb = change === 'failed' ? 'stopped' : 'started';
+  const what =
+    result.replicas.length === 0
+      ? `no replica ${verb}`
+      : `${verb} ${plural(result.replicas.length, 'replica')}: ${result.replicas.join(', ')}`;
+  return `Zone ${result.zone} ${change}; ${what}\n`;
+}
+
+/** Warnings as the CLI prints them: `Warning (TWO_REPLICAS): ...`, one per line. */
+export function renderWarnings(warnings: readonly CliWarning[]): string {
+  return warnings.map((warning) => `Warning (${warning.code}): ${warning.message}\n`).join('');
+}
+
+/**
+ * One progress event as one line of text (without the newline), or undefined for events that print
+ * nothing: `[3/12] Add kubernetes-master-a1b to etcd as a learner … done`.
+ */
+export function renderProgressEvent(event: ControlPlaneEvent): string | undefined {
+  switch (event.type) {
+    case 'operation-started':
+      return event.resumed ? `Resuming ${event.operation} ${event.operationId}` : undefined;
+    case 'step-started':
+      return `[${event.index}/${event.steps}] ${event.title} …`;
+    case 'step-done':
+      return `[${event.index}/${event.steps}] ${event.title} … ${event.status}`;
+    case 'waiting':
+      return `  waiting for ${event.message} …`;
+    case 'warning':
+      return `Warning (${event.code}): ${event.message}`;
+    case 'rollback-started':
+      return `Undoing ${event.operationId}: ${event.reason}`;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,224 @@
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { errorEnvelope, successEnvelope } from './envelope.js';
+import { ErrorCode, HacpError } from './errors.js';
+import {
+  createEnvelopeValidator,
+  ENVELOPE_SCHEMAS,
+  SCHEMA_DIR,
+  schemaName,
+  validateEnvelope,
+} from './schemas.js';
+import {
+  sampleCertificates,
+  sampleLeases,
+  sampleOperationResult,
+  samplePlan,
+  sampleStatus,
+} from './test-support.js';
+
+const warnings = [{ code: 'TWO_REPLICAS', message: 'Two replicas are less available than one.' }];
+
+/** A valid sample result for every command, built from the SDK's types. */
+const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
+  up: sampleOperationResult({ operation: 'up' }),
+  replicate: sampleOperationResult(),
+  remove: sampleOperationResult({ operation: 'remove' }),
+  replace: sampleOperationResult({ operation: 'replace' }),
+  repair: sampleOperationResult({ operation: 'repair', steps: [] }),
+  down: sampleOperationResult({ operation: 'down', replicas: [], warnings: [] }),
+  resume: sampleOperationResult({ resumed: true }),
+  'kube-up': sampleOperationResult({ operation: 'up' }),
+  'kube-down': sampleOperationResult({ operation: 'remove' }),
+  status: sampleStatus({
+    leases: sampleLeases(),
+    operation: { id: 'op-1', operation: 'replicate', stepsDone: 3, steps: 12, next: 'Promote it' },
+  }),
+  plan: samplePlan(),
+  'zone-fail': { zone: 'local-b', replicas: ['kubernetes-master-1f3'] },
+  'zone-restore': { zone: 'local-b', replicas: [] },
+  'certs-check': { certificates: sampleCertificates() },
+  'certs-renew': { renewed: ['etcd-peer:kubernetes-master'] },
+  leases: sampleLeases(),
+};
+
+/** Any path of a JSON copy, for edits. */
+// biome-ignore lint/suspicious/noExplicitAny: the edits reach arbitrary paths of a JSON copy
+type Editable = Record<string, any>;
+
+/** A deep copy of `value` changed by `edit`. */
+function edited<T>(value: T, edit: (copy: Editable) => void): unknown {
+  const copy = structuredClone(value) as Editable;
+  edit(copy);
+  return copy;
+}
+
+describe('schemas', () => {
+  it('has one schema file per command, the error envelope and the shared definitions', () => {
+    const files = readdirSync(SCHEMA_DIR).sort();
+    expect(files).toEqual([...ENVELOPE_SCHEMAS, 'error', 'definitions'].map((name) => `${name}.json`).sort());
+  });
+
+  it.each(ENVELOPE_SCHEMAS)('accepts a sample %s envelope', (command) => {
+    const result = validateEnvelope(command, successEnvelope(samples[command], warnings));
+    expect(result.errors).toEqual([]);
+    expect(result).toMatchObject({ valid: true, schema: command });
+  });
+
+  it.each(ENVELOPE_SCHEMAS)(
+    'refuses a %s envelope without its result or with an extra top-level field',
+    (command) => {
+      const envelope = successEnvelope(samples[command], []);
+      expect(
+        validateEnvelope(
+          command,
+          edited(envelope, (copy) => delete copy.result),
+        ).errors,
+      ).toEqual(["/ must have required property 'result'"]);
+      expect(validateEnvelope(command, { ...envelope, extra: 1 }).errors).toEqual([
+        '/ must NOT have additional properties ("extra")',
+      ]);
+    },
+  );
+
+  it('refuses an operation result missing a field or with an extra one', () => {
+    const envelope = successEnvelope(sampleOperationResult(), []);
+    expect(
+      validateEnvelope(
+        'replicate',
+        edited(envelope, (c) => delete c.result.operationId),
+      ).errors,
+    ).toEqual(["/result must have required property 'operationId'"]);
+    expect(
+      validateEnvelope(
+        'replicate',
+        edited(envelope, (c) => (c.result.replicas[0].ip = '127.0.0.1')),
+      ).errors,
+    ).toEqual(['/result/replicas/0 must NOT have additional properties ("ip")']);
+    expect(
+      validateEnvelope(
+        'replicate',
+        edited(envelope, (c) => (c.result.steps[0].status = 'failed')),
+      ).valid,
+    ).toBe(false);
+  });
+
+  it('refuses a status missing a field or with an extra one, deep inside', () => {
+    const envelope = successEnvelope(sampleStatus(), []);
+    expect(
+      validateEnvelope(
+        'status',
+        edited(envelope, (c) => delete c.result.faultTolerance.zoneLoss),
+      ).errors,
+    ).toEqual(["/result/faultTolerance must have required property 'zoneLoss'"]);
+    expect(
+      validateEnvelope(
+        'status',
+        edited(envelope, (c) => (c.result.etcd.members[0].secret = 'x')),
+      ).errors,
+    ).toEqual(['/result/etcd/members/0 must NOT have additional properties ("secret")']);
+    expect(
+      validateEnvelope(
+        'status',
+        edited(envelope, (c) => (c.result.replicas[0].state = 'sad')),
+      ).valid,
+    ).toBe(false);
+  });
+
+  it('checks every plan step action by its kind', () => {
+    const envelope = successEnvelope(samplePlan(), []);
+    expect(
+      validateEnvelope(
+        'plan',
+        edited(envelope, (c) => delete c.result.steps[1].action.through),
+      ).errors,
+    ).toEqual(["/result/steps/1/action must have required property 'through'"]);
+    expect(
+      validateEnvelope(
+        'plan',
+        edited(envelope, (c) => (c.result.steps[2].action.disk = 'pd-ssd')),
+      ).errors,
+    ).toEqual(['/result/steps/2/action must NOT have additional properties ("disk")']);
+    expect(
+      validateEnvelope(
+        'plan',
+        edited(envelope, (c) => (c.result.steps[0].action.kind = 'reboot')),
+      ).valid,
+    ).toBe(false);
+    expect(
+      validateEnvelope(
+        'plan',
+        edited(envelope, (c) => delete c.result.steps[3].action.step.healthCheck.port),
+      ).errors,
+    ).toEqual(["/result/steps/3/action/step/healthCheck must have required property 'port'"]);
+  });
+
+  it('refuses malformed zone, certificate and lease results', () => {
+    expect(validateEnvelope('zone fail', successEnvelope({ zone: 'local-b' }, [])).errors).toEqual([
+      "/result must have required property 'replicas'",
+    ]);
+    const certs = successEnvelope({ certificates: sampleCertificates() }, []);
+    expect(
+      validateEnvelope(
+        'certs:check',
+        edited(certs, (c) => delete c.result.certificates[0].daysLeft),
+      ).errors,
+    ).toEqual(["/result/certificates/0 must have required property 'daysLeft'"]);
+    expect(
+      validateEnvelope(
+        'leases',
+        edited(successEnvelope(sampleLeases(), []), (c) => (c.result.leaders[0].term = 3)),
+      ).errors,
+    ).toEqual(['/result/leaders/0 must NOT have additional properties ("term")']);
+  });
+
+  it('refuses a warning without a message', () => {
+    expect(validateEnvelope('status', successEnvelope(sampleStatus(), [{ code: 'X' } as never])).valid).toBe(
+      false,
+    );
+  });
+
+  it('validates an error envelope, whatever the command, against error.json', () => {
+    const envelope = errorEnvelope(
+      new HacpError({ code: 'QUORUM_AT_RISK', message: 'It would lose quorum.', actions: ['Repair first.'] }),
+    );
+    expect(validateEnvelope('remove', envelope)).toEqual({ valid: true, schema: 'error', errors: [] });
+    expect(validateEnvelope('remove', { ...envelope, result: {} }).errors).toEqual([
+      '/ must NOT have additional properties ("result")',
+    ]);
+    expect(
+      validateEnvelope(
+        'remove',
+        edited(envelope, (c) => (c.error.details = {})),
+      ).errors,
+    ).toEqual(['/error must NOT have additional properties ("details")']);
+    expect(
+      validateEnvelope(
+        'remove',
+        edited(envelope, (c) => (c.error.code = 'OOPS')),
+      ).valid,
+    ).toBe(false);
+    expect(
+      validateEnvelope(
+        'remove',
+        edited(envelope, (c) => (c.status = 7)),
+      ).valid,
+    ).toBe(false);
+  });
+
+  it('lists exactly the error codes of @hacp/core', () => {
+    const schema = createEnvelopeValidator().schema('error') as {
+      properties: { error: { properties: { code: { enum: string[] } } } };
+    };
+    expect(schema.properties.error.properties.code.enum.sort()).toEqual(Object.values(ErrorCode).sort());
+  });
+
+  it('names schemas as commands are typed', () => {
+    expect([schemaName('zone fail'), schemaName('zone:fail'), schemaName('certs-check')]).toEqual([
+      'zone-fail',
+      'zone-fail',
+      'certs-check',
+    ]);
+    expect(() => schemaName('frobnicate')).toThrow(/No --json schema/);
+  });
+});

@@ -1,0 +1,405 @@
+/**
+ * For tests: sample SDK results (typed, so they follow the SDK's types), a fake runtime and a fake
+ * control plane, and a way to run a command in-process against them. Not part of the CLI.
+ */
+import { fileURLToPath } from 'node:url';
+import type {
+  CertificateStatus,
+  ClusterStatus,
+  ControlPlane,
+  ControlPlaneEvent,
+  ControlPlaneSettings,
+  OperationResult,
+  Plan,
+} from '@hacp/sdk';
+import { Config } from '@oclif/core';
+import type { Environment } from './env.js';
+import { HacpError } from './errors.js';
+import type { Provider } from './providers.js';
+import type { LeasesResult } from './render.js';
+import type { CliRuntime } from './runtime.js';
+
+export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export function sampleStatus(overrides: Partial<ClusterStatus> = {}): ClusterStatus {
+  return {
+    cluster: 'kubernetes',
+    provider: 'local',
+    region: 'local',
+    multizone: true,
+    quorumReads: false,
+    replicas: [
+      { name: 'kubernetes-master', zone: 'local-a', internalIp: '127.1.2.3', state: 'healthy' },
+      { name: 'kubernetes-master-1f3', zone: 'local-b', internalIp: '127.4.5.6', state: 'healthy' },
+    ],
+    etcd: {
+      members: [
+        { id: '1001', name: 'kubernetes-master', learner: false, healthy: true, leader: true, raftIndex: 42 },
+        {
+          id: '1002',
+          name: 'kubernetes-master-1f3',
+          learner: false,
+          healthy: true,
+          leader: false,
+          dbSize: 20480,
+        },
+      ],
+    },
+    endpoint: {
+      address: '127.9.9.9',
+      mode: 'load-balanced',
+      targets: [
+        { replica: 'kubernetes-master', healthy: true },
+        { replica: 'kubernetes-master-1f3', healthy: true },
+      ],
+    },
+    faultTolerance: {
+      voters: 2,
+      quorum: 2,
+      tolerates: 0,
+      healthy: 2,
+      canStillLose: 0,
+      zoneLoss: 'losing zone local-a or local-b loses quorum',
+    },
+    warnings: [{ code: 'TWO_REPLICAS', message: 'Two replicas are less available than one; add a third.' }],
+    ...overrides,
+  };
+}
+
+export function sampleOperationResult(overrides: Partial<OperationResult> = {}): OperationResult {
+  return {
+    operation: 'replicate',
+    operationId: 'op-20261123230000-a1b2c3',
+    cluster: 'kubernetes',
+    resumed: false,
+    steps: [
+      { id: 'preflight', title: 'Check that every member is started and healthy', status: 'done' },
+      { id: 'snapshot', title: 'Take an etcd snapshot through kubernetes-master', status: 'skipped' },
+      {
+        id: 'add-learner:kubernetes-master-1f3',
+        title: 'Add kubernetes-master-1f3 as a learner',
+        status: 'done',
+      },
+    ],
+    warnings: [{ code: 'TWO_REPLICAS', message: 'Two replicas are less available than one; add a third.' }],
+    replicas: [
+      { name: 'kubernetes-master-1f3', zone: 'local-b' },
+      { name: 'kubernetes-master', zone: 'local-a' },
+    ],
+    ...overrides,
+  };
+}
+
+export function samplePlan(overrides: Partial<Plan> = {}): Plan {
+  return {
+    operation: 'replicate',
+    cluster: 'kubernetes',
+    steps: [
+      {
+        id: 'preflight',
+        title: 'Check that every member is started and healthy',
+        action: { kind: 'preflight', checks: ['members-started', 'no-learner'] },
+        preconditions: [],
+      },
+      {
+        id: 'add-learner:kubernetes-master-1f3',
+        title: 'Add kubernetes-master-1f3 to etcd as a learner',
+        action: { kind: 'add-learner', replica: 'kubernetes-master-1f3', through: 'kubernetes-master' },
+        preconditions: ['no learner present'],
+      },
+      {
+        id: 'create-instance:kubernetes-master-1f3',
+        title: 'Create kubernetes-master-1f3 in local-b',
+        action: {
+          kind: 'create-instance',
+          replica: 'kubernetes-master-1f3',
+          zone: 'local-b',
+          etcdState: 'existing',
+        },
+        preconditions: [],
+      },
+      {
+        id: 'endpoint:create-load-balancer',
+        title: 'Create the load balancer with kubernetes-master as target',
+        action: {
+          kind: 'endpoint',
+          step: {
+            action: 'create-load-balancer',
+            targets: ['kubernetes-master'],
+            healthCheck: { protocol: 'https', port: 2379, path: '/health' },
+          },
+        },
+        preconditions: [],
+      },
+    ],
+    onFailure: [
+      {
+        id: 'remove-member:kubernetes-master-1f3',
+        title: "Remove kubernetes-master-1f3's member if it was added",
+        action: { kind: 'remove-member', replica: 'kubernetes-master-1f3', through: 'kubernetes-master' },
+        preconditions: [],
+      },
+    ],
+    warnings: [{ code: 'TWO_REPLICAS', message: 'Two replicas are less available than one; add a third.' }],
+    expected: {
+      replicas: [
+        { name: 'kubernetes-master', zone: 'local-a' },
+        { name: 'kubernetes-master-1f3', zone: 'local-b' },
+      ],
+      endpoint: { mode: 'load-balanced', targets: ['kubernetes-master', 'kubernetes-master-1f3'] },
+    },
+    ...overrides,
+  };
+}
+
+export function sampleCertificates(): CertificateStatus[] {
+  return [
+    {
+      name: 'cluster-ca',
+      commonName: 'kubernetes',
+      isCa: true,
+      notAfter: '2036-11-21T23:00:00.000Z',
+      daysLeft: 3650,
+      status: 'ok',
+    },
+    {
+      name: 'etcd-peer:kubernetes-master',
+      commonName: 'kubernetes-master',
+      isCa: false,
+      notAfter: '2026-12-10T23:00:00.000Z',
+      daysLeft: 17,
+      status: 'expiring',
+    },
+  ];
+}
+
+export function sampleLeases(): LeasesResult {
+  return {
+    identities: [
+      {
+        name: 'apiserver-abcdefghijklmnopqrstuvwxyz',
+        replica: 'kubernetes-master',
+        stale: false,
+        renewTime: '2026-11-23T23:00:00.000000Z',
+      },
+      { name: 'kube-apiserver-0d9c', stale: true },
+    ],
+    leaders: [
+      { lease: 'kube-controller-manager', holder: 'kubernetes-master_0d9c' },
+      { lease: 'kube-scheduler' },
+    ],
+  };
+}
+
+/** A fake provider with the local provider's zone calls. */
+export interface FakeProvider {
+  name: string;
+  failedZones: string[];
+  failZone(zone: string): Promise<string[]>;
+  restoreZone(zone: string): Promise<string[]>;
+}
+
+export function fakeProvider(name = 'local'): FakeProvider {
+  const provider: FakeProvider = {
+    name,
+    failedZones: [],
+    failZone: async (zone) => {
+      provider.failedZones.push(zone);
+      return ['kubernetes-master-1f3'];
+    },
+    restoreZone: async (zone) => {
+      provider.failedZones = provider.failedZones.filter((failed) => failed !== zone);
+      return ['kubernetes-master-1f3'];
+    },
+  };
+  return provider;
+}
+
+/** One call the fake control plane received. */
+export interface ControlPlaneCall {
+  method: string;
+  options: unknown;
+}
+
+export interface FakeControlPlaneBehaviour {
+  /** Emitted, in order, through `onEvent` before each call resolves. */
+  events?: ControlPlaneEvent[];
+  /** Thrown by every call. */
+  error?: unknown;
+  /** Every call waits until its signal is aborted and then throws the SDK's ABORTED error. */
+  hangUntilAborted?: boolean;
+  status?: ClusterStatus;
+  result?: OperationResult;
+  plan?: Plan;
+  certificates?: CertificateStatus[];
+  leases?: LeasesResult;
+}
+
+export interface FakeControlPlane extends ControlPlane {
+  calls: ControlPlaneCall[];
+  closed: boolean;
+}
+
+/** A ControlPlane whose calls are recorded and answered from `behaviour`. */
+export function fakeControlPlane(
+  settings: ControlPlaneSettings,
+  behaviour: FakeControlPlaneBehaviour = {},
+): FakeControlPlane {
+  const calls: ControlPlaneCall[] = [];
+  const answer = async <T>(method: string, options: unknown, value: T): Promise<T> => {
+    calls.push({ method, options });
+    for (const event of behaviour.events ?? []) settings.onEvent?.(event);
+    if (behaviour.hangUntilAborted) {
+      const signal = (options as { signal?: AbortSignal } | undefined)?.signal;
+      await new Promise<void>((resolve) => {
+        if (signal?.aborted) resolve();
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+      throw new HacpError({
+        code: 'ABORTED',
+        message: `${method} was interrupted after 3 of 12 steps; it is recorded and can be continued.`,
+        actions: ['Run `hacp resume` (or the same command again) to continue.'],
+        cause: signal?.reason,
+      });
+    }
+    if (behaviour.error !== undefined) throw behaviour.error;
+    return value;
+  };
+  const result = (operation: OperationResult['operation']) =>
+    behaviour.result ?? sampleOperationResult({ operation });
+  const controlPlane: FakeControlPlane = {
+    cluster: settings.cluster ?? 'kubernetes',
+    provider: settings.provider,
+    calls,
+    closed: false,
+    up: (options) => answer('up', options, result('up')),
+    replicate: (options) => answer('replicate', options, result('replicate')),
+    remove: (options) => answer('remove', options, result('remove')),
+    replace: (options) => answer('replace', options, result('replace')),
+    repair: (options) => answer('repair', options, result('repair')),
+    down: (options) => answer('down', options, result('down')),
+    resume: (options) => answer('resume', options, result('up')),
+    status: (options) => answer('status', options, behaviour.status ?? sampleStatus()),
+    plan: (request) => answer('plan', request, behaviour.plan ?? samplePlan()),
+    certs: {
+      check: (options) => answer('certs.check', options, behaviour.certificates ?? sampleCertificates()),
+      renew: (options) => answer('certs.renew', options, { renewed: ['etcd-peer:kubernetes-master'] }),
+    },
+    leases: (options) => answer('leases', options, behaviour.leases ?? sampleLeases()),
+    close: async () => {
+      controlPlane.closed = true;
+    },
+  };
+  return controlPlane;
+}
+
+export interface FakeRuntimeOptions extends FakeControlPlaneBehaviour {
+  env?: Environment;
+  stderrIsTTY?: boolean;
+  interactive?: boolean;
+  /** The answer to a confirmation question. */
+  confirm?: boolean;
+  provider?: FakeProvider;
+}
+
+export interface FakeRuntime extends CliRuntime {
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+  /** Set by `exitNow`. */
+  exitedWith: number | undefined;
+  killed: boolean;
+  questions: string[];
+  providersCreated: { name: string; stateDir: string }[];
+  controlPlanes: { settings: ControlPlaneSettings; controlPlane: FakeControlPlane }[];
+  /** Delivers SIGINT (or another signal) to the command. */
+  interrupt(signal?: NodeJS.Signals): void;
+}
+
+export function fakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime {
+  const handlers = new Set<(signal: NodeJS.Signals) => void>();
+  const runtime: FakeRuntime = {
+    env: options.env ?? {},
+    home: '/home/operator',
+    stdout: '',
+    stderr: '',
+    exitCode: undefined,
+    exitedWith: undefined,
+    killed: false,
+    questions: [],
+    providersCreated: [],
+    controlPlanes: [],
+    writeStdout: (text) => {
+      runtime.stdout += text;
+    },
+    writeStderr: (text) => {
+      runtime.stderr += text;
+    },
+    stderrIsTTY: options.stderrIsTTY ?? false,
+    interactive: options.interactive ?? false,
+    confirm: async (question) => {
+      runtime.questions.push(question);
+      return options.confirm ?? false;
+    },
+    onInterrupt: (handler) => {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    setExitCode: (code) => {
+      runtime.exitCode = code;
+    },
+    exitNow: (code) => {
+      runtime.exitedWith = code;
+    },
+    killSelf: () => {
+      runtime.killed = true;
+    },
+    createProvider: (name, context) => {
+      runtime.providersCreated.push({ name, stateDir: context.stateDir });
+      return (options.provider ?? fakeProvider(name)) as unknown as Provider;
+    },
+    createControlPlane: async (settings) => {
+      const controlPlane = fakeControlPlane(settings, options);
+      runtime.controlPlanes.push({ settings, controlPlane });
+      return controlPlane;
+    },
+    interrupt: (signal = 'SIGINT') => {
+      for (const handler of handlers) handler(signal);
+    },
+  };
+  return runtime;
+}
+
+/** A command class as oclif loads it. */
+interface CommandClass {
+  // biome-ignore lint/suspicious/noExplicitAny: TypeScript's mixin constructor signature
+  new (...args: any[]): { runtime(): CliRuntime };
+  id: string;
+  run(argv?: string[], config?: Config): Promise<unknown>;
+}
+
+let config: Config | undefined;
+
+/**
+ * Runs a command in-process, as `hacp <id> <argv...>` would, against a fake runtime.
+ *
+ * @example
+ * const runtime = fakeRuntime();
+ * await runCommand(Status, 'status', ['--json'], runtime);
+ * expect(JSON.parse(runtime.stdout).result.cluster).toBe('kubernetes');
+ */
+export async function runCommand(
+  command: CommandClass,
+  id: string,
+  argv: string[],
+  runtime: CliRuntime,
+): Promise<unknown> {
+  config ??= await Config.load(PACKAGE_ROOT);
+  const InProcess = class extends command {
+    override runtime(): CliRuntime {
+      return runtime;
+    }
+  };
+  InProcess.id = id;
+  return InProcess.run(argv, config);
+}

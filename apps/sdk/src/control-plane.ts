@@ -1,0 +1,718 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { checkExpiry, renewLeaves } from '@hacp/certs';
+import {
+  assertClusterName,
+  DEFAULT_CLUSTER_NAME,
+  ErrorCode,
+  HacpError,
+  isHacpError,
+  type Logger,
+  type ProviderV1,
+  regionOfZone,
+  resolveLogger,
+  type StateLock,
+} from '@hacp/core';
+import {
+  faultTolerance,
+  type Plan,
+  type PlanStep,
+  placementWarnings,
+  planDown,
+  planRemove,
+  planRepair,
+  planReplace,
+  planReplicate,
+  planUp,
+  quorumSize,
+  type Warning,
+  zoneLossAnalysis,
+} from '@hacp/topology';
+import { runStep, type StepContext } from './executor.js';
+import { inspectLeases, loadKubeconfig } from './leases.js';
+import { memberHealthy, type Observation, observe, toClusterView } from './observe.js';
+import { PkiStore } from './pki-store.js';
+import {
+  type ClusterRecord,
+  type Journal,
+  journalKey,
+  lockName,
+  readJournal,
+  readRecord,
+  recordKey,
+} from './record.js';
+import type {
+  CertificateStatus,
+  ClusterStatus,
+  ControlPlane,
+  ControlPlaneEvent,
+  ControlPlaneSettings,
+  ControlPlaneTimeouts,
+  OperationResult,
+  PlanRequest,
+  ReplicaStatus,
+  SignalOptions,
+  StepOutcome,
+} from './types.js';
+
+const DEFAULT_TIMEOUTS: ControlPlaneTimeouts = {
+  healthy: 120_000,
+  promote: 300_000,
+  learnerStall: 60_000,
+  target: 120_000,
+  drain: 2_000,
+};
+
+const LOCK_TTL_MS = 60_000;
+
+type OperationRequest = PlanRequest | { operation: 'resume' };
+
+function providerReportsApiserver(provider: ProviderV1): boolean {
+  const binaries = (provider as { binaries?: { kubeApiserver?: unknown } }).binaries;
+  return typeof binaries?.kubeApiserver === 'string' && binaries.kubeApiserver.length > 0;
+}
+
+function notFound(cluster: string): HacpError {
+  return new HacpError({
+    code: ErrorCode.NOT_FOUND,
+    message: `Cluster ${cluster} does not exist.`,
+    actions: [
+      'Create it with `hacp up --zone <zone>`.',
+      'Or pass the --cluster and --state-dir it was created with.',
+    ],
+    details: { cluster },
+  });
+}
+
+/** A new request continues the journal when every option it names matches the journal's. */
+function continues(journal: Journal, request: PlanRequest): boolean {
+  if (journal.operation !== request.operation) return false;
+  const before = journal.request as unknown as Record<string, unknown>;
+  return Object.entries(request).every(([key, value]) => value === undefined || before[key] === value);
+}
+
+/**
+ * Creates the control plane of one cluster over a provider.
+ *
+ * @example
+ * const provider = createLocalProvider({ stateDir });
+ * const cp = createControlPlane({ provider, dataDir: join(stateDir, 'clusters', 'kubernetes') });
+ * await cp.up({ zone: 'local-a', multizone: true });
+ * await cp.replicate({ zone: 'local-b' });
+ * console.log((await cp.status()).faultTolerance);
+ * @throws HacpError from each operation; see the README's table.
+ */
+export function createControlPlane(settings: ControlPlaneSettings): ControlPlane {
+  const provider = settings.provider;
+  const cluster = settings.cluster ?? DEFAULT_CLUSTER_NAME;
+  assertClusterName(cluster);
+  const logger: Logger = resolveLogger(settings.logger);
+  const dataDir = resolve(settings.dataDir);
+  const pkiStore = new PkiStore(dataDir);
+  const timeouts: ControlPlaneTimeouts = { ...DEFAULT_TIMEOUTS, ...settings.timeouts };
+  const holder = settings.holder ?? `hacp-${process.pid}@${hostname()}`;
+  const kubeApiserver = settings.kubeApiserver ?? providerReportsApiserver(provider);
+  const kubeconfig = settings.kubeconfig === undefined ? undefined : loadKubeconfig(settings.kubeconfig);
+  const emit = (event: ControlPlaneEvent) => {
+    try {
+      settings.onEvent?.(event);
+    } catch (error) {
+      logger.warn('onEvent threw', { error: String(error) });
+    }
+  };
+
+  async function requireRecord(signal?: AbortSignal) {
+    const record = await readRecord(provider.state, cluster, signal);
+    if (record === undefined) throw notFound(cluster);
+    return record;
+  }
+
+  async function observeCluster(record: ClusterRecord, signal?: AbortSignal): Promise<Observation> {
+    pkiStore.forget();
+    const pki = await pkiStore.load(record);
+    return observe({ provider, record, pki, logger, signal });
+  }
+
+  /** The plan for a request, from what the cluster looks like now. Reads only. */
+  async function makePlan(
+    request: PlanRequest,
+    signal?: AbortSignal,
+  ): Promise<{ plan: Plan; target: Journal['target'] }> {
+    if (request.operation === 'up') {
+      if ((await readRecord(provider.state, cluster, signal)) !== undefined) {
+        throw new HacpError({
+          code: ErrorCode.ALREADY_EXISTS,
+          message: `Cluster ${cluster} exists already.`,
+          actions: [
+            'Add replicas with `hacp replicate --zone <zone>`.',
+            'Or pick another name with --cluster.',
+          ],
+          details: { cluster },
+        });
+      }
+      const zones = (await provider.zones.list({ signal })).map((zone) => zone.name);
+      const plan = planUp({
+        cluster,
+        zone: request.zone,
+        multizone: request.multizone ?? false,
+        quorumReads: request.quorumReads ?? false,
+        zones,
+      });
+      return {
+        plan,
+        target: {
+          region: regionOfZone(request.zone),
+          addressName: `${cluster}-master-ip`,
+          loadBalancerName: `${cluster}-master`,
+        },
+      };
+    }
+    const stored = await readRecord(provider.state, cluster, signal);
+    if (stored === undefined) {
+      if (request.operation === 'down') return downWithoutRecord(signal);
+      throw notFound(cluster);
+    }
+    const record = stored.value;
+    const target = {
+      region: record.region,
+      addressName: record.addressName,
+      loadBalancerName: record.loadBalancerName,
+    };
+    const view = toClusterView(await observeCluster(record, signal));
+    switch (request.operation) {
+      case 'replicate':
+        return { plan: planReplicate(view, { zone: request.zone, name: request.name }), target };
+      case 'remove':
+        return { plan: planRemove(view, { zone: request.zone, name: request.name }), target };
+      case 'replace':
+        return { plan: planReplace(view, { name: request.name }), target };
+      case 'repair':
+        return { plan: planRepair(view), target };
+      case 'down':
+        return { plan: planDown(view), target };
+    }
+  }
+
+  /** `down` after an `up` that stopped before writing its record: delete what it made. */
+  async function downWithoutRecord(signal?: AbortSignal): Promise<{ plan: Plan; target: Journal['target'] }> {
+    const journal = await readJournal(provider.state, cluster, signal);
+    if (journal === undefined) throw notFound(cluster);
+    const instances = await provider.instances.list({ cluster }, { signal });
+    const replicas = instances.map((instance) => ({
+      name: instance.name,
+      zone: instance.zone,
+      createdAt: instance.createdAt.toISOString(),
+      healthy: false,
+    }));
+    const plan = planDown({
+      cluster,
+      region: journal.value.target.region,
+      firstZone: replicas[0]?.zone ?? `${journal.value.target.region}-a`,
+      multizone: false,
+      replicas,
+      members: [],
+      endpoint: { mode: 'attached', replica: replicas[0]?.name ?? `${cluster}-master` },
+      zones: [],
+    });
+    return { plan, target: journal.value.target };
+  }
+
+  async function takeLock(signal?: AbortSignal): Promise<StateLock> {
+    return provider.state.lock(lockName(cluster), { holder, ttlMs: LOCK_TTL_MS, signal });
+  }
+
+  async function run(request: OperationRequest, userSignal?: AbortSignal): Promise<OperationResult> {
+    pkiStore.forget();
+    // Refusals come before anything is written: the journal and the plan are read without the lock.
+    const before = await readJournal(provider.state, cluster, userSignal);
+    let continuing = false;
+    if (before !== undefined) {
+      if (request.operation === 'resume' || continues(before.value, request)) continuing = true;
+      else if (request.operation !== 'down') throw inFlight(before.value, request.operation);
+    } else if (request.operation === 'resume') {
+      throw new HacpError({
+        code: ErrorCode.NOT_FOUND,
+        message: `Cluster ${cluster} has no interrupted operation to resume.`,
+        actions: ['Run `hacp status` to see the cluster.'],
+        details: { cluster },
+      });
+    }
+    if (!continuing) await makePlan(request as PlanRequest, userSignal);
+
+    const lock = await takeLock(userSignal);
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(userSignal?.reason);
+    userSignal?.addEventListener('abort', onAbort, { once: true });
+    if (userSignal?.aborted) onAbort();
+    const renewal = setInterval(() => {
+      lock.renew().catch((error) => {
+        logger.error('lost the cluster lock', { error: String(error) });
+        controller.abort(
+          new HacpError({
+            code: ErrorCode.LOCKED,
+            message: `hacp lost the lock of cluster ${cluster} while it worked.`,
+            actions: ['Run `hacp status`, then `hacp resume`.'],
+            cause: error,
+          }),
+        );
+      });
+    }, LOCK_TTL_MS / 3);
+    renewal.unref();
+    try {
+      return await runLocked(request, continuing, controller.signal);
+    } finally {
+      clearInterval(renewal);
+      userSignal?.removeEventListener('abort', onAbort);
+      await lock
+        .release()
+        .catch((error) => logger.warn('could not release the lock', { error: String(error) }));
+    }
+  }
+
+  function inFlight(journal: Journal, requested: string): HacpError {
+    return new HacpError({
+      code: ErrorCode.CONFLICT,
+      message: `Cluster ${cluster} has an interrupted ${journal.operation} (${journal.id}, ${journal.done.length} of ${journal.plan.steps.length} steps done); ${requested} must wait until it finishes.`,
+      actions: ['Run `hacp resume` to finish it first.', 'Or `hacp down --yes` to delete the cluster.'],
+      details: { operation: journal.operation, operationId: journal.id },
+    });
+  }
+
+  async function runLocked(
+    request: OperationRequest,
+    continuing: boolean,
+    signal: AbortSignal,
+  ): Promise<OperationResult> {
+    let stored = await readJournal(provider.state, cluster, signal);
+    let journal: Journal;
+    if (continuing) {
+      if (stored === undefined)
+        throw new HacpError({
+          code: ErrorCode.CONFLICT,
+          message: 'The interrupted operation finished while hacp waited for the lock.',
+          actions: ['Run `hacp status`.'],
+        });
+      journal = stored.value;
+    } else {
+      if (stored !== undefined && request.operation !== 'down')
+        throw inFlight(stored.value, request.operation);
+      const planRequest = request as PlanRequest;
+      const { plan, target } = await makePlan(planRequest, signal);
+      const { signal: _signal, ...rest } = planRequest as PlanRequest & { signal?: AbortSignal };
+      journal = {
+        formatVersion: 1,
+        id: `op-${new Date()
+          .toISOString()
+          .replace(/[-:.TZ]/g, '')
+          .slice(0, 14)}-${randomBytes(3).toString('hex')}`,
+        operation: plan.operation,
+        request: rest as PlanRequest,
+        plan,
+        done: [],
+        skipped: [],
+        phase: 'running',
+        rollbackDone: [],
+        networks: {},
+        target,
+        ...(plan.operation === 'up'
+          ? {
+              settings: {
+                etcdToken: `hacp-${cluster}-${randomBytes(6).toString('hex')}`,
+                createdAt: new Date().toISOString(),
+              },
+            }
+          : {}),
+        startedAt: new Date().toISOString(),
+        holder,
+      };
+      if (stored !== undefined) {
+        emit({
+          type: 'warning',
+          code: 'OPERATION_DISCARDED',
+          message: `The interrupted ${stored.value.operation} (${stored.value.id}) is discarded: down deletes the cluster.`,
+        });
+      }
+      stored = await provider.state.put(journalKey(cluster), journal, {
+        expectedVersion: stored?.version ?? 0,
+        requestId: `${journal.id}-journal`,
+        signal,
+      });
+    }
+    let version = stored.version;
+    const saveJournal = async () => {
+      const saved = await provider.state.put(journalKey(cluster), journal, {
+        expectedVersion: version,
+        requestId: `${journal.id}-journal-${version}`,
+        signal,
+      });
+      version = saved.version;
+    };
+    const outcomes: StepOutcome[] = [];
+    let recordCache: { version: number; value: ClusterRecord } | undefined | null = null;
+    const readRecordCached = async () => {
+      if (recordCache === null)
+        recordCache = (await readRecord(provider.state, cluster, signal)) ?? undefined;
+      return recordCache?.value;
+    };
+    const makeContext = (prefix: string): StepContext => {
+      let n = 0;
+      return {
+        provider,
+        cluster,
+        pkiStore,
+        dataDir,
+        journal,
+        saveJournal,
+        record: readRecordCached,
+        writeRecord: async (value) => {
+          recordCache = await provider.state.put(recordKey(cluster), value, {
+            expectedVersion: 0,
+            requestId: `${prefix}-record`,
+            signal,
+          });
+        },
+        deleteRecord: async () => {
+          const current = await readRecord(provider.state, cluster, signal);
+          if (current !== undefined) {
+            await provider.state.delete(recordKey(cluster), {
+              expectedVersion: current.version,
+              requestId: `${prefix}-record`,
+              signal,
+            });
+          }
+          recordCache = undefined;
+        },
+        kubeApiserver,
+        ...(kubeconfig === undefined ? {} : { kubeconfig }),
+        timeouts,
+        logger,
+        emit,
+        signal,
+        requestId: () => `${prefix}-${++n}`,
+      };
+    };
+
+    const runSteps = async (steps: readonly PlanStep[], done: string[], prefix: string) => {
+      for (const [index, step] of steps.entries()) {
+        if (done.includes(step.id)) continue;
+        if (signal.aborted) throw abortedError(signal.reason);
+        emit({
+          type: 'step-started',
+          operationId: journal.id,
+          step: step.id,
+          title: step.title,
+          index: index + 1,
+          steps: steps.length,
+        });
+        const status = await runStep(makeContext(`${journal.id}-${prefix}${index + 1}`), step);
+        done.push(step.id);
+        if (status === 'skipped') journal.skipped.push(step.id);
+        await saveJournal();
+        outcomes.push({ id: step.id, title: step.title, status });
+        emit({
+          type: 'step-done',
+          operationId: journal.id,
+          step: step.id,
+          title: step.title,
+          index: index + 1,
+          steps: steps.length,
+          status,
+        });
+      }
+    };
+
+    emit({
+      type: 'operation-started',
+      operation: journal.operation,
+      operationId: journal.id,
+      resumed: continuing,
+      steps: journal.plan.steps.length,
+    });
+    if (journal.phase === 'rolling-back') {
+      await runSteps(journal.plan.onFailure, journal.rollbackDone, 'r');
+      await finish();
+      throw rolledBack(journal, journal.failure);
+    }
+    try {
+      await runSteps(journal.plan.steps, journal.done, '');
+    } catch (error) {
+      const failure = isHacpError(error) ? error : undefined;
+      if (signal.aborted || failure?.code === ErrorCode.ABORTED) {
+        throw abortedError(signal.reason ?? error, journal);
+      }
+      if (shouldRollBack(journal)) {
+        emit({ type: 'rollback-started', operationId: journal.id, reason: String((error as Error).message) });
+        journal.phase = 'rolling-back';
+        journal.failure = { code: failure?.code ?? ErrorCode.INTERNAL, message: (error as Error).message };
+        await saveJournal();
+        try {
+          await runSteps(journal.plan.onFailure, journal.rollbackDone, 'r');
+        } catch (rollbackError) {
+          throw new HacpError({
+            code: isHacpError(rollbackError) ? rollbackError.code : ErrorCode.INTERNAL,
+            message: `${journal.operation} failed (${(error as Error).message}), and undoing it stopped half-way: ${(rollbackError as Error).message}`,
+            actions: ['Run `hacp resume` to finish undoing it.'],
+            details: { operationId: journal.id },
+            cause: rollbackError,
+          });
+        }
+        await finish();
+        throw rolledBack(journal, journal.failure, error);
+      }
+      throw resumable(error, journal);
+    }
+    await finish();
+    emit({ type: 'operation-done', operation: journal.operation, operationId: journal.id });
+    const instances = await provider.instances.list({ cluster }, { signal }).catch(() => []);
+    return {
+      operation: journal.operation,
+      operationId: journal.id,
+      cluster,
+      resumed: continuing,
+      steps: outcomes,
+      warnings: [...journal.plan.warnings],
+      replicas: instances
+        .map((instance) => ({ name: instance.name, zone: instance.zone }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    };
+
+    async function finish() {
+      await provider.state.delete(journalKey(cluster), {
+        expectedVersion: version,
+        requestId: `${journal.id}-journal-done`,
+        signal,
+      });
+    }
+  }
+
+  /** A replicate (or the adding half of a replace) is undone while its learner is not yet a voter. */
+  function shouldRollBack(journal: Journal): boolean {
+    if (journal.plan.onFailure.length === 0) return false;
+    const promote = journal.plan.steps.find((step) => step.action.kind === 'promote-learner');
+    return promote !== undefined && !journal.done.includes(promote.id);
+  }
+
+  function abortedError(reason: unknown, journal?: Journal): HacpError {
+    if (isHacpError(reason) && reason.code !== ErrorCode.ABORTED) return reason;
+    return new HacpError({
+      code: ErrorCode.ABORTED,
+      message: journal
+        ? `${journal.operation} was interrupted after ${journal.done.length} of ${journal.plan.steps.length} steps; it is recorded and can be continued.`
+        : 'The operation was interrupted.',
+      actions: ['Run `hacp resume` (or the same command again) to continue.'],
+      details: journal ? { operationId: journal.id, stepsDone: journal.done.length } : {},
+      cause: reason,
+    });
+  }
+
+  function resumable(error: unknown, journal: Journal): HacpError {
+    const base = isHacpError(error) ? error : undefined;
+    const next = journal.plan.steps.find((step) => !journal.done.includes(step.id));
+    return new HacpError({
+      code: base?.code ?? ErrorCode.INTERNAL,
+      message: `${journal.operation} stopped at "${next?.title ?? 'its last step'}": ${(error as Error).message}`,
+      actions: [
+        ...(base?.actions ?? []),
+        'Fix the cause, then run `hacp resume` to continue from that step.',
+      ],
+      details: { ...(base?.details ?? {}), operationId: journal.id, step: next?.id, resumable: true },
+      retryable: base?.retryable ?? false,
+      cause: error,
+    });
+  }
+
+  function rolledBack(journal: Journal, failure: Journal['failure'], cause?: unknown): HacpError {
+    const base = isHacpError(cause) ? cause : undefined;
+    return new HacpError({
+      code: (failure?.code as ErrorCode | undefined) ?? ErrorCode.INTERNAL,
+      message: `${journal.operation} failed: ${failure?.message ?? 'unknown error'} The new replica's member and instance were removed again.`,
+      actions: [...(base?.actions ?? []), 'Check `hacp status`, fix the cause and run the command again.'],
+      details: { ...(base?.details ?? {}), operationId: journal.id, rolledBack: true },
+      cause,
+    });
+  }
+
+  async function status(options: SignalOptions = {}): Promise<ClusterStatus> {
+    const signal = options.signal;
+    const { value: record } = await requireRecord(signal);
+    const observation = await observeCluster(record, signal);
+    const leaderId = observation.members.find((member) => member.name === observation.leaderName)?.id;
+    const replicas: ReplicaStatus[] = observation.instances.map((instance) => {
+      const member = observation.members.find((m) => m.name === instance.name);
+      const healthy = member !== undefined && memberHealthy(observation, member);
+      const state: ReplicaStatus['state'] =
+        instance.status === 'running' ? (healthy ? 'healthy' : 'unhealthy') : instance.status;
+      return { name: instance.name, zone: instance.zone, internalIp: instance.internalIp, state };
+    });
+    const members = observation.members.map((member) => {
+      const endpoint = observation.statuses.find((s) => s.ok && s.memberId === member.id);
+      return {
+        id: member.id,
+        name: member.name,
+        learner: member.learner,
+        healthy: memberHealthy(observation, member),
+        leader: member.id === leaderId,
+        ...(endpoint?.raftIndex === undefined ? {} : { raftIndex: Number(endpoint.raftIndex) }),
+        ...(endpoint?.dbSizeBytes === undefined ? {} : { dbSize: endpoint.dbSizeBytes }),
+      };
+    });
+    const voters = members.filter((member) => !member.learner);
+    const healthyVoters = voters.filter((member) => member.healthy).length;
+    const tolerance =
+      voters.length > 0
+        ? faultTolerance({ voters: voters.length, healthy: healthyVoters })
+        : { voters: 0, quorum: 0, tolerates: 0, healthy: 0, canStillLose: 0 };
+    const zoneLoss =
+      replicas.length > 0
+        ? zoneLossAnalysis(
+            replicas.map((replica) => ({
+              name: replica.name,
+              zone: replica.zone,
+              healthy: replica.state === 'healthy',
+            })),
+          ).verdict
+        : 'no replicas';
+    const holder = observation.address?.holder;
+    const lb = observation.loadBalancer;
+    const endpoint: ClusterStatus['endpoint'] = {
+      address: observation.address?.ip ?? '',
+      mode:
+        holder?.kind === 'instance'
+          ? 'attached'
+          : holder?.kind === 'load-balancer'
+            ? 'load-balanced'
+            : 'detached',
+      ...(holder?.kind === 'instance' ? { attachedTo: holder.instance.name } : {}),
+      targets:
+        lb?.targets.map((target) => ({
+          replica: target.name,
+          healthy: lb.targetHealth.some((entry) => entry.instance.name === target.name && entry.healthy),
+        })) ?? [],
+    };
+    const warnings: Warning[] =
+      replicas.length > 0
+        ? placementWarnings(
+            observation.instances.map((instance) => ({
+              name: instance.name,
+              zone: instance.zone,
+              createdAt: instance.createdAt.toISOString(),
+              healthy: replicas.find((r) => r.name === instance.name)?.state === 'healthy',
+            })),
+          )
+        : [];
+    if (tolerance.voters > 0 && healthyVoters < quorumSize(tolerance.voters)) {
+      warnings.unshift({
+        code: 'UNHEALTHY_REPLICA',
+        message: `etcd has lost quorum: ${healthyVoters} of ${tolerance.voters} voters are healthy.`,
+      });
+    }
+    const journal = await readJournal(provider.state, cluster, signal);
+    const operation = journal
+      ? {
+          id: journal.value.id,
+          operation: journal.value.operation,
+          stepsDone: journal.value.done.length,
+          steps: journal.value.plan.steps.length,
+          ...(() => {
+            const next = journal.value.plan.steps.find((step) => !journal.value.done.includes(step.id));
+            return next ? { next: next.title } : {};
+          })(),
+        }
+      : undefined;
+    const leases =
+      kubeconfig === undefined
+        ? undefined
+        : await inspectLeases({ kubeconfig, instances: observation.instances }).catch((error) => {
+            warnings.push({
+              code: 'UNHEALTHY_REPLICA',
+              message: `The leases could not be read: ${(error as Error).message}`,
+            });
+            return undefined;
+          });
+    return {
+      cluster,
+      provider: provider.name,
+      region: record.region,
+      multizone: record.multizone,
+      quorumReads: record.quorumReads,
+      replicas,
+      etcd: { members },
+      endpoint,
+      faultTolerance: {
+        voters: tolerance.voters,
+        quorum: tolerance.quorum,
+        tolerates: tolerance.tolerates,
+        healthy: tolerance.healthy,
+        canStillLose: Math.max(0, tolerance.canStillLose),
+        zoneLoss,
+      },
+      ...(leases ? { leases } : {}),
+      ...(operation ? { operation } : {}),
+      warnings,
+    };
+  }
+
+  const controlPlane: ControlPlane = {
+    cluster,
+    provider,
+    up: (options) => run({ operation: 'up', ...withoutSignal(options) }, options.signal),
+    replicate: (options = {}) => run({ operation: 'replicate', ...withoutSignal(options) }, options.signal),
+    remove: (options = {}) => run({ operation: 'remove', ...withoutSignal(options) }, options.signal),
+    replace: (options) => run({ operation: 'replace', ...withoutSignal(options) }, options.signal),
+    repair: (options = {}) => run({ operation: 'repair' }, options.signal),
+    down: (options = {}) => run({ operation: 'down' }, options.signal),
+    resume: (options = {}) => run({ operation: 'resume' }, options.signal),
+    status,
+    plan: async (request) => (await makePlan(request)).plan,
+    certs: {
+      async check(options = {}): Promise<CertificateStatus[]> {
+        const { value: record } = await requireRecord();
+        const pki = await pkiStore.load(record);
+        return checkExpiry(pki, options.now ?? new Date(), {
+          warnWithinDays: options.warnWithinDays ?? 30,
+        }).map((entry) => ({
+          name: entry.name,
+          commonName: entry.commonName,
+          isCa: entry.isCa,
+          notAfter: entry.notAfter.toISOString(),
+          daysLeft: entry.daysLeft,
+          status: entry.status,
+        }));
+      },
+      async renew(options = {}) {
+        const { value: record } = await requireRecord(options.signal);
+        const lock = await takeLock(options.signal);
+        try {
+          const pki = await pkiStore.load(record);
+          const renewed = await renewLeaves(pki, { logger });
+          await pkiStore.save(renewed);
+          return {
+            renewed: checkExpiry(renewed)
+              .filter((entry) => !entry.isCa)
+              .map((entry) => entry.name),
+          };
+        } finally {
+          await lock.release().catch(() => undefined);
+        }
+      },
+    },
+    async leases() {
+      throw new HacpError({
+        code: ErrorCode.INVALID_ARGUMENT,
+        message: settings.kubeconfig
+          ? 'Reading leases needs kube-apiserver, which this cluster does not run.'
+          : "Reading leases needs the cluster's Kubernetes API: no kubeconfig was given.",
+        actions: ['Pass --kubeconfig (or set KUBECONFIG) for a cluster whose replicas run kube-apiserver.'],
+        details: { field: 'kubeconfig' },
+      });
+    },
+    async close() {},
+  };
+  return controlPlane;
+}
+
+function withoutSignal<T extends { signal?: AbortSignal }>(options: T): Omit<T, 'signal'> {
+  const { signal: _signal, ...rest } = options;
+  return rest;
+}

@@ -1,0 +1,91 @@
+/**
+ * The cluster's leases through its Kubernetes API (@hacp/lease-identity): which replica each
+ * apiserver identity lease belongs to, who leads the singletons, and deleting a removed replica's
+ * identity lease. Only with a kubeconfig: a cluster without kube-apiserver has no leases.
+ */
+
+import { ErrorCode, HacpError, type Instance } from '@hacp/core';
+import { IDENTITY_NAMESPACE, LEADER_LEASES, leaderOf, listApiServerIdentities } from '@hacp/lease-identity';
+import { ApiException, CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { LeaseIdentityStatus, LeaseLeaderStatus } from './types.js';
+
+export function loadKubeconfig(path: string): KubeConfig {
+  const config = new KubeConfig();
+  try {
+    config.loadFromFile(path);
+  } catch (error) {
+    throw new HacpError({
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: `The kubeconfig ${path} cannot be read: ${(error as Error).message}`,
+      actions: ['Pass a readable kubeconfig with --kubeconfig.'],
+      details: { field: 'kubeconfig' },
+      cause: error,
+    });
+  }
+  return config;
+}
+
+/** Identity leases with the replica they belong to (by the hostname label), and the leader leases. */
+export async function inspectLeases(options: {
+  kubeconfig: KubeConfig;
+  instances: readonly Instance[];
+}): Promise<{ identities: LeaseIdentityStatus[]; leaders: LeaseLeaderStatus[] }> {
+  const identities = await listApiServerIdentities({ client: options.kubeconfig });
+  const leaders: LeaseLeaderStatus[] = [];
+  for (const name of Object.values(LEADER_LEASES)) {
+    const leader = await leaderOf({ client: options.kubeconfig, name });
+    if (leader !== undefined)
+      leaders.push({ lease: name, ...(leader.holder ? { holder: leader.holder } : {}) });
+  }
+  return {
+    identities: identities
+      .map((identity) => {
+        const replica = options.instances.find(
+          (instance) => identity.hostname !== undefined && instance.hostname === identity.hostname,
+        );
+        return {
+          name: identity.leaseName,
+          ...(replica ? { replica: replica.name } : {}),
+          stale: identity.stale,
+          ...(identity.lastRenewedAt === undefined
+            ? {}
+            : { renewTime: new Date(identity.lastRenewedAt).toISOString() }),
+        };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    leaders,
+  };
+}
+
+/**
+ * Deletes the identity leases whose hostname label names the replica (1.26+ leases record it; older
+ * ones are left to the apiservers' own GC). Returns the names deleted; a lease already gone is fine.
+ */
+export async function deleteIdentityLeases(options: {
+  kubeconfig: KubeConfig;
+  hostname: string;
+}): Promise<string[]> {
+  const identities = await listApiServerIdentities({ client: options.kubeconfig });
+  const api = options.kubeconfig.makeApiClient(CoordinationV1Api);
+  const deleted: string[] = [];
+  for (const identity of identities.filter((entry) => entry.hostname === options.hostname)) {
+    try {
+      await api.deleteNamespacedLease({ name: identity.leaseName, namespace: IDENTITY_NAMESPACE });
+      deleted.push(identity.leaseName);
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) continue;
+      throw new HacpError({
+        code:
+          error instanceof ApiException && error.code === 403
+            ? ErrorCode.PERMISSION_DENIED
+            : ErrorCode.UNAVAILABLE,
+        message: `Deleting identity lease ${identity.leaseName} failed: ${error instanceof ApiException ? `HTTP ${error.code}` : (error as Error).message}.`,
+        actions: ['Check the kubeconfig and that the Kubernetes API answers, then run `hacp resume`.'],
+        details: { lease: identity.leaseName },
+        retryable: !(error instanceof ApiException && error.code === 403),
+        cause: error,
+      });
+    }
+  }
+  return deleted;
+}

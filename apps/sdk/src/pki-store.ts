@@ -1,0 +1,73 @@
+/**
+ * The cluster PKI on the operator's machine (`<dataDir>/pki`, 0700, keys 0600): the CA keys never go
+ * to the provider's state store.
+ */
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type ClusterPki, hasPki, loadPki, writePki } from '@hacp/certs';
+import { ErrorCode, HacpError } from '@hacp/core';
+import type { ClusterRecord } from './record.js';
+
+export class PkiStore {
+  readonly dir: string;
+  #cached: ClusterPki | undefined;
+
+  constructor(readonly dataDir: string) {
+    this.dir = join(dataDir, 'pki');
+  }
+
+  /** Forgets what was read: another process may have changed the folder since. */
+  forget(): void {
+    this.#cached = undefined;
+  }
+
+  async exists(): Promise<boolean> {
+    return hasPki(this.dir);
+  }
+
+  /** The PKI, checked against the record's CA certificates when there is a record. */
+  async load(record?: ClusterRecord): Promise<ClusterPki> {
+    if (this.#cached === undefined) {
+      if (!(await hasPki(this.dir))) {
+        throw new HacpError({
+          code: ErrorCode.STATE_CORRUPT,
+          message: `The cluster's PKI is missing from ${this.dir}; hacp cannot reach etcd without its client certificate.`,
+          actions: [
+            'Restore the folder from a backup, or pass the --state-dir the cluster was created with.',
+          ],
+          details: { dir: this.dir },
+        });
+      }
+      this.#cached = await loadPki(this.dir);
+    }
+    const pki = this.#cached;
+    if (
+      record !== undefined &&
+      (pki.ca.certPem !== record.caCertificates.ca || pki.etcdCa.certPem !== record.caCertificates.etcdCa)
+    ) {
+      throw new HacpError({
+        code: ErrorCode.STATE_CORRUPT,
+        message: `The PKI in ${this.dir} belongs to another cluster than ${record.cluster}'s record.`,
+        actions: ['Pass the --state-dir the cluster was created with.'],
+        details: { dir: this.dir },
+      });
+    }
+    return pki;
+  }
+
+  async loadIfPresent(record?: ClusterRecord): Promise<ClusterPki | undefined> {
+    return (await this.exists()) ? this.load(record) : undefined;
+  }
+
+  async save(pki: ClusterPki): Promise<void> {
+    await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
+    await chmod(this.dataDir, 0o700);
+    await writePki(this.dir, pki);
+    this.#cached = pki;
+  }
+
+  async remove(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+    this.#cached = undefined;
+  }
+}

@@ -1,0 +1,5 @@
+import { packageTestConfig } from '../../vitest.shared.js';
+
+export default packageTestConfig({
+  globalSetup: ['@hacp/testkit/global-setup', '@hacp/provider-local/test-global-setup'],
+});
