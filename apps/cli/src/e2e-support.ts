@@ -141,3 +141,15 @@ export function endpointOf(stateDir: string, cluster: string): { address: string
   }
   throw new Error(`no address for cluster ${cluster} in ${dir}`);
 }
+
+/** `hacp` bound to one cluster in one state folder. */
+export function clusterCli(stateDir: string, cluster: string) {
+  const options = { stateDir };
+  return {
+    ok: <T = Record<string, unknown>>(args: string[]) => ok<T>([...args, '--cluster', cluster], options),
+    run: (args: string[], env?: Record<string, string>) =>
+      hacp([...args, '--cluster', cluster], { ...options, ...(env ? { env } : {}) }),
+    etcd: (args: string[]) => etcdctl(stateDir, cluster, endpointOf(stateDir, cluster), args),
+  };
+}
+export type ClusterCli = ReturnType<typeof clusterCli>;

@@ -1,7 +1,7 @@
 // The seed's story with the built CLI and real processes: 1→3→1 replicas in one zone and across
 // zones, a zone failure survived, a killed replica replaced, and every step checked against etcd.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endpointOf, etcdctl, hacp, ok, snapshotTree, tempStateDir } from './e2e-support.js';
+import { type ClusterCli, clusterCli, hacp, snapshotTree, tempStateDir } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
 
 interface Status {
@@ -35,18 +35,10 @@ afterAll(async () => {
   await stateDir.remove();
 });
 
-function cli(cluster: string) {
-  const options = { stateDir: stateDir.dir };
-  return {
-    ok: <T = Record<string, unknown>>(args: string[]) => ok<T>([...args, '--cluster', cluster], options),
-    run: (args: string[], env?: Record<string, string>) =>
-      hacp([...args, '--cluster', cluster], { ...options, ...(env ? { env } : {}) }),
-    etcd: (args: string[]) => etcdctl(stateDir.dir, cluster, endpointOf(stateDir.dir, cluster), args),
-  };
-}
+const cli = (cluster: string) => clusterCli(stateDir.dir, cluster);
 
 /** After each step: members equal replicas, all voters and healthy, the endpoint as the rules say. */
-async function checkInvariants(c: ReturnType<typeof cli>, count: number): Promise<Status> {
+async function checkInvariants(c: ClusterCli, count: number): Promise<Status> {
   const result = await c.run(['status', '--json']);
   expect(result.code, result.stdout + result.stderr).toBe(0);
   assertEnvelope('status', result.json);

@@ -1,7 +1,15 @@
 // Crash safety (kill -9 after every step, then the same command again), two replicates at once,
 // and every refusal with its exit code and the state folder unchanged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endpointOf, etcdctl, hacp, ok, snapshotTree, tempStateDir } from './e2e-support.js';
+import {
+  type ClusterCli,
+  clusterCli,
+  endpointOf,
+  etcdctl,
+  hacp,
+  snapshotTree,
+  tempStateDir,
+} from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
 
 interface Status {
@@ -26,17 +34,10 @@ afterAll(async () => {
   await stateDir.remove();
 });
 
-function cli(cluster: string) {
-  const options = { stateDir: stateDir.dir };
-  return {
-    ok: <T = Record<string, unknown>>(args: string[]) => ok<T>([...args, '--cluster', cluster], options),
-    run: (args: string[], env?: Record<string, string>) =>
-      hacp([...args, '--cluster', cluster], { ...options, ...(env ? { env } : {}) }),
-  };
-}
+const cli = (cluster: string) => clusterCli(stateDir.dir, cluster);
 
 /** No orphan: members equal instances, no learner, the address held as the replica count says. */
-async function expectConverged(c: ReturnType<typeof cli>, count: number): Promise<Status> {
+async function expectConverged(c: ClusterCli, count: number): Promise<Status> {
   const status = await c.ok<Status>(['status']);
   const replicas = status.replicas.map((r) => r.name).sort();
   expect(replicas).toHaveLength(count);
@@ -50,7 +51,7 @@ async function expectConverged(c: ReturnType<typeof cli>, count: number): Promis
 }
 
 /** Runs `args`, killed with SIGKILL right after each step in turn; then once more to the end. */
-async function crashAfterEveryStep(c: ReturnType<typeof cli>, args: string[]): Promise<string[]> {
+async function crashAfterEveryStep(c: ClusterCli, args: string[]): Promise<string[]> {
   const plan = await c.ok<Plan>(['plan', ...args]);
   const killedAfter: string[] = [];
   for (const step of plan.steps) {
@@ -119,7 +120,7 @@ describe('one operation at a time', () => {
 
 describe('refusals leave the state folder byte-for-byte unchanged', () => {
   async function refused(
-    c: ReturnType<typeof cli>,
+    c: ClusterCli,
     args: string[],
     expected: { exit: number; code: string; message?: RegExp },
     env?: Record<string, string>,
