@@ -29,6 +29,7 @@ import {
   type Warning,
   zoneLossAnalysis,
 } from '@hacp/topology';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { runStep, type StepContext } from './executor.js';
 import { inspectLeases, loadKubeconfig } from './leases.js';
 import { memberHealthy, type Observation, observe, toClusterView } from './observe.js';
@@ -113,7 +114,12 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
   const timeouts: ControlPlaneTimeouts = { ...DEFAULT_TIMEOUTS, ...settings.timeouts };
   const holder = settings.holder ?? `hacp-${process.pid}@${hostname()}`;
   const kubeApiserver = settings.kubeApiserver ?? providerReportsApiserver(provider);
-  const kubeconfig = settings.kubeconfig === undefined ? undefined : loadKubeconfig(settings.kubeconfig);
+  let kubeconfigLoaded: Promise<KubeConfig> | undefined;
+  const kubeconfig = (): Promise<KubeConfig> | undefined => {
+    if (settings.kubeconfig === undefined) return undefined;
+    kubeconfigLoaded ??= loadKubeconfig(settings.kubeconfig);
+    return kubeconfigLoaded;
+  };
   const emit = (event: ControlPlaneEvent) => {
     try {
       settings.onEvent?.(event);
@@ -384,7 +390,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
           recordCache = undefined;
         },
         kubeApiserver,
-        ...(kubeconfig === undefined ? {} : { kubeconfig }),
+        ...(settings.kubeconfig === undefined ? {} : { kubeconfig: kubeconfig() }),
         timeouts,
         logger,
         emit,
@@ -620,16 +626,19 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
           })(),
         }
       : undefined;
+    const config = kubeconfig();
     const leases =
-      kubeconfig === undefined
+      config === undefined
         ? undefined
-        : await inspectLeases({ kubeconfig, instances: observation.instances }).catch((error) => {
-            warnings.push({
-              code: 'UNHEALTHY_REPLICA',
-              message: `The leases could not be read: ${(error as Error).message}`,
-            });
-            return undefined;
-          });
+        : await inspectLeases({ kubeconfig: await config, instances: observation.instances }).catch(
+            (error) => {
+              warnings.push({
+                code: 'UNHEALTHY_REPLICA',
+                message: `The leases could not be read: ${(error as Error).message}`,
+              });
+              return undefined;
+            },
+          );
     return {
       cluster,
       provider: provider.name,
@@ -697,15 +706,19 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
         }
       },
     },
-    async leases() {
-      throw new HacpError({
-        code: ErrorCode.INVALID_ARGUMENT,
-        message: settings.kubeconfig
-          ? 'Reading leases needs kube-apiserver, which this cluster does not run.'
-          : "Reading leases needs the cluster's Kubernetes API: no kubeconfig was given.",
-        actions: ['Pass --kubeconfig (or set KUBECONFIG) for a cluster whose replicas run kube-apiserver.'],
-        details: { field: 'kubeconfig' },
-      });
+    async leases(options = {}) {
+      const config = kubeconfig();
+      if (config === undefined) {
+        throw new HacpError({
+          code: ErrorCode.INVALID_ARGUMENT,
+          message: "Reading leases needs the cluster's Kubernetes API, and no kubeconfig was given.",
+          actions: ['Pass --kubeconfig (or set KUBECONFIG) for a cluster whose replicas run kube-apiserver.'],
+          details: { field: 'kubeconfig' },
+        });
+      }
+      await requireRecord(options.signal);
+      const instances = await provider.instances.list({ cluster }, { signal: options.signal });
+      return inspectLeases({ kubeconfig: await config, instances });
     },
     async close() {},
   };

@@ -53,8 +53,8 @@ export interface StepContext {
   logger: Logger;
   emit(event: ControlPlaneEvent): void;
   signal: AbortSignal;
-  /** The cluster's Kubernetes API, when a kubeconfig was given. */
-  kubeconfig?: KubeConfig;
+  /** The cluster's Kubernetes API, when a kubeconfig was given (loaded on first use). */
+  kubeconfig?: Promise<KubeConfig>;
   /** Request ids for this step's mutating calls: `<step request id>-<n>`. */
   requestId(): string;
 }
@@ -680,7 +680,7 @@ export async function runStep(context: StepContext, step: PlanStep): Promise<Ste
         )?.hostname ??
         action.replica;
       if (context.kubeconfig === undefined) return 'skipped';
-      const deleted = await deleteIdentityLeases({ kubeconfig: context.kubeconfig, hostname });
+      const deleted = await deleteIdentityLeases({ kubeconfig: await context.kubeconfig, hostname });
       return deleted.length > 0 ? 'done' : 'skipped';
     }
     case 'endpoint':
