@@ -1,6 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadPki } from '@hacp/certs';
 import { ErrorCode, type ProviderV1 } from '@hacp/core';
+import { createMembershipClient } from '@hacp/etcd';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createControlPlane } from './control-plane.js';
 import { journalKey } from './record.js';
@@ -158,6 +160,34 @@ describe('the SDK on the local provider', () => {
     const resumed = await w.controlPlane.resume();
     expect(resumed.resumed).toBe(true);
     expect(resumed.steps.find((s) => s.id.startsWith('add-learner'))).toBeUndefined();
+    await expectConsistent(w, 2);
+  });
+});
+
+describe('repair', () => {
+  it('removes a stuck learner (a member added without a replica) and leaves the cluster healthy', async () => {
+    world = await localWorld();
+    const w = world;
+    await w.controlPlane.up({ zone: 'local-a', multizone: true });
+    await w.controlPlane.replicate({ zone: 'local-b' });
+    // What an interrupted replicate whose journal was lost leaves: a learner that never started.
+    const pki = await loadPki(join(w.dataDir, 'pki'));
+    const status = await w.controlPlane.status();
+    const client = createMembershipClient({
+      endpoints: status.replicas.map((r) => `https://${r.internalIp}:2379`),
+      tls: { caPem: pki.etcdCa.certPem, certPem: pki.etcdClient.certPem, keyPem: pki.etcdClient.keyPem },
+    });
+    try {
+      await client.addLearner({ name: 'kubernetes-master-dead', peerUrl: 'https://127.0.0.254:2380' });
+      expect((await client.members()).some((m) => m.learner)).toBe(true);
+      const plan = await w.controlPlane.plan({ operation: 'repair' });
+      expect(plan.steps.map((s) => s.action.kind)).toContain('remove-member');
+      const repaired = await w.controlPlane.repair();
+      expect(repaired.steps.some((s) => s.id.startsWith('remove-member') && s.status === 'done')).toBe(true);
+      expect((await client.members()).some((m) => m.learner)).toBe(false);
+    } finally {
+      client.close();
+    }
     await expectConsistent(w, 2);
   });
 });
