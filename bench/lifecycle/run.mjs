@@ -1,0 +1,1049 @@
+// Times the `hacp` CLI's lifecycle commands (up, replicate ×2, status, remove ×2, down), each a new
+// process in a fresh state folder, on the local provider (real etcd and HAProxy on loopback); in the
+// same run the bare-etcd floor of adding a member (as bench/etcd-add measures it, on an empty
+// database) and the CLI's cold start against `node -e ''`. A benchmark, not a test:
+// `node bench/lifecycle/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createClusterPki, issueReplicaCerts } from '@hacp/certs';
+import { createMembershipClient, hexId, memberFlags } from '@hacp/etcd';
+import { freePorts, startEtcdCluster } from '@hacp/testkit';
+import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+/** Cold-start runs of each process per round (after the round's `remove --zone local-b`): 12 in all. */
+const COLD_RUNS_PER_ROUND = quick ? 3 : 4;
+const COMMAND_TIMEOUT_MS = 240_000;
+const HOST = '127.0.0.1';
+const README_START = '<!-- lifecycle-results:start -->';
+const README_END = '<!-- lifecycle-results:end -->';
+
+/** The lifecycle, in order, as a user runs it; `replicas` is what each leaves behind. */
+const LIFECYCLE = [
+  { args: ['up', '--zone', 'local-a', '--multizone'], replicas: 1 },
+  { args: ['replicate', '--zone', 'local-b'], replicas: 2 },
+  { args: ['replicate', '--zone', 'local-c'], replicas: 3 },
+  { args: ['status', '--json'], replicas: 3 },
+  { args: ['remove', '--zone', 'local-c'], replicas: 2 },
+  { args: ['remove', '--zone', 'local-b'], replicas: 1 },
+  { args: ['down', '--yes'], replicas: 0 },
+];
+const label = (args) => `hacp ${args.join(' ')}`;
+
+// The floor, as bench/etcd-add measures it (its settings, unchanged).
+/** etcd refuses membership changes until every voter has been connected for 5 s; wait longer than that. */
+const STABLE_MS = 5_500;
+const PROMOTE_OPTIONS = { timeoutMs: 300_000, stallAfterMs: 120_000 };
+const FLOOR_RETRY_MS = 100;
+const FLOOR_TIMEOUT_MS = 300_000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
+const round2 = (value) => Math.round(value * 100) / 100;
+const spread = (values) => ({
+  medianMs: round1(median(values)),
+  minMs: round1(Math.min(...values)),
+  maxMs: round1(Math.max(...values)),
+});
+
+// --- the CLI ----------------------------------------------------------------------------------------
+
+/** The `hacp` package: the bench's workspace dependency once installed, else the repo's apps/cli. */
+function cliDir() {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('hacp/package.json'));
+  } catch {
+    return join(repoRoot, 'apps', 'cli');
+  }
+}
+const CLI_DIR = cliDir();
+const CLI = join(CLI_DIR, 'bin', 'run.js');
+
+/** The environment of every CLI process: the state folder, and none of the variables hacp reads as defaults. */
+function cliEnv(stateDir) {
+  const env = { ...process.env, HACP_STATE_DIR: stateDir, SHELL: '/bin/sh' };
+  for (const key of Object.keys(env)) {
+    if (/^(KUBE_|HACP_)/.test(key) && key !== 'HACP_STATE_DIR') delete env[key];
+  }
+  for (const key of ['MULTIZONE', 'ENABLE_ETCD_QUORUM_READ', 'ENABLE_ETCD_QUORUM_READS', 'KUBECONFIG']) {
+    delete env[key];
+  }
+  return env;
+}
+
+/** The process group of the child now running, so that a timeout or Ctrl-C stops it by its pid. */
+let running;
+
+/**
+ * Runs a process to completion and times it from just before the spawn to its exit (streams
+ * closed). `onChunk` sees stdout as it arrives, with the time since the spawn.
+ */
+function timed(command, args, { env, cwd, onChunk } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    running = child;
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      onChunk?.(performance.now() - started, chunk);
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), COMMAND_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const ms = performance.now() - started;
+      clearTimeout(timer);
+      running = undefined;
+      resolve({ ms, code, signal, stdout, stderr });
+    });
+  });
+}
+
+function killGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {}
+  }
+}
+
+const shellQuote = (word) => `'${word.replaceAll("'", "'\\''")}'`;
+
+/** `script -qefc`: the command on a pseudo-terminal, as a person runs it, so that hacp prints its steps. */
+const onTerminal = (argv) => ['script', ['-qefc', argv.map(shellQuote).join(' '), '/dev/null']];
+
+/** The ordered parts of a command, by step title, for the breakdown (the titles come from @hacp/topology). */
+const STEP_KINDS = [
+  ['checks', /^Check that /],
+  ['zone', /^Check zone /],
+  ['snapshot', /etcd snapshot/],
+  ['certs', /^Issue the certificates|^Create the cluster PKI/],
+  ['add-learner', /as a learner/],
+  ['start-replica', /^Create \S+ in \S+; its etcd/],
+  ['promote', /^Promote /],
+  ['wait-healthy', /^Wait until \S+ is healthy/],
+  ['drain', /let its connections drain/],
+  ['remove-member', /etcd member/],
+  ['move-leader', /^Move etcd leadership/],
+  ['delete-replica', /^Delete \S+ and its disk/],
+  ['endpoint', /load balancer|endpoint address/],
+  ['other', /./],
+];
+const kindOf = (title) => STEP_KINDS.find(([, pattern]) => pattern.test(title))[0];
+
+/**
+ * The steps hacp printed, each with when its line appeared and when its `done` (or `skipped`) did,
+ * in ms after the spawn: `[i/n] title …` at the start, ` done` appended in place when nothing came in
+ * between, else the whole line again with its status.
+ */
+function stepsOf(chunks) {
+  let text = '';
+  const ends = [];
+  for (const [ms, chunk] of chunks) {
+    text += chunk;
+    ends.push([text.length, ms]);
+  }
+  const at = (position) => ends.find(([end]) => end > position)[1];
+  const steps = new Map();
+  for (const match of text.matchAll(/\[(\d+)\/(\d+)\] ([^\r\n]*?) …(?: (done|skipped))?/g)) {
+    const index = Number(match[1]);
+    if (!steps.has(index)) {
+      steps.set(index, { index, of: Number(match[2]), title: match[3], startMs: round1(at(match.index)) });
+    }
+    if (match[4] !== undefined) {
+      const step = steps.get(index);
+      step.status = match[4];
+      step.endMs = round1(at(match.index + match[0].length - match[4].length));
+    }
+  }
+  return [...steps.values()]
+    .sort((a, b) => a.index - b.index)
+    .map((step) => ({ ...step, kind: kindOf(step.title), ms: round1(step.endMs - step.startMs) }));
+}
+
+/** One lifecycle command; mutating ones on a terminal (steps timed), `status --json` with pipes. */
+async function runLifecycleCommand(stateDir, { args, replicas }) {
+  const json = args.includes('--json');
+  const chunks = [];
+  const argv = [process.execPath, CLI, ...args];
+  const [command, commandArgs] = json ? [argv[0], argv.slice(1)] : onTerminal(argv);
+  const run = await timed(command, commandArgs, {
+    env: cliEnv(stateDir),
+    onChunk: (ms, chunk) => chunks.push([ms, chunk]),
+  });
+  const fail = (why) =>
+    new Error(`${label(args)} ${why} (exit ${run.code ?? run.signal}):\n${run.stdout}\n${run.stderr}`);
+  if (run.code !== 0) throw fail('failed');
+  if (json) {
+    checkStatus(parseEnvelope(run.stdout, fail), replicas, fail);
+    return { wallMs: round1(run.ms) };
+  }
+  // Equal work: the command says it finished and names the replicas it left.
+  const finished = /(\w+) finished on cluster \S+ \((op-[^)]+)\): (\d+) steps/.exec(run.stdout);
+  const left = replicas === 0 ? /Replicas: none/.test(run.stdout) : /Replicas \((\d+)\):/.exec(run.stdout);
+  if (finished === null || finished[1] !== args[0]) throw fail('printed no "finished" line');
+  if (replicas === 0 ? !left : Number(left?.[1]) !== replicas)
+    throw fail(`did not leave ${replicas} replicas`);
+  const steps = stepsOf(chunks);
+  if (steps.length !== Number(finished[3]) || steps.some((step) => step.status === undefined)) {
+    throw fail(`printed ${steps.length} complete steps, not ${finished[3]}`);
+  }
+  return {
+    wallMs: round1(run.ms),
+    operationId: finished[2],
+    beforeFirstStepMs: steps[0].startMs,
+    stepsMs: round1(steps.at(-1).endMs - steps[0].startMs),
+    afterLastStepMs: round1(run.ms - steps.at(-1).endMs),
+    steps,
+    warnings: [...run.stdout.matchAll(/Warning \(([A-Z_]+)\)/g)].map((match) => match[1]),
+  };
+}
+
+function parseEnvelope(stdout, fail) {
+  try {
+    return JSON.parse(stdout);
+  } catch {
+    throw fail('printed no JSON envelope');
+  }
+}
+
+/** `status --json`: the replicas all healthy voters, in zones a, b, c in turn, and the endpoint as hacp's rules say. */
+function checkStatus(envelope, replicas, fail) {
+  const status = envelope?.result;
+  if (envelope?.status !== 0 || status === undefined) throw fail('returned an error envelope');
+  const names = status.replicas.map((replica) => replica.name).sort();
+  const members = status.etcd.members;
+  const zones = status.replicas.map((replica) => replica.zone).sort();
+  const ok =
+    names.length === replicas &&
+    zones.join(',') === ['local-a', 'local-b', 'local-c'].slice(0, replicas).join(',') &&
+    status.replicas.every((replica) => replica.state === 'healthy') &&
+    members
+      .map((member) => member.name)
+      .sort()
+      .join(',') === names.join(',') &&
+    members.every((member) => !member.learner && member.healthy) &&
+    (replicas === 1
+      ? status.endpoint.mode === 'attached' && status.endpoint.attachedTo === names[0]
+      : status.endpoint.mode === 'load-balanced' &&
+        status.endpoint.targets
+          .map((target) => target.replica)
+          .sort()
+          .join(',') === names.join(','));
+  if (!ok)
+    throw fail(`did not show ${replicas} healthy voters behind the endpoint: ${JSON.stringify(status)}`);
+}
+
+// --- cold start -------------------------------------------------------------------------------------
+
+const COLD = [
+  { id: 'node', title: "`node -e ''`", argv: () => [process.execPath, '-e', ''] },
+  { id: 'version', title: '`hacp --version`', argv: () => [process.execPath, CLI, '--version'] },
+  {
+    id: 'status',
+    title: '`hacp status --json` (1 replica)',
+    argv: () => [process.execPath, CLI, 'status', '--json'],
+  },
+  {
+    id: 'sdk',
+    title: 'loading `@hacp/sdk` once the command is loaded',
+    // What a command loads when it runs, beyond what `--version` loads: in a fresh node, the command's
+    // module first (with oclif and the provider), then @hacp/sdk, timed inside the process and printed.
+    argv: () => [
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(pathToFileURL(join(CLI_DIR, 'dist', 'commands', 'replicate.js')).href)});` +
+        " const t = performance.now(); await import('@hacp/sdk'); console.log(performance.now() - t);",
+    ],
+    cwd: () => CLI_DIR,
+    printed: true,
+  },
+  {
+    id: 'script',
+    title: "`script` + `node -e ''`",
+    argv: () => onTerminal([process.execPath, '-e', '']).flat(),
+  },
+];
+
+/** Each process `COLD_RUNS_PER_ROUND` times, rotating which goes first, against the round's one-replica cluster. */
+async function coldStart(stateDir, into) {
+  for (let run = 0; run < COLD_RUNS_PER_ROUND; run++) {
+    for (let offset = 0; offset < COLD.length; offset++) {
+      const cold = COLD[(run + offset) % COLD.length];
+      const [command, ...args] = cold.argv();
+      const result = await timed(command, args, { env: cliEnv(stateDir), cwd: cold.cwd?.() });
+      const fail = (why) =>
+        new Error(`${cold.title} ${why} (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
+      if (result.code !== 0) throw fail('failed');
+      if (cold.id === 'version' && !/^hacp\/\S+ /.test(result.stdout)) throw fail('printed no version');
+      if (cold.id === 'status') checkStatus(parseEnvelope(result.stdout, fail), 1, fail);
+      if (cold.printed && !Number.isFinite(Number.parseFloat(result.stdout))) throw fail('printed no time');
+      into[cold.id].push(round1(cold.printed ? Number.parseFloat(result.stdout) : result.ms));
+    }
+  }
+}
+
+// --- the floor: bench/etcd-add's two ways of adding a member, copied ---------------------------------
+// etcd-add/run.mjs runs its benchmark when imported and exports nothing, so these functions are copied
+// from it unchanged (addWithHacp, untilSucceeds, addWithEtcdctl, waitForEqualHashes); the round around
+// them (timedAdd) keeps its wait for a stable cluster, its checks and its reset, without the
+// write-latency probe.
+
+function tlsOf(pki) {
+  return { caPem: pki.etcdCa.certPem, certPem: pki.etcdClient.certPem, keyPem: pki.etcdClient.keyPem };
+}
+
+/** hacp: addLearner, start the member with what it returned, promoteWhenReady; one client, as `hacp` would make. */
+async function addWithHacp(cluster, member) {
+  const logged = [];
+  const logger = {
+    debug() {},
+    info: (message, fields) => logged.push({ message, fields }),
+    warn: (message, fields) => logged.push({ message, fields }),
+    error: (message, fields) => logged.push({ message, fields }),
+  };
+  const t0 = performance.now();
+  const etcd = createMembershipClient({ endpoints: [member.leaderUrl], tls: tlsOf(cluster.pki), logger });
+  try {
+    const added = await etcd.addLearner({ name: member.name, peerUrl: member.peerUrl });
+    const t1 = performance.now();
+    await cluster.spawnMember({
+      name: member.name,
+      certs: member.certs,
+      initialCluster: added.initialCluster.split(','),
+      state: added.state,
+      clientPort: member.clientPort,
+      peerPort: member.peerPort,
+    });
+    const t2 = performance.now();
+    const promoted = await etcd.promoteWhenReady(added.member.id, PROMOTE_OPTIONS);
+    const t3 = performance.now();
+    if (promoted.learner) throw new Error(`promoteWhenReady returned ${member.name} still a learner`);
+    const promoteLog = logged.find((entry) => entry.message === 'promoted etcd learner');
+    return {
+      id: added.member.id,
+      initialCluster: added.initialCluster,
+      addMs: t1 - t0,
+      startMs: t2 - t1,
+      promoteMs: t3 - t2,
+      promoteAttempts: promoteLog?.fields?.attempts,
+      startedAt: t0,
+      endedAt: t3,
+    };
+  } finally {
+    etcd.close();
+  }
+}
+
+/** Runs one etcdctl command until it succeeds, `FLOOR_RETRY_MS` apart, as a script's `until` loop does. */
+async function untilSucceeds(cluster, member, args, refusals) {
+  const deadline = performance.now() + FLOOR_TIMEOUT_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { output: await cluster.etcdctl(args, { endpoints: [member.leaderUrl] }), attempts: attempt };
+    } catch (error) {
+      const reason = (String(error.stderr ?? '').trim() || error.message).split('\n').pop();
+      refusals[reason] = (refusals[reason] ?? 0) + 1;
+      if (performance.now() > deadline) throw new Error(`etcdctl ${args.join(' ')} kept failing: ${reason}`);
+      await sleep(FLOOR_RETRY_MS);
+    }
+  }
+}
+
+/**
+ * The floor: `etcdctl member add <name> --peer-urls=<url> --learner`, start etcd with the
+ * ETCD_INITIAL_CLUSTER it printed, then `etcdctl member promote <hex id>` every 100 ms until it
+ * succeeds; each etcdctl call its own process, through the leader's endpoint.
+ */
+async function addWithEtcdctl(cluster, member) {
+  const refusals = {};
+  const t0 = performance.now();
+  const add = await untilSucceeds(
+    cluster,
+    member,
+    ['member', 'add', member.name, `--peer-urls=${member.peerUrl}`, '--learner'],
+    refusals,
+  );
+  const hex = /^Member\s+([0-9a-f]+) added to cluster/m.exec(add.output)?.[1];
+  const initialCluster = /^ETCD_INITIAL_CLUSTER="([^"]*)"/m.exec(add.output)?.[1];
+  const state = /^ETCD_INITIAL_CLUSTER_STATE="([^"]*)"/m.exec(add.output)?.[1];
+  if (hex === undefined || initialCluster === undefined || state !== 'existing') {
+    throw new Error(`unexpected etcdctl member add output:\n${add.output}`);
+  }
+  const t1 = performance.now();
+  await cluster.spawnMember({
+    name: member.name,
+    certs: member.certs,
+    initialCluster: initialCluster.split(','),
+    state,
+    clientPort: member.clientPort,
+    peerPort: member.peerPort,
+  });
+  const t2 = performance.now();
+  const promote = await untilSucceeds(cluster, member, ['member', 'promote', hex], refusals);
+  const t3 = performance.now();
+  if (!/promoted in cluster/.test(promote.output)) {
+    throw new Error(`unexpected etcdctl member promote output:\n${promote.output}`);
+  }
+  return {
+    id: BigInt(`0x${hex}`).toString(),
+    initialCluster,
+    addMs: t1 - t0,
+    addAttempts: add.attempts,
+    startMs: t2 - t1,
+    promoteMs: t3 - t2,
+    promoteAttempts: promote.attempts,
+    refusals,
+    startedAt: t0,
+    endedAt: t3,
+  };
+}
+
+async function waitForEqualHashes(admin, newUrl, expected) {
+  for (let waited = 0; ; waited += 200) {
+    try {
+      const hashes = await admin.hashKv();
+      const mine = hashes.find((entry) => entry.endpoint === newUrl);
+      if (hashes.length === expected && mine !== undefined) {
+        if (new Set(hashes.map((entry) => entry.hash)).size !== 1) {
+          throw Object.assign(new Error(`KV hashes differ: ${JSON.stringify(hashes)}`), { final: true });
+        }
+        return hashes;
+      }
+      if (waited > 60_000) throw new Error(`hashKv answered for ${hashes.length} voters, not ${expected}`);
+    } catch (error) {
+      // The new member may not have applied the revision yet ("required revision is a future revision").
+      if (error.final || waited > 60_000) throw error;
+    }
+    await sleep(200);
+  }
+}
+
+/** One timed add on the floor's one-member cluster (etcd-add's timedAdd without its write probe). */
+async function timedAdd(floor, variant) {
+  const { cluster, admin, leaderUrl } = floor;
+  const name = `member-${++floor.added + 1}`;
+  const [clientPort, peerPort] = await freePorts(2);
+  const member = {
+    name,
+    leaderUrl,
+    clientPort,
+    peerPort,
+    peerUrl: `https://${HOST}:${peerPort}`,
+    clientUrl: `https://${HOST}:${clientPort}`,
+    // Issued outside the timing: both sides start the member with the same ready-made certificates.
+    certs: await issueReplicaCerts(cluster.pki, { replicaName: name, hostname: name, internalIp: HOST }),
+  };
+  await cluster.waitHealthy();
+  if ((await cluster.leader()) !== 'etcd-1') throw new Error('etcd-1 does not lead');
+  // Stable (one healthy voter, no membership change) for over 5 s when the add starts. etcd-add sleeps the
+  // whole 5.5 s; here the lifecycle commands usually ran since the last change, so the wait is the rest.
+  const waitedMs = Math.max(0, STABLE_MS - (performance.now() - floor.lastChangeAt));
+  await sleep(waitedMs);
+  const added =
+    variant === 'hacp' ? await addWithHacp(cluster, member) : await addWithEtcdctl(cluster, member);
+  const totalMs = added.endedAt - added.startedAt;
+
+  // Equal work, outside the timing: a started voter under its name and peer URL, the same KV hash as the leader.
+  const expectedInitial = [`etcd-1=${cluster.member('etcd-1').peerUrl}`, `${name}=${member.peerUrl}`].sort();
+  if (added.initialCluster.split(',').sort().join(',') !== expectedInitial.join(',')) {
+    throw new Error(`${variant} started ${name} with --initial-cluster=${added.initialCluster}`);
+  }
+  const list = await admin.members();
+  const joined = list.find((entry) => entry.id === added.id);
+  if (
+    list.length !== 2 ||
+    joined === undefined ||
+    joined.learner ||
+    !joined.started ||
+    joined.name !== name ||
+    joined.peerUrls.join(',') !== member.peerUrl
+  ) {
+    throw new Error(`after the ${variant} add the member list is ${JSON.stringify(list)}`);
+  }
+  const hashes = await waitForEqualHashes(admin, member.clientUrl, 2);
+
+  // Reset, untimed, as etcd-add does: remove the member, kill its process, drop its data.
+  await admin.removeMember(added.id);
+  await cluster.killMember(name);
+  rmSync(cluster.member(name).dataDir, { recursive: true, force: true });
+  floor.lastChangeAt = performance.now();
+
+  return {
+    variant,
+    member: name,
+    memberIdHex: hexId(added.id),
+    totalMs: round1(totalMs),
+    addMs: round1(added.addMs),
+    startMs: round1(added.startMs),
+    promoteMs: round1(added.promoteMs),
+    ...(added.addAttempts === undefined ? {} : { addAttempts: added.addAttempts }),
+    promoteAttempts: added.promoteAttempts,
+    ...(added.refusals === undefined ? {} : { etcdctlRefusals: added.refusals }),
+    stableWaitMs: round1(waitedMs),
+    verified: { promotedVoter: true, kvHash: hashes[0].hash, revision: hashes[0].revision },
+  };
+}
+
+async function startFloor() {
+  const pki = await createClusterPki({ clusterName: 'bench', endpointAddress: HOST });
+  const cluster = await startEtcdCluster({ members: 1, pki, memberFlags });
+  const leaderUrl = cluster.member('etcd-1').clientUrl;
+  const admin = createMembershipClient({ endpoints: [leaderUrl], tls: tlsOf(cluster.pki) });
+  return { cluster, admin, leaderUrl, added: 0, lastChangeAt: performance.now() };
+}
+
+// --- cleanup ----------------------------------------------------------------------------------------
+
+/** Field 22 (start time) and field 3 (state) of /proc/<pid>/stat. */
+function procStat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0], startTime: fields[19] };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The replica processes and HAProxies hacp started in the state folder, still running: the local
+ * provider records each (pid and start time) in a pid file.
+ */
+function leftoverProcesses(stateDir) {
+  const records = [];
+  const list = (dir) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  const read = (path, pick) => {
+    try {
+      const record = pick(JSON.parse(readFileSync(path, 'utf8')));
+      if (typeof record?.pid === 'number') records.push(record);
+    } catch {}
+  };
+  for (const replica of list(join(stateDir, 'replicas'))) {
+    for (const file of list(join(stateDir, 'replicas', replica, 'run'))) {
+      read(join(stateDir, 'replicas', replica, 'run', file), (body) => body.process);
+    }
+  }
+  for (const endpoint of list(join(stateDir, 'endpoints'))) {
+    read(join(stateDir, 'endpoints', endpoint, 'haproxy.json'), (body) => body.process ?? body);
+  }
+  return records.filter((record) => {
+    const stat = procStat(record.pid);
+    return (
+      stat !== undefined &&
+      stat.state !== 'Z' &&
+      (record.startTime === undefined || stat.startTime === record.startTime)
+    );
+  });
+}
+
+/** `hacp down --yes`, then whatever hacp left running is stopped by its recorded pid, then the folder goes. */
+async function removeCluster(stateDir, { down }) {
+  const problems = [];
+  if (down && existsSync(join(stateDir, 'state'))) {
+    const down = await timed(process.execPath, [CLI, 'down', '--yes', '--json'], { env: cliEnv(stateDir) });
+    if (down.code !== 0) problems.push(`hacp down --yes exited ${down.code}: ${down.stdout}${down.stderr}`);
+  }
+  const left = leftoverProcesses(stateDir);
+  for (const record of left) killGroup(record.pid, 'SIGTERM');
+  if (left.length > 0) await sleep(2_000);
+  for (const record of leftoverProcesses(stateDir)) killGroup(record.pid, 'SIGKILL');
+  if (left.length > 0)
+    problems.push(`stopped by pid what hacp left running: ${left.map((r) => r.pid).join(', ')}`);
+  rmSync(stateDir, { recursive: true, force: true });
+  return problems;
+}
+
+let stateDir;
+let floor;
+let cleaning;
+function cleanup() {
+  cleaning ??= (async () => {
+    if (running !== undefined) killGroup(running.pid, 'SIGKILL');
+    const problems = stateDir === undefined ? [] : await removeCluster(stateDir, { down: true });
+    if (floor !== undefined) {
+      floor.admin.close();
+      await floor.cluster.stop();
+    }
+    for (const problem of problems) process.stderr.write(`cleanup: ${problem}\n`);
+  })();
+  return cleaning;
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the clusters this run started\n`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+// --- reporting --------------------------------------------------------------------------------------
+
+function firstLine(command, args) {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      .split('\n')[0]
+      .trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A hash of the built code the CLI runs (its dist and that of the workspace packages), to tell builds apart. */
+function buildHash() {
+  const hash = createHash('sha256');
+  const dirs = [join(CLI_DIR, 'dist'), join(repoRoot, 'apps', 'sdk', 'dist')];
+  for (const name of readdirSync(join(repoRoot, 'packages')).sort())
+    dirs.push(join(repoRoot, 'packages', name, 'dist'));
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.js'))
+        hash.update(`${relative(repoRoot, path)}\0`).update(readFileSync(path));
+    }
+  };
+  for (const dir of dirs) walk(dir);
+  return hash.digest('hex').slice(0, 16);
+}
+
+function machine() {
+  const tmp = realpathSync(tmpdir());
+  let tmpFilesystem = 'unknown';
+  try {
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter(
+        ([, mountPoint]) =>
+          mountPoint && (tmp === mountPoint || tmp.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`)),
+      )
+      .sort((a, b) => b[1].length - a[1].length);
+    if (mounts[0]) tmpFilesystem = `${mounts[0][2]} (${mounts[0][1]})`;
+  } catch {}
+  const cli = JSON.parse(readFileSync(join(CLI_DIR, 'package.json'), 'utf8'));
+  let oclif = 'unknown';
+  try {
+    const require = createRequire(join(CLI_DIR, 'package.json'));
+    oclif = JSON.parse(readFileSync(require.resolve('@oclif/core/package.json'), 'utf8')).version;
+  } catch {}
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${type()} ${release()} ${arch()}`,
+    node: process.version,
+    hacp: cli.version,
+    oclifCore: oclif,
+    oclifManifest: existsSync(join(CLI_DIR, 'oclif.manifest.json')),
+    etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
+    etcdctl: firstLine('etcdctl', ['version']).replace(/^etcdctl version:\s*/, ''),
+    haproxy: firstLine('haproxy', ['-v'])
+      .replace(/^HAProxy version\s*/, '')
+      .split(' ')[0],
+    script: firstLine('script', ['--version']),
+    tmpdir: tmp,
+    tmpFilesystem,
+    hacpBuildSha256: buildHash(),
+  };
+}
+
+const ms = (value) =>
+  value === undefined ? 'n/a' : Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1);
+const range = (summary) => `${ms(summary.medianMs)} (${ms(summary.minMs)}–${ms(summary.maxMs)})`;
+const KIND_TITLES = {
+  checks: 'checks',
+  zone: 'zone check',
+  snapshot: 'etcd snapshot',
+  certs: 'certificates',
+  'add-learner': 'add learner',
+  'start-replica': 'start replica',
+  promote: 'promote',
+  'wait-healthy': 'wait healthy',
+  drain: 'out of the LB + drain',
+  'remove-member': 'remove member',
+  'move-leader': 'move leader',
+  'delete-replica': 'delete replica',
+  endpoint: 'endpoint (HAProxy)',
+  other: 'other',
+};
+
+/** Per command: the wall times, the parts around the steps, and each kind of step's median total. */
+function summarizeCommand(entry) {
+  const { samples } = entry;
+  const row = {
+    command: label(entry.args),
+    replicasAfter: entry.replicas,
+    wall: spread(samples.map((s) => s.wallMs)),
+  };
+  if (samples[0].steps === undefined) return row;
+  const kinds = [...new Set(samples.flatMap((sample) => sample.steps.map((step) => step.kind)))];
+  const byKind = Object.fromEntries(
+    kinds.map((kind) => [
+      kind,
+      round1(
+        median(
+          samples.map((sample) =>
+            sample.steps.filter((step) => step.kind === kind).reduce((sum, step) => sum + step.ms, 0),
+          ),
+        ),
+      ),
+    ]),
+  );
+  return {
+    ...row,
+    steps: samples[0].steps.length,
+    beforeFirstStepMs: round1(median(samples.map((sample) => sample.beforeFirstStepMs))),
+    stepsMs: round1(median(samples.map((sample) => sample.stepsMs))),
+    afterLastStepMs: round1(median(samples.map((sample) => sample.afterLastStepMs))),
+    byKindMedianMs: byKind,
+  };
+}
+
+function floorSummary(samples, variant) {
+  const of = samples.filter((sample) => sample.variant === variant);
+  return {
+    ...spread(of.map((sample) => sample.totalMs)),
+    phasesMedianMs: {
+      add: round1(median(of.map((sample) => sample.addMs))),
+      start: round1(median(of.map((sample) => sample.startMs))),
+      promote: round1(median(of.map((sample) => sample.promoteMs))),
+    },
+    promoteAttemptsMedian: median(of.map((sample) => sample.promoteAttempts)),
+  };
+}
+
+/** `replicate` against the floor: its parts (medians of each part on its own), the ratio and the difference. */
+function replicateBreakdown(command, coldStart, floors) {
+  const version = coldStart.version.medianMs;
+  const sdk = coldStart.sdk.medianMs;
+  const kind = (name) => command.byKindMedianMs[name] ?? 0;
+  const membership = round1(
+    median(
+      command.samples.map((sample) =>
+        sample.steps
+          .filter((step) => ['add-learner', 'start-replica', 'promote'].includes(step.kind))
+          .reduce((sum, step) => sum + step.ms, 0),
+      ),
+    ),
+  );
+  return {
+    command: command.command,
+    wallMs: command.wall.medianMs,
+    parts: {
+      cliStartMs: version,
+      loadSdkMs: sdk,
+      beforeFirstStepRestMs: round1(command.beforeFirstStepMs - version - sdk),
+      checksAndZoneMs: round1(kind('checks') + kind('zone')),
+      snapshotMs: kind('snapshot'),
+      certsMs: kind('certs'),
+      addLearnerMs: kind('add-learner'),
+      startReplicaMs: kind('start-replica'),
+      promoteMs: kind('promote'),
+      waitHealthyMs: kind('wait-healthy'),
+      endpointMs: kind('endpoint'),
+      afterLastStepMs: command.afterLastStepMs,
+    },
+    membershipStepsMs: membership,
+    overFloor: {
+      hacpEtcd: {
+        ratio: round2(command.wall.medianMs / floors.hacpEtcd.medianMs),
+        differenceMs: round1(command.wall.medianMs - floors.hacpEtcd.medianMs),
+      },
+      etcdctl: {
+        ratio: round2(command.wall.medianMs / floors.etcdctl.medianMs),
+        differenceMs: round1(command.wall.medianMs - floors.etcdctl.medianMs),
+      },
+    },
+  };
+}
+
+function lifecycleTable(commands) {
+  return markdownTable(
+    [
+      { title: 'command' },
+      { title: 'replicas after', right: true },
+      { title: 'wall ms: median (min–max)', right: true },
+      { title: 'before the first step', right: true },
+      { title: 'steps', right: true },
+      { title: 'after the last step', right: true },
+      { title: 'longest kind of step: median ms' },
+    ],
+    commands.map((command) => {
+      const kinds = Object.entries(command.byKindMedianMs ?? {}).sort((a, b) => b[1] - a[1]);
+      return [
+        `\`${command.command}\``,
+        String(command.replicasAfter),
+        range(command.wall),
+        command.steps === undefined ? 'n/a' : ms(command.beforeFirstStepMs),
+        command.steps === undefined ? 'n/a' : `${ms(command.stepsMs)} (${command.steps})`,
+        command.steps === undefined ? 'n/a' : ms(command.afterLastStepMs),
+        kinds.length === 0 ? 'n/a' : `${KIND_TITLES[kinds[0][0]]} ${ms(kinds[0][1])}`,
+      ];
+    }),
+  );
+}
+
+function replicateTable(breakdowns, floors) {
+  const [b, c] = breakdowns;
+  const rows = [
+    ['`hacp replicate`, wall time', (x) => x.wallMs],
+    ['CLI start: node, oclif, the command (`hacp --version`)', (x) => x.parts.cliStartMs],
+    ['loading `@hacp/sdk`', (x) => x.parts.loadSdkMs],
+    [
+      'the rest before the first step: state, 2 looks at the cluster, lock',
+      (x) => x.parts.beforeFirstStepRestMs,
+    ],
+    ['steps: checks, zone', (x) => x.parts.checksAndZoneMs],
+    ['step: etcd snapshot', (x) => x.parts.snapshotMs],
+    ["step: the replica's certificates", (x) => x.parts.certsMs],
+    ['step: add learner', (x) => x.parts.addLearnerMs],
+    ['step: start replica (etcd, the provider\u2019s start check)', (x) => x.parts.startReplicaMs],
+    ['step: promote', (x) => x.parts.promoteMs],
+    ['step: wait healthy', (x) => x.parts.waitHealthyMs],
+    ['steps: endpoint (HAProxy LB, address, health checks)', (x) => x.parts.endpointMs],
+    ['after the last step: result, exit', (x) => x.parts.afterLastStepMs],
+    ['add learner + start replica + promote', (x) => x.membershipStepsMs],
+  ].map(([title, pick]) => [title, ms(pick(b)), ms(pick(c))]);
+  const floorRow = (title, floorMs) => [title, ms(floorMs), ms(floorMs)];
+  rows.push(floorRow('floor: @hacp/etcd add → promoted (etcd-add, empty)', floors.hacpEtcd.medianMs));
+  rows.push(floorRow('floor: etcdctl add → promoted (etcd-add, empty)', floors.etcdctl.medianMs));
+  rows.push([
+    'replicate ÷ floor (@hacp/etcd; etcdctl)',
+    ...[b, c].map(
+      (x) => `${x.overFloor.hacpEtcd.ratio.toFixed(1)}×; ${x.overFloor.etcdctl.ratio.toFixed(1)}×`,
+    ),
+  ]);
+  rows.push([
+    'replicate − floor (@hacp/etcd; etcdctl), ms',
+    ...[b, c].map((x) => `${ms(x.overFloor.hacpEtcd.differenceMs)}; ${ms(x.overFloor.etcdctl.differenceMs)}`),
+  ]);
+  return markdownTable(
+    [
+      { title: 'part (medians of each part on its own)' },
+      { title: '→ local-b (1 → 2) ms', right: true },
+      { title: '→ local-c (2 → 3) ms', right: true },
+    ],
+    rows,
+  );
+}
+
+function coldTable(cold) {
+  const node = cold.node.medianMs;
+  return markdownTable(
+    [
+      { title: 'process' },
+      { title: 'ms: median (min–max)', right: true },
+      { title: 'runs', right: true },
+      { title: "minus `node -e ''`", right: true },
+    ],
+    COLD.map(({ id, title, printed }) => [
+      title,
+      range(cold[id]),
+      String(cold[id].samplesMs.length),
+      id === 'node' || printed ? '' : ms(round1(cold[id].medianMs - node)),
+    ]),
+  );
+}
+
+/** What `status --json` does beyond starting: one look at the cluster, and printing it. */
+function coldNote({ coldStart: cold }) {
+  const look = cold.status.medianMs - cold.version.medianMs - cold.sdk.medianMs;
+  return `Loading \`@hacp/sdk\` is timed inside a fresh \`node\` that has loaded the command's module first, as the CLI has when it runs a command (its own wall time is not the point: node's start is in the other rows). \`hacp status --json\` minus \`hacp --version\` minus loading the SDK: ${ms(round1(look))} ms to look at the one-replica cluster and print it. \`script\` (the pseudo-terminal the mutating commands ran on) adds ${ms(round1(cold.script.medianMs - cold.node.medianMs))} ms to a process.`;
+}
+
+function summary(results) {
+  const { machine: host } = results;
+  const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
+  const floor = results.floor;
+  return [
+    lifecycleTable(results.commands),
+    '',
+    'Mutating commands ran on a pseudo-terminal, so the times around and of their steps are from the lines hacp printed; `status --json` ran with pipes.',
+    '',
+    replicateTable(results.replicate, floor),
+    '',
+    `Floor phases (medians): @hacp/etcd add ${ms(floor.hacpEtcd.phasesMedianMs.add)}, start etcd ${ms(floor.hacpEtcd.phasesMedianMs.start)}, start → promoted ${ms(floor.hacpEtcd.phasesMedianMs.promote)} ms (${floor.hacpEtcd.promoteAttemptsMedian} promote attempts, ${range(floor.hacpEtcd)} ms in all); etcdctl add ${ms(floor.etcdctl.phasesMedianMs.add)}, start etcd ${ms(floor.etcdctl.phasesMedianMs.start)}, start → promoted ${ms(floor.etcdctl.phasesMedianMs.promote)} ms (${floor.etcdctl.promoteAttemptsMedian} attempts, ${range(floor.etcdctl)} ms in all).`,
+    '',
+    coldTable(results.coldStart),
+    '',
+    coldNote(results),
+    '',
+    `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, hacp ${host.hacp} (build ${host.hacpBuildSha256}, @oclif/core ${host.oclifCore}, ${host.oclifManifest ? 'with' : 'without'} an oclif manifest), etcd ${host.etcd}, etcdctl ${host.etcdctl}, HAProxy ${host.haproxy}; state and data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${results.rounds} round${results.rounds === 1 ? '' : 's'}, each a fresh state folder; floor: ${results.rounds} add${results.rounds === 1 ? '' : 's'} of each side; cold start: ${results.coldStart.node.samplesMs.length} runs of each; the whole run took ${Math.round(results.runMs / 1000)} s.`,
+  ].join('\n');
+}
+
+/**
+ * JSON as biome formats it (the bench package lints its files): objects one key a line, arrays of
+ * numbers filled up to the line width, other arrays on one line when they fit. (etcd-add's, copied,
+ * except that a value counts the comma after it only when one follows: biome fits `"key": [...]` up
+ * to the width exactly when it is the last of its object.)
+ */
+function toJson(value, indent = '', column = 0, trailing = 0) {
+  const width = 110;
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    const items = value.map((item, index) =>
+      toJson(item, inner, inner.length, index < value.length - 1 ? 1 : 0),
+    );
+    const flat = `[${items.join(', ')}]`;
+    const primitive = value.every((item) => item === null || typeof item !== 'object');
+    if (primitive && !flat.includes('\n') && column + flat.length + trailing <= width) return flat;
+    if (value.every((item) => typeof item === 'number')) {
+      const lines = [];
+      let line = '';
+      for (const [index, item] of items.entries()) {
+        const text = index === items.length - 1 ? item : `${item},`;
+        if (line === '') line = `${inner}${text}`;
+        else if (line.length + 1 + text.length <= width) line += ` ${text}`;
+        else {
+          lines.push(line);
+          line = `${inner}${text}`;
+        }
+      }
+      lines.push(line);
+      return `[\n${lines.join('\n')}\n${indent}]`;
+    }
+    return `[\n${items.map((item) => `${inner}${item}`).join(',\n')}\n${indent}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+    if (entries.length === 0) return '{}';
+    const lines = entries.map(([key, item], index) => {
+      const prefix = `${inner}${JSON.stringify(key)}: `;
+      return `${prefix}${toJson(item, inner, prefix.length, index < entries.length - 1 ? 1 : 0)}`;
+    });
+    return `{\n${lines.join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(value);
+}
+
+// --- the run ----------------------------------------------------------------------------------------
+
+if (!existsSync(join(CLI_DIR, 'dist', 'commands', 'up.js'))) {
+  throw new Error(`${CLI_DIR} is not built (no dist/commands/up.js): run the build first.`);
+}
+const runStarted = performance.now();
+const loadAtStart = loadavg();
+const host = machine();
+const samples = LIFECYCLE.map((step) => ({ ...step, samples: [] }));
+const floorSamples = [];
+const cold = Object.fromEntries(COLD.map(({ id }) => [id, []]));
+try {
+  process.stderr.write('floor: starting a one-member etcd cluster\n');
+  floor = await startFloor();
+  for (let round = 0; round < ROUNDS; round++) {
+    // The floor's two sides alternate: one before the lifecycle, the other once the hacp cluster is back
+    // to one replica (idle), so that the lifecycle commands stand between the floor's membership changes.
+    const [first, second] = round % 2 === 0 ? ['hacp', 'etcdctl'] : ['etcdctl', 'hacp'];
+    process.stderr.write(`round ${round + 1}: floor ${first}`);
+    floorSamples.push({ round: round + 1, ...(await timedAdd(floor, first)) });
+    process.stderr.write(` ${floorSamples.at(-1).totalMs.toFixed(0)} ms`);
+    stateDir = mkdtempSync(join(tmpdir(), 'hacp-bench-lifecycle-'));
+    for (const step of samples) {
+      if (step.args[0] === 'down') {
+        process.stderr.write(`, floor ${second}`);
+        floorSamples.push({ round: round + 1, ...(await timedAdd(floor, second)) });
+        process.stderr.write(` ${floorSamples.at(-1).totalMs.toFixed(0)} ms, cold start`);
+        await coldStart(stateDir, cold);
+      }
+      const sample = await runLifecycleCommand(stateDir, step);
+      step.samples.push({ round: round + 1, ...sample });
+      process.stderr.write(`, ${step.args[0]} ${sample.wallMs.toFixed(0)} ms`);
+    }
+    process.stderr.write('\n');
+    // The lifecycle's own `down` ran last; this only checks that nothing was left running, and removes the folder.
+    const problems = await removeCluster(stateDir, { down: false });
+    stateDir = undefined;
+    if (problems.length > 0) throw new Error(problems.join('\n'));
+  }
+} finally {
+  await cleanup();
+}
+if (buildHash() !== host.hacpBuildSha256) {
+  throw new Error(
+    'The hacp build changed during the run (its dist was rebuilt): these numbers mix two builds.',
+  );
+}
+
+const coldStartResults = Object.fromEntries(
+  COLD.map(({ id, title }) => [
+    id,
+    { process: title.replaceAll('`', ''), ...spread(cold[id]), samplesMs: cold[id] },
+  ]),
+);
+const commands = samples.map((entry) => ({ ...summarizeCommand(entry), samples: entry.samples }));
+const floors = {
+  hacpEtcd: floorSummary(floorSamples, 'hacp'),
+  etcdctl: floorSummary(floorSamples, 'etcdctl'),
+};
+const results = {
+  date: new Date().toISOString(),
+  machine: host,
+  rounds: ROUNDS,
+  settings: {
+    lifecycle: LIFECYCLE.map((step) => label(step.args)),
+    mutatingCommandsOn: 'a pseudo-terminal (script -qefc)',
+    coldRunsPerRound: COLD_RUNS_PER_ROUND,
+    floorStableBeforeAddMs: STABLE_MS,
+    floorHacpPromoteOptions: { ...PROMOTE_OPTIONS, intervalMs: 'default (500)' },
+    floorRetryMs: FLOOR_RETRY_MS,
+  },
+  loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
+  runMs: Math.round(performance.now() - runStarted),
+  commands: commands.map(({ samples: _, ...command }) => command),
+  replicate: commands
+    .filter((command) => command.command.startsWith('hacp replicate'))
+    .map((command) => replicateBreakdown(command, coldStartResults, floors)),
+  floor: { ...floors, samples: floorSamples },
+  coldStart: coldStartResults,
+  samples: commands.map(({ command, samples: each }) => ({ command, rounds: each })),
+};
+const text = summary(results);
+console.log(text);
+if (quick) {
+  console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
+} else {
+  writeFileSync(join(here, 'results.json'), `${toJson(results)}\n`);
+  rewriteReadmeSection({ start: README_START, end: README_END, text });
+  console.log(
+    `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the tables in bench/README.md.`,
+  );
+}
