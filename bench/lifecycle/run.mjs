@@ -21,6 +21,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createClusterPki, issueReplicaCerts } from '@hacp/certs';
 import { createMembershipClient, hexId, memberFlags } from '@hacp/etcd';
 import { freePorts, startEtcdCluster } from '@hacp/testkit';
+import {
+  addWithEtcdctl,
+  addWithHacp,
+  FLOOR_RETRY_MS,
+  PROMOTE_OPTIONS,
+  tlsOf,
+  waitForEqualHashes,
+} from '../etcd-add/floor.mjs';
 import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -49,9 +57,6 @@ const label = (args) => `hacp ${args.join(' ')}`;
 // The floor, as bench/etcd-add measures it (its settings, unchanged).
 /** etcd refuses membership changes until every voter has been connected for 5 s; wait longer than that. */
 const STABLE_MS = 5_500;
-const PROMOTE_OPTIONS = { timeoutMs: 300_000, stallAfterMs: 120_000 };
-const FLOOR_RETRY_MS = 100;
-const FLOOR_TIMEOUT_MS = 300_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
@@ -308,141 +313,9 @@ async function coldStart(stateDir, into) {
   }
 }
 
-// --- the floor: bench/etcd-add's two ways of adding a member, copied ---------------------------------
-// etcd-add/run.mjs runs its benchmark when imported and exports nothing, so these functions are copied
-// from it unchanged (addWithHacp, untilSucceeds, addWithEtcdctl, waitForEqualHashes); the round around
-// them (timedAdd) keeps its wait for a stable cluster, its checks and its reset, without the
-// write-latency probe.
-
-function tlsOf(pki) {
-  return { caPem: pki.etcdCa.certPem, certPem: pki.etcdClient.certPem, keyPem: pki.etcdClient.keyPem };
-}
-
-/** hacp: addLearner, start the member with what it returned, promoteWhenReady; one client, as `hacp` would make. */
-async function addWithHacp(cluster, member) {
-  const logged = [];
-  const logger = {
-    debug() {},
-    info: (message, fields) => logged.push({ message, fields }),
-    warn: (message, fields) => logged.push({ message, fields }),
-    error: (message, fields) => logged.push({ message, fields }),
-  };
-  const t0 = performance.now();
-  const etcd = createMembershipClient({ endpoints: [member.leaderUrl], tls: tlsOf(cluster.pki), logger });
-  try {
-    const added = await etcd.addLearner({ name: member.name, peerUrl: member.peerUrl });
-    const t1 = performance.now();
-    await cluster.spawnMember({
-      name: member.name,
-      certs: member.certs,
-      initialCluster: added.initialCluster.split(','),
-      state: added.state,
-      clientPort: member.clientPort,
-      peerPort: member.peerPort,
-    });
-    const t2 = performance.now();
-    const promoted = await etcd.promoteWhenReady(added.member.id, PROMOTE_OPTIONS);
-    const t3 = performance.now();
-    if (promoted.learner) throw new Error(`promoteWhenReady returned ${member.name} still a learner`);
-    const promoteLog = logged.find((entry) => entry.message === 'promoted etcd learner');
-    return {
-      id: added.member.id,
-      initialCluster: added.initialCluster,
-      addMs: t1 - t0,
-      startMs: t2 - t1,
-      promoteMs: t3 - t2,
-      promoteAttempts: promoteLog?.fields?.attempts,
-      startedAt: t0,
-      endedAt: t3,
-    };
-  } finally {
-    etcd.close();
-  }
-}
-
-/** Runs one etcdctl command until it succeeds, `FLOOR_RETRY_MS` apart, as a script's `until` loop does. */
-async function untilSucceeds(cluster, member, args, refusals) {
-  const deadline = performance.now() + FLOOR_TIMEOUT_MS;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return { output: await cluster.etcdctl(args, { endpoints: [member.leaderUrl] }), attempts: attempt };
-    } catch (error) {
-      const reason = (String(error.stderr ?? '').trim() || error.message).split('\n').pop();
-      refusals[reason] = (refusals[reason] ?? 0) + 1;
-      if (performance.now() > deadline) throw new Error(`etcdctl ${args.join(' ')} kept failing: ${reason}`);
-      await sleep(FLOOR_RETRY_MS);
-    }
-  }
-}
-
-/**
- * The floor: `etcdctl member add <name> --peer-urls=<url> --learner`, start etcd with the
- * ETCD_INITIAL_CLUSTER it printed, then `etcdctl member promote <hex id>` every 100 ms until it
- * succeeds; each etcdctl call its own process, through the leader's endpoint.
- */
-async function addWithEtcdctl(cluster, member) {
-  const refusals = {};
-  const t0 = performance.now();
-  const add = await untilSucceeds(
-    cluster,
-    member,
-    ['member', 'add', member.name, `--peer-urls=${member.peerUrl}`, '--learner'],
-    refusals,
-  );
-  const hex = /^Member\s+([0-9a-f]+) added to cluster/m.exec(add.output)?.[1];
-  const initialCluster = /^ETCD_INITIAL_CLUSTER="([^"]*)"/m.exec(add.output)?.[1];
-  const state = /^ETCD_INITIAL_CLUSTER_STATE="([^"]*)"/m.exec(add.output)?.[1];
-  if (hex === undefined || initialCluster === undefined || state !== 'existing') {
-    throw new Error(`unexpected etcdctl member add output:\n${add.output}`);
-  }
-  const t1 = performance.now();
-  await cluster.spawnMember({
-    name: member.name,
-    certs: member.certs,
-    initialCluster: initialCluster.split(','),
-    state,
-    clientPort: member.clientPort,
-    peerPort: member.peerPort,
-  });
-  const t2 = performance.now();
-  const promote = await untilSucceeds(cluster, member, ['member', 'promote', hex], refusals);
-  const t3 = performance.now();
-  if (!/promoted in cluster/.test(promote.output)) {
-    throw new Error(`unexpected etcdctl member promote output:\n${promote.output}`);
-  }
-  return {
-    id: BigInt(`0x${hex}`).toString(),
-    initialCluster,
-    addMs: t1 - t0,
-    addAttempts: add.attempts,
-    startMs: t2 - t1,
-    promoteMs: t3 - t2,
-    promoteAttempts: promote.attempts,
-    refusals,
-    startedAt: t0,
-    endedAt: t3,
-  };
-}
-
-async function waitForEqualHashes(admin, newUrl, expected) {
-  for (let waited = 0; ; waited += 200) {
-    try {
-      const hashes = await admin.hashKv();
-      const mine = hashes.find((entry) => entry.endpoint === newUrl);
-      if (hashes.length === expected && mine !== undefined) {
-        if (new Set(hashes.map((entry) => entry.hash)).size !== 1) {
-          throw Object.assign(new Error(`KV hashes differ: ${JSON.stringify(hashes)}`), { final: true });
-        }
-        return hashes;
-      }
-      if (waited > 60_000) throw new Error(`hashKv answered for ${hashes.length} voters, not ${expected}`);
-    } catch (error) {
-      // The new member may not have applied the revision yet ("required revision is a future revision").
-      if (error.final || waited > 60_000) throw error;
-    }
-    await sleep(200);
-  }
-}
+// --- the floor: bench/etcd-add's two ways of adding a member (etcd-add/floor.mjs) -------------------
+// The round around them (timedAdd) keeps etcd-add's wait for a stable cluster, its checks and its
+// reset, without the write-latency probe.
 
 /** One timed add on the floor's one-member cluster (etcd-add's timedAdd without its write probe). */
 async function timedAdd(floor, variant) {
