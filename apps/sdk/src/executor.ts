@@ -32,7 +32,7 @@ import { deleteIdentityLeases } from './leases.js';
 import { type EtcdAccess, openEtcd } from './observe.js';
 import type { PkiStore } from './pki-store.js';
 import type { ClusterRecord, Journal } from './record.js';
-import { etcdClientUrl, etcdPeerUrl, renderReplica, replicaHealthCheck } from './render.js';
+import { etcdPeerUrl, renderReplica, replicaHealthCheck } from './render.js';
 import type { ControlPlaneEvent, ControlPlaneTimeouts } from './types.js';
 
 /** What a step needs; the journal is the operation's memory across runs. */
@@ -702,5 +702,3 @@ export async function runStep(context: StepContext, step: PlanStep): Promise<Ste
     }
   }
 }
-
-export { etcdClientUrl };

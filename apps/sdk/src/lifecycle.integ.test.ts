@@ -105,19 +105,17 @@ describe('the SDK on the local provider', () => {
       instances: {
         ...w.provider.instances,
         create: async (spec, options) => {
-          if (spec.name !== 'kubernetes-master') throw Object.assign(new Error('quota exceeded'), {});
+          if (spec.name !== 'kubernetes-master') throw new Error('quota exceeded');
           return w.provider.instances.create(spec, options);
         },
       },
     };
     const broken = createControlPlane({ provider: failing, dataDir: w.dataDir, timeouts: { drain: 200 } });
-    const events: string[] = [];
     const error = await broken
       .replicate({ zone: 'local-b', name: 'kubernetes-master-b0b' })
       .catch((e: unknown) => e as { code: string; message: string; details: Record<string, unknown> });
     expect(error).toMatchObject({ details: { rolledBack: true } });
     expect((error as { message: string }).message).toMatch(/quota exceeded/);
-    void events;
 
     const status = await w.controlPlane.status();
     expect(membersMatchReplicas(status).members).toEqual(['kubernetes-master']);
