@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian or Ubuntu machine that has only Node >= 20.19:
-# system packages (etcd-server, etcd-client, haproxy, openssl), pnpm, and the workspace's dependencies.
+# system packages (etcd-server, etcd-client, haproxy, openssl, shellcheck), pnpm, and the workspace's dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,8 @@ have etcd || missing+=(etcd-server)
 have etcdctl || missing+=(etcd-client)
 have haproxy || missing+=(haproxy)
 have openssl || missing+=(openssl)
+# The GCE startup script is checked with shellcheck by the provider-gce tests.
+have shellcheck || missing+=(shellcheck)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt=(env DEBIAN_FRONTEND=noninteractive)

@@ -37,6 +37,8 @@ export const ErrorCode = {
   PERMISSION_DENIED: 'PERMISSION_DENIED',
   /** The credentials were not accepted (HTTP 401): missing, expired or for another cluster. */
   UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** A cloud quota (CPUs, addresses, disks) or rate quota would be exceeded; `actions` say which to raise. */
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   /** A cloud provider call failed in a way hacp does not classify further. */
   PROVIDER_ERROR: 'PROVIDER_ERROR',
   /** A program or package hacp needs is not installed. */

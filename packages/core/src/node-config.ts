@@ -3,7 +3,7 @@ import type { Secret } from './redact.js';
 
 /**
  * One file a replica needs, with its mode. The path is relative to the replica's root (the local
- * provider's replica folder, `/etc/kubernetes` on a GCE instance); folders are created 0700.
+ * provider's replica folder, the data disk `/mnt/disks/master-pd` on a GCE instance); folders are created 0700.
  */
 export interface NodeFile {
   /** Relative POSIX path, such as `pki/etcd/peer.key`. No `..`, no leading `/`. */

@@ -120,7 +120,7 @@ export interface InstanceNetwork {
   portOffset: number;
   /**
    * The absolute folder on the instance that a NodeConfig's relative paths are relative to (the
-   * local provider's replica folder, `/etc/kubernetes` on a cloud), for flags that need absolute
+   * local provider's replica folder, the data disk `/mnt/disks/master-pd` on GCE), for flags that need absolute
    * paths, such as etcd's `--data-dir`.
    */
   rootDir: string;
@@ -268,6 +268,25 @@ export interface LoadBalancerApi {
   ): Promise<LoadBalancer>;
   /** Deletes it and frees its address (still reserved). Deleting a missing one is fine. */
   delete(ref: { name: string; region: string }, options: MutationOptions): Promise<void>;
+  /**
+   * Optional. Builds everything `ensure` builds except what takes the address over (on GCE: the
+   * health check and the target pool with the spec's targets, not the forwarding rule), while an
+   * instance may still hold the address. The SDK calls it before it detaches the address from the
+   * last VM, so that the gap of a VM-to-load-balancer move is only the detach and the take-over
+   * (`ensure` with the same spec). Idempotent by name; a call that failed half-way is completed by
+   * calling it, or `ensure`, again. Refusals change nothing.
+   * @throws HacpError NOT_FOUND when the address or a target does not exist.
+   * @throws HacpError CONFLICT when another load balancer holds the address.
+   */
+  prepare?(spec: LoadBalancerSpec, options: MutationOptions): Promise<void>;
+  /**
+   * Optional. Frees the address (on GCE: deletes only the forwarding rule) and keeps the rest of
+   * the load balancer, so that a load-balancer-to-VM move can attach the address to the last VM
+   * right away and delete the load balancer afterwards. Releasing an address the load balancer
+   * does not hold, or of a missing load balancer, is fine. When it throws, the load balancer is
+   * assumed to still hold the address.
+   */
+  releaseAddress?(ref: { name: string; region: string }, options: MutationOptions): Promise<void>;
 }
 
 /** Traffic allowed between a cluster's replicas only (etcd peer and client ports). */
