@@ -1,3 +1,8 @@
 import { packageBuildConfig } from '../../tsup.shared.js';
 
-export default packageBuildConfig(['src/index.ts', 'src/global-setup.ts', 'src/lease-server-cli.ts']);
+export default packageBuildConfig([
+  'src/index.ts',
+  'src/global-setup.ts',
+  'src/lease-server-cli.ts',
+  'src/compute-server-cli.ts',
+]);

@@ -1,3 +1,18 @@
+export { probeHttp, type VmRuntime, type VmSpec } from './compute-api/vm-runtime.js';
+export {
+  type ComputeApiRequest,
+  type ComputeApiServer,
+  type ComputeClientOptions,
+  type ComputeFault,
+  type ComputeFaultEffect,
+  type ComputeFaultMatch,
+  type ComputeFaultRule,
+  type ComputeFaults,
+  type ComputeProjectSnapshot,
+  DEFAULT_COMPUTE_ZONES,
+  type StartComputeApiServerOptions,
+  startComputeApiServer,
+} from './compute-api-server.js';
 export {
   type EtcdFlagsInput,
   type EtcdTestCluster,
