@@ -44,6 +44,8 @@ export interface GlobalSettings {
   stateDir: string;
   /** `<stateDir>/clusters/<cluster>`: the cluster's PKI and snapshots. */
   dataDir: string;
+  /** `--project` (GCE). */
+  project?: string;
   json: boolean;
 }
 
@@ -90,6 +92,12 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
       helpGroup: 'GLOBAL',
       helpValue: '<name>',
     }),
+    project: Flags.string({
+      summary: 'The cloud project (--provider gce).',
+      description: 'Default: $HACP_GCE_PROJECT, else $CLOUDSDK_CORE_PROJECT.',
+      helpGroup: 'GLOBAL',
+      helpValue: '<id>',
+    }),
     'state-dir': Flags.string({
       summary: "The provider's state folder.",
       description: 'Default: $HACP_STATE_DIR, else $XDG_STATE_HOME/hacp, else ~/.local/state/hacp.',
@@ -112,7 +120,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
   /** Warnings already on stderr. */
   readonly #shown = new WarningList();
   #progress: ProgressPrinter | undefined;
-  #provider: Provider | undefined;
+  #provider: Promise<Provider> | undefined;
   #controlPlane: Promise<ControlPlane> | undefined;
   #interrupts = 0;
   /** Set once the process is ending at once (a second Ctrl-C): nothing more is printed. */
@@ -151,17 +159,20 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
   }
 
   /** The provider of `--provider`, created on first use. */
-  protected provider(): Provider {
-    this.#provider ??= this.io.createProvider(this.settings.provider, {
-      stateDir: this.settings.stateDir,
-      env: this.io.env,
-    });
+  protected provider(): Promise<Provider> {
+    this.#provider ??= Promise.resolve(
+      this.io.createProvider(this.settings.provider, {
+        stateDir: this.settings.stateDir,
+        env: this.io.env,
+        ...(this.settings.project === undefined ? {} : { project: this.settings.project }),
+      }),
+    );
     return this.#provider;
   }
 
   /** The local provider, for what only it can do (`zone fail`). @throws HacpError INVALID_ARGUMENT */
-  protected localProvider(command: string): LocalProvider {
-    const provider = this.provider();
+  protected async localProvider(command: string): Promise<LocalProvider> {
+    const provider = await this.provider();
     if (!isLocalProvider(provider)) {
       throw new HacpError({
         code: ErrorCode.INVALID_ARGUMENT,
@@ -177,7 +188,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
   protected async controlPlane(extra: Pick<ControlPlaneSettings, 'kubeconfig'> = {}): Promise<ControlPlane> {
     if (this.#controlPlane === undefined) {
       const settings: ControlPlaneSettings = {
-        provider: this.provider(),
+        provider: await this.provider(),
         cluster: this.settings.cluster,
         dataDir: this.settings.dataDir,
         onEvent: (event) => this.#onEvent(event),
@@ -240,6 +251,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     assertClusterName(cluster);
     const stateDir = resolve(flags['state-dir'] ?? defaultStateDir(env, this.io.home));
     this.settings = { cluster, provider, stateDir, dataDir: join(stateDir, 'clusters', cluster), json };
+    if (flags.project !== undefined) this.settings.project = flags.project;
   }
 
   #onEvent(event: ControlPlaneEvent): void {

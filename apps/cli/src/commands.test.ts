@@ -93,10 +93,10 @@ describe('global flags and output', () => {
 
   it('refuses an unknown provider with exit 2, listing the known ones', async () => {
     const runtime = fakeRuntime({ env: STATE });
-    await runCommand(Status, 'status', ['--provider', 'gce'], runtime);
+    await runCommand(Status, 'status', ['--provider', 'azure'], runtime);
     expect(runtime.exitCode).toBe(2);
     expect(runtime.stderr).toContain(
-      'Error (INVALID_ARGUMENT): Unknown provider "gce"; the known providers are: local.',
+      'Error (INVALID_ARGUMENT): Unknown provider "azure"; the known providers are: local, gce.',
     );
     expect(runtime.providersCreated).toEqual([]);
   });

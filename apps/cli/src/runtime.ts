@@ -28,7 +28,7 @@ export interface CliRuntime {
   exitNow(code: number): void;
   /** SIGKILLs this process: the fault injection of `HACP_FAULT_KILL_AFTER_STEP` (tests only). */
   killSelf(): void;
-  createProvider(name: ProviderName, context: ProviderContext): Provider;
+  createProvider(name: ProviderName, context: ProviderContext): Provider | Promise<Provider>;
   /** Loads the SDK on first use: it takes about a second, which `--help` and bad input need not wait for. */
   createControlPlane(settings: ControlPlaneSettings): Promise<ControlPlane>;
 }

@@ -21,6 +21,7 @@ import {
   type InstanceNetwork,
   type InstanceRef,
   isHacpError,
+  type LoadBalancerSpec,
   type Logger,
   type ProviderV1,
   waitUntil,
@@ -32,7 +33,7 @@ import { deleteIdentityLeases } from './leases.js';
 import { type EtcdAccess, openEtcd } from './observe.js';
 import type { PkiStore } from './pki-store.js';
 import type { ClusterRecord, Journal } from './record.js';
-import { etcdPeerUrl, renderReplica, replicaHealthCheck } from './render.js';
+import { etcdPeerUrl, REPLICA_PORTS, renderReplica, replicaHealthCheck } from './render.js';
 import type { ControlPlaneEvent, ControlPlaneTimeouts } from './types.js';
 
 /** What a step needs; the journal is the operation's memory across runs. */
@@ -239,6 +240,23 @@ async function waitTargetHealthy(context: StepContext, replica: string): Promise
   });
 }
 
+/** The load balancer the endpoint moves to: the API port, the record's health check, these targets. */
+async function loadBalancerSpec(
+  context: StepContext,
+  targetNames: readonly string[],
+): Promise<LoadBalancerSpec> {
+  const record = await requireRecord(context);
+  const settings = await settingsOf(context);
+  return {
+    name: settings.lbName,
+    region: settings.region,
+    address: settings.addressName,
+    port: REPLICA_PORTS.apiserver,
+    healthCheck: record.healthCheck,
+    targets: await Promise.all(targetNames.map((name) => instanceRef(context, name))),
+  };
+}
+
 async function loadBalancerOf(context: StepContext) {
   const settings = await settingsOf(context);
   const ref = { name: settings.lbName, region: settings.region };
@@ -261,13 +279,20 @@ async function runEndpointStep(context: StepContext, step: EndpointStep): Promis
     }
     case 'create-load-balancer': {
       // The contract's load balancer is created on the address (ensure takes it over), so this step
-      // checks what the move needs: every first target is healthy before its address moves.
+      // checks what the move needs: every first target is healthy before its address moves. A
+      // provider that can build the parts that need no address (GCE: health check, target pool)
+      // builds them now, so that the move's gap is only detach and take-over.
       for (const target of step.targets) await waitMemberHealthy(context, target);
+      if (provider.loadBalancers.prepare !== undefined) {
+        await provider.loadBalancers.prepare(await loadBalancerSpec(context, step.targets), {
+          requestId: context.requestId(),
+          signal,
+        });
+      }
       return 'done';
     }
     case 'move-address-to-load-balancer': {
-      const record = await requireRecord(context);
-      const { ref, lb } = await loadBalancerOf(context);
+      const { lb } = await loadBalancerOf(context);
       const current = await provider.addresses.get(address, { signal });
       if (lb !== undefined && current?.holder?.kind === 'load-balancer') {
         await waitTargetHealthy(context, step.from);
@@ -280,19 +305,10 @@ async function runEndpointStep(context: StepContext, step: EndpointStep): Promis
         createStep?.action.kind === 'endpoint' && createStep.action.step.action === 'create-load-balancer'
           ? createStep.action.step.targets
           : [step.from];
-      const targets = await Promise.all(targetNames.map((name) => instanceRef(context, name)));
+      const spec = await loadBalancerSpec(context, targetNames);
       // The shortest gap: detach and take over back to back, then wait for the health check.
       await provider.addresses.detach(address, { requestId: context.requestId(), signal });
-      await provider.loadBalancers.ensure(
-        {
-          ...ref,
-          address: address.name,
-          port: 6443,
-          healthCheck: record.healthCheck,
-          targets,
-        },
-        { requestId: context.requestId(), signal },
-      );
+      await provider.loadBalancers.ensure(spec, { requestId: context.requestId(), signal });
       await waitTargetHealthy(context, step.from);
       return 'done';
     }
@@ -333,8 +349,14 @@ async function runEndpointStep(context: StepContext, step: EndpointStep): Promis
       if (current?.holder?.kind === 'instance' && current.holder.instance.name === step.replica)
         return 'skipped';
       const { ref } = await loadBalancerOf(context);
-      // The load balancer lets go of the address, and the replica takes it straight after.
-      await provider.loadBalancers.delete(ref, { requestId: context.requestId(), signal });
+      // The load balancer lets go of the address, and the replica takes it straight after. Where the
+      // provider can free the address alone (GCE: the forwarding rule), the rest of the load
+      // balancer goes in the next step, after the replica holds the address.
+      if (provider.loadBalancers.releaseAddress !== undefined) {
+        await provider.loadBalancers.releaseAddress(ref, { requestId: context.requestId(), signal });
+      } else {
+        await provider.loadBalancers.delete(ref, { requestId: context.requestId(), signal });
+      }
       await provider.addresses.attach(address, await instanceRef(context, step.replica), {
         requestId: context.requestId(),
         signal,

@@ -20,7 +20,9 @@ export default class ZoneFail extends HacpCommand<typeof ZoneFail, ZoneChangeRes
   };
 
   async run() {
-    const replicas = await this.localProvider('zone fail').failZone(this.args.zone, { signal: this.signal });
+    const replicas = await (await this.localProvider('zone fail')).failZone(this.args.zone, {
+      signal: this.signal,
+    });
     return { zone: this.args.zone, replicas };
   }
 

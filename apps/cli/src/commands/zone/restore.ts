@@ -17,7 +17,7 @@ export default class ZoneRestore extends HacpCommand<typeof ZoneRestore, ZoneCha
   };
 
   async run() {
-    const replicas = await this.localProvider('zone restore').restoreZone(this.args.zone, {
+    const replicas = await (await this.localProvider('zone restore')).restoreZone(this.args.zone, {
       signal: this.signal,
     });
     return { zone: this.args.zone, replicas };

@@ -1,0 +1,100 @@
+/**
+ * The built `hacp` with `--provider gce --project <p>` against the testkit's Compute API server
+ * (the real Google client on loopback; each VM booted on this machine with real etcd).
+ */
+import { join } from 'node:path';
+import { type ComputeApiServer, startComputeApiServer } from '@hacp/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hacp, ok, snapshotTree, tempStateDir } from './e2e-support.js';
+import { assertEnvelope } from './schemas.js';
+
+const PROJECT = 'hacp-test';
+
+let server: ComputeApiServer | undefined;
+let state: Awaited<ReturnType<typeof tempStateDir>> | undefined;
+afterEach(async () => {
+  await server?.close();
+  await state?.remove();
+  server = undefined;
+  state = undefined;
+});
+
+/** Calls that change something: not reads, operation waits or health queries (POSTs that change nothing). */
+const mutating = (compute: ComputeApiServer) =>
+  compute.requests.filter(
+    (request) =>
+      request.httpMethod !== 'GET' &&
+      !request.path.endsWith('/wait') &&
+      request.method !== 'compute.targetPools.getHealth',
+  );
+
+interface StatusResult {
+  replicas: { name: string; zone: string }[];
+  etcd: { members: { name: string; learner: boolean; healthy: boolean }[] };
+  endpoint: { mode: string; attachedTo?: string };
+}
+
+describe('hacp --provider gce (Compute API test server)', () => {
+  it('runs up, replicate, status, remove and down, and refuses bad input before any API call', async () => {
+    state = await tempStateDir();
+    server = await startComputeApiServer({
+      projects: [PROJECT],
+      runtime: { dir: join(state.dir, 'compute') },
+    });
+    const env = {
+      HACP_GCE_API_ENDPOINT: server.url,
+      HACP_GCE_REACH: 'direct',
+      HACP_GCE_KUBE_APISERVER: 'false',
+    };
+    const gce = ['--provider', 'gce', '--project', PROJECT];
+    const options = { stateDir: state.dir, env };
+
+    // No project: refused by the CLI, nothing sent.
+    const noProject = await hacp(['status', '--provider', 'gce', '--json'], { stateDir: state.dir, env });
+    expect(noProject.code).toBe(2);
+    assertEnvelope('error', noProject.json);
+    expect(noProject.json).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+    expect(server.requests).toHaveLength(0);
+
+    await ok(['up', ...gce, '--zone', 'europe-west1-b', '--multizone'], options);
+    await ok(['replicate', ...gce, '--zone', 'europe-west1-c'], options);
+    const status = await hacp(['status', ...gce, '--json'], options);
+    expect(status.code).toBe(0);
+    assertEnvelope('status', status.json);
+    const two = (status.json as { result: StatusResult }).result;
+    expect(two.replicas.map((replica) => replica.zone).sort()).toEqual(['europe-west1-b', 'europe-west1-c']);
+    expect(two.etcd.members.map((member) => member.name).sort()).toEqual(
+      two.replicas.map((r) => r.name).sort(),
+    );
+    expect(two.etcd.members.every((member) => !member.learner && member.healthy)).toBe(true);
+    expect(two.endpoint.mode).toBe('load-balanced');
+
+    // A zone of another region: exit 2, the state folder and the project unchanged.
+    const before = snapshotTree(state.dir);
+    const mutations = mutating(server).length;
+    const elsewhere = await hacp(['replicate', ...gce, '--zone', 'us-central1-a', '--json'], options);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.json).toMatchObject({ error: { code: 'ZONE_NOT_IN_REGION' } });
+    expect(snapshotTree(state.dir)).toEqual(before);
+    expect(mutating(server).length).toBe(mutations);
+
+    await ok(['remove', ...gce, '--zone', 'europe-west1-c'], options);
+    const one = await ok<StatusResult>(['status', ...gce], options);
+    expect(one.replicas).toHaveLength(1);
+    expect(one.endpoint).toMatchObject({ mode: 'attached', attachedTo: one.replicas[0]?.name });
+
+    await ok(['down', ...gce, '--yes'], options);
+    const left = server.state()[PROJECT];
+    for (const kind of [
+      'instances',
+      'disks',
+      'addresses',
+      'targetPools',
+      'forwardingRules',
+      'firewalls',
+    ] as const) {
+      expect(left?.[kind], kind).toEqual([]);
+    }
+    expect(server.requests.every((request) => (request.remoteAddress ?? '').startsWith('127.'))).toBe(true);
+  }, 300_000);
+});

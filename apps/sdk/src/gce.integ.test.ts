@@ -1,0 +1,289 @@
+/**
+ * The SDK's lifecycle through the GCE provider, against the testkit's Compute API server: the real
+ * `@google-cloud/compute` client on loopback, every inserted VM booted on this machine with its
+ * node configuration (real etcd), so membership, health checks and data are real.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { isHacpError } from '@hacp/core';
+import { createGceProvider } from '@hacp/provider-gce';
+import { type ComputeApiServer, startComputeApiServer } from '@hacp/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createControlPlane } from './control-plane.js';
+import { journalKey } from './record.js';
+import { membersMatchReplicas } from './test-support.js';
+import type { ControlPlane } from './types.js';
+
+const run = promisify(execFile);
+const PROJECT = 'hacp-test';
+const CLUSTER = 'kubernetes';
+const ZONES = ['europe-west1-b', 'europe-west1-c', 'europe-west1-d'] as const;
+
+interface GceWorld {
+  server: ComputeApiServer;
+  provider: ReturnType<typeof createGceProvider>;
+  controlPlane: ControlPlane;
+  dataDir: string;
+  etcdctl(args: string[]): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+let world: GceWorld | undefined;
+afterEach(async () => {
+  await world?.cleanup();
+  world = undefined;
+});
+
+async function gceWorld(): Promise<GceWorld> {
+  const root = await mkdtemp(join(process.env.HACP_LOCAL_TEST_ROOT ?? tmpdir(), 'hacp-sdk-gce-'));
+  const server = await startComputeApiServer({
+    projects: [PROJECT],
+    runtime: { dir: join(root, 'compute') },
+  });
+  const provider = createGceProvider({
+    project: PROJECT,
+    region: 'europe-west1',
+    apiEndpoint: server.url,
+    reach: 'direct',
+    kubeApiserver: false,
+    retry: { attempts: 4, baseDelayMs: 50 },
+  });
+  const dataDir = join(root, 'clusters', CLUSTER);
+  const controlPlane = createControlPlane({ provider, cluster: CLUSTER, dataDir, timeouts: { drain: 200 } });
+  const etcdctl = async (args: string[]) => {
+    const instances = await provider.instances.list({ cluster: CLUSTER });
+    const pki = join(dataDir, 'pki', 'pki');
+    const { stdout } = await run(
+      'etcdctl',
+      [
+        `--endpoints=${instances.map((instance) => `https://${instance.internalIp}:2379`).join(',')}`,
+        `--cacert=${join(pki, 'etcd/ca.crt')}`,
+        `--cert=${join(pki, 'etcd/healthcheck-client.crt')}`,
+        `--key=${join(pki, 'etcd/healthcheck-client.key')}`,
+        '--command-timeout=10s',
+        ...args,
+      ],
+      { env: { ...process.env, ETCDCTL_API: '3' } },
+    );
+    return stdout.trim();
+  };
+  return {
+    server,
+    provider,
+    controlPlane,
+    dataDir,
+    etcdctl,
+    cleanup: async () => {
+      server.faults.clear();
+      await controlPlane.down().catch(() => undefined);
+      await controlPlane.close();
+      await provider.close?.();
+      await server.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** What hacp made in the project, by kind, read from the server (not through the provider). */
+function resources(server: ComputeApiServer) {
+  const project = server.state()[PROJECT];
+  if (project === undefined) throw new Error(`the server has no project ${PROJECT}`);
+  const names = (list: readonly unknown[]) =>
+    list.map((resource) => (resource as { name: string }).name).sort();
+  return {
+    instances: names(project.instances),
+    disks: names(project.disks),
+    addresses: names(project.addresses),
+    targetPools: names(project.targetPools),
+    forwardingRules: names(project.forwardingRules),
+    httpHealthChecks: names(project.httpHealthChecks),
+    firewalls: names(project.firewalls),
+  };
+}
+
+async function expectConsistent(w: GceWorld, count: number) {
+  const status = await w.controlPlane.status();
+  const view = membersMatchReplicas(status);
+  expect(view.members).toEqual(view.replicas);
+  expect(view.replicas).toHaveLength(count);
+  expect(view.voters).toBe(true);
+  expect(view.healthy).toBe(true);
+  const made = resources(w.server);
+  expect(made.instances).toEqual(view.replicas);
+  // One data disk per replica, kube-up's `<vm>-pd`.
+  expect(made.disks.filter((disk) => disk.endsWith('-pd'))).toEqual(
+    view.replicas.map((name) => `${name}-pd`).sort(),
+  );
+  if (count === 1) {
+    expect(status.endpoint).toMatchObject({ mode: 'attached', attachedTo: status.replicas[0]?.name });
+    expect(made.forwardingRules).toEqual([]);
+    expect(made.targetPools).toEqual([]);
+  } else {
+    expect(status.endpoint.mode).toBe('load-balanced');
+    expect(status.endpoint.targets.map((t) => t.replica).sort()).toEqual(view.replicas);
+    expect(status.endpoint.targets.every((t) => t.healthy)).toBe(true);
+    expect(made.forwardingRules).toEqual([`${CLUSTER}-master`]);
+    expect(made.targetPools).toEqual([`${CLUSTER}-master`]);
+  }
+  return status;
+}
+
+/** Calls that change something: not reads, operation waits or health queries (POSTs that change nothing). */
+const mutating = (server: ComputeApiServer) =>
+  server.requests.filter(
+    (request) =>
+      request.httpMethod !== 'GET' &&
+      !request.path.endsWith('/wait') &&
+      request.method !== 'compute.targetPools.getHealth',
+  );
+
+describe('the SDK on the GCE provider (Compute API test server, real etcd in the VMs)', () => {
+  it('grows 1→3 across three zones of one region and back to 1, keeping data, with kube-up’s resources', async () => {
+    world = await gceWorld();
+    const w = world;
+    await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+    await expectConsistent(w, 1);
+    expect(resources(w.server).addresses).toContain(`${CLUSTER}-master-ip`);
+    await w.etcdctl(['put', 'hacp/one', '1']);
+
+    await w.controlPlane.replicate({ zone: ZONES[1] });
+    await expectConsistent(w, 2);
+    await w.etcdctl(['put', 'hacp/two', '2']);
+    await w.controlPlane.replicate({ zone: ZONES[2] });
+    const three = await expectConsistent(w, 3);
+    expect(new Set(three.replicas.map((replica) => replica.zone))).toEqual(new Set(ZONES));
+    expect(resources(w.server).httpHealthChecks).toEqual([`${CLUSTER}-master-hc`]);
+    expect(await w.etcdctl(['get', '--print-value-only', 'hacp/one'])).toBe('1');
+
+    await w.controlPlane.remove({ zone: ZONES[2] });
+    await expectConsistent(w, 2);
+    await w.controlPlane.remove({ zone: ZONES[1] });
+    await expectConsistent(w, 1);
+    expect(await w.etcdctl(['get', '--print-value-only', 'hacp/two'])).toBe('2');
+    // The load balancer is gone; its check and pool with it.
+    expect(resources(w.server).httpHealthChecks).toEqual([]);
+
+    // Every mutating call carried a GCE request id (a UUID), and nothing left loopback.
+    for (const request of mutating(w.server)) {
+      expect(request.requestId, `${request.httpMethod} ${request.path}`).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      );
+    }
+    expect(w.server.requests.every((request) => (request.remoteAddress ?? '').startsWith('127.'))).toBe(true);
+
+    await w.controlPlane.down();
+    const after = resources(w.server);
+    expect(after).toEqual({
+      instances: [],
+      disks: [],
+      addresses: [],
+      targetPools: [],
+      forwardingRules: [],
+      httpHealthChecks: [],
+      firewalls: [],
+    });
+  }, 240_000);
+
+  it('refuses a zone in another region before any mutating API call', async () => {
+    world = await gceWorld();
+    const w = world;
+    await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+    const before = mutating(w.server).length;
+    const stateBefore = JSON.stringify(w.server.state());
+    const error = await w.controlPlane
+      .replicate({ zone: 'us-central1-a' })
+      .catch((caught: unknown) => caught);
+    expect(isHacpError(error, 'ZONE_NOT_IN_REGION')).toBe(true);
+    expect(mutating(w.server).length).toBe(before);
+    expect(JSON.stringify(w.server.state())).toBe(stateBefore);
+  }, 120_000);
+
+  it('retries rate limits and server errors in the middle of replicate, with the same request ids', async () => {
+    world = await gceWorld();
+    const w = world;
+    await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+    w.server.faults.add({
+      match: { method: 'compute.instances.insert' },
+      effect: { kind: 'http', status: 429 },
+    });
+    w.server.faults.add({
+      match: { method: 'compute.forwardingRules.insert' },
+      effect: { kind: 'http', status: 503 },
+    });
+    await w.controlPlane.replicate({ zone: ZONES[1] });
+    await expectConsistent(w, 2);
+    const inserts = w.server.requests.filter((request) => request.method === 'compute.instances.insert');
+    expect(inserts.map((request) => request.status)).toEqual([200, 429, 200]);
+    // The retried insert is the same GCE request as the refused one.
+    expect(inserts[2]?.requestId).toBe(inserts[1]?.requestId);
+  }, 180_000);
+
+  // Faults that outlast the retries: before the promote step the replicate rolls back cleanly and
+  // runs again; after it the journal stays, and `resume` finishes.
+  it.each([
+    ['compute.disks.insert', 'rolled back'],
+    ['compute.instances.insert', 'rolled back'],
+    ['compute.targetPools.insert', 'resumable'],
+    ['compute.forwardingRules.insert', 'resumable'],
+    ['compute.targetPools.addInstance', 'resumable'],
+  ])(
+    'replicate 1→2 with %s failing: %s, then finished',
+    async (method, outcome) => {
+      world = await gceWorld();
+      const w = world;
+      await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+      await w.etcdctl(['put', 'hacp/kept', 'yes']);
+      const quota = method === 'compute.instances.insert';
+      w.server.faults.add({
+        match: { method },
+        times: 10,
+        effect: quota ? { kind: 'operation-error', code: 'QUOTA_EXCEEDED' } : { kind: 'http', status: 500 },
+      });
+      const error = await w.controlPlane.replicate({ zone: ZONES[1] }).catch((caught: unknown) => caught);
+      expect(isHacpError(error)).toBe(true);
+      if (quota) expect((error as { code: string }).code).toBe('QUOTA_EXCEEDED');
+      w.server.faults.clear();
+      const record = await w.provider.state.get(journalKey(CLUSTER));
+      if (outcome === 'rolled back') {
+        expect((error as { details: Record<string, unknown> }).details.rolledBack).toBe(true);
+        expect(record).toBeUndefined();
+        await expectConsistent(w, 1);
+        await w.controlPlane.replicate({ zone: ZONES[1] });
+      } else {
+        expect(record).toBeDefined();
+        await w.controlPlane.resume();
+      }
+      await expectConsistent(w, 2);
+      expect(await w.etcdctl(['get', '--print-value-only', 'hacp/kept'])).toBe('yes');
+    },
+    180_000,
+  );
+
+  it.each([
+    'compute.targetPools.removeInstance',
+    'compute.forwardingRules.delete',
+    'compute.instances.deleteAccessConfig',
+    'compute.instances.delete',
+  ])(
+    'remove 2→1 with %s failing: the journal stays, and resume finishes',
+    async (method) => {
+      world = await gceWorld();
+      const w = world;
+      await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+      await w.controlPlane.replicate({ zone: ZONES[1] });
+      await w.etcdctl(['put', 'hacp/kept', 'yes']);
+      w.server.faults.add({ match: { method }, times: 10, effect: { kind: 'http', status: 500 } });
+      const error = await w.controlPlane.remove({ zone: ZONES[1] }).catch((caught: unknown) => caught);
+      expect(isHacpError(error)).toBe(true);
+      expect(await w.provider.state.get(journalKey(CLUSTER))).toBeDefined();
+      w.server.faults.clear();
+      await w.controlPlane.resume();
+      await expectConsistent(w, 1);
+      expect(await w.etcdctl(['get', '--print-value-only', 'hacp/kept'])).toBe('yes');
+    },
+    180_000,
+  );
+});
