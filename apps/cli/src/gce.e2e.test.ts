@@ -57,7 +57,20 @@ describe('hacp --provider gce (Compute API test server)', () => {
     expect(server.requests).toHaveLength(0);
 
     await ok(['up', ...gce, '--zone', 'europe-west1-b', '--multizone'], options);
-    await ok(['replicate', ...gce, '--zone', 'europe-west1-c'], options);
+    // The forwarding rule cannot be made (more 500s than the provider retries): the replicate fails
+    // after its promote step, keeps its journal, and `hacp resume` finishes it once GCE answers.
+    const fault = server.faults.add({
+      match: { method: 'compute.forwardingRules.insert' },
+      times: 20,
+      effect: { kind: 'http', status: 500 },
+    });
+    const failed = await hacp(['replicate', ...gce, '--zone', 'europe-west1-c', '--json'], options);
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(failed.json).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+    expect(fault.fired).toBeGreaterThan(1);
+    fault.remove();
+    const resumed = await ok<{ operation: string; resumed: boolean }>(['resume', ...gce], options);
+    expect(resumed).toMatchObject({ operation: 'replicate', resumed: true });
     const status = await hacp(['status', ...gce, '--json'], options);
     expect(status.code).toBe(0);
     assertEnvelope('status', status.json);

@@ -4,6 +4,7 @@
  * node configuration (real etcd), so membership, health checks and data are real.
  */
 import { execFile } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { promisify } from 'node:util';
 import { isHacpError } from '@hacp/core';
 import { createGceProvider } from '@hacp/provider-gce';
 import { type ComputeApiServer, startComputeApiServer } from '@hacp/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createControlPlane } from './control-plane.js';
 import { journalKey } from './record.js';
 import { membersMatchReplicas } from './test-support.js';
@@ -30,6 +31,25 @@ interface GceWorld {
   etcdctl(args: string[]): Promise<string>;
   cleanup(): Promise<void>;
 }
+
+// Every socket this process opens (the Google client's included) and every name it looks up, so
+// the suite can show that nothing went past loopback: no token fetch, no metadata server, no API.
+const connections: string[] = [];
+const lookups: string[] = [];
+const onSocket = (message: unknown) => {
+  const { socket } = message as { socket: import('node:net').Socket };
+  socket.once('connect', () => connections.push(socket.remoteAddress ?? '?'));
+  socket.once('lookup', (_error: unknown, _address: unknown, _family: unknown, host: string) =>
+    lookups.push(host),
+  );
+};
+beforeAll(() => subscribe('net.client.socket', onSocket));
+afterAll(() => {
+  unsubscribe('net.client.socket', onSocket);
+  expect(connections.length).toBeGreaterThan(0);
+  expect(connections.filter((address) => !address.startsWith('127.'))).toEqual([]);
+  expect(lookups.filter((host) => host !== 'localhost')).toEqual([]);
+});
 
 let world: GceWorld | undefined;
 afterEach(async () => {
