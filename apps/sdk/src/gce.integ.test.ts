@@ -3,22 +3,19 @@
  * `@google-cloud/compute` client on loopback, every inserted VM booted on this machine with its
  * node configuration (real etcd), so membership, health checks and data are real.
  */
-import { execFile } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { isHacpError } from '@hacp/core';
 import { createGceProvider } from '@hacp/provider-gce';
 import { type ComputeApiServer, startComputeApiServer } from '@hacp/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createControlPlane } from './control-plane.js';
 import { journalKey } from './record.js';
-import { membersMatchReplicas } from './test-support.js';
+import { etcdctlAt, membersMatchReplicas } from './test-support.js';
 import type { ControlPlane } from './types.js';
 
-const run = promisify(execFile);
 const PROJECT = 'hacp-test';
 const CLUSTER = 'kubernetes';
 const ZONES = ['europe-west1-b', 'europe-west1-c', 'europe-west1-d'] as const;
@@ -75,20 +72,8 @@ async function gceWorld(): Promise<GceWorld> {
   const controlPlane = createControlPlane({ provider, cluster: CLUSTER, dataDir, timeouts: { drain: 200 } });
   const etcdctl = async (args: string[]) => {
     const instances = await provider.instances.list({ cluster: CLUSTER });
-    const pki = join(dataDir, 'pki', 'pki');
-    const { stdout } = await run(
-      'etcdctl',
-      [
-        `--endpoints=${instances.map((instance) => `https://${instance.internalIp}:2379`).join(',')}`,
-        `--cacert=${join(pki, 'etcd/ca.crt')}`,
-        `--cert=${join(pki, 'etcd/healthcheck-client.crt')}`,
-        `--key=${join(pki, 'etcd/healthcheck-client.key')}`,
-        '--command-timeout=10s',
-        ...args,
-      ],
-      { env: { ...process.env, ETCDCTL_API: '3' } },
-    );
-    return stdout.trim();
+    const endpoints = instances.map((instance) => `https://${instance.internalIp}:2379`);
+    return etcdctlAt({ dataDir, endpoints, args });
   };
   return {
     server,

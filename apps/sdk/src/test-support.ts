@@ -9,6 +9,28 @@ import type { ClusterStatus, ControlPlane, ControlPlaneEvent, ControlPlaneSettin
 
 const run = promisify(execFile);
 
+/** Runs etcdctl against `endpoints` with the cluster's health-check client certificate; its stdout. */
+export async function etcdctlAt(options: {
+  dataDir: string;
+  endpoints: string[];
+  args: string[];
+}): Promise<string> {
+  const pki = join(options.dataDir, 'pki', 'pki');
+  const { stdout } = await run(
+    'etcdctl',
+    [
+      `--endpoints=${options.endpoints.join(',')}`,
+      `--cacert=${join(pki, 'etcd/ca.crt')}`,
+      `--cert=${join(pki, 'etcd/healthcheck-client.crt')}`,
+      `--key=${join(pki, 'etcd/healthcheck-client.key')}`,
+      '--command-timeout=10s',
+      ...options.args,
+    ],
+    { env: { ...process.env, ETCDCTL_API: '3' } },
+  );
+  return stdout.trim();
+}
+
 /** A local provider in a fresh state folder (under the global setup's root, which reaps leftovers). */
 export async function localWorld(
   options: Partial<ControlPlaneSettings> & { cluster?: string } = {},
@@ -37,20 +59,11 @@ export async function localWorld(
   const etcdctl = async (args: string[]) => {
     const status = await controlPlane.status();
     const address = await provider.addresses.get({ name: `${cluster}-master-ip`, region: status.region });
-    const pki = join(dataDir, 'pki', 'pki');
-    const { stdout } = await run(
-      'etcdctl',
-      [
-        `--endpoints=https://${address?.ip}:${2379 + (address?.portOffset ?? 0)}`,
-        `--cacert=${join(pki, 'etcd/ca.crt')}`,
-        `--cert=${join(pki, 'etcd/healthcheck-client.crt')}`,
-        `--key=${join(pki, 'etcd/healthcheck-client.key')}`,
-        '--command-timeout=10s',
-        ...args,
-      ],
-      { env: { ...process.env, ETCDCTL_API: '3' } },
-    );
-    return stdout.trim();
+    return etcdctlAt({
+      dataDir,
+      endpoints: [`https://${address?.ip}:${2379 + (address?.portOffset ?? 0)}`],
+      args,
+    });
   };
   return {
     stateDir,
