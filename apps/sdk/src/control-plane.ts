@@ -134,10 +134,14 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     return record;
   }
 
-  async function observeCluster(record: ClusterRecord, signal?: AbortSignal): Promise<Observation> {
+  async function observeCluster(
+    record: ClusterRecord,
+    signal?: AbortSignal,
+    requireReach = true,
+  ): Promise<Observation> {
     pkiStore.forget();
     const pki = await pkiStore.load(record);
-    return observe({ provider, record, pki, logger, signal });
+    return observe({ provider, record, pki, logger, signal, requireReach });
   }
 
   /** The plan for a request, from what the cluster looks like now. Reads only. */
@@ -185,7 +189,8 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       addressName: record.addressName,
       loadBalancerName: record.loadBalancerName,
     };
-    const view = toClusterView(await observeCluster(record, signal));
+    // `down` deletes whatever it finds, so it does not need etcd to answer.
+    const view = toClusterView(await observeCluster(record, signal, request.operation !== 'down'));
     switch (request.operation) {
       case 'replicate':
         return { plan: planReplicate(view, { zone: request.zone, name: request.name }), target };

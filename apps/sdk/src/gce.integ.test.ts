@@ -206,6 +206,32 @@ describe('the SDK on the GCE provider (Compute API test server, real etcd in the
     expect(JSON.stringify(w.server.state())).toBe(stateBefore);
   }, 120_000);
 
+  it('says why it cannot reach etcd (no gcloud for the IAP tunnel) instead of calling replicas unhealthy', async () => {
+    world = await gceWorld();
+    const w = world;
+    await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+    const throughIap = createGceProvider({
+      project: PROJECT,
+      region: 'europe-west1',
+      apiEndpoint: w.server.url,
+      reach: 'iap',
+      gcloud: '/nonexistent/hacp-test/gcloud',
+      kubeApiserver: false,
+    });
+    const operator = createControlPlane({ provider: throughIap, cluster: CLUSTER, dataDir: w.dataDir });
+    try {
+      const error = await operator.status().catch((caught: unknown) => caught);
+      expect(isHacpError(error, 'DEPENDENCY_MISSING')).toBe(true);
+      expect((error as Error).message).toMatch(/cannot reach etcd on any replica/);
+      expect((error as { actions: string[] }).actions.join(' ')).toMatch(/gcloud/);
+    } finally {
+      await operator.close();
+      await throughIap.close();
+    }
+    // The cluster itself is fine.
+    await expectConsistent(w, 1);
+  }, 120_000);
+
   it('retries rate limits and server errors in the middle of replicate, with the same request ids', async () => {
     world = await gceWorld();
     const w = world;

@@ -5,7 +5,10 @@
 import type { ClusterPki } from '@hacp/certs';
 import {
   type Address,
+  ErrorCode,
+  HacpError,
   type Instance,
+  isHacpError,
   isReplicaName,
   type LoadBalancer,
   type Logger,
@@ -37,9 +40,16 @@ export async function openEtcd(options: {
   instances: readonly Instance[];
   logger?: Logger;
   signal?: AbortSignal;
+  /**
+   * When no running replica can be reached at all (a tunnel that cannot start, credentials
+   * missing), throw the provider's error, which says what to fix, rather than report every replica
+   * as without a member. Default true; `down` passes false: it deletes what it finds either way.
+   */
+  requireReach?: boolean;
 }): Promise<EtcdAccess | undefined> {
   const reaches: Reach[] = [];
   const urls = new Map<string, string>();
+  let reachError: unknown;
   for (const instance of options.instances) {
     if (instance.status !== 'running') continue;
     try {
@@ -49,6 +59,7 @@ export async function openEtcd(options: {
       reaches.push(reach);
       urls.set(instance.name, `https://${reach.host}:${reach.port}`);
     } catch (error) {
+      reachError ??= error;
       options.logger?.warn('cannot reach replica', { replica: instance.name, error: String(error) });
     }
   }
@@ -57,6 +68,9 @@ export async function openEtcd(options: {
   };
   if (urls.size === 0) {
     await close();
+    if (reachError !== undefined && options.requireReach !== false && !isHacpError(reachError, 'NOT_FOUND')) {
+      throw unreachable(reachError);
+    }
     return undefined;
   }
   const client = createMembershipClient({
@@ -93,12 +107,29 @@ export interface Observation {
   zones: string[];
 }
 
+/** No replica's etcd could be reached: the provider's reason, code and actions, said as such. */
+function unreachable(error: unknown): HacpError {
+  const cause = isHacpError(error) ? error : undefined;
+  return new HacpError({
+    code: cause?.code ?? ErrorCode.UNAVAILABLE,
+    message: `hacp cannot reach etcd on any replica, so it cannot tell their state: ${
+      error instanceof Error ? error.message : String(error)
+    }`,
+    actions: cause?.actions.length ? cause.actions : ['Check that this machine can reach the replicas.'],
+    details: cause?.details ?? {},
+    retryable: cause?.retryable ?? true,
+    cause: error,
+  });
+}
+
 export async function observe(options: {
   provider: ProviderV1;
   record: ClusterRecord;
   pki: ClusterPki | undefined;
   logger?: Logger;
   signal?: AbortSignal;
+  /** See openEtcd. */
+  requireReach?: boolean;
 }): Promise<Observation> {
   const { provider, record, signal } = options;
   const [all, zones, address, loadBalancer] = await Promise.all([
@@ -117,7 +148,14 @@ export async function observe(options: {
   const etcd =
     options.pki === undefined
       ? undefined
-      : await openEtcd({ provider, pki: options.pki, instances, logger: options.logger, signal });
+      : await openEtcd({
+          provider,
+          pki: options.pki,
+          instances,
+          logger: options.logger,
+          signal,
+          requireReach: options.requireReach ?? true,
+        });
   if (etcd !== undefined) {
     try {
       members = await etcd.client.members({ signal }).catch(() => []);
