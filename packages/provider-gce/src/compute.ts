@@ -271,7 +271,32 @@ export function createComputeSession(options: {
     };
   }
 
+  // Application Default Credentials are looked up once, before any client asks for them: gax
+  // starts one lookup per client and leaves the failures of all but the awaited one unhandled,
+  // which ends the process. A failed lookup is UNAUTHENTICATED, said once, and tried again next call.
+  let credentialCheck: Promise<void> | undefined;
+  function credentialsReady(call: CallOptions): Promise<void> {
+    if (!(authClient instanceof GoogleAuth)) return Promise.resolve();
+    credentialCheck ??= authClient.getClient().then(
+      () => undefined,
+      (error: unknown) => {
+        credentialCheck = undefined;
+        throw new HacpError({
+          code: ErrorCode.UNAUTHENTICATED,
+          message: `No Google credentials for project ${project}: ${error instanceof Error ? error.message : String(error)}`,
+          actions: [
+            'Run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file.',
+          ],
+          details: { call: call.call, project },
+          cause: error,
+        });
+      },
+    );
+    return credentialCheck;
+  }
+
   async function withRetry<T>(call: CallOptions, send: () => Promise<T>): Promise<T> {
+    await credentialsReady(call);
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(call.signal);
       try {
