@@ -1,0 +1,904 @@
+// Counts the Compute API round trips on the critical path of `replicate` 1→2 and `remove` 2→1 of
+// @hacp/sdk on the GCE provider, against the testkit's Compute API server with 200 ms added to every
+// request (its VMs booted on this machine with real etcd), and sets them beside the gcloud calls
+// kube-up.sh and kube-down.sh make one after another for the same change. A benchmark, not a test:
+// `node bench/gce/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createGceProvider } from '@hacp/provider-gce';
+import { createControlPlane } from '@hacp/sdk';
+import { isAlive, startComputeApiServer, trackedPids } from '@hacp/testkit';
+import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const PROJECT = 'hacp-test';
+const REGION = 'europe-west1';
+const CLUSTER = 'kubernetes';
+const FIRST_ZONE = 'europe-west1-b';
+const SECOND_ZONE = 'europe-west1-c';
+/** The latency added to every request of the measured operation (and only to those). */
+const LATENCY_MS = 200;
+/** How long the server's operations run before they are DONE (its default; GCE's take seconds). */
+const OPERATION_DELAY_MS = 20;
+/** The SDK's drain after a replica leaves the load balancer (default 2 s): 0, so the remove is API and etcd work only. */
+const DRAIN_MS = 0;
+/** Longest a measured operation may take before the run gives up on it. */
+const OPERATION_TIMEOUT_MS = 300_000;
+/** How long the check after a change looks again before it calls the cluster wrong. */
+const CHECK_FOR_MS = 30_000;
+const README_START = '<!-- gce-results:start -->';
+const README_END = '<!-- gce-results:end -->';
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
+const spread = (values) => ({
+  median: round1(median(values)),
+  min: round1(Math.min(...values)),
+  max: round1(Math.max(...values)),
+});
+
+// --- kube-up's side: the gcloud calls, one after another --------------------------------------------
+// From ../shared/reference/kube-up-behaviour.md §2.3 (KUBE_REPLICATE_EXISTING_MASTER=true) and §2.4
+// (KUBE_DELETE_NODES=false KUBE_GCE_ZONE=<zone> kube-down.sh, KUBE_REPLICA_NAME unset), checked line by
+// line against cluster/gce/util.sh and cluster/gce/gci/master-helper.sh (kubernetes/cloud-provider-gcp,
+// the copy the reference calls CPG): every `gcloud compute` invocation on the path of a public cluster
+// (GCE_PRIVATE_CLUSTER unset) with gci masters, MASTER_NAME kubernetes-master, every call succeeding at
+// its first attempt. None of them runs in the background: each waits for the one before.
+
+/**
+ * The least number of Compute API round trips one gcloud invocation of a kind makes:
+ * - `read` (describe, list): the request itself.
+ * - `mutating` (create, delete, add-*, remove-*): the request and at least one poll of its operation.
+ * - `ssh` (`gcloud compute ssh NAME --command CMD`): instances.get (the VM's IP) and projects.get (the
+ *   SSH keys in the project metadata) before ssh starts (lib/surface/compute/ssh.py, `GetInstance`;
+ *   ssh_utils `EnsureSSHKeyIsInProject`, `GetProject`). The SSH session itself goes to the VM, not to
+ *   the API, and is not counted.
+ */
+const ROUND_TRIPS = { read: 1, mutating: 2, ssh: 2 };
+
+const call = (kind, command, from) => ({ kind, command, from });
+
+/** kube-up.sh with KUBE_REPLICATE_EXISTING_MASTER=true, one replica in europe-west1-b, the new one in -c. */
+const KUBE_UP_REPLICATE = [
+  call('read', 'gcloud compute addresses describe kubernetes-master-ip', '§2.3 detect-master'),
+  call(
+    'read',
+    'gcloud compute forwarding-rules describe kubernetes-master (not there yet)',
+    '§2.3 create-loadbalancer 0',
+  ),
+  call(
+    'read',
+    'gcloud compute instances list --filter "name ~ \'^kubernetes-master(-...)?\'"',
+    '§2.3 create-loadbalancer 1 (get-all-replica-names)',
+  ),
+  call(
+    'read',
+    "gcloud compute instances list kubernetes-master --format='value(zone)'",
+    '§2.3 create-loadbalancer 1',
+  ),
+  call(
+    'read',
+    'gcloud compute instances describe kubernetes-master (its access config name)',
+    '§2.3 create-loadbalancer 2 (attach-external-ip)',
+  ),
+  call(
+    'mutating',
+    'gcloud compute instances delete-access-config kubernetes-master',
+    '§2.3 create-loadbalancer 2 (attach-external-ip)',
+  ),
+  call(
+    'mutating',
+    'gcloud compute instances add-access-config kubernetes-master (ephemeral IP)',
+    '§2.3 create-loadbalancer 2 (attach-external-ip)',
+  ),
+  call('mutating', 'gcloud compute target-pools create kubernetes-master', '§2.3 create-loadbalancer 3'),
+  call(
+    'mutating',
+    'gcloud compute target-pools add-instances kubernetes-master --instances kubernetes-master',
+    '§2.3 create-loadbalancer 4',
+  ),
+  call(
+    'mutating',
+    'gcloud compute forwarding-rules create kubernetes-master --address=<static IP> --ports=443',
+    '§2.3 create-loadbalancer 5',
+  ),
+  call('read', 'gcloud compute instances list (set-replica-name)', '§2.3 replicate-master 1'),
+  call(
+    'read',
+    'gcloud compute instances list (set-existing-master: its first line)',
+    '§2.3 replicate-master 2',
+  ),
+  call(
+    'ssh',
+    'gcloud compute ssh kubernetes-master --command "curl … 127.0.0.1:2379/v2/members -XPOST"',
+    '§2.3 replicate-master 4 (add-replica-to-etcd 2379, §5.3)',
+  ),
+  call(
+    'ssh',
+    'gcloud compute ssh kubernetes-master --command "curl … 127.0.0.1:4002/v2/members -XPOST"',
+    '§2.3 replicate-master 4 (add-replica-to-etcd 4002, §5.3)',
+  ),
+  call('mutating', 'gcloud compute disks create kubernetes-master-xyz-pd', '§2.3 replicate-master 5'),
+  call(
+    'read',
+    'gcloud compute instances list (get-all-replica-names)',
+    '§2.3 replicate-master 6 (get-all-replica-names)',
+  ),
+  ...['kube-env', 'kube-master-certs', 'cluster-name', 'gci-update-strategy', 'cluster-location'].map((key) =>
+    call(
+      'ssh',
+      `gcloud compute ssh kubernetes-master --command "curl …/instance/attributes/${key}"`,
+      '§2.3 replicate-master 7 (replicate-master-instance: get-metadata, §1.3)',
+    ),
+  ),
+  call(
+    'mutating',
+    'gcloud compute instances create kubernetes-master-xyz --disk name=kubernetes-master-xyz-pd …',
+    '§2.3 replicate-master 7 (create-master-instance-internal, §3.4)',
+  ),
+  call(
+    'mutating',
+    'gcloud compute target-pools add-instances kubernetes-master --instances kubernetes-master-xyz',
+    '§2.3 replicate-master 8',
+  ),
+];
+
+/** kube-down.sh with KUBE_DELETE_NODES=false KUBE_GCE_ZONE=europe-west1-c: two replicas, the one in -c goes. */
+const KUBE_DOWN_REMOVE = [
+  call(
+    'read',
+    'gcloud compute instance-groups managed list --filter "name ~ \'kubernetes-minion-.+\' …"',
+    'UTIL kube-down, before §2.4 0 (detect-node-names, Linux)',
+  ),
+  call(
+    'read',
+    'gcloud compute instance-groups managed list --filter "name ~ \'kubernetes-windows-node-.+\' …"',
+    'UTIL kube-down, before §2.4 0 (detect-node-names, Windows)',
+  ),
+  call(
+    'read',
+    'gcloud compute instances list --filter "… AND zone:(europe-west1-c)"',
+    '§2.4 1 (get-replica-name)',
+  ),
+  call('read', 'gcloud compute instances list (its first line)', '§2.4 2 (set-existing-master)'),
+  call(
+    'ssh',
+    'gcloud compute ssh kubernetes-master --command "curl … 127.0.0.1:2379/v2/members/<id> -XDELETE"',
+    '§2.4 3 (remove-replica-from-etcd 2379, §5.3)',
+  ),
+  call(
+    'ssh',
+    'gcloud compute ssh kubernetes-master --command "curl … 127.0.0.1:4002/v2/members/<id> -XDELETE"',
+    '§2.4 3 (remove-replica-from-etcd 4002, §5.3)',
+  ),
+  call('read', 'gcloud compute instances describe kubernetes-master-xyz', '§2.4 4'),
+  call('read', 'gcloud compute target-pools describe kubernetes-master', '§2.4 4'),
+  call(
+    'mutating',
+    'gcloud compute target-pools remove-instances kubernetes-master --instances kubernetes-master-xyz',
+    '§2.4 4',
+  ),
+  call('mutating', 'gcloud compute instances delete --delete-disks all kubernetes-master-xyz', '§2.4 4'),
+  call('read', 'gcloud compute disks describe kubernetes-master-xyz-pd (gone with the VM)', '§2.4 5'),
+  call('read', 'gcloud compute instances list (its lines counted: REMAINING_MASTER_COUNT)', '§2.4 6'),
+  call('read', 'gcloud compute addresses describe kubernetes-master-ip', '§2.4 7.1 (detect-master)'),
+  call('read', 'gcloud compute instances list (get-all-replica-names)', '§2.4 7.1'),
+  call('read', "gcloud compute instances list kubernetes-master --format='value(zone)'", '§2.4 7.1'),
+  call('read', 'gcloud compute forwarding-rules describe kubernetes-master', '§2.4 7.2'),
+  call('mutating', 'gcloud compute forwarding-rules delete kubernetes-master', '§2.4 7.2'),
+  call(
+    'read',
+    'gcloud compute instances describe kubernetes-master (its access config name)',
+    '§2.4 7.2 (attach-external-ip)',
+  ),
+  call(
+    'mutating',
+    'gcloud compute instances delete-access-config kubernetes-master',
+    '§2.4 7.2 (attach-external-ip)',
+  ),
+  call(
+    'mutating',
+    'gcloud compute instances add-access-config kubernetes-master --address <static IP>',
+    '§2.4 7.2 (attach-external-ip)',
+  ),
+  call('mutating', 'gcloud compute target-pools delete kubernetes-master', '§2.4 7.2'),
+];
+
+/** What kube-up costs at least: its calls by kind, the API round trips they need and those at LATENCY_MS. */
+function kubeUpSide(calls) {
+  const byKind = { read: 0, mutating: 0, ssh: 0 };
+  for (const { kind } of calls) byKind[kind] += 1;
+  const roundTrips = calls.reduce((sum, { kind }) => sum + ROUND_TRIPS[kind], 0);
+  return {
+    gcloudCalls: calls.length,
+    byKind,
+    apiRoundTripsAtLeast: roundTrips,
+    atLatencyMsAtLeast: roundTrips * LATENCY_MS,
+    calls: calls.map((entry, index) => ({
+      step: index + 1,
+      ...entry,
+      roundTripsAtLeast: ROUND_TRIPS[entry.kind],
+    })),
+  };
+}
+
+// --- hacp's side: the requests the server saw -------------------------------------------------------
+
+/** An operation's poll or wait: `.../operations/<name>` (get) or `.../operations/<name>/wait`. */
+const OPERATION_PATH = /\/operations\/[^/]+(\/wait)?$/;
+/** POSTs that change nothing: GCE's getHealth takes the instance in its body. */
+const READ_ONLY_POSTS = new Set(['compute.targetPools.getHealth']);
+const kindOf = (request) =>
+  OPERATION_PATH.test(request.path)
+    ? 'operationWait'
+    : request.httpMethod === 'GET' || READ_ONLY_POSTS.has(request.method)
+      ? 'read'
+      : 'mutating';
+
+/** The operation named in a poll or wait path, if it is one. */
+const operationName = (path) => /\/operations\/([^/]+)(?:\/wait)?$/.exec(path)?.[1];
+
+/**
+ * Whether a request is about hacp's own state, kept in the project metadata (the record, the journal
+ * saved after every step, the cluster lock): projects.get, setCommonInstanceMetadata and the waits for
+ * its operations. kube-up keeps no state of its own in the API.
+ */
+function stateRequests(server) {
+  const types = new Map(
+    server.state()[PROJECT].operations.map((operation) => [operation.name, operation.operationType]),
+  );
+  return (request) =>
+    request.method === 'compute.projects.get' ||
+    request.method === 'compute.projects.setCommonInstanceMetadata' ||
+    types.get(operationName(request.path)) === 'compute.projects.setCommonInstanceMetadata';
+}
+
+/**
+ * The requests that arrived in [from, to] (epoch ms), and from them: counts by kind and by method, the
+ * serial round trips (requests sorted by arrival; one that arrives before every earlier one was answered
+ * overlaps them, else it starts a new round), how many of those rounds a state request opened, and the
+ * time covered by at least one request in flight.
+ */
+function analyse(requests, from, to, isState) {
+  const within = requests
+    .filter((request) => request.time.getTime() >= from && request.time.getTime() <= to)
+    .sort((a, b) => a.time.getTime() - b.time.getTime());
+  const kinds = { read: 0, mutating: 0, operationWait: 0 };
+  const byMethod = {};
+  let rounds = 0;
+  let stateRequestCount = 0;
+  let stateRounds = 0;
+  let answeredBy = Number.NEGATIVE_INFINITY;
+  let apiMs = 0;
+  let coverFrom;
+  let coverTo;
+  let unanswered = 0;
+  for (const request of within) {
+    kinds[kindOf(request)] += 1;
+    const method = request.method ?? `${request.httpMethod} ${request.path}`;
+    byMethod[method] = (byMethod[method] ?? 0) + 1;
+    const state = isState(request);
+    if (state) stateRequestCount += 1;
+    const arrived = request.time.getTime();
+    if (request.answeredAt === undefined) unanswered += 1;
+    const answered = request.answeredAt?.getTime() ?? to;
+    if (arrived >= answeredBy) {
+      rounds += 1;
+      if (state) stateRounds += 1;
+    }
+    answeredBy = Math.max(answeredBy, answered);
+    if (coverTo === undefined || arrived > coverTo) {
+      if (coverTo !== undefined) apiMs += coverTo - coverFrom;
+      coverFrom = arrived;
+      coverTo = answered;
+    } else coverTo = Math.max(coverTo, answered);
+  }
+  if (coverTo !== undefined) apiMs += coverTo - coverFrom;
+  // 404s are expected (existence checks); anything else here would be a retry on the critical path.
+  const errorAnswers = within
+    .filter((request) => request.status === undefined || request.status >= 400)
+    .map((request) => `${request.method ?? request.path} ${request.dropped ? 'dropped' : request.status}`);
+  return {
+    requests: within.length,
+    ...kinds,
+    serialRoundTrips: rounds,
+    stateRequests: stateRequestCount,
+    stateSerialRoundTrips: stateRounds,
+    apiMs,
+    byMethod,
+    errorAnswers,
+    unanswered,
+    within,
+  };
+}
+
+/** The SDK's step events, with when each began and ended (epoch ms, as the server's request times). */
+function stepRecorder() {
+  const steps = new Map();
+  return {
+    onEvent(event) {
+      if (event.type === 'step-started') {
+        steps.set(event.index, { index: event.index, title: event.title, startedAt: Date.now() });
+      } else if (event.type === 'step-done') {
+        const step = steps.get(event.index) ?? {
+          index: event.index,
+          title: event.title,
+          startedAt: Date.now(),
+        };
+        steps.set(event.index, { ...step, endedAt: Date.now(), status: event.status });
+      }
+    },
+    take() {
+      const list = [...steps.values()].sort((a, b) => a.index - b.index);
+      steps.clear();
+      return list;
+    },
+  };
+}
+
+// --- one round: a fresh cluster ---------------------------------------------------------------------
+
+/** Fires on Ctrl-C or SIGTERM: the operation running stops at its next step (the SDK keeps its journal). */
+const stopping = new AbortController();
+/** Every pid the testkit ran for the VMs of this run, checked at the end. */
+const seenPids = new Set();
+let world;
+
+async function startWorld() {
+  const root = mkdtempSync(join(tmpdir(), 'hacp-bench-gce-'));
+  const server = await startComputeApiServer({
+    projects: [PROJECT],
+    latencyMs: 0,
+    operationDelayMs: OPERATION_DELAY_MS,
+    runtime: { dir: join(root, 'compute') },
+  });
+  const provider = createGceProvider({
+    project: PROJECT,
+    region: REGION,
+    apiEndpoint: server.url,
+    reach: 'direct',
+    kubeApiserver: false,
+  });
+  const steps = stepRecorder();
+  const controlPlane = createControlPlane({
+    provider,
+    cluster: CLUSTER,
+    dataDir: join(root, 'clusters', CLUSTER),
+    timeouts: { drain: DRAIN_MS },
+    onEvent: steps.onEvent,
+  });
+  const current = { root, server, provider, controlPlane, steps, inFlight: undefined };
+  // The operation running now, so that an interrupted run lets it stop (and release the lock) before `down`.
+  current.run = (operation) => {
+    current.inFlight = operation();
+    return current.inFlight;
+  };
+  world = current;
+  return world;
+}
+
+async function stopWorld() {
+  const current = world;
+  if (current === undefined) return [];
+  world = undefined;
+  const problems = [];
+  for (const pid of trackedPids()) seenPids.add(pid);
+  await current.inFlight?.catch(() => undefined);
+  current.server.latencyMs = 0;
+  await current.controlPlane.down().catch((error) => problems.push(`down failed: ${error}`));
+  await current.controlPlane.close().catch(() => undefined);
+  await current.provider.close().catch(() => undefined);
+  await current.server.close();
+  if (current.server.runtimeErrors.length > 0) {
+    problems.push(`VM runtime errors: ${JSON.stringify(current.server.runtimeErrors)}`);
+  }
+  rmSync(current.root, { recursive: true, force: true });
+  return problems;
+}
+
+/** Runs one operation with LATENCY_MS on every request, and takes its requests and steps apart. */
+async function measured(w, operation) {
+  // The pids of the replicas the operation may delete, before they are gone from the testkit's list.
+  for (const pid of trackedPids()) seenPids.add(pid);
+  w.steps.take();
+  w.server.latencyMs = LATENCY_MS;
+  const from = Date.now();
+  const started = performance.now();
+  try {
+    await w.run(() =>
+      operation(AbortSignal.any([stopping.signal, AbortSignal.timeout(OPERATION_TIMEOUT_MS)])),
+    );
+  } finally {
+    w.server.latencyMs = 0;
+  }
+  const wallMs = performance.now() - started;
+  const to = Date.now();
+  for (const pid of trackedPids()) seenPids.add(pid);
+  const isState = stateRequests(w.server);
+  const whole = analyse(w.server.requests, from, to, isState);
+  const recorded = w.steps.take();
+  const part = (key, title, startedAt, endedAt, extra = {}) => {
+    const of = analyse(w.server.requests, startedAt, endedAt, isState);
+    return {
+      key,
+      title,
+      ...extra,
+      ms: endedAt - startedAt,
+      requests: of.requests,
+      serialRoundTrips: of.serialRoundTrips,
+      stateSerialRoundTrips: of.stateSerialRoundTrips,
+      apiMs: of.apiMs,
+    };
+  };
+  // The SDK's steps, and the time around them (reading the state, the lock, the journal).
+  const steps = recorded.map((step) =>
+    part(`step ${step.index}`, step.title, step.startedAt, step.endedAt ?? to, { status: step.status }),
+  );
+  if (recorded.length > 0) {
+    steps.unshift(part('before', 'before the first step', from, recorded[0].startedAt));
+    steps.push(part('after', 'after the last step', recorded.at(-1).endedAt ?? to, to));
+  }
+  if (whole.unanswered > 0)
+    throw new Error(`${whole.unanswered} requests were still in flight when the operation returned`);
+  const { within, apiMs, ...counts } = whole;
+  return {
+    wallMs: round1(wallMs),
+    apiMs,
+    otherMs: round1(wallMs - apiMs),
+    ...counts,
+    steps,
+    // Every request: ms after the start it arrived, ms until it was answered, method, HTTP status.
+    log: within.map((request) => [
+      request.time.getTime() - from,
+      (request.answeredAt?.getTime() ?? to) - request.time.getTime(),
+      request.method ?? `${request.httpMethod} ${request.path}`,
+      request.status ?? 0,
+    ]),
+  };
+}
+
+/** What the server holds, by kind (read from the server, not through the provider). */
+function resources(server) {
+  const project = server.state()[PROJECT];
+  const names = (list) => list.map((resource) => resource.name).sort();
+  return {
+    instances: names(project.instances),
+    targetPools: names(project.targetPools),
+    forwardingRules: names(project.forwardingRules),
+  };
+}
+
+/** The cluster as it should be after the change, or why not. */
+async function problemWith(w, replicas) {
+  const status = await w.controlPlane.status();
+  const made = resources(w.server);
+  const names = status.replicas.map((replica) => replica.name).sort();
+  const members = status.etcd.members;
+  const ok =
+    names.length === replicas &&
+    made.instances.join(',') === names.join(',') &&
+    status.replicas.every((replica) => replica.state === 'healthy') &&
+    members
+      .map((member) => member.name)
+      .sort()
+      .join(',') === names.join(',') &&
+    members.every((member) => !member.learner && member.healthy) &&
+    (replicas === 1
+      ? status.endpoint.mode === 'attached' &&
+        status.endpoint.attachedTo === names[0] &&
+        made.forwardingRules.length === 0 &&
+        made.targetPools.length === 0
+      : status.endpoint.mode === 'load-balanced' &&
+        status.endpoint.targets.length === replicas &&
+        status.endpoint.targets.every((target) => target.healthy) &&
+        made.forwardingRules.join(',') === `${CLUSTER}-master` &&
+        made.targetPools.join(',') === `${CLUSTER}-master`);
+  return ok ? undefined : JSON.stringify({ status, made });
+}
+
+/**
+ * Equal work, untimed and at no added latency: the change really happened. A target's health is one
+ * real HTTP probe per look (1 s timeout), which a loaded machine can miss once, so look again for up
+ * to CHECK_FOR_MS before calling it wrong.
+ */
+async function check(w, replicas) {
+  const started = Date.now();
+  for (let looks = 1; ; looks++) {
+    const problem = await problemWith(w, replicas);
+    if (problem === undefined) return { replicas, looks };
+    if (Date.now() - started > CHECK_FOR_MS) {
+      throw new Error(`expected ${replicas} healthy voters behind the endpoint: ${problem}`);
+    }
+    await sleep(1_000);
+  }
+}
+
+const SCENARIOS = [
+  {
+    id: 'replicate',
+    change: 'replicate 1→2',
+    kubeUp: kubeUpSide(KUBE_UP_REPLICATE),
+    kubeUpCommand: `KUBE_REPLICATE_EXISTING_MASTER=true KUBE_GCE_ZONE=${SECOND_ZONE} cluster/kube-up.sh`,
+    hacpCall: `controlPlane.replicate({ zone: '${SECOND_ZONE}' })`,
+    async round() {
+      const w = await startWorld();
+      await w.run(() => w.controlPlane.up({ zone: FIRST_ZONE, multizone: true, signal: stopping.signal }));
+      await check(w, 1);
+      const sample = await measured(w, (signal) => w.controlPlane.replicate({ zone: SECOND_ZONE, signal }));
+      return { ...sample, verified: await check(w, 2) };
+    },
+  },
+  {
+    id: 'remove',
+    change: 'remove 2→1',
+    kubeUp: kubeUpSide(KUBE_DOWN_REMOVE),
+    kubeUpCommand: `KUBE_DELETE_NODES=false KUBE_GCE_ZONE=${SECOND_ZONE} cluster/kube-down.sh`,
+    hacpCall: `controlPlane.remove({ zone: '${SECOND_ZONE}' })`,
+    async round() {
+      const w = await startWorld();
+      await w.run(() => w.controlPlane.up({ zone: FIRST_ZONE, multizone: true, signal: stopping.signal }));
+      await w.run(() => w.controlPlane.replicate({ zone: SECOND_ZONE, signal: stopping.signal }));
+      await check(w, 2);
+      const sample = await measured(w, (signal) => w.controlPlane.remove({ zone: SECOND_ZONE, signal }));
+      return { ...sample, verified: await check(w, 1) };
+    },
+  },
+];
+
+// --- reporting --------------------------------------------------------------------------------------
+
+/** A replica named by the SDK: the cluster's master name and three hex characters, as kube-up names them. */
+const NEW_REPLICA = new RegExp(`\\b${CLUSTER}-master-[0-9a-f]{3}\\b`, 'g');
+
+function summarize(scenario, samples) {
+  const of = (pick) => spread(samples.map(pick));
+  // Step by step (every round runs the same plan), each part's median over the rounds on its own.
+  const keys = samples[0].steps.map((step) => step.key);
+  const steps = keys.map((key) => {
+    const found = samples.map((sample) => sample.steps.find((step) => step.key === key)).filter(Boolean);
+    return {
+      // The new replica's name differs per round: kube-up's placeholder instead.
+      title: found[0].title.replace(NEW_REPLICA, `${CLUSTER}-master-xyz`),
+      rounds: found.length,
+      medianMs: round1(median(found.map((step) => step.ms))),
+      medianRequests: median(found.map((step) => step.requests)),
+      medianSerialRoundTrips: median(found.map((step) => step.serialRoundTrips)),
+      medianStateSerialRoundTrips: median(found.map((step) => step.stateSerialRoundTrips)),
+      medianApiMs: round1(median(found.map((step) => step.apiMs))),
+    };
+  });
+  return {
+    change: scenario.change,
+    hacp: {
+      call: scenario.hacpCall,
+      serialRoundTrips: of((sample) => sample.serialRoundTrips),
+      stateSerialRoundTrips: of((sample) => sample.stateSerialRoundTrips),
+      stateRequests: of((sample) => sample.stateRequests),
+      requests: of((sample) => sample.requests),
+      reads: of((sample) => sample.read),
+      mutating: of((sample) => sample.mutating),
+      operationWaits: of((sample) => sample.operationWait),
+      wallMs: of((sample) => sample.wallMs),
+      apiMs: of((sample) => sample.apiMs),
+      otherMs: of((sample) => sample.otherMs),
+      serialRoundTripsAtLatencyMs: round1(
+        median(samples.map((sample) => sample.serialRoundTrips)) * LATENCY_MS,
+      ),
+      steps,
+    },
+    kubeUp: { command: scenario.kubeUpCommand, ...scenario.kubeUp },
+  };
+}
+
+const ms = (value) =>
+  value === undefined ? 'n/a' : Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1);
+const seconds = (value) => `${(value / 1000).toFixed(2)} s`;
+const count = (summary) =>
+  summary.min === summary.max ? String(summary.median) : `${summary.median} (${summary.min}–${summary.max})`;
+
+function mainTable(summaries) {
+  return markdownTable(
+    [
+      { title: 'change' },
+      { title: 'hacp serial round trips', right: true },
+      { title: 'of which for its state', right: true },
+      { title: 'hacp requests: reads / mutating / op waits', right: true },
+      { title: `hacp wall time at ${LATENCY_MS} ms`, right: true },
+      { title: 'of which waiting for the API', right: true },
+      { title: 'kube-up sequential gcloud calls: reads / mutating / ssh', right: true },
+      { title: 'kube-up API round trips, at least', right: true },
+      { title: `kube-up lower bound at ${LATENCY_MS} ms`, right: true },
+    ],
+    summaries.map(({ change, hacp, kubeUp }) => [
+      change,
+      count(hacp.serialRoundTrips),
+      count(hacp.stateSerialRoundTrips),
+      `${count(hacp.requests)}: ${hacp.reads.median} / ${hacp.mutating.median} / ${hacp.operationWaits.median}`,
+      `${seconds(hacp.wallMs.median)} (${seconds(hacp.wallMs.min)}–${seconds(hacp.wallMs.max)})`,
+      seconds(hacp.apiMs.median),
+      `${kubeUp.gcloudCalls}: ${kubeUp.byKind.read} / ${kubeUp.byKind.mutating} / ${kubeUp.byKind.ssh}`,
+      String(kubeUp.apiRoundTripsAtLeast),
+      seconds(kubeUp.atLatencyMsAtLeast),
+    ]),
+  );
+}
+
+function stepsTable(summary) {
+  return markdownTable(
+    [
+      { title: `hacp ${summary.change}: part (medians, each on its own)` },
+      { title: 'ms', right: true },
+      { title: 'requests', right: true },
+      { title: 'serial round trips (of which its state)', right: true },
+      { title: 'API ms', right: true },
+    ],
+    summary.hacp.steps.map((step) => [
+      step.title,
+      ms(step.medianMs),
+      String(step.medianRequests),
+      `${step.medianSerialRoundTrips} (${step.medianStateSerialRoundTrips})`,
+      ms(step.medianApiMs),
+    ]),
+  );
+}
+
+function kubeUpTable(summary) {
+  return markdownTable(
+    [
+      { title: 'step', right: true },
+      { title: `kube-up ${summary.change}: gcloud call, in order` },
+      { title: 'from' },
+      { title: 'kind' },
+      { title: 'round trips ≥', right: true },
+    ],
+    summary.kubeUp.calls.map((entry) => [
+      String(entry.step),
+      `\`${entry.command.replaceAll('`', "'")}\``,
+      entry.from,
+      entry.kind,
+      String(entry.roundTripsAtLeast),
+    ]),
+  );
+}
+
+function summaryText(results) {
+  const { machine: host } = results;
+  const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
+  return [
+    mainTable(results.changes),
+    '',
+    ...results.changes.flatMap((summary) => [stepsTable(summary), '']),
+    ...results.changes.flatMap((summary) => [kubeUpTable(summary), '']),
+    `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, @hacp/sdk ${host.sdk}, @hacp/provider-gce ${host.providerGce}, @google-cloud/compute ${host.googleCloudCompute} (REST fallback), etcd ${host.etcd} (build ${host.hacpBuildSha256}); VM and data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${results.rounds} round${results.rounds === 1 ? '' : 's'} of each change, each on a fresh cluster and server; ${LATENCY_MS} ms added to every request of the measured operation only, operations DONE ${results.settings.operationDelayMs} ms after they were accepted, drain ${DRAIN_MS} ms; the whole run took ${Math.round(results.runMs / 1000)} s.`,
+  ].join('\n');
+}
+
+function firstLine(command, args) {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      .split('\n')[0]
+      .trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A hash of the built code the run loads (the SDK and the workspace packages it uses), to tell builds apart. */
+function buildHash() {
+  const hash = createHash('sha256');
+  const dirs = [
+    join(repoRoot, 'apps', 'sdk', 'dist'),
+    ...['certs', 'core', 'etcd', 'lease-identity', 'provider-gce', 'testkit', 'topology'].map((name) =>
+      join(repoRoot, 'packages', name, 'dist'),
+    ),
+  ];
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.js'))
+        hash.update(`${relative(repoRoot, path)}\0`).update(readFileSync(path));
+    }
+  };
+  for (const dir of dirs) walk(dir);
+  return hash.digest('hex').slice(0, 16);
+}
+
+function versionOf(packageJson) {
+  try {
+    return JSON.parse(readFileSync(packageJson, 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine() {
+  const tmp = realpathSync(tmpdir());
+  let tmpFilesystem = 'unknown';
+  try {
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter(
+        ([, mountPoint]) =>
+          mountPoint && (tmp === mountPoint || tmp.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`)),
+      )
+      .sort((a, b) => b[1].length - a[1].length);
+    if (mounts[0]) tmpFilesystem = `${mounts[0][2]} (${mounts[0][1]})`;
+  } catch {}
+  const providerDir = join(repoRoot, 'packages', 'provider-gce');
+  let compute = 'unknown';
+  try {
+    compute = versionOf(
+      createRequire(join(providerDir, 'package.json')).resolve('@google-cloud/compute/package.json'),
+    );
+  } catch {}
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${type()} ${release()} ${arch()}`,
+    node: process.version,
+    sdk: versionOf(join(repoRoot, 'apps', 'sdk', 'package.json')),
+    providerGce: versionOf(join(providerDir, 'package.json')),
+    googleCloudCompute: compute,
+    etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
+    tmpdir: tmp,
+    tmpFilesystem,
+    hacpBuildSha256: buildHash(),
+  };
+}
+
+/**
+ * JSON as biome formats it (the bench package lints its files): objects one key a line, arrays of
+ * numbers filled up to the line width, other arrays on one line when they fit. (lifecycle's, copied.)
+ */
+function toJson(value, indent = '', column = 0, trailing = 0) {
+  const width = 110;
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    const items = value.map((item, index) =>
+      toJson(item, inner, inner.length, index < value.length - 1 ? 1 : 0),
+    );
+    const flat = `[${items.join(', ')}]`;
+    const primitive = value.every((item) => item === null || typeof item !== 'object');
+    if (primitive && !flat.includes('\n') && column + flat.length + trailing <= width) return flat;
+    if (value.every((item) => typeof item === 'number')) {
+      const lines = [];
+      let line = '';
+      for (const [index, item] of items.entries()) {
+        const text = index === items.length - 1 ? item : `${item},`;
+        if (line === '') line = `${inner}${text}`;
+        else if (line.length + 1 + text.length <= width) line += ` ${text}`;
+        else {
+          lines.push(line);
+          line = `${inner}${text}`;
+        }
+      }
+      lines.push(line);
+      return `[\n${lines.join('\n')}\n${indent}]`;
+    }
+    return `[\n${items.map((item) => `${inner}${item}`).join(',\n')}\n${indent}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+    if (entries.length === 0) return '{}';
+    const lines = entries.map(([key, item], index) => {
+      const prefix = `${inner}${JSON.stringify(key)}: `;
+      return `${prefix}${toJson(item, inner, prefix.length, index < entries.length - 1 ? 1 : 0)}`;
+    });
+    return `{\n${lines.join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(value);
+}
+
+// --- cleanup ----------------------------------------------------------------------------------------
+
+/** Whether a pid still runs (a zombie does not count). */
+function running(pid) {
+  if (!isAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+let cleaning;
+function cleanup() {
+  cleaning ??= stopWorld().then((problems) => {
+    for (const problem of problems) process.stderr.write(`cleanup: ${problem}\n`);
+  });
+  return cleaning;
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the cluster and server this run started\n`);
+    stopping.abort();
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+// --- the run ----------------------------------------------------------------------------------------
+
+// Every module of hacp's is loaded once, when this process starts (the imports above), so a rebuild
+// during the run cannot mix two builds; the hash tells which build these numbers are from.
+const runStarted = performance.now();
+const loadAtStart = loadavg();
+const host = machine();
+const samples = Object.fromEntries(SCENARIOS.map(({ id }) => [id, []]));
+const problems = [];
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which change goes first, so that both share the machine's noise.
+    const order = round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse();
+    process.stderr.write(`round ${round + 1}:`);
+    for (const scenario of order) {
+      const sample = await scenario.round();
+      problems.push(...(await stopWorld()));
+      samples[scenario.id].push({ round: round + 1, ...sample });
+      process.stderr.write(
+        ` ${scenario.id} ${sample.serialRoundTrips} round trips, ${sample.requests} requests, ${(sample.wallMs / 1000).toFixed(2)} s;`,
+      );
+    }
+    process.stderr.write('\n');
+  }
+} finally {
+  await cleanup();
+}
+// Nothing the run started may still run: every VM process the testkit tracked, by pid.
+const left = [...seenPids].filter(running);
+if (left.length > 0 || trackedPids().length > 0) {
+  problems.push(`processes left running: ${[...new Set([...left, ...trackedPids()])].join(', ')}`);
+}
+if (problems.length > 0) throw new Error(problems.join('\n'));
+const changes = SCENARIOS.map((scenario) => summarize(scenario, samples[scenario.id]));
+const results = {
+  date: new Date().toISOString(),
+  machine: host,
+  rounds: ROUNDS,
+  settings: {
+    project: PROJECT,
+    region: REGION,
+    zones: [FIRST_ZONE, SECOND_ZONE],
+    latencyMs: LATENCY_MS,
+    latencyDuring: 'the measured operation only (up, and the replicate before a measured remove, at 0)',
+    operationDelayMs: OPERATION_DELAY_MS,
+    provider: { reach: 'direct', kubeApiserver: false, retry: 'default ({ attempts: 5, baseDelayMs: 500 })' },
+    timeouts: { drain: DRAIN_MS },
+    kubeUpRoundTripsPerCall: ROUND_TRIPS,
+    vmProcessesChecked: seenPids.size,
+  },
+  loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
+  runMs: Math.round(performance.now() - runStarted),
+  changes,
+  samples: SCENARIOS.map(({ id, change }) => ({ change, rounds: samples[id] })),
+};
+const text = summaryText(results);
+console.log(text);
+if (quick) {
+  console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
+} else {
+  writeFileSync(join(here, 'results.json'), `${toJson(results)}\n`);
+  rewriteReadmeSection({ start: README_START, end: README_END, text });
+  console.log(
+    `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the tables in bench/README.md.`,
+  );
+}
