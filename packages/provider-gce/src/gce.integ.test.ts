@@ -325,7 +325,7 @@ describe('kube-up’s resources, without its bugs', () => {
     expect(clusterState(world.cluster)).toEqual(before);
   });
 
-  it('refuses a zone outside the region, or not offered, before any mutating call', async () => {
+  it('refuses a zone outside the region before any API call, and one not offered before any mutating call', async () => {
     const provider = gce({ region: REGION });
     const cluster = newCluster();
     const stateBefore = JSON.stringify(server.state());
@@ -337,6 +337,8 @@ describe('kube-up’s resources, without its bugs', () => {
       )
       .catch((error: unknown) => error);
     expect(isHacpError(outside, ErrorCode.ZONE_NOT_IN_REGION)).toBe(true);
+    // The region is the provider's setting: another region's zone is refused before any API call.
+    expect(server.requests.length).toBe(from);
     const unknown = await provider.instances
       .allocateNetwork({ name: `${cluster}-master`, zone: 'europe-west1-z', cluster }, { requestId: 'z2' })
       .catch((error: unknown) => error);
