@@ -1,17 +1,14 @@
-import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ESBUILD = join(PACKAGE, '..', '..', 'node_modules', '.bin', 'esbuild');
-// Inside the package, so that the bundle's own imports (@hacp/core, the client's protos) resolve as from src.
-const BUNDLE_DIR = join(PACKAGE, 'node_modules', '.cache', 'hacp-compute-server-cli');
+// The built CLI, as `pnpm --filter @hacp/testkit compute-server` runs it (turbo builds the package
+// before its tests).
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'compute-server-cli.js');
 
-let bundle: string;
 let scratch: string;
 const children: ChildProcessWithoutNullStreams[] = [];
 
@@ -19,7 +16,7 @@ const children: ChildProcessWithoutNullStreams[] = [];
 function startCli(
   args: string[],
 ): Promise<{ child: ChildProcessWithoutNullStreams; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [bundle, ...args], { stdio: 'pipe' });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: 'pipe' });
   children.push(child);
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -52,21 +49,6 @@ function exited(child: ChildProcessWithoutNullStreams): Promise<number | null> {
 
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'hacp-compute-cli-'));
-  bundle = join(BUNDLE_DIR, `cli-${process.pid}.mjs`);
-  await promisify(execFile)(
-    ESBUILD,
-    [
-      join(PACKAGE, 'src', 'compute-server-cli.ts'),
-      '--bundle',
-      '--platform=node',
-      '--format=esm',
-      '--target=node20',
-      '--packages=external',
-      `--outfile=${bundle}`,
-      '--log-level=warning',
-    ],
-    { cwd: PACKAGE, timeout: 30_000 },
-  );
 });
 
 afterEach(async () => {
@@ -79,7 +61,6 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  if (bundle !== undefined) await rm(bundle, { force: true });
   if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
 });
 
@@ -110,7 +91,7 @@ describe('compute-server CLI', () => {
   });
 
   it('refuses a bad flag value with exit code 2 and the usage', async () => {
-    const child = spawn(process.execPath, [bundle, '--latency-ms', 'soon'], { stdio: 'pipe' });
+    const child = spawn(process.execPath, [CLI, '--latency-ms', 'soon'], { stdio: 'pipe' });
     children.push(child);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
