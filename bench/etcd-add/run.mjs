@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createClusterPki, issueReplicaCerts } from '@hacp/certs';
 import { createMembershipClient, hexId, memberFlags } from '@hacp/etcd';
 import { freePorts, startEtcdCluster } from '@hacp/testkit';
-import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
+import { markdownTable, median, rewriteReadmeSection, toJson } from '../report.mjs';
 import {
   addWithEtcdctl,
   addWithHacp,
@@ -530,48 +530,6 @@ function summary(results) {
 
 function rewriteReadme(text) {
   rewriteReadmeSection({ start: README_START, end: README_END, text });
-}
-
-/**
- * JSON as biome formats it (the bench package lints its files): objects one key a line, arrays of
- * numbers filled up to the line width, other arrays on one line when they fit.
- */
-function toJson(value, indent = '', column = 0) {
-  const width = 110;
-  const inner = `${indent}  `;
-  if (Array.isArray(value)) {
-    if (value.length === 0) return '[]';
-    const items = value.map((item) => toJson(item, inner, inner.length));
-    const flat = `[${items.join(', ')}]`;
-    const primitive = value.every((item) => item === null || typeof item !== 'object');
-    if (primitive && !flat.includes('\n') && column + flat.length + 1 <= width) return flat;
-    if (value.every((item) => typeof item === 'number')) {
-      const lines = [];
-      let line = '';
-      for (const [index, item] of items.entries()) {
-        const text = index === items.length - 1 ? item : `${item},`;
-        if (line === '') line = `${inner}${text}`;
-        else if (line.length + 1 + text.length <= width) line += ` ${text}`;
-        else {
-          lines.push(line);
-          line = `${inner}${text}`;
-        }
-      }
-      lines.push(line);
-      return `[\n${lines.join('\n')}\n${indent}]`;
-    }
-    return `[\n${items.map((item) => `${inner}${item}`).join(',\n')}\n${indent}]`;
-  }
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
-    if (entries.length === 0) return '{}';
-    const lines = entries.map(([key, item]) => {
-      const prefix = `${inner}${JSON.stringify(key)}: `;
-      return `${prefix}${toJson(item, inner, prefix.length)}`;
-    });
-    return `{\n${lines.join(',\n')}\n${indent}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** Clock ticks of the whole machine (busy and stolen, from /proc/stat) and of this process with its reaped children. */

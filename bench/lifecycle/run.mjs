@@ -29,7 +29,7 @@ import {
   tlsOf,
   waitForEqualHashes,
 } from '../etcd-add/floor.mjs';
-import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
+import { markdownTable, median, rewriteReadmeSection, toJson } from '../report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -780,52 +780,6 @@ function summary(results) {
     '',
     `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, hacp ${host.hacp} (build ${host.hacpBuildSha256}, @oclif/core ${host.oclifCore}, ${host.oclifManifest ? 'with' : 'without'} an oclif manifest), etcd ${host.etcd}, etcdctl ${host.etcdctl}, HAProxy ${host.haproxy}; state and data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${results.rounds} round${results.rounds === 1 ? '' : 's'}, each a fresh state folder; floor: ${results.rounds} add${results.rounds === 1 ? '' : 's'} of each side; cold start: ${results.coldStart.node.samplesMs.length} runs of each; the whole run took ${Math.round(results.runMs / 1000)} s.`,
   ].join('\n');
-}
-
-/**
- * JSON as biome formats it (the bench package lints its files): objects one key a line, arrays of
- * numbers filled up to the line width, other arrays on one line when they fit. (etcd-add's, copied,
- * except that a value counts the comma after it only when one follows: biome fits `"key": [...]` up
- * to the width exactly when it is the last of its object.)
- */
-function toJson(value, indent = '', column = 0, trailing = 0) {
-  const width = 110;
-  const inner = `${indent}  `;
-  if (Array.isArray(value)) {
-    if (value.length === 0) return '[]';
-    const items = value.map((item, index) =>
-      toJson(item, inner, inner.length, index < value.length - 1 ? 1 : 0),
-    );
-    const flat = `[${items.join(', ')}]`;
-    const primitive = value.every((item) => item === null || typeof item !== 'object');
-    if (primitive && !flat.includes('\n') && column + flat.length + trailing <= width) return flat;
-    if (value.every((item) => typeof item === 'number')) {
-      const lines = [];
-      let line = '';
-      for (const [index, item] of items.entries()) {
-        const text = index === items.length - 1 ? item : `${item},`;
-        if (line === '') line = `${inner}${text}`;
-        else if (line.length + 1 + text.length <= width) line += ` ${text}`;
-        else {
-          lines.push(line);
-          line = `${inner}${text}`;
-        }
-      }
-      lines.push(line);
-      return `[\n${lines.join('\n')}\n${indent}]`;
-    }
-    return `[\n${items.map((item) => `${inner}${item}`).join(',\n')}\n${indent}]`;
-  }
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
-    if (entries.length === 0) return '{}';
-    const lines = entries.map(([key, item], index) => {
-      const prefix = `${inner}${JSON.stringify(key)}: `;
-      return `${prefix}${toJson(item, inner, prefix.length, index < entries.length - 1 ? 1 : 0)}`;
-    });
-    return `{\n${lines.join(',\n')}\n${indent}}`;
-  }
-  return JSON.stringify(value);
 }
 
 // --- the run ----------------------------------------------------------------------------------------
