@@ -136,4 +136,35 @@ describe('gcloud tunnels', () => {
     expect(actions.join(' ')).toContain('35.235.240.0/20');
     expect(tunnels.pids()).toEqual([]);
   });
+
+  it('a tunnel that never accepts is UNAVAILABLE after the ready timeout, and its gcloud is killed', async () => {
+    writeFileSync(join(dir, 'target.json'), JSON.stringify({ hang: true }));
+    tunnels = createTunnels({
+      mode: 'iap',
+      project: 'hacp-test',
+      gcloud,
+      logger: noopLogger,
+      readyTimeoutMs: 600,
+    });
+    const started = Date.now();
+    const error = await tunnels.open(target, 2379).catch((caught: unknown) => caught);
+    expect(isHacpError(error, ErrorCode.UNAVAILABLE)).toBe(true);
+    expect((error as Error).message).toMatch(/no connection on localhost:\d+ after 600 ms/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    const pid = calls().at(-1)?.pid as number;
+    expect(alive(pid)).toBe(false);
+    expect(tunnels.pids()).toEqual([]);
+  });
+
+  it('an aborted open is ABORTED, and its gcloud is killed', async () => {
+    writeFileSync(join(dir, 'target.json'), JSON.stringify({ hang: true }));
+    tunnels = createTunnels({ mode: 'iap', project: 'hacp-test', gcloud, logger: noopLogger });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const error = await tunnels.open(target, 2379, controller.signal).catch((caught: unknown) => caught);
+    expect(isHacpError(error, ErrorCode.ABORTED)).toBe(true);
+    const pid = calls().at(-1)?.pid as number;
+    expect(alive(pid)).toBe(false);
+    expect(tunnels.pids()).toEqual([]);
+  });
 });

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { ErrorCode, HacpError, type Logger, type Reach } from '@hacp/core';
+import { ErrorCode, HacpError, isHacpError, type Logger, type Reach, waitUntil } from '@hacp/core';
 import type { ReachMode } from './context.js';
 
 /** How long a tunnel gets to accept connections. */
@@ -212,22 +212,24 @@ export function createTunnels(options: {
         exitReason = reason;
         open.delete(child);
       });
-      const deadline = Date.now() + readyTimeoutMs;
-      let ready = false;
-      while (!ready) {
-        if (exitReason !== undefined)
-          throw unavailable(target, port, `gcloud ended early: ${exitReason}`, stderr);
-        if (signal?.aborted) {
-          await stopChild(child);
-          throw new HacpError({
-            code: ErrorCode.ABORTED,
-            message: `Stopped opening a tunnel to ${target.name}:${port}: the operation was aborted.`,
-            details: { instance: target.name, port },
-            cause: signal.reason,
-          });
-        }
-        if (Date.now() > deadline) {
-          await stopChild(child);
+      try {
+        await waitUntil({
+          description: `gcloud's tunnel to ${target.name}:${port} to accept on localhost:${localPort}`,
+          timeoutMs: readyTimeoutMs,
+          signal,
+          minDelayMs: 100,
+          maxDelayMs: 100,
+          // Only "not accepting yet" is worth another look; gcloud ending is final.
+          retryOn: () => false,
+          check: async () => {
+            if (exitReason !== undefined)
+              throw unavailable(target, port, `gcloud ended early: ${exitReason}`, stderr);
+            return (await accepts('localhost', localPort)) ? { done: true, value: true } : { done: false };
+          },
+        });
+      } catch (error) {
+        await stopChild(child);
+        if (isHacpError(error, ErrorCode.TIMEOUT)) {
           throw unavailable(
             target,
             port,
@@ -235,8 +237,7 @@ export function createTunnels(options: {
             stderr,
           );
         }
-        ready = await accepts('localhost', localPort);
-        if (!ready) await new Promise((resolve) => setTimeout(resolve, 100));
+        throw error;
       }
       logger.debug('tunnel open', { instance: target.name, port, localPort, pid: child.pid, mode });
       let closing: Promise<void> | undefined;
