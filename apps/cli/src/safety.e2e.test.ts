@@ -68,7 +68,8 @@ describe('crash safety', () => {
   it('replicate and remove killed with -9 after each step converge when run again', async () => {
     const c = cli('crash');
     await c.ok(['up', '--zone', 'local-a', '--multizone']);
-    await c.ok(['replicate', '--zone', 'local-c']);
+    // Named, so that the random name of a second replica can never be the one the test picks next.
+    await c.ok(['replicate', '--zone', 'local-c', '--name', 'crash-master-c0c']);
     const endpoint = endpointOf(stateDir.dir, 'crash');
     await etcdctl(stateDir.dir, 'crash', endpoint, ['put', 'crash/before', 'kept']);
 
