@@ -43,6 +43,10 @@ export const ErrorCode = {
   PROVIDER_ERROR: 'PROVIDER_ERROR',
   /** A program or package hacp needs is not installed. */
   DEPENDENCY_MISSING: 'DEPENDENCY_MISSING',
+  /** No provider has that name: none built in, registered, contributed by a plugin or installed as a package. */
+  PROVIDER_NOT_FOUND: 'PROVIDER_NOT_FOUND',
+  /** A provider plugin or package is not a v1 provider: another contract version, or members missing. */
+  PROVIDER_INVALID: 'PROVIDER_INVALID',
   /** The caller aborted the operation (signal, Ctrl-C); it can be resumed. */
   ABORTED: 'ABORTED',
   /** Stored state is unreadable or written by a newer hacp; it was left untouched. */
@@ -70,6 +74,7 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.ZONE_NOT_IN_REGION,
   ErrorCode.MULTIZONE_REQUIRED,
   ErrorCode.REPLICA_NOT_FOUND,
+  ErrorCode.PROVIDER_NOT_FOUND,
 ]);
 
 /** Refused by a safety rule: the request was understood, and doing it would be unsafe now. */

@@ -19,6 +19,15 @@ export {
 export { type LogFields, type Logger, noopLogger, redactingLogger, resolveLogger } from './logger.js';
 export { assertNodeConfig, type NodeConfig, type NodeFile, type NodeProcess } from './node-config.js';
 export {
+  defineProviderPlugin,
+  isProviderName,
+  PROVIDER_PACKAGE_PREFIX,
+  PROVIDER_PLUGIN_HOOK,
+  type ProviderHostSettings,
+  type ProviderPluginV1,
+  providerPluginProblems,
+} from './plugin.js';
+export {
   type Address,
   type AddressApi,
   type AddressHolder,
