@@ -1,3 +1,4 @@
 import { packageBuildConfig } from '../../tsup.shared.js';
 
-export default packageBuildConfig();
+// `./providers` is its own entry so that the CLI can list and load providers without the engine.
+export default packageBuildConfig(['src/index.ts', 'src/providers.ts']);
