@@ -19,13 +19,7 @@ import {
   toHacpError,
 } from './errors.js';
 import { ProgressPrinter } from './progress.js';
-import {
-  assertProviderName,
-  isLocalProvider,
-  KNOWN_PROVIDERS,
-  type Provider,
-  type ProviderName,
-} from './providers.js';
+import { assertProviderName, isLocalProvider, KNOWN_PROVIDERS, type Provider } from './providers.js';
 import { renderWarnings } from './render.js';
 import { type CliRuntime, processRuntime } from './runtime.js';
 
@@ -39,7 +33,8 @@ export type HacpArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args
 /** The global settings every command resolves from its flags and the environment. */
 export interface GlobalSettings {
   cluster: string;
-  provider: ProviderName;
+  /** `--provider`: a built-in provider's name or a plugin's. */
+  provider: string;
   /** Absolute. */
   stateDir: string;
   /** `<stateDir>/clusters/<cluster>`: the cluster's PKI and snapshots. */
@@ -87,7 +82,8 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
       helpValue: '<name>',
     }),
     provider: Flags.string({
-      summary: `Where the replicas run: ${KNOWN_PROVIDERS.join(', ')}.`,
+      summary: `Where the replicas run: ${KNOWN_PROVIDERS.join(', ')}, or a plugin's provider.`,
+      description: 'Run `hacp providers` to list them; `hacp plugins install` adds more.',
       default: 'local',
       helpGroup: 'GLOBAL',
       helpValue: '<name>',
@@ -164,6 +160,8 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
       this.io.createProvider(this.settings.provider, {
         stateDir: this.settings.stateDir,
         env: this.io.env,
+        config: this.config,
+        cwd: this.io.cwd,
         ...(this.settings.project === undefined ? {} : { project: this.settings.project }),
       }),
     );
@@ -245,7 +243,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     this.args = parsed.args as HacpArgs<T>;
     const flags = this.flags as HacpFlags<typeof HacpCommand>;
     const env = this.io.env;
-    const provider = flags.provider;
+    const provider = flags.provider ?? KNOWN_PROVIDERS[0];
     assertProviderName(provider);
     const cluster = flags.cluster ?? defaultCluster(env);
     assertClusterName(cluster);

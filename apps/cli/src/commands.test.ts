@@ -19,6 +19,7 @@ import Up from './commands/up.js';
 import ZoneFail from './commands/zone/fail.js';
 import type { ErrorEnvelope, SuccessEnvelope } from './envelope.js';
 import { HacpError } from './errors.js';
+import { createCliProvider } from './providers.js';
 import { validateEnvelope } from './schemas.js';
 import { type FakeRuntime, fakeProvider, fakeRuntime, runCommand } from './test-support.js';
 
@@ -91,14 +92,34 @@ describe('global flags and output', () => {
     expect(runtime.providersCreated).toEqual([]);
   });
 
-  it('refuses an unknown provider with exit 2, listing the known ones', async () => {
+  it('refuses a malformed provider name with exit 2 before making any provider', async () => {
     const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Status, 'status', ['--provider', 'My_Cloud', '--json'], runtime);
+    expect(runtime.exitCode).toBe(2);
+    expect(json(runtime).error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message:
+        '"My_Cloud" is not a provider name: use lowercase letters, digits and dashes, such as local or gce.',
+    });
+    expect(runtime.providersCreated).toEqual([]);
+  });
+
+  it('refuses an unknown provider with exit 2 (PROVIDER_NOT_FOUND), listing the known ones', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    const made: string[] = [];
+    runtime.createProvider = async (name, context) => {
+      const provider = await createCliProvider(name, context);
+      made.push(provider.name);
+      return provider;
+    };
     await runCommand(Status, 'status', ['--provider', 'azure'], runtime);
     expect(runtime.exitCode).toBe(2);
     expect(runtime.stderr).toContain(
-      'Error (INVALID_ARGUMENT): Unknown provider "azure"; the known providers are: local, gce.',
+      'Error (PROVIDER_NOT_FOUND): Unknown provider "azure": it is not built in, no installed plugin offers it, and the package hacp-provider-azure is not installed. The known providers are: local, gce.',
     );
-    expect(runtime.providersCreated).toEqual([]);
+    expect(runtime.stderr).toContain('hacp plugins install hacp-provider-azure');
+    expect(made).toEqual([]);
+    expect(runtime.controlPlanes).toEqual([]);
   });
 
   it("turns oclif's parse errors into an INVALID_ARGUMENT envelope, exit 2", async () => {

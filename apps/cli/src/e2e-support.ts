@@ -30,12 +30,16 @@ export type Envelope =
 /** Runs `hacp <args>` to completion; never throws for a non-zero exit. */
 export function hacp(
   args: readonly string[],
-  options: { stateDir: string; env?: Record<string, string | undefined>; timeoutMs?: number },
+  options: { stateDir: string; env?: Record<string, string | undefined>; timeoutMs?: number; cwd?: string },
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, HACP_STATE_DIR: options.stateDir, ...options.env };
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {
@@ -64,7 +68,7 @@ export function hacp(
 /** Runs a command that must succeed with `--json`, and returns its result. */
 export async function ok<T = Record<string, unknown>>(
   args: readonly string[],
-  options: { stateDir: string; env?: Record<string, string | undefined> },
+  options: { stateDir: string; env?: Record<string, string | undefined>; cwd?: string },
 ): Promise<T> {
   const result = await hacp([...args, '--json'], options);
   if (result.code !== 0 || result.json === undefined || !('result' in result.json)) {

@@ -58,12 +58,19 @@ export {
 export { ProgressPrinter, type ProgressPrinterOptions } from './progress.js';
 export {
   assertProviderName,
+  type BuiltInProviderName,
+  createCliProvider,
+  findProvider,
   isLocalProvider,
   KNOWN_PROVIDERS,
+  listProviders,
   PROVIDERS,
   type Provider,
   type ProviderContext,
-  type ProviderName,
+  type ProviderEntry,
+  type ProviderListing,
+  pluginProviders,
+  pluginStateDir,
 } from './providers.js';
 export {
   type CertificatesResult,

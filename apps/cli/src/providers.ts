@@ -1,24 +1,40 @@
 /**
- * The providers the CLI knows, by `--provider` name: `local` (the embedded default) and `gce`. A
- * provider's package is imported when the provider is first used, so that `--help`, bad input and
- * the local provider never load the Google client (about half a second).
+ * The providers the CLI knows, by `--provider` name: the built-in `local` (the default) and `gce`,
+ * those that installed or linked oclif plugins contribute through the `hacp:providers` hook, and
+ * packages named `hacp-provider-<name>` installed where the CLI runs. A provider's package is
+ * imported when the provider is first used, so that `--help`, bad input and the local provider
+ * never load the Google client (about half a second).
  */
 
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { isProviderName, PROVIDER_PACKAGE_PREFIX, PROVIDER_PLUGIN_HOOK } from '@hacp/core';
 import type { LocalProvider } from '@hacp/provider-local';
 import type { ControlPlaneSettings } from '@hacp/sdk';
+import { providerNameOfPackage, type RegisteredProvider } from '@hacp/sdk/providers';
+import type { Config } from '@oclif/core';
 import { type Environment, readStringVariable } from './env.js';
-import { ErrorCode, HacpError } from './errors.js';
+import type { CliWarning } from './envelope.js';
+import { ErrorCode, HacpError, isHacpError } from './errors.js';
 
 /** The provider contract v1, as the SDK takes it. */
 export type Provider = ControlPlaneSettings['provider'];
 
 /** What every provider factory gets from the global flags. */
 export interface ProviderContext {
-  /** `--state-dir`: the provider's state and, under `clusters/<name>`, the SDK's data. */
+  /**
+   * `--state-dir`: the built-in providers' state and, under `clusters/<name>`, the SDK's data.
+   * Plugin providers get `<state-dir>/providers/<name>` as their own.
+   */
   stateDir: string;
-  /** `--project`: the cloud project (GCE). */
+  /** `--project`: the cloud project (GCE, and plugins that want one). */
   project?: string;
   env: Environment;
+  /** The CLI's oclif configuration: its plugins contribute providers. */
+  config?: Config;
+  /** Where `hacp-provider-<name>` packages are looked for (their node_modules and its parents). */
+  cwd?: string;
 }
 
 /** The variables the GCE provider reads (besides `--project`). */
@@ -39,6 +55,7 @@ export const GCE_VARIABLES = {
 
 const REACH_MODES = ['iap', 'ssh', 'direct'] as const;
 
+/** The providers built into the CLI, by name; `local` is the default. */
 export const PROVIDERS = {
   local: async (context: ProviderContext): Promise<Provider> => {
     const { createLocalProvider } = await import('@hacp/provider-local');
@@ -51,9 +68,286 @@ export const PROVIDERS = {
   },
 } as const satisfies Record<string, (context: ProviderContext) => Promise<Provider>>;
 
-export type ProviderName = keyof typeof PROVIDERS;
+/** A built-in provider's name. */
+export type BuiltInProviderName = keyof typeof PROVIDERS;
 
-export const KNOWN_PROVIDERS = Object.keys(PROVIDERS) as ProviderName[];
+/** The built-in providers' names, the default first. */
+export const KNOWN_PROVIDERS = Object.keys(PROVIDERS) as BuiltInProviderName[];
+
+const BUILT_IN = {
+  local: {
+    package: '@hacp/provider-local',
+    description: 'Replicas as etcd (and kube-apiserver) processes on this machine, behind HAProxy.',
+  },
+  gce: {
+    package: '@hacp/provider-gce',
+    description: 'Replicas on Google Compute Engine VMs, behind a target pool (kube-up.sh names).',
+  },
+} as const satisfies Record<BuiltInProviderName, { package: string; description: string }>;
+
+/** A provider the CLI can use, as `hacp providers` lists it. */
+export interface ProviderListing {
+  name: string;
+  /** The npm package that implements it. */
+  package: string;
+  /** That package's version, when known. */
+  version?: string;
+  description?: string;
+  /** `built-in`; `plugin` (an oclif plugin's hook); `package` (hacp-provider-<name> installed here). */
+  source: 'built-in' | 'plugin' | 'package';
+  /** For `plugin`: the oclif plugin and how it is installed (`user`: `plugins install`, `link`: `plugins link`). */
+  plugin?: { name: string; version: string; type: string };
+}
+
+/** A provider listing and how to make the provider. */
+export interface ProviderEntry extends ProviderListing {
+  create(context: ProviderContext): Promise<Provider>;
+}
+
+function isBuiltIn(name: string): name is BuiltInProviderName {
+  return Object.hasOwn(PROVIDERS, name);
+}
+
+function builtInEntry(name: BuiltInProviderName): ProviderEntry {
+  const { package: packageName, description } = BUILT_IN[name];
+  let version: string | undefined;
+  try {
+    version = (createRequire(import.meta.url)(`${packageName}/package.json`) as { version?: string }).version;
+  } catch {
+    version = undefined;
+  }
+  return {
+    name,
+    package: packageName,
+    ...(version === undefined ? {} : { version }),
+    description,
+    source: 'built-in',
+    create: PROVIDERS[name],
+  };
+}
+
+/** A plugin provider's own state folder: `<state-dir>/providers/<name>`. */
+export function pluginStateDir(stateDir: string, name: string): string {
+  return join(stateDir, 'providers', name);
+}
+
+/**
+ * Makes a plugin provider with core's ProviderHostSettings, and shape-checks it (closing it when it
+ * fails the check).
+ */
+function pluginCreate(
+  name: string,
+  create: (settings: unknown) => unknown,
+  origin: { package?: string; version?: string },
+) {
+  return async (context: ProviderContext): Promise<Provider> => {
+    const { assertProviderV1 } = await import('@hacp/sdk/providers');
+    const settings = {
+      stateDir: pluginStateDir(context.stateDir, name),
+      env: context.env,
+      ...(context.project === undefined ? {} : { project: context.project }),
+    };
+    const provider: unknown = await create(settings);
+    const check: typeof assertProviderV1 = assertProviderV1;
+    try {
+      check(provider, { name, ...origin });
+    } catch (error) {
+      await (provider as Partial<Provider> | undefined)?.close?.().catch(() => undefined);
+      throw error;
+    }
+    return provider;
+  };
+}
+
+/** What the plugins offer: usable providers, warnings, and the offers refused, by provider name. */
+export interface PluginOffers {
+  providers: ProviderEntry[];
+  warnings: CliWarning[];
+  /** Offers that named a provider and were refused (another contract version, a broken descriptor). */
+  refused: Map<string, HacpError>;
+}
+
+/**
+ * The providers that installed and linked oclif plugins contribute through their `hacp:providers`
+ * hook (see @hacp/core's ProviderPluginV1), checked by the SDK's registry. A plugin whose hook
+ * fails, an offer that is not a v1 provider plugin, and a name another provider has are skipped
+ * with a warning.
+ */
+export async function pluginProviders(config: Config): Promise<PluginOffers> {
+  const result = await config.runHook(PROVIDER_PLUGIN_HOOK, {}, 10_000, true);
+  const { createProviderRegistry } = await import('@hacp/sdk/providers');
+  const registry = createProviderRegistry();
+  const offers: PluginOffers = { providers: [], warnings: [], refused: new Map() };
+  for (const failure of result.failures) {
+    const error = failure.error as Error | undefined;
+    offers.warnings.push({
+      code: 'PROVIDER_PLUGIN_FAILED',
+      message: `The plugin ${failure.plugin.name} ${failure.plugin.version} could not say which providers it has: ${String(error?.message ?? error)}. Reinstall it, or remove it with \`hacp plugins uninstall ${failure.plugin.name}\`.`,
+    });
+  }
+  for (const success of result.successes) {
+    const plugin = success.plugin;
+    const origin = { package: plugin.name, version: plugin.version };
+    // A hook that returns nothing offers nothing.
+    if (success.result === undefined || success.result === null) continue;
+    const offered: unknown[] = Array.isArray(success.result) ? success.result : [success.result];
+    for (const candidate of offered) {
+      const name = (candidate as { name?: unknown } | null)?.name;
+      if (isProviderName(name) && (isBuiltIn(name) || registry.get(name) !== undefined)) {
+        const holder = isBuiltIn(name)
+          ? 'the built-in provider'
+          : `the plugin ${registry.get(name)?.package}`;
+        offers.warnings.push({
+          code: 'PROVIDER_NAME_TAKEN',
+          message: `The plugin ${plugin.name} offers a provider named "${name}", which ${holder} has already; it is skipped.`,
+        });
+        continue;
+      }
+      let entry: RegisteredProvider;
+      try {
+        entry = registry.registerPlugin(candidate, origin);
+      } catch (error) {
+        if (!isHacpError(error)) throw error;
+        offers.warnings.push({ code: 'PROVIDER_PLUGIN_INVALID', message: `${error.message} It is skipped.` });
+        if (isProviderName(name)) offers.refused.set(name, error);
+        continue;
+      }
+      offers.providers.push({
+        name: entry.name,
+        package: plugin.name,
+        version: plugin.version,
+        ...(entry.description === undefined ? {} : { description: entry.description }),
+        source: 'plugin',
+        plugin: { name: plugin.name, version: plugin.version, type: plugin.type },
+        create: pluginCreate(entry.name, entry.factory, origin),
+      });
+    }
+  }
+  offers.providers.sort((a, b) => a.name.localeCompare(b.name));
+  return offers;
+}
+
+/**
+ * The provider packages (`hacp-provider-<name>`, `@scope/hacp-provider-<name>`) installed in
+ * `cwd`'s node_modules or a parent's, read from their package.json without importing them.
+ */
+export function installedProviderPackages(cwd: string): ProviderEntry[] {
+  const found = new Map<string, ProviderEntry>();
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    const modules = join(dir, 'node_modules');
+    for (const packageName of packageNamesIn(modules)) {
+      const name = providerNameOfPackage(packageName);
+      if (name === undefined || found.has(name)) continue;
+      const manifest = readManifest(join(modules, packageName));
+      found.set(name, {
+        name,
+        package: packageName,
+        ...(typeof manifest?.version === 'string' ? { version: manifest.version } : {}),
+        ...(typeof manifest?.description === 'string' ? { description: manifest.description } : {}),
+        source: 'package',
+        create: async (context) =>
+          (await findProvider(name, { ...context, config: undefined })).create(context),
+      });
+    }
+    if (dirname(dir) === dir) break;
+  }
+  return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function packageNamesIn(modules: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(modules);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    if (name.startsWith(PROVIDER_PACKAGE_PREFIX)) return [name];
+    if (!name.startsWith('@')) return [];
+    try {
+      return readdirSync(join(modules, name))
+        .filter((inner) => inner.startsWith(PROVIDER_PACKAGE_PREFIX))
+        .map((inner) => `${name}/${inner}`);
+    } catch {
+      return [];
+    }
+  });
+}
+
+function readManifest(dir: string): { version?: unknown; description?: unknown } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every provider the CLI can use now, for `hacp providers`: the built-in ones, the plugins', then
+ * provider packages installed where hacp runs (a name already taken is not listed twice).
+ */
+export async function listProviders(
+  config: Config,
+  cwd: string,
+): Promise<{ providers: ProviderEntry[]; warnings: CliWarning[] }> {
+  const { providers, warnings } = await pluginProviders(config);
+  const listed = [...KNOWN_PROVIDERS.map(builtInEntry), ...providers];
+  const packages = installedProviderPackages(cwd).filter(
+    (entry) => !listed.some((other) => other.name === entry.name),
+  );
+  return { providers: [...listed, ...packages], warnings };
+}
+
+/**
+ * The provider `--provider <name>` means: built in, else contributed by a plugin, else the package
+ * `hacp-provider-<name>` installed where the CLI runs (loaded and shape-checked by the SDK).
+ *
+ * @throws HacpError PROVIDER_NOT_FOUND saying how to install it; PROVIDER_INVALID for a plugin or
+ *   package that is not a v1 provider plugin.
+ */
+export async function findProvider(name: string, context: ProviderContext): Promise<ProviderEntry> {
+  assertProviderName(name);
+  if (isBuiltIn(name)) return builtInEntry(name);
+  const fromPlugins = context.config === undefined ? undefined : await pluginProviders(context.config);
+  const contributed = fromPlugins?.providers.find((entry) => entry.name === name);
+  if (contributed !== undefined) return contributed;
+  const refused = fromPlugins?.refused.get(name);
+  if (refused !== undefined) throw refused;
+  const { loadProvider } = await import('@hacp/sdk/providers');
+  try {
+    const loaded = await loadProvider(name, { from: context.cwd ?? process.cwd() });
+    const origin = {
+      ...(loaded.package === undefined ? {} : { package: loaded.package }),
+      ...(loaded.version === undefined ? {} : { version: loaded.version }),
+    };
+    return {
+      name,
+      package: loaded.package ?? `${PROVIDER_PACKAGE_PREFIX}${name}`,
+      ...(loaded.version === undefined ? {} : { version: loaded.version }),
+      ...(loaded.description === undefined ? {} : { description: loaded.description }),
+      source: 'package',
+      create: pluginCreate(name, loaded.factory, origin),
+    };
+  } catch (error) {
+    if (!isHacpError(error, ErrorCode.PROVIDER_NOT_FOUND)) throw error;
+    const known = [...KNOWN_PROVIDERS, ...(fromPlugins?.providers ?? []).map((entry) => entry.name)];
+    throw new HacpError({
+      code: ErrorCode.PROVIDER_NOT_FOUND,
+      message: `Unknown provider "${name}": it is not built in, no installed plugin offers it, and the package ${PROVIDER_PACKAGE_PREFIX}${name} is not installed. The known providers are: ${known.join(', ')}.`,
+      actions: [
+        `Install its plugin: hacp plugins install ${PROVIDER_PACKAGE_PREFIX}${name} (or hacp plugins link <folder> for one on disk).`,
+        'Run `hacp providers` to list the providers you have.',
+      ],
+      details: { ...error.details, known },
+      cause: error,
+    });
+  }
+}
+
+/** Makes the provider `--provider <name>` means (see findProvider). */
+export async function createCliProvider(name: string, context: ProviderContext): Promise<Provider> {
+  return (await findProvider(name, context)).create(context);
+}
 
 /**
  * The GCE provider's settings from `--project` and the environment, checked before the Google
@@ -125,16 +419,19 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
 }
 
 /**
- * Checks a `--provider` value.
+ * Checks that a `--provider` value can be a provider's name (whether one exists is found later).
  *
- * @throws HacpError INVALID_ARGUMENT listing the known providers.
+ * @throws HacpError INVALID_ARGUMENT naming the built-in providers.
  */
-export function assertProviderName(name: string): asserts name is ProviderName {
-  if (!(KNOWN_PROVIDERS as string[]).includes(name)) {
+export function assertProviderName(name: string): void {
+  if (!isProviderName(name)) {
     throw new HacpError({
       code: ErrorCode.INVALID_ARGUMENT,
-      message: `Unknown provider "${name}"; the known providers are: ${KNOWN_PROVIDERS.join(', ')}.`,
-      actions: [`Pass --provider ${KNOWN_PROVIDERS[0]} (or leave it out: it is the default).`],
+      message: `"${name}" is not a provider name: use lowercase letters, digits and dashes, such as ${KNOWN_PROVIDERS.join(' or ')}.`,
+      actions: [
+        `Pass --provider ${KNOWN_PROVIDERS[0]} (or leave it out: it is the default), or a plugin's provider name.`,
+        'Run `hacp providers` to list the providers you have.',
+      ],
       details: { field: 'provider', value: name },
     });
   }

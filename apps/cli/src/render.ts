@@ -5,6 +5,7 @@
  */
 import type { CertificateStatus, ClusterStatus, ControlPlaneEvent, OperationResult, Plan } from '@hacp/sdk';
 import type { CliWarning } from './envelope.js';
+import type { ProviderListing } from './providers.js';
 
 /** `zone fail` and `zone restore`'s result: the zone and the replicas whose processes it stopped or started. */
 export interface ZoneChangeResult {
@@ -308,6 +309,32 @@ export function renderZoneChange(result: ZoneChangeResult, change: 'failed' | 'r
       ? `no replica ${verb}`
       : `${verb} ${plural(result.replicas.length, 'replica')}: ${result.replicas.join(', ')}`;
   return `Zone ${result.zone} ${change}; ${what}\n`;
+}
+
+/** `hacp providers`: every provider `--provider` takes. */
+export interface ProvidersResult {
+  providers: ProviderListing[];
+}
+
+/** `hacp providers` as a table: name, package, version, where it comes from, what it is. */
+export function renderProviders(result: ProvidersResult): string {
+  const from = (provider: ProviderListing) => {
+    if (provider.source === 'built-in') return 'built in';
+    if (provider.source === 'package') return 'package in node_modules';
+    const how = provider.plugin?.type === 'link' ? 'linked plugin' : 'plugin';
+    return provider.plugin?.name === provider.package ? how : `${how} ${provider.plugin?.name}`;
+  };
+  const rows = [
+    ['PROVIDER', 'PACKAGE', 'VERSION', 'FROM', 'DESCRIPTION'],
+    ...result.providers.map((provider) => [
+      provider.name,
+      provider.package,
+      provider.version ?? '-',
+      from(provider),
+      provider.description ?? '',
+    ]),
+  ];
+  return `${columns(rows).join('\n')}\n`;
 }
 
 /** Warnings as the CLI prints them: `Warning (TWO_REPLICAS): ...`, one per line. */

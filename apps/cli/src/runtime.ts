@@ -7,12 +7,14 @@ import { homedir } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { ControlPlane, ControlPlaneSettings } from '@hacp/sdk';
 import type { Environment } from './env.js';
-import { PROVIDERS, type Provider, type ProviderContext, type ProviderName } from './providers.js';
+import { createCliProvider, type Provider, type ProviderContext } from './providers.js';
 
 export interface CliRuntime {
   readonly env: Environment;
   /** The home folder, for the default state folder. */
   readonly home: string;
+  /** The working folder: `hacp-provider-<name>` packages are looked for in its node_modules. */
+  readonly cwd: string;
   writeStdout(text: string): void;
   writeStderr(text: string): void;
   /** Whether stderr is a terminal: progress lines go there. */
@@ -28,7 +30,8 @@ export interface CliRuntime {
   exitNow(code: number): void;
   /** SIGKILLs this process: the fault injection of `HACP_FAULT_KILL_AFTER_STEP` (tests only). */
   killSelf(): void;
-  createProvider(name: ProviderName, context: ProviderContext): Provider | Promise<Provider>;
+  /** Makes the provider `--provider <name>` means: built in, a plugin's, or an installed package's. */
+  createProvider(name: string, context: ProviderContext): Provider | Promise<Provider>;
   /** Loads the SDK on first use: it takes about a second, which `--help` and bad input need not wait for. */
   createControlPlane(settings: ControlPlaneSettings): Promise<ControlPlane>;
 }
@@ -38,6 +41,7 @@ export function processRuntime(): CliRuntime {
   return {
     env: process.env,
     home: homedir(),
+    cwd: process.cwd(),
     writeStdout: (text) => {
       process.stdout.write(text);
     },
@@ -78,7 +82,7 @@ export function processRuntime(): CliRuntime {
     killSelf: () => {
       process.kill(process.pid, 'SIGKILL');
     },
-    createProvider: (name, context) => PROVIDERS[name](context),
+    createProvider: (name, context) => createCliProvider(name, context),
     createControlPlane: async (settings) => (await import('@hacp/sdk')).createControlPlane(settings),
   };
 }

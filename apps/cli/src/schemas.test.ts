@@ -40,6 +40,24 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
   'certs-check': { certificates: sampleCertificates() },
   'certs-renew': { renewed: ['etcd-peer:kubernetes-master'] },
   leases: sampleLeases(),
+  providers: {
+    providers: [
+      {
+        name: 'local',
+        package: '@hacp/provider-local',
+        version: '0.1.0',
+        description: 'Replicas as local processes.',
+        source: 'built-in',
+      },
+      {
+        name: 'example',
+        package: 'hacp-provider-example',
+        version: '0.1.0',
+        source: 'plugin',
+        plugin: { name: 'hacp-provider-example', version: '0.1.0', type: 'link' },
+      },
+    ],
+  },
 };
 
 /** Any path of a JSON copy, for edits. */
@@ -121,6 +139,22 @@ describe('schemas', () => {
       validateEnvelope(
         'status',
         edited(envelope, (c) => (c.result.replicas[0].state = 'sad')),
+      ).valid,
+    ).toBe(false);
+  });
+
+  it('refuses a provider listing with an unknown source or without its package', () => {
+    const envelope = successEnvelope(samples.providers, []);
+    expect(
+      validateEnvelope(
+        'providers',
+        edited(envelope, (c) => delete c.result.providers[1].package),
+      ).errors,
+    ).toEqual(["/result/providers/1 must have required property 'package'"]);
+    expect(
+      validateEnvelope(
+        'providers',
+        edited(envelope, (c) => (c.result.providers[0].source = 'somewhere')),
       ).valid,
     ).toBe(false);
   });

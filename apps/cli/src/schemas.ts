@@ -29,6 +29,7 @@ export const ENVELOPE_SCHEMAS = [
   'certs-check',
   'certs-renew',
   'leases',
+  'providers',
 ] as const;
 
 export type EnvelopeSchema = (typeof ENVELOPE_SCHEMAS)[number] | 'error';

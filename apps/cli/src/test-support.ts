@@ -321,6 +321,7 @@ export function fakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime {
   const runtime: FakeRuntime = {
     env: options.env ?? {},
     home: '/home/operator',
+    cwd: '/home/operator',
     stdout: '',
     stderr: '',
     exitCode: undefined,
