@@ -236,5 +236,8 @@ describe('a provider plugin, linked into the built CLI', () => {
     // The provider was found, loaded and made; the cluster does not exist.
     expect(status.code).toBe(2);
     expect(status.json).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    expect((status.json as { error: { actions: string[] } }).error.actions[0]).toBe(
+      'Create it with `hacp up --zone <zone> --provider example`.',
+    );
   });
 });

@@ -79,14 +79,14 @@ describe('gceSettings', () => {
 /** An oclif Config whose `hacp:providers` hook gives these successes and failures. */
 function configOffering(
   successes: { plugin: string; type?: string; result: unknown }[],
-  failures: { plugin: string; error: Error }[] = [],
+  failures: { plugin: string; type?: string; error: Error }[] = [],
 ): Config {
   const plugin = (name: string, type = 'user') => ({ name, version: '2.0.1', type });
   const runHook = async (event: string) => {
     if (event !== PROVIDER_PLUGIN_HOOK) throw new Error(`unexpected hook ${event}`);
     return {
       successes: successes.map((s) => ({ plugin: plugin(s.plugin, s.type), result: s.result })),
-      failures: failures.map((f) => ({ plugin: plugin(f.plugin), error: f.error })),
+      failures: failures.map((f) => ({ plugin: plugin(f.plugin, f.type), error: f.error })),
     };
   };
   return { runHook } as unknown as Config;
@@ -167,6 +167,15 @@ describe('plugin providers', () => {
     ]);
     expect(warnings.find((w) => w.code === 'PROVIDER_PLUGIN_FAILED')?.message).toContain(
       'hacp plugins uninstall hacp-provider-crash',
+    );
+    const linked = await pluginProviders(
+      configOffering(
+        [],
+        [{ plugin: 'hacp-provider-mine', type: 'link', error: new Error('Cannot find module') }],
+      ),
+    );
+    expect(linked.warnings[0]?.message).toBe(
+      'The plugin hacp-provider-mine 2.0.1 could not say which providers it has: Cannot find module. Build it (its hook runs from its dist/), or remove it with `hacp plugins unlink hacp-provider-mine`.',
     );
     expect(warnings.map((w) => w.message)).toContain(
       'hacp-provider-future 2.0.1 implements provider contract "v2"; this hacp speaks v1. It is skipped.',

@@ -180,9 +180,14 @@ export async function pluginProviders(config: Config): Promise<PluginOffers> {
   const offers: PluginOffers = { providers: [], warnings: [], refused: new Map() };
   for (const failure of result.failures) {
     const error = failure.error as Error | undefined;
+    const { name, version, type } = failure.plugin;
+    const advice =
+      type === 'link'
+        ? `Build it (its hook runs from its dist/), or remove it with \`hacp plugins unlink ${name}\`.`
+        : `Reinstall it, or remove it with \`hacp plugins uninstall ${name}\`.`;
     offers.warnings.push({
       code: 'PROVIDER_PLUGIN_FAILED',
-      message: `The plugin ${failure.plugin.name} ${failure.plugin.version} could not say which providers it has: ${String(error?.message ?? error)}. Reinstall it, or remove it with \`hacp plugins uninstall ${failure.plugin.name}\`.`,
+      message: `The plugin ${name} ${version} could not say which providers it has: ${String(error?.message ?? error)}. ${advice}`,
     });
   }
   for (const success of result.successes) {

@@ -74,15 +74,16 @@ function providerReportsApiserver(provider: ProviderV1): boolean {
   return typeof binaries?.kubeApiserver === 'string' && binaries.kubeApiserver.length > 0;
 }
 
-function notFound(cluster: string): HacpError {
+function notFound(cluster: string, provider: string): HacpError {
+  const flag = provider === 'local' ? '' : ` --provider ${provider}`;
   return new HacpError({
     code: ErrorCode.NOT_FOUND,
-    message: `Cluster ${cluster} does not exist.`,
+    message: `Cluster ${cluster} does not exist (provider ${provider}).`,
     actions: [
-      'Create it with `hacp up --zone <zone>`.',
-      'Or pass the --cluster and --state-dir it was created with.',
+      `Create it with \`hacp up --zone <zone>${flag}\`.`,
+      'Or pass the --cluster, --provider and --state-dir it was created with.',
     ],
-    details: { cluster },
+    details: { cluster, provider },
   });
 }
 
@@ -130,7 +131,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
 
   async function requireRecord(signal?: AbortSignal) {
     const record = await readRecord(provider.state, cluster, signal);
-    if (record === undefined) throw notFound(cluster);
+    if (record === undefined) throw notFound(cluster, provider.name);
     return record;
   }
 
@@ -181,7 +182,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     const stored = await readRecord(provider.state, cluster, signal);
     if (stored === undefined) {
       if (request.operation === 'down') return downWithoutRecord(signal);
-      throw notFound(cluster);
+      throw notFound(cluster, provider.name);
     }
     const record = stored.value;
     const target = {
@@ -208,7 +209,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
   /** `down` after an `up` that stopped before writing its record: delete what it made. */
   async function downWithoutRecord(signal?: AbortSignal): Promise<{ plan: Plan; target: Journal['target'] }> {
     const journal = await readJournal(provider.state, cluster, signal);
-    if (journal === undefined) throw notFound(cluster);
+    if (journal === undefined) throw notFound(cluster, provider.name);
     const instances = await provider.instances.list({ cluster }, { signal });
     const replicas = instances.map((instance) => ({
       name: instance.name,

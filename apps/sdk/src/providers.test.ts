@@ -51,7 +51,7 @@ beforeAll(async () => {
     { version: '1.2.3', exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' } } },
     {
       'dist/index.js': pluginModule(
-        `specificationVersion: 'v1', name: 'good', description: 'a memory cloud', create: (settings) => createMemoryProvider({ name: 'good', ...settings })`,
+        `specificationVersion: 'v1', name: 'good', description: 'a memory cloud', create: () => createMemoryProvider({ name: 'good' })`,
       ),
     },
   );
@@ -122,7 +122,7 @@ describe('loading a provider by package name', () => {
       version: '1.2.3',
       description: 'a memory cloud',
     });
-    const provider = await registry.create('good', {}, { from: from() });
+    const provider = await registry.create('good', { stateDir: '/srv/good' }, { from: from() });
     expect(provider.name).toBe('good');
     expect(await provider.zones.list()).not.toEqual([]);
     // Loaded once, then registered: the list shows where it came from.
@@ -131,9 +131,38 @@ describe('loading a provider by package name', () => {
     ]);
   });
 
+  it("gives a plugin's create host settings: stateDir required, env this process's by default", async () => {
+    const registry = createProviderRegistry();
+    const seen: unknown[] = [];
+    const plugin = {
+      specificationVersion: 'v1',
+      name: 'hosted',
+      create: (settings: unknown) => {
+        seen.push(settings);
+        return createMemoryProvider({ name: 'hosted' });
+      },
+    };
+    registry.registerPlugin(plugin);
+    registry.registerPlugin(plugin); // the same descriptor again is the same factory
+    await registry.create('hosted', { stateDir: '/srv/hosted' });
+    await registry.create('hosted', { stateDir: '/srv/hosted', env: { A: '1' }, project: 'p' });
+    expect(seen).toEqual([
+      { stateDir: '/srv/hosted', env: process.env },
+      { stateDir: '/srv/hosted', env: { A: '1' }, project: 'p' },
+    ]);
+    const missing = await refusal(registry.create('hosted', {}));
+    expect(missing.code).toBe('INVALID_ARGUMENT');
+    expect(missing.details).toEqual({ field: 'stateDir' });
+    expect(seen).toHaveLength(2);
+  });
+
   it('imports a scoped @scope/hacp-provider-<name> through its main, under <name>', async () => {
     const registry = createProviderRegistry();
-    const provider = await registry.create('@acme/hacp-provider-scoped', {}, { from: from() });
+    const provider = await registry.create(
+      '@acme/hacp-provider-scoped',
+      { stateDir: '/srv/scoped' },
+      { from: from() },
+    );
     expect(provider.name).toBe('scoped');
     expect(registry.get('scoped')).toMatchObject({ package: '@acme/hacp-provider-scoped', version: '0.0.1' });
   });
@@ -164,7 +193,7 @@ describe('loading a provider by package name', () => {
 
   it('a provider lacking methods is PROVIDER_INVALID (members), listing them; it is closed', async () => {
     const registry = createProviderRegistry();
-    const error = await refusal(registry.create('partial', {}, { from: from() }));
+    const error = await refusal(registry.create('partial', { stateDir: '/srv/partial' }, { from: from() }));
     expect(error.code).toBe('PROVIDER_INVALID');
     expect(error.details).toMatchObject({ reason: 'members', missing: ['reach', 'instances.delete'] });
     expect(error.message).toBe(
@@ -175,7 +204,9 @@ describe('loading a provider by package name', () => {
   });
 
   it('a provider made with another specificationVersion is PROVIDER_INVALID (version)', async () => {
-    const error = await refusal(createProviderRegistry().create('oldmade', {}, { from: from() }));
+    const error = await refusal(
+      createProviderRegistry().create('oldmade', { stateDir: '/srv/oldmade' }, { from: from() }),
+    );
     expect(error.code).toBe('PROVIDER_INVALID');
     expect(error.details).toMatchObject({ reason: 'version', specificationVersion: 'v0' });
   });
@@ -269,7 +300,7 @@ describe('registering providers', () => {
     expect(defaultProviderRegistry().get('shared-one')?.package).toBe('my-app');
     expect((await loadProvider('shared-one')).factory).toBe(factory);
     expect((await createProvider('shared-one', {})).name).toBe('mine');
-    expect((await createProvider('good', {}, { from: from() })).name).toBe('good');
+    expect((await createProvider('good', { stateDir: '/srv/good' }, { from: from() })).name).toBe('good');
   });
 });
 

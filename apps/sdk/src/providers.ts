@@ -14,6 +14,7 @@ import {
   isProviderName,
   missingProviderV1Members,
   PROVIDER_PACKAGE_PREFIX,
+  type ProviderHostSettings,
   type ProviderPluginV1,
   type ProviderV1,
   providerPluginProblems,
@@ -224,6 +225,37 @@ function entryOf(manifest: FoundPackage['manifest']): string {
   return manifest.main ?? 'index.js';
 }
 
+// One host factory per plugin descriptor, so that registering a plugin again is the same factory.
+const HOST_FACTORIES = new WeakMap<ProviderPluginV1, AnyProviderFactory>();
+
+/**
+ * A plugin's `create` behind a check of the host settings it is promised (ProviderHostSettings):
+ * `stateDir` is required, `env` defaults to this process's environment.
+ */
+function hostFactory(plugin: ProviderPluginV1): AnyProviderFactory {
+  let factory = HOST_FACTORIES.get(plugin);
+  if (factory === undefined) {
+    factory = (settings: unknown) => {
+      const given = (typeof settings === 'object' && settings !== null ? settings : {}) as Record<
+        string,
+        unknown
+      >;
+      if (typeof given.stateDir !== 'string' || given.stateDir === '') {
+        throw invalidArgument({
+          field: 'stateDir',
+          message: `Provider plugin "${plugin.name}" needs settings.stateDir, a folder of its own for its state.`,
+          actions: [
+            `Pass { stateDir: '/var/lib/hacp/providers/${plugin.name}' } (any folder the provider may own).`,
+          ],
+        });
+      }
+      return plugin.create({ ...given, env: given.env ?? process.env } as ProviderHostSettings);
+    };
+    HOST_FACTORIES.set(plugin, factory);
+  }
+  return factory;
+}
+
 /**
  * Makes an empty registry, for a program that wants its own set of providers.
  *
@@ -267,7 +299,7 @@ export function createProviderRegistry(): ProviderRegistry {
   const registerPlugin: ProviderRegistry['registerPlugin'] = (candidate, origin = {}) => {
     const plugin = assertPlugin(candidate, origin);
     const { replace, ...rest } = origin;
-    register(plugin.name, plugin.create, {
+    register(plugin.name, hostFactory(plugin), {
       ...rest,
       ...(plugin.description === undefined || rest.description !== undefined
         ? {}
@@ -409,12 +441,15 @@ export function loadProvider(
 
 /**
  * Loads a provider (see `loadProvider`), makes it with `settings`, and checks that what it made has
- * `specificationVersion: 'v1'` and every method of the contract.
+ * `specificationVersion: 'v1'` and every method of the contract. A plugin's provider takes
+ * ProviderHostSettings: `stateDir` (required: a folder of its own), `env` (default
+ * `process.env`), `project?`, `logger?`.
  *
  * @example
  * const provider = await createProvider('example', { stateDir: '/tmp/hacp-example' });
  * const controlPlane = createControlPlane({ provider, dataDir: '/tmp/hacp-example/clusters/kubernetes' });
  * @throws HacpError PROVIDER_NOT_FOUND, or PROVIDER_INVALID naming the version found or the members missing.
+ * @throws HacpError INVALID_ARGUMENT when a plugin's provider is given no `stateDir`.
  */
 export function createProvider(
   nameOrPackage: string,

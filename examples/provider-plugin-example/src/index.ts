@@ -43,8 +43,10 @@ function millisecondsFrom(
  * @throws HacpError INVALID_ARGUMENT naming a variable that is not a whole number.
  */
 export function settingsFromHost(host: ProviderHostSettings): ExampleProviderSettings {
-  const startCheckMs = millisecondsFrom(host.env, EXAMPLE_VARIABLES.startCheckMs);
-  const stopGraceMs = millisecondsFrom(host.env, EXAMPLE_VARIABLES.stopGraceMs);
+  // A caller that skips the host may leave env out; the SDK and the CLI always pass it.
+  const env = host.env ?? process.env;
+  const startCheckMs = millisecondsFrom(env, EXAMPLE_VARIABLES.startCheckMs);
+  const stopGraceMs = millisecondsFrom(env, EXAMPLE_VARIABLES.stopGraceMs);
   return {
     stateDir: host.stateDir,
     ...(host.logger ? { logger: host.logger } : {}),

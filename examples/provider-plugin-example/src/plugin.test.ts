@@ -58,6 +58,14 @@ describe('the plugin', () => {
       stopGraceMs: 3000,
     });
     expect(settingsFromHost({ stateDir: '/tmp/x', env: {} })).toEqual({ stateDir: '/tmp/x' });
+    // Without an env (a caller that skips the host), the variables come from this process.
+    process.env[EXAMPLE_VARIABLES.stopGraceMs] = '1234';
+    try {
+      const host = { stateDir: '/tmp/x' } as Parameters<typeof settingsFromHost>[0];
+      expect(settingsFromHost(host)).toEqual({ stateDir: '/tmp/x', stopGraceMs: 1234 });
+    } finally {
+      delete process.env[EXAMPLE_VARIABLES.stopGraceMs];
+    }
   });
 
   it('refuses a variable that is not a whole number of milliseconds, naming it', () => {

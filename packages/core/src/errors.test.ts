@@ -92,6 +92,7 @@ describe('exitCodeFor', () => {
     'REPLICA_NOT_FOUND',
     'NOT_FOUND',
     'ALREADY_EXISTS',
+    'PROVIDER_NOT_FOUND',
   ] as const)('is 2 (bad input) for %s', (code) => {
     expect(exitCodeFor(code)).toBe(2);
   });
@@ -116,6 +117,7 @@ describe('exitCodeFor', () => {
       'REPLICA_NOT_FOUND',
       'NOT_FOUND',
       'ALREADY_EXISTS',
+      'PROVIDER_NOT_FOUND',
       'QUORUM_AT_RISK',
       'LEARNER_PRESENT',
       'LAST_REPLICA',
