@@ -1,10 +1,12 @@
 // A provider plugin as a user adds one: `hacp plugins link` of examples/provider-plugin-example,
 // then up, replicate, status and down with --provider example, all through the built CLI, with
 // real etcd behind the example's own endpoint forwarder; then `hacp plugins unlink`.
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, etcdctl, hacp, snapshotTree, tempStateDir } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
@@ -154,6 +156,19 @@ describe('a provider plugin, linked into the built CLI', () => {
     const after = await ok<Status>(moon(['status']));
     expect(after.replicas.map((replica) => replica.name).sort()).toEqual(replicas);
 
+    // The same cluster name on the built-in provider, in the same state folder: refused, so that
+    // neither cluster reuses or deletes the other's PKI.
+    const outsidePlugin = (tree: Record<string, string>) =>
+      Object.fromEntries(Object.entries(tree).filter(([path]) => !path.startsWith('providers')));
+    const beforeLocal = outsidePlugin(snapshotTree(stateDir.dir));
+    const twin = await cli(['up', '--zone', 'local-a', '--cluster', 'moon', '--json']);
+    expect(twin.code).toBe(2);
+    expect(twin.json).toMatchObject({ error: { code: 'ALREADY_EXISTS' } });
+    expect((twin.json as { error: { message: string } }).error.message).toContain(
+      'holds the PKI of another cluster named moon',
+    );
+    expect(outsidePlugin(snapshotTree(stateDir.dir))).toEqual(beforeLocal);
+
     const down = await cli(moon(['down', '--yes', '--json']));
     expect(down.code, down.stdout + down.stderr).toBe(0);
     const gone = await cli(moon(['status', '--json']));
@@ -239,5 +254,56 @@ describe('a provider plugin, linked into the built CLI', () => {
     expect((status.json as { error: { actions: string[] } }).error.actions[0]).toBe(
       'Create it with `hacp up --zone <zone> --provider example`.',
     );
+  });
+
+  it('hacp plugins install and uninstall a packed plugin; a provider lacking methods is PROVIDER_INVALID', async () => {
+    // A plugin package with no dependencies, packed as npm packs it (files under package/).
+    const source = join(home, 'tiny', 'package');
+    await mkdir(source, { recursive: true });
+    await writeFile(
+      join(source, 'package.json'),
+      JSON.stringify({
+        name: 'hacp-provider-tiny',
+        version: '1.0.0',
+        type: 'module',
+        exports: './index.js',
+        oclif: { hooks: { 'hacp:providers': './hook.js' } },
+      }),
+    );
+    await writeFile(
+      join(source, 'index.js'),
+      "export default { specificationVersion: 'v1', name: 'tiny', description: 'A tiny cloud', create: () => ({ specificationVersion: 'v1', name: 'tiny' }) };\n",
+    );
+    await writeFile(
+      join(source, 'hook.js'),
+      "import plugin from './index.js';\nexport default async () => [plugin];\n",
+    );
+    const tarball = join(home, 'tiny', 'hacp-provider-tiny-1.0.0.tgz');
+    await promisify(execFile)('tar', ['-czf', tarball, '-C', join(home, 'tiny'), 'package']);
+
+    const install = await cli(['plugins', 'install', `file:${tarball}`]);
+    expect(install.code, install.stdout + install.stderr).toBe(0);
+    try {
+      expect((await providers()).find((provider) => provider.name === 'tiny')).toMatchObject({
+        package: 'hacp-provider-tiny',
+        version: '1.0.0',
+        source: 'plugin',
+        plugin: { name: 'hacp-provider-tiny', version: '1.0.0', type: 'user' },
+      });
+      const before = snapshotTree(stateDir.dir);
+      const run = await cli(['status', '--provider', 'tiny', '--json']);
+      expect(run.code).toBe(1);
+      assertEnvelope('error', run.json);
+      const error = (run.json as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe('PROVIDER_INVALID');
+      expect(error.message).toContain(
+        'hacp-provider-tiny 1.0.0 made a provider that lacks reach, zones.list',
+      );
+      expect(snapshotTree(stateDir.dir)).toEqual(before);
+    } finally {
+      const uninstall = await cli(['plugins', 'uninstall', 'hacp-provider-tiny']);
+      expect(uninstall.code, uninstall.stdout + uninstall.stderr).toBe(0);
+    }
+    expect((await providers()).map((provider) => provider.name)).toEqual(['local', 'gce']);
   });
 });

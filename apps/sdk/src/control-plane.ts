@@ -162,6 +162,19 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
           details: { cluster },
         });
       }
+      // A fresh up finds no PKI: one there belongs to another cluster of this name (another
+      // provider's, or one whose provider state is gone), whose CAs must not be reused or deleted.
+      if (await pkiStore.exists()) {
+        throw new HacpError({
+          code: ErrorCode.ALREADY_EXISTS,
+          message: `${pkiStore.dir} holds the PKI of another cluster named ${cluster} (with another provider than ${provider.name}, or one whose provider state is gone); hacp will not reuse its CAs or overwrite them.`,
+          actions: [
+            'Pick another name with --cluster, or another --state-dir.',
+            `If that cluster is gone for good, move ${pkiStore.dir} away first.`,
+          ],
+          details: { cluster, dir: pkiStore.dir },
+        });
+      }
       const zones = (await provider.zones.list({ signal })).map((zone) => zone.name);
       const plan = planUp({
         cluster,
