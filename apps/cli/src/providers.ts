@@ -12,7 +12,13 @@ import { dirname, join, resolve } from 'node:path';
 import { isProviderName, PROVIDER_PACKAGE_PREFIX, PROVIDER_PLUGIN_HOOK } from '@hacp/core';
 import type { LocalProvider } from '@hacp/provider-local';
 import type { ControlPlaneSettings } from '@hacp/sdk';
-import { providerNameOfPackage, type RegisteredProvider } from '@hacp/sdk/providers';
+import {
+  assertProviderV1,
+  createProviderRegistry,
+  loadProvider,
+  providerNameOfPackage,
+  type RegisteredProvider,
+} from '@hacp/sdk/providers';
 import type { Config } from '@oclif/core';
 import { type Environment, readStringVariable } from './env.js';
 import type { CliWarning } from './envelope.js';
@@ -141,16 +147,14 @@ function pluginCreate(
   origin: { package?: string; version?: string },
 ) {
   return async (context: ProviderContext): Promise<Provider> => {
-    const { assertProviderV1 } = await import('@hacp/sdk/providers');
     const settings = {
       stateDir: pluginStateDir(context.stateDir, name),
       env: context.env,
       ...(context.project === undefined ? {} : { project: context.project }),
     };
     const provider: unknown = await create(settings);
-    const check: typeof assertProviderV1 = assertProviderV1;
     try {
-      check(provider, { name, ...origin });
+      assertProviderV1(provider, { name, ...origin });
     } catch (error) {
       await (provider as Partial<Provider> | undefined)?.close?.().catch(() => undefined);
       throw error;
@@ -175,7 +179,6 @@ export interface PluginOffers {
  */
 export async function pluginProviders(config: Config): Promise<PluginOffers> {
   const result = await config.runHook(PROVIDER_PLUGIN_HOOK, {}, 10_000, true);
-  const { createProviderRegistry } = await import('@hacp/sdk/providers');
   const registry = createProviderRegistry();
   const offers: PluginOffers = { providers: [], warnings: [], refused: new Map() };
   for (const failure of result.failures) {
@@ -318,7 +321,6 @@ export async function findProvider(name: string, context: ProviderContext): Prom
   if (contributed !== undefined) return contributed;
   const refused = fromPlugins?.refused.get(name);
   if (refused !== undefined) throw refused;
-  const { loadProvider } = await import('@hacp/sdk/providers');
   try {
     const loaded = await loadProvider(name, { from: context.cwd ?? process.cwd() });
     const origin = {
