@@ -6,17 +6,18 @@
  * never load the Google client (about half a second).
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { isProviderName, PROVIDER_PACKAGE_PREFIX, PROVIDER_PLUGIN_HOOK } from '@hacp/core';
 import type { LocalProvider } from '@hacp/provider-local';
 import type { ControlPlaneSettings } from '@hacp/sdk';
 import {
-  assertProviderV1,
   createProviderRegistry,
+  defaultProviderRegistry,
+  findProviderPackages,
+  type LoadProviderOptions,
   loadProvider,
-  providerNameOfPackage,
+  type ProviderRegistry,
   type RegisteredProvider,
 } from '@hacp/sdk/providers';
 import type { Config } from '@oclif/core';
@@ -138,29 +139,20 @@ export function pluginStateDir(stateDir: string, name: string): string {
 }
 
 /**
- * Makes a plugin provider with core's ProviderHostSettings, and shape-checks it (closing it when it
- * fails the check).
+ * Makes a plugin provider through `registry` (which checks core's ProviderHostSettings, shape-checks
+ * the provider and closes one that fails), in its own folder `<state-dir>/providers/<name>`.
  */
-function pluginCreate(
-  name: string,
-  create: (settings: unknown) => unknown,
-  origin: { package?: string; version?: string },
-) {
-  return async (context: ProviderContext): Promise<Provider> => {
-    const settings = {
-      stateDir: pluginStateDir(context.stateDir, name),
-      env: context.env,
-      ...(context.project === undefined ? {} : { project: context.project }),
-    };
-    const provider: unknown = await create(settings);
-    try {
-      assertProviderV1(provider, { name, ...origin });
-    } catch (error) {
-      await (provider as Partial<Provider> | undefined)?.close?.().catch(() => undefined);
-      throw error;
-    }
-    return provider;
-  };
+function pluginCreate(registry: ProviderRegistry, name: string, options: LoadProviderOptions = {}) {
+  return (context: ProviderContext): Promise<Provider> =>
+    registry.create(
+      name,
+      {
+        stateDir: pluginStateDir(context.stateDir, name),
+        env: context.env,
+        ...(context.project === undefined ? {} : { project: context.project }),
+      },
+      options,
+    );
 }
 
 /** What the plugins offer: usable providers, warnings, and the offers refused, by provider name. */
@@ -227,7 +219,7 @@ export async function pluginProviders(config: Config): Promise<PluginOffers> {
         ...(entry.description === undefined ? {} : { description: entry.description }),
         source: 'plugin',
         plugin: { name: plugin.name, version: plugin.version, type: plugin.type },
-        create: pluginCreate(entry.name, entry.factory, origin),
+        create: pluginCreate(registry, entry.name),
       });
     }
   }
@@ -235,59 +227,14 @@ export async function pluginProviders(config: Config): Promise<PluginOffers> {
   return offers;
 }
 
-/**
- * The provider packages (`hacp-provider-<name>`, `@scope/hacp-provider-<name>`) installed in
- * `cwd`'s node_modules or a parent's, read from their package.json without importing them.
- */
+/** The provider packages installed in `cwd`'s node_modules or a parent's (see the SDK's findProviderPackages). */
 export function installedProviderPackages(cwd: string): ProviderEntry[] {
-  const found = new Map<string, ProviderEntry>();
-  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
-    const modules = join(dir, 'node_modules');
-    for (const packageName of packageNamesIn(modules)) {
-      const name = providerNameOfPackage(packageName);
-      if (name === undefined || found.has(name)) continue;
-      const manifest = readManifest(join(modules, packageName));
-      found.set(name, {
-        name,
-        package: packageName,
-        ...(typeof manifest?.version === 'string' ? { version: manifest.version } : {}),
-        ...(typeof manifest?.description === 'string' ? { description: manifest.description } : {}),
-        source: 'package',
-        create: async (context) =>
-          (await findProvider(name, { ...context, config: undefined })).create(context),
-      });
-    }
-    if (dirname(dir) === dir) break;
-  }
-  return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
-}
-
-function packageNamesIn(modules: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(modules);
-  } catch {
-    return [];
-  }
-  return names.flatMap((name) => {
-    if (name.startsWith(PROVIDER_PACKAGE_PREFIX)) return [name];
-    if (!name.startsWith('@')) return [];
-    try {
-      return readdirSync(join(modules, name))
-        .filter((inner) => inner.startsWith(PROVIDER_PACKAGE_PREFIX))
-        .map((inner) => `${name}/${inner}`);
-    } catch {
-      return [];
-    }
-  });
-}
-
-function readManifest(dir: string): { version?: unknown; description?: unknown } | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: unknown };
-  } catch {
-    return undefined;
-  }
+  return findProviderPackages(cwd).map((found) => ({
+    ...found,
+    source: 'package',
+    create: async (context) =>
+      (await findProvider(found.name, { ...context, config: undefined })).create(context),
+  }));
 }
 
 /**
@@ -322,18 +269,15 @@ export async function findProvider(name: string, context: ProviderContext): Prom
   const refused = fromPlugins?.refused.get(name);
   if (refused !== undefined) throw refused;
   try {
-    const loaded = await loadProvider(name, { from: context.cwd ?? process.cwd() });
-    const origin = {
-      ...(loaded.package === undefined ? {} : { package: loaded.package }),
-      ...(loaded.version === undefined ? {} : { version: loaded.version }),
-    };
+    const from = context.cwd ?? process.cwd();
+    const loaded = await loadProvider(name, { from });
     return {
       name,
       package: loaded.package ?? `${PROVIDER_PACKAGE_PREFIX}${name}`,
       ...(loaded.version === undefined ? {} : { version: loaded.version }),
       ...(loaded.description === undefined ? {} : { description: loaded.description }),
       source: 'package',
-      create: pluginCreate(name, loaded.factory, origin),
+      create: pluginCreate(defaultProviderRegistry(), name, { from }),
     };
   } catch (error) {
     if (!isHacpError(error, ErrorCode.PROVIDER_NOT_FOUND)) throw error;

@@ -8,6 +8,7 @@ import {
   createProvider,
   createProviderRegistry,
   defaultProviderRegistry,
+  findProviderPackages,
   loadProvider,
   providerNameOfPackage,
   registerProvider,
@@ -301,6 +302,30 @@ describe('registering providers', () => {
     expect((await loadProvider('shared-one')).factory).toBe(factory);
     expect((await createProvider('shared-one', {})).name).toBe('mine');
     expect((await createProvider('good', { stateDir: '/srv/good' }, { from: from() })).name).toBe('good');
+  });
+});
+
+describe('findProviderPackages', () => {
+  it('lists the provider packages in node_modules here and above, from package.json alone', () => {
+    const found = findProviderPackages(from());
+    expect(found.map((entry) => entry.name)).toEqual([
+      'broken',
+      'future',
+      'good',
+      'misnamed',
+      'nodefault',
+      'oldmade',
+      'partial',
+      'scoped',
+    ]);
+    expect(found.find((entry) => entry.name === 'scoped')).toEqual({
+      name: 'scoped',
+      package: '@acme/hacp-provider-scoped',
+      version: '0.0.1',
+    });
+    // The broken package is listed, not imported (importing it throws).
+    expect(found.find((entry) => entry.name === 'broken')?.version).toBe('1.0.0');
+    expect(findProviderPackages(tmpdir())).toEqual([]);
   });
 });
 

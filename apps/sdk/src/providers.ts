@@ -4,7 +4,7 @@
  * ProviderPluginV1) with `import()`. Everything loaded is shape-checked: the plugin descriptor when
  * it is imported, the provider when it is created.
  */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
@@ -177,7 +177,63 @@ function assertPlugin(candidate: unknown, origin: ProviderOrigin & { name?: stri
 
 interface FoundPackage {
   dir: string;
-  manifest: { name?: string; version?: string; exports?: unknown; main?: string };
+  manifest: { name?: string; version?: string; description?: string; exports?: unknown; main?: string };
+}
+
+/** A provider package found on disk, read from its package.json without importing it. */
+export interface ProviderPackage {
+  /** The provider name it stands for (`example` for `hacp-provider-example`). */
+  name: string;
+  package: string;
+  version?: string;
+  description?: string;
+}
+
+/** The node_modules folders `from` and its parents would import from, nearest first. */
+function nodeModulesAbove(from: string): string[] {
+  const folders: string[] = [];
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    folders.push(join(dir, 'node_modules'));
+    if (dirname(dir) === dir) return folders;
+  }
+}
+
+function readDirNames(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The provider packages (`hacp-provider-<name>`, `@scope/hacp-provider-<name>`) installed in
+ * `from`'s node_modules or a parent's, nearest first for a name found twice, sorted by name. Nothing
+ * is imported: this is what `hacp providers` lists.
+ */
+export function findProviderPackages(from: string): ProviderPackage[] {
+  const found = new Map<string, ProviderPackage>();
+  for (const modules of nodeModulesAbove(from)) {
+    const packageNames = readDirNames(modules).flatMap((entry) => {
+      if (entry.startsWith(PROVIDER_PACKAGE_PREFIX)) return [entry];
+      if (!entry.startsWith('@')) return [];
+      return readDirNames(join(modules, entry))
+        .filter((inner) => inner.startsWith(PROVIDER_PACKAGE_PREFIX))
+        .map((inner) => `${entry}/${inner}`);
+    });
+    for (const packageName of packageNames) {
+      const name = providerNameOfPackage(packageName);
+      if (name === undefined || found.has(name)) continue;
+      const manifest = readManifest(join(modules, packageName));
+      found.set(name, {
+        name,
+        package: packageName,
+        ...(typeof manifest?.version === 'string' ? { version: manifest.version } : {}),
+        ...(typeof manifest?.description === 'string' ? { description: manifest.description } : {}),
+      });
+    }
+  }
+  return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 function readManifest(dir: string): FoundPackage['manifest'] | undefined {
@@ -190,11 +246,10 @@ function readManifest(dir: string): FoundPackage['manifest'] | undefined {
 
 /** The package in `from`'s node_modules or a parent's, else one the SDK itself resolves. */
 function findPackage(packageName: string, from: string): FoundPackage | undefined {
-  for (let dir = resolve(from); ; dir = dirname(dir)) {
-    const candidate = join(dir, 'node_modules', packageName);
+  for (const modules of nodeModulesAbove(from)) {
+    const candidate = join(modules, packageName);
     const manifest = existsSync(join(candidate, 'package.json')) ? readManifest(candidate) : undefined;
     if (manifest !== undefined) return { dir: realpathSync(candidate), manifest };
-    if (dirname(dir) === dir) break;
   }
   let entry: string;
   try {
