@@ -43,6 +43,8 @@ export const ErrorCode = {
   PROVIDER_ERROR: 'PROVIDER_ERROR',
   /** A program or package hacp needs is not installed. */
   DEPENDENCY_MISSING: 'DEPENDENCY_MISSING',
+  /** A download did not match its published checksum; nothing of it was kept. */
+  CHECKSUM_MISMATCH: 'CHECKSUM_MISMATCH',
   /** No provider has that name: none built in, registered, contributed by a plugin or installed as a package. */
   PROVIDER_NOT_FOUND: 'PROVIDER_NOT_FOUND',
   /** A provider plugin or package is not a v1 provider: another contract version, or members missing. */

@@ -49,6 +49,7 @@ export {
   PROVIDER_V1_METHODS,
   type ProviderBaseSettings,
   type ProviderFactory,
+  type ProviderKubernetesSupport,
   type ProviderV1,
   type Reach,
   type ReadOptions,

@@ -26,6 +26,11 @@ export interface NodeProcess {
   env?: Readonly<Record<string, string>>;
   /** TCP ports the process listens on, by role, so providers can open, forward or check them. */
   ports?: Readonly<Record<string, number>>;
+  /**
+   * How long it gets to exit after SIGTERM before it is killed (a pod's
+   * `terminationGracePeriodSeconds`). Default: the provider's own.
+   */
+  stopGraceSeconds?: number;
 }
 
 /**
@@ -36,6 +41,11 @@ export interface NodeProcess {
 export interface NodeConfig {
   files: readonly NodeFile[];
   processes: readonly NodeProcess[];
+  /**
+   * The Kubernetes version its Kubernetes processes are (`v1.23.16`), the cluster's recorded one;
+   * absent for an etcd-only replica. A provider that runs images (GCE's static pods) picks them by it.
+   */
+  kubernetesVersion?: string;
 }
 
 // Segments of safe characters joined by single slashes: no leading or trailing `/`, no `//` (which
@@ -88,6 +98,14 @@ export function assertNodeConfig(config: NodeConfig): void {
       throw invalidArgument({
         field: `processes[${index}].command`,
         message: `Process "${process.name}" has no command.`,
+      });
+    }
+    const grace = process.stopGraceSeconds;
+    if (grace !== undefined && (!Number.isInteger(grace) || grace < 0 || grace > 3600)) {
+      throw invalidArgument({
+        field: `processes[${index}].stopGraceSeconds`,
+        value: grace,
+        message: `Process "${process.name}" has stopGraceSeconds ${grace}: use a whole number from 0 to 3600.`,
       });
     }
   }

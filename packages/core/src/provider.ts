@@ -12,7 +12,7 @@
  *   resource as its doc says a failure does.
  */
 import type { Logger } from './logger.js';
-import type { NodeConfig } from './node-config.js';
+import type { NodeConfig, NodeFile } from './node-config.js';
 
 /** Options of every mutating call. */
 export interface MutationOptions {
@@ -124,6 +124,12 @@ export interface InstanceNetwork {
    * paths, such as etcd's `--data-dir`.
    */
   rootDir: string;
+  /**
+   * The address the replica's API server listens on, where that is more than `internalIp`:
+   * `0.0.0.0` on a VM that also receives packets for the load balancer's address (GCE delivers a
+   * forwarding rule's address to the target VM itself). Absent: `internalIp`.
+   */
+  listenAddress?: string;
 }
 
 /** An instance as the provider sees it now. */
@@ -170,8 +176,28 @@ export interface InstanceApi {
   delete(ref: InstanceRef, options: MutationOptions & { keepDisk?: boolean }): Promise<void>;
   /** Stops the instance's processes, keeping it and its data (`hacp zone fail`). Optional. */
   stop?(ref: InstanceRef, options: MutationOptions): Promise<void>;
-  /** Starts a stopped instance's processes again. Optional. */
+  /** Starts a stopped instance's processes again (those `stopProcesses` stopped too). Optional. */
   start?(ref: InstanceRef, options: MutationOptions): Promise<void>;
+  /**
+   * Optional. Stops the named processes of an instance gracefully (SIGTERM, then SIGKILL after the
+   * process's `stopGraceSeconds`), keeping the instance and its other processes running: `remove`
+   * stops a replica's kube-apiserver before its etcd member goes, so that nothing waits on a
+   * removed member. Names the instance does not run, or processes already stopped, are fine.
+   * Resolves once they have exited. @throws HacpError NOT_FOUND when the instance does not exist.
+   */
+  stopProcesses?(ref: InstanceRef, names: readonly string[], options: MutationOptions): Promise<void>;
+  /**
+   * Optional. Makes the files of a running instance under the folder `prefix` (relative to its
+   * root, as NodeFile paths are) exactly `files`: writes new and changed ones with their modes,
+   * removes the others there. Every path must start with `<prefix>/`. Used for add-on manifests,
+   * which the replica's add-on manager re-reads on its own. Without it, an instance gets its files
+   * only when created. @throws HacpError NOT_FOUND when the instance does not exist.
+   */
+  syncFiles?(
+    ref: InstanceRef,
+    update: { prefix: string; files: readonly NodeFile[] },
+    options: MutationOptions,
+  ): Promise<void>;
 }
 
 /** Who holds the endpoint address now. */
@@ -315,11 +341,28 @@ export interface Reach {
   close(): Promise<void>;
 }
 
+/**
+ * How a provider runs a replica's Kubernetes programs (kube-apiserver, kube-controller-manager,
+ * kube-scheduler, the add-on manager).
+ * - `host`: as processes on this machine. The SDK finds (or downloads) the binaries of the
+ *   cluster's version here and renders their absolute paths as NodeProcess commands.
+ * - `images`: from the provider's own images of `NodeConfig.kubernetesVersion` (GCE's static pods).
+ *   The SDK renders plain program names (`kube-apiserver`, `kube-addon-manager`).
+ */
+export interface ProviderKubernetesSupport {
+  programs: 'host' | 'images';
+}
+
 /** The contract every provider implements. */
 export interface ProviderV1 {
   readonly specificationVersion: 'v1';
   /** The provider's name as `--provider` takes it: `local`, `gce`, a plugin's name. */
   readonly name: string;
+  /**
+   * Optional. How it runs Kubernetes programs; a provider without it runs etcd only, and the SDK
+   * makes etcd-only clusters on it (with a warning).
+   */
+  readonly kubernetes?: ProviderKubernetesSupport;
   zones: {
     /** The zones this provider can place replicas in. */
     list(options?: ReadOptions): Promise<ZoneInfo[]>;
