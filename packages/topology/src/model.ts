@@ -130,6 +130,7 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
     case 'create-pki':
     case 'ensure-firewall':
     case 'delete-identity-lease':
+    case 'stop-kubernetes':
       return model;
     case 'reserve-address':
       return model;

@@ -227,6 +227,20 @@ describe('planRemove', () => {
     execute(model, plan);
   });
 
+  it("stops a Kubernetes replica's components once it gets no traffic, before its member goes", () => {
+    const model = cluster({ replicas: 2 });
+    const plan = planRemove({ ...viewOf(model), kubernetes: true }, { zone: 'europe-west1-c' });
+    expect(kinds(plan).slice(2, 5)).toEqual([
+      'remove-target:kubernetes-master-a01',
+      'stop-kubernetes:kubernetes-master-a01',
+      'remove-member:kubernetes-master-a01',
+    ]);
+    expect(kinds(planRemove(viewOf(model), { zone: 'europe-west1-c' }))).not.toContain(
+      'stop-kubernetes:kubernetes-master-a01',
+    );
+    execute(model, plan);
+  });
+
   it('moves leadership away before removing the leader, through a remaining member', () => {
     const model = cluster({ replicas: 3 });
     const view = viewOf(model);

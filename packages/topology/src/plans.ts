@@ -349,6 +349,13 @@ function removalParts(view: ClusterView, victim: ReplicaInfo, list: StepList): R
     lateEndpoint = rest;
     endpoint = transition.next;
   }
+  if (view.kubernetes === true) {
+    list.add(
+      { kind: 'stop-kubernetes', replica: victim.name },
+      `Stop ${victim.name}'s Kubernetes components gracefully; its etcd member keeps running`,
+      known ? [`${victim.name} gets no traffic from the endpoint`] : [],
+    );
+  }
   if (member !== undefined) {
     list.add(
       { kind: 'remove-member', replica: victim.name, memberId: member.id, through },

@@ -50,6 +50,8 @@ export const WarningCode = {
   UNHEALTHY_REPLICA: 'UNHEALTHY_REPLICA',
   /** Repair found a problem it cannot fix safely now; running repair again after a recovery continues. */
   REPAIR_DEFERRED: 'REPAIR_DEFERRED',
+  /** No Kubernetes binaries could be had (or the provider runs etcd only): the cluster runs etcd only. */
+  KUBERNETES_UNAVAILABLE: 'KUBERNETES_UNAVAILABLE',
 } as const;
 export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode];
 
@@ -121,6 +123,11 @@ export type StepAction =
   /** Point an existing member at a new peer URL, keeping its id and data (etcd member migration). */
   | { kind: 'migrate-member'; replica: string; through: string }
   | { kind: 'delete-instance'; replica: string; zone: string; keepDisk: boolean }
+  /**
+   * Stop the replica's Kubernetes components gracefully (its etcd member keeps running), once it
+   * gets no traffic, so that nothing waits on its member after the member is removed.
+   */
+  | { kind: 'stop-kubernetes'; replica: string }
   | { kind: 'delete-identity-lease'; replica: string }
   | { kind: 'endpoint'; step: EndpointStep }
   | { kind: 'delete-firewall' }
@@ -172,4 +179,6 @@ export interface ClusterView {
   endpoint: EndpointState;
   /** Zones the provider offers. */
   zones: readonly string[];
+  /** The replicas run the Kubernetes components (not an etcd-only cluster). */
+  kubernetes?: boolean;
 }
