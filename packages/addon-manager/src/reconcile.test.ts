@@ -1,0 +1,88 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isHacpError } from '@hacp/core';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADDON_MODE_LABEL, type AddonObject } from './manifests.js';
+import { reconcileAddons } from './reconcile.js';
+
+// Requests are recorded and never answered: these tests are about what is (not) asked, and aborting.
+const requests: IncomingMessage[] = [];
+const server = createServer((request) => {
+  requests.push(request);
+});
+const kubeconfig = new KubeConfig();
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  kubeconfig.loadFromOptions({
+    clusters: [
+      {
+        name: 'c',
+        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        skipTLSVerify: true,
+      },
+    ],
+    users: [{ name: 'u', token: 'test-token' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const configMap = (name: string, labels?: Record<string, string>): AddonObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'kube-system', ...(labels ? { labels } : {}) },
+});
+
+describe('reconcileAddons', () => {
+  it('leaves objects without a mode alone: reported as ignored, nothing asked of the API server', async () => {
+    requests.length = 0;
+    const result = await reconcileAddons({
+      kubeconfig,
+      objects: [configMap('plain'), configMap('odd', { [ADDON_MODE_LABEL]: 'Sometimes' })],
+      prune: false,
+    });
+    expect(result).toEqual({
+      applied: [],
+      created: [],
+      unchanged: [],
+      pruned: [],
+      ignored: ['ConfigMap/kube-system/plain', 'ConfigMap/kube-system/odd'],
+      failed: [],
+    });
+    expect(requests).toHaveLength(0);
+  });
+
+  it('stops with ABORTED when the signal aborts during a request', async () => {
+    requests.length = 0;
+    const controller = new AbortController();
+    const pass = reconcileAddons({
+      kubeconfig,
+      objects: [configMap('a', { [ADDON_MODE_LABEL]: 'Reconcile' })],
+      signal: controller.signal,
+    }).catch((error: unknown) => error);
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (requests.length === 0) return;
+        clearInterval(poll);
+        resolve();
+      }, 10);
+    });
+    controller.abort();
+    const error = await pass;
+    expect(isHacpError(error, 'ABORTED')).toBe(true);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('refuses a kubeconfig without a current cluster', async () => {
+    const error = await reconcileAddons({ kubeconfig: new KubeConfig(), objects: [] }).catch(
+      (e: unknown) => e,
+    );
+    expect(isHacpError(error, 'INVALID_ARGUMENT')).toBe(true);
+  });
+});

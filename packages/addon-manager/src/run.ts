@@ -1,0 +1,119 @@
+/** The add-on manager's loop: read the folder, reconcile, wait out the interval, until stopped. */
+import { ErrorCode, HacpError, invalidArgument, isHacpError } from '@hacp/core';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { readAddonFolder } from './folder.js';
+import { type ReconcileResult, reconcileAddons } from './reconcile.js';
+
+/** What one pass of {@link runAddonManager} found and did. */
+export interface AddonPassReport extends ReconcileResult {
+  /** Files of the folder that could not be read or parsed (their objects were not applied). */
+  problems: { file: string; message: string }[];
+  /**
+   * Why nothing was pruned in this pass, when nothing was: the folder is missing, or a file of it
+   * could not be read, so what the folder wants is not known and deleting could remove a wanted add-on.
+   */
+  pruneSkipped?: string;
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * `work`, or undefined as soon as `signal` aborts. The work itself stops at its next request
+ * (every request carries the signal); its late outcome is dropped.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  work.catch(() => {});
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return resolve(undefined);
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+async function pass(options: {
+  kubeconfig: KubeConfig;
+  addonsDir: string;
+  signal: AbortSignal;
+}): Promise<AddonPassReport> {
+  const folder = await readAddonFolder(options.addonsDir);
+  const pruneSkipped = !folder.exists
+    ? `the add-on folder ${options.addonsDir} does not exist`
+    : folder.problems.length > 0
+      ? `${folder.problems.length} file(s) of the add-on folder could not be read`
+      : undefined;
+  const result = await reconcileAddons({
+    kubeconfig: options.kubeconfig,
+    objects: folder.files.flatMap((file) => file.objects),
+    signal: options.signal,
+    prune: pruneSkipped === undefined,
+  });
+  return { ...result, problems: folder.problems, ...(pruneSkipped === undefined ? {} : { pruneSkipped }) };
+}
+
+/**
+ * Keeps the add-ons of `addonsDir` on the cluster: a pass (see `reconcileAddons`) every
+ * `intervalMs`, measured from the start of one pass to the start of the next (a pass that takes
+ * longer is followed at once), until `signal` aborts. The folder is re-read at every pass; a missing
+ * folder is an empty set, and while it is missing or a file of it cannot be parsed nothing is pruned.
+ * Returns promptly when `signal` aborts, also in the middle of a pass. A pass that fails as a whole
+ * (never a single object) goes to `onError` and the loop goes on.
+ *
+ * @throws HacpError INVALID_ARGUMENT for an interval that is not a positive number, or a kubeconfig
+ *   without a current cluster.
+ * @example
+ * const controller = new AbortController();
+ * process.once('SIGTERM', () => controller.abort());
+ * await runAddonManager({
+ *   kubeconfig, addonsDir: '/etc/kubernetes/addons', intervalMs: 10_000, signal: controller.signal,
+ *   onPass: (report) => console.log(report.created, report.applied, report.pruned),
+ * });
+ */
+export async function runAddonManager(options: {
+  kubeconfig: KubeConfig;
+  addonsDir: string;
+  intervalMs: number;
+  signal: AbortSignal;
+  onPass?: (report: AddonPassReport) => void;
+  onError?: (error: unknown) => void;
+}): Promise<void> {
+  const { kubeconfig, addonsDir, intervalMs, signal } = options;
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
+    throw invalidArgument({
+      field: 'intervalMs',
+      message: `The interval between passes must be a positive number of milliseconds, not ${intervalMs}.`,
+      value: intervalMs,
+    });
+  }
+  if (!kubeconfig.getCurrentCluster()) {
+    throw new HacpError({
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: 'The kubeconfig has no current cluster, so there is no API server to keep the add-ons on.',
+      actions: ['Pass a kubeconfig whose current-context names a cluster with a server address.'],
+      details: { field: 'kubeconfig' },
+    });
+  }
+  while (!signal.aborted) {
+    const started = Date.now();
+    try {
+      const report = await untilAborted(pass({ kubeconfig, addonsDir, signal }), signal);
+      if (report !== undefined) options.onPass?.(report);
+    } catch (error) {
+      if (signal.aborted || isHacpError(error, ErrorCode.ABORTED)) break;
+      options.onError?.(error);
+    }
+    await pause(Math.max(0, intervalMs - (Date.now() - started)), signal);
+  }
+}
