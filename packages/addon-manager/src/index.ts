@@ -12,6 +12,7 @@ export { REQUEST_TIMEOUT_MS } from './object-api.js';
 export {
   ADDON_FIELD_MANAGER,
   ADDON_MANAGED_ANNOTATION,
+  type AddonKind,
   DEFAULT_PRUNE_KINDS,
   type ReconcileResult,
   reconcileAddons,

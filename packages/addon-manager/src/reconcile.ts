@@ -19,7 +19,7 @@ export const ADDON_FIELD_MANAGER = 'hacp-addon-manager';
 export const ADDON_MANAGED_ANNOTATION = 'addonmanager.hacp.io/managed';
 
 /** Where objects no longer in the folder are looked for: kube-addons.sh's default prune allowlist. */
-export const DEFAULT_PRUNE_KINDS: readonly { apiVersion: string; kind: string }[] = [
+export const DEFAULT_PRUNE_KINDS: readonly AddonKind[] = [
   { apiVersion: 'v1', kind: 'ConfigMap' },
   { apiVersion: 'v1', kind: 'Endpoints' },
   { apiVersion: 'v1', kind: 'Namespace' },
@@ -174,13 +174,19 @@ async function keepObject(api: AddonObjectApi, object: AddonObject, result: Reco
   result[outcome].push(addonObjectName(target));
 }
 
-/** The kinds to look for objects to prune in: the default allowlist and every kind in the folder. */
-function pruneKinds(objects: readonly AddonObject[]): { apiVersion: string; kind: string }[] {
-  const kinds = new Map<string, { apiVersion: string; kind: string }>();
-  for (const { apiVersion, kind } of DEFAULT_PRUNE_KINDS)
+/** A kind of object, as manifests name it. */
+export interface AddonKind {
+  apiVersion: string;
+  kind: string;
+}
+
+/** The kinds to look for objects to prune in: the default allowlist, `extra`, and every kind in the folder. */
+function pruneKinds(objects: readonly AddonObject[], extra: readonly AddonKind[]): AddonKind[] {
+  const kinds = new Map<string, AddonKind>();
+  // Later entries win for a kind: the folder's version is the one its objects were applied with.
+  for (const { apiVersion, kind } of [...DEFAULT_PRUNE_KINDS, ...extra, ...objects]) {
     kinds.set(`${group(apiVersion)}|${kind}`, { apiVersion, kind });
-  // The folder's version of a kind wins: it is the one the folder's objects were applied with.
-  for (const { apiVersion, kind } of objects) kinds.set(`${group(apiVersion)}|${kind}`, { apiVersion, kind });
+  }
   // Contents before what holds them: a CRD after its resources, a Namespace last.
   return [...kinds.values()].sort((a, b) => applyRank(b) - applyRank(a));
 }
@@ -227,11 +233,14 @@ async function pruneKind(options: {
  * Reconcile objects are server-side applied (field manager `hacp-addon-manager`, forced) with the
  * annotation `addonmanager.hacp.io/managed: "true"`; objects without a mode are ignored. Namespaces
  * go first, then CRDs. Then, unless `prune` is false, objects labelled Reconcile and carrying the
- * annotation, of the kinds in {@link DEFAULT_PRUNE_KINDS} or in `objects`, that `objects` no longer
+ * annotation, of the kinds in {@link DEFAULT_PRUNE_KINDS}, `pruneKinds` or `objects`, that `objects` no longer
  * holds (any mode) are deleted, in the background as kubectl does. A namespaced object without a
  * namespace goes to `default`. A failure of one object is reported in `failed` and the pass goes on.
  *
  * @param options.prune false to apply without deleting anything (the folder could not be fully read).
+ * @param options.pruneKinds more kinds to prune in: those of objects the folder held earlier, so
+ *   that removing the last manifest of a kind outside the allowlist (a custom resource, a CRD)
+ *   prunes it too.
  * @throws HacpError ABORTED when `signal` aborts; what was done by then stays done.
  * @throws HacpError INVALID_ARGUMENT when the kubeconfig has no current cluster.
  * @example
@@ -245,6 +254,7 @@ export async function reconcileAddons(options: {
   objects: readonly AddonObject[];
   signal?: AbortSignal;
   prune?: boolean;
+  pruneKinds?: readonly AddonKind[];
 }): Promise<ReconcileResult> {
   const { signal } = options;
   const api = createObjectApi(options.kubeconfig, signal);
@@ -279,7 +289,7 @@ export async function reconcileAddons(options: {
   }
   if (options.prune === false) return result;
   const keep = keepKeys(wanted);
-  for (const { apiVersion, kind } of pruneKinds(wanted)) {
+  for (const { apiVersion, kind } of pruneKinds(wanted, options.pruneKinds ?? [])) {
     check();
     try {
       await pruneKind({ api, apiVersion, kind, keep, result });

@@ -2,7 +2,8 @@
 import { ErrorCode, HacpError, invalidArgument, isHacpError } from '@hacp/core';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readAddonFolder } from './folder.js';
-import { type ReconcileResult, reconcileAddons } from './reconcile.js';
+import { addonModeOf } from './manifests.js';
+import { type AddonKind, type ReconcileResult, reconcileAddons } from './reconcile.js';
 
 /** What one pass of {@link runAddonManager} found and did. */
 export interface AddonPassReport extends ReconcileResult {
@@ -47,8 +48,16 @@ async function pass(options: {
   kubeconfig: KubeConfig;
   addonsDir: string;
   signal: AbortSignal;
+  /** The kinds of every add-on the folder has held while this loop ran; the pass adds its own. */
+  seenKinds: Map<string, AddonKind>;
 }): Promise<AddonPassReport> {
   const folder = await readAddonFolder(options.addonsDir);
+  const objects = folder.files.flatMap((file) => file.objects);
+  for (const object of objects) {
+    const { apiVersion, kind } = object;
+    if (addonModeOf(object) !== undefined)
+      options.seenKinds.set(`${apiVersion}|${kind}`, { apiVersion, kind });
+  }
   const pruneSkipped = !folder.exists
     ? `the add-on folder ${options.addonsDir} does not exist`
     : folder.problems.length > 0
@@ -56,9 +65,10 @@ async function pass(options: {
       : undefined;
   const result = await reconcileAddons({
     kubeconfig: options.kubeconfig,
-    objects: folder.files.flatMap((file) => file.objects),
+    objects,
     signal: options.signal,
     prune: pruneSkipped === undefined,
+    pruneKinds: [...options.seenKinds.values()],
   });
   return { ...result, problems: folder.problems, ...(pruneSkipped === undefined ? {} : { pruneSkipped }) };
 }
@@ -68,6 +78,8 @@ async function pass(options: {
  * `intervalMs`, measured from the start of one pass to the start of the next (a pass that takes
  * longer is followed at once), until `signal` aborts. The folder is re-read at every pass; a missing
  * folder is an empty set, and while it is missing or a file of it cannot be parsed nothing is pruned.
+ * Besides the allowlist and the folder's kinds, pruning looks in every kind the folder has held
+ * since the loop started, so removing the last Widget (or its CRD) from the folder prunes it.
  * Returns promptly when `signal` aborts, also in the middle of a pass. A pass that fails as a whole
  * (never a single object) goes to `onError` and the loop goes on.
  *
@@ -105,10 +117,11 @@ export async function runAddonManager(options: {
       details: { field: 'kubeconfig' },
     });
   }
+  const seenKinds = new Map<string, AddonKind>();
   while (!signal.aborted) {
     const started = Date.now();
     try {
-      const report = await untilAborted(pass({ kubeconfig, addonsDir, signal }), signal);
+      const report = await untilAborted(pass({ kubeconfig, addonsDir, signal, seenKinds }), signal);
       if (report !== undefined) options.onPass?.(report);
     } catch (error) {
       if (signal.aborted || isHacpError(error, ErrorCode.ABORTED)) break;
