@@ -20,10 +20,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasPki, loadPki, pkiFiles, replicaNodeFiles, writePki } from './files.js';
 import { createClusterPki, issueReplicaCerts, withoutReplica, withReplica } from './pki.js';
 import {
+  decode,
   filesUnder,
   foldersUnder,
+  type Kubeconfig,
   keyBodyLines,
   opensslVerify,
+  parseYaml,
+  recordingLogger,
   revealed,
   verifyEveryCertificate,
 } from './test-support.js';
@@ -36,6 +40,13 @@ let written: string;
 /** Another cluster's PKI: same CA names, other keys. */
 let other: ClusterPki;
 const REPLICAS = ['demo-master', 'demo-master-a1b'];
+/** The cluster-wide client pairs added for the components next to kube-apiserver, without .crt/.key. */
+const CONTROL_PLANE_CLIENTS = [
+  'pki/apiserver-kubelet-client',
+  'pki/controller-manager',
+  'pki/scheduler',
+  'pki/addon-manager',
+];
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'hacp-certs-files-'));
@@ -127,7 +138,7 @@ describe('writePki', () => {
   it('writes certificates that openssl verifies against their CA, every one of them', () => {
     const result = verifyEveryCertificate(written, REPLICAS);
     expect(result.files).toEqual(result.expected);
-    expect(result.expected).toHaveLength(6 + 4 * REPLICAS.length);
+    expect(result.expected).toHaveLength(10 + 4 * REPLICAS.length);
     expect(result.failures).toEqual([]);
   });
 
@@ -170,7 +181,12 @@ describe('writePki', () => {
       'replicas/demo-master/pki/etcd/peer.crt',
     ];
     const serverOnly = ['replicas/demo-master/pki/apiserver.crt'];
-    const clientOnly = ['pki/admin.crt', 'replicas/demo-master/pki/apiserver-etcd-client.crt'];
+    const clientOnly = [
+      'pki/admin.crt',
+      'replicas/demo-master/pki/apiserver-etcd-client.crt',
+      ...CONTROL_PLANE_CLIENTS.map((base) => `${base}.crt`),
+    ];
+    client.push(...CONTROL_PLANE_CLIENTS.map((base) => `${base}.crt`));
     const verify = (cert: string, purpose: 'sslserver' | 'sslclient') =>
       opensslVerify({
         caFile: join(written, cert.includes('etcd') ? 'pki/etcd/ca.crt' : 'pki/ca.crt'),
@@ -226,6 +242,37 @@ describe('writePki', () => {
     expect(mode(join(written, 'pki/sa.pub'))).toBe(0o644);
     expect(mode(join(written, 'pki.json'))).toBe(0o644);
     expect(wrongModes(written)).toEqual([]);
+  });
+
+  it('writes the control-plane client pairs: keys 0600, certificates 0644, each verified by openssl against ca.crt as a client', () => {
+    for (const base of CONTROL_PLANE_CLIENTS) {
+      expect(mode(join(written, `${base}.crt`)), base).toBe(0o644);
+      expect(mode(join(written, `${base}.key`)), base).toBe(0o600);
+      const result = opensslVerify({
+        caFile: join(written, 'pki/ca.crt'),
+        certFile: join(written, `${base}.crt`),
+        purpose: 'sslclient',
+      });
+      expect(result.output, base).toContain(': OK');
+      expect(
+        opensslVerify({ caFile: join(written, 'pki/etcd/ca.crt'), certFile: join(written, `${base}.crt`) })
+          .ok,
+        base,
+      ).toBe(false);
+    }
+    expect(readFileSync(join(written, 'pki/scheduler.key'), 'utf8')).toBe(pki.scheduler.keyPem.reveal());
+    const metadata = JSON.parse(readFileSync(join(written, 'pki.json'), 'utf8'));
+    expect(Object.keys(metadata.leaves).sort()).toEqual(
+      [
+        'addonManager',
+        'admin',
+        'apiserverKubeletClient',
+        'controllerManager',
+        'etcdClient',
+        'frontProxyClient',
+        'scheduler',
+      ].sort(),
+    );
   });
 
   it('keeps those modes under a permissive umask', async () => {
@@ -403,6 +450,101 @@ describe('loadPki', () => {
   });
 });
 
+describe('loadPki of a folder written before the control-plane client certificates', () => {
+  const ADDED = ['apiserverKubeletClient', 'controllerManager', 'scheduler', 'addonManager'] as const;
+
+  /** A copy of `written` as the earlier layout left it: no profiles for the added leaves, no files. */
+  function olderFolder(name: string, options: { keepFiles?: boolean } = {}): string {
+    const dir = copyOfWritten(name);
+    const path = join(dir, 'pki.json');
+    const metadata = JSON.parse(readFileSync(path, 'utf8'));
+    for (const leaf of ADDED) delete metadata.leaves[leaf];
+    writeFileSync(path, `${JSON.stringify(metadata, null, 2)}\n`);
+    if (!options.keepFiles) {
+      for (const base of CONTROL_PLANE_CLIENTS) {
+        rmSync(join(dir, `${base}.crt`));
+        rmSync(join(dir, `${base}.key`));
+      }
+    }
+    return dir;
+  }
+
+  it('issues the missing leaves in memory from the cluster CA, keeps every other certificate, and changes nothing on disk', async () => {
+    const dir = olderFolder('older');
+    expect(Object.keys(JSON.parse(readFileSync(join(dir, 'pki.json'), 'utf8')).leaves).sort()).toEqual([
+      'admin',
+      'etcdClient',
+      'frontProxyClient',
+    ]);
+    const before = snapshot(dir);
+    const logger = recordingLogger();
+    const loaded = await loadPki(dir, { logger });
+    expect(snapshot(dir)).toEqual(before);
+    for (const leaf of ADDED) {
+      const cert = new X509Certificate(loaded[leaf].certPem);
+      expect(cert.verify(new X509Certificate(pki.ca.certPem).publicKey), leaf).toBe(true);
+      expect(cert.subject, leaf).toBe(new X509Certificate(pki[leaf].certPem).subject);
+      expect(loaded[leaf].profile, leaf).toEqual(pki[leaf].profile);
+      expect(loaded[leaf].keyPem.reveal(), leaf).not.toBe(pki[leaf].keyPem.reveal());
+      expect(isSecret(loaded[leaf].keyPem), leaf).toBe(true);
+    }
+    const { apiserverKubeletClient, controllerManager, scheduler, addonManager, ...kept } = loaded;
+    const {
+      apiserverKubeletClient: _a,
+      controllerManager: _c,
+      scheduler: _s,
+      addonManager: _m,
+      ...old
+    } = pki;
+    expect(revealed(kept)).toEqual(revealed(old));
+    const text = logger.lines.join('\n');
+    expect(text).toContain('apiserver-kubelet-client');
+    expect(text).toContain('addon-manager');
+    for (const line of keyBodyLines(loaded)) expect(text).not.toContain(line);
+  });
+
+  it('issues them for the leaf validity of the folder, from now', async () => {
+    const dir = olderFolder('older-dates');
+    const now = new Date('2030-01-02T03:04:05Z');
+    const loaded = await loadPki(dir, { now });
+    const cert = new X509Certificate(loaded.scheduler.certPem);
+    expect(Date.parse(cert.validTo) - now.getTime()).toBe(365 * 86_400_000);
+  });
+
+  it('persists them at the next writePki, with their modes, and loads them back unchanged', async () => {
+    const dir = olderFolder('older-written');
+    const loaded = await loadPki(dir);
+    await writePki(dir, loaded);
+    expect(wrongModes(dir)).toEqual([]);
+    for (const base of CONTROL_PLANE_CLIENTS) expect(existsSync(join(dir, `${base}.key`)), base).toBe(true);
+    expect(verifyEveryCertificate(dir, REPLICAS).failures).toEqual([]);
+    expect(revealed(await loadPki(dir))).toEqual(revealed(loaded));
+  });
+
+  it('uses the files a writePki cut short left without their profiles', async () => {
+    const dir = olderFolder('older-files', { keepFiles: true });
+    const loaded = await loadPki(dir);
+    for (const leaf of ADDED) expect(loaded[leaf].certPem, leaf).toBe(pki[leaf].certPem);
+  });
+
+  it('still reports STATE_CORRUPT when a folder with their profiles lacks their files', async () => {
+    const dir = copyOfWritten('lost-scheduler');
+    rmSync(join(dir, 'pki/scheduler.crt'));
+    rmSync(join(dir, 'pki/scheduler.key'));
+    const error = await failure(loadPki(dir));
+    expect(isHacpError(error, 'STATE_CORRUPT')).toBe(true);
+    expect((error as Error).message).toContain('pki/scheduler');
+  });
+
+  it('still reports STATE_CORRUPT for a leaf the earlier layout had, such as admin', async () => {
+    const dir = olderFolder('older-no-admin');
+    rmSync(join(dir, 'pki/admin.crt'));
+    const error = await failure(loadPki(dir));
+    expect(isHacpError(error, 'STATE_CORRUPT')).toBe(true);
+    expect((error as Error).message).toContain('pki/admin.crt');
+  });
+});
+
 describe('replicaNodeFiles', () => {
   it('holds what kube-apiserver, etcd and kube-controller-manager need, and not the etcd or front-proxy CA keys', () => {
     const files = replicaNodeFiles(pki, 'demo-master');
@@ -416,6 +558,8 @@ describe('replicaNodeFiles', () => {
         'pki/front-proxy-ca.crt',
         'pki/front-proxy-client.crt',
         'pki/front-proxy-client.key',
+        'pki/apiserver-kubelet-client.crt',
+        'pki/apiserver-kubelet-client.key',
         'pki/apiserver.crt',
         'pki/apiserver.key',
         'pki/apiserver-etcd-client.crt',
@@ -452,6 +596,71 @@ describe('replicaNodeFiles', () => {
     );
     expect(byPath.get('pki/apiserver.crt')).not.toBe(pki.replicas['demo-master-a1b']!.apiserver.certPem);
   });
+
+  it('holds the kubelet client pair for kube-apiserver, and no kubeconfig without apiserverUrl', () => {
+    const byPath = new Map(replicaNodeFiles(pki, 'demo-master').map((file) => [file.path, file]));
+    expect(byPath.get('pki/apiserver-kubelet-client.crt')).toEqual({
+      path: 'pki/apiserver-kubelet-client.crt',
+      mode: 0o644,
+      contents: pki.apiserverKubeletClient.certPem,
+    });
+    const key = byPath.get('pki/apiserver-kubelet-client.key')!;
+    expect(key.mode).toBe(0o600);
+    expect(isSecret(key.contents)).toBe(true);
+    expect((key.contents as { reveal(): string }).reveal()).toBe(pki.apiserverKubeletClient.keyPem.reveal());
+    expect([...byPath.keys()].filter((path) => path.endsWith('.conf'))).toEqual([]);
+    // The components' own pairs travel only inside their kubeconfigs.
+    expect(byPath.has('pki/scheduler.key')).toBe(false);
+  });
+
+  it("adds the components' kubeconfigs at the root for apiserverUrl: 0600 Secrets, embedding the CA and each client's pair", () => {
+    const apiserverUrl = 'https://10.128.0.2:6443';
+    const files = replicaNodeFiles(pki, 'demo-master', { apiserverUrl });
+    expect(() => assertNodeConfig({ files, processes: [] })).not.toThrow();
+    expect(files).toHaveLength(replicaNodeFiles(pki, 'demo-master').length + 3);
+    const kubeconfigs = files.filter((file) => file.path.endsWith('.conf'));
+    expect(kubeconfigs.map((file) => file.path).sort()).toEqual([
+      'addon-manager.conf',
+      'controller-manager.conf',
+      'scheduler.conf',
+    ]);
+    const expected = {
+      'controller-manager.conf': ['system:kube-controller-manager', pki.controllerManager],
+      'scheduler.conf': ['system:kube-scheduler', pki.scheduler],
+      'addon-manager.conf': ['system:addon-manager', pki.addonManager],
+    } as const;
+    for (const file of kubeconfigs) {
+      expect(file.mode, file.path).toBe(0o600);
+      expect(isSecret(file.contents), file.path).toBe(true);
+      expect(String(file.contents), file.path).not.toContain('client-key-data');
+      const [user, leaf] = expected[file.path as keyof typeof expected];
+      const config = parseYaml((file.contents as { reveal(): string }).reveal()) as unknown as Kubeconfig;
+      expect(config.clusters[0]!.name, file.path).toBe('demo');
+      expect(config.clusters[0]!.cluster.server, file.path).toBe(apiserverUrl);
+      expect(decode(config.clusters[0]!.cluster['certificate-authority-data']), file.path).toBe(
+        pki.ca.certPem,
+      );
+      expect(config.users[0]!.name, file.path).toBe(user);
+      expect(decode(config.users[0]!.user['client-certificate-data']), file.path).toBe(leaf.certPem);
+      expect(decode(config.users[0]!.user['client-key-data']), file.path).toBe(leaf.keyPem.reveal());
+    }
+  });
+
+  it.each(['http://10.128.0.2:6443', 'not a url'])(
+    'refuses apiserverUrl %j with INVALID_ARGUMENT on apiserverUrl',
+    (apiserverUrl) => {
+      let error: unknown;
+      try {
+        replicaNodeFiles(pki, 'demo-master', { apiserverUrl });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(isHacpError(error, 'INVALID_ARGUMENT')).toBe(true);
+      expect((error as { details: { field: string } }).details.field).toBe('apiserverUrl');
+      const shown = `${String(error)} ${inspect(error, { depth: 10 })}`;
+      for (const line of keyBodyLines(pki)) expect(shown).not.toContain(line);
+    },
+  );
 
   it.each(['kubernetes-master', 'toString', 'constructor'])('reports REPLICA_NOT_FOUND for %s', (name) => {
     let error: unknown;

@@ -1,8 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { ErrorCode, HacpError, invalidArgument, type NodeFile, Secret } from '@hacp/core';
+import {
+  ErrorCode,
+  HacpError,
+  invalidArgument,
+  type Logger,
+  type NodeFile,
+  resolveLogger,
+  Secret,
+} from '@hacp/core';
+import {
+  CLUSTER_LEAF_NAMES,
+  CLUSTER_LEAVES,
+  type ClusterLeafName,
+  clusterLeafProfile,
+  forEachClusterLeaf,
+} from './cluster-leaves.js';
+import { issueLeaf } from './issue.js';
 import { publicKeyDerOf, x509 } from './keys.js';
+import { clientKubeconfig, httpsOrigin, type KubeconfigClient } from './kubeconfig.js';
 import type {
   CertificateAndKey,
   ClusterPki,
@@ -18,15 +35,19 @@ const DIR_MODE = 0o700;
 const METADATA = 'pki.json';
 const REPLICAS_DIR = 'replicas';
 
-/** kubeadm's file names for the CAs and cluster-wide files, relative to `pki/`. */
-const CLUSTER_FILES = {
+/** kubeadm's file names for the CAs, relative to `pki/` (the cluster-wide leaves' are in CLUSTER_LEAVES). */
+const CA_FILES = {
   ca: 'ca',
   etcdCa: 'etcd/ca',
   frontProxyCa: 'front-proxy-ca',
-  frontProxyClient: 'front-proxy-client',
-  admin: 'admin',
-  etcdClient: 'etcd/healthcheck-client',
 } as const;
+
+/** The kubeconfigs a replica's components read, at its root, as kubeadm names them. */
+const COMPONENT_KUBECONFIGS = {
+  controllerManager: 'controller-manager.conf',
+  scheduler: 'scheduler.conf',
+  addonManager: 'addon-manager.conf',
+} as const satisfies Partial<Record<KubeconfigClient, string>>;
 
 /** kubeadm's file names for a replica's leaves, relative to `pki/`. */
 const REPLICA_FILES = {
@@ -42,7 +63,8 @@ const REPLICA_LEAVES = Object.keys(REPLICA_FILES) as ReplicaLeafName[];
 interface PkiMetadata {
   formatVersion: 1;
   settings: ClusterPkiSettings;
-  leaves: Record<'admin' | 'frontProxyClient' | 'etcdClient', LeafProfile>;
+  /** A folder written before a leaf was added to hacp lacks its profile (see `addedLater`). */
+  leaves: Partial<Record<ClusterLeafName, LeafProfile>>;
   replicas: Record<
     string,
     { identity: ReplicaCerts['identity']; leaves: Record<ReplicaLeafName, LeafProfile> }
@@ -79,11 +101,7 @@ export function pkiFiles(pki: ClusterPki): NodeFile[] {
   const metadata: PkiMetadata = {
     formatVersion: 1,
     settings: pki.settings,
-    leaves: {
-      admin: pki.admin.profile,
-      frontProxyClient: pki.frontProxyClient.profile,
-      etcdClient: pki.etcdClient.profile,
-    },
+    leaves: Object.fromEntries(CLUSTER_LEAF_NAMES.map((name) => [name, pki[name].profile])),
     replicas: Object.fromEntries(
       Object.entries(pki.replicas).map(([name, certs]) => [
         name,
@@ -99,9 +117,10 @@ export function pkiFiles(pki: ClusterPki): NodeFile[] {
   };
   const files: NodeFile[] = [
     { path: METADATA, mode: CERT_MODE, contents: `${JSON.stringify(metadata, null, 2)}\n` },
-    ...(Object.keys(CLUSTER_FILES) as (keyof typeof CLUSTER_FILES)[]).flatMap((name) =>
-      pair(`pki/${CLUSTER_FILES[name]}`, pki[name]),
+    ...(Object.keys(CA_FILES) as (keyof typeof CA_FILES)[]).flatMap((name) =>
+      pair(`pki/${CA_FILES[name]}`, pki[name]),
     ),
+    ...CLUSTER_LEAF_NAMES.flatMap((name) => pair(`pki/${CLUSTER_LEAVES[name].file}`, pki[name])),
     { path: 'pki/sa.key', mode: KEY_MODE, contents: pki.serviceAccount.privateKeyPem },
     { path: 'pki/sa.pub', mode: CERT_MODE, contents: pki.serviceAccount.publicKeyPem },
   ];
@@ -115,12 +134,22 @@ export function pkiFiles(pki: ClusterPki): NodeFile[] {
 /**
  * The PKI files one replica needs on its machine, in kubeadm's layout relative to
  * `/etc/kubernetes`: the CA certificates, the cluster CA key and the service-account keys (for
- * kube-controller-manager), the front-proxy client pair, and the replica's own leaves. The etcd and
+ * kube-controller-manager), the front-proxy and kubelet client pairs (for kube-apiserver), and the
+ * replica's own leaves. With `apiserverUrl` (the replica's own apiserver, `https://<internal
+ * ip>:<port>`) also `controller-manager.conf`, `scheduler.conf` and `addon-manager.conf` at the root,
+ * 0600, each with the cluster CA and its client's certificate and key embedded. The etcd and
  * front-proxy CA keys stay off the replicas: nothing there signs with them.
  *
- * @throws HacpError REPLICA_NOT_FOUND when the PKI has no certificates for that replica.
+ * @example
+ * const files = replicaNodeFiles(pki, 'kubernetes-master', { apiserverUrl: 'https://10.128.0.2:6443' });
+ * @throws HacpError REPLICA_NOT_FOUND when the PKI has no certificates for that replica;
+ *   INVALID_ARGUMENT (field `apiserverUrl`) when it is not an https URL.
  */
-export function replicaNodeFiles(pki: ClusterPki, replicaName: string): NodeFile[] {
+export function replicaNodeFiles(
+  pki: ClusterPki,
+  replicaName: string,
+  options: { apiserverUrl?: string } = {},
+): NodeFile[] {
   const certs = Object.hasOwn(pki.replicas, replicaName) ? pki.replicas[replicaName] : undefined;
   if (certs === undefined) {
     throw new HacpError({
@@ -130,14 +159,26 @@ export function replicaNodeFiles(pki: ClusterPki, replicaName: string): NodeFile
       details: { replica: replicaName, replicas: Object.keys(pki.replicas) },
     });
   }
+  const server =
+    options.apiserverUrl === undefined ? undefined : httpsOrigin('apiserverUrl', options.apiserverUrl);
+  const kubeconfigs: NodeFile[] =
+    server === undefined
+      ? []
+      : (Object.keys(COMPONENT_KUBECONFIGS) as (keyof typeof COMPONENT_KUBECONFIGS)[]).map((client) => ({
+          path: COMPONENT_KUBECONFIGS[client],
+          mode: KEY_MODE,
+          contents: new Secret(clientKubeconfig(pki, { server, client })),
+        }));
   return [
     ...pair('pki/ca', pki.ca),
     { path: 'pki/etcd/ca.crt', mode: CERT_MODE, contents: pki.etcdCa.certPem },
     { path: 'pki/front-proxy-ca.crt', mode: CERT_MODE, contents: pki.frontProxyCa.certPem },
-    ...pair('pki/front-proxy-client', pki.frontProxyClient),
+    ...pair(`pki/${CLUSTER_LEAVES.frontProxyClient.file}`, pki.frontProxyClient),
+    ...pair(`pki/${CLUSTER_LEAVES.apiserverKubeletClient.file}`, pki.apiserverKubeletClient),
     { path: 'pki/sa.key', mode: KEY_MODE, contents: pki.serviceAccount.privateKeyPem },
     { path: 'pki/sa.pub', mode: CERT_MODE, contents: pki.serviceAccount.publicKeyPem },
     ...replicaPki(certs, 'pki/'),
+    ...kubeconfigs,
   ];
 }
 
@@ -213,14 +254,60 @@ function corrupt(dir: string, message: string, cause?: unknown): HacpError {
   });
 }
 
-/**
- * Reads a PKI written by `writePki` and checks it: every certificate parses, every key matches its
- * certificate, every leaf is signed by its CA. Nothing is changed.
- *
- * @throws HacpError NOT_FOUND when `dir` holds no PKI; STATE_CORRUPT when a file is missing or
- *   unreadable, a key does not match, a leaf was not signed by its CA, or the format is newer.
- */
-export async function loadPki(dir: string): Promise<ClusterPki> {
+/** Reads and checks the files of one PKI folder; every failure is a STATE_CORRUPT naming the file. */
+function pkiReader(dir: string) {
+  const read = async (path: string): Promise<string> => {
+    try {
+      return await readFile(join(dir, path), 'utf8');
+    } catch (error) {
+      throw corrupt(dir, `${path} cannot be read.`, error);
+    }
+  };
+  const readPair = async (base: string): Promise<CertificateAndKey> => {
+    const [certPem, keyText] = await Promise.all([read(`${base}.crt`), read(`${base}.key`)]);
+    const keyPem = new Secret(keyText);
+    let cert: x509.X509Certificate;
+    try {
+      cert = new x509.X509Certificate(certPem);
+    } catch (error) {
+      throw corrupt(dir, `${base}.crt is not a certificate.`, error);
+    }
+    let keyDer: Buffer;
+    try {
+      keyDer = publicKeyDerOf(keyPem);
+    } catch (error) {
+      throw corrupt(dir, `${base}.key is not a private key.`, error);
+    }
+    if (!Buffer.from(cert.publicKey.rawData).equals(keyDer)) {
+      throw corrupt(dir, `${base}.key does not belong to ${base}.crt.`);
+    }
+    return { certPem, keyPem };
+  };
+  const readLeaf = async (
+    base: string,
+    profile: LeafProfile | undefined,
+    cas: Record<LeafProfile['issuer'], CertificateAndKey>,
+  ): Promise<IssuedLeaf> => {
+    if (profile === undefined || !Object.hasOwn(cas, profile.issuer))
+      throw corrupt(dir, `${METADATA} lacks the profile of ${base}.`);
+    const value = await readPair(base);
+    const issuer = new x509.X509Certificate(cas[profile.issuer].certPem);
+    const signed = await new x509.X509Certificate(value.certPem).verify({
+      publicKey: issuer.publicKey,
+      signatureOnly: true,
+    });
+    if (!signed) throw corrupt(dir, `${base}.crt was not signed by its CA (${profile.issuer}).`);
+    return { ...value, profile };
+  };
+  const exists = (path: string) =>
+    stat(join(dir, path)).then(
+      () => true,
+      () => false,
+    );
+  return { read, readPair, readLeaf, exists };
+}
+
+async function readMetadata(dir: string): Promise<PkiMetadata> {
   let metadataText: string;
   try {
     metadataText = await readFile(join(dir, METADATA), 'utf8');
@@ -250,67 +337,92 @@ export async function loadPki(dir: string): Promise<ClusterPki> {
   if (typeof metadata.settings !== 'object' || typeof metadata.leaves !== 'object') {
     throw corrupt(dir, `${METADATA} lacks its settings or leaf profiles.`);
   }
+  return metadata;
+}
 
-  const read = async (path: string): Promise<string> => {
-    try {
-      return await readFile(join(dir, path), 'utf8');
-    } catch (error) {
-      throw corrupt(dir, `${path} cannot be read.`, error);
-    }
-  };
-  const readPair = async (base: string): Promise<CertificateAndKey> => {
-    const [certPem, keyText] = await Promise.all([read(`${base}.crt`), read(`${base}.key`)]);
-    const keyPem = new Secret(keyText);
-    let cert: x509.X509Certificate;
-    try {
-      cert = new x509.X509Certificate(certPem);
-    } catch (error) {
-      throw corrupt(dir, `${base}.crt is not a certificate.`, error);
-    }
-    let keyDer: Buffer;
-    try {
-      keyDer = publicKeyDerOf(keyPem);
-    } catch (error) {
-      throw corrupt(dir, `${base}.key is not a private key.`, error);
-    }
-    if (!Buffer.from(cert.publicKey.rawData).equals(keyDer)) {
-      throw corrupt(dir, `${base}.key does not belong to ${base}.crt.`);
-    }
-    return { certPem, keyPem };
-  };
+/**
+ * A cluster-wide leaf from the folder, or, for one added to hacp after the folder was written (no
+ * profile in pki.json, no files), issued now from its CA.
+ */
+async function readClusterLeaf(options: {
+  name: ClusterLeafName;
+  metadata: PkiMetadata;
+  reader: ReturnType<typeof pkiReader>;
+  cas: Record<LeafProfile['issuer'], CertificateAndKey>;
+  now: Date;
+  logger: Logger;
+}): Promise<{ leaf: IssuedLeaf; issuedNow: boolean }> {
+  const { name, metadata, reader, cas } = options;
+  const base = `pki/${CLUSTER_LEAVES[name].file}`;
+  const stored = metadata.leaves[name];
+  if (stored !== undefined || !CLUSTER_LEAVES[name].addedLater) {
+    return { leaf: await reader.readLeaf(base, stored, cas), issuedNow: false };
+  }
+  const profile = clusterLeafProfile(name);
+  // Files without a profile are what a writePki cut short before its pki.json leaves: use them.
+  const present = await Promise.all([reader.exists(`${base}.crt`), reader.exists(`${base}.key`)]);
+  if (present.some(Boolean)) return { leaf: await reader.readLeaf(base, profile, cas), issuedNow: false };
+  const leaf = await issueLeaf({
+    profile,
+    issuer: cas[profile.issuer],
+    algorithm: metadata.settings.keyAlgorithm,
+    days: metadata.settings.leafValidityDays,
+    now: options.now,
+    logger: options.logger,
+  });
+  return { leaf, issuedNow: true };
+}
 
+/**
+ * Reads a PKI written by `writePki` and checks it: every certificate parses, every key matches its
+ * certificate, every leaf is signed by its CA. Nothing on disk is changed. A folder written before a
+ * cluster-wide leaf existed in hacp (kube-apiserver's kubelet client, kube-controller-manager,
+ * kube-scheduler, the add-on manager) lacks it in `pki.json` and on disk: that leaf is issued in
+ * memory from its CA, valid `leafValidityDays` from `now`, and the next `writePki` stores it.
+ *
+ * @example
+ * const pki = await loadPki('/var/lib/hacp/kubernetes');
+ * @throws HacpError NOT_FOUND when `dir` holds no PKI; STATE_CORRUPT when a file is missing or
+ *   unreadable, a key does not match, a leaf was not signed by its CA, or the format is newer.
+ */
+export async function loadPki(
+  dir: string,
+  options: { now?: Date; logger?: Logger } = {},
+): Promise<ClusterPki> {
+  const logger = resolveLogger(options.logger);
+  const metadata = await readMetadata(dir);
+  const { settings } = metadata;
+  const reader = pkiReader(dir);
   const [ca, etcdCa, frontProxyCa] = await Promise.all([
-    readPair(`pki/${CLUSTER_FILES.ca}`),
-    readPair(`pki/${CLUSTER_FILES.etcdCa}`),
-    readPair(`pki/${CLUSTER_FILES.frontProxyCa}`),
+    reader.readPair(`pki/${CA_FILES.ca}`),
+    reader.readPair(`pki/${CA_FILES.etcdCa}`),
+    reader.readPair(`pki/${CA_FILES.frontProxyCa}`),
   ]);
   const cas = { ca, etcdCa, frontProxyCa };
-  const readLeaf = async (base: string, profile: LeafProfile | undefined): Promise<IssuedLeaf> => {
-    if (profile === undefined || !(profile.issuer in cas))
-      throw corrupt(dir, `${METADATA} lacks the profile of ${base}.`);
-    const value = await readPair(base);
-    const issuer = new x509.X509Certificate(cas[profile.issuer].certPem);
-    const signed = await new x509.X509Certificate(value.certPem).verify({
-      publicKey: issuer.publicKey,
-      signatureOnly: true,
+  const now = options.now ?? new Date();
+  const issued: string[] = [];
+  const leaves = await forEachClusterLeaf(async (name) => {
+    const leaf = await readClusterLeaf({ name, metadata, reader, cas, now, logger });
+    if (leaf.issuedNow) issued.push(CLUSTER_LEAVES[name].name);
+    return leaf.leaf;
+  });
+  if (issued.length > 0) {
+    logger.info('issued certificates an older PKI folder lacks; writePki stores them', {
+      dir,
+      certificates: issued,
     });
-    if (!signed) throw corrupt(dir, `${base}.crt was not signed by its CA (${profile.issuer}).`);
-    return { ...value, profile };
-  };
-  const [admin, frontProxyClient, etcdClient] = await Promise.all([
-    readLeaf(`pki/${CLUSTER_FILES.admin}`, metadata.leaves.admin),
-    readLeaf(`pki/${CLUSTER_FILES.frontProxyClient}`, metadata.leaves.frontProxyClient),
-    readLeaf(`pki/${CLUSTER_FILES.etcdClient}`, metadata.leaves.etcdClient),
-  ]);
-  const [saPrivate, saPublic] = await Promise.all([read('pki/sa.key'), read('pki/sa.pub')]);
+  }
+  const [saPrivate, saPublic] = await Promise.all([reader.read('pki/sa.key'), reader.read('pki/sa.pub')]);
   const replicas: Record<string, ReplicaCerts> = {};
   for (const [name, entry] of Object.entries(metadata.replicas ?? {})) {
     assertReplicaName(name);
     const prefix = `${REPLICAS_DIR}/${name}/pki/`;
-    const leaves = await Promise.all(
-      REPLICA_LEAVES.map((leaf) => readLeaf(`${prefix}${REPLICA_FILES[leaf]}`, entry.leaves?.[leaf])),
+    const replicaLeaves = await Promise.all(
+      REPLICA_LEAVES.map((leaf) =>
+        reader.readLeaf(`${prefix}${REPLICA_FILES[leaf]}`, entry.leaves?.[leaf], cas),
+      ),
     );
-    const [apiserver, apiserverEtcdClient, etcdServer, etcdPeer] = leaves as [
+    const [apiserver, apiserverEtcdClient, etcdServer, etcdPeer] = replicaLeaves as [
       IssuedLeaf,
       IssuedLeaf,
       IssuedLeaf,
@@ -320,14 +432,12 @@ export async function loadPki(dir: string): Promise<ClusterPki> {
   }
   return {
     formatVersion: 1,
-    settings: metadata.settings,
+    settings,
     ca,
     etcdCa,
     frontProxyCa,
     serviceAccount: { publicKeyPem: saPublic, privateKeyPem: new Secret(saPrivate) },
-    admin,
-    frontProxyClient,
-    etcdClient,
+    ...leaves,
     replicas,
   };
 }

@@ -1,6 +1,12 @@
 export { hasPki, loadPki, pkiFiles, replicaNodeFiles, writePki } from './files.js';
 export { KEY_ALGORITHMS, type KeyAlgorithm } from './keys.js';
-export { adminKubeconfig } from './kubeconfig.js';
+export {
+  adminKubeconfig,
+  type ClientKubeconfigOptions,
+  clientKubeconfig,
+  KUBECONFIG_CLIENTS,
+  type KubeconfigClient,
+} from './kubeconfig.js';
 export { firstServiceIp } from './net.js';
 export {
   type CertificateExpiry,

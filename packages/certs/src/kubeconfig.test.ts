@@ -3,69 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isHacpError } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminKubeconfig } from './kubeconfig.js';
+import { adminKubeconfig, clientKubeconfig, type KubeconfigClient } from './kubeconfig.js';
 import { createClusterPki } from './pki.js';
-import { keyBodyLines, openssl, opensslVerify, subjectOf } from './test-support.js';
+import {
+  decode,
+  type Kubeconfig,
+  keyBodyLines,
+  openssl,
+  opensslVerify,
+  parseYaml,
+  subjectOf,
+} from './test-support.js';
 import type { ClusterPki } from './types.js';
-
-type Yaml = string | Yaml[] | { [key: string]: Yaml };
-
-/**
- * Parses the block YAML a kubeconfig uses: mappings, sequences of mappings (`- ` at the parent's
- * indent, as kubectl writes them), plain scalars and `{}`. Throws on anything else, so a malformed
- * document fails the test.
- */
-function parseYaml(text: string): Yaml {
-  const lines = text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => ({ indent: line.length - line.trimStart().length, text: line.trim() }));
-  let index = 0;
-  const block = (indent: number): Yaml => {
-    if (lines[index]?.text.startsWith('- ')) {
-      const items: Yaml[] = [];
-      while (lines[index]?.indent === indent && lines[index]?.text.startsWith('- ')) {
-        const line = lines[index]!;
-        lines[index] = { indent: indent + 2, text: line.text.slice(2) };
-        items.push(block(indent + 2));
-      }
-      return items;
-    }
-    const mapping: Record<string, Yaml> = {};
-    while (lines[index]?.indent === indent && !lines[index]?.text.startsWith('- ')) {
-      const match = /^([A-Za-z0-9_-]+):(?: (.+))?$/.exec(lines[index]!.text);
-      if (!match) throw new Error(`not a mapping entry: ${lines[index]!.text}`);
-      const [, key = '', value] = match;
-      if (key in mapping) throw new Error(`duplicate key ${key}`);
-      index++;
-      if (value !== undefined) {
-        mapping[key] = value === '{}' ? {} : value;
-        continue;
-      }
-      const next = lines[index];
-      const nested = next && (next.indent > indent || (next.indent === indent && next.text.startsWith('- ')));
-      if (!nested) throw new Error(`no value for ${key}`);
-      mapping[key] = block(next.indent);
-    }
-    return mapping;
-  };
-  const document = block(0);
-  if (index !== lines.length) throw new Error(`unparsed line: ${lines[index]!.text}`);
-  return document;
-}
-
-/** The shape kubectl reads, as far as these tests look. */
-interface Kubeconfig {
-  apiVersion: string;
-  kind: string;
-  clusters: { name: string; cluster: { server: string; 'certificate-authority-data': string } }[];
-  contexts: { name: string; context: { cluster: string; user: string } }[];
-  'current-context': string;
-  preferences: object;
-  users: { name: string; user: { 'client-certificate-data': string; 'client-key-data': string } }[];
-}
-
-const decode = (value: string) => Buffer.from(value, 'base64').toString('utf8');
 
 let pki: ClusterPki;
 let dir: string;
@@ -132,6 +81,86 @@ describe('adminKubeconfig', () => {
       let error: unknown;
       try {
         adminKubeconfig(pki, { server });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(isHacpError(error, 'INVALID_ARGUMENT')).toBe(true);
+      expect((error as { details: { field: string } }).details.field).toBe('server');
+      const shown = `${String(error)} ${JSON.stringify(error)}`;
+      for (const line of keyBodyLines(pki)) expect(shown).not.toContain(line);
+    },
+  );
+});
+
+describe('clientKubeconfig', () => {
+  const render = (client: KubeconfigClient, contextName?: string) =>
+    parseYaml(
+      clientKubeconfig(pki, {
+        server: 'https://10.128.0.2:6443',
+        client,
+        ...(contextName === undefined ? {} : { contextName }),
+      }),
+    ) as unknown as Kubeconfig;
+
+  it.each<[KubeconfigClient, string, string]>([
+    ['controllerManager', 'system:kube-controller-manager', 'CN=system:kube-controller-manager'],
+    ['scheduler', 'system:kube-scheduler', 'CN=system:kube-scheduler'],
+    ['addonManager', 'system:addon-manager', 'CN=system:addon-manager,O=system:masters'],
+  ])('renders %s as kubeadm does: user %s, the cluster named after the cluster', (client, user, subject) => {
+    const config = render(client);
+    expect(config.clusters).toHaveLength(1);
+    expect(config.clusters[0]!.name).toBe('demo');
+    expect(config.clusters[0]!.cluster.server).toBe('https://10.128.0.2:6443');
+    expect(decode(config.clusters[0]!.cluster['certificate-authority-data'])).toBe(pki.ca.certPem);
+    expect(config.users.map((entry) => entry.name)).toEqual([user]);
+    expect(config.contexts).toEqual([{ context: { cluster: 'demo', user }, name: `${user}@demo` }]);
+    expect(config['current-context']).toBe(`${user}@demo`);
+    const cert = decode(config.users[0]!.user['client-certificate-data']);
+    expect(cert).toBe(pki[client].certPem);
+    expect(decode(config.users[0]!.user['client-key-data'])).toBe(pki[client].keyPem.reveal());
+    expect(subjectOf(cert)).toBe(subject);
+  });
+
+  it('gives each client its own certificate', () => {
+    const certs = (['admin', 'controllerManager', 'scheduler', 'addonManager'] as const).map(
+      (client) => render(client).users[0]!.user['client-certificate-data'],
+    );
+    expect(new Set(certs).size).toBe(4);
+  });
+
+  it('renders admin exactly as adminKubeconfig does', () => {
+    const options = { server: 'https://34.1.2.3:6443', contextName: 'prod' };
+    expect(clientKubeconfig(pki, { ...options, client: 'admin' })).toBe(adminKubeconfig(pki, options));
+    expect(render('admin').users[0]!.name).toBe('demo-admin');
+    expect(render('admin')['current-context']).toBe('demo');
+  });
+
+  it.each(['true', 'no', 'null', 'my context', 'a: b', '#1', '1.5', 'prod:'])(
+    'quotes context name %j so that it reads back as that string',
+    (contextName) => {
+      const config = render('scheduler', contextName);
+      expect(config.contexts[0]!.name).toBe(contextName);
+      expect(config['current-context']).toBe(contextName);
+    },
+  );
+
+  it('refuses a client it has no certificate for with INVALID_ARGUMENT on client', () => {
+    let error: unknown;
+    try {
+      clientKubeconfig(pki, { server: 'https://10.128.0.2:6443', client: 'kubelet' as KubeconfigClient });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(isHacpError(error, 'INVALID_ARGUMENT')).toBe(true);
+    expect((error as { details: { field: string } }).details.field).toBe('client');
+  });
+
+  it.each(['http://10.128.0.2:6443', '10.128.0.2:6443', ''])(
+    'refuses server %j with INVALID_ARGUMENT on server',
+    (server) => {
+      let error: unknown;
+      try {
+        clientKubeconfig(pki, { server, client: 'scheduler' });
       } catch (caught) {
         error = caught;
       }

@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { isHacpError, isSecret } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePki } from './files.js';
-import type { KeyAlgorithm } from './keys.js';
+import { type KeyAlgorithm, x509 } from './keys.js';
 import {
   type CreateClusterPkiOptions,
   certificatesOf,
@@ -124,7 +124,7 @@ describe('createClusterPki', () => {
 
   it('makes every key and certificate ECDSA P-256', () => {
     const keys = privateKeysOf(pki).map((key) => createPrivateKey(key.reveal()));
-    expect(keys).toHaveLength(7 + 2 * 4);
+    expect(keys).toHaveLength(11 + 2 * 4);
     for (const key of keys) {
       expect(key.asymmetricKeyType).toBe('ec');
       expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
@@ -191,6 +191,54 @@ describe('createClusterPki', () => {
     expect(printedExtensions(pki.etcdClient.certPem).extendedKeyUsage?.values).toEqual(CLIENT);
     expect(issuedBy(pki.etcdClient.certPem, pki.etcdCa.certPem)).toBe(true);
     expect(issuedBy(pki.etcdClient.certPem, pki.ca.certPem)).toBe(false);
+  });
+});
+
+describe('the control-plane client certificates', () => {
+  const expected = {
+    apiserverKubeletClient: { cn: 'kube-apiserver-kubelet-client', o: ['system:masters'] },
+    controllerManager: { cn: 'system:kube-controller-manager', o: [] },
+    scheduler: { cn: 'system:kube-scheduler', o: [] },
+    addonManager: { cn: 'system:addon-manager', o: ['system:masters'] },
+  } as const;
+
+  it.each(Object.entries(expected))(
+    'issues %s with its CN and O, client auth only, no SANs',
+    (field, names) => {
+      const leaf = pki[field as keyof typeof expected];
+      const cert = new x509.X509Certificate(leaf.certPem);
+      expect(cert.subjectName.getField('CN')).toEqual([names.cn]);
+      expect(cert.subjectName.getField('O')).toEqual([...names.o]);
+      expect(cert.getExtension(x509.ExtendedKeyUsageExtension)?.usages).toEqual([
+        x509.ExtendedKeyUsage.clientAuth,
+      ]);
+      expect(cert.getExtension(x509.SubjectAlternativeNameExtension)).toBeNull();
+      expect(cert.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(false);
+      expect(printedExtensions(leaf.certPem).extendedKeyUsage?.values).toEqual(CLIENT);
+      expect(leaf.profile).toEqual({
+        issuer: 'ca',
+        commonName: names.cn,
+        organizations: [...names.o],
+        usage: 'client',
+        dnsNames: [],
+        ipAddresses: [],
+      });
+    },
+  );
+
+  it.each(Object.keys(expected))('signs %s with the cluster CA, not the etcd or front-proxy CA', (field) => {
+    const { certPem } = pki[field as keyof typeof expected];
+    const cert = new x509.X509Certificate(certPem);
+    expect(cert.issuer).toBe(new x509.X509Certificate(pki.ca.certPem).subject);
+    expect(issuedBy(certPem, pki.ca.certPem)).toBe(true);
+    expect(issuedBy(certPem, pki.etcdCa.certPem)).toBe(false);
+    expect(issuedBy(certPem, pki.frontProxyCa.certPem)).toBe(false);
+  });
+
+  it('is one set for the cluster: adding replicas does not reissue them', () => {
+    for (const field of Object.keys(expected) as (keyof typeof expected)[]) {
+      expect(pki[field], field).toBe(bare[field]);
+    }
   });
 });
 
@@ -299,6 +347,10 @@ describe('withReplica, withoutReplica, certificatesOf', () => {
       'admin',
       'front-proxy-client',
       'etcd-client',
+      'apiserver-kubelet-client',
+      'controller-manager',
+      'scheduler',
+      'addon-manager',
       'demo-master/etcd-peer',
       'demo-master/etcd-server',
       'demo-master/apiserver',
@@ -429,6 +481,24 @@ describe('checkExpiry', () => {
     expect(report.find((entry) => entry.name === 'ca')).toMatchObject({ isCa: true, daysLeft: 3650 });
   });
 
+  it('reports the control-plane client certificates by name and common name', () => {
+    const byName = new Map(checkExpiry(pki, at(350)).map((entry) => [entry.name, entry]));
+    const clients = {
+      'apiserver-kubelet-client': 'kube-apiserver-kubelet-client',
+      'controller-manager': 'system:kube-controller-manager',
+      scheduler: 'system:kube-scheduler',
+      'addon-manager': 'system:addon-manager',
+    };
+    for (const [name, commonName] of Object.entries(clients)) {
+      expect(byName.get(name), name).toMatchObject({
+        commonName,
+        isCa: false,
+        status: 'expiring',
+        daysLeft: 15,
+      });
+    }
+  });
+
   it('reports leaves expiring within 30 days, and ok with a shorter warning', () => {
     const report = checkExpiry(pki, at(350));
     for (const entry of report) {
@@ -492,6 +562,23 @@ describe('renewLeaves', () => {
     expect(renewed.replicas['demo-master']!.identity).toEqual(MASTER);
   });
 
+  it('reissues the control-plane client certificates too', () => {
+    for (const field of [
+      'apiserverKubeletClient',
+      'controllerManager',
+      'scheduler',
+      'addonManager',
+    ] as const) {
+      expect(renewed[field].certPem, field).not.toBe(pki[field].certPem);
+      expect(renewed[field].keyPem.reveal(), field).not.toBe(pki[field].keyPem.reveal());
+      expect(subjectOf(renewed[field].certPem), field).toBe(subjectOf(pki[field].certPem));
+      expect(issuedBy(renewed[field].certPem, pki.ca.certPem), field).toBe(true);
+      expect(new x509.X509Certificate(renewed[field].certPem).notBefore.getTime(), field).toBeGreaterThan(
+        at(399).getTime(),
+      );
+    }
+  });
+
   it('issues from the same CAs: openssl verifies every renewed certificate, and not the old ones, at +400 days', async () => {
     const later = at(401);
     const result = verifyEveryCertificate(dir, Object.keys(renewed.replicas), later);
@@ -512,7 +599,7 @@ describe('renewLeaves', () => {
 
   it('makes checkExpiry at that time report everything ok', () => {
     const report = checkExpiry(renewed, at(400));
-    expect(report).toHaveLength(14);
+    expect(report).toHaveLength(18);
     expect(report.filter((entry) => entry.status !== 'ok')).toEqual([]);
     expect(report.find((entry) => entry.name === 'demo-master/apiserver')?.daysLeft).toBe(365);
   });

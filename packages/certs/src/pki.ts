@@ -1,5 +1,11 @@
 import { isIP } from 'node:net';
 import { assertClusterName, invalidArgument, type Logger, resolveLogger } from '@hacp/core';
+import {
+  CLUSTER_LEAF_NAMES,
+  CLUSTER_LEAVES,
+  clusterLeafProfile,
+  forEachClusterLeaf,
+} from './cluster-leaves.js';
 import { createCa, issueLeaf } from './issue.js';
 import {
   assertKeyAlgorithm,
@@ -59,35 +65,6 @@ function assertName(field: string, value: string): void {
 
 function unique(values: readonly (string | undefined)[]): string[] {
   return [...new Set(values.filter((value): value is string => value !== undefined && value !== ''))];
-}
-
-function clusterLeafProfiles(): Record<'admin' | 'frontProxyClient' | 'etcdClient', LeafProfile> {
-  return {
-    admin: {
-      issuer: 'ca',
-      commonName: 'kubernetes-admin',
-      organizations: ['system:masters'],
-      usage: 'client',
-      dnsNames: [],
-      ipAddresses: [],
-    },
-    frontProxyClient: {
-      issuer: 'frontProxyCa',
-      commonName: 'front-proxy-client',
-      organizations: [],
-      usage: 'client',
-      dnsNames: [],
-      ipAddresses: [],
-    },
-    etcdClient: {
-      issuer: 'etcdCa',
-      commonName: 'hacp-etcd-client',
-      organizations: [],
-      usage: 'client',
-      dnsNames: [],
-      ipAddresses: [],
-    },
-  };
 }
 
 function replicaLeafProfiles(
@@ -152,7 +129,9 @@ function issuerOf(pki: ClusterPki, profile: LeafProfile) {
 
 /**
  * Creates a cluster's whole PKI: the cluster, etcd and front-proxy CAs, the service-account key
- * pair, and the admin, front-proxy and hacp etcd client certificates. Replicas are added with
+ * pair, and the cluster-wide client certificates: admin, front-proxy client, hacp's etcd client,
+ * kube-apiserver's kubelet client, kube-controller-manager, kube-scheduler and the add-on manager.
+ * Replicas are added with
  * `issueReplicaCerts` and `withReplica`. Every input is checked before any key is made.
  *
  * @example
@@ -226,9 +205,9 @@ export async function createClusterPki(options: CreateClusterPkiOptions): Promis
     privateKeyPem: await exportPrivateKey(serviceAccountKeys.privateKey),
   };
   const issuers = { ca, etcdCa, frontProxyCa };
-  const profiles = clusterLeafProfiles();
-  const leaf = (profile: LeafProfile) =>
-    issueLeaf({
+  const leaves = await forEachClusterLeaf((name) => {
+    const profile = clusterLeafProfile(name);
+    return issueLeaf({
       profile,
       issuer: issuers[profile.issuer],
       algorithm: keyAlgorithm,
@@ -236,11 +215,7 @@ export async function createClusterPki(options: CreateClusterPkiOptions): Promis
       now,
       logger,
     });
-  const [admin, frontProxyClient, etcdClient] = await Promise.all([
-    leaf(profiles.admin),
-    leaf(profiles.frontProxyClient),
-    leaf(profiles.etcdClient),
-  ]);
+  });
   logger.info('created cluster PKI', { cluster: settings.clusterName, keyAlgorithm });
   return {
     formatVersion: 1,
@@ -249,9 +224,7 @@ export async function createClusterPki(options: CreateClusterPkiOptions): Promis
     etcdCa,
     frontProxyCa,
     serviceAccount,
-    admin,
-    frontProxyClient,
-    etcdClient,
+    ...leaves,
     replicas: {},
   };
 }
@@ -315,8 +288,7 @@ export function withoutReplica(pki: ClusterPki, replicaName: string): ClusterPki
 }
 
 /**
- * Reissues every leaf (admin, front-proxy client, hacp's etcd client, every replica's certs) from
- * the same CAs, with the same names and new keys, valid for `leafValidityDays` from `now`. The CAs
+ * Reissues every leaf (the cluster-wide client certs and every replica's certs) from the same CAs, with the same names and new keys, valid for `leafValidityDays` from `now`. The CAs
  * and the service-account keys are kept, so nothing that trusts them needs to change.
  */
 export async function renewLeaves(
@@ -334,11 +306,7 @@ export async function renewLeaves(
       now,
       logger,
     });
-  const [admin, frontProxyClient, etcdClient] = await Promise.all([
-    renew(pki.admin),
-    renew(pki.frontProxyClient),
-    renew(pki.etcdClient),
-  ]);
+  const leaves = await forEachClusterLeaf((name) => renew(pki[name]));
   const replicas: Record<string, ReplicaCerts> = {};
   for (const [name, certs] of Object.entries(pki.replicas)) {
     const [etcdPeer, etcdServer, apiserver, apiserverEtcdClient] = await Promise.all([
@@ -353,12 +321,15 @@ export async function renewLeaves(
     cluster: pki.settings.clusterName,
     replicas: Object.keys(replicas),
   });
-  return { ...pki, admin, frontProxyClient, etcdClient, replicas };
+  return { ...pki, ...leaves, replicas };
 }
 
 /** One certificate's expiry, as `hacp certs check` reports it. */
 export interface CertificateExpiry {
-  /** `ca`, `etcd-ca`, `front-proxy-ca`, `admin`, `front-proxy-client`, `etcd-client`, `<replica>/<cert>`. */
+  /**
+   * `ca`, `etcd-ca`, `front-proxy-ca`, `admin`, `front-proxy-client`, `etcd-client`,
+   * `apiserver-kubelet-client`, `controller-manager`, `scheduler`, `addon-manager`, `<replica>/<cert>`.
+   */
   name: string;
   commonName: string;
   isCa: boolean;
@@ -375,9 +346,11 @@ export function certificatesOf(pki: ClusterPki): { name: string; certPem: string
     { name: 'ca', certPem: pki.ca.certPem, isCa: true },
     { name: 'etcd-ca', certPem: pki.etcdCa.certPem, isCa: true },
     { name: 'front-proxy-ca', certPem: pki.frontProxyCa.certPem, isCa: true },
-    { name: 'admin', certPem: pki.admin.certPem, isCa: false },
-    { name: 'front-proxy-client', certPem: pki.frontProxyClient.certPem, isCa: false },
-    { name: 'etcd-client', certPem: pki.etcdClient.certPem, isCa: false },
+    ...CLUSTER_LEAF_NAMES.map((leaf) => ({
+      name: CLUSTER_LEAVES[leaf].name,
+      certPem: pki[leaf].certPem,
+      isCa: false,
+    })),
   ];
   for (const name of Object.keys(pki.replicas).sort()) {
     const certs = pki.replicas[name] as ReplicaCerts;

@@ -47,7 +47,7 @@ describe('an RSA 2048 PKI', () => {
   it('has RSA 2048 keys and certificates only', () => {
     expect(pki.settings.keyAlgorithm).toBe('rsa-2048');
     const keys = privateKeysOf(pki).map((key) => createPrivateKey(key.reveal()));
-    expect(keys).toHaveLength(7 + 4);
+    expect(keys).toHaveLength(11 + 4);
     for (const key of keys) {
       expect(key.asymmetricKeyType).toBe('rsa');
       expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048);
@@ -127,7 +127,7 @@ describe('an RSA 4096 PKI', () => {
         keyAlgorithm: 'rsa-4096',
       });
       const keys = privateKeysOf(pki).map((key) => createPrivateKey(key.reveal()));
-      expect(keys).toHaveLength(7);
+      expect(keys).toHaveLength(11);
       for (const key of keys) {
         expect(key.asymmetricKeyType).toBe('rsa');
         expect(key.asymmetricKeyDetails?.modulusLength).toBe(4096);

@@ -113,6 +113,10 @@ export function expectedIssuers(replicaNames: readonly string[]): Record<string,
     'pki/admin.crt': ca,
     'pki/front-proxy-client.crt': frontProxyCa,
     'pki/etcd/healthcheck-client.crt': etcdCa,
+    'pki/apiserver-kubelet-client.crt': ca,
+    'pki/controller-manager.crt': ca,
+    'pki/scheduler.crt': ca,
+    'pki/addon-manager.crt': ca,
   };
   for (const name of replicaNames) {
     issuers[`replicas/${name}/pki/apiserver.crt`] = ca;
@@ -148,6 +152,10 @@ export function leavesOf(pki: ClusterPki): Record<string, IssuedLeaf> {
     admin: pki.admin,
     'front-proxy-client': pki.frontProxyClient,
     'etcd-client': pki.etcdClient,
+    'apiserver-kubelet-client': pki.apiserverKubeletClient,
+    'controller-manager': pki.controllerManager,
+    scheduler: pki.scheduler,
+    'addon-manager': pki.addonManager,
   };
   for (const [name, certs] of Object.entries(pki.replicas)) {
     leaves[`${name}/etcd-peer`] = certs.etcdPeer;
@@ -201,6 +209,10 @@ export function privateKeysOf(pki: ClusterPki): Secret[] {
     pki.admin.keyPem,
     pki.frontProxyClient.keyPem,
     pki.etcdClient.keyPem,
+    pki.apiserverKubeletClient.keyPem,
+    pki.controllerManager.keyPem,
+    pki.scheduler.keyPem,
+    pki.addonManager.keyPem,
   ];
   for (const certs of Object.values(pki.replicas)) {
     keys.push(
@@ -232,3 +244,62 @@ export function revealed(value: unknown): unknown {
 }
 
 export const DAY_MS = 86_400_000;
+
+export type Yaml = string | Yaml[] | { [key: string]: Yaml };
+
+/**
+ * Parses the block YAML a kubeconfig uses: mappings, sequences of mappings (`- ` at the parent's
+ * indent, as kubectl writes them), plain scalars, JSON-style double-quoted scalars and `{}`. Throws
+ * on anything else, so a malformed document fails the test.
+ */
+export function parseYaml(text: string): Yaml {
+  const lines = text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => ({ indent: line.length - line.trimStart().length, text: line.trim() }));
+  let index = 0;
+  const block = (indent: number): Yaml => {
+    if (lines[index]?.text.startsWith('- ')) {
+      const items: Yaml[] = [];
+      while (lines[index]?.indent === indent && lines[index]?.text.startsWith('- ')) {
+        const line = lines[index]!;
+        lines[index] = { indent: indent + 2, text: line.text.slice(2) };
+        items.push(block(indent + 2));
+      }
+      return items;
+    }
+    const mapping: Record<string, Yaml> = {};
+    while (lines[index]?.indent === indent && !lines[index]?.text.startsWith('- ')) {
+      const match = /^([A-Za-z0-9_-]+):(?: (.+))?$/.exec(lines[index]!.text);
+      if (!match) throw new Error(`not a mapping entry: ${lines[index]!.text}`);
+      const [, key = '', value] = match;
+      if (key in mapping) throw new Error(`duplicate key ${key}`);
+      index++;
+      if (value !== undefined) {
+        mapping[key] = value === '{}' ? {} : value.startsWith('"') ? (JSON.parse(value) as string) : value;
+        continue;
+      }
+      const next = lines[index];
+      const nested = next && (next.indent > indent || (next.indent === indent && next.text.startsWith('- ')));
+      if (!nested) throw new Error(`no value for ${key}`);
+      mapping[key] = block(next.indent);
+    }
+    return mapping;
+  };
+  const document = block(0);
+  if (index !== lines.length) throw new Error(`unparsed line: ${lines[index]!.text}`);
+  return document;
+}
+
+/** The shape kubectl reads, as far as these tests look. */
+export interface Kubeconfig {
+  apiVersion: string;
+  kind: string;
+  clusters: { name: string; cluster: { server: string; 'certificate-authority-data': string } }[];
+  contexts: { name: string; context: { cluster: string; user: string } }[];
+  'current-context': string;
+  preferences: object;
+  users: { name: string; user: { 'client-certificate-data': string; 'client-key-data': string } }[];
+}
+
+export const decode = (value: string) => Buffer.from(value, 'base64').toString('utf8');

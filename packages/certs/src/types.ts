@@ -78,6 +78,17 @@ export interface ClusterPki {
   admin: IssuedLeaf;
   /** hacp's own etcd client cert (`etcd/healthcheck-client.crt`), for membership operations. */
   etcdClient: IssuedLeaf;
+  /**
+   * kube-apiserver's client cert to the kubelets (`apiserver-kubelet-client.crt`, O=system:masters),
+   * shared by every replica.
+   */
+  apiserverKubeletClient: IssuedLeaf;
+  /** kube-controller-manager's client cert (CN=system:kube-controller-manager), inside `controller-manager.conf`. */
+  controllerManager: IssuedLeaf;
+  /** kube-scheduler's client cert (CN=system:kube-scheduler), inside `scheduler.conf`. */
+  scheduler: IssuedLeaf;
+  /** The add-on manager's client cert (CN=system:addon-manager, O=system:masters), inside `addon-manager.conf`. */
+  addonManager: IssuedLeaf;
   /** Each replica's leaves, by replica name. */
   replicas: Readonly<Record<string, ReplicaCerts>>;
 }
