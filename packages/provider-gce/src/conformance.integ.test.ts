@@ -59,7 +59,6 @@ providerConformance({
       clientOptions: server.clientOptions,
       authClient: new PassThroughClient(),
       reach: 'direct',
-      kubeApiserver: false,
       logger,
       retry: { attempts: 5, baseDelayMs: 20 },
     }),

@@ -18,6 +18,7 @@ import {
   PAGED_NO_GAX_RETRY,
   type RetrySettings,
 } from './compute.js';
+import type { ReplicaImages } from './startup/index.js';
 
 /** How hacp reaches a replica's ports from this machine. */
 export type ReachMode = 'iap' | 'ssh' | 'direct';
@@ -32,8 +33,10 @@ export interface ResolvedGceSettings {
   diskType: string;
   diskSizeGb: number;
   image: string;
+  /** The fallback of replicas whose NodeConfig names no `kubernetesVersion`. */
   kubernetesVersion: string;
-  kubeApiserver: boolean;
+  /** Overrides of the replicas' images (./startup/images.ts). */
+  images: ReplicaImages;
   reach: ReachMode;
   gcloud?: string;
   retry: RetrySettings;

@@ -58,7 +58,6 @@ function gce(settings: Partial<GceProviderSettings> = {}): GceProvider {
     clientOptions: server.clientOptions,
     authClient: new PassThroughClient(),
     reach: 'direct',
-    kubeApiserver: false,
     logger,
     retry: { attempts: 5, baseDelayMs: 5 },
     ...settings,
@@ -361,8 +360,89 @@ describe('settings', () => {
     const zones = await provider.zones.list();
     expect(zones.map((zone) => zone.name)).toContain(ZONE_B);
     expect(server.requests.slice(from).map((request) => request.method)).toEqual(['compute.zones.list']);
-    expect(provider.binaries).toEqual({});
-    expect(gce({ kubeApiserver: true }).binaries).toEqual({ kubeApiserver: 'kube-apiserver' });
+  });
+
+  it('runs Kubernetes programs from images, and refuses a malformed version or image before any call', () => {
+    const provider = gce({ kubernetesVersion: 'v1.30.4', images: { kubeScheduler: 'mirror.example/ks:1' } });
+    expect(provider.kubernetes).toEqual({ programs: 'images' });
+    expect(provider.settings.kubernetesVersion).toBe('1.30.4');
+    expect(provider.settings.images).toEqual({ kubeScheduler: 'mirror.example/ks:1' });
+    const from = server.requests.length;
+    for (const [settings, field] of [
+      [{ kubernetesVersion: 'latest' }, 'kubernetesVersion'],
+      [{ images: { kubeScheduler: 'ks 1' } }, 'images.kubeScheduler'],
+      [{ images: { kubelet: 'mirror.example/kubelet:1' } }, 'images.kubelet'],
+    ] as const) {
+      const error = (() => {
+        try {
+          gce(settings as Partial<GceProviderSettings>);
+        } catch (caught) {
+          return caught;
+        }
+        return undefined;
+      })();
+      expect(isHacpError(error, ErrorCode.INVALID_ARGUMENT), field).toBe(true);
+      expect((error as { details: { field: string } }).details.field).toBe(field);
+    }
+    expect(server.requests.length).toBe(from);
+  });
+});
+
+describe('replicas that run the control plane from images', () => {
+  /** One instance metadata value of a VM, as the server holds it. */
+  function vmMetadata(name: string, key: string): string | undefined {
+    const items = ((named('instances', name) as Json | undefined)?.metadata as Json | undefined)?.items as
+      | { key: string; value: string }[]
+      | undefined;
+    return items?.find((item) => item.key === key)?.value;
+  }
+
+  it('allocates a network whose API server listens on every address (the forwarding rule delivers to the VM)', async () => {
+    const provider = gce();
+    const cluster = newCluster();
+    const ref = { name: `${cluster}-master`, zone: ZONE_B, cluster };
+    const network = await provider.instances.allocateNetwork(ref, { requestId: `${cluster}-a` });
+    expect(network).toEqual({
+      internalIp: (named('addresses', `${cluster}-master-internal`) as Json).address,
+      hostname: `${cluster}-master.${ZONE_B}.c.${PROJECT}.internal`,
+      portOffset: 0,
+      rootDir: '/mnt/disks/master-pd',
+      listenAddress: '0.0.0.0',
+    });
+    await provider.instances.delete(ref, { requestId: `${cluster}-d` });
+  });
+
+  it("boots a replica with its NodeConfig's version and the provider's images; refuses, changing nothing, a process without one", async () => {
+    const provider = gce({ kubernetesVersion: '1.31.4', images: { etcd: 'mirror.example/etcd:3.5.15-0' } });
+    const cluster = newCluster();
+    const ref = { name: `${cluster}-master`, zone: ZONE_B };
+    const next = ids(cluster);
+    const nodeConfig = { ...replicaNodeConfig(ref.name), kubernetesVersion: 'v1.23.16' };
+    await provider.instances.create({ ...ref, cluster, nodeConfig }, next());
+    expect(vmMetadata(ref.name, 'hacp-kubernetes-version')).toBe('1.23.16');
+    const manifests = new Map(
+      (vmMetadata(ref.name, 'hacp-manifests') ?? '').split('\n').map((line) => {
+        const [file, data] = line.split(' ');
+        return [file, JSON.parse(Buffer.from(data ?? '', 'base64').toString())];
+      }),
+    );
+    expect([...manifests.keys()]).toEqual(['hacp-etcd.json', 'hacp-health.json']);
+    expect(manifests.get('hacp-etcd.json').spec.containers[0].image).toBe('mirror.example/etcd:3.5.15-0');
+    await provider.instances.delete(ref, next());
+
+    const from = server.requests.length;
+    const stateBefore = JSON.stringify(server.state());
+    const shell = { name: 'shell', command: 'bash', args: ['-c', 'true'] };
+    const refused = await provider.instances
+      .create(
+        { ...ref, cluster, nodeConfig: { ...nodeConfig, processes: [...nodeConfig.processes, shell] } },
+        next(),
+      )
+      .catch((error: unknown) => error);
+    expect(isHacpError(refused, ErrorCode.INVALID_ARGUMENT)).toBe(true);
+    expect((refused as { details: { field: string } }).details.field).toBe('processes.shell.name');
+    expect(changesSince(from)).toEqual([]);
+    expect(JSON.stringify(server.state())).toBe(stateBefore);
   });
 });
 

@@ -12,3 +12,4 @@ export {
   type GceProviderSettings,
 } from './provider.js';
 export { gceRequestId } from './request-id.js';
+export type { ReplicaImages } from './startup/index.js';

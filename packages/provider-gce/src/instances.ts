@@ -14,12 +14,12 @@ import {
   ErrorCode,
   HacpError,
   type Instance,
+  type InstanceApi,
   type InstanceNetwork,
   type InstanceRef,
   type InstanceSpec,
   isHacpError,
   type MutationOptions,
-  type ProviderV1,
   regionOfZone,
   throwIfAborted,
 } from '@hacp/core';
@@ -41,6 +41,9 @@ import { DATA_DISK_DEVICE_NAME, REPLICA_ROOT_DIR, renderReplicaMetadata } from '
 type GceInstance = protos.google.cloud.compute.v1.IInstance;
 type GceAddress = protos.google.cloud.compute.v1.IAddress;
 type GceDisk = protos.google.cloud.compute.v1.IDisk;
+
+/** Where a replica's kube-apiserver listens: every address (InstanceNetwork.listenAddress). */
+const API_LISTEN_ADDRESS = '0.0.0.0';
 
 /** kube-up's `MASTER_ROOT_DISK_SIZE` for up to 500 nodes. */
 const BOOT_DISK_SIZE_GB = 20;
@@ -75,9 +78,15 @@ function alreadyExists(message: string, details: Record<string, unknown>): HacpE
   });
 }
 
+/**
+ * The contract's instance methods the GCE provider has: all but `stopProcesses` and `syncFiles`,
+ * since a replica's processes and files change only when its VM boots from its metadata.
+ */
+export type GceInstanceApi = Required<Omit<InstanceApi, 'stopProcesses' | 'syncFiles'>>;
+
 /** The instance part of the GCE provider, plus what the other parts need from it. */
 export interface GceInstances {
-  api: Required<ProviderV1['instances']>;
+  api: GceInstanceApi;
   /** The GCE instance, or undefined. */
   read(ref: InstanceRef, signal?: AbortSignal): Promise<GceInstance | undefined>;
   /** `projects/<p>/zones/<z>/instances/<n>` */
@@ -160,6 +169,9 @@ export function createGceInstances(context: GceContext): GceInstances {
       hostname: hostnameOf(ref),
       portOffset: 0,
       rootDir: REPLICA_ROOT_DIR,
+      // A target pool delivers packets for the forwarding rule's address to the VM itself, with that
+      // address as destination: kube-apiserver must listen on every address to answer them.
+      listenAddress: API_LISTEN_ADDRESS,
     };
   }
 
@@ -366,6 +378,7 @@ export function createGceInstances(context: GceContext): GceInstances {
         replica: spec.name,
         nodeConfig: spec.nodeConfig,
         kubernetesVersion: settings.kubernetesVersion,
+        images: settings.images,
       });
 
       const { network, made: madeAddress } = await allocate(spec, options);

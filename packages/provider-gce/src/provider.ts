@@ -2,7 +2,6 @@ import {
   assertPort,
   ErrorCode,
   HacpError,
-  type InstanceApi,
   invalidArgument,
   type LoadBalancerApi,
   type Logger,
@@ -16,9 +15,10 @@ import { createGceAddresses } from './addresses.js';
 import { type ComputeClientOptions, createComputeSession, type RetrySettings } from './compute.js';
 import { createZoneCatalog, type GceContext, type ReachMode, type ResolvedGceSettings } from './context.js';
 import { createGceFirewalls } from './firewalls.js';
-import { assertInstanceRef, createGceInstances } from './instances.js';
+import { assertInstanceRef, createGceInstances, type GceInstanceApi } from './instances.js';
 import { createGceLoadBalancers } from './load-balancers.js';
 import { createTunnels, findGcloud, type Tunnels } from './reach.js';
+import { assertReplicaImages, normalizeKubernetesVersion, type ReplicaImages } from './startup/index.js';
 import { createMetadataStateStore } from './state-store.js';
 
 /** The Kubernetes version replicas run when the settings name none. */
@@ -56,10 +56,17 @@ export interface GceProviderSettings extends ProviderBaseSettings {
   diskSizeGb?: number;
   /** The boot image. Default `projects/cos-cloud/global/images/family/cos-stable`. */
   image?: string;
-  /** The Kubernetes version the replicas' images are for. Default 1.31.4. */
+  /**
+   * The Kubernetes version of a replica whose NodeConfig names none (an etcd-only one still needs a
+   * kubelet). `NodeConfig.kubernetesVersion`, the cluster's recorded one, wins. Default 1.31.4.
+   */
   kubernetesVersion?: string;
-  /** Whether replicas run kube-apiserver (the SDK renders it when `binaries.kubeApiserver` is set). Default true. */
-  kubeApiserver?: boolean;
+  /**
+   * Other images for the replicas' programs (a mirror, or a registry with CI builds): etcd,
+   * kubeApiserver, kubeControllerManager, kubeScheduler, addonManager, health. Default: the
+   * official ones (`registry.k8s.io/<program>:<version's tag>`, README).
+   */
+  images?: ReplicaImages;
   /** How hacp reaches replicas: `iap` (default), `ssh` (through IAP) or `direct` (hacp runs in the VPC). */
   reach?: ReachMode;
   /** The gcloud program for `iap` and `ssh`. Default: `gcloud` on PATH. */
@@ -71,11 +78,11 @@ export interface GceProviderSettings extends ProviderBaseSettings {
 /** The GCE provider: Provider contract v1, with the optional members it has. */
 export interface GceProvider extends ProviderV1 {
   readonly name: 'gce';
-  /** The programs replicas run: kube-apiserver unless the settings said `kubeApiserver: false`. */
-  readonly binaries: { kubeApiserver?: string };
+  /** Replicas run the Kubernetes programs from images of `NodeConfig.kubernetesVersion`, as static pods. */
+  readonly kubernetes: { readonly programs: 'images' };
   /** The settings in use, with their defaults (no credentials). */
   readonly settings: Readonly<ResolvedGceSettings>;
-  readonly instances: Required<InstanceApi>;
+  readonly instances: GceInstanceApi;
   readonly loadBalancers: Required<LoadBalancerApi>;
   close(): Promise<void>;
 }
@@ -153,6 +160,7 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
     });
   }
   const network = settings.network ?? 'default';
+  assertReplicaImages(settings.images ?? {});
   return {
     project: settings.project,
     ...(settings.region === undefined ? {} : { region: settings.region }),
@@ -162,8 +170,8 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
     diskType: settings.diskType ?? 'pd-ssd',
     diskSizeGb,
     image: settings.image ?? 'projects/cos-cloud/global/images/family/cos-stable',
-    kubernetesVersion: settings.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION,
-    kubeApiserver: settings.kubeApiserver ?? true,
+    kubernetesVersion: normalizeKubernetesVersion(settings.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION),
+    images: { ...settings.images },
     reach,
     ...(settings.gcloud === undefined ? {} : { gcloud: settings.gcloud }),
     retry: { attempts, baseDelayMs },
@@ -182,7 +190,8 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
  * const zones = await provider.zones.list();
  * await provider.close();
  *
- * @throws HacpError INVALID_ARGUMENT for a malformed project id, reach, disk size, retry or endpoint.
+ * @throws HacpError INVALID_ARGUMENT for a malformed project id, reach, disk size, retry, endpoint,
+ *   Kubernetes version or image.
  */
 export function createGceProvider(settings: GceProviderSettings): GceProvider {
   const resolved = resolveSettings(settings);
@@ -236,8 +245,8 @@ export function createGceProvider(settings: GceProviderSettings): GceProvider {
   return {
     specificationVersion: 'v1',
     name: 'gce',
-    binaries: resolved.kubeApiserver ? { kubeApiserver: 'kube-apiserver' } : {},
-    settings: Object.freeze({ ...resolved, retry: { ...resolved.retry } }),
+    kubernetes: Object.freeze({ programs: 'images' as const }),
+    settings: Object.freeze({ ...resolved, images: { ...resolved.images }, retry: { ...resolved.retry } }),
     zones: {
       async list(options) {
         throwIfAborted(options?.signal);

@@ -1,7 +1,7 @@
 /**
  * What the GCE provider's tests give instances to run: the conformance kit's files and an etcd
- * process, since a GCE replica runs only what has a container image (etcd, kube-apiserver) and its
- * health endpoint needs etcd's metrics listener. `etcd --version` prints and exits, so replicas
+ * process, since a GCE replica runs only programs it has a container image of (etcd and the
+ * Kubernetes components, by name) and its health endpoint needs etcd's metrics listener. `etcd --version` prints and exits, so replicas
  * booted by the Compute API server's VM runtime never compete for etcd's ports.
  */
 import type { NodeConfig } from '@hacp/core';

@@ -13,8 +13,12 @@ export interface LocalEndpoint {
   port: number;
 }
 
-/** kube-apiserver's default `--secure-port`. */
-const APISERVER_DEFAULT_PORT = 6443;
+/** The default `--secure-port` of each Kubernetes program. */
+export const SECURE_PORTS = {
+  'kube-apiserver': 6443,
+  'kube-controller-manager': 10257,
+  'kube-scheduler': 10259,
+} as const;
 const LOOPBACK = '127.0.0.1';
 
 /**
@@ -87,12 +91,14 @@ export function etcdMetricsEndpoint(process: NodeProcess): LocalEndpoint {
 }
 
 /**
- * kube-apiserver's secure listener: `--bind-address` (loopback when absent or a wildcard), on
- * `ports.secure` (or `--secure-port`, or 6443).
+ * The secure (https) listener of kube-apiserver, kube-controller-manager or kube-scheduler:
+ * `--bind-address` (loopback when absent or a wildcard), on `ports.secure` (or `--secure-port`, or
+ * the program's default).
  *
- * @throws HacpError INVALID_ARGUMENT when `--bind-address` is not IPv4 or the ports disagree.
+ * @throws HacpError INVALID_ARGUMENT when `--bind-address` is not IPv4, the ports disagree, or the
+ *   port is not one a probe can reach (`--secure-port=0` turns the listener off).
  */
-export function apiserverEndpoint(process: NodeProcess): LocalEndpoint {
+export function secureEndpoint(process: NodeProcess, defaultPort: number): LocalEndpoint {
   const bind = flagValue(process.args, 'bind-address');
   if (bind !== undefined && !isIPv4(bind)) {
     throw invalidArgument({
@@ -105,7 +111,16 @@ export function apiserverEndpoint(process: NodeProcess): LocalEndpoint {
   const fromArgs = securePort === undefined ? undefined : Number(securePort);
   const port =
     fromArgs === undefined && process.ports?.secure === undefined
-      ? APISERVER_DEFAULT_PORT
+      ? defaultPort
       : checkedPort(process, 'secure', fromArgs);
   return { scheme: 'https', host: connectHost(bind ?? ''), port };
+}
+
+/**
+ * kube-apiserver's secure listener (secureEndpoint with its default port, 6443).
+ *
+ * @throws HacpError INVALID_ARGUMENT as secureEndpoint.
+ */
+export function apiserverEndpoint(process: NodeProcess): LocalEndpoint {
+  return secureEndpoint(process, SECURE_PORTS['kube-apiserver']);
 }

@@ -21,6 +21,13 @@ describe('healthTarget', () => {
     });
   });
 
+  it('finds kube-apiserver and etcd by process name, as the static pods do, not by command', () => {
+    const byPath = { ...apiserverProcess(), command: '/usr/local/bin/kube-apiserver' };
+    expect(healthTarget({ files: [], processes: [etcdProcess(), byPath] }).process).toBe('kube-apiserver');
+    const renamed = { ...apiserverProcess(), name: 'api' };
+    expect(healthTarget({ files: [], processes: [etcdProcess(), renamed] }).process).toBe('etcd');
+  });
+
   it('checks loopback when kube-apiserver binds every address or has no --bind-address', () => {
     const args = apiserverProcess().args.filter((arg) => !arg.startsWith('--bind-address'));
     const process = { ...apiserverProcess(), args };

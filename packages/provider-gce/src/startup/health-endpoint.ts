@@ -18,22 +18,23 @@ export interface HealthEndpointBind {
   port?: number;
 }
 
-const findByCommand = (config: NodeConfig, command: string): NodeProcess | undefined =>
-  config.processes.find((process) => process.command === command);
+/** By name, as the static pods choose their programs. */
+const findByName = (config: NodeConfig, name: string): NodeProcess | undefined =>
+  config.processes.find((process) => process.name === name);
 
 /**
  * What a replica's health endpoint checks: kube-apiserver's `/readyz` over https where the
- * NodeConfig runs it, else etcd's `/health` on its metrics listener (http), which fails while the
+ * NodeConfig runs it (a process of that name), else etcd's `/health` on its metrics listener (http), which fails while the
  * member has no leader.
  *
  * @throws HacpError INVALID_ARGUMENT when the NodeConfig runs neither, or their listeners cannot be
  *   read from their arguments.
  */
 export function healthTarget(config: NodeConfig): HealthTarget {
-  const apiserver = findByCommand(config, 'kube-apiserver');
+  const apiserver = findByName(config, 'kube-apiserver');
   if (apiserver !== undefined)
     return { process: apiserver.name, path: '/readyz', ...apiserverEndpoint(apiserver) };
-  const etcd = findByCommand(config, 'etcd');
+  const etcd = findByName(config, 'etcd');
   if (etcd !== undefined) return { process: etcd.name, path: '/health', ...etcdMetricsEndpoint(etcd) };
   throw invalidArgument({
     field: 'nodeConfig.processes',

@@ -1,7 +1,8 @@
 /**
  * A GCE replica's boot: the instance metadata (files, node config, static pod manifests, the
- * startup script) that turns a NodeConfig into running etcd, kube-apiserver and health endpoint
- * pods. The provider only materialises the NodeConfig; it renders no flags and no certificates.
+ * startup script) that turns a NodeConfig into running etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler, add-on manager and health endpoint pods. The provider
+ * only materialises the NodeConfig; it renders no flags and no certificates.
  */
 export {
   type HealthEndpointBind,
@@ -9,6 +10,17 @@ export {
   healthTarget,
   renderHealthEndpointConfig,
 } from './health-endpoint.js';
+export {
+  assertReplicaImages,
+  DEFAULT_ADDON_MANAGER_IMAGE,
+  DEFAULT_ETCD_IMAGE,
+  DEFAULT_HEALTH_IMAGE,
+  kubernetesImageTag,
+  normalizeKubernetesVersion,
+  REPLICA_PROGRAMS,
+  type ReplicaImages,
+  type ReplicaProgram,
+} from './images.js';
 export {
   DATA_DISK_DEVICE_NAME,
   HEALTH_CONFIG_PATH,
@@ -21,10 +33,8 @@ export {
 export { type MetadataItem, renderReplicaMetadata } from './metadata.js';
 export { DATA_DISK_PATH, renderStartupScript } from './startup-script.js';
 export {
-  DEFAULT_ETCD_IMAGE,
-  DEFAULT_HEALTH_IMAGE,
-  type ReplicaImages,
   type ReplicaMetadataOptions,
   renderStaticPods,
+  replicaKubernetesVersion,
   type StaticPod,
 } from './static-pods.js';

@@ -1,6 +1,11 @@
 import { ErrorCode, isHacpError, type NodeConfig, Secret } from '@hacp/core';
 import { describe, expect, it } from 'vitest';
-import { certificatePem, etcdProcess, replicaNodeConfig } from './fixtures.test-support.js';
+import {
+  certificatePem,
+  etcdProcess,
+  replicaNodeConfig,
+  sdkReplicaNodeConfig,
+} from './fixtures.test-support.js';
 import { renderHealthEndpointConfig } from './health-endpoint.js';
 import { METADATA_LIMITS, NODE_CONFIG_FORMAT, REPLICA_ROOT_DIR } from './layout.js';
 import { renderReplicaMetadata } from './metadata.js';
@@ -50,7 +55,7 @@ function refusal(run: () => unknown): { code: string; field: unknown } {
 
 describe('renderReplicaMetadata', () => {
   it('renders the items the startup script and the testkit read, in their fixed formats', () => {
-    const { nodeConfig } = replicaNodeConfig();
+    const nodeConfig = sdkReplicaNodeConfig({ kubernetesVersion: 'v1.23.16' });
     const items = renderReplicaMetadata(options(nodeConfig));
     expect(items.map((item) => item.key).sort()).toEqual(
       [
@@ -63,7 +68,8 @@ describe('renderReplicaMetadata', () => {
       ].sort(),
     );
     expect(itemValue(items, 'hacp-cluster')).toBe('prod');
-    expect(itemValue(items, 'hacp-kubernetes-version')).toBe('1.31.2');
+    // The NodeConfig's version wins over the provider's (1.31.2 here), without its `v`.
+    expect(itemValue(items, 'hacp-kubernetes-version')).toBe('1.23.16');
     expect(itemValue(items, 'startup-script')).toBe(renderStartupScript());
     expect(JSON.parse(itemValue(items, 'hacp-node-config'))).toEqual({
       format: NODE_CONFIG_FORMAT,
@@ -73,7 +79,8 @@ describe('renderReplicaMetadata', () => {
         command: process.command,
         args: process.args,
         ...(process.env ? { env: process.env } : {}),
-        ports: process.ports,
+        ...(process.ports ? { ports: process.ports } : {}),
+        ...(process.stopGraceSeconds === undefined ? {} : { stopGraceSeconds: process.stopGraceSeconds }),
       })),
     });
     const manifests = itemValue(items, 'hacp-manifests')
@@ -82,6 +89,17 @@ describe('renderReplicaMetadata', () => {
     expect(
       manifests.map(([name, data]) => [name, JSON.parse(Buffer.from(data!, 'base64').toString())]),
     ).toEqual(renderStaticPods(options(nodeConfig)).map((pod) => [pod.name, pod.manifest]));
+    expect(manifests).toHaveLength(6);
+  });
+
+  it("gives the kubelet the NodeConfig's version, else the provider's; a build version keeps its +", () => {
+    const version = (nodeConfig: NodeConfig) =>
+      itemValue(renderReplicaMetadata(options(nodeConfig)), 'hacp-kubernetes-version');
+    expect(version(sdkReplicaNodeConfig({ kubernetesVersion: 'v1.32.0-beta.0.0+cd13ec4ae44e' }))).toBe(
+      '1.32.0-beta.0.0+cd13ec4ae44e',
+    );
+    expect(version(sdkReplicaNodeConfig({ kubernetesVersion: undefined }))).toBe('1.31.2');
+    expect(version(replicaNodeConfig().nodeConfig)).toBe('1.31.2');
   });
 
   it('round-trips every file with its bytes and mode, plus the health endpoint config, secrets only there', () => {
@@ -121,29 +139,81 @@ describe('renderReplicaMetadata', () => {
     expect(files.get('conf/notes.txt')).toEqual({ mode: 0o640, contents: Buffer.from('é\n\0 ✓') });
   });
 
-  it('refuses what would exceed GCE metadata limits: one value, and the total', () => {
-    const big = (path: string, bytes: number) => ({ path, mode: 0o644, contents: 'x'.repeat(bytes) });
-    // base64 grows 4/3: 200 KiB of contents is more than 256 KiB in hacp-files.
-    const oneValue = { files: [big('big', 200 * 1024)], processes: [etcdProcess()] };
-    expect(refusal(() => renderReplicaMetadata(options(oneValue)))).toEqual({
+  /** Bytes of each item, and of keys plus values together (what GCE counts). */
+  function sizes(items: { key: string; value: string }[]): { total: number } & Record<string, number> {
+    const result: { total: number } & Record<string, number> = { total: 0 };
+    for (const item of items) {
+      result[item.key] = Buffer.byteLength(item.value);
+      result.total += Buffer.byteLength(item.key) + Buffer.byteLength(item.value);
+    }
+    return result;
+  }
+
+  it('leaves a whole control plane with RSA-4096 keys well within the limits (measured)', () => {
+    const ecdsa = sizes(renderReplicaMetadata(options(sdkReplicaNodeConfig())));
+    const rsa = sizes(renderReplicaMetadata(options(sdkReplicaNodeConfig({ keys: 'rsa-4096' }))));
+    // Measured: ECDSA P-256 about 55 KB in all; RSA-4096 about 131 KB, its hacp-files about 104 KB.
+    expect(ecdsa.total).toBeLessThan(METADATA_LIMITS.totalBytes * 0.15);
+    expect(rsa.total).toBeLessThan(METADATA_LIMITS.totalBytes * 0.3);
+    expect(rsa['hacp-files']).toBeLessThan(METADATA_LIMITS.valueBytes * 0.45);
+    // The five processes' arguments are in two items: the node config and (base64) the manifests.
+    expect(rsa['hacp-manifests']).toBeLessThan(METADATA_LIMITS.valueBytes * 0.1);
+    expect(rsa['hacp-node-config']).toBeLessThan(METADATA_LIMITS.valueBytes * 0.05);
+  });
+
+  it('refuses add-ons that take hacp-files past 256 KiB by a byte, and accepts them a byte short', () => {
+    const base = sdkReplicaNodeConfig({ keys: 'rsa-4096' });
+    const filesBytes = sizes(renderReplicaMetadata(options(base)))['hacp-files'] as number;
+    // One more line: "\n0644 addons/big.yaml <base64>"; base64 takes 4 characters per 3 bytes.
+    const room = METADATA_LIMITS.valueBytes - filesBytes - '\n0644 addons/big.yaml '.length;
+    const addon = (bytes: number): NodeConfig => ({
+      ...base,
+      files: [...base.files, { path: 'addons/big.yaml', mode: 0o644, contents: 'x'.repeat(bytes) }],
+    });
+    const fits = Math.floor(room / 4) * 3;
+    const atLimit = sizes(renderReplicaMetadata(options(addon(fits))));
+    expect(atLimit['hacp-files']).toBeLessThanOrEqual(METADATA_LIMITS.valueBytes);
+    expect(atLimit['hacp-files']).toBeGreaterThan(METADATA_LIMITS.valueBytes - 4);
+    expect(refusal(() => renderReplicaMetadata(options(addon(fits + 3))))).toEqual({
       code: ErrorCode.INVALID_ARGUMENT,
       field: 'metadata.hacp-files',
     });
-    // Every value under 256 KiB (files ~200 KiB, node config ~150 KiB, manifests ~200 KiB), not the sum.
-    const huge = 'a'.repeat(150 * 1024);
-    const total = {
-      files: [big('big', 150 * 1024)],
-      processes: [{ ...etcdProcess(), args: [...etcdProcess().args, `--experimental-note=${huge}`] }],
-    };
-    expect(Buffer.byteLength(JSON.stringify(total.processes))).toBeLessThan(METADATA_LIMITS.valueBytes);
-    const error = refusal(() => renderReplicaMetadata(options(total)));
-    expect(error).toEqual({ code: ErrorCode.INVALID_ARGUMENT, field: 'metadata' });
-    // Well within both: accepted.
-    const fits = { files: [big('big', 100 * 1024)], processes: [etcdProcess()] };
-    expect(renderReplicaMetadata(options(fits)).length).toBe(6);
   });
 
-  it('refuses a NodeConfig that fails assertNodeConfig, a command without image, and bad names', () => {
+  it('refuses a replica whose items each fit but together pass 512 KiB', () => {
+    const base = sdkReplicaNodeConfig({ keys: 'rsa-4096' });
+    const withAddons: NodeConfig = {
+      ...base,
+      files: [...base.files, { path: 'addons/big.yaml', mode: 0o644, contents: 'x'.repeat(110 * 1024) }],
+    };
+    const before = sizes(renderReplicaMetadata(options(withAddons)));
+    // A long argument goes into the node config as it is and into the manifests in base64.
+    const note = 110 * 1024;
+    const bigger: NodeConfig = {
+      ...withAddons,
+      processes: withAddons.processes.map((process) =>
+        process.name === 'kube-scheduler'
+          ? { ...process, args: [...process.args, `--v=${'9'.repeat(note)}`] }
+          : process,
+      ),
+    };
+    const nodeConfigBytes = (before['hacp-node-config'] as number) + note + 8;
+    const manifestsBytes = (before['hacp-manifests'] as number) + Math.ceil(((note + 8) * 4) / 3) + 4;
+    for (const bytes of [before['hacp-files'] as number, nodeConfigBytes, manifestsBytes]) {
+      expect(bytes).toBeLessThan(METADATA_LIMITS.valueBytes);
+    }
+    const others =
+      before.total - (before['hacp-node-config'] as number) - (before['hacp-manifests'] as number);
+    expect(others + nodeConfigBytes + manifestsBytes).toBeGreaterThan(METADATA_LIMITS.totalBytes);
+    expect(refusal(() => renderReplicaMetadata(options(bigger)))).toEqual({
+      code: ErrorCode.INVALID_ARGUMENT,
+      field: 'metadata',
+    });
+    // The same without the argument is accepted.
+    expect(renderReplicaMetadata(options(withAddons))).toHaveLength(6);
+  });
+
+  it('refuses a NodeConfig that fails assertNodeConfig, a process without image, and bad names', () => {
     const bad = (nodeConfig: NodeConfig, extra: Partial<ReplicaMetadataOptions> = {}) =>
       refusal(() => renderReplicaMetadata(options(nodeConfig, extra)));
     const cert = certificatePem('x');
@@ -158,7 +228,7 @@ describe('renderReplicaMetadata', () => {
     ).toBe('files[0].mode');
     expect(
       bad({ files: [], processes: [etcdProcess(), { name: 'sh', command: 'bash', args: ['-c', 'true'] }] }),
-    ).toEqual({ code: ErrorCode.INVALID_ARGUMENT, field: 'processes.sh.command' });
+    ).toEqual({ code: ErrorCode.INVALID_ARGUMENT, field: 'processes.sh.name' });
     expect(
       bad({ files: [{ path: 'health/haproxy.cfg', mode: 0o644, contents: '' }], processes: [etcdProcess()] })
         .field,

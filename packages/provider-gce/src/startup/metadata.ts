@@ -15,7 +15,7 @@ import {
   REPLICA_ROOT_DIR,
 } from './layout.js';
 import { renderStartupScript } from './startup-script.js';
-import { normalizeKubernetesVersion, type ReplicaMetadataOptions, renderStaticPods } from './static-pods.js';
+import { type ReplicaMetadataOptions, renderStaticPods, replicaKubernetesVersion } from './static-pods.js';
 
 /** One instance metadata item. */
 export interface MetadataItem {
@@ -44,6 +44,7 @@ function nodeConfigJson(config: NodeConfig): string {
       args: [...process.args],
       ...(process.env === undefined ? {} : { env: { ...process.env } }),
       ...(process.ports === undefined ? {} : { ports: { ...process.ports } }),
+      ...(process.stopGraceSeconds === undefined ? {} : { stopGraceSeconds: process.stopGraceSeconds }),
     })),
   });
 }
@@ -76,19 +77,21 @@ function assertWithinLimits(replica: string, items: readonly MetadataItem[]): vo
  * The instance metadata that boots a replica: the startup script (the same on every replica) and
  * what it reads. Formats:
  * - `hacp-cluster`: the cluster name;
- * - `hacp-kubernetes-version`: the kubelet's version, without `v`;
+ * - `hacp-kubernetes-version`: the kubelet's version, without `v` (`NodeConfig.kubernetesVersion`,
+ *   else `kubernetesVersion`; a build such as `1.32.0-beta.0.0+cd13ec4ae44e` keeps its `+`);
  * - `hacp-files`: a line per file, `<4-digit octal mode> <path relative to REPLICA_ROOT_DIR>
  *   <base64 contents>`, the NodeConfig's files plus the health endpoint's `health/haproxy.cfg`;
- * - `hacp-node-config`: JSON `{ format: 1, rootDir, processes: [{ name, command, args, env?, ports? }] }`;
+ * - `hacp-node-config`: JSON `{ format: 1, rootDir, processes: [{ name, command, args, env?, ports?,
+ *   stopGraceSeconds? }] }`;
  * - `hacp-manifests`: a line per static pod, `<file name> <base64 JSON>`;
  * - `startup-script`: renderStartupScript().
  *
  * `hacp-files` holds the private keys in clear (base64): anyone who may read the instance can read
  * them, as with kube-up's `kube-master-certs`.
  *
- * @throws HacpError INVALID_ARGUMENT when the NodeConfig fails assertNodeConfig, a process has no
- *   image, the cluster, replica or version is malformed, or an item would exceed GCE's limits
- *   (256 KiB a value, 512 KiB in all).
+ * @throws HacpError INVALID_ARGUMENT when the NodeConfig fails assertNodeConfig or renderStaticPods
+ *   refuses it (a process without an image, ...), the cluster, replica or version is malformed, or
+ *   an item would exceed GCE's limits (256 KiB a value, 512 KiB in all).
  * @example
  * const metadata = renderReplicaMetadata({
  *   cluster: 'prod', replica: 'prod-master', nodeConfig, kubernetesVersion: '1.31.2',
@@ -113,7 +116,7 @@ export function renderReplicaMetadata(options: ReplicaMetadataOptions): Metadata
       message: `File ${HEALTH_CONFIG_PATH} is the health endpoint's; the NodeConfig may not write it.`,
     });
   }
-  const version = normalizeKubernetesVersion(options.kubernetesVersion);
+  const version = replicaKubernetesVersion(options);
   const pods = renderStaticPods(options);
   const healthFile: NodeFile = {
     path: HEALTH_CONFIG_PATH,

@@ -21,12 +21,14 @@ import { join } from 'node:path';
 import { type NodeConfig, Secret } from '@hacp/core';
 import { freePort, type SpawnedProcess, spawnTracked } from '@hacp/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { etcdProcess, replicaNodeConfig } from './fixtures.test-support.js';
+import { etcdProcess, replicaNodeConfig, sdkReplicaNodeConfig } from './fixtures.test-support.js';
 import { renderReplicaMetadata } from './metadata.js';
 import { renderStartupScript } from './startup-script.js';
 import { renderStaticPods } from './static-pods.js';
 
 const VERSION = '1.31.2';
+/** The kubelets the fake release location has: a release, and a CI build (with a `+`). */
+const RELEASED = [VERSION, '1.32.0-beta.0.0+cd13ec4ae44e'];
 const FAKE_KUBELET = '#!/bin/sh\necho "fake kubelet $*"\n';
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -120,7 +122,7 @@ beforeEach(async () => {
     const path = request.url ?? '';
     count(path);
     const match = /^\/release\/v([^/]+)\/bin\/linux\/(amd64|arm64)\/kubelet(\.sha256)?$/.exec(path);
-    if (match === null || match[1] !== VERSION) response.writeHead(404).end('not found');
+    if (match === null || !RELEASED.includes(match[1] as string)) response.writeHead(404).end('not found');
     else if (match[3] !== undefined) response.writeHead(200).end(boot.publishedSha);
     else response.writeHead(200).end(FAKE_KUBELET);
   });
@@ -331,6 +333,38 @@ describe('the startup script', () => {
     );
     expect(readFileSync(join(boot.root, 'health/haproxy.cfg'), 'utf8')).toContain(
       'option httpchk GET /health\n',
+    );
+  });
+
+  it("boots the whole control plane of a build version: six pods, the kubelet of the NodeConfig's version", async () => {
+    const nodeConfig = sdkReplicaNodeConfig({ kubernetesVersion: 'v1.32.0-beta.0.0+cd13ec4ae44e' });
+    serveReplica(nodeConfig);
+    const result = await runScript();
+    expect(result.code, result.output).toBe(0);
+    const pods = renderStaticPods({
+      cluster: 'prod',
+      replica: 'prod-master',
+      nodeConfig,
+      kubernetesVersion: VERSION,
+    });
+    expect(pods).toHaveLength(6);
+    expect(readdirSync(boot.manifests).sort()).toEqual(pods.map((pod) => pod.name).sort());
+    for (const pod of pods) {
+      expect(JSON.parse(readFileSync(join(boot.manifests, pod.name), 'utf8'))).toEqual(pod.manifest);
+    }
+    for (const file of ['controller-manager.conf', 'scheduler.conf', 'addon-manager.conf']) {
+      expect(mode(join(boot.root, file)), file).toBe(0o600);
+    }
+    expect(readFileSync(join(boot.root, 'addons/namespace.yaml'), 'utf8')).toContain('kind: Namespace');
+    // The `+` stays in the release path (dl.k8s.io's folder of that build) and in the stamp.
+    const downloads = [...boot.requests.keys()].filter((path) => path.endsWith('/kubelet'));
+    expect(downloads).toEqual([
+      expect.stringMatching(
+        /^\/release\/v1\.32\.0-beta\.0\.0\+cd13ec4ae44e\/bin\/linux\/[a-z0-9]+\/kubelet$/,
+      ),
+    ]);
+    expect(readFileSync(join(boot.bin, 'kubelet.hacp-version'), 'utf8')).toMatch(
+      /^v1\.32\.0-beta\.0\.0\+cd13ec4ae44e [0-9a-f]{64}\n$/,
     );
   });
 

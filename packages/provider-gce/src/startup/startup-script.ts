@@ -175,7 +175,7 @@ install_kubelet() {
   local version arch url expected actual stamp="$bin_dir/kubelet.hacp-version" installed=''
   metadata ${METADATA_KEYS.kubernetesVersion} "$work_dir/version"
   version="$(<"$work_dir/version")"
-  [[ $version =~ ^[0-9]+[.][0-9]+[.][0-9]+(-[0-9A-Za-z.-]+)?$ ]] || fail "${METADATA_KEYS.kubernetesVersion} is not a version"
+  [[ $version =~ ^[0-9]+[.][0-9]+[.][0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?$ ]] || fail "${METADATA_KEYS.kubernetesVersion} is not a version"
   case "$(uname -m)" in
     x86_64) arch=amd64 ;;
     aarch64 | arm64) arch=arm64 ;;

@@ -1,17 +1,18 @@
 import { posix } from 'node:path';
 import { assertNodeConfig, invalidArgument, type NodeConfig, type NodeProcess } from '@hacp/core';
-import { apiserverEndpoint, etcdMetricsEndpoint } from './endpoints.js';
+import { flagValue } from './endpoints.js';
+import {
+  checkedImage,
+  DEFAULT_HEALTH_IMAGE,
+  imageOf,
+  isReplicaProgram,
+  normalizeKubernetesVersion,
+  REPLICA_PROGRAMS,
+  type ReplicaImages,
+  type ReplicaProgram,
+} from './images.js';
 import { HEALTH_CONFIG_PATH, REPLICA_ROOT_DIR } from './layout.js';
-
-/** Container images a replica's static pods run; each has a default. */
-export interface ReplicaImages {
-  /** Default `registry.k8s.io/etcd:3.5.16-0`. */
-  etcd?: string;
-  /** Default `registry.k8s.io/kube-apiserver:v<kubernetesVersion>`. */
-  kubeApiserver?: string;
-  /** The health endpoint's HAProxy; default `docker.io/library/haproxy:2.8-alpine`. */
-  health?: string;
-}
+import { probesOf } from './probes.js';
 
 /** What renders one replica's boot: its cluster, name, NodeConfig and versions. */
 export interface ReplicaMetadataOptions {
@@ -19,7 +20,10 @@ export interface ReplicaMetadataOptions {
   replica: string;
   /** Rendered by the SDK with `rootDir` REPLICA_ROOT_DIR and no port offset. */
   nodeConfig: NodeConfig;
-  /** Such as `1.31.2` (a leading `v` is accepted): the kubelet's and kube-apiserver's version. */
+  /**
+   * Such as `1.31.2` (a leading `v` is accepted): the version of the kubelet and of the Kubernetes
+   * images when the NodeConfig names none (`NodeConfig.kubernetesVersion` wins).
+   */
   kubernetesVersion: string;
   images?: ReplicaImages;
 }
@@ -31,67 +35,29 @@ export interface StaticPod {
   manifest: object;
 }
 
-export const DEFAULT_ETCD_IMAGE = 'registry.k8s.io/etcd:3.5.16-0';
-export const DEFAULT_HEALTH_IMAGE = 'docker.io/library/haproxy:2.8-alpine';
 const HEALTH_POD = 'hacp-health';
 const ROOT_VOLUME = 'replica-root';
 const HEALTH_VOLUME = 'health-config';
 /** kubeadm's: system-node-critical's value, which no admission plugin fills in on a standalone kubelet. */
 const NODE_CRITICAL_PRIORITY = 2_000_001_000;
-const VERSION = /^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$/;
-const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/;
+
+/** kubeadm's requests (kube-up's for the add-on manager): for the kubelet's eviction order. */
+const REQUESTS: Record<ReplicaProgram, Record<string, string>> = {
+  etcd: { cpu: '100m', memory: '100Mi' },
+  'kube-apiserver': { cpu: '250m' },
+  'kube-controller-manager': { cpu: '200m' },
+  'kube-scheduler': { cpu: '100m' },
+  'kube-addon-manager': { cpu: '5m', memory: '50Mi' },
+};
 
 /**
- * The Kubernetes version without its `v`.
+ * The version the replica's kubelet and Kubernetes images are of, without `v`:
+ * `NodeConfig.kubernetesVersion` (the cluster's recorded one), else the provider's setting.
  *
- * @throws HacpError INVALID_ARGUMENT for anything but `[v]<major>.<minor>.<patch>[-<pre>]`.
+ * @throws HacpError INVALID_ARGUMENT for a malformed version.
  */
-export function normalizeKubernetesVersion(version: string): string {
-  const match = typeof version === 'string' ? VERSION.exec(version) : null;
-  if (match?.[1] === undefined) {
-    throw invalidArgument({
-      field: 'kubernetesVersion',
-      value: String(version),
-      message: `"${String(version)}" is not a Kubernetes release version such as 1.31.2.`,
-    });
-  }
-  return match[1];
-}
-
-function checkedImage(field: string, image: string): string {
-  if (typeof image !== 'string' || !IMAGE.test(image)) {
-    throw invalidArgument({
-      field,
-      value: String(image),
-      message: `"${String(image)}" is not a container image reference.`,
-    });
-  }
-  return image;
-}
-
-/**
- * The image that runs a process, by its command: the provider knows images for `etcd` and
- * `kube-apiserver` only, both of which have the command on the image's PATH.
- *
- * @throws HacpError INVALID_ARGUMENT for any other command.
- */
-function imageFor(process: NodeProcess, options: ReplicaMetadataOptions, version: string): string {
-  switch (process.command) {
-    case 'etcd':
-      return checkedImage('images.etcd', options.images?.etcd ?? DEFAULT_ETCD_IMAGE);
-    case 'kube-apiserver':
-      return checkedImage(
-        'images.kubeApiserver',
-        options.images?.kubeApiserver ?? `registry.k8s.io/kube-apiserver:v${version}`,
-      );
-    default:
-      throw invalidArgument({
-        field: `processes.${process.name}.command`,
-        value: process.command,
-        message: `Process "${process.name}" runs "${process.command}", which has no container image on GCE (etcd and kube-apiserver have).`,
-        actions: ['Run etcd or kube-apiserver by their plain command names.'],
-      });
-  }
+export function replicaKubernetesVersion(options: ReplicaMetadataOptions): string {
+  return normalizeKubernetesVersion(options.nodeConfig.kubernetesVersion ?? options.kubernetesVersion);
 }
 
 function podMetadata(name: string, component: string) {
@@ -102,12 +68,13 @@ function podMetadata(name: string, component: string) {
   };
 }
 
-function podSpec(container: object, volumes: object[]) {
+function podSpec(container: object, volumes: object[], graceSeconds?: number) {
   return {
     hostNetwork: true,
     priorityClassName: 'system-node-critical',
     priority: NODE_CRITICAL_PRIORITY,
     securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
+    ...(graceSeconds === undefined ? {} : { terminationGracePeriodSeconds: graceSeconds }),
     containers: [container],
     volumes,
   };
@@ -118,90 +85,112 @@ const rootVolume = () => ({
   hostPath: { path: REPLICA_ROOT_DIR, type: 'DirectoryOrCreate' },
 });
 
-/** kubeadm's probes: the same thresholds, on the listeners the process's own flags give. */
-function probes(process: NodeProcess) {
-  if (process.command === 'etcd') {
-    const metrics = etcdMetricsEndpoint(process);
-    const httpGet = (path: string) => ({ host: metrics.host, port: metrics.port, path, scheme: 'HTTP' });
-    return {
-      // Serializable: answered from the member's own data, so a member that lost its peers is not
-      // restarted in a loop (that would not bring them back).
-      livenessProbe: {
-        httpGet: httpGet('/health?exclude=NOSPACE&serializable=true'),
-        initialDelaySeconds: 10,
-        periodSeconds: 10,
-        timeoutSeconds: 15,
-        failureThreshold: 8,
-      },
-      // kubeadm's startup probe asks for a linearizable read; here it is serializable as well, so a
-      // member that starts while its peers are down (a whole zone rebooting) is not killed after 4
-      // minutes without quorum.
-      startupProbe: {
-        httpGet: httpGet('/health?serializable=true'),
-        initialDelaySeconds: 10,
-        periodSeconds: 10,
-        timeoutSeconds: 15,
-        failureThreshold: 24,
-      },
-    };
+/** An absolute path inside the replica's root, which every pod sees at the same path. */
+const insideRoot = (path: string | undefined): boolean =>
+  path !== undefined && posix.isAbsolute(path) && posix.normalize(path).startsWith(`${REPLICA_ROOT_DIR}/`);
+
+/**
+ * The program a process is, by its name, checked against its command: the image runs its own
+ * program, so a command naming another one (a host path of `node`, say) is a NodeConfig rendered for
+ * another kind of provider.
+ *
+ * @throws HacpError INVALID_ARGUMENT for a name without an image or a command of another program.
+ */
+function programOf(process: NodeProcess): ReplicaProgram {
+  if (!isReplicaProgram(process.name)) {
+    throw invalidArgument({
+      field: `processes.${process.name}.name`,
+      value: process.name,
+      message: `Process "${process.name}" has no container image on GCE: a replica runs ${REPLICA_PROGRAMS.join(', ')}.`,
+      actions: ['Render the NodeConfig for a provider whose Kubernetes programs are images.'],
+    });
   }
-  const secure = apiserverEndpoint(process);
-  const httpGet = (path: string) => ({ host: secure.host, port: secure.port, path, scheme: 'HTTPS' });
-  return {
-    livenessProbe: {
-      httpGet: httpGet('/livez'),
-      initialDelaySeconds: 10,
-      periodSeconds: 10,
-      timeoutSeconds: 15,
-      failureThreshold: 8,
-    },
-    readinessProbe: {
-      httpGet: httpGet('/readyz'),
-      periodSeconds: 1,
-      timeoutSeconds: 15,
-      failureThreshold: 3,
-    },
-    startupProbe: {
-      httpGet: httpGet('/livez'),
-      initialDelaySeconds: 10,
-      periodSeconds: 10,
-      timeoutSeconds: 15,
-      failureThreshold: 24,
-    },
-  };
+  if (process.command !== process.name && posix.basename(process.command) !== process.name) {
+    throw invalidArgument({
+      field: `processes.${process.name}.command`,
+      value: process.command,
+      message: `Process "${process.name}" runs "${process.command}", but its image runs ${process.name}.`,
+      actions: [`Render the process with the command ${process.name}, as for a provider of images.`],
+    });
+  }
+  return process.name;
 }
 
-/** kubeadm's requests: enough for the scheduler-free kubelet to order evictions sensibly. */
-const REQUESTS: Record<string, Record<string, string>> = {
-  etcd: { cpu: '100m', memory: '100Mi' },
-  'kube-apiserver': { cpu: '250m' },
-};
+/**
+ * The add-on manager's image is configured by environment (kube-addons.sh reads ADDON_PATH and
+ * KUBECTL_OPTS) and takes no arguments; both paths must be inside the mounted root, or it would
+ * apply an empty folder with no credentials and say nothing.
+ */
+function assertAddonManager(process: NodeProcess): void {
+  const field = `processes.${process.name}`;
+  if (process.args.length > 0) {
+    throw invalidArgument({
+      field: `${field}.args`,
+      message: `Process "${process.name}" has arguments; the add-on manager image takes none (it reads ADDON_PATH and KUBECTL_OPTS).`,
+    });
+  }
+  const kubectlOptions = (process.env?.KUBECTL_OPTS ?? '').split(/\s+/).filter((word) => word !== '');
+  for (const [name, path] of [
+    ['ADDON_PATH', process.env?.ADDON_PATH],
+    ['KUBECTL_OPTS', flagValue(kubectlOptions, 'kubeconfig')],
+  ] as const) {
+    if (!insideRoot(path)) {
+      throw invalidArgument({
+        field: `${field}.env.${name}`,
+        value: path,
+        message: `Process "${process.name}" needs ${name === 'ADDON_PATH' ? 'ADDON_PATH' : 'a --kubeconfig in KUBECTL_OPTS'} with an absolute path under ${REPLICA_ROOT_DIR}, the only host folder its pod sees.`,
+      });
+    }
+  }
+}
 
-function processPod(process: NodeProcess, options: ReplicaMetadataOptions, version: string): StaticPod {
-  const image = imageFor(process, options, version);
+function programContainer(process: NodeProcess, program: ReplicaProgram, image: string): object {
   const env = Object.entries(process.env ?? {}).map(([name, value]) => ({ name, value }));
-  const container = {
+  const common = {
     name: process.name,
     image,
     imagePullPolicy: 'IfNotPresent',
-    command: [process.command, ...process.args],
     ...(env.length > 0 ? { env } : {}),
+    resources: { requests: REQUESTS[program] },
+    ...probesOf(program, process),
+    // etcd writes its data dir; the others only read their certificates, kubeconfigs and add-ons.
+    volumeMounts: [{ name: ROOT_VOLUME, mountPath: REPLICA_ROOT_DIR, readOnly: program !== 'etcd' }],
+  };
+  if (program === 'kube-addon-manager') {
+    return {
+      ...common,
+      // The image's own entrypoint (/opt/kube-addons-main.sh), in its own working folder: the script
+      // sources a kube-addons.sh from its working folder first. It logs to stdout, which the kubelet
+      // keeps, so it needs no log folder of the host's (kube-up's redirect to /var/log needs one).
+      // Root, for the 0700 replica root and the 0600 kubeconfig; no capabilities beyond the owner's.
+      securityContext: {
+        runAsUser: 0,
+        runAsGroup: 0,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+      },
+    };
+  }
+  return {
+    ...common,
+    // The program by name, from the image's PATH; every argument unchanged.
+    command: [program, ...process.args],
     // Relative paths in the arguments are relative to the replica's root (NodeProcess.args).
     workingDir: REPLICA_ROOT_DIR,
-    resources: { requests: REQUESTS[process.command] ?? {} },
-    ...probes(process),
-    volumeMounts: [
-      // kube-apiserver only reads its certificates; etcd writes its data dir.
-      { name: ROOT_VOLUME, mountPath: REPLICA_ROOT_DIR, readOnly: process.command !== 'etcd' },
-    ],
   };
+}
+
+function processPod(process: NodeProcess, options: ReplicaMetadataOptions, version: string): StaticPod {
+  const program = programOf(process);
+  if (program === 'kube-addon-manager') assertAddonManager(process);
+  const container = programContainer(process, program, imageOf(program, version, options.images));
   return {
     name: `hacp-${process.name}.json`,
     manifest: {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: podMetadata(process.name, process.name),
-      spec: podSpec(container, [rootVolume()]),
+      spec: podSpec(container, [rootVolume()], process.stopGraceSeconds),
     },
   };
 }
@@ -234,30 +223,25 @@ function healthPod(options: ReplicaMetadataOptions): StaticPod {
 }
 
 /**
- * The static pods of a replica, kubeadm style: one per NodeConfig process (its container runs
- * `[command, ...args]` unchanged, with the replica's root mounted at the same path so every path in
- * the arguments resolves) plus `hacp-health`, the HAProxy health endpoint. The manifests are JSON,
- * which the kubelet reads like YAML.
+ * The static pods of a replica, kubeadm style: one per NodeConfig process, chosen by its name
+ * (`etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler`: the container runs
+ * `[name, ...args]` from the program's image, with the replica's root mounted at the same path so
+ * every path in the arguments resolves; `kube-addon-manager`: the official image's own entrypoint
+ * with the process's environment), plus `hacp-health`, the HAProxy health endpoint. The images of
+ * the Kubernetes programs follow `NodeConfig.kubernetesVersion`, else `kubernetesVersion`. The
+ * manifests are JSON, which the kubelet reads like YAML.
  *
- * @throws HacpError INVALID_ARGUMENT when the NodeConfig fails assertNodeConfig, a command has no
- *   image, a process is named `health`, an image or the version is malformed, or etcd/kube-apiserver
- *   flags do not give the listeners their probes need.
+ * @throws HacpError INVALID_ARGUMENT when the NodeConfig fails assertNodeConfig, a process has a
+ *   name without an image or a command of another program, an image or the version is malformed,
+ *   the flags do not give the listeners the probes need, or the add-on manager's environment does
+ *   not point inside the replica's root.
  * @example
  * renderStaticPods({ cluster: 'prod', replica: 'prod-master', nodeConfig, kubernetesVersion: '1.31.2' })
- *   .map((pod) => pod.name); // ['hacp-etcd.json', 'hacp-kube-apiserver.json', 'hacp-health.json']
+ *   .map((pod) => pod.name); // ['hacp-etcd.json', 'hacp-kube-apiserver.json', ..., 'hacp-health.json']
  */
 export function renderStaticPods(options: ReplicaMetadataOptions): StaticPod[] {
   assertNodeConfig(options.nodeConfig);
-  const version = normalizeKubernetesVersion(options.kubernetesVersion);
-  const pods = options.nodeConfig.processes.map((process, index) => {
-    if (`hacp-${process.name}` === HEALTH_POD) {
-      throw invalidArgument({
-        field: `processes[${index}].name`,
-        value: process.name,
-        message: `Process name "${process.name}" is taken by the health endpoint's static pod.`,
-      });
-    }
-    return processPod(process, options, version);
-  });
+  const version = replicaKubernetesVersion(options);
+  const pods = options.nodeConfig.processes.map((process) => processPod(process, options, version));
   return [...pods, healthPod(options)];
 }
