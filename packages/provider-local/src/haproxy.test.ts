@@ -8,8 +8,10 @@ import {
   applyEndpoint,
   type EndpointConfig,
   endpointServerStates,
+  markServerDown,
   parseServerStates,
   renderHaproxyConfig,
+  serverStatePath,
   statsSocketPath,
 } from './haproxy.js';
 
@@ -145,6 +147,34 @@ describe('renderHaproxyConfig', () => {
       'http-check expect status 200',
       'server r1 127.77.12.6:6443 check port 6443 inter 2s fall 2 rise 2 check-ssl verify none',
     ]);
+  });
+
+  it('load-balancer mode with a server-state file: the servers start as that file says', () => {
+    const text = renderHaproxyConfig(
+      { ...TWO_LISTENERS, healthCheck: { protocol: 'https', port: 6443, path: '/readyz' } },
+      { statsSocket: SOCKET, serverStateFile: '/var/lib/hacp/endpoint/server-state' },
+    );
+    expect(section(text, 'global')).toContain('server-state-file /var/lib/hacp/endpoint/server-state');
+    expect(section(text, 'defaults')).toContain('load-server-state-from-file global');
+  });
+
+  it('instance mode ignores the server-state file: an unchecked server loaded DOWN would never come up', () => {
+    const text = renderHaproxyConfig(TWO_LISTENERS, {
+      statsSocket: SOCKET,
+      serverStateFile: '/var/lib/hacp/endpoint/server-state',
+    });
+    expect(text).not.toMatch(/server-state/);
+  });
+
+  it('refuses a server-state file path the config would interpret', () => {
+    const error = thrown(() =>
+      renderHaproxyConfig(
+        { ...TWO_LISTENERS, healthCheck: { protocol: 'tcp', port: 6443 } },
+        { statsSocket: SOCKET, serverStateFile: '/tmp/my state' },
+      ),
+    );
+    expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(error.details).toMatchObject({ field: 'serverStateFile' });
   });
 
   it('a listener without servers gets an empty backend', () => {
@@ -408,13 +438,30 @@ describe('applyEndpoint without a process', () => {
   });
 });
 
-describe('endpointServerStates without a process', () => {
-  it('returns [] for a folder where nothing was started', async () => {
+describe('serverStatePath', () => {
+  it('is inside the folder, or under the temporary folder for a name the config would interpret', () => {
+    expect(serverStatePath('/var/lib/hacp/c1/endpoint')).toBe('/var/lib/hacp/c1/endpoint/server-state');
+    const fallback = serverStatePath('/tmp/my endpoint');
+    const digest = createHash('sha256').update('/tmp/my endpoint').digest('hex').slice(0, 16);
+    expect(fallback).toBe(join(tmpdir(), `hacp-haproxy-${digest}.state`));
+  });
+});
+
+describe('endpointServerStates and markServerDown without a process', () => {
+  it('return [] for a folder where nothing was started', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'hacp-haproxy-unit-'));
     try {
       await expect(endpointServerStates({ dir: parent })).resolves.toEqual([]);
+      await expect(markServerDown({ dir: parent, server: 'r1' })).resolves.toEqual([]);
     } finally {
       await rm(parent, { recursive: true, force: true });
     }
+  });
+
+  it('markServerDown refuses a server name it would have to quote', async () => {
+    const error = await markServerDown({ dir: '/nonexistent', server: 'r1 health up;' }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(isHacpError(error, ErrorCode.INVALID_ARGUMENT)).toBe(true);
   });
 });

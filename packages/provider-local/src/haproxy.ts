@@ -14,6 +14,7 @@ import {
   startProcess,
   stopProcess,
 } from './processes.js';
+import { type ConfiguredServer, parseServersState, renderServerState } from './server-state.js';
 
 /** One target of a listener: a replica's address and port. */
 export interface EndpointServer {
@@ -59,6 +60,8 @@ export interface EndpointServerState {
 
 /** HAProxy 2.6 refuses longer unix socket paths ("too long (max 97)"): it binds `<path>.<pid>.tmp` first. */
 const MAX_SOCKET_PATH_BYTES = 97;
+/** Far below PATH_MAX; a path in the config longer than this is refused, not truncated. */
+const MAX_CONFIG_PATH_BYTES = 1024;
 /** Characters a path may have to appear unquoted in the config: nothing HAProxy would interpret. */
 const SAFE_PATH = /^\/[A-Za-z0-9._/+@=,~-]*$/;
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
@@ -83,6 +86,15 @@ function endpointFiles(dir: string) {
   };
 }
 
+/** `<dir>/<name>`, or a stable `<os.tmpdir()>/hacp-haproxy-<digest><suffix>` where that will not do. */
+function endpointPath(dir: string, name: string, suffix: string, maxBytes: number): string {
+  const root = resolve(dir);
+  const inside = join(root, name);
+  if (Buffer.byteLength(inside) <= maxBytes && SAFE_PATH.test(inside)) return inside;
+  const digest = createHash('sha256').update(root).digest('hex').slice(0, 16);
+  return join(tmpdir(), `hacp-haproxy-${digest}${suffix}`);
+}
+
 /**
  * The stats socket of the HAProxy in `dir`: `<dir>/stats.sock`, or, when that path is too long for
  * HAProxy (97 bytes) or has characters its config would interpret,
@@ -92,11 +104,18 @@ function endpointFiles(dir: string) {
  * statsSocketPath('/var/lib/hacp/endpoint'); // '/var/lib/hacp/endpoint/stats.sock'
  */
 export function statsSocketPath(dir: string): string {
-  const root = resolve(dir);
-  const inside = join(root, 'stats.sock');
-  if (Buffer.byteLength(inside) <= MAX_SOCKET_PATH_BYTES && SAFE_PATH.test(inside)) return inside;
-  const digest = createHash('sha256').update(root).digest('hex').slice(0, 16);
-  return join(tmpdir(), `hacp-haproxy-${digest}.sock`);
+  return endpointPath(dir, 'stats.sock', '.sock', MAX_SOCKET_PATH_BYTES);
+}
+
+/**
+ * The server-state file of the HAProxy in `dir` (see server-state.ts): `<dir>/server-state`, or,
+ * when that path has characters its config would interpret, `<os.tmpdir()>/hacp-haproxy-<digest>.state`.
+ *
+ * @example
+ * serverStatePath('/var/lib/hacp/endpoint'); // '/var/lib/hacp/endpoint/server-state'
+ */
+export function serverStatePath(dir: string): string {
+  return endpointPath(dir, 'server-state', '.state', MAX_CONFIG_PATH_BYTES);
 }
 
 function assertName(field: string, value: unknown): void {
@@ -214,10 +233,22 @@ function assertEndpointConfig(config: EndpointConfig): void {
   });
 }
 
+/** Throws INVALID_ARGUMENT unless `path` can appear unquoted in the config. */
+function assertConfigPath(field: string, path: unknown, maxBytes: number, helper: string): void {
+  if (typeof path !== 'string' || !SAFE_PATH.test(path) || Buffer.byteLength(path) > maxBytes) {
+    throw invalidArgument({
+      field,
+      message: `${field} must be an absolute path of at most ${maxBytes} bytes without spaces or quotes (got ${JSON.stringify(path)}).`,
+      actions: [`Use ${helper}(dir), which falls back to a short path under the temporary folder.`],
+    });
+  }
+}
+
 /**
  * The HAProxy configuration for an endpoint: master-worker, an admin stats socket, and per listener a
  * TCP frontend `fe_<name>` and backend `be_<name>` (leastconn). With a health check every server is
- * checked; without, none is.
+ * checked, and with `serverStateFile` too, the servers' first state comes from that file (written
+ * by renderServerState), so that none gets traffic before its checks pass; without, none is checked.
  *
  * @throws HacpError INVALID_ARGUMENT when a name, address, port, path or the socket path is not safe
  *   to write into the config as it is (nothing is ever quoted or escaped, so nothing can be injected).
@@ -228,20 +259,17 @@ function assertEndpointConfig(config: EndpointConfig): void {
  *   { statsSocket: '/var/lib/hacp/endpoint/stats.sock' },
  * );
  */
-export function renderHaproxyConfig(config: EndpointConfig, options: { statsSocket: string }): string {
+export function renderHaproxyConfig(
+  config: EndpointConfig,
+  options: { statsSocket: string; serverStateFile?: string },
+): string {
   assertEndpointConfig(config);
-  if (
-    typeof options.statsSocket !== 'string' ||
-    !SAFE_PATH.test(options.statsSocket) ||
-    Buffer.byteLength(options.statsSocket) > MAX_SOCKET_PATH_BYTES
-  ) {
-    throw invalidArgument({
-      field: 'statsSocket',
-      message: `statsSocket must be an absolute path of at most ${MAX_SOCKET_PATH_BYTES} bytes without spaces or quotes (got ${JSON.stringify(options.statsSocket)}).`,
-      actions: ['Use statsSocketPath(dir), which falls back to a short path under the temporary folder.'],
-    });
+  assertConfigPath('statsSocket', options.statsSocket, MAX_SOCKET_PATH_BYTES, 'statsSocketPath');
+  if (options.serverStateFile !== undefined) {
+    assertConfigPath('serverStateFile', options.serverStateFile, MAX_CONFIG_PATH_BYTES, 'serverStatePath');
   }
   const check = config.healthCheck;
+  const stateFile = check === undefined ? undefined : options.serverStateFile;
   const lines = [
     '# Written by hacp: changes are overwritten by the next apply.',
     'global',
@@ -252,6 +280,7 @@ export function renderHaproxyConfig(config: EndpointConfig, options: { statsSock
     `  stats socket ${options.statsSocket} mode 600 level admin`,
     // Workers left by a reload keep serving their established connections for this long.
     '  hard-stop-after 10m',
+    ...(stateFile === undefined ? [] : [`  server-state-file ${stateFile}`]),
     '',
     'defaults',
     '  mode tcp',
@@ -260,6 +289,7 @@ export function renderHaproxyConfig(config: EndpointConfig, options: { statsSock
     '  timeout server 1h',
     '  option redispatch',
     '  retries 3',
+    ...(stateFile === undefined ? [] : ['  load-server-state-from-file global']),
   ];
   for (const listener of config.listeners) {
     lines.push(
@@ -569,11 +599,29 @@ function validateConfigFile(options: { binary: string; file: string; signal?: Ab
   });
 }
 
+/** Every checked server of `config`, as the server-state file names them. */
+function configuredServers(config: EndpointConfig): ConfiguredServer[] {
+  const checkPort = config.healthCheck?.port;
+  return config.listeners.flatMap((listener) =>
+    listener.servers.map((server) => ({
+      backend: `${BACKEND_PREFIX}${listener.name}`,
+      server: server.name,
+      address: server.host,
+      port: server.port,
+      checkPort: server.checkPort ?? checkPort ?? server.port,
+    })),
+  );
+}
+
 /**
  * Makes the HAProxy in `dir` serve `config`: writes and validates `haproxy.cfg`, then reloads the
  * running master (SIGUSR2; established connections stay on the old worker) or starts a detached one
  * (`haproxy -W`, recorded in `haproxy.json`, output in `haproxy.log`). Resolves once HAProxy answers
  * with exactly the new servers. Calls for one `dir` must not overlap (the caller holds its lock).
+ *
+ * With a health check, a server gets connections only once its check has passed `rise` times: the
+ * new worker starts each server DOWN, except one the running worker had UP on a passed check at the
+ * same address (so a reload takes no healthy server out).
  *
  * @throws HacpError DEPENDENCY_MISSING when `binary` is not an executable; INVALID_ARGUMENT for a bad
  *   config (nothing is written); PROVIDER_ERROR when `haproxy -c` rejects it (the running config is
@@ -604,9 +652,19 @@ export async function applyEndpoint(options: {
   // A running master keeps the socket path it started with, even if the temporary folder changed.
   const statsSocket =
     running && previous.statsSocket !== undefined ? previous.statsSocket : statsSocketPath(files.root);
-  const text = renderHaproxyConfig(config, { statsSocket });
+  const serverStateFile = serverStatePath(files.root);
+  const text = renderHaproxyConfig(config, { statsSocket, serverStateFile });
 
   await ensureDir(files.root);
+  if (config.healthCheck !== undefined) {
+    // What the running worker saw, read just before the reload; unreadable means every server
+    // starts DOWN, the safe side.
+    const seen = running ? await statsCommand(statsSocket, 'show servers state').catch(() => '') : '';
+    await writeFileAtomically(
+      serverStateFile,
+      renderServerState(configuredServers(config), parseServersState(seen)),
+    );
+  }
   await writeFileAtomically(files.nextConfig, text);
   await validateConfigFile({ binary, file: files.nextConfig, ...(signal === undefined ? {} : { signal }) });
   await rename(files.nextConfig, files.config);
@@ -737,7 +795,7 @@ async function start(options: {
 
 /**
  * Stops the HAProxy of `dir` (SIGTERM to its process group, SIGKILL after 10 s) and removes its
- * record and stats socket. Stopping one that does not run is fine.
+ * record, stats socket and server-state file. Stopping one that does not run is fine.
  *
  * @throws HacpError UNAVAILABLE when it survives SIGKILL; STATE_CORRUPT when haproxy.json is unreadable.
  */
@@ -748,6 +806,28 @@ export async function stopEndpoint(options: { dir: string }): Promise<void> {
   await rm(files.record, { force: true });
   const sockets = new Set([statsSocketPath(files.root), ...(body?.statsSocket ? [body.statsSocket] : [])]);
   for (const socket of sockets) await rm(socket, { force: true });
+  await rm(serverStatePath(files.root), { force: true });
+}
+
+/** The stats socket of the running HAProxy in `dir`, or undefined when none runs. */
+async function runningSocket(dir: string): Promise<string | undefined> {
+  const body = await readRecordFile(dir);
+  if (body === undefined || !isAlive(toProcessRecord(body))) return undefined;
+  return body.statsSocket ?? statsSocketPath(dir);
+}
+
+/** One stats command, retried for a second: a reload replaces the socket, give it a moment. */
+async function statsCommandRetried(socket: string, command: string): Promise<string> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      return await statsCommand(socket, command);
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, 200));
+    }
+  }
+  throw lastError;
 }
 
 /**
@@ -756,18 +836,38 @@ export async function stopEndpoint(options: { dir: string }): Promise<void> {
  * @throws HacpError UNAVAILABLE when it runs and its stats socket does not answer (mid-reload, say).
  */
 export async function endpointServerStates(options: { dir: string }): Promise<EndpointServerState[]> {
-  const body = await readRecordFile(options.dir);
-  if (body === undefined || !isAlive(toProcessRecord(body))) return [];
-  const socket = body.statsSocket ?? statsSocketPath(options.dir);
-  let lastError: unknown;
-  // A reload replaces the socket; give it a moment rather than fail at once.
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      return parseServerStates(await statsCommand(socket, 'show stat'));
-    } catch (error) {
-      lastError = error;
-      await new Promise((resolveDelay) => setTimeout(resolveDelay, 200));
+  const socket = await runningSocket(options.dir);
+  if (socket === undefined) return [];
+  return parseServerStates(await statsCommandRetried(socket, 'show stat'));
+}
+
+/**
+ * Marks the checked server `server` DOWN in every listener of the HAProxy in `dir` (`set server
+ * <backend>/<server> health down`): it gets no new connections until its check passes `rise` times
+ * again; established ones stay. For a replica whose processes start again, faster than the checks
+ * would notice they had stopped. Unchecked servers (the instance mode) are left alone.
+ *
+ * @returns the listeners where it was marked; [] when HAProxy does not run or has no such server.
+ * @throws HacpError UNAVAILABLE when the stats socket does not answer or HAProxy refuses the command.
+ * @example
+ * await markServerDown({ dir: '/var/lib/hacp/endpoints/local.kubernetes-master-ip', server: 'kubernetes-master' });
+ */
+export async function markServerDown(options: { dir: string; server: string }): Promise<string[]> {
+  assertName('server', options.server);
+  const socket = await runningSocket(options.dir);
+  if (socket === undefined) return [];
+  const states = parseServerStates(await statsCommandRetried(socket, 'show stat'));
+  const marked: string[] = [];
+  for (const state of states) {
+    if (state.server !== options.server || state.status === 'no check') continue;
+    const command = `set server ${BACKEND_PREFIX}${state.listener}/${state.server} health down`;
+    const answer = (await statsCommandRetried(socket, command)).trim();
+    if (answer !== '') {
+      throw unavailable(`HAProxy refused ${JSON.stringify(command)}: ${answer}`, {
+        details: { socket, server: options.server },
+      });
     }
+    marked.push(state.listener);
   }
-  throw lastError;
+  return marked;
 }
