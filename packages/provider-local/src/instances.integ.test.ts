@@ -4,7 +4,7 @@ import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ErrorCode, type HacpError, isHacpError, type NodeConfig, Secret } from '@hacp/core';
+import { ErrorCode, type HacpError, isHacpError, type NodeConfig, Secret, waitUntil } from '@hacp/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listeningPorts } from './network.js';
 import { isAlive } from './processes.js';
@@ -245,6 +245,281 @@ describe('instances', () => {
   });
 });
 
+/** When each pid exits, polled every 20 ms until `until` settles. */
+function deathTimes(pids: readonly number[], until: Promise<unknown>): Promise<Map<number, number>> {
+  const deaths = new Map<number, number>();
+  return new Promise((resolve) => {
+    let settled = false;
+    void until.finally(() => {
+      settled = true;
+    });
+    const timer = setInterval(() => {
+      for (const pid of pids) {
+        if (!deaths.has(pid) && !isAlive({ pid, command: 'sleep', startedAt: '' }))
+          deaths.set(pid, Date.now());
+      }
+      if (settled) {
+        clearInterval(timer);
+        resolve(deaths);
+      }
+    }, 20);
+  });
+}
+
+const pidsOf = async (provider: LocalProvider, ref: { name: string; zone: string }) =>
+  Object.fromEntries(
+    (await provider.processes(ref)).map((state) => [state.name, state.running ? state.pid : undefined]),
+  );
+
+describe('stopping processes', () => {
+  // Ignores SIGTERM (an ignored signal stays ignored across exec), so only SIGKILL ends it.
+  const stubborn = (name: string, stopGraceSeconds?: number) => ({
+    name,
+    command: 'sh',
+    args: ['-c', 'trap "" TERM; exec sleep 3600'],
+    ...(stopGraceSeconds === undefined ? {} : { stopGraceSeconds }),
+  });
+
+  it("gives a process its stopGraceSeconds between SIGTERM and SIGKILL, the others the provider's stopGraceMs, last one first", async () => {
+    const { provider } = await freshProvider({ stopGraceMs: 1_000 });
+    const ref = { name: `${cluster()}-master`, zone: 'local-a' };
+    await provider.instances.create(
+      {
+        ...ref,
+        cluster: 'grace',
+        nodeConfig: { files: [], processes: [stubborn('patient', 4), stubborn('default')] },
+      },
+      op(),
+    );
+    const pids = await pidsOf(provider, ref);
+    const patient = pids.patient as number;
+    const plain = pids.default as number;
+
+    const started = Date.now();
+    const stop = provider.instances.stop(ref, op());
+    const deaths = await deathTimes([patient, plain], stop);
+    await stop;
+
+    const plainLived = (deaths.get(plain) as number) - started;
+    const patientOutlived = (deaths.get(patient) as number) - (deaths.get(plain) as number);
+    // The one listed last went first, killed after the provider's 1 s; the other got its own 4 s.
+    expect(plainLived).toBeGreaterThanOrEqual(950);
+    expect(plainLived).toBeLessThan(4_000);
+    expect(patientOutlived).toBeGreaterThanOrEqual(3_900);
+    expect((await provider.instances.get(ref))?.status).toBe('stopped');
+  });
+
+  it('stopProcesses stops the named processes only; the instance stays running until start, failZone, restoreZone', async () => {
+    const { provider } = await freshProvider();
+    const ref = { name: `${cluster()}-master`, zone: 'local-c' };
+    const sleeper = (name: string) => ({ name, command: 'sleep', args: ['3600'] });
+    await provider.instances.create(
+      {
+        ...ref,
+        cluster: 'stopprocs',
+        nodeConfig: {
+          files: [],
+          processes: [sleeper('etcd-like'), sleeper('apiserver-like'), sleeper('scheduler-like')],
+        },
+      },
+      op(),
+    );
+    const before = await pidsOf(provider, ref);
+
+    await provider.instances.stopProcesses(ref, ['apiserver-like', 'not-a-process'], op());
+    await provider.instances.stopProcesses(ref, ['apiserver-like'], op());
+    const afterStop = await pidsOf(provider, ref);
+    const statusAfterStop = (await provider.instances.get(ref))?.status;
+    // A process that dies on its own still counts: the status is not blind, only to intended stops.
+    process.kill(before['etcd-like'] as number, 'SIGKILL');
+    await waitUntil({
+      description: 'the killed process to be gone',
+      timeoutMs: 30_000,
+      check: async () =>
+        (await pidsOf(provider, ref))['etcd-like'] === undefined
+          ? { done: true, value: undefined }
+          : { done: false },
+    });
+    const statusAfterKill = (await provider.instances.get(ref))?.status;
+    await provider.instances.start(ref, op());
+    const afterStart = await pidsOf(provider, ref);
+
+    expect(afterStop).toEqual({ ...before, 'apiserver-like': undefined });
+    expect(statusAfterStop).toBe('running');
+    expect(statusAfterKill).toBe('terminated');
+    expect(afterStart['scheduler-like']).toBe(before['scheduler-like']);
+    for (const name of ['etcd-like', 'apiserver-like']) {
+      expect(afterStart[name]).toBeDefined();
+      expect(afterStart[name]).not.toBe(before[name]);
+    }
+    expect((await provider.instances.get(ref))?.status).toBe('running');
+
+    await provider.instances.stopProcesses(ref, ['scheduler-like'], op());
+    await provider.failZone('local-c');
+    const failed = await pidsOf(provider, ref);
+    const statusFailed = (await provider.instances.get(ref))?.status;
+    await provider.restoreZone('local-c');
+
+    expect(Object.values(failed)).toEqual([undefined, undefined, undefined]);
+    expect(statusFailed).toBe('stopped');
+    expect(Object.values(await pidsOf(provider, ref)).every((pid) => pid !== undefined)).toBe(true);
+    expect((await provider.instances.get(ref))?.status).toBe('running');
+  });
+
+  it('stopProcesses of a missing instance is NOT_FOUND; an aborted one is ABORTED and stops nothing', async () => {
+    const { provider } = await freshProvider();
+    const ref = { name: `${cluster()}-master`, zone: 'local-a' };
+    await provider.instances.create({ ...ref, cluster: 'stopprocs', nodeConfig: idle() }, op());
+    const before = await pidsOf(provider, ref);
+
+    const missing = await caught(
+      provider.instances.stopProcesses({ name: `${ref.name}-abc`, zone: 'local-a' }, ['idle'], op()),
+    );
+    const aborted = await caught(
+      provider.instances.stopProcesses(ref, ['idle'], { ...op(), signal: AbortSignal.abort() }),
+    );
+    const badNames = await caught(provider.instances.stopProcesses(ref, 'idle' as never, op()));
+
+    expect([missing.code, aborted.code, badNames.code]).toEqual([
+      ErrorCode.NOT_FOUND,
+      ErrorCode.ABORTED,
+      ErrorCode.INVALID_ARGUMENT,
+    ]);
+    expect(await pidsOf(provider, ref)).toEqual(before);
+    expect((await provider.instances.get(ref))?.status).toBe('running');
+  });
+});
+
+describe('syncFiles', () => {
+  const modeOf = async (path: string) => ((await stat(path)).mode & 0o777).toString(8);
+
+  it('makes the folder hold exactly the files given: new and changed written with their modes, others removed', async () => {
+    const { provider } = await freshProvider();
+    const ref = { name: `${cluster()}-master`, zone: 'local-a' };
+    const network = await provider.instances.allocateNetwork({ ...ref, cluster: 'sync' }, op());
+    await provider.instances.create(
+      {
+        ...ref,
+        cluster: 'sync',
+        nodeConfig: idle({
+          files: [
+            { path: 'addons/old.yaml', mode: 0o644, contents: 'old' },
+            { path: 'addons/gone/deep.yaml', mode: 0o644, contents: 'deep' },
+            { path: 'addons-other/keep.yaml', mode: 0o644, contents: 'keep' },
+          ],
+        }),
+      },
+      op(),
+    );
+    const root = network.rootDir;
+    const update = {
+      prefix: 'addons',
+      files: [
+        { path: 'addons/old.yaml', mode: 0o600, contents: 'old' },
+        { path: 'addons/dns/coredns.yaml', mode: 0o644, contents: 'kind: Deployment' },
+        { path: 'addons/secret.yaml', mode: 0o600, contents: new Secret('token: not-a-real-one') },
+      ],
+    };
+
+    await provider.instances.syncFiles(ref, update, op());
+    const inode = (await stat(join(root, 'addons/dns/coredns.yaml'))).ino;
+    await provider.instances.syncFiles(ref, update, op());
+
+    expect((await readdir(join(root, 'addons'), { recursive: true })).sort()).toEqual([
+      'dns',
+      'dns/coredns.yaml',
+      'old.yaml',
+      'secret.yaml',
+    ]);
+    expect(await modeOf(join(root, 'addons/old.yaml'))).toBe('600');
+    expect(await readFile(join(root, 'addons/secret.yaml'), 'utf8')).toBe('token: not-a-real-one');
+    expect(await modeOf(join(root, 'addons/dns/coredns.yaml'))).toBe('644');
+    expect(await modeOf(join(root, 'addons/dns'))).toBe('700');
+    // The repeat wrote nothing: the unchanged file is the same file.
+    expect((await stat(join(root, 'addons/dns/coredns.yaml'))).ino).toBe(inode);
+    expect(await readFile(join(root, 'addons-other/keep.yaml'), 'utf8')).toBe('keep');
+
+    await provider.instances.stop(ref, op());
+    await provider.instances.syncFiles(
+      ref,
+      {
+        prefix: 'addons',
+        files: [{ path: 'addons/dns/coredns.yaml', mode: 0o644, contents: 'kind: DaemonSet' }],
+      },
+      op(),
+    );
+
+    expect(await readdir(join(root, 'addons'), { recursive: true })).toEqual(['dns', 'dns/coredns.yaml']);
+    expect(await readFile(join(root, 'addons/dns/coredns.yaml'), 'utf8')).toBe('kind: DaemonSet');
+    await provider.instances.syncFiles(ref, { prefix: 'addons', files: [] }, op());
+    expect(await readdir(join(root, 'addons'))).toEqual([]);
+  });
+
+  it.each([
+    {
+      why: 'a path outside the prefix',
+      update: { prefix: 'addons', files: [{ path: 'pki/ca.key', mode: 0o600, contents: 'x' }] },
+    },
+    {
+      why: 'a path climbing out',
+      update: { prefix: 'addons', files: [{ path: 'addons/../pki/ca.key', mode: 0o600, contents: 'x' }] },
+    },
+    { why: 'an absolute prefix', update: { prefix: '/etc', files: [] } },
+    { why: 'a prefix climbing out', update: { prefix: '../other', files: [] } },
+    {
+      why: 'a path that is also a folder',
+      update: {
+        prefix: 'addons',
+        files: [
+          { path: 'addons/a', mode: 0o644, contents: 'x' },
+          { path: 'addons/a/b.yaml', mode: 0o644, contents: 'y' },
+        ],
+      },
+    },
+    {
+      why: 'a mode above 0o777',
+      update: { prefix: 'addons', files: [{ path: 'addons/a.yaml', mode: 0o4755, contents: 'x' }] },
+    },
+  ])('refuses $why with INVALID_ARGUMENT and writes nothing', async ({ update }) => {
+    const { provider, dir } = await freshProvider();
+    const ref = { name: `${cluster()}-master`, zone: 'local-a' };
+    await provider.instances.create(
+      {
+        ...ref,
+        cluster: 'sync',
+        nodeConfig: idle({ files: [{ path: 'addons/kept.yaml', mode: 0o644, contents: 'kept' }] }),
+      },
+      op(),
+    );
+    const before = await snapshotOf(dir);
+
+    const error = await caught(provider.instances.syncFiles(ref, update, op()));
+
+    expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(await snapshotOf(dir)).toEqual(before);
+  });
+
+  it('syncFiles of a missing instance is NOT_FOUND and writes nothing', async () => {
+    const { provider, dir } = await freshProvider();
+    await provider.instances.create(
+      { name: `${cluster()}-master`, zone: 'local-a', cluster: 'sync', nodeConfig: idle() },
+      op(),
+    );
+    const before = await snapshotOf(dir);
+
+    const error = await caught(
+      provider.instances.syncFiles(
+        { name: 'sync-missing-master', zone: 'local-a' },
+        { prefix: 'addons', files: [{ path: 'addons/a.yaml', mode: 0o644, contents: 'x' }] },
+        op(),
+      ),
+    );
+
+    expect(error.code).toBe(ErrorCode.NOT_FOUND);
+    expect(await snapshotOf(dir)).toEqual(before);
+  });
+});
+
 describe('regions', () => {
   it('refuses to attach an address to an instance of another region, or target one, and changes nothing', async () => {
     const { provider, dir } = await freshProvider();
@@ -301,9 +576,10 @@ describe('missing programs', () => {
 
   it.each([
     { program: 'etcd', says: 'etcd-server' },
-    { program: 'kube-apiserver', says: 'KUBE_APISERVER' },
+    { program: 'kube-apiserver', says: 'kube-apiserver' },
+    { program: '/nonexistent/kube-apiserver', says: '/nonexistent/kube-apiserver' },
   ])(
-    'refuses a $program process when no $program is found, naming $says, and creates nothing',
+    'refuses a process whose program $program is not found, naming $says, and creates nothing',
     async ({ program, says }) => {
       const { provider, dir } = await freshProvider({ env: { PATH: '/nonexistent' } });
       const before = await snapshotOf(dir);
@@ -314,13 +590,15 @@ describe('missing programs', () => {
             name: `${cluster()}-master`,
             zone: 'local-a',
             cluster: 'missing',
-            nodeConfig: { files: [], processes: [{ name: program, command: program, args: [] }] },
+            nodeConfig: {
+              files: [],
+              processes: [{ name: program.split('/').pop() as string, command: program, args: [] }],
+            },
           },
           op(),
         ),
       );
 
-      expect(program === 'etcd' ? provider.binaries.etcd : provider.binaries.kubeApiserver).toBeUndefined();
       expect(error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
       expect(`${error.message} ${error.actions.join(' ')}`).toContain(says);
       expect(await snapshotOf(dir)).toEqual(before);
@@ -328,9 +606,9 @@ describe('missing programs', () => {
   );
 });
 
-describe('kube-apiserver', () => {
-  // No kube-apiserver can be installed here (it is in neither Debian's packages nor npm), so a
-  // stand-in script takes its place: it records what the provider gave it and stays up as it would.
+describe('programs', () => {
+  // A stand-in for a Kubernetes program, as the SDK would render its absolute path: it records
+  // where and how it was started and stays up as the real one would.
   async function standIn(dir: string): Promise<string> {
     const path = join(dir, 'kube-apiserver');
     await writeFile(
@@ -341,11 +619,11 @@ describe('kube-apiserver', () => {
     return path;
   }
 
-  it('runs the binary KUBE_APISERVER names for the process "kube-apiserver", in the replica root, under its hostname', async () => {
+  it('runs an absolute command as it is, in the replica root, under its hostname', async () => {
     const temp = await tempStateDir('hacp-kas-bin-');
     cleanups.push(temp.remove);
     const binary = await standIn(temp.dir);
-    const { provider } = await freshProvider({ env: { ...process.env, KUBE_APISERVER: binary } });
+    const { provider } = await freshProvider();
     const name = `${cluster()}-master`;
     const ref = { name, zone: 'local-a' };
     const network = await provider.instances.allocateNetwork({ ...ref, cluster: 'kas' }, op());
@@ -359,7 +637,7 @@ describe('kube-apiserver', () => {
           processes: [
             {
               name: 'kube-apiserver',
-              command: 'kube-apiserver',
+              command: binary,
               args: [`--advertise-address=${network.internalIp}`, '--service-account-key-file=pki/sa.pub'],
             },
           ],
@@ -368,7 +646,6 @@ describe('kube-apiserver', () => {
       op(),
     );
 
-    expect(provider.binaries.kubeApiserver).toBe(binary);
     expect((await readFile(join(network.rootDir, 'args.out'), 'utf8')).trim()).toBe(
       `--advertise-address=${network.internalIp} --service-account-key-file=pki/sa.pub`,
     );
@@ -377,18 +654,41 @@ describe('kube-apiserver', () => {
     expect((await provider.processes(ref))[0]?.running).toBe(true);
   });
 
-  it('refuses a KUBE_APISERVER that names no executable at creation', () => {
-    let error: unknown;
-    try {
-      createLocalProvider({
-        stateDir: '/nonexistent/never-created',
-        env: { KUBE_APISERVER: '/nonexistent/kube-apiserver' },
-      });
-    } catch (caughtError) {
-      error = caughtError;
-    }
-    expect(isHacpError(error) && error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
-    expect(isHacpError(error) && error.message).toContain('/nonexistent/kube-apiserver');
+  it('runs the Kubernetes programs on this machine, and leaves finding them to the SDK (KUBE_APISERVER is not read)', async () => {
+    const temp = await tempStateDir('hacp-kas-bin-');
+    cleanups.push(temp.remove);
+    const binary = await standIn(temp.dir);
+    // Before the SDK found the binaries, this provider took KUBE_APISERVER; a missing one failed here.
+    const { provider, dir } = await freshProvider({
+      env: { PATH: '/nonexistent', KUBE_APISERVER: binary },
+    });
+    const ignored = createLocalProvider({
+      stateDir: '/nonexistent/never-created',
+      env: { KUBE_APISERVER: '/nonexistent/kube-apiserver' },
+    });
+    const before = await snapshotOf(dir);
+
+    const error = await caught(
+      provider.instances.create(
+        {
+          name: `${cluster()}-master`,
+          zone: 'local-a',
+          cluster: 'kas',
+          nodeConfig: {
+            files: [],
+            processes: [{ name: 'kube-apiserver', command: 'kube-apiserver', args: [] }],
+          },
+        },
+        op(),
+      ),
+    );
+
+    expect(provider.kubernetes).toEqual({ programs: 'host' });
+    expect(ignored.kubernetes).toEqual({ programs: 'host' });
+    expect(Object.keys(provider.binaries).sort()).toEqual(['etcd', 'haproxy']);
+    expect(error.code).toBe(ErrorCode.DEPENDENCY_MISSING);
+    expect(error.message).toContain('kube-apiserver is not installed');
+    expect(await snapshotOf(dir)).toEqual(before);
   });
 });
 

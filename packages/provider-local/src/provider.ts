@@ -25,6 +25,7 @@ import {
   type LoadBalancerSpec,
   type Logger,
   type MutationOptions,
+  type NodeFile,
   type ProviderBaseSettings,
   type ProviderV1,
   type ReadOptions,
@@ -39,6 +40,7 @@ import {
   type EndpointConfig,
   type EndpointListener,
   endpointServerStates,
+  markServerDown,
   stopEndpoint,
 } from './haproxy.js';
 import { selfRecord, withMutex } from './mutex.js';
@@ -62,6 +64,7 @@ import {
   storedProcess,
 } from './replicas.js';
 import { createFolderStateStore } from './state-store.js';
+import { assertFileUpdate, syncFolder } from './sync-files.js';
 
 /** Settings of createLocalProvider. */
 export interface LocalProviderSettings extends ProviderBaseSettings {
@@ -69,8 +72,6 @@ export interface LocalProviderSettings extends ProviderBaseSettings {
   stateDir?: string;
   /** The etcd program. Default `etcd` on PATH (Debian package etcd-server). */
   etcdBinary?: string;
-  /** The kube-apiserver program. Default `KUBE_APISERVER`, else `kube-apiserver` on PATH, else none. */
-  kubeApiserverBinary?: string;
   /** The HAProxy program. Default `haproxy` on PATH or in /usr/sbin (Debian package haproxy). */
   haproxyBinary?: string;
   logger?: Logger;
@@ -82,9 +83,9 @@ export interface LocalProviderSettings extends ProviderBaseSettings {
   loopbackAliases?: boolean;
   /** How long a started process must stay up to count as started. Default 500 ms. */
   startGraceMs?: number;
-  /** How long a stopping process gets before SIGKILL. Default 10 s. */
+  /** How long a stopping process gets before SIGKILL, unless its NodeProcess gives stopGraceSeconds. Default 10 s. */
   stopGraceMs?: number;
-  /** Where KUBE_APISERVER, HACP_STATE_DIR, XDG_STATE_HOME and PATH are read. Default `process.env`. */
+  /** Where HACP_STATE_DIR, XDG_STATE_HOME and PATH are read. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -108,15 +109,43 @@ export interface LocalProvider extends ProviderV1 {
   readonly name: 'local';
   /** The state folder in use. */
   readonly stateDir: string;
-  /** The programs found: kube-apiserver is optional; the SDK renders it only where it is found. */
-  readonly binaries: { etcd?: string; kubeApiserver?: string; haproxy?: string };
+  /**
+   * Replicas run the Kubernetes programs as processes on this machine: the SDK finds (or downloads)
+   * them and renders their absolute paths.
+   */
+  readonly kubernetes: { programs: 'host' };
+  /** The programs found: etcd for the replicas, HAProxy for the endpoint. */
+  readonly binaries: { etcd?: string; haproxy?: string };
   /** Whether each replica runs under its own hostname (Linux, root: its own UTS namespace). */
   readonly ownHostnames: boolean;
   /** Whether each replica has its own loopback address (else a port offset on 127.0.0.1). */
   readonly loopbackAliases: boolean;
   instances: ProviderV1['instances'] & {
     stop(ref: InstanceRef, options: MutationOptions): Promise<void>;
+    /**
+     * Starts every process of the instance that does not run (also those stopProcesses stopped).
+     * In every load balancer that targets it, the instance is marked DOWN first, so it gets traffic
+     * again only after its health check passes `healthyThreshold` times.
+     */
     start(ref: InstanceRef, options: MutationOptions): Promise<void>;
+    /**
+     * Stops the named processes (in reverse order, each with its stopGraceSeconds) and records them
+     * as stopped on purpose: the status stays `running` while the others run. `start`,
+     * `restoreZone` start them again. Unknown or stopped names are fine.
+     * @throws HacpError NOT_FOUND when the instance does not exist; ABORTED on `signal` (a repeat finishes).
+     */
+    stopProcesses(ref: InstanceRef, names: readonly string[], options: MutationOptions): Promise<void>;
+    /**
+     * Makes `<rootDir>/<prefix>/` hold exactly `files`, each written atomically with its mode, in
+     * 0700 folders; others there are removed. Works while the instance is stopped.
+     * @throws HacpError INVALID_ARGUMENT for a path outside `<prefix>/` (nothing written); NOT_FOUND
+     *   when the instance does not exist.
+     */
+    syncFiles(
+      ref: InstanceRef,
+      update: { prefix: string; files: readonly NodeFile[] },
+      options: MutationOptions,
+    ): Promise<void>;
   };
   /**
    * Stops every process of every replica in the zone (as a zone outage would) and refuses new
@@ -192,6 +221,8 @@ interface InstanceFile extends Record<string, unknown> {
   creator: ProcessRecord;
   /** Who stopped it: the operator (`instance`) or failZone (`zone`). */
   stopped?: 'instance' | 'zone';
+  /** Processes stopProcesses stopped on purpose; status ignores them until start or restoreZone. */
+  stoppedProcesses?: string[];
   network: InstanceNetwork;
   processes: StoredProcess[];
 }
@@ -209,16 +240,17 @@ interface LoadBalancerFile extends Record<string, unknown> {
 }
 
 /**
- * Creates the local provider: each replica is a set of detached processes (etcd and, where found,
- * kube-apiserver) on its own loopback address, the endpoint is HAProxy on another, and the state is
- * a 0700 folder. Everything it starts outlives the process that created it, until deleted.
+ * Creates the local provider: each replica is a set of detached processes (etcd and the Kubernetes
+ * control plane, as the NodeConfig says) on its own loopback address, the endpoint is HAProxy on
+ * another, and the state is a 0700 folder. Everything it starts outlives the process that created
+ * it, until deleted.
  *
  * @example
  * const provider = createLocalProvider({ stateDir: '/tmp/hacp-state' });
  * const [zone] = await provider.zones.list();
  *
- * @throws HacpError DEPENDENCY_MISSING when a program given explicitly (or through KUBE_APISERVER)
- *   does not exist or is not executable.
+ * @throws HacpError DEPENDENCY_MISSING when `etcdBinary` or `haproxyBinary` is given and does not
+ *   exist or is not executable.
  */
 export function createLocalProvider(settings: LocalProviderSettings = {}): LocalProvider {
   const env = settings.env ?? process.env;
@@ -237,10 +269,6 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
   };
   const binaries = {
     etcd: explicit(settings.etcdBinary, 'etcd') ?? findProgram('etcd', env),
-    kubeApiserver:
-      explicit(settings.kubeApiserverBinary, 'kube-apiserver') ??
-      explicit(env.KUBE_APISERVER || undefined, 'kube-apiserver') ??
-      findProgram('kube-apiserver', env),
     haproxy: explicit(settings.haproxyBinary, 'haproxy') ?? findProgram('haproxy', env),
   };
   const hostnameSupport = ownHostnameSupport();
@@ -313,10 +341,15 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
     return replicaPaths(dirs.replicas, name);
   }
 
-  function statusOf(file: InstanceFile, running: boolean[]): InstanceStatus {
+  function statusOf(
+    file: InstanceFile,
+    processes: readonly { name: string; running: boolean }[],
+  ): InstanceStatus {
     if (file.state === 'creating') return 'provisioning';
     if (file.stopped !== undefined) return 'stopped';
-    return running.every(Boolean) ? 'running' : 'terminated';
+    // A process stopped on purpose (stopProcesses) is not a failure: the machine still runs.
+    const expected = processes.filter((process) => !file.stoppedProcesses?.includes(process.name));
+    return expected.every((process) => process.running) ? 'running' : 'terminated';
   }
 
   async function toInstance(file: InstanceFile): Promise<Instance> {
@@ -325,10 +358,7 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
       name: file.name,
       zone: file.zone,
       cluster: file.cluster,
-      status: statusOf(
-        file,
-        processes.map((process) => process.running),
-      ),
+      status: statusOf(file, processes),
       internalIp: file.network.internalIp,
       hostname: file.network.hostname,
       portOffset: file.network.portOffset,
@@ -397,19 +427,14 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
     assertLocalZone(ref.zone);
   }
 
+  /**
+   * The program a NodeProcess runs: the etcd found for `etcd`, an absolute path as it is, any other
+   * name from PATH. The SDK renders the Kubernetes programs as absolute paths of binaries it found.
+   */
   function resolveCommand(command: string): string {
     if (command === 'etcd') {
       if (binaries.etcd === undefined) throw dependencyMissing('etcd');
       return binaries.etcd;
-    }
-    if (command === 'kube-apiserver') {
-      if (binaries.kubeApiserver === undefined) {
-        throw dependencyMissing(
-          'kube-apiserver',
-          'Set KUBE_APISERVER to the path of a kube-apiserver binary.',
-        );
-      }
-      return binaries.kubeApiserver;
     }
     const found = findProgram(command, env);
     if (found === undefined) throw dependencyMissing(command);
@@ -621,6 +646,56 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
       await zoneMustBeUp(ref.zone);
       await startInstance(ref);
     },
+
+    async stopProcesses(ref, names, options) {
+      validateRef(ref);
+      if (!Array.isArray(names) || names.some((name) => typeof name !== 'string')) {
+        throw invalidArgument({ field: 'names', message: 'names must be a list of process names.' });
+      }
+      throwIfAborted(options.signal);
+      const file = await locked(async () => {
+        const current = await readInstance(ref);
+        if (current === undefined) {
+          throw notFound(`Instance ${ref.name} in zone ${ref.zone}`, { name: ref.name, zone: ref.zone });
+        }
+        const named = current.processes.map((process) => process.name).filter((name) => names.includes(name));
+        const stoppedProcesses = [...new Set([...(current.stoppedProcesses ?? []), ...named])];
+        if (stoppedProcesses.length === (current.stoppedProcesses ?? []).length) return current;
+        // Recorded before any stops, so that status never reads an intended stop as a failure.
+        const next: InstanceFile = { ...current, stoppedProcesses };
+        await writeJsonFile(instancePath(ref.name), next);
+        return next;
+      });
+      await stopReplicaProcesses({
+        paths: pathsOf(ref.name),
+        processes: file.processes.filter((process) => names.includes(process.name)),
+        stopGraceMs,
+        logger,
+        replica: ref.name,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    },
+
+    async syncFiles(ref, update, options) {
+      validateRef(ref);
+      assertFileUpdate(update);
+      throwIfAborted(options.signal);
+      const file = await readInstance(ref);
+      if (file === undefined) {
+        throw notFound(`Instance ${ref.name} in zone ${ref.zone}`, { name: ref.name, zone: ref.zone });
+      }
+      // Outside the mutex, which guards short record updates only; the SDK's cluster lock orders
+      // the calls for one replica.
+      const { written, removed } = await syncFolder(pathsOf(file.name).root, update);
+      if (written.length + removed.length > 0) {
+        logger.info('synced replica files', {
+          replica: ref.name,
+          prefix: update.prefix,
+          written: written.length,
+          removed: removed.length,
+        });
+      }
+    },
   };
 
   async function stopInstance(ref: InstanceRef, by: 'instance' | 'zone'): Promise<void> {
@@ -644,13 +719,43 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
     });
   }
 
+  /**
+   * Marks the replica DOWN in every running load balancer that targets it. Its processes are about
+   * to start: HAProxy may not have noticed they had stopped (a restart within `fall` checks), and
+   * a starting kube-apiserver answers before it is ready.
+   */
+  async function markDownInLoadBalancers(ref: InstanceRef): Promise<void> {
+    for (const address of await readAll<AddressFile>(dirs.addresses)) {
+      if (address.holder?.kind !== 'load-balancer') continue;
+      const body = await readJsonFile<LoadBalancerFile>(
+        loadBalancerPath({ name: address.holder.name, region: address.region }),
+      );
+      if (!body?.spec.targets.some((target) => target.name === ref.name && target.zone === ref.zone))
+        continue;
+      const listeners = await markServerDown({ dir: endpointDir(address), server: ref.name });
+      if (listeners.length > 0) {
+        logger.info('target marked down until its health check passes', {
+          replica: ref.name,
+          loadBalancer: address.holder.name,
+          listeners,
+        });
+      }
+    }
+  }
+
   async function startInstance(ref: InstanceRef): Promise<void> {
+    const current = await readInstance(ref);
+    if (current === undefined) {
+      throw notFound(`Instance ${ref.name} in zone ${ref.zone}`, { name: ref.name, zone: ref.zone });
+    }
+    const states = await processStates(pathsOf(ref.name), current.processes);
+    if (states.some((state) => !state.running)) await markDownInLoadBalancers(ref);
     const file = await locked(async () => {
-      const current = await readInstance(ref);
-      if (current === undefined) {
+      const latest = await readInstance(ref);
+      if (latest === undefined) {
         throw notFound(`Instance ${ref.name} in zone ${ref.zone}`, { name: ref.name, zone: ref.zone });
       }
-      const { stopped: _stopped, ...rest } = current;
+      const { stopped: _stopped, stoppedProcesses: _stoppedProcesses, ...rest } = latest;
       await writeJsonFile(instancePath(ref.name), rest);
       return rest as InstanceFile;
     });
@@ -1099,6 +1204,7 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
   const provider: LocalProvider = {
     specificationVersion: 'v1',
     name: 'local',
+    kubernetes: { programs: 'host' },
     stateDir,
     binaries,
     ownHostnames: hostnameSupport !== undefined,

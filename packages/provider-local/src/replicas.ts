@@ -19,6 +19,13 @@ export interface StoredProcess {
   command: string;
   args: string[];
   env?: Record<string, string>;
+  /** SIGTERM to SIGKILL, from NodeProcess.stopGraceSeconds; absent: the provider's stopGraceMs. */
+  stopGraceSeconds?: number;
+}
+
+/** How long `process` gets between SIGTERM and SIGKILL: its own grace, else the provider's. */
+export function stopGraceMsOf(process: Pick<StoredProcess, 'stopGraceSeconds'>, defaultMs: number): number {
+  return process.stopGraceSeconds === undefined ? defaultMs : process.stopGraceSeconds * 1000;
 }
 
 /** Where one replica's files live in the state folder. */
@@ -162,26 +169,46 @@ export async function startReplicaProcesses(options: {
     }
   } catch (error) {
     for (const { name, started: run } of started.reverse()) {
-      await stopProcess(run.record, { graceMs: options.stopGraceMs }).catch(() => undefined);
+      const process = options.processes.find((candidate) => candidate.name === name);
+      const graceMs = stopGraceMsOf(process ?? {}, options.stopGraceMs);
+      await stopProcess(run.record, { graceMs }).catch(() => undefined);
       await rm(pidFileOf(paths, name), { force: true });
     }
     throw error;
   }
 }
 
-/** Stops every recorded process of the replica by pid, in reverse order, and removes the pid files. */
+/**
+ * Stops the given recorded processes of the replica by pid, in reverse order (etcd, listed first,
+ * stops last), each with its own grace, and removes their pid files. With `signal`, an abort between
+ * two processes throws ABORTED; those stopped stay stopped.
+ */
 export async function stopReplicaProcesses(options: {
   paths: ReplicaPaths;
-  processes: readonly Pick<StoredProcess, 'name'>[];
+  processes: readonly Pick<StoredProcess, 'name' | 'stopGraceSeconds'>[];
   stopGraceMs: number;
   logger: Logger;
   replica: string;
+  signal?: AbortSignal;
 }): Promise<void> {
+  const stopped: string[] = [];
   for (const process of [...options.processes].reverse()) {
     const record = await processRecordOf(options.paths, process.name);
     if (record === undefined) continue;
-    await stopProcess(record, { graceMs: options.stopGraceMs });
+    if (options.signal?.aborted) {
+      throw new HacpError({
+        code: ErrorCode.ABORTED,
+        message: `Stopping the processes of replica ${options.replica} was aborted${
+          stopped.length > 0 ? ` after ${stopped.join(', ')}` : ''
+        }; ${process.name} still runs.`,
+        actions: ['Run it again to stop the rest.'],
+        details: { replica: options.replica, stopped, running: process.name },
+        cause: options.signal.reason,
+      });
+    }
+    await stopProcess(record, { graceMs: stopGraceMsOf(process, options.stopGraceMs) });
     await rm(pidFileOf(options.paths, process.name), { force: true });
+    stopped.push(process.name);
     options.logger.info('stopped replica process', {
       replica: options.replica,
       process: process.name,
@@ -197,5 +224,6 @@ export function storedProcess(process: NodeProcess, command: string): StoredProc
     command,
     args: [...process.args],
     ...(process.env ? { env: { ...process.env } } : {}),
+    ...(process.stopGraceSeconds === undefined ? {} : { stopGraceSeconds: process.stopGraceSeconds }),
   };
 }
