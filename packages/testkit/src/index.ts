@@ -23,6 +23,13 @@ export {
   type TlsFiles,
 } from './etcd-cluster.js';
 export {
+  type StartTestApiserverOptions,
+  startTestApiserver,
+  TEST_KUBERNETES_VERSIONS,
+  type TestApiserver,
+  testKubernetesBinaries,
+} from './kubernetes.js';
+export {
   type LeaseApiRequest,
   type LeaseApiServer,
   type LeaseVerb,
