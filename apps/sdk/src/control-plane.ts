@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
-import { checkExpiry, renewLeaves } from '@hacp/certs';
+import { dirname, join, resolve } from 'node:path';
+import { checkExpiry, clientKubeconfig, renewLeaves } from '@hacp/certs';
 import {
   assertClusterName,
   DEFAULT_CLUSTER_NAME,
@@ -9,11 +10,12 @@ import {
   HacpError,
   isHacpError,
   type Logger,
-  type ProviderV1,
   regionOfZone,
   resolveLogger,
+  Secret,
   type StateLock,
 } from '@hacp/core';
+import { kubernetesBinarySourceFromEnv } from '@hacp/kubernetes-release';
 import {
   faultTolerance,
   type Plan,
@@ -30,8 +32,18 @@ import {
   zoneLossAnalysis,
 } from '@hacp/topology';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { addAddons, listAddons, readAddonFiles } from './addons.js';
 import { runStep, type StepContext } from './executor.js';
-import { inspectLeases, loadKubeconfig } from './leases.js';
+import { clusterKubeConfig, endpointServer, requireEndpointAddress } from './kubernetes/api.js';
+import { notReady } from './kubernetes/health.js';
+import { componentsByReplica, kubernetesSummary } from './kubernetes/status.js';
+import {
+  chooseKubernetes,
+  type KubernetesChoice,
+  type KubernetesContext,
+  kubernetesPrograms,
+} from './kubernetes/version.js';
+import { inspectLeases } from './leases.js';
 import { memberHealthy, type Observation, observe, toClusterView } from './observe.js';
 import { PkiStore } from './pki-store.js';
 import {
@@ -44,12 +56,14 @@ import {
   recordKey,
 } from './record.js';
 import type {
+  AddonsApplyResult,
   CertificateStatus,
   ClusterStatus,
   ControlPlane,
   ControlPlaneEvent,
   ControlPlaneSettings,
   ControlPlaneTimeouts,
+  KubeconfigResult,
   OperationResult,
   PlanRequest,
   ReplicaStatus,
@@ -58,7 +72,7 @@ import type {
 } from './types.js';
 
 const DEFAULT_TIMEOUTS: ControlPlaneTimeouts = {
-  healthy: 120_000,
+  healthy: 180_000,
   promote: 300_000,
   learnerStall: 60_000,
   target: 120_000,
@@ -69,9 +83,9 @@ const LOCK_TTL_MS = 60_000;
 
 type OperationRequest = PlanRequest | { operation: 'resume' };
 
-function providerReportsApiserver(provider: ProviderV1): boolean {
-  const binaries = (provider as { binaries?: { kubeApiserver?: unknown } }).binaries;
-  return typeof binaries?.kubeApiserver === 'string' && binaries.kubeApiserver.length > 0;
+/** What an operation settled before it wrote anything. */
+interface Prepared {
+  kubernetes?: KubernetesChoice;
 }
 
 function notFound(cluster: string, provider: string): HacpError {
@@ -114,13 +128,9 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
   const pkiStore = new PkiStore(dataDir);
   const timeouts: ControlPlaneTimeouts = { ...DEFAULT_TIMEOUTS, ...settings.timeouts };
   const holder = settings.holder ?? `hacp-${process.pid}@${hostname()}`;
-  const kubeApiserver = settings.kubeApiserver ?? providerReportsApiserver(provider);
-  let kubeconfigLoaded: Promise<KubeConfig> | undefined;
-  const kubeconfig = (): Promise<KubeConfig> | undefined => {
-    if (settings.kubeconfig === undefined) return undefined;
-    kubeconfigLoaded ??= loadKubeconfig(settings.kubeconfig);
-    return kubeconfigLoaded;
-  };
+  const binarySource = settings.kubernetesBinaries ?? kubernetesBinarySourceFromEnv(process.env);
+  const addonsDir = join(dataDir, 'addons');
+  const adminKubeconfigPath = join(dataDir, 'admin.conf');
   const emit = (event: ControlPlaneEvent) => {
     try {
       settings.onEvent?.(event);
@@ -128,6 +138,22 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       logger.warn('onEvent threw', { error: String(error) });
     }
   };
+  const kubernetesContext = (signal?: AbortSignal): KubernetesContext => ({
+    provider,
+    source: binarySource,
+    ...(signal ? { signal } : {}),
+    onProgress: (progress) => emit({ type: 'download', ...progress }),
+  });
+
+  /** The cluster's Kubernetes API: the `kubeconfig` setting's, else its own admin's through the endpoint. */
+  const clusterApi = (record: ClusterRecord, signal?: AbortSignal): Promise<KubeConfig> =>
+    clusterKubeConfig({
+      provider,
+      record,
+      pki: () => pkiStore.load(record),
+      ...(settings.kubeconfig === undefined ? {} : { kubeconfigFile: settings.kubeconfig }),
+      ...(signal ? { signal } : {}),
+    });
 
   async function requireRecord(signal?: AbortSignal) {
     const record = await readRecord(provider.state, cluster, signal);
@@ -263,7 +289,11 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
         details: { cluster },
       });
     }
-    if (!continuing) await makePlan(request as PlanRequest, userSignal);
+    let prepared: Prepared = {};
+    if (!continuing) {
+      await makePlan(request as PlanRequest, userSignal);
+      prepared = await prepare(request as PlanRequest, userSignal);
+    }
 
     const lock = await takeLock(userSignal);
     const controller = new AbortController();
@@ -285,7 +315,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     }, LOCK_TTL_MS / 3);
     renewal.unref();
     try {
-      return await runLocked(request, continuing, controller.signal);
+      return await runLocked(request, continuing, controller.signal, prepared);
     } finally {
       clearInterval(renewal);
       userSignal?.removeEventListener('abort', onAbort);
@@ -304,10 +334,24 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     });
   }
 
+  /**
+   * What must hold before an operation writes anything: `up` picks its Kubernetes (and fetches the
+   * binaries); an operation that creates a replica of a Kubernetes cluster needs its binaries here.
+   */
+  async function prepare(request: PlanRequest, signal?: AbortSignal): Promise<Prepared> {
+    if (request.operation === 'up')
+      return { kubernetes: await chooseKubernetes(request, kubernetesContext(signal)) };
+    if (request.operation === 'down' || request.operation === 'remove') return {};
+    const version = (await readRecord(provider.state, cluster, signal))?.value.kubernetesVersion;
+    if (version !== undefined) await kubernetesPrograms(version, kubernetesContext(signal));
+    return {};
+  }
+
   async function runLocked(
     request: OperationRequest,
     continuing: boolean,
     signal: AbortSignal,
+    prepared: Prepared,
   ): Promise<OperationResult> {
     let stored = await readJournal(provider.state, cluster, signal);
     let journal: Journal;
@@ -323,7 +367,13 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       if (stored !== undefined && request.operation !== 'down')
         throw inFlight(stored.value, request.operation);
       const planRequest = request as PlanRequest;
-      const { plan, target } = await makePlan(planRequest, signal);
+      const made = await makePlan(planRequest, signal);
+      const { target } = made;
+      const kubernetesWarning = prepared.kubernetes?.warning;
+      const plan = kubernetesWarning
+        ? { ...made.plan, warnings: [...made.plan.warnings, kubernetesWarning] }
+        : made.plan;
+      if (kubernetesWarning) emit({ type: 'warning', ...kubernetesWarning });
       const { signal: _signal, ...rest } = planRequest as PlanRequest & { signal?: AbortSignal };
       journal = {
         formatVersion: 1,
@@ -345,6 +395,9 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
               settings: {
                 etcdToken: `hacp-${cluster}-${randomBytes(6).toString('hex')}`,
                 createdAt: new Date().toISOString(),
+                ...(prepared.kubernetes?.version === undefined
+                  ? {}
+                  : { kubernetesVersion: prepared.kubernetes.version }),
               },
             }
           : {}),
@@ -407,9 +460,12 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
             });
           }
           recordCache = undefined;
+          // The cluster's own files go with it (snapshots stay).
+          await rm(adminKubeconfigPath, { force: true });
+          await rm(addonsDir, { recursive: true, force: true });
         },
-        kubeApiserver,
-        ...(settings.kubeconfig === undefined ? {} : { kubeconfig: kubeconfig() }),
+        kubernetes: kubernetesContext(signal),
+        ...(settings.kubeconfig === undefined ? {} : { kubeconfigFile: settings.kubeconfig }),
         timeouts,
         logger,
         emit,
@@ -490,6 +546,11 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     await finish();
     emit({ type: 'operation-done', operation: journal.operation, operationId: journal.id });
     const instances = await provider.instances.list({ cluster }, { signal }).catch(() => []);
+    const kubernetesVersion = (await readRecordCached().catch(() => undefined))?.kubernetesVersion;
+    const kubeconfigPath =
+      journal.operation === 'up' && kubernetesVersion !== undefined
+        ? (await writeKubeconfig(adminKubeconfigPath, signal)).path
+        : undefined;
     return {
       operation: journal.operation,
       operationId: journal.id,
@@ -500,6 +561,8 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       replicas: instances
         .map((instance) => ({ name: instance.name, zone: instance.zone }))
         .sort((a, b) => a.name.localeCompare(b.name)),
+      ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
+      ...(kubeconfigPath === undefined ? {} : { kubeconfig: kubeconfigPath }),
     };
 
     async function finish() {
@@ -563,12 +626,29 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     const { value: record } = await requireRecord(signal);
     const observation = await observeCluster(record, signal);
     const leaderId = observation.members.find((member) => member.name === observation.leaderName)?.id;
+    const version = record.kubernetesVersion;
+    const components =
+      version === undefined
+        ? new Map()
+        : await componentsByReplica({
+            provider,
+            pki: await pkiStore.load(record),
+            instances: observation.instances,
+            ...(signal ? { signal } : {}),
+          });
     const replicas: ReplicaStatus[] = observation.instances.map((instance) => {
       const member = observation.members.find((m) => m.name === instance.name);
       const healthy = member !== undefined && memberHealthy(observation, member);
       const state: ReplicaStatus['state'] =
         instance.status === 'running' ? (healthy ? 'healthy' : 'unhealthy') : instance.status;
-      return { name: instance.name, zone: instance.zone, internalIp: instance.internalIp, state };
+      const kubernetes = components.get(instance.name);
+      return {
+        name: instance.name,
+        zone: instance.zone,
+        internalIp: instance.internalIp,
+        state,
+        ...(kubernetes === undefined ? {} : { kubernetes }),
+      };
     });
     const members = observation.members.map((member) => {
       const endpoint = observation.statuses.find((s) => s.ok && s.memberId === member.id);
@@ -645,19 +725,24 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
           })(),
         }
       : undefined;
-    const config = kubeconfig();
-    const leases =
-      config === undefined
-        ? undefined
-        : await inspectLeases({ kubeconfig: await config, instances: observation.instances }).catch(
-            (error) => {
-              warnings.push({
-                code: 'UNHEALTHY_REPLICA',
-                message: `The leases could not be read: ${(error as Error).message}`,
-              });
-              return undefined;
-            },
-          );
+    for (const replica of replicas) {
+      const failing = replica.kubernetes === undefined ? [] : notReady(replica.kubernetes);
+      if (failing.length > 0) {
+        warnings.push({
+          code: 'UNHEALTHY_REPLICA',
+          message: `${replica.name}'s Kubernetes components are not all healthy: ${failing.join(', ')}.`,
+        });
+      }
+    }
+    const summary =
+      version === undefined && settings.kubeconfig === undefined
+        ? {}
+        : await kubernetesSummary({
+            version,
+            kubeconfig: () => clusterApi(record, signal),
+            instances: observation.instances,
+            warnings,
+          });
     return {
       cluster,
       provider: provider.name,
@@ -675,10 +760,76 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
         canStillLose: Math.max(0, tolerance.canStillLose),
         zoneLoss,
       },
-      ...(leases ? { leases } : {}),
+      ...summary,
       ...(operation ? { operation } : {}),
       warnings,
     };
+  }
+
+  /** Renders the admin kubeconfig for the endpoint and, given a path, writes it 0600. */
+  async function kubeconfigOf(path: string | undefined, signal?: AbortSignal): Promise<KubeconfigResult> {
+    const { value: record } = await requireRecord(signal);
+    if (record.kubernetesVersion === undefined) {
+      throw new HacpError({
+        code: ErrorCode.INVALID_ARGUMENT,
+        message: `Cluster ${cluster} runs etcd only: it has no Kubernetes API to write a kubeconfig for.`,
+        actions: ['Create a cluster with Kubernetes: `hacp up --kubernetes-version <version>`.'],
+        details: { cluster },
+      });
+    }
+    const server = endpointServer(await requireEndpointAddress(provider, record, signal));
+    const contents = clientKubeconfig(await pkiStore.load(record), { server, client: 'admin' });
+    if (path !== undefined) {
+      const target = resolve(path);
+      await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+      await writeFile(target, contents, { mode: 0o600 });
+      await chmod(target, 0o600);
+    }
+    return {
+      server,
+      context: cluster,
+      contents: new Secret(contents),
+      ...(path === undefined ? {} : { path: resolve(path) }),
+    };
+  }
+  const writeKubeconfig = async (path: string, signal?: AbortSignal) =>
+    (await kubeconfigOf(path, signal)) as KubeconfigResult & { path: string };
+
+  async function applyAddons(
+    files: readonly { name: string; text: string }[],
+    signal?: AbortSignal,
+  ): Promise<AddonsApplyResult> {
+    const { value: record } = await requireRecord(signal);
+    if (record.kubernetesVersion === undefined) {
+      throw new HacpError({
+        code: ErrorCode.INVALID_ARGUMENT,
+        message: `Cluster ${cluster} runs etcd only: there is no add-on manager to apply add-ons.`,
+        actions: ['Create a cluster with Kubernetes to use add-ons.'],
+        details: { cluster },
+      });
+    }
+    const added = await addAddons(addonsDir, files);
+    const replicas: string[] = [];
+    const warnings: Warning[] = [];
+    const sync = provider.instances.syncFiles;
+    const everything = await readAddonFiles(addonsDir);
+    for (const instance of await provider.instances.list({ cluster }, { signal })) {
+      if (sync === undefined) break;
+      await sync.call(
+        provider.instances,
+        instance,
+        { prefix: 'addons', files: everything },
+        { requestId: `addons-${randomBytes(4).toString('hex')}`, ...(signal ? { signal } : {}) },
+      );
+      replicas.push(instance.name);
+    }
+    if (sync === undefined) {
+      warnings.push({
+        code: 'UNHEALTHY_REPLICA',
+        message: `Provider ${provider.name} cannot update a running replica's files: the add-ons reach the replicas created from now on.`,
+      });
+    }
+    return { files: added, replicas: replicas.sort(), warnings };
   }
 
   const controlPlane: ControlPlane = {
@@ -726,18 +877,22 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       },
     },
     async leases(options = {}) {
-      const config = kubeconfig();
-      if (config === undefined) {
+      const { value: record } = await requireRecord(options.signal);
+      if (record.kubernetesVersion === undefined && settings.kubeconfig === undefined) {
         throw new HacpError({
           code: ErrorCode.INVALID_ARGUMENT,
-          message: "Reading leases needs the cluster's Kubernetes API, and no kubeconfig was given.",
-          actions: ['Pass --kubeconfig (or set KUBECONFIG) for a cluster whose replicas run kube-apiserver.'],
+          message: `Cluster ${cluster} runs etcd only: it has no Kubernetes API, so no leases.`,
+          actions: ['Pass --kubeconfig for the Kubernetes API whose leases you want to read.'],
           details: { field: 'kubeconfig' },
         });
       }
-      await requireRecord(options.signal);
       const instances = await provider.instances.list({ cluster }, { signal: options.signal });
-      return inspectLeases({ kubeconfig: await config, instances });
+      return inspectLeases({ kubeconfig: await clusterApi(record, options.signal), instances });
+    },
+    kubeconfig: (options = {}) => kubeconfigOf(options.path, options.signal),
+    addons: {
+      list: async () => listAddons(addonsDir),
+      apply: (options) => applyAddons(options.files, options.signal),
     },
     async close() {},
   };

@@ -28,13 +28,19 @@ import {
 } from '@hacp/core';
 import type { EtcdMember } from '@hacp/etcd';
 import type { EndpointStep, PlanStep, StepAction } from '@hacp/topology';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { deleteIdentityLeases } from './leases.js';
+import {
+  deleteReplicaIdentityLeases,
+  kubernetesRender,
+  recordIdentityLeasesBefore,
+  stopKubernetes,
+  waitKubernetesReady,
+} from './kubernetes/steps.js';
+import type { KubernetesContext } from './kubernetes/version.js';
 import { type EtcdAccess, openEtcd } from './observe.js';
 import type { PkiStore } from './pki-store.js';
 import type { ClusterRecord, Journal } from './record.js';
 import { etcdPeerUrl, REPLICA_PORTS, renderReplica, replicaHealthCheck } from './render.js';
-import type { ControlPlaneEvent, ControlPlaneTimeouts } from './types.js';
+import type { ControlPlaneEvent, ControlPlaneTimeouts, StepStatus } from './types.js';
 
 /** What a step needs; the journal is the operation's memory across runs. */
 export interface StepContext {
@@ -49,18 +55,19 @@ export interface StepContext {
   record(): Promise<ClusterRecord | undefined>;
   writeRecord(record: ClusterRecord): Promise<void>;
   deleteRecord(): Promise<void>;
-  kubeApiserver: boolean;
+  /** Where Kubernetes binaries come from, for a provider that runs them on this machine. */
+  kubernetes: KubernetesContext;
   timeouts: ControlPlaneTimeouts;
   logger: Logger;
   emit(event: ControlPlaneEvent): void;
   signal: AbortSignal;
-  /** The cluster's Kubernetes API, when a kubeconfig was given (loaded on first use). */
-  kubeconfig?: Promise<KubeConfig>;
+  /** A kubeconfig file given for the cluster's Kubernetes API, instead of its own admin credentials. */
+  kubeconfigFile?: string;
   /** Request ids for this step's mutating calls: `<step request id>-<n>`. */
   requestId(): string;
 }
 
-export type StepStatus = 'done' | 'skipped';
+export type { StepStatus };
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -175,6 +182,15 @@ function findMember(
   );
 }
 
+function missingInstance(replica: string): HacpError {
+  return new HacpError({
+    code: ErrorCode.REPLICA_NOT_FOUND,
+    message: `Replica ${replica} has no instance.`,
+    actions: ['Run `hacp repair`.'],
+    details: { replica },
+  });
+}
+
 /** The instance ref of a replica that exists, for load-balancer targets. */
 async function instanceRef(context: StepContext, replica: string): Promise<InstanceRef> {
   const instances = await context.provider.instances.list(
@@ -182,14 +198,7 @@ async function instanceRef(context: StepContext, replica: string): Promise<Insta
     { signal: context.signal },
   );
   const instance = instances.find((i) => i.name === replica);
-  if (instance === undefined) {
-    throw new HacpError({
-      code: ErrorCode.REPLICA_NOT_FOUND,
-      message: `Replica ${replica} has no instance.`,
-      actions: ['Run `hacp repair`.'],
-      details: { replica },
-    });
-  }
+  if (instance === undefined) throw missingInstance(replica);
   return { name: instance.name, zone: instance.zone };
 }
 
@@ -418,6 +427,8 @@ async function createInstance(
       });
     }
   }
+  const kubernetes = await kubernetesRender(context, record);
+  if (kubernetes !== undefined) await recordIdentityLeasesBefore(context, record, action.replica);
   const nodeConfig = renderReplica({
     pki,
     replica: action.replica,
@@ -425,7 +436,7 @@ async function createInstance(
     etcdToken: record.etcdToken,
     etcdState: action.etcdState,
     initialCluster,
-    kubeApiserver: record.kubeApiserver,
+    ...(kubernetes === undefined ? {} : { kubernetes }),
   });
   context.emit({ type: 'waiting', operationId: context.journal.id, message: `${action.replica} to start` });
   await context.provider.instances.create(
@@ -512,6 +523,7 @@ export async function runStep(context: StepContext, step: PlanStep): Promise<Ste
       if ((await context.record()) !== undefined) return 'skipped';
       const pki = await context.pkiStore.load();
       const settings = await settingsOf(context);
+      const kubernetesVersion = journal.settings?.kubernetesVersion;
       await context.writeRecord({
         formatVersion: 1,
         cluster: context.cluster,
@@ -524,8 +536,9 @@ export async function runStep(context: StepContext, step: PlanStep): Promise<Ste
         addressName: settings.addressName,
         loadBalancerName: settings.lbName,
         firewallNames: [`${context.cluster}-master-etcd`, `${context.cluster}-master-https`],
-        healthCheck: replicaHealthCheck(context.kubeApiserver),
-        kubeApiserver: context.kubeApiserver,
+        healthCheck: replicaHealthCheck(kubernetesVersion !== undefined),
+        kubeApiserver: kubernetesVersion !== undefined,
+        ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
         caCertificates: { ca: pki.ca.certPem, etcdCa: pki.etcdCa.certPem },
         createdAt: journal.settings?.createdAt ?? new Date().toISOString(),
       });
@@ -594,8 +607,24 @@ export async function runStep(context: StepContext, step: PlanStep): Promise<Ste
     case 'wait-healthy': {
       context.emit({ type: 'waiting', operationId: journal.id, message: `${action.replica} to be healthy` });
       await waitMemberHealthy(context, action.replica);
+      const record = await requireRecord(context);
+      if (record.kubernetesVersion !== undefined) {
+        context.emit({
+          type: 'waiting',
+          operationId: journal.id,
+          message: `${action.replica}'s kube-apiserver, controller-manager and scheduler to be ready`,
+        });
+        const instance = await context.provider.instances.get(
+          { name: action.replica, zone: zoneOf(context, action.replica) },
+          { signal },
+        );
+        if (instance === undefined) throw missingInstance(action.replica);
+        await waitKubernetesReady(context, record, instance);
+      }
       return 'done';
     }
+    case 'stop-kubernetes':
+      return stopKubernetes(context, { name: action.replica, zone: zoneOf(context, action.replica) });
     case 'promote-learner': {
       const network = await networkOf(context, action.replica);
       return withEtcd(context, async (etcd) => {
@@ -690,21 +719,13 @@ export async function runStep(context: StepContext, step: PlanStep): Promise<Ste
       }
       return existing === undefined ? 'skipped' : 'done';
     }
-    case 'delete-identity-lease': {
-      // Identity leases live in the Kubernetes API; without one there are none to delete.
-      const hostname =
-        journal.networks[action.replica]?.hostname ??
-        (
-          await provider.instances.get(
-            { name: action.replica, zone: zoneOf(context, action.replica) },
-            { signal },
-          )
-        )?.hostname ??
-        action.replica;
-      if (context.kubeconfig === undefined) return 'skipped';
-      const deleted = await deleteIdentityLeases({ kubeconfig: await context.kubeconfig, hostname });
-      return deleted.length > 0 ? 'done' : 'skipped';
-    }
+    case 'delete-identity-lease':
+      // The replica is gone by now: its hostname is the one its network was given, else its name.
+      return deleteReplicaIdentityLeases(
+        context,
+        await context.record(),
+        journal.networks[action.replica]?.hostname ?? action.replica,
+      );
     case 'endpoint':
       return runEndpointStep(context, action.step);
     case 'delete-firewall': {

@@ -13,7 +13,7 @@ import { type ComputeApiServer, startComputeApiServer } from '@hacp/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createControlPlane } from './control-plane.js';
 import { journalKey } from './record.js';
-import { etcdctlAt, membersMatchReplicas } from './test-support.js';
+import { etcdctlAt, etcdOnlyByDefault, membersMatchReplicas } from './test-support.js';
 import type { ControlPlane } from './types.js';
 
 const PROJECT = 'hacp-test';
@@ -65,11 +65,12 @@ async function gceWorld(): Promise<GceWorld> {
     region: 'europe-west1',
     apiEndpoint: server.url,
     reach: 'direct',
-    kubeApiserver: false,
     retry: { attempts: 4, baseDelayMs: 50 },
   });
   const dataDir = join(root, 'clusters', CLUSTER);
-  const controlPlane = createControlPlane({ provider, cluster: CLUSTER, dataDir, timeouts: { drain: 200 } });
+  const controlPlane = etcdOnlyByDefault(
+    createControlPlane({ provider, cluster: CLUSTER, dataDir, timeouts: { drain: 200 } }),
+  );
   const etcdctl = async (args: string[]) => {
     const instances = await provider.instances.list({ cluster: CLUSTER });
     const endpoints = instances.map((instance) => `https://${instance.internalIp}:2379`);
@@ -216,7 +217,6 @@ describe('the SDK on the GCE provider (Compute API test server, real etcd in the
       apiEndpoint: w.server.url,
       reach: 'iap',
       gcloud: '/nonexistent/hacp-test/gcloud',
-      kubeApiserver: false,
     });
     const operator = createControlPlane({ provider: throughIap, cluster: CLUSTER, dataDir: w.dataDir });
     try {

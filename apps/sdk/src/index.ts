@@ -1,4 +1,23 @@
+export {
+  type CachedKubernetesVersion,
+  DEFAULT_RELEASE_URL,
+  type DownloadProgress,
+  ensureKubernetesBinaries,
+  fetchKubernetesBinaries,
+  findKubernetesBinaries,
+  KUBERNETES_BINARIES,
+  type KubernetesBinaries,
+  type KubernetesBinary,
+  type KubernetesBinarySource,
+  type KubernetesVersion,
+  kubernetesBinarySourceFromEnv,
+  listCachedKubernetesBinaries,
+  parseKubernetesVersion,
+  resolveKubernetesVersion,
+} from '@hacp/kubernetes-release';
 export { createControlPlane } from './control-plane.js';
+export { KUBERNETES_PORTS, KUBERNETES_PROCESSES } from './kubernetes/components.js';
+export { DEFAULT_KUBERNETES_VERSION } from './kubernetes/version.js';
 export {
   type AnyProviderFactory,
   assertProviderV1,

@@ -40,8 +40,15 @@ export async function inspectLeases(options: {
   const leaders: LeaseLeaderStatus[] = [];
   for (const name of Object.values(LEADER_LEASES)) {
     const leader = await leaderOf({ client: options.kubeconfig, name });
-    if (leader !== undefined)
-      leaders.push({ lease: name, ...(leader.holder ? { holder: leader.holder } : {}) });
+    if (leader === undefined) continue;
+    const replica = leader.expired
+      ? undefined
+      : options.instances.find((instance) => (instance.hostname ?? instance.name) === leader.hostname);
+    leaders.push({
+      lease: name,
+      ...(leader.holder ? { holder: leader.holder } : {}),
+      ...(replica ? { replica: replica.name } : {}),
+    });
   }
   return {
     identities: identities
@@ -96,4 +103,62 @@ export async function deleteIdentityLeases(options: {
     }
   }
   return deleted;
+}
+
+/** The names of the apiserver identity leases there are now. */
+export async function identityLeaseNames(kubeconfig: KubeConfig): Promise<string[]> {
+  const { listApiServerIdentities } = await leaseIdentity();
+  return (await listApiServerIdentities({ client: kubeconfig })).map((identity) => identity.leaseName);
+}
+
+/**
+ * Labels a new replica's identity lease with its hostname, as 1.27+ apiservers do themselves: a
+ * 1.20–1.25 apiserver names its lease `kube-apiserver-<uuid>` and records no hostname, so hacp marks
+ * the one lease that appeared since `before` (taken before the replica's apiserver started) and has
+ * no hostname. The apiserver's own renewals keep the label. Returns the lease's name, or undefined
+ * while no such lease exists yet.
+ *
+ * @throws HacpError CONFLICT when more than one unlabelled lease appeared (two apiservers started at
+ *   once): which is which cannot be told.
+ */
+export async function labelNewIdentityLease(options: {
+  kubeconfig: KubeConfig;
+  hostname: string;
+  before: readonly string[];
+}): Promise<string | undefined> {
+  const { HOSTNAME_LABEL_KEY, IDENTITY_NAMESPACE, listApiServerIdentities } = await leaseIdentity();
+  const identities = await listApiServerIdentities({ client: options.kubeconfig });
+  const own = identities.find((identity) => identity.hostname === options.hostname && !identity.stale);
+  if (own !== undefined) return own.leaseName;
+  const fresh = identities.filter(
+    (identity) =>
+      identity.hostname === undefined && !identity.stale && !options.before.includes(identity.leaseName),
+  );
+  if (fresh.length === 0) return undefined;
+  if (fresh.length > 1) {
+    throw new HacpError({
+      code: ErrorCode.CONFLICT,
+      message: `${fresh.length} new apiserver identity leases appeared (${fresh.map((f) => f.leaseName).join(', ')}); hacp cannot tell which is ${options.hostname}'s.`,
+      actions: ['Run `hacp leases` to see them; the step is retried by `hacp resume`.'],
+      details: { hostname: options.hostname },
+    });
+  }
+  const name = (fresh[0] as { leaseName: string }).leaseName;
+  const { ApiException, CoordinationV1Api } = await kubernetes();
+  const api = options.kubeconfig.makeApiClient(CoordinationV1Api);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const lease = await api.readNamespacedLease({ name, namespace: IDENTITY_NAMESPACE });
+    lease.metadata = {
+      ...lease.metadata,
+      labels: { ...(lease.metadata?.labels ?? {}), [HOSTNAME_LABEL_KEY]: options.hostname },
+    };
+    try {
+      await api.replaceNamespacedLease({ name, namespace: IDENTITY_NAMESPACE, body: lease });
+      return name;
+    } catch (error) {
+      // The apiserver renews its lease every 10 s: a conflict means read it again.
+      if (!(error instanceof ApiException && error.code === 409)) throw error;
+    }
+  }
+  return undefined;
 }

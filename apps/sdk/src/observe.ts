@@ -228,5 +228,6 @@ export function toClusterView(observation: Observation): ClusterView {
     ...(observation.leaderName === undefined ? {} : { leaderName: observation.leaderName }),
     endpoint: endpointState(observation),
     zones: observation.zones,
+    kubernetes: record.kubernetesVersion !== undefined,
   };
 }

@@ -26,7 +26,10 @@ export interface ClusterRecord {
   firewallNames: string[];
   /** The health check the load balancer gives each target. */
   healthCheck: HealthCheck;
+  /** The replicas run kube-apiserver (and, with `kubernetesVersion`, the whole control plane). */
   kubeApiserver: boolean;
+  /** The Kubernetes version every replica runs (`v1.23.16`); absent for an etcd-only cluster. */
+  kubernetesVersion?: string;
   /** The CA certificates (public): a PKI folder that does not match them is refused. */
   caCertificates: { ca: string; etcdCa: string };
   createdAt: string;
@@ -51,7 +54,12 @@ export interface Journal {
   /** Where the cluster's shared resources are, known before its record exists (early in `up`). */
   target: { region: string; addressName: string; loadBalancerName: string };
   /** Settings of an `up` before its record exists. */
-  settings?: { etcdToken: string; createdAt: string };
+  settings?: { etcdToken: string; createdAt: string; kubernetesVersion?: string };
+  /**
+   * The apiserver identity leases there were before each new replica started (1.20–1.25 leases name
+   * no hostname: the new one is the lease that appeared since).
+   */
+  identityLeasesBefore?: Record<string, string[]>;
   startedAt: string;
   holder: string;
 }

@@ -1,5 +1,5 @@
 import { createClusterPki, issueReplicaCerts, withReplica } from '@hacp/certs';
-import { assertNodeConfig } from '@hacp/core';
+import { assertNodeConfig, isSecret } from '@hacp/core';
 import { describe, expect, it } from 'vitest';
 import { renderReplica, replicaHealthCheck } from './render.js';
 
@@ -31,7 +31,6 @@ describe('renderReplica', () => {
       etcdToken: 'hacp-kubernetes-1234',
       etcdState: 'new',
       initialCluster: [{ name: 'kubernetes-master', peerUrl: 'https://127.10.0.2:2380' }],
-      kubeApiserver: false,
     });
     assertNodeConfig(config);
     expect(config.processes.map((p) => p.name)).toEqual(['etcd']);
@@ -45,7 +44,7 @@ describe('renderReplica', () => {
     expect(replicaHealthCheck(false)).toMatchObject({ protocol: 'http', port: 2381, path: '/health' });
   });
 
-  it('adds kube-apiserver against its local etcd only when asked, with the port offset applied', async () => {
+  it('runs the whole control plane on the host: programs by path, 1.23 flags, kubeconfigs and add-ons', async () => {
     const config = renderReplica({
       pki: await pkiFor(),
       replica: 'kubernetes-master',
@@ -53,12 +52,123 @@ describe('renderReplica', () => {
       etcdToken: 't',
       etcdState: 'existing',
       initialCluster: [{ name: 'kubernetes-master', peerUrl: 'https://127.10.0.2:22380' }],
-      kubeApiserver: true,
+      kubernetes: {
+        version: 'v1.23.16',
+        programs: { kind: 'host', paths: HOST_PATHS, addonManager: '/opt/hacp/addon-manager/main.js' },
+        endpointAddress: '127.10.0.1',
+        healthCheck: replicaHealthCheck(true),
+        addons: [{ path: 'addons/dns.yaml', mode: 0o644, contents: 'kind: ConfigMap' }],
+      },
     });
+    assertNodeConfig(config);
+    expect(config.kubernetesVersion).toBe('v1.23.16');
+    expect(config.processes.map((p) => p.name)).toEqual([
+      'etcd',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+      'kube-addon-manager',
+    ]);
+    const args = (name: string) => config.processes.find((p) => p.name === name)?.args ?? [];
     const apiserver = config.processes.find((p) => p.name === 'kube-apiserver');
-    expect(apiserver?.args).toContain('--secure-port=26443');
-    expect(apiserver?.args).toContain('--etcd-servers=https://127.10.0.2:22379');
-    expect(apiserver?.args).toContain('--tls-private-key-file=/srv/hacp/r1/root/pki/apiserver.key');
-    expect(replicaHealthCheck(true)).toMatchObject({ protocol: 'https', port: 6443, path: '/readyz' });
+    expect(apiserver?.command).toBe('/opt/k8s/kube-apiserver');
+    expect(args('kube-apiserver')).toEqual(
+      expect.arrayContaining([
+        '--secure-port=26443',
+        '--bind-address=127.10.0.2',
+        '--advertise-address=127.10.0.1',
+        '--etcd-servers=https://127.10.0.2:22379',
+        '--tls-private-key-file=/srv/hacp/r1/root/pki/apiserver.key',
+        '--kubelet-client-certificate=/srv/hacp/r1/root/pki/apiserver-kubelet-client.crt',
+        '--feature-gates=APIServerIdentity=true',
+        // A loopback endpoint cannot be the kubernetes service's endpoint.
+        '--endpoint-reconciler-type=none',
+        '--shutdown-delay-duration=3s',
+      ]),
+    );
+    expect(apiserver?.stopGraceSeconds).toBe(8);
+    expect(args('kube-controller-manager')).toEqual(
+      expect.arrayContaining([
+        '--leader-elect=true',
+        '--secure-port=30257',
+        '--bind-address=127.10.0.2',
+        '--kubeconfig=/srv/hacp/r1/root/controller-manager.conf',
+        '--cluster-signing-key-file=/srv/hacp/r1/root/pki/ca.key',
+        '--service-account-private-key-file=/srv/hacp/r1/root/pki/sa.key',
+      ]),
+    );
+    expect(args('kube-scheduler')).toEqual(
+      expect.arrayContaining([
+        '--leader-elect=true',
+        '--secure-port=30259',
+        '--kubeconfig=/srv/hacp/r1/root/scheduler.conf',
+      ]),
+    );
+    const addonManager = config.processes.find((p) => p.name === 'kube-addon-manager');
+    expect(addonManager?.command).toBe(process.execPath);
+    expect(addonManager?.args.slice(0, 3)).toEqual([
+      '/opt/hacp/addon-manager/main.js',
+      '--kubeconfig',
+      '/srv/hacp/r1/root/addon-manager.conf',
+    ]);
+    const file = (path: string) => config.files.find((f) => f.path === path);
+    for (const conf of ['controller-manager.conf', 'scheduler.conf', 'addon-manager.conf']) {
+      expect(file(conf)?.mode).toBe(0o600);
+      expect(isSecret(file(conf)?.contents)).toBe(true);
+    }
+    expect(file('pki/apiserver-kubelet-client.key')?.mode).toBe(0o600);
+    expect(file('addons/dns.yaml')?.contents).toBe('kind: ConfigMap');
+  });
+
+  it("renders 1.32 for a provider's images: names, the endpoint reconciler, all addresses", async () => {
+    const config = renderReplica({
+      pki: await pkiFor(),
+      replica: 'kubernetes-master',
+      network: { ...network, listenAddress: '0.0.0.0' },
+      etcdToken: 't',
+      etcdState: 'new',
+      initialCluster: [{ name: 'kubernetes-master', peerUrl: 'https://127.10.0.2:2380' }],
+      kubernetes: {
+        version: 'v1.32.0-beta.0.0+cd13ec4ae44e',
+        programs: { kind: 'images' },
+        // A documentation address (RFC 5737): rendered, never dialled.
+        endpointAddress: '203.0.113.10',
+        healthCheck: {
+          protocol: 'https',
+          port: 6443,
+          path: '/readyz',
+          intervalSeconds: 5,
+          unhealthyThreshold: 2,
+        },
+        addons: [],
+      },
+    });
+    const byName = (name: string) => config.processes.find((p) => p.name === name);
+    expect(byName('kube-apiserver')?.command).toBe('kube-apiserver');
+    expect(byName('kube-controller-manager')?.command).toBe('kube-controller-manager');
+    const args = byName('kube-apiserver')?.args ?? [];
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--bind-address=0.0.0.0',
+        '--advertise-address=203.0.113.10',
+        '--endpoint-reconciler-type=lease',
+        '--shutdown-delay-duration=15s',
+      ]),
+    );
+    expect(args.some((arg) => arg.startsWith('--feature-gates'))).toBe(false);
+    expect(byName('kube-addon-manager')).toMatchObject({
+      command: 'kube-addon-manager',
+      env: {
+        ADDON_PATH: '/srv/hacp/r1/root/addons',
+        KUBECTL_OPTS: '--kubeconfig=/srv/hacp/r1/root/addon-manager.conf',
+        ADDON_MANAGER_LEADER_ELECTION: 'false',
+      },
+    });
   });
 });
+
+const HOST_PATHS = {
+  'kube-apiserver': '/opt/k8s/kube-apiserver',
+  'kube-controller-manager': '/opt/k8s/kube-controller-manager',
+  'kube-scheduler': '/opt/k8s/kube-scheduler',
+};

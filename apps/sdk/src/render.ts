@@ -1,12 +1,14 @@
 /**
- * The one place a replica's node configuration is rendered: the files (its PKI, kubeadm's layout
- * under the provider's root folder) and the processes (etcd with @hacp/etcd's flags and, where it
- * runs, kube-apiserver). Providers only materialise it.
+ * The one place a replica's node configuration is rendered: the files (its PKI and kubeconfigs,
+ * kubeadm's layout under the provider's root folder, and the add-on manifests) and the processes
+ * (etcd with @hacp/etcd's flags and, unless the cluster is etcd-only, the Kubernetes components).
+ * Providers only materialise it.
  */
 import { join } from 'node:path';
 import { type ClusterPki, replicaNodeFiles } from '@hacp/certs';
-import type { HealthCheck, InstanceNetwork, NodeConfig, NodeProcess } from '@hacp/core';
+import type { HealthCheck, InstanceNetwork, NodeConfig, NodeFile, NodeProcess } from '@hacp/core';
 import { type InitialClusterEntry, memberFlags } from '@hacp/etcd';
+import { type KubernetesRenderOptions, renderKubernetesProcesses } from './kubernetes/components.js';
 
 /** The ports a replica serves, before the provider's port offset. */
 export const REPLICA_PORTS = {
@@ -39,7 +41,11 @@ export interface ReplicaRenderOptions {
   etcdToken: string;
   etcdState: 'new' | 'existing';
   initialCluster: readonly InitialClusterEntry[];
-  kubeApiserver: boolean;
+  /** The Kubernetes components; absent for an etcd-only replica. */
+  kubernetes?: Omit<KubernetesRenderOptions, 'network' | 'settings' | 'etcdServer'> & {
+    /** The cluster's add-on manifests, copied to the replica's `addons/` folder. */
+    addons: readonly NodeFile[];
+  };
 }
 
 /** A replica's NodeConfig: its PKI files and its processes, every path under `network.rootDir`. */
@@ -73,45 +79,22 @@ export function renderReplica(options: ReplicaRenderOptions): NodeConfig {
       metrics: REPLICA_PORTS.etcdMetrics,
     },
   };
-  const processes = [etcd];
-  if (options.kubeApiserver) processes.push(renderApiserver(options, at));
-  return { files: replicaNodeFiles(options.pki, options.replica), processes };
-}
-
-function renderApiserver(options: ReplicaRenderOptions, at: (file: string) => string): NodeProcess {
-  const { network, pki } = options;
-  const settings = pki.settings;
-  const args = [
-    `--advertise-address=${network.internalIp}`,
-    `--bind-address=${network.internalIp}`,
-    `--secure-port=${REPLICA_PORTS.apiserver + network.portOffset}`,
-    `--etcd-servers=${etcdClientUrl(network)}`,
-    `--etcd-cafile=${at('pki/etcd/ca.crt')}`,
-    `--etcd-certfile=${at('pki/apiserver-etcd-client.crt')}`,
-    `--etcd-keyfile=${at('pki/apiserver-etcd-client.key')}`,
-    `--tls-cert-file=${at('pki/apiserver.crt')}`,
-    `--tls-private-key-file=${at('pki/apiserver.key')}`,
-    `--client-ca-file=${at('pki/ca.crt')}`,
-    `--service-account-key-file=${at('pki/sa.pub')}`,
-    `--service-account-signing-key-file=${at('pki/sa.key')}`,
-    `--service-account-issuer=https://kubernetes.default.svc.${settings.dnsDomain}`,
-    `--service-cluster-ip-range=${settings.serviceCidr}`,
-    '--authorization-mode=Node,RBAC',
-    '--enable-admission-plugins=NodeRestriction',
-    `--requestheader-client-ca-file=${at('pki/front-proxy-ca.crt')}`,
-    `--proxy-client-cert-file=${at('pki/front-proxy-client.crt')}`,
-    `--proxy-client-key-file=${at('pki/front-proxy-client.key')}`,
-    '--requestheader-allowed-names=front-proxy-client',
-    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-    '--requestheader-group-headers=X-Remote-Group',
-    '--requestheader-username-headers=X-Remote-User',
-    // Each apiserver keeps its own endpoint lease; the endpoint address fronts them all.
-    '--endpoint-reconciler-type=lease',
-  ];
+  const kubernetes = options.kubernetes;
+  if (kubernetes === undefined) {
+    return { files: replicaNodeFiles(options.pki, options.replica), processes: [etcd] };
+  }
+  const apiserverUrl = `https://${network.internalIp}:${REPLICA_PORTS.apiserver + network.portOffset}`;
   return {
-    name: 'kube-apiserver',
-    command: 'kube-apiserver',
-    args,
-    ports: { secure: REPLICA_PORTS.apiserver },
+    files: [...replicaNodeFiles(options.pki, options.replica, { apiserverUrl }), ...kubernetes.addons],
+    processes: [
+      etcd,
+      ...renderKubernetesProcesses({
+        ...kubernetes,
+        network,
+        settings: options.pki.settings,
+        etcdServer: etcdClientUrl(network),
+      }),
+    ],
+    kubernetesVersion: kubernetes.version,
   };
 }

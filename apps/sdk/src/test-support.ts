@@ -31,6 +31,14 @@ export async function etcdctlAt(options: {
   return stdout.trim();
 }
 
+/**
+ * The control plane with `up` making etcd-only clusters unless a test asks for Kubernetes: the
+ * etcd-focused suites stay fast, and no test ever reaches for the official release location.
+ */
+export function etcdOnlyByDefault(controlPlane: ControlPlane): ControlPlane {
+  return { ...controlPlane, up: (options) => controlPlane.up({ kubernetes: false, ...options }) };
+}
+
 /** A local provider in a fresh state folder (under the global setup's root, which reaps leftovers). */
 export async function localWorld(
   options: Partial<ControlPlaneSettings> & { cluster?: string } = {},
@@ -48,14 +56,16 @@ export async function localWorld(
   const cluster = options.cluster ?? 'kubernetes';
   const dataDir = join(stateDir, 'clusters', cluster);
   const events: ControlPlaneEvent[] = [];
-  const controlPlane = createControlPlane({
-    provider,
-    dataDir,
-    cluster,
-    onEvent: (event) => events.push(event),
-    timeouts: { drain: 200 },
-    ...options,
-  });
+  const controlPlane = etcdOnlyByDefault(
+    createControlPlane({
+      provider,
+      dataDir,
+      cluster,
+      onEvent: (event) => events.push(event),
+      timeouts: { drain: 200 },
+      ...options,
+    }),
+  );
   const etcdctl = async (args: string[]) => {
     const status = await controlPlane.status();
     const address = await provider.addresses.get({ name: `${cluster}-master-ip`, region: status.region });

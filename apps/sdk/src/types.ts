@@ -4,7 +4,8 @@
  */
 
 import type { KeyAlgorithm } from '@hacp/certs';
-import type { Logger, ProviderV1 } from '@hacp/core';
+import type { Logger, ProviderV1, Secret } from '@hacp/core';
+import type { KubernetesBinarySource } from '@hacp/kubernetes-release';
 import type { OperationName, Plan, Warning } from '@hacp/topology';
 
 export type { OperationName, Plan, Warning };
@@ -22,13 +23,17 @@ export interface ControlPlaneSettings {
   logger?: Logger;
   /** Progress, as typed events; nothing is printed. */
   onEvent?: (event: ControlPlaneEvent) => void;
-  /** A kubeconfig file for the cluster's Kubernetes API (leases); without it lease steps are skipped. */
+  /**
+   * A kubeconfig file for the cluster's Kubernetes API (leases, status). Default: the cluster's own
+   * admin credentials from its PKI, through the endpoint.
+   */
   kubeconfig?: string;
   /**
-   * Run kube-apiserver on each replica. Default: when the provider reports a kube-apiserver binary
-   * (`provider.binaries.kubeApiserver`, the local provider), else not.
+   * Where Kubernetes binaries are found and downloaded to, for providers that run them on this
+   * machine. Default: `kubernetesBinarySourceFromEnv(process.env)` (HACP_KUBE_BIN_DIR,
+   * KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, XDG_CACHE_HOME, HACP_KUBE_RELEASE_URL).
    */
-  kubeApiserver?: boolean;
+  kubernetesBinaries?: KubernetesBinarySource;
   /** Timeouts, in ms, for the long waits. */
   timeouts?: Partial<ControlPlaneTimeouts>;
   /** Who holds the cluster lock, for the lock's record; default `hacp-<pid>@<hostname>`. */
@@ -36,7 +41,7 @@ export interface ControlPlaneSettings {
 }
 
 export interface ControlPlaneTimeouts {
-  /** A replica becoming healthy after create. Default 120 s. */
+  /** A replica becoming healthy after create (etcd, then its Kubernetes components). Default 180 s. */
   healthy: number;
   /** A learner catching up before promotion. Default 300 s. */
   promote: number;
@@ -54,6 +59,15 @@ export interface UpOptions {
   multizone?: boolean;
   quorumReads?: boolean;
   keyAlgorithm?: KeyAlgorithm;
+  /**
+   * The Kubernetes version every replica runs, recorded and inherited: exact (`v1.23.16`) or a spec
+   * resolved through the release location (`1.23`, `stable-1.23`, `latest-1.32`). Default: the
+   * version of the binaries HACP_KUBE_BIN_DIR (or the per-binary variables) name, else `stable-1.32`;
+   * when no binaries can be had for the default, the cluster runs etcd only, with a warning.
+   */
+  kubernetesVersion?: string;
+  /** false: an etcd-only cluster (no Kubernetes components). Default true. */
+  kubernetes?: boolean;
   signal?: AbortSignal;
 }
 
@@ -86,9 +100,15 @@ export interface SignalOptions {
 export interface StepOutcome {
   id: string;
   title: string;
-  /** `done`: it acted; `skipped`: the real state already matched (a resumed step). */
-  status: 'done' | 'skipped';
+  /**
+   * `done`: it acted; `skipped`: the real state already matched (already in place, or already
+   * gone); `not-applicable`: there was nothing for it to act on (no Kubernetes API in an etcd-only
+   * cluster, a provider without the capability, a cluster being deleted).
+   */
+  status: StepStatus;
 }
+
+export type StepStatus = 'done' | 'skipped' | 'not-applicable';
 
 /** What every mutating operation returns. */
 export interface OperationResult {
@@ -102,6 +122,10 @@ export interface OperationResult {
   warnings: Warning[];
   /** The replicas after the operation, by name. */
   replicas: { name: string; zone: string }[];
+  /** The Kubernetes version the replicas run; absent for an etcd-only cluster. */
+  kubernetesVersion?: string;
+  /** The admin kubeconfig `up` wrote (0600), for `kubectl --kubeconfig <it>`. */
+  kubeconfig?: string;
 }
 
 /** A replica as `status` reports it. */
@@ -111,6 +135,18 @@ export interface ReplicaStatus {
   internalIp: string;
   /** `running` and its etcd member healthy: `healthy`; running but not: `unhealthy`; else the instance's status. */
   state: 'healthy' | 'unhealthy' | 'provisioning' | 'stopped' | 'terminated' | 'unknown';
+  /** Its Kubernetes components, asked directly (absent for an etcd-only cluster or a replica not running). */
+  kubernetes?: KubernetesComponentsStatus;
+}
+
+/** `ok`: answered 200; `failing`: answered otherwise; `unreachable`: no answer. */
+export type ComponentHealth = 'ok' | 'failing' | 'unreachable';
+
+/** kube-apiserver's `/readyz`, kube-controller-manager's and kube-scheduler's `/healthz`. */
+export interface KubernetesComponentsStatus {
+  apiserver: ComponentHealth;
+  controllerManager: ComponentHealth;
+  scheduler: ComponentHealth;
 }
 
 export interface MemberStatus {
@@ -152,6 +188,14 @@ export interface ClusterStatus {
     canStillLose: number;
     zoneLoss: string;
   };
+  /** The Kubernetes version and which replica leads each singleton; absent for an etcd-only cluster. */
+  kubernetes?: {
+    version: string;
+    /** The replica holding the kube-controller-manager lease, when it is held and known. */
+    controllerManagerLeader?: string;
+    /** The replica holding the kube-scheduler lease. */
+    schedulerLeader?: string;
+  };
   leases?: { identities: LeaseIdentityStatus[]; leaders: LeaseLeaderStatus[] };
   /** An operation in flight (interrupted), with what `hacp resume` would continue. */
   operation?: { id: string; operation: OperationName; stepsDone: number; steps: number; next?: string };
@@ -168,6 +212,34 @@ export interface LeaseIdentityStatus {
 export interface LeaseLeaderStatus {
   lease: string;
   holder?: string;
+  /** The replica whose hostname holds it (while the lease is current). */
+  replica?: string;
+}
+
+/** The admin kubeconfig, as `kubeconfig()` renders (and writes) it. */
+export interface KubeconfigResult {
+  /** The endpoint's API URL. */
+  server: string;
+  context: string;
+  /** The kubeconfig; it holds the admin key, so it prints and serialises as `[redacted]`. */
+  contents: Secret;
+  /** Where it was written (0600), when asked to write it. */
+  path?: string;
+}
+
+/** One add-on manifest file of the cluster. */
+export interface AddonFile {
+  file: string;
+  objects: { kind: string; name: string; namespace?: string; mode: 'Reconcile' | 'EnsureExists' }[];
+}
+
+/** What `addons.apply` did. */
+export interface AddonsApplyResult {
+  /** The files added or replaced in the cluster's add-on folder. */
+  files: AddonFile[];
+  /** The running replicas whose folders were brought up to date; their managers apply it on their own. */
+  replicas: string[];
+  warnings: Warning[];
 }
 
 /** One certificate, as `certs.check` reports it. */
@@ -197,9 +269,10 @@ export type ControlPlaneEvent =
       title: string;
       index: number;
       steps: number;
-      status: 'done' | 'skipped';
+      status: StepStatus;
     }
   | { type: 'waiting'; operationId?: string; step?: string; message: string }
+  | { type: 'download'; file: string; url: string; receivedBytes: number; totalBytes?: number }
   | { type: 'warning'; code: string; message: string }
   | { type: 'rollback-started'; operationId: string; reason: string }
   | { type: 'operation-done'; operation: OperationName; operationId: string };
@@ -245,8 +318,29 @@ export interface ControlPlane {
     /** Reissues every leaf from the same CAs and writes them to the PKI folder. */
     renew(options?: SignalOptions): Promise<{ renewed: string[] }>;
   };
-  /** Apiserver identity leases and leader leases. @throws HacpError INVALID_ARGUMENT without `kubeconfig`. */
+  /**
+   * Apiserver identity leases and leader leases, through the cluster's own admin credentials (or the
+   * `kubeconfig` setting). @throws HacpError INVALID_ARGUMENT for an etcd-only cluster without `kubeconfig`.
+   */
   leases(options?: SignalOptions): Promise<NonNullable<ClusterStatus['leases']>>;
+  /**
+   * The admin kubeconfig for the endpoint; written (0600, folders 0700) to `path` when given.
+   * @throws HacpError NOT_FOUND for a missing cluster; INVALID_ARGUMENT for an etcd-only one.
+   */
+  kubeconfig(options?: { path?: string; signal?: AbortSignal }): Promise<KubeconfigResult>;
+  /** The cluster's add-ons: a folder of manifests every replica's add-on manager keeps applied. */
+  addons: {
+    list(options?: SignalOptions): Promise<AddonFile[]>;
+    /**
+     * Adds (or replaces, by file name) manifests, checked first: every object needs the
+     * `addonmanager.kubernetes.io/mode` label (`Reconcile` or `EnsureExists`).
+     * @throws HacpError INVALID_ARGUMENT for a bad manifest (nothing is written).
+     */
+    apply(options: {
+      files: readonly { name: string; text: string }[];
+      signal?: AbortSignal;
+    }): Promise<AddonsApplyResult>;
+  };
   /** Closes the etcd clients it opened. */
   close(): Promise<void>;
 }

@@ -1,0 +1,162 @@
+/**
+ * What the operation steps do for the Kubernetes components of a cluster that runs them: render them
+ * into a new replica's NodeConfig, wait until they answer, mark a 1.20–1.25 identity lease with its
+ * replica, stop them before a member goes, and delete a removed replica's identity lease.
+ */
+import { join } from 'node:path';
+import type { ClusterPki } from '@hacp/certs';
+import { ErrorCode, HacpError, type Instance, waitUntil } from '@hacp/core';
+import { parseKubernetesVersion } from '@hacp/kubernetes-release';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { readAddonFiles } from '../addons.js';
+import type { StepContext } from '../executor.js';
+import { deleteIdentityLeases, identityLeaseNames, labelNewIdentityLease } from '../leases.js';
+import type { ClusterRecord } from '../record.js';
+import type { ReplicaRenderOptions } from '../render.js';
+import type { StepStatus } from '../types.js';
+import { clusterKubeConfig, replicaKubeConfig, requireEndpointAddress } from './api.js';
+import { KUBERNETES_PROCESSES } from './components.js';
+import { kubernetesHealth, notReady } from './health.js';
+import { kubernetesPrograms } from './version.js';
+
+/** 1.20–1.25 identity leases record no hostname: hacp labels them (see labelNewIdentityLease). */
+const labelsIdentityLease = (version: string) => {
+  const { minor } = parseKubernetesVersion(version);
+  return minor >= 20 && minor <= 25;
+};
+
+/** The cluster's Kubernetes API through the endpoint. */
+export function clusterApi(context: StepContext, record: ClusterRecord): Promise<KubeConfig> {
+  return clusterKubeConfig({
+    provider: context.provider,
+    record,
+    pki: () => context.pkiStore.load(record),
+    ...(context.kubeconfigFile === undefined ? {} : { kubeconfigFile: context.kubeconfigFile }),
+    signal: context.signal,
+  });
+}
+
+/** What renderReplica needs for a Kubernetes replica, or undefined for an etcd-only cluster. */
+export async function kubernetesRender(
+  context: StepContext,
+  record: ClusterRecord,
+): Promise<ReplicaRenderOptions['kubernetes']> {
+  const version = record.kubernetesVersion;
+  if (version === undefined) return undefined;
+  const [programs, address, addons] = await Promise.all([
+    kubernetesPrograms(version, context.kubernetes),
+    requireEndpointAddress(context.provider, record, context.signal),
+    readAddonFiles(join(context.dataDir, 'addons')),
+  ]);
+  return { version, programs, endpointAddress: address.ip, healthCheck: record.healthCheck, addons };
+}
+
+/**
+ * Before a 1.20–1.25 replica starts: which identity leases exist, so that its own can be told apart
+ * later. Through the endpoint while other replicas serve it; none exist before the first.
+ */
+export async function recordIdentityLeasesBefore(
+  context: StepContext,
+  record: ClusterRecord,
+  replica: string,
+): Promise<void> {
+  if (record.kubernetesVersion === undefined || !labelsIdentityLease(record.kubernetesVersion)) return;
+  if (context.journal.identityLeasesBefore?.[replica] !== undefined) return;
+  const running = (
+    await context.provider.instances.list({ cluster: context.cluster }, { signal: context.signal })
+  ).filter((instance) => instance.status === 'running' && instance.name !== replica);
+  const before = running.length === 0 ? [] : await identityLeaseNames(await clusterApi(context, record));
+  context.journal.identityLeasesBefore = { ...context.journal.identityLeasesBefore, [replica]: before };
+  await context.saveJournal();
+}
+
+/**
+ * Waits until the replica's kube-apiserver answers /readyz and its controller-manager and scheduler
+ * /healthz, then (1.20–1.25) until its identity lease exists, and labels it with the hostname.
+ */
+export async function waitKubernetesReady(context: StepContext, record: ClusterRecord, instance: Instance) {
+  const version = record.kubernetesVersion;
+  if (version === undefined) return;
+  const pki = await context.pkiStore.load(record);
+  await waitUntil({
+    description: `${instance.name}'s Kubernetes components to be ready`,
+    timeoutMs: context.timeouts.healthy,
+    signal: context.signal,
+    minDelayMs: 500,
+    maxDelayMs: 2000,
+    check: async () => {
+      const health = await kubernetesHealth({
+        provider: context.provider,
+        instance,
+        caPem: pki.ca.certPem,
+        signal: context.signal,
+      });
+      const pending = notReady(health);
+      return pending.length === 0 ? { done: true, value: true } : { done: false, reason: pending.join(', ') };
+    },
+  });
+  if (labelsIdentityLease(version)) await labelIdentityLease(context, pki, instance);
+}
+
+async function labelIdentityLease(context: StepContext, pki: ClusterPki, instance: Instance): Promise<void> {
+  const before = context.journal.identityLeasesBefore?.[instance.name];
+  if (before === undefined) {
+    context.logger.warn('no record of the identity leases before this replica started; not labelling', {
+      replica: instance.name,
+    });
+    return;
+  }
+  const api = await replicaKubeConfig({ provider: context.provider, pki, instance, signal: context.signal });
+  try {
+    await waitUntil({
+      description: `${instance.name}'s apiserver identity lease`,
+      timeoutMs: context.timeouts.healthy,
+      signal: context.signal,
+      minDelayMs: 500,
+      maxDelayMs: 2000,
+      retryOn: (error) => !(error instanceof HacpError && error.code === ErrorCode.CONFLICT),
+      check: async () => {
+        const name = await labelNewIdentityLease({
+          kubeconfig: api.kubeconfig,
+          hostname: instance.hostname ?? instance.name,
+          before,
+        });
+        return name === undefined
+          ? { done: false, reason: 'no new identity lease yet' }
+          : { done: true, value: name };
+      },
+    });
+  } finally {
+    await api.close().catch(() => undefined);
+  }
+}
+
+/** Stops the replica's Kubernetes components, keeping its etcd member; where the provider can. */
+export async function stopKubernetes(
+  context: StepContext,
+  replica: { name: string; zone: string },
+): Promise<StepStatus> {
+  const stop = context.provider.instances.stopProcesses;
+  if (stop === undefined) return 'not-applicable';
+  const instance = await context.provider.instances.get(replica, { signal: context.signal });
+  if (instance === undefined) return 'skipped';
+  await stop.call(context.provider.instances, replica, [...KUBERNETES_PROCESSES].reverse(), {
+    requestId: context.requestId(),
+    signal: context.signal,
+  });
+  return 'done';
+}
+
+/** Deletes the identity leases of a removed replica (by its hostname label). */
+export async function deleteReplicaIdentityLeases(
+  context: StepContext,
+  record: ClusterRecord | undefined,
+  hostname: string,
+): Promise<StepStatus> {
+  // An etcd-only cluster has no Kubernetes API; a cluster being deleted takes its leases with it.
+  if (record?.kubernetesVersion === undefined && context.kubeconfigFile === undefined)
+    return 'not-applicable';
+  if (context.journal.operation === 'down' || record === undefined) return 'not-applicable';
+  const deleted = await deleteIdentityLeases({ kubeconfig: await clusterApi(context, record), hostname });
+  return deleted.length > 0 ? 'done' : 'skipped';
+}
