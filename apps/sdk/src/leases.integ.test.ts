@@ -71,8 +71,13 @@ describe('leases through the Kubernetes API', () => {
     expect(server.lease('kube-system', leases.get('kubernetes-master') as string)).toBeDefined();
   });
 
-  it('refuses to read leases without a kubeconfig', async () => {
+  it('refuses to read the leases of an etcd-only cluster without a kubeconfig, and of a missing one', async () => {
     world = await localWorld();
-    await expect(world.controlPlane.leases()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(world.controlPlane.leases()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await world.controlPlane.up({ zone: 'local-a' });
+    await expect(world.controlPlane.leases()).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('runs etcd only'),
+    });
   });
 });

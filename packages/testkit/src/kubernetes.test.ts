@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -34,6 +34,24 @@ describe('testKubernetesBinaries', () => {
     expect(result.skip).toContain('stable-1.23.txt');
     expect(await readdir(dir)).toEqual([]);
     expect((await testKubernetesBinaries('v1.23.16', { env })).skip).toContain('is not at');
+  });
+
+  it('fails, not skips, when the location serves binaries that do not match their checksums', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hacp-kube-corrupt-'));
+    dirs.push(dir);
+    const bin = join(dir, 'release', 'v1.23.16', 'bin', 'linux', 'amd64');
+    await mkdir(bin, { recursive: true });
+    for (const name of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+      await writeFile(join(bin, name), '#!/bin/sh\necho Kubernetes v1.23.16\n');
+      await writeFile(join(bin, `${name}.sha256`), `${'0'.repeat(64)}\n`);
+    }
+    const env = {
+      HACP_KUBE_RELEASE_URL: pathToFileURL(join(dir, 'release')).href,
+      HACP_TEST_KUBE_CACHE: join(dir, 'cache'),
+    };
+    await expect(testKubernetesBinaries('v1.23.16', { env })).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
   });
 
   it('names the 1.23 and 1.32 lines', () => {

@@ -28,7 +28,8 @@ const NO_RELEASE_URL = 'no Kubernetes binaries: HACP_KUBE_RELEASE_URL is not set
  * @example
  * const kube = await testKubernetesBinaries('1.23');
  * describe.skipIf(kube.skip)(`the apiserver (${kube.skip ?? 'v1.23'})`, () => { ... });
- * @throws whatever is not a HacpError (a bug); every HacpError becomes a skip with its message.
+ * @throws HacpError CHECKSUM_MISMATCH: a mirror serving corrupt binaries fails the suites rather than
+ *   skipping them; any other HacpError (not there, unreachable) becomes a skip with its message.
  */
 export async function testKubernetesBinaries(
   spec: string,
@@ -43,7 +44,7 @@ export async function testKubernetesBinaries(
     const { version } = await resolveKubernetesVersion(spec, source);
     return { binaries: await ensureKubernetesBinaries(version, source) };
   } catch (error) {
-    if (isHacpError(error)) return { skip: error.message };
+    if (isHacpError(error) && error.code !== ErrorCode.CHECKSUM_MISMATCH) return { skip: error.message };
     throw error;
   }
 }
