@@ -157,7 +157,14 @@ async function ensureObject(api: AddonObjectApi, object: AddonObject): Promise<O
   }
 }
 
-async function keepObject(api: AddonObjectApi, object: AddonObject, result: ReconcileResult): Promise<void> {
+/** Applies or ensures one object; a refusal of it goes to `result.failed`, named where it was placed. */
+async function keepObject(options: {
+  api: AddonObjectApi;
+  object: AddonObject;
+  result: ReconcileResult;
+  signal: AbortSignal | undefined;
+}): Promise<void> {
+  const { api, object, result, signal } = options;
   const served = await api.served(object.apiVersion, object.kind);
   if (served === undefined) {
     result.failed.push({
@@ -167,11 +174,16 @@ async function keepObject(api: AddonObjectApi, object: AddonObject, result: Reco
     return;
   }
   const target = placed(object, served.namespaced);
-  const outcome =
-    addonModeOf(object) === 'EnsureExists'
-      ? await ensureObject(api, target)
-      : await reconcileObject(api, target);
-  result[outcome].push(addonObjectName(target));
+  try {
+    const outcome =
+      addonModeOf(object) === 'EnsureExists'
+        ? await ensureObject(api, target)
+        : await reconcileObject(api, target);
+    result[outcome].push(addonObjectName(target));
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    result.failed.push({ object: addonObjectName(target), message: failureMessage(error) });
+  }
 }
 
 /** A kind of object, as manifests name it. */
@@ -281,7 +293,7 @@ export async function reconcileAddons(options: {
   for (const object of ordered) {
     check();
     try {
-      await keepObject(api, object, result);
+      await keepObject({ api, object, result, signal });
     } catch (error) {
       check();
       result.failed.push({ object: addonObjectName(object), message: failureMessage(error) });
