@@ -6,4 +6,11 @@ export { expectHacpError, expectSuccess, type ProviderCall } from './assertions.
 export { providerConformance } from './kit.js';
 export { createMemoryProvider, type MemoryProvider, type MemoryProviderSettings } from './memory-provider.js';
 export { defaultNodeConfig } from './sandbox.js';
-export type { ConformanceCapabilities, ConformanceOptions, Describe, It } from './types.js';
+export type {
+  ConformanceCapabilities,
+  ConformanceOptions,
+  Describe,
+  InstanceFileContents,
+  It,
+  TestFunction,
+} from './types.js';

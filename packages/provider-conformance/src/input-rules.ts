@@ -5,6 +5,7 @@
  */
 import {
   assertHealthCheck,
+  assertNodeConfig,
   assertPort,
   assertRegionName,
   assertResourceName,
@@ -14,6 +15,7 @@ import {
   type InstanceRef,
   invalidArgument,
   type LoadBalancerSpec,
+  type NodeFile,
 } from '@hacp/core';
 
 export {
@@ -64,6 +66,42 @@ export function assertLoadBalancerSpec(spec: LoadBalancerSpec): void {
   if (spec.targetPort !== undefined) assertPort('targetPort', spec.targetPort);
   assertHealthCheck(spec.healthCheck);
   assertTargets(spec.targets);
+}
+
+// NodeConfig's rule for paths (@hacp/core): safe segments joined by single slashes, no `.` or `..`.
+const SAFE_PATH = /^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/**
+ * A syncFiles update: a safe relative prefix, files valid as NodeConfig files (paths, modes, no
+ * duplicates), each inside `<prefix>/`, none also the folder of another.
+ */
+export function assertFileUpdate(update: { prefix: string; files: readonly NodeFile[] }): void {
+  if (typeof update?.prefix !== 'string' || !SAFE_PATH.test(update.prefix)) {
+    throw invalidArgument({
+      field: 'prefix',
+      message: `The prefix ${JSON.stringify(update?.prefix)} must be a relative folder such as addons, without empty, "." or ".." parts.`,
+    });
+  }
+  if (!Array.isArray(update.files)) {
+    throw invalidArgument({ field: 'files', message: 'files must be a list of files.' });
+  }
+  assertNodeConfig({ files: update.files, processes: [] });
+  const paths = new Set(update.files.map((file) => file.path));
+  for (const [index, file] of update.files.entries()) {
+    const field = `files[${index}].path`;
+    if (!file.path.startsWith(`${update.prefix}/`)) {
+      const message = `File path "${file.path}" is outside the folder "${update.prefix}".`;
+      throw invalidArgument({ field, value: file.path, message });
+    }
+    const parts = file.path.split('/');
+    for (let length = parts.length - 1; length > update.prefix.split('/').length; length--) {
+      const folder = parts.slice(0, length).join('/');
+      if (paths.has(folder)) {
+        const message = `"${folder}" cannot be both a file and the folder of "${file.path}".`;
+        throw invalidArgument({ field, value: file.path, message });
+      }
+    }
+  }
 }
 
 /** The value as JSON text: the store keeps text, so a caller's later changes to its object never leak in. */

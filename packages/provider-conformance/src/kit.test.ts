@@ -1,21 +1,26 @@
 import { AssertionError } from 'node:assert';
-import { HacpError, isHacpError, type ProviderV1 } from '@hacp/core';
+import { HacpError, isHacpError, type NodeFile, type ProviderV1 } from '@hacp/core';
 import { describe, expect, it } from 'vitest';
 import { providerConformance } from './kit.js';
 import { createMemoryProvider, type MemoryProvider } from './memory-provider.js';
-import type { ConformanceCapabilities } from './types.js';
+import type { ConformanceCapabilities, TestFunction } from './types.js';
 
 interface RecordedTest {
   /** `group > test`, without the outermost describe. */
   path: string;
-  run: () => Promise<void>;
+  /** Runs it as a runner would: `self` as `this` (mocha), `context` as the first argument (vitest, node:test). */
+  run: (runner?: { self?: unknown; context?: unknown }) => Promise<void>;
   timeoutMs: number | undefined;
 }
+
+/** What the memory provider's disk holds, for the syncFiles checks. */
+const readMemoryFiles: ConformanceCapabilities['readFiles'] = async ({ provider, ref, prefix }) =>
+  (provider as MemoryProvider).instanceFiles(ref, prefix);
 
 /** Runs the kit's registration with a describe/it that only records, so tests can run its tests directly. */
 function recordKit(
   create: () => ProviderV1 | Promise<ProviderV1>,
-  capabilities: ConformanceCapabilities = { stopStart: true },
+  capabilities: ConformanceCapabilities = { stopStart: true, readFiles: readMemoryFiles },
 ): Map<string, RecordedTest> {
   const tests = new Map<string, RecordedTest>();
   const stack: string[] = [];
@@ -25,10 +30,14 @@ function recordKit(
       fn();
       stack.pop();
     },
-    it: (name, fn, timeoutMs) => {
+    it: (name, fn: TestFunction, timeoutMs) => {
       const path = [...stack.slice(1), name].join(' > ');
       if (tests.has(path)) throw new Error(`The kit registers "${path}" twice.`);
-      tests.set(path, { path, run: fn, timeoutMs });
+      // A declared parameter would make jest pass a done callback.
+      expect(fn.length).toBe(0);
+      const run = (runner: { self?: unknown; context?: unknown } = {}) =>
+        fn.call(runner.self, ...(runner.context === undefined ? [] : [runner.context]));
+      tests.set(path, { path, run, timeoutMs });
     },
     create,
     capabilities,
@@ -219,6 +228,79 @@ const BROKEN_PROVIDERS: readonly {
     })),
   },
   {
+    fault: 'stopProcesses refuses names the instance does not run',
+    path: 'stop processes > stopProcesses keeps the instance running; unknown names, a repeat and stopped processes are fine',
+    message: /should succeed, but it threw HacpError NOT_FOUND/,
+    create: broken((provider) => ({
+      ...provider,
+      instances: {
+        ...provider.instances,
+        stopProcesses: async (ref, names, options) => {
+          const unknown = names.find((name) => name !== 'idle');
+          if (unknown !== undefined)
+            throw new HacpError({ code: 'NOT_FOUND', message: `No process ${unknown}.` });
+          return provider.instances.stopProcesses(ref, names, options);
+        },
+      },
+    })),
+  },
+  {
+    fault: 'stopProcesses stops the whole instance',
+    path: 'stop processes > stopProcesses keeps the instance running; unknown names, a repeat and stopped processes are fine',
+    message: /has status stopped, not running as before/,
+    create: broken((provider) => ({
+      ...provider,
+      instances: {
+        ...provider.instances,
+        stopProcesses: (ref, _names, options) => provider.instances.stop(ref, options),
+      },
+    })),
+  },
+  {
+    fault: 'stopProcesses of a missing instance succeeds',
+    path: 'stop processes > stopProcesses of a missing instance is NOT_FOUND',
+    message: /should have failed with HacpError NOT_FOUND, but it succeeded/,
+    create: broken((provider) => ({
+      ...provider,
+      instances: { ...provider.instances, stopProcesses: async () => {} },
+    })),
+  },
+  {
+    fault: 'syncFiles keeps the files it is no longer given',
+    path: 'sync files > syncFiles makes the folder hold exactly the files given, with their modes; files elsewhere stay',
+    message: /does not hold exactly its files/,
+    create: broken((provider) => ({
+      ...provider,
+      instances: {
+        ...provider.instances,
+        syncFiles: async (ref, update, options) => {
+          const given = new Set(update.files.map((file) => file.path));
+          const kept: NodeFile[] = provider
+            .instanceFiles(ref, update.prefix)
+            .filter((file) => !given.has(file.path));
+          return provider.instances.syncFiles(ref, { ...update, files: [...kept, ...update.files] }, options);
+        },
+      },
+    })),
+  },
+  {
+    fault: 'syncFiles ignores paths outside the prefix',
+    path: 'sync files > syncFiles of a path outside the prefix is INVALID_ARGUMENT and writes nothing',
+    message: /should have failed with HacpError INVALID_ARGUMENT, but it succeeded/,
+    create: broken((provider) => ({
+      ...provider,
+      instances: {
+        ...provider.instances,
+        syncFiles: (ref, update, options) =>
+          provider.instances.syncFiles(
+            ref,
+            { ...update, files: update.files.filter((file) => /^addons\/[a-z.]+$/.test(file.path)) },
+            options,
+          ),
+      },
+    })),
+  },
+  {
     fault: 'ensure takes the address from an instance',
     path: 'load balancer > ensure while an instance holds the address is CONFLICT and changes nothing',
     message: /should have failed with HacpError CONFLICT, but it succeeded/,
@@ -245,6 +327,8 @@ describe('providerConformance', () => {
       'state store',
       'lock',
       'instances',
+      'stop processes',
+      'sync files',
       'addresses',
       'load balancer',
       'firewall',
@@ -263,8 +347,19 @@ describe('providerConformance', () => {
 
   it('leaves out the tests of capabilities the provider lacks, and passes timeoutMs on', () => {
     const tests = recordKit(() => createMemoryProvider(), { timeoutMs: 1234 });
-    expect([...tests.keys()].some((path) => /stop|process cannot start/.test(path))).toBe(false);
+    expect([...tests.keys()].some((path) => /stop makes|process cannot start/.test(path))).toBe(false);
     expect(new Set([...tests.values()].map((test) => test.timeoutMs))).toEqual(new Set([1234]));
+  });
+
+  it('leaves out the stopProcesses and syncFiles checks with those capabilities false', () => {
+    const kept = [...recordKit(() => createMemoryProvider(), {}).keys()];
+    const left = [
+      ...recordKit(() => createMemoryProvider(), { stopProcesses: false, syncFiles: false }).keys(),
+    ];
+    const optional = (path: string) => /^(stop processes|sync files) > /.test(path);
+    expect(kept.filter(optional)).toHaveLength(8);
+    expect(left.filter(optional)).toEqual([]);
+    expect(left).toEqual(kept.filter((path) => !optional(path)));
   });
 
   it('refuses options without describe, it or create', () => {
@@ -294,6 +389,96 @@ describe('providerConformance', () => {
       await expect(run).rejects.toThrow(message);
     });
   }
+
+  describe('for a provider without stopProcesses and syncFiles', () => {
+    const withoutOptional = () => {
+      const { stopProcesses: _stop, syncFiles: _sync, ...instances } = createMemoryProvider().instances;
+      return { ...createMemoryProvider(), instances } as ProviderV1;
+    };
+    const optionalTests = (capabilities: ConformanceCapabilities = {}) =>
+      [...recordKit(withoutOptional, capabilities).values()].filter((test) =>
+        /^(stop processes|sync files) > /.test(test.path),
+      );
+    class Skipped extends Error {}
+
+    it("skips their checks at run time through vitest's context.skip, after cleaning up", async () => {
+      const notes: string[] = [];
+      // vitest 4's test context is a function with skip on it.
+      const context = Object.assign(() => undefined, {
+        skip: (note: string) => {
+          notes.push(note);
+          throw new Skipped(note);
+        },
+      });
+      const outcomes = await Promise.allSettled(optionalTests().map((test) => test.run({ context })));
+      expect(
+        outcomes.every((outcome) => outcome.status === 'rejected' && outcome.reason instanceof Skipped),
+      ).toBe(true);
+      expect(new Set(notes)).toEqual(
+        new Set([
+          'the provider does not offer instances.stopProcesses',
+          'the provider does not offer instances.syncFiles',
+        ]),
+      );
+      expect(notes).toHaveLength(8);
+    });
+
+    it("skips them through node:test's t.skip, which returns, and mocha's this.skip", async () => {
+      const [first] = optionalTests();
+      const notes: string[] = [];
+      await first?.run({ context: { skip: (note: string) => void notes.push(`node:test ${note}`) } });
+      await expect(
+        first?.run({
+          self: {
+            skip: () => {
+              notes.push('mocha');
+              throw new Skipped();
+            },
+          },
+        }),
+      ).rejects.toBeInstanceOf(Skipped);
+      expect(notes).toEqual(['node:test the provider does not offer instances.stopProcesses', 'mocha']);
+    });
+
+    it('fails them on a runner that cannot skip at run time (jest), saying how to leave them out', async () => {
+      const outcomes = await Promise.allSettled(optionalTests().map((test) => test.run()));
+      const messages = outcomes.map((outcome) =>
+        outcome.status === 'rejected' ? String(outcome.reason) : 'passed',
+      );
+      expect(
+        messages.every((message) =>
+          /cannot skip a test while it runs: pass capabilities\.(stopProcesses|syncFiles): false/.test(
+            message,
+          ),
+        ),
+      ).toBe(true);
+    });
+
+    it('fails them when the capability says the method is there', async () => {
+      const tests = optionalTests({ stopProcesses: true, syncFiles: true });
+      const outcomes = await Promise.allSettled(
+        tests.map((test) => test.run({ context: { skip: () => {} } })),
+      );
+      const messages = outcomes.map((outcome) =>
+        outcome.status === 'rejected' ? String(outcome.reason) : 'passed',
+      );
+      expect(
+        messages.every((message) =>
+          /capability is set, but instances\.(stopProcesses|syncFiles) is missing/.test(message),
+        ),
+      ).toBe(true);
+    });
+  });
+
+  it('skips the exact-files check without capabilities.readFiles, and runs the others', async () => {
+    const tests = recordKit(() => createMemoryProvider(), {});
+    const notes: string[] = [];
+    const context = { skip: (note: string) => void notes.push(note) };
+    for (const test of [...tests.values()].filter((test) => test.path.startsWith('sync files > '))) {
+      await test.run({ context });
+    }
+    expect(notes).toEqual(['capabilities.readFiles is not given, so what syncFiles wrote cannot be seen']);
+  });
 
   it('fails the failed-start test against a provider that starts no processes', async () => {
     const tests = recordKit(() => createMemoryProvider(), { failedStartRollsBack: true });

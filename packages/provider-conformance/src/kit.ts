@@ -8,6 +8,8 @@ import { lockChecks } from './checks/lock.js';
 import { reachChecks } from './checks/reach.js';
 import { shapeChecks, zoneChecks } from './checks/shape.js';
 import { stateChecks } from './checks/state.js';
+import { stopProcessesChecks } from './checks/stop-processes.js';
+import { syncFilesChecks } from './checks/sync-files.js';
 import { type CheckRegistry, runInSandbox } from './sandbox.js';
 import type { ConformanceOptions } from './types.js';
 
@@ -18,6 +20,8 @@ const GROUPS: readonly [name: string, define: (registry: CheckRegistry) => void]
   ['state store', stateChecks],
   ['lock', lockChecks],
   ['instances', instanceChecks],
+  ['stop processes', stopProcessesChecks],
+  ['sync files', syncFilesChecks],
   ['addresses', addressChecks],
   ['load balancer', loadBalancerChecks],
   ['firewall', firewallChecks],
@@ -59,7 +63,15 @@ export function providerConformance(options: ConformanceOptions): void {
   const timeoutMs = capabilities.timeoutMs ?? 60_000;
   const registry: CheckRegistry = {
     capabilities,
-    check: (name, body) => options.it(name, () => runInSandbox(options, body), timeoutMs),
+    check: (name, body) =>
+      options.it(
+        name,
+        // `function`, for mocha's `this`; rest parameters, so that jest sees no done callback.
+        function (this: unknown, ...runnerContext: unknown[]) {
+          return runInSandbox(options, body, { self: this, context: runnerContext[0] });
+        },
+        timeoutMs,
+      ),
   };
   options.describe(options.name ?? 'ProviderV1 conformance', () => {
     for (const [name, define] of GROUPS) options.describe(name, () => define(registry));

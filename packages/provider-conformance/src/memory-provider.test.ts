@@ -139,4 +139,44 @@ describe('createMemoryProvider', () => {
     await expectHacpError(provider.instances.create(bad, { requestId }), 'INVALID_ARGUMENT');
     expect(await provider.instances.list({ cluster: 'kubernetes' })).toEqual([]);
   });
+
+  it("keeps each instance's files as its disk would: the NodeConfig's, as syncFiles replaced them under the prefix", async () => {
+    const provider = createMemoryProvider();
+    const ref = { name: 'kubernetes-master', zone: 'local-a' };
+    await provider.instances.create(spec(ref.name), { requestId });
+    const update = {
+      prefix: 'addons',
+      files: [
+        { path: 'addons/dns.yaml', mode: 0o644, contents: 'dns' },
+        { path: 'addons/token.yaml', mode: 0o600, contents: new Secret('token') },
+      ],
+    };
+
+    await provider.instances.syncFiles(ref, update, { requestId });
+    await provider.instances.syncFiles(
+      ref,
+      { prefix: 'addons', files: [{ path: 'addons/dns.yaml', mode: 0o600, contents: 'dns 2' }] },
+      { requestId },
+    );
+    await expectHacpError(
+      provider.instances.syncFiles(
+        ref,
+        { prefix: 'addons', files: [{ path: 'pki/etcd/peer.key', mode: 0o600, contents: 'x' }] },
+        { requestId },
+      ),
+      'INVALID_ARGUMENT',
+    );
+
+    expect(provider.instanceFiles(ref)).toEqual([
+      { path: 'addons/dns.yaml', mode: 0o600, contents: 'dns 2' },
+      { path: 'pki/etcd/peer.key', mode: 0o600, contents: 'key' },
+    ]);
+    expect(provider.instanceFiles(ref, 'addons')).toEqual([
+      { path: 'addons/dns.yaml', mode: 0o600, contents: 'dns 2' },
+    ]);
+    await provider.instances.stopProcesses(ref, ['etcd'], { requestId });
+    expect((await provider.instances.get(ref))?.status).toBe('running');
+    await provider.instances.delete(ref, { requestId });
+    expect(() => provider.instanceFiles(ref)).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+  });
 });

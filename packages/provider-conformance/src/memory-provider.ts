@@ -20,12 +20,14 @@ import {
   type LoadBalancer,
   type LoadBalancerSpec,
   type MutationOptions,
+  type NodeFile,
   type ProviderV1,
   regionOfZone,
   type StateLock,
 } from '@hacp/core';
 import {
   assertExpectedVersion,
+  assertFileUpdate,
   assertFirewallRule,
   assertInstanceRef,
   assertLetterZone,
@@ -48,9 +50,15 @@ export interface MemoryProviderSettings {
   zones?: readonly string[];
 }
 
-/** A ProviderV1 whose optional `instances.stop` and `instances.start` are present. */
+/** A ProviderV1 with every optional instance method (`stop`, `start`, `stopProcesses`, `syncFiles`). */
 export interface MemoryProvider extends ProviderV1 {
   readonly instances: Required<InstanceApi>;
+  /**
+   * The files an instance holds (its NodeConfig's, as `syncFiles` changed them), under `prefix/`
+   * when given, sorted by path, Secrets revealed: what a real provider's disk would show.
+   * @throws HacpError NOT_FOUND when the instance does not exist.
+   */
+  instanceFiles(ref: InstanceRef, prefix?: string): { path: string; mode: number; contents: string }[];
 }
 
 function fail(code: ErrorCode, message: string, details: Record<string, unknown> = {}): HacpError {
@@ -96,6 +104,8 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
   const addresses = new Map<string, Address>();
   const balancers = new Map<string, LoadBalancerSpec>();
   const firewalls = new Map<string, FirewallRule>();
+  /** Each instance's files by path, as its disk would hold them. */
+  const disks = new Map<string, Map<string, NodeFile>>();
   let internalHosts = 1;
   let externalHosts = 1;
 
@@ -284,6 +294,7 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
           createdAt: new Date(),
         };
         instances.set(spec.name, instance);
+        disks.set(spec.name, new Map(spec.nodeConfig.files.map((file) => [file.path, { ...file }])));
         return instanceCopy(instance);
       },
       async get(ref, options) {
@@ -305,6 +316,7 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
         assertInstanceRef(ref);
         if (findInstance(ref) !== undefined) {
           instances.delete(ref.name);
+          disks.delete(ref.name);
           // As on a cloud, an address attached to a deleted instance stays reserved and is free again.
           for (const address of addresses.values()) {
             const { holder } = address;
@@ -315,6 +327,39 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
       },
       stop: (ref, options) => setStatus(ref, 'stopped', options),
       start: (ref, options) => setStatus(ref, 'running', options),
+      // No processes run here: stopping some changes nothing a caller can see, the status included.
+      async stopProcesses(ref, names, options) {
+        throwIfAborted(options.signal);
+        assertInstanceRef(ref);
+        if (!Array.isArray(names) || names.some((name) => typeof name !== 'string')) {
+          throw fail(ErrorCode.INVALID_ARGUMENT, 'names must be a list of process names.', {
+            field: 'names',
+          });
+        }
+        requireInstance(ref);
+      },
+      async syncFiles(ref, update, options) {
+        throwIfAborted(options.signal);
+        assertInstanceRef(ref);
+        assertFileUpdate(update);
+        requireInstance(ref);
+        const disk = disks.get(ref.name) ?? new Map<string, NodeFile>();
+        for (const path of disk.keys()) if (path.startsWith(`${update.prefix}/`)) disk.delete(path);
+        for (const file of update.files) disk.set(file.path, { ...file });
+        disks.set(ref.name, disk);
+      },
+    },
+
+    instanceFiles(ref, prefix) {
+      requireInstance(ref);
+      return [...(disks.get(ref.name)?.values() ?? [])]
+        .filter((file) => prefix === undefined || file.path.startsWith(`${prefix}/`))
+        .map((file) => ({
+          path: file.path,
+          mode: file.mode,
+          contents: typeof file.contents === 'string' ? file.contents : file.contents.reveal(),
+        }))
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     },
 
     addresses: {

@@ -1,10 +1,15 @@
 import { describe, it } from 'vitest';
-import { createMemoryProvider } from './index.js';
+import { createMemoryProvider, type MemoryProvider } from './index.js';
 import { providerConformance } from './kit.js';
 
 providerConformance({
   describe,
   it,
   create: () => createMemoryProvider(),
-  capabilities: { stopStart: true },
+  capabilities: {
+    stopStart: true,
+    stopProcesses: true,
+    syncFiles: true,
+    readFiles: async ({ provider, ref, prefix }) => (provider as MemoryProvider).instanceFiles(ref, prefix),
+  },
 });

@@ -21,6 +21,16 @@ import {
 import { describeOutcome } from './assertions.js';
 import type { ConformanceCapabilities, ConformanceOptions } from './types.js';
 
+/** What `Sandbox.skip` throws, for runInSandbox to hand to the runner once it has cleaned up. */
+class SkipRequest extends Error {
+  constructor(
+    readonly reason: string,
+    readonly remedy: string,
+  ) {
+    super(`skipped: ${reason}`);
+  }
+}
+
 function hex(length: number): string {
   return randomBytes(Math.ceil(length / 2))
     .toString('hex')
@@ -80,6 +90,14 @@ const key = (ref: { name: string; zone?: string; region?: string }) =>
 export class Sandbox {
   /** The test cluster: `conf-<6 hex>`. */
   readonly cluster = Sandbox.newClusterName();
+
+  /**
+   * Ends the test as skipped, not passed: for a check of an optional method the provider lacks.
+   * `remedy` says how to leave the check out on a runner that cannot skip at run time (jest).
+   */
+  skip(reason: string, remedy: string): never {
+    throw new SkipRequest(reason, remedy);
+  }
   readonly #clusters = new Set<string>([this.cluster]);
   readonly #instances = new Map<string, InstanceRef>();
   readonly #addresses = new Map<string, AddressRef>();
@@ -309,14 +327,44 @@ export class Sandbox {
   }
 }
 
+/** The test runner's handles on the running test: `this` (mocha) and the first argument (vitest, node:test). */
+export interface RunnerContext {
+  self?: unknown;
+  context?: unknown;
+}
+
+/**
+ * Marks the running test skipped through whatever the runner offers: vitest's `context.skip(note)`
+ * (throws), node:test's `t.skip(message)` (returns), mocha's `this.skip()` (throws).
+ *
+ * @throws AssertionError on a runner that cannot skip at run time (jest), saying how to leave the
+ *   check out.
+ */
+function skipTest(runner: RunnerContext, request: SkipRequest): void {
+  for (const candidate of [runner.context, runner.self]) {
+    const skip = (candidate as { skip?: unknown } | undefined)?.skip;
+    // vitest 4's test context is itself a function, with skip on it.
+    const holder = (typeof candidate === 'object' && candidate !== null) || typeof candidate === 'function';
+    if (holder && typeof skip === 'function') {
+      skip.call(candidate, request.reason);
+      return;
+    }
+  }
+  throw new AssertionError({
+    message: `This check does not apply (${request.reason}), and this test runner cannot skip a test while it runs: ${request.remedy}.`,
+  });
+}
+
 /**
  * Runs one test body against a fresh provider, then deletes what it made and closes the provider.
  * The body's failure wins; a cleanup failure fails an otherwise passing test, since it means the
- * provider cannot delete what it created.
+ * provider cannot delete what it created. A body that skips itself is reported to the runner as
+ * skipped, after the cleanup.
  */
 export async function runInSandbox(
   options: ConformanceOptions,
   body: (sandbox: Sandbox) => Promise<void>,
+  runner: RunnerContext = {},
 ): Promise<void> {
   const sandbox = await Sandbox.open(options);
   let failure: { error: unknown } | undefined;
@@ -331,12 +379,14 @@ export async function runInSandbox(
   } catch (error) {
     problems.push(`close() threw ${describeOutcome(error)}`);
   }
-  if (failure !== undefined) throw failure.error;
+  const skipped = failure?.error instanceof SkipRequest ? failure.error : undefined;
+  if (failure !== undefined && skipped === undefined) throw failure.error;
   if (problems.length > 0) {
     throw new AssertionError({
-      message: `The checks passed, but deleting what the test created failed:\n- ${problems.join('\n- ')}`,
+      message: `${skipped ? 'The check was skipped' : 'The checks passed'}, but deleting what the test created failed:\n- ${problems.join('\n- ')}`,
     });
   }
+  if (skipped !== undefined) skipTest(runner, skipped);
 }
 
 /** How a group of checks registers its tests. */

@@ -1,10 +1,24 @@
-import type { NodeConfig, ProviderV1 } from '@hacp/core';
+import type { InstanceRef, NodeConfig, ProviderV1 } from '@hacp/core';
 
 /** The caller's `describe`: vitest's, jest's, mocha's and node:test's all fit. */
 export type Describe = (name: string, fn: () => void) => void;
 
+/**
+ * A test the kit registers. It takes no declared parameter (jest would read one as a done
+ * callback), and reads the runner's test context from its first argument (vitest, node:test) or
+ * `this` (mocha) only to skip itself at run time.
+ */
+export type TestFunction = (this: unknown, ...runnerContext: unknown[]) => Promise<void>;
+
 /** The caller's `it`, taking a timeout in milliseconds as its third argument (vitest's and jest's do). */
-export type It = (name: string, fn: () => Promise<void>, timeoutMs?: number) => void;
+export type It = (name: string, fn: TestFunction, timeoutMs?: number) => void;
+
+/** A file of an instance as `readFiles` reports it; the path is relative to the instance's root. */
+export interface InstanceFileContents {
+  path: string;
+  mode: number;
+  contents: string;
+}
 
 /** What the provider under test can do beyond the required contract, and how to test it. */
 export interface ConformanceCapabilities {
@@ -27,6 +41,26 @@ export interface ConformanceCapabilities {
   nodeConfig?: (instanceName: string) => NodeConfig;
   /** Per test, passed as `it()`'s third argument. Default 60000. */
   timeoutMs?: number;
+  /**
+   * The optional `instances.stopProcesses`. Absent: its checks run where the provider has it, and
+   * skip themselves at run time where it does not (through the runner's test context: vitest,
+   * node:test, mocha; jest cannot, so say `false` there). `true`: it must exist. `false`: its checks
+   * are left out.
+   */
+  stopProcesses?: boolean;
+  /** The optional `instances.syncFiles`, as `stopProcesses`. */
+  syncFiles?: boolean;
+  /**
+   * Reads what an instance holds under `<rootDir>/<prefix>/`, every file with its mode and
+   * contents, so that the syncFiles checks can see what it wrote and removed. Without it, they check
+   * only what the contract returns.
+   */
+  readFiles?: (instance: {
+    provider: ProviderV1;
+    ref: InstanceRef;
+    rootDir: string;
+    prefix: string;
+  }) => Promise<readonly InstanceFileContents[]>;
 }
 
 /** What `providerConformance` takes. */
