@@ -5,7 +5,13 @@
  */
 import { join, resolve } from 'node:path';
 import type { LocalProvider } from '@hacp/provider-local';
-import type { ControlPlane, ControlPlaneEvent, ControlPlaneSettings } from '@hacp/sdk';
+import type {
+  ControlPlane,
+  ControlPlaneEvent,
+  ControlPlaneSettings,
+  DownloadProgress,
+  KubernetesBinarySource,
+} from '@hacp/sdk';
 import { Command, Flags, type Interfaces, toConfiguredId } from '@oclif/core';
 import { defaultCluster, defaultStateDir } from './env.js';
 import { type CliWarning, errorEnvelope, formatEnvelope, successEnvelope, WarningList } from './envelope.js';
@@ -182,6 +188,20 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     return provider;
   }
 
+  /**
+   * Where Kubernetes binaries are found and cached, from the command's environment
+   * (HACP_KUBE_BIN_DIR, KUBE_APISERVER, ..., XDG_CACHE_HOME, HACP_KUBE_RELEASE_URL). Loads the SDK.
+   */
+  protected async kubernetesBinarySource(): Promise<KubernetesBinarySource> {
+    const { kubernetesBinarySourceFromEnv } = await import('@hacp/sdk');
+    return kubernetesBinarySourceFromEnv(this.io.env, { home: this.io.home });
+  }
+
+  /** Draws a download's progress on a terminal (nothing with `--json` or without a terminal). */
+  protected showDownload(progress: DownloadProgress): void {
+    this.#progress?.download(progress);
+  }
+
   /** The cluster's control plane, created on first use (later calls ignore `extra`) and closed at the end. */
   protected async controlPlane(extra: Pick<ControlPlaneSettings, 'kubeconfig'> = {}): Promise<ControlPlane> {
     if (this.#controlPlane === undefined) {
@@ -189,6 +209,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
         provider: await this.provider(),
         cluster: this.settings.cluster,
         dataDir: this.settings.dataDir,
+        kubernetesBinaries: await this.kubernetesBinarySource(),
         onEvent: (event) => this.#onEvent(event),
       };
       if (extra.kubeconfig !== undefined) settings.kubeconfig = extra.kubeconfig;

@@ -435,6 +435,7 @@ describe('plan', () => {
       zone: 'local-a',
       multizone: true,
       quorumReads: false,
+      kubernetes: true,
     });
     expect(validateEnvelope('plan', json(runtime)).errors).toEqual([]);
   });
@@ -494,11 +495,12 @@ describe('the other commands', () => {
     ]);
   });
 
-  it('leases passes --kubeconfig, else KUBECONFIG, to the control plane', async () => {
-    const fromEnv = fakeRuntime({ env: { ...STATE, KUBECONFIG: '/home/o/.kube/config' } });
-    await runCommand(Leases, 'leases', [], fromEnv);
-    expect(fromEnv.controlPlanes[0]?.settings.kubeconfig).toBe('/home/o/.kube/config');
-    expect(fromEnv.stdout).toContain('Identity leases:');
+  it("leases reads through the cluster's own credentials, ignoring KUBECONFIG; --kubeconfig overrides", async () => {
+    const own = fakeRuntime({ env: { ...STATE, KUBECONFIG: '/home/o/.kube/config' } });
+    await runCommand(Leases, 'leases', [], own);
+    expect(own.exitCode).toBe(0);
+    expect(own.controlPlanes[0]?.settings).not.toHaveProperty('kubeconfig');
+    expect(own.stdout).toContain('Identity leases:');
 
     const flagged = fakeRuntime({ env: { ...STATE, KUBECONFIG: '/ignored' } });
     await runCommand(Leases, 'leases', ['--kubeconfig', '/tmp/kc', '--json'], flagged);

@@ -1,6 +1,7 @@
 /**
  * Runs the built `hacp` (bin/run.js) as a user would, each command a new process, against a state
- * folder of its own under the global setup's root (whose teardown stops leftovers by pid).
+ * folder of its own under the global setup's root (whose teardown stops leftovers by pid). Clusters
+ * are etcd-only unless a test says otherwise (see {@link hacp}).
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,13 +28,23 @@ export type Envelope =
   | { status: 0; result: unknown; warnings: { code: string; message: string }[] }
   | { status: number; error: { code: string; message: string; actions: string[] } };
 
-/** Runs `hacp <args>` to completion; never throws for a non-zero exit. */
+/**
+ * Runs `hacp <args>` to completion; never throws for a non-zero exit. The child gets
+ * `HACP_KUBERNETES=false` unless `env` has its own `HACP_KUBERNETES` (undefined unsets it): a
+ * cluster with Kubernetes would otherwise resolve its default version at the official release
+ * location, which a test must never reach, and the suites that need Kubernetes say so.
+ */
 export function hacp(
   args: readonly string[],
   options: { stateDir: string; env?: Record<string, string | undefined>; timeoutMs?: number; cwd?: string },
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, HACP_STATE_DIR: options.stateDir, ...options.env };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      HACP_STATE_DIR: options.stateDir,
+      HACP_KUBERNETES: 'false',
+      ...options.env,
+    };
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
     const child = spawn(process.execPath, [CLI, ...args], {
       env,

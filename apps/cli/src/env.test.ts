@@ -7,6 +7,7 @@ import {
   kubeDownDispatch,
   kubeUpDispatch,
   readBooleanVariable,
+  readKubernetesVariables,
   readQuorumReads,
   readStringVariable,
 } from './env.js';
@@ -75,6 +76,34 @@ describe('readQuorumReads', () => {
   });
 });
 
+describe('readKubernetesVariables', () => {
+  it('reads HACP_KUBERNETES and HACP_KUBERNETES_VERSION, empty as unset', () => {
+    expect(readKubernetesVariables({})).toEqual({});
+    expect(readKubernetesVariables({ HACP_KUBERNETES: '', HACP_KUBERNETES_VERSION: '' })).toEqual({});
+    expect(readKubernetesVariables({ HACP_KUBERNETES_VERSION: 'latest-1.32' })).toEqual({
+      kubernetesVersion: 'latest-1.32',
+    });
+    expect(readKubernetesVariables({ HACP_KUBERNETES: 'true', HACP_KUBERNETES_VERSION: 'v1.23.16' })).toEqual(
+      {
+        kubernetes: true,
+        kubernetesVersion: 'v1.23.16',
+      },
+    );
+    expect(readKubernetesVariables({ HACP_KUBERNETES: 'false' })).toEqual({ kubernetes: false });
+  });
+
+  it('refuses HACP_KUBERNETES=false with a version: they disagree', () => {
+    const error = thrown(() =>
+      readKubernetesVariables({ HACP_KUBERNETES: 'false', HACP_KUBERNETES_VERSION: '1.23' }),
+    );
+    expect(isHacpError(error, 'INVALID_ARGUMENT')).toBe(true);
+    expect((error as Error).message).toBe(
+      'HACP_KUBERNETES=false and HACP_KUBERNETES_VERSION=1.23 disagree: an etcd-only cluster runs no Kubernetes version.',
+    );
+    expect(exitCodeOf(error)).toBe(2);
+  });
+});
+
 describe('string variables and defaults', () => {
   it('treats an empty string as unset', () => {
     expect(readStringVariable({ KUBE_GCE_ZONE: '' }, 'KUBE_GCE_ZONE')).toBeUndefined();
@@ -106,16 +135,36 @@ describe('kubeUpDispatch', () => {
         KUBE_GCE_ZONE: 'europe-west1-b',
         ENABLE_ETCD_QUORUM_READS: 'true',
       }),
-    ).toEqual({ command: 'up', zone: 'europe-west1-b', multizone: true, quorumReads: true });
+    ).toEqual({
+      command: 'up',
+      zone: 'europe-west1-b',
+      multizone: true,
+      quorumReads: true,
+      kubernetes: true,
+    });
   });
 
-  it('defaults multizone and quorum reads to false, as kube-up does', () => {
+  it('defaults multizone and quorum reads to false, as kube-up does, and Kubernetes to on', () => {
     expect(kubeUpDispatch({ KUBE_GCE_ZONE: 'local-a' })).toEqual({
       command: 'up',
       zone: 'local-a',
       multizone: false,
       quorumReads: false,
+      kubernetes: true,
     });
+  });
+
+  it('takes the Kubernetes version and HACP_KUBERNETES=false for a new cluster', () => {
+    expect(
+      kubeUpDispatch({ KUBE_GCE_ZONE: 'local-a', HACP_KUBERNETES_VERSION: 'stable-1.23' }),
+    ).toMatchObject({
+      command: 'up',
+      kubernetes: true,
+      kubernetesVersion: 'stable-1.23',
+    });
+    const etcdOnly = kubeUpDispatch({ KUBE_GCE_ZONE: 'local-a', HACP_KUBERNETES: 'false' });
+    expect(etcdOnly).toMatchObject({ command: 'up', kubernetes: false });
+    expect(etcdOnly).not.toHaveProperty('kubernetesVersion');
   });
 
   it('replicates in KUBE_GCE_ZONE with KUBE_REPLICATE_EXISTING_MASTER=true', () => {
@@ -151,22 +200,30 @@ describe('kubeUpDispatch', () => {
     ['KUBE_REPLICATE_EXISTING_MASTER', { KUBE_GCE_ZONE: 'local-a', KUBE_REPLICATE_EXISTING_MASTER: 'yes' }],
     // A replica inherits MULTIZONE, but a malformed one is still refused rather than silently ignored.
     ['MULTIZONE', { KUBE_REPLICATE_EXISTING_MASTER: 'true', MULTIZONE: 'maybe' }],
+    ['HACP_KUBERNETES', { KUBE_GCE_ZONE: 'local-a', HACP_KUBERNETES: 'no' }],
+    ['HACP_KUBERNETES', { KUBE_REPLICATE_EXISTING_MASTER: 'true', HACP_KUBERNETES: '0' }],
   ])('refuses a malformed %s', (name, env) => {
     const error = thrown(() => kubeUpDispatch(env));
     expect(isHacpError(error, 'INVALID_ARGUMENT')).toBe(true);
     expect((error as Error).message).toContain(name);
   });
 
-  it('reports MULTIZONE and the quorum reads as ignored when replicating', () => {
+  it('reports MULTIZONE, the quorum reads and the Kubernetes variables as ignored when replicating', () => {
     const env = {
       KUBE_REPLICATE_EXISTING_MASTER: 'true',
       MULTIZONE: 'true',
       ENABLE_ETCD_QUORUM_READS: 'false',
+      HACP_KUBERNETES_VERSION: '1.32',
     };
-    expect(ignoredVariables(env, kubeUpDispatch(env)).map((entry) => entry.variable)).toEqual([
+    const ignored = ignoredVariables(env, kubeUpDispatch(env));
+    expect(ignored.map((entry) => entry.variable)).toEqual([
       'MULTIZONE',
       'ENABLE_ETCD_QUORUM_READS',
+      'HACP_KUBERNETES_VERSION',
     ]);
+    expect(ignored[2]?.reason).toBe(
+      "HACP_KUBERNETES_VERSION is ignored when adding a replica: the replica inherits the cluster's setting.",
+    );
     expect(
       ignoredVariables({ KUBE_GCE_ZONE: 'local-a' }, kubeUpDispatch({ KUBE_GCE_ZONE: 'local-a' })),
     ).toEqual([]);

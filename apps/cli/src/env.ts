@@ -1,8 +1,10 @@
 /**
  * The environment variables hacp reads, in one place: kube-up's (`KUBE_GCE_ZONE`, `MULTIZONE`,
  * `ENABLE_ETCD_QUORUM_READ(S)`, `KUBE_REPLICATE_EXISTING_MASTER`, `KUBE_REPLICA_NAME`,
- * `KUBE_DELETE_NODES`) and hacp's own (`HACP_CLUSTER`, `HACP_STATE_DIR`, `KUBECONFIG`). The
- * ordinary commands take them as flag defaults; `kube-up` and `kube-down` read only them.
+ * `KUBE_DELETE_NODES`) and hacp's own (`HACP_CLUSTER`, `HACP_STATE_DIR`, `HACP_KUBERNETES`,
+ * `HACP_KUBERNETES_VERSION`). The ordinary commands take them as flag defaults; `kube-up` and
+ * `kube-down` read only them. (The Kubernetes binaries' variables, `HACP_KUBE_BIN_DIR` and the
+ * like, are read by the SDK's `kubernetesBinarySourceFromEnv`.)
  *
  * Every function here is pure: it reads the `env` object it is given and throws a HacpError
  * INVALID_ARGUMENT for a malformed value, before anything is touched.
@@ -13,13 +15,14 @@ import { ErrorCode, HacpError } from './errors.js';
 /** The environment as hacp reads it; `process.env` in the CLI. */
 export type Environment = Readonly<Record<string, string | undefined>>;
 
-/** The boolean variables of kube-up/kube-down. They accept exactly `true` or `false`. */
+/** The boolean variables: kube-up/kube-down's and `HACP_KUBERNETES`. They accept exactly `true` or `false`. */
 export const BOOLEAN_VARIABLES = [
   'MULTIZONE',
   'ENABLE_ETCD_QUORUM_READ',
   'ENABLE_ETCD_QUORUM_READS',
   'KUBE_REPLICATE_EXISTING_MASTER',
   'KUBE_DELETE_NODES',
+  'HACP_KUBERNETES',
 ] as const;
 
 export type BooleanVariable = (typeof BOOLEAN_VARIABLES)[number];
@@ -77,6 +80,41 @@ export function readQuorumReads(env: Environment): boolean | undefined {
   return read ?? reads;
 }
 
+/** Whether (and which) Kubernetes a new cluster runs, as `HACP_KUBERNETES` and `HACP_KUBERNETES_VERSION` say. */
+export interface KubernetesVariables {
+  /** `HACP_KUBERNETES`: false for an etcd-only cluster. */
+  kubernetes?: boolean;
+  /** `HACP_KUBERNETES_VERSION`: a version or spec (`v1.23.16`, `1.23`, `stable-1.23`, `latest-1.32`). */
+  kubernetesVersion?: string;
+}
+
+/**
+ * `HACP_KUBERNETES` (exactly true or false) and `HACP_KUBERNETES_VERSION` (checked by the SDK when
+ * it resolves it).
+ *
+ * @example readKubernetesVariables({ HACP_KUBERNETES_VERSION: '1.23' }) // { kubernetesVersion: '1.23' }
+ * @throws HacpError INVALID_ARGUMENT for a malformed `HACP_KUBERNETES`, or `HACP_KUBERNETES=false`
+ *   with a version: an etcd-only cluster runs no version.
+ */
+export function readKubernetesVariables(env: Environment): KubernetesVariables {
+  const kubernetes = readBooleanVariable(env, 'HACP_KUBERNETES');
+  const kubernetesVersion = readStringVariable(env, 'HACP_KUBERNETES_VERSION');
+  if (kubernetes === false && kubernetesVersion !== undefined) {
+    throw new HacpError({
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: `HACP_KUBERNETES=false and HACP_KUBERNETES_VERSION=${kubernetesVersion} disagree: an etcd-only cluster runs no Kubernetes version.`,
+      actions: [
+        'Unset HACP_KUBERNETES_VERSION for an etcd-only cluster, or unset HACP_KUBERNETES to run that version.',
+      ],
+      details: { field: 'HACP_KUBERNETES_VERSION', value: kubernetesVersion },
+    });
+  }
+  const variables: KubernetesVariables = {};
+  if (kubernetes !== undefined) variables.kubernetes = kubernetes;
+  if (kubernetesVersion !== undefined) variables.kubernetesVersion = kubernetesVersion;
+  return variables;
+}
+
 /** The cluster: `HACP_CLUSTER`, else `kubernetes`. */
 export function defaultCluster(env: Environment): string {
   return readStringVariable(env, 'HACP_CLUSTER') ?? DEFAULT_CLUSTER;
@@ -102,12 +140,17 @@ export interface KubeUpVariables {
   quorumReads?: boolean;
   /** `KUBE_REPLICATE_EXISTING_MASTER`. */
   replicateExistingMaster?: boolean;
+  /** `HACP_KUBERNETES`. */
+  kubernetes?: boolean;
+  /** `HACP_KUBERNETES_VERSION`. */
+  kubernetesVersion?: string;
 }
 
 /**
- * Reads and validates every variable kube-up reads.
+ * Reads and validates every variable kube-up reads (kube-up's own, and hacp's `HACP_KUBERNETES` and
+ * `HACP_KUBERNETES_VERSION`).
  *
- * @throws HacpError INVALID_ARGUMENT for any malformed boolean.
+ * @throws HacpError INVALID_ARGUMENT for any malformed boolean, or variables that disagree.
  */
 export function readKubeUpVariables(env: Environment): KubeUpVariables {
   const variables: KubeUpVariables = {};
@@ -119,7 +162,7 @@ export function readKubeUpVariables(env: Environment): KubeUpVariables {
   if (multizone !== undefined) variables.multizone = multizone;
   if (quorumReads !== undefined) variables.quorumReads = quorumReads;
   if (replicateExistingMaster !== undefined) variables.replicateExistingMaster = replicateExistingMaster;
-  return variables;
+  return { ...variables, ...readKubernetesVariables(env) };
 }
 
 /** What kube-down reads, validated. */
@@ -150,13 +193,21 @@ export function readKubeDownVariables(env: Environment): KubeDownVariables {
 
 /** What `hacp kube-up` runs. */
 export type KubeUpDispatch =
-  | { command: 'up'; zone: string; multizone: boolean; quorumReads: boolean }
+  | {
+      command: 'up';
+      zone: string;
+      multizone: boolean;
+      quorumReads: boolean;
+      kubernetes: boolean;
+      kubernetesVersion?: string;
+    }
   | { command: 'replicate'; zone?: string };
 
 /**
  * kube-up's decision: `KUBE_REPLICATE_EXISTING_MASTER=true` adds a replica in `KUBE_GCE_ZONE` (the
- * cluster's own `MULTIZONE` and quorum reads are inherited, so those variables are ignored);
- * otherwise a new cluster in `KUBE_GCE_ZONE` with `MULTIZONE` and `ENABLE_ETCD_QUORUM_READ(S)`.
+ * cluster's own `MULTIZONE`, quorum reads and Kubernetes version are inherited, so those variables
+ * are ignored); otherwise a new cluster in `KUBE_GCE_ZONE` with `MULTIZONE`,
+ * `ENABLE_ETCD_QUORUM_READ(S)`, `HACP_KUBERNETES` and `HACP_KUBERNETES_VERSION`.
  *
  * @example kubeUpDispatch({ KUBE_REPLICATE_EXISTING_MASTER: 'true', KUBE_GCE_ZONE: 'local-b' })
  * // { command: 'replicate', zone: 'local-b' }
@@ -182,6 +233,8 @@ export function kubeUpDispatch(env: Environment): KubeUpDispatch {
     zone: variables.zone,
     multizone: variables.multizone ?? false,
     quorumReads: variables.quorumReads ?? false,
+    kubernetes: variables.kubernetes ?? true,
+    ...(variables.kubernetesVersion === undefined ? {} : { kubernetesVersion: variables.kubernetesVersion }),
   };
 }
 
@@ -205,11 +258,18 @@ export function kubeDownDispatch(env: Environment): KubeDownDispatch {
   return dispatch;
 }
 
-const QUORUM_READ_VARIABLES = ['MULTIZONE', 'ENABLE_ETCD_QUORUM_READ', 'ENABLE_ETCD_QUORUM_READS'] as const;
+/** What a new replica inherits from its cluster rather than from the environment. */
+const INHERITED_VARIABLES = [
+  'MULTIZONE',
+  'ENABLE_ETCD_QUORUM_READ',
+  'ENABLE_ETCD_QUORUM_READS',
+  'HACP_KUBERNETES',
+  'HACP_KUBERNETES_VERSION',
+] as const;
 
 /**
  * The variables that are set and that a dispatch decision does not use, each with why: a replica
- * inherits the cluster's multizone and quorum reads; deleting the whole cluster ignores the zone
+ * inherits the cluster's multizone, quorum reads and Kubernetes version; deleting the whole cluster ignores the zone
  * and replica name (a likely slip: `KUBE_DELETE_NODES=false` was forgotten).
  */
 export function ignoredVariables(
@@ -217,7 +277,7 @@ export function ignoredVariables(
   dispatch: KubeUpDispatch | KubeDownDispatch,
 ): { variable: string; reason: string }[] {
   if (dispatch.command === 'replicate') {
-    return QUORUM_READ_VARIABLES.filter((name) => readStringVariable(env, name) !== undefined).map(
+    return INHERITED_VARIABLES.filter((name) => readStringVariable(env, name) !== undefined).map(
       (variable) => ({
         variable,
         reason: `${variable} is ignored when adding a replica: the replica inherits the cluster's setting.`,

@@ -20,12 +20,14 @@ export {
   ignoredVariables,
   type KubeDownDispatch,
   type KubeDownVariables,
+  type KubernetesVariables,
   type KubeUpDispatch,
   type KubeUpVariables,
   kubeDownDispatch,
   kubeUpDispatch,
   readBooleanVariable,
   readKubeDownVariables,
+  readKubernetesVariables,
   readKubeUpVariables,
   readQuorumReads,
   readStringVariable,
@@ -41,10 +43,19 @@ export {
   WarningList,
 } from './envelope.js';
 export { type ErrorBody, errorBody, exitCodeOf, renderError, toHacpError } from './errors.js';
+export {
+  BINARY_NAMES,
+  BINARY_VARIABLES,
+  binaryLocations,
+  namedBinaryVariables,
+  releaseUrlForDisplay,
+} from './kubernetes-binaries.js';
 export { OperationCommand } from './operation-command.js';
 export {
   FLAGS_OF_OPERATION,
   KEY_ALGORITHMS,
+  type KubernetesOptions,
+  kubernetesOptions,
   type OperationFlagValues,
   operationFlags,
   PLANNED_OPERATIONS,
@@ -74,10 +85,13 @@ export {
 } from './providers.js';
 export {
   type CertificatesResult,
+  columns,
+  type DownloadState,
   type LeasesResult,
   plural,
   type RenewResult,
   renderCertificates,
+  renderDownload,
   renderLeases,
   renderOperationResult,
   renderPlan,
@@ -86,6 +100,21 @@ export {
   renderStatus,
   renderWarnings,
   renderZoneChange,
+  shellWord,
+  stepOutcomeText,
   type ZoneChangeResult,
 } from './render.js';
+export {
+  type AddonsApplyCommandResult,
+  type AddonsListResult,
+  type BinariesFetchResult,
+  type BinariesListResult,
+  type BinaryLocation,
+  type KubeconfigCommandResult,
+  renderAddons,
+  renderAddonsApply,
+  renderBinariesFetch,
+  renderBinariesList,
+  renderKubeconfig,
+} from './render-kubernetes.js';
 export { type CliRuntime, processRuntime } from './runtime.js';

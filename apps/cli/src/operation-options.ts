@@ -4,7 +4,13 @@
  */
 import type { PlanRequest, RemoveOptions, ReplaceOptions, ReplicateOptions, UpOptions } from '@hacp/sdk';
 import { Flags } from '@oclif/core';
-import { type Environment, readBooleanVariable, readQuorumReads, readStringVariable } from './env.js';
+import {
+  type Environment,
+  readBooleanVariable,
+  readKubernetesVariables,
+  readQuorumReads,
+  readStringVariable,
+} from './env.js';
 import { ErrorCode, HacpError } from './errors.js';
 
 /** The key algorithms of the cluster PKI (`@hacp/certs`' KEY_ALGORITHMS). */
@@ -34,6 +40,17 @@ export const operationFlags = {
     summary: "The cluster PKI's key algorithm.",
     description: 'Default: ecdsa-p256.',
   })(),
+  'kubernetes-version': Flags.string({
+    summary: 'The Kubernetes version every replica runs: v1.23.16, 1.23, stable-1.23, latest-1.32.',
+    description:
+      'Default: $HACP_KUBERNETES_VERSION, else the version of the binaries HACP_KUBE_BIN_DIR (or KUBE_APISERVER, ...) names, else stable-1.32. A spec is resolved through the release location ($HACP_KUBE_RELEASE_URL); the exact version is recorded and every replica inherits it.',
+    helpValue: '<version>',
+  }),
+  kubernetes: Flags.boolean({
+    summary: 'Run the Kubernetes control plane on every replica; --no-kubernetes for etcd only.',
+    description: 'Default: $HACP_KUBERNETES (exactly true or false), else true.',
+    allowNo: true,
+  }),
   name: Flags.string({
     summary: "The new replica's name.",
     description: 'Default: a fresh <cluster>-master-<3 hex>.',
@@ -59,6 +76,8 @@ export interface OperationFlagValues {
   multizone?: boolean | undefined;
   'quorum-reads'?: boolean | undefined;
   'key-algorithm'?: (typeof KEY_ALGORITHMS)[number] | undefined;
+  'kubernetes-version'?: string | undefined;
+  kubernetes?: boolean | undefined;
   name?: string | undefined;
   replica?: string | undefined;
 }
@@ -77,12 +96,51 @@ function missing(flag: string, variable: string | undefined, operation: string):
   });
 }
 
+/** Whether a new cluster runs Kubernetes, and which version when one was asked for. */
+export type KubernetesOptions = Pick<UpOptions, 'kubernetes' | 'kubernetesVersion'>;
+
+/**
+ * `--kubernetes-version` and `--[no-]kubernetes`, else HACP_KUBERNETES_VERSION and HACP_KUBERNETES.
+ * A flag wins over both variables: `--kubernetes-version` implies Kubernetes, `--no-kubernetes`
+ * leaves HACP_KUBERNETES_VERSION unread.
+ *
+ * @example kubernetesOptions({ kubernetes: false }, {}) // { kubernetes: false }
+ * @throws HacpError INVALID_ARGUMENT for `--no-kubernetes` with `--kubernetes-version` (or the same
+ *   pair of variables), or a malformed HACP_KUBERNETES.
+ */
+export function kubernetesOptions(flags: OperationFlagValues, env: Environment): KubernetesOptions {
+  const version = flags['kubernetes-version'];
+  if (flags.kubernetes === false && version !== undefined) {
+    throw new HacpError({
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: `--no-kubernetes and --kubernetes-version ${version} contradict each other: an etcd-only cluster runs no Kubernetes version.`,
+      actions: [
+        'Pass --no-kubernetes for an etcd-only cluster, or --kubernetes-version to run that version.',
+      ],
+      details: { field: 'kubernetes-version', value: version },
+    });
+  }
+  if (flags.kubernetes === false) return { kubernetes: false };
+  if (version !== undefined) return { kubernetes: true, kubernetesVersion: version };
+  if (flags.kubernetes === true) {
+    const fromEnv = readStringVariable(env, 'HACP_KUBERNETES_VERSION');
+    return { kubernetes: true, ...(fromEnv === undefined ? {} : { kubernetesVersion: fromEnv }) };
+  }
+  const variables = readKubernetesVariables(env);
+  return {
+    kubernetes: variables.kubernetes ?? true,
+    ...(variables.kubernetesVersion === undefined ? {} : { kubernetesVersion: variables.kubernetesVersion }),
+  };
+}
+
 /**
  * `up`'s options: `--zone` or KUBE_GCE_ZONE (required), `--multizone` or MULTIZONE,
- * `--quorum-reads` or ENABLE_ETCD_QUORUM_READ(S), `--key-algorithm`. A flag wins over its variable,
- * and a variable is read (and validated) only when its flag is absent.
+ * `--quorum-reads` or ENABLE_ETCD_QUORUM_READ(S), `--key-algorithm`, and the Kubernetes choice of
+ * {@link kubernetesOptions}. A flag wins over its variable, and a variable is read (and validated)
+ * only when its flag is absent.
  *
- * @throws HacpError INVALID_ARGUMENT without a zone, or for a malformed boolean variable.
+ * @throws HacpError INVALID_ARGUMENT without a zone, for a malformed boolean variable, or for
+ *   `--no-kubernetes` with a version.
  */
 export function upOptions(flags: OperationFlagValues, env: Environment): Omit<UpOptions, 'signal'> {
   const zone = flags.zone ?? readStringVariable(env, 'KUBE_GCE_ZONE');
@@ -91,6 +149,7 @@ export function upOptions(flags: OperationFlagValues, env: Environment): Omit<Up
     zone,
     multizone: flags.multizone ?? readBooleanVariable(env, 'MULTIZONE') ?? false,
     quorumReads: flags['quorum-reads'] ?? readQuorumReads(env) ?? false,
+    ...kubernetesOptions(flags, env),
   };
   if (flags['key-algorithm'] !== undefined) options.keyAlgorithm = flags['key-algorithm'];
   return options;
@@ -130,7 +189,7 @@ export type PlannedOperation = (typeof PLANNED_OPERATIONS)[number];
 
 /** Which operation flags each operation takes. */
 export const FLAGS_OF_OPERATION: Record<PlannedOperation, readonly (keyof OperationFlagValues)[]> = {
-  up: ['zone', 'multizone', 'quorum-reads', 'key-algorithm'],
+  up: ['zone', 'multizone', 'quorum-reads', 'key-algorithm', 'kubernetes-version', 'kubernetes'],
   replicate: ['zone', 'name'],
   remove: ['zone', 'replica'],
   replace: ['replica'],

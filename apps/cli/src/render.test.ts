@@ -4,6 +4,7 @@ import { ProgressPrinter } from './progress.js';
 import {
   plural,
   renderCertificates,
+  renderDownload,
   renderLeases,
   renderOperationResult,
   renderPlan,
@@ -12,9 +13,12 @@ import {
   renderStatus,
   renderWarnings,
   renderZoneChange,
+  shellWord,
+  stepOutcomeText,
 } from './render.js';
 import {
   sampleCertificates,
+  sampleKubernetesStatus,
   sampleLeases,
   sampleOperationResult,
   samplePlan,
@@ -110,6 +114,44 @@ describe('renderStatus', () => {
     );
   });
 
+  it("shows each replica's Kubernetes components, the version and the leaders", () => {
+    expect(renderStatus(sampleKubernetesStatus())).toBe(
+      [
+        'Cluster kubernetes  (provider local, region local, multizone)',
+        '├─ Zone local-a',
+        '│  └─ kubernetes-master      127.1.2.3  healthy  etcd voter, leader  kubernetes ok',
+        '├─ Zone local-b',
+        '│  └─ kubernetes-master-1f3  127.4.5.6  healthy  etcd voter          apiserver ok, controller-manager failing, scheduler unreachable',
+        '├─ Kubernetes v1.23.16',
+        '│  ├─ kube-controller-manager  leader kubernetes-master',
+        '│  └─ kube-scheduler           leader kubernetes-master-1f3',
+        '└─ Endpoint 127.9.9.9  load-balanced',
+        '   ├─ kubernetes-master      healthy',
+        '   └─ kubernetes-master-1f3  healthy',
+        'Fault tolerance: 2 voters, quorum 2, tolerates 0 failures; losing zone local-a or local-b loses quorum',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('says when no replica is known to lead, and shows the replica holding a leader lease', () => {
+    const text = renderStatus(
+      sampleKubernetesStatus({
+        kubernetes: { version: 'v1.32.0-beta.0.0+cd13ec4ae44e' },
+        leases: {
+          identities: [],
+          leaders: [
+            { lease: 'kube-scheduler', holder: 'kubernetes-master_0d9c', replica: 'kubernetes-master' },
+          ],
+        },
+      }),
+    );
+    expect(text).toContain(
+      '├─ Kubernetes v1.32.0-beta.0.0+cd13ec4ae44e\n│  ├─ kube-controller-manager  no leader known\n│  └─ kube-scheduler           no leader known',
+    );
+    expect(text).toContain('   └─ leader kube-scheduler  held by kubernetes-master_0d9c (kubernetes-master)');
+  });
+
   it('says so when there is no replica', () => {
     const text = renderStatus(
       sampleStatus({
@@ -138,7 +180,7 @@ describe('renderOperationResult', () => {
   it('counts steps done and skipped and lists the replicas', () => {
     expect(renderOperationResult(sampleOperationResult())).toBe(
       [
-        'replicate finished on cluster kubernetes (op-20261123230000-a1b2c3): 3 steps, 2 done, 1 skipped (already in place)',
+        'replicate finished on cluster kubernetes (op-20261123230000-a1b2c3): 3 steps, 2 done, 1 already in place',
         'Replicas (2):',
         '  kubernetes-master      local-a',
         '  kubernetes-master-1f3  local-b',
@@ -163,6 +205,72 @@ describe('renderOperationResult', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('step outcomes', () => {
+  it('tells a deletion that found nothing (already gone) from anything else already in place', () => {
+    const cases: [string, 'done' | 'skipped' | 'not-applicable', string][] = [
+      ['delete-instance:kubernetes-master-1f3', 'skipped', 'already gone'],
+      ['remove-member:kubernetes-master-1f3', 'skipped', 'already gone'],
+      ['remove-target:kubernetes-master-1f3', 'skipped', 'already gone'],
+      ['delete-identity-lease:kubernetes-master-1f3', 'skipped', 'already gone'],
+      ['delete-record', 'skipped', 'already gone'],
+      ['release-address', 'skipped', 'already gone'],
+      ['release-address#2', 'skipped', 'already gone'],
+      ['reserve-address', 'skipped', 'already in place'],
+      ['add-learner:kubernetes-master-1f3', 'skipped', 'already in place'],
+      ['release-addresses-elsewhere', 'skipped', 'already in place'],
+      ['delete-instance:kubernetes-master-1f3', 'done', 'done'],
+      ['stop-kubernetes:kubernetes-master-1f3', 'not-applicable', 'not needed'],
+      ['delete-identity-lease:kubernetes-master-1f3', 'not-applicable', 'not needed'],
+    ];
+    expect(cases.map(([id, status]) => stepOutcomeText({ id, status }))).toEqual(cases.map((c) => c[2]));
+  });
+
+  it('counts each kind of outcome, in a fixed order, leaving out those that did not occur', () => {
+    const text = renderOperationResult(
+      sampleOperationResult({
+        operation: 'remove',
+        steps: [
+          { id: 'preflight', title: 'Check', status: 'done' },
+          { id: 'stop-kubernetes:x', title: 'Stop', status: 'not-applicable' },
+          { id: 'remove-member:x', title: 'Remove', status: 'skipped' },
+          { id: 'delete-instance:x', title: 'Delete', status: 'skipped' },
+          { id: 'snapshot', title: 'Snapshot', status: 'skipped' },
+        ],
+      }),
+    );
+    expect(text.split('\n')[0]).toBe(
+      'remove finished on cluster kubernetes (op-20261123230000-a1b2c3): 5 steps, 1 done, 1 already in place, 2 already gone, 1 not needed',
+    );
+  });
+
+  it('says, after up, the Kubernetes version, where the admin kubeconfig is and what to run', () => {
+    const text = renderOperationResult(
+      sampleOperationResult({
+        operation: 'up',
+        replicas: [{ name: 'kubernetes-master', zone: 'local-a' }],
+        kubernetesVersion: 'v1.23.16',
+        kubeconfig: '/home/o/.local/state/hacp/clusters/kubernetes/admin.conf',
+      }),
+    );
+    expect(
+      text.endsWith(
+        [
+          'Kubernetes: v1.23.16',
+          'Admin kubeconfig: /home/o/.local/state/hacp/clusters/kubernetes/admin.conf',
+          'Next: kubectl --kubeconfig /home/o/.local/state/hacp/clusters/kubernetes/admin.conf get nodes',
+          '',
+        ].join('\n'),
+      ),
+    ).toBe(true);
+    expect(renderOperationResult(sampleOperationResult())).not.toContain('Kubernetes');
+  });
+
+  it('quotes a path for the shell only when it needs it', () => {
+    expect(shellWord('/srv/hacp/admin.conf')).toBe('/srv/hacp/admin.conf');
+    expect(shellWord("/home/o/my state/it's.conf")).toBe("'/home/o/my state/it'\\''s.conf'");
   });
 });
 
@@ -217,6 +325,27 @@ describe('the other renderers', () => {
     expect(text).toContain('Identity leases:\n  apiserver-abcdefghijklmnopqrstuvwxyz  kubernetes-master');
     expect(text).toContain(
       'Leader leases:\n  kube-controller-manager  kubernetes-master_0d9c\n  kube-scheduler           (no holder)',
+    );
+    expect(
+      renderLeases({
+        identities: [],
+        leaders: [
+          {
+            lease: 'kube-controller-manager',
+            holder: 'kubernetes-master_0d9c',
+            replica: 'kubernetes-master',
+          },
+          { lease: 'kube-scheduler' },
+        ],
+      }),
+    ).toBe(
+      [
+        'Identity leases: none',
+        'Leader leases:',
+        '  kube-controller-manager  kubernetes-master_0d9c  replica kubernetes-master',
+        '  kube-scheduler           (no holder)',
+        '',
+      ].join('\n'),
     );
     expect(renderLeases({ identities: [], leaders: [] })).toBe(
       'Identity leases: none\nLeader leases: none\n',
@@ -287,7 +416,7 @@ describe('progress', () => {
       [
         '[3/12] Add kubernetes-master-a1b to etcd as a learner …',
         '  waiting for etcd to accept kubernetes-master-a1b as a learner …',
-        '[3/12] Add kubernetes-master-a1b to etcd as a learner … skipped',
+        '[3/12] Add kubernetes-master-a1b to etcd as a learner … already in place',
         '',
       ].join('\n'),
     );
@@ -301,5 +430,79 @@ describe('progress', () => {
     printer.handle(done);
     printer.handle({ type: 'rollback-started', operationId: 'op-1', reason: 'learner stalled' });
     expect(out).toBe('Warning (TWO_REPLICAS): Add a third.\nUndoing op-1: learner stalled\n');
+  });
+});
+
+const MB = 1024 * 1024;
+
+describe('downloads', () => {
+  it('draws the file, the megabytes and a bar, or the megabytes alone when the size is unknown', () => {
+    expect(renderDownload({ file: 'kube-apiserver', receivedBytes: 30 * MB, totalBytes: 120 * MB })).toBe(
+      '  kube-apiserver  30.0/120.0 MB  [######------------------]  25%',
+    );
+    expect(renderDownload({ file: 'kube-apiserver', receivedBytes: 0, totalBytes: 120 * MB })).toBe(
+      '  kube-apiserver  0.0/120.0 MB  [------------------------]   0%',
+    );
+    expect(renderDownload({ file: 'kube-scheduler', receivedBytes: 55 * MB, totalBytes: 55 * MB })).toBe(
+      '  kube-scheduler  55.0/55.0 MB  [########################] 100%',
+    );
+    expect(renderDownload({ file: 'kubernetes-server-linux-amd64.tar.gz', receivedBytes: 1.5 * MB })).toBe(
+      '  kubernetes-server-linux-amd64.tar.gz  1.5 MB',
+    );
+  });
+
+  it('redraws one line in place on a terminal and ends it when the file is complete', () => {
+    let out = '';
+    const printer = new ProgressPrinter({ write: (text) => (out += text), steps: true });
+    printer.handle(started);
+    const event = { type: 'download' as const, file: 'kube-apiserver', url: 'file:///r/kube-apiserver' };
+    printer.handle({ ...event, receivedBytes: 0, totalBytes: 4 * MB });
+    printer.handle({ ...event, receivedBytes: 2 * MB, totalBytes: 4 * MB });
+    printer.handle({ ...event, receivedBytes: 2 * MB, totalBytes: 4 * MB });
+    printer.handle({ ...event, receivedBytes: 4 * MB, totalBytes: 4 * MB });
+    // The last report repeated: nothing more is drawn.
+    printer.handle({ ...event, receivedBytes: 4 * MB, totalBytes: 4 * MB });
+    printer.handle(done);
+    expect(out).toBe(
+      [
+        '[3/12] Add kubernetes-master-a1b to etcd as a learner …\n',
+        '\r  kube-apiserver  0.0/4.0 MB  [------------------------]   0%',
+        '\r  kube-apiserver  2.0/4.0 MB  [############------------]  50%',
+        '\r  kube-apiserver  4.0/4.0 MB  [########################] 100%\n',
+        '[3/12] Add kubernetes-master-a1b to etcd as a learner … done\n',
+      ].join(''),
+    );
+  });
+
+  it('ends an unfinished download line before other output, and clears what a longer line left', () => {
+    let out = '';
+    const printer = new ProgressPrinter({ write: (text) => (out += text), steps: true });
+    printer.download({ file: 'kubernetes-server-linux-amd64.tar.gz', receivedBytes: 10 * MB });
+    printer.download({ file: 'kube-apiserver', receivedBytes: 1 * MB });
+    printer.handle({ type: 'warning', code: 'X', message: 'careful' });
+    printer.download({ file: 'kube-apiserver', receivedBytes: 12 * MB });
+    // A download that started over draws a shorter line: spaces cover the rest of the old one.
+    printer.download({ file: 'kube-apiserver', receivedBytes: 0 });
+    printer.download({ file: 'kube-apiserver', receivedBytes: 2 * MB, totalBytes: 2 * MB });
+    printer.finish();
+    expect(out).toBe(
+      [
+        '\r  kubernetes-server-linux-amd64.tar.gz  10.0 MB\n',
+        '\r  kube-apiserver  1.0 MB\n',
+        'Warning (X): careful\n',
+        '\r  kube-apiserver  12.0 MB',
+        '\r  kube-apiserver  0.0 MB ',
+        `\r  kube-apiserver  2.0/2.0 MB  [########################] 100%\n`,
+      ].join(''),
+    );
+  });
+
+  it('draws nothing without a terminal', () => {
+    let out = '';
+    const printer = new ProgressPrinter({ write: (text) => (out += text), steps: false });
+    printer.handle({ type: 'download', file: 'kube-apiserver', url: 'u', receivedBytes: 1, totalBytes: 2 });
+    printer.download({ file: 'kube-apiserver', receivedBytes: 2, totalBytes: 2 });
+    printer.finish();
+    expect(out).toBe('');
   });
 });

@@ -3,7 +3,16 @@
  * without `--json`. Warnings are not part of these texts; the base command prints them (to stderr)
  * with {@link renderWarnings}.
  */
-import type { CertificateStatus, ClusterStatus, ControlPlaneEvent, OperationResult, Plan } from '@hacp/sdk';
+import type {
+  CertificateStatus,
+  ClusterStatus,
+  ComponentHealth,
+  ControlPlaneEvent,
+  KubernetesComponentsStatus,
+  OperationResult,
+  Plan,
+  StepStatus,
+} from '@hacp/sdk';
 import type { CliWarning } from './envelope.js';
 import type { ProviderListing } from './providers.js';
 
@@ -32,7 +41,7 @@ export function plural(count: number, noun: string): string {
 }
 
 /** Rows of cells as aligned columns, two spaces apart, without trailing spaces. */
-function columns(rows: readonly (readonly string[])[], widths?: readonly number[]): string[] {
+export function columns(rows: readonly (readonly string[])[], widths?: readonly number[]): string[] {
   const measured =
     widths ??
     rows.reduce<number[]>((max, row) => row.map((cell, i) => Math.max(max[i] ?? 0, cell.length)), []);
@@ -71,6 +80,33 @@ function etcdRole(member: MemberStatus | undefined): string {
   return member.leader ? `${role}, leader` : role;
 }
 
+const COMPONENTS: readonly [keyof KubernetesComponentsStatus, string][] = [
+  ['apiserver', 'apiserver'],
+  ['controllerManager', 'controller-manager'],
+  ['scheduler', 'scheduler'],
+];
+
+/** `kubernetes ok` when every component answers, else each component with its health. */
+function componentsText(components: KubernetesComponentsStatus | undefined): string {
+  if (components === undefined) return '';
+  const health = COMPONENTS.map(([key]) => components[key]);
+  if (health.every((state: ComponentHealth) => state === 'ok')) return 'kubernetes ok';
+  return COMPONENTS.map(([key, label]) => `${label} ${components[key]}`).join(', ');
+}
+
+/** The Kubernetes version and which replica holds each singleton's lease. */
+function kubernetesBranch(kubernetes: NonNullable<ClusterStatus['kubernetes']>): Branch {
+  const leader = (replica: string | undefined) =>
+    replica === undefined ? 'no leader known' : `leader ${replica}`;
+  return {
+    label: `Kubernetes ${kubernetes.version}`,
+    children: columns([
+      ['kube-controller-manager', leader(kubernetes.controllerManagerLeader)],
+      ['kube-scheduler', leader(kubernetes.schedulerLeader)],
+    ]),
+  };
+}
+
 function endpointLabel(endpoint: ClusterStatus['endpoint']): string {
   const address = endpoint.address === '' ? '(no address)' : endpoint.address;
   switch (endpoint.mode) {
@@ -84,14 +120,19 @@ function endpointLabel(endpoint: ClusterStatus['endpoint']): string {
 }
 
 /**
- * The topology as a tree, then the fault tolerance and any interrupted operation:
+ * The topology as a tree, then the fault tolerance and any interrupted operation. Replicas of a
+ * Kubernetes cluster show their components (`kubernetes ok`, else each component's health), and a
+ * branch says the version and which replica leads the controller-manager and the scheduler:
  *
  * ```
  * Cluster kubernetes  (provider local, region local, multizone)
  * ├─ Zone local-a
- * │  └─ kubernetes-master      127.1.2.3  healthy  etcd voter, leader
+ * │  └─ kubernetes-master      127.1.2.3  healthy  etcd voter, leader  kubernetes ok
  * ├─ Zone local-b
- * │  └─ kubernetes-master-1f3  127.4.5.6  healthy  etcd voter
+ * │  └─ kubernetes-master-1f3  127.4.5.6  healthy  etcd voter          apiserver ok, controller-manager ok, scheduler failing
+ * ├─ Kubernetes v1.23.16
+ * │  ├─ kube-controller-manager  leader kubernetes-master
+ * │  └─ kube-scheduler           leader kubernetes-master
  * └─ Endpoint 127.9.9.9  load-balanced
  *    ├─ kubernetes-master      healthy
  *    └─ kubernetes-master-1f3  healthy
@@ -118,17 +159,15 @@ export function renderStatus(status: ClusterStatus): string {
     replica.internalIp,
     replica.state,
     etcdRole(members.find((member) => member.name === replica.name)),
+    componentsText(replica.kubernetes),
   ]);
   const targetRows = status.endpoint.targets.map((target) => [
     target.replica,
     target.healthy ? 'healthy' : 'unhealthy',
   ]);
   const nameWidth = Math.max(0, ...[...replicaRows, ...targetRows].map((row) => row[0]?.length ?? 0));
-  const replicaLines = columns(replicaRows, [
-    nameWidth,
-    Math.max(0, ...replicaRows.map((row) => row[1]?.length ?? 0)),
-    Math.max(0, ...replicaRows.map((row) => row[2]?.length ?? 0)),
-  ]);
+  const widthOf = (column: number) => Math.max(0, ...replicaRows.map((row) => row[column]?.length ?? 0));
+  const replicaLines = columns(replicaRows, [nameWidth, widthOf(1), widthOf(2), widthOf(3)]);
   const lineOf = new Map(replicas.map((replica, i) => [replica.name, replicaLines[i] ?? replica.name]));
 
   const branches: Branch[] = zones.map((zone) => ({
@@ -152,6 +191,8 @@ export function renderStatus(status: ClusterStatus): string {
     });
   }
 
+  if (status.kubernetes !== undefined) branches.push(kubernetesBranch(status.kubernetes));
+
   branches.push({ label: endpointLabel(status.endpoint), children: columns(targetRows, [nameWidth]) });
 
   if (status.leases !== undefined) {
@@ -166,7 +207,8 @@ export function renderStatus(status: ClusterStatus): string {
           ]),
         ),
         ...status.leases.leaders.map(
-          (leader) => `leader ${leader.lease}  held by ${leader.holder ?? 'nobody'}`,
+          (leader) =>
+            `leader ${leader.lease}  held by ${leader.holder ?? 'nobody'}${leader.replica === undefined ? '' : ` (${leader.replica})`}`,
         ),
       ],
     });
@@ -195,15 +237,45 @@ export function renderStatus(status: ClusterStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Steps that take something away: when they find nothing to act on, it is already gone. */
+const DELETION_STEP = /^(delete-|remove-|release-address(?:$|[:#]))/;
+
 /**
- * The summary of an operation: what ran, how many steps acted or were already in place, and the
- * replicas afterwards.
+ * A step's outcome in words: `done` (it acted); `skipped` as `already gone` for a deletion
+ * (`delete-*`, `remove-*`, `release-address`) and `already in place` for anything else;
+ * `not-applicable` as `not needed` (nothing for it to act on, such as Kubernetes in an etcd-only
+ * cluster).
+ *
+ * @example stepOutcomeText({ id: 'delete-instance:kubernetes-master-1f3', status: 'skipped' }) // 'already gone'
+ */
+export function stepOutcomeText(step: { id: string; status: StepStatus }): string {
+  switch (step.status) {
+    case 'done':
+      return 'done';
+    case 'not-applicable':
+      return 'not needed';
+    default:
+      return DELETION_STEP.test(step.id) ? 'already gone' : 'already in place';
+  }
+}
+
+/**
+ * The summary of an operation: what ran, how many steps acted, were already in place (or gone) or
+ * were not needed, the replicas afterwards, and for a cluster running Kubernetes its version; after
+ * `up`, where the admin kubeconfig is and what to run next.
  */
 export function renderOperationResult(result: OperationResult): string {
-  const done = result.steps.filter((step) => step.status === 'done').length;
-  const skipped = result.steps.length - done;
-  const counts = [`${done} done`];
-  if (skipped > 0) counts.push(`${skipped} skipped (already in place)`);
+  const tally = new Map<string, number>();
+  for (const step of result.steps) {
+    const text = stepOutcomeText(step);
+    tally.set(text, (tally.get(text) ?? 0) + 1);
+  }
+  const order = ['done', 'already in place', 'already gone', 'not needed'];
+  const counts = [`${tally.get('done') ?? 0} done`];
+  for (const text of order.slice(1)) {
+    const count = tally.get(text);
+    if (count !== undefined) counts.push(`${count} ${text}`);
+  }
   const resumed = result.resumed ? ', resumed' : '';
   const lines = [
     `${result.operation} finished on cluster ${result.cluster} (${result.operationId}${resumed}): ${plural(
@@ -220,7 +292,17 @@ export function renderOperationResult(result: OperationResult): string {
       .map((replica) => [replica.name, replica.zone]);
     for (const line of columns(rows)) lines.push(`  ${line}`);
   }
+  if (result.kubernetesVersion !== undefined) lines.push(`Kubernetes: ${result.kubernetesVersion}`);
+  if (result.kubeconfig !== undefined) {
+    lines.push(`Admin kubeconfig: ${result.kubeconfig}`);
+    lines.push(`Next: kubectl --kubeconfig ${shellWord(result.kubeconfig)} get nodes`);
+  }
   return `${lines.join('\n')}\n`;
+}
+
+/** A path as one word a shell reads back unchanged: quoted only when it needs to be. */
+export function shellWord(text: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 function numberedSteps(steps: Plan['steps']): string[] {
@@ -278,7 +360,7 @@ export function renderRenewed(result: RenewResult): string {
     .join('\n')}\n`;
 }
 
-/** The apiserver identity leases and the leader leases. */
+/** The apiserver identity leases and the leader leases, each leader with the replica that holds it. */
 export function renderLeases(leases: LeasesResult): string {
   const lines: string[] = [];
   if (leases.identities.length === 0) lines.push('Identity leases: none');
@@ -295,7 +377,11 @@ export function renderLeases(leases: LeasesResult): string {
   if (leases.leaders.length === 0) lines.push('Leader leases: none');
   else {
     lines.push('Leader leases:');
-    const rows = leases.leaders.map((leader) => [leader.lease, leader.holder ?? '(no holder)']);
+    const rows = leases.leaders.map((leader) => [
+      leader.lease,
+      leader.holder ?? '(no holder)',
+      leader.replica === undefined ? '' : `replica ${leader.replica}`,
+    ]);
     for (const line of columns(rows)) lines.push(`  ${line}`);
   }
   return `${lines.join('\n')}\n`;
@@ -344,7 +430,8 @@ export function renderWarnings(warnings: readonly CliWarning[]): string {
 
 /**
  * One progress event as one line of text (without the newline), or undefined for events that print
- * nothing: `[3/12] Add kubernetes-master-a1b to etcd as a learner … done`.
+ * nothing: `[3/12] Add kubernetes-master-a1b to etcd as a learner … done`. Downloads are drawn by
+ * {@link renderDownload}.
  */
 export function renderProgressEvent(event: ControlPlaneEvent): string | undefined {
   switch (event.type) {
@@ -353,7 +440,7 @@ export function renderProgressEvent(event: ControlPlaneEvent): string | undefine
     case 'step-started':
       return `[${event.index}/${event.steps}] ${event.title} …`;
     case 'step-done':
-      return `[${event.index}/${event.steps}] ${event.title} … ${event.status}`;
+      return `[${event.index}/${event.steps}] ${event.title} … ${stepOutcomeText({ id: event.step, status: event.status })}`;
     case 'waiting':
       return `  waiting for ${event.message} …`;
     case 'warning':
@@ -363,4 +450,32 @@ export function renderProgressEvent(event: ControlPlaneEvent): string | undefine
     default:
       return undefined;
   }
+}
+
+/** How far a download has come, as the SDK's `download` event and `binaries fetch` report it. */
+export interface DownloadState {
+  file: string;
+  receivedBytes: number;
+  totalBytes?: number;
+}
+
+const MEGABYTE = 1024 * 1024;
+const BAR_WIDTH = 24;
+
+/**
+ * One download as one line (without the newline): the file, received and total MB and a bar, or
+ * the received MB alone when the size is unknown.
+ *
+ * @example renderDownload({ file: 'kube-apiserver', receivedBytes: 31457280, totalBytes: 125829120 })
+ * // '  kube-apiserver  30.0/120.0 MB  [######------------------]  25%'
+ */
+export function renderDownload(download: DownloadState): string {
+  const received = (download.receivedBytes / MEGABYTE).toFixed(1);
+  const total = download.totalBytes;
+  if (total === undefined || total <= 0) return `  ${download.file}  ${received} MB`;
+  const fraction = Math.min(1, download.receivedBytes / total);
+  const filled = Math.floor(fraction * BAR_WIDTH);
+  const bar = `${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}`;
+  const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
+  return `  ${download.file}  ${received}/${(total / MEGABYTE).toFixed(1)} MB  [${bar}] ${percent}`;
 }

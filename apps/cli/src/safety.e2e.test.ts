@@ -159,8 +159,22 @@ describe('refusals leave the state folder byte-for-byte unchanged', () => {
         MULTIZONE: 'maybe',
       },
     );
+    await refused(c, ['up', '--zone', 'local-a', '--no-kubernetes', '--kubernetes-version', '1.23'], {
+      exit: 2,
+      code: 'INVALID_ARGUMENT',
+      message: /contradict/,
+    });
     await c.ok(['up', '--zone', 'local-a']);
     await refused(c, ['up', '--zone', 'local-a'], { exit: 2, code: 'ALREADY_EXISTS' });
+    // An etcd-only cluster (the helpers' HACP_KUBERNETES=false) has no kubeconfig, leases or add-ons.
+    await refused(c, ['kubeconfig'], { exit: 2, code: 'INVALID_ARGUMENT', message: /etcd only/ });
+    await refused(c, ['leases'], { exit: 2, code: 'INVALID_ARGUMENT', message: /--kubeconfig/ });
+    await refused(c, ['addons', 'apply', '-f', '/nonexistent/dns.yaml'], {
+      exit: 2,
+      code: 'INVALID_ARGUMENT',
+      message: /no such file/,
+    });
+    expect(await c.ok(['addons', 'list'])).toEqual({ files: [] });
     await refused(c, ['replicate', '--zone', 'us-east1-b'], { exit: 2, code: 'ZONE_NOT_IN_REGION' });
     await refused(c, ['replicate', '--zone', 'local-b'], { exit: 2, code: 'MULTIZONE_REQUIRED' });
     await refused(c, ['remove', '--replica', 'refuse-master-fff'], { exit: 2, code: 'REPLICA_NOT_FOUND' });

@@ -10,7 +10,9 @@ import {
   validateEnvelope,
 } from './schemas.js';
 import {
+  sampleAddonFiles,
   sampleCertificates,
+  sampleKubernetesStatus,
   sampleLeases,
   sampleOperationResult,
   samplePlan,
@@ -21,7 +23,15 @@ const warnings = [{ code: 'TWO_REPLICAS', message: 'Two replicas are less availa
 
 /** A valid sample result for every command, built from the SDK's types. */
 const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
-  up: sampleOperationResult({ operation: 'up' }),
+  up: sampleOperationResult({
+    operation: 'up',
+    kubernetesVersion: 'v1.23.16',
+    kubeconfig: '/srv/hacp/clusters/kubernetes/admin.conf',
+    steps: [
+      { id: 'reserve-address', title: 'Reserve the endpoint address', status: 'done' },
+      { id: 'delete-identity-lease:x', title: 'Delete its identity lease', status: 'not-applicable' },
+    ],
+  }),
   replicate: sampleOperationResult(),
   remove: sampleOperationResult({ operation: 'remove' }),
   replace: sampleOperationResult({ operation: 'replace' }),
@@ -30,11 +40,24 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
   resume: sampleOperationResult({ resumed: true }),
   'kube-up': sampleOperationResult({ operation: 'up' }),
   'kube-down': sampleOperationResult({ operation: 'remove' }),
-  status: sampleStatus({
-    leases: sampleLeases(),
+  status: sampleKubernetesStatus({
+    leases: {
+      ...sampleLeases(),
+      leaders: [{ lease: 'kube-scheduler', holder: 'kubernetes-master_0d9c', replica: 'kubernetes-master' }],
+    },
     operation: { id: 'op-1', operation: 'replicate', stepsDone: 3, steps: 12, next: 'Promote it' },
   }),
-  plan: samplePlan(),
+  plan: samplePlan({
+    steps: [
+      ...samplePlan().steps,
+      {
+        id: 'stop-kubernetes:kubernetes-master-1f3',
+        title: "Stop kubernetes-master-1f3's Kubernetes components",
+        action: { kind: 'stop-kubernetes', replica: 'kubernetes-master-1f3' },
+        preconditions: [],
+      },
+    ],
+  }),
   'zone-fail': { zone: 'local-b', replicas: ['kubernetes-master-1f3'] },
   'zone-restore': { zone: 'local-b', replicas: [] },
   'certs-check': { certificates: sampleCertificates() },
@@ -57,6 +80,44 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
         plugin: { name: 'hacp-provider-example', version: '0.1.0', type: 'link' },
       },
     ],
+  },
+  kubeconfig: {
+    server: 'https://127.9.9.9:6443',
+    context: 'kubernetes',
+    path: '/srv/hacp/clusters/kubernetes/admin.conf',
+  },
+  'binaries-list': {
+    cacheDir: '/home/o/.cache/hacp/kubernetes',
+    releaseUrl: 'https://dl.k8s.io/release',
+    versions: [
+      {
+        version: 'v1.23.16',
+        dir: '/home/o/.cache/hacp/kubernetes/v1.23.16',
+        binaries: ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'],
+        bytes: 315_000_000,
+      },
+    ],
+    configured: {
+      binDir: '/opt/k8s/bin',
+      variables: { KUBE_SCHEDULER: '/opt/k8s/kube-scheduler' },
+      version: 'v1.23.16',
+    },
+  },
+  'binaries-fetch': {
+    requested: '1.23',
+    version: 'v1.23.16',
+    downloaded: true,
+    binaries: [
+      { name: 'kube-apiserver', path: '/opt/k8s/bin/kube-apiserver', source: 'bin-dir' },
+      { name: 'kube-controller-manager', path: '/c/v1.23.16/kube-controller-manager', source: 'cache' },
+      { name: 'kube-scheduler', path: '/opt/k8s/kube-scheduler', source: 'variable' },
+    ],
+  },
+  addons: { files: sampleAddonFiles() },
+  'addons-apply': {
+    files: sampleAddonFiles(),
+    replicas: ['kubernetes-master'],
+    warnings: [{ code: 'UNHEALTHY_REPLICA', message: 'kubernetes-master-1f3 is down.' }],
   },
 };
 
@@ -206,6 +267,74 @@ describe('schemas', () => {
     ).toEqual(['/result/leaders/0 must NOT have additional properties ("term")']);
   });
 
+  it('refuses Kubernetes results that do not follow the SDK’s shapes', () => {
+    const status = successEnvelope(samples.status, []);
+    expect(
+      validateEnvelope(
+        'status',
+        edited(status, (c) => (c.result.replicas[1].kubernetes.scheduler = 'down')),
+      ).valid,
+    ).toBe(false);
+    expect(
+      validateEnvelope(
+        'status',
+        edited(status, (c) => delete c.result.kubernetes.version),
+      ).errors,
+    ).toEqual(["/result/kubernetes must have required property 'version'"]);
+    expect(
+      validateEnvelope(
+        'up',
+        edited(successEnvelope(samples.up, []), (c) => (c.result.steps[0].status = 'already-gone')),
+      ).valid,
+    ).toBe(false);
+  });
+
+  it('refuses a kubeconfig result that holds the contents, or lacks its path', () => {
+    const envelope = successEnvelope(samples.kubeconfig, []);
+    expect(
+      validateEnvelope(
+        'kubeconfig',
+        edited(envelope, (c) => (c.result.contents = '[redacted]')),
+      ).errors,
+    ).toEqual(['/result must NOT have additional properties ("contents")']);
+    expect(
+      validateEnvelope(
+        'kubeconfig',
+        edited(envelope, (c) => delete c.result.path),
+      ).errors,
+    ).toEqual(["/result must have required property 'path'"]);
+  });
+
+  it('refuses malformed binaries and add-on results', () => {
+    expect(
+      validateEnvelope(
+        'binaries list',
+        edited(
+          successEnvelope(samples['binaries-list'], []),
+          (c) => (c.result.configured.variables.KUBECTL = '/x'),
+        ),
+      ).valid,
+    ).toBe(false);
+    expect(
+      validateEnvelope(
+        'binaries fetch',
+        edited(successEnvelope(samples['binaries-fetch'], []), (c) => (c.result.binaries[0].source = 'web')),
+      ).valid,
+    ).toBe(false);
+    expect(
+      validateEnvelope(
+        'addons list',
+        edited(successEnvelope(samples.addons, []), (c) => (c.result.files[0].objects[0].mode = 'Ignore')),
+      ).valid,
+    ).toBe(false);
+    expect(
+      validateEnvelope(
+        'addons apply',
+        edited(successEnvelope(samples['addons-apply'], []), (c) => delete c.result.replicas),
+      ).errors,
+    ).toEqual(["/result must have required property 'replicas'"]);
+  });
+
   it('refuses a warning without a message', () => {
     expect(validateEnvelope('status', successEnvelope(sampleStatus(), [{ code: 'X' } as never])).valid).toBe(
       false,
@@ -248,11 +377,13 @@ describe('schemas', () => {
   });
 
   it('names schemas as commands are typed', () => {
-    expect([schemaName('zone fail'), schemaName('zone:fail'), schemaName('certs-check')]).toEqual([
-      'zone-fail',
-      'zone-fail',
-      'certs-check',
-    ]);
+    expect([
+      schemaName('zone fail'),
+      schemaName('zone:fail'),
+      schemaName('certs-check'),
+      schemaName('addons list'),
+      schemaName('addons:apply'),
+    ]).toEqual(['zone-fail', 'zone-fail', 'certs-check', 'addons', 'addons-apply']);
     expect(() => schemaName('frobnicate')).toThrow(/No --json schema/);
   });
 });

@@ -30,7 +30,15 @@ export const ENVELOPE_SCHEMAS = [
   'certs-renew',
   'leases',
   'providers',
+  'kubeconfig',
+  'binaries-list',
+  'binaries-fetch',
+  'addons',
+  'addons-apply',
 ] as const;
+
+/** Commands typed another way than their schema is named: `addons list` is `addons`. */
+const SCHEMA_ALIASES: Readonly<Record<string, EnvelopeSchema>> = { 'addons-list': 'addons' };
 
 export type EnvelopeSchema = (typeof ENVELOPE_SCHEMAS)[number] | 'error';
 
@@ -45,7 +53,8 @@ export interface EnvelopeValidation {
 
 /** A schema name from a command as typed (`zone fail`), its oclif id (`zone:fail`) or the name itself. */
 export function schemaName(command: string): EnvelopeSchema {
-  const name = command.trim().replace(/[\s:]+/g, '-');
+  const typed = command.trim().replace(/[\s:]+/g, '-');
+  const name = SCHEMA_ALIASES[typed] ?? typed;
   if (name === 'error' || (ENVELOPE_SCHEMAS as readonly string[]).includes(name))
     return name as EnvelopeSchema;
   throw new Error(`No --json schema for "${command}"; known: ${[...ENVELOPE_SCHEMAS, 'error'].join(', ')}.`);

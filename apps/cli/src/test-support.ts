@@ -2,13 +2,21 @@
  * For tests: sample SDK results (typed, so they follow the SDK's types), a fake runtime and a fake
  * control plane, and a way to run a command in-process against them. Not part of the CLI.
  */
-import { fileURLToPath } from 'node:url';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Secret } from '@hacp/core';
 import type {
+  AddonFile,
+  AddonsApplyResult,
   CertificateStatus,
   ClusterStatus,
   ControlPlane,
   ControlPlaneEvent,
   ControlPlaneSettings,
+  KubeconfigResult,
   OperationResult,
   Plan,
 } from '@hacp/sdk';
@@ -191,6 +199,122 @@ export function sampleLeases(): LeasesResult {
   };
 }
 
+/** A Kubernetes cluster's status: components on every replica, the version and the leaders. */
+export function sampleKubernetesStatus(overrides: Partial<ClusterStatus> = {}): ClusterStatus {
+  const base = sampleStatus();
+  return {
+    ...base,
+    replicas: [
+      {
+        ...(base.replicas[0] as ClusterStatus['replicas'][number]),
+        kubernetes: { apiserver: 'ok', controllerManager: 'ok', scheduler: 'ok' },
+      },
+      {
+        ...(base.replicas[1] as ClusterStatus['replicas'][number]),
+        kubernetes: { apiserver: 'ok', controllerManager: 'failing', scheduler: 'unreachable' },
+      },
+    ],
+    kubernetes: {
+      version: 'v1.23.16',
+      controllerManagerLeader: 'kubernetes-master',
+      schedulerLeader: 'kubernetes-master-1f3',
+    },
+    ...overrides,
+  };
+}
+
+/** The base64 of a PEM private key's first line, as a kubeconfig's client-key-data begins. */
+export const SAMPLE_KEY_DATA = Buffer.from('-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeKey\n').toString(
+  'base64',
+);
+
+/** An admin kubeconfig's text, with a (fake) private key in it. */
+export function sampleKubeconfigText(server = 'https://127.9.9.9:6443'): string {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: kubernetes',
+    '  cluster:',
+    `    server: ${server}`,
+    'users:',
+    '- name: kubernetes-admin',
+    '  user:',
+    `    client-key-data: ${SAMPLE_KEY_DATA}`,
+    'current-context: kubernetes',
+    '',
+  ].join('\n');
+}
+
+export function sampleAddonFiles(): AddonFile[] {
+  return [
+    {
+      file: 'dns.yaml',
+      objects: [
+        { kind: 'Deployment', name: 'coredns', namespace: 'kube-system', mode: 'Reconcile' },
+        { kind: 'Service', name: 'kube-dns', namespace: 'kube-system', mode: 'Reconcile' },
+      ],
+    },
+    {
+      file: 'quota.yaml',
+      objects: [{ kind: 'ResourceQuota', name: 'default-quota', namespace: 'default', mode: 'EnsureExists' }],
+    },
+  ];
+}
+
+/** A release location on disk, laid out as https://dl.k8s.io/release is, and a cache beside it. */
+export interface FakeRelease {
+  /** The temporary folder holding both; `remove()` deletes it. */
+  dir: string;
+  /** `file://<dir>/release`: HACP_KUBE_RELEASE_URL. */
+  releaseUrl: string;
+  /** `<dir>/cache`: XDG_CACHE_HOME. */
+  cacheHome: string;
+  remove(): Promise<void>;
+}
+
+/** What `uname -m` calls this machine, as the release names it. */
+const RELEASE_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
+
+/**
+ * A small release location: for each version, the three per-binary files (shell scripts that print
+ * `Kubernetes <version>` for `--version`, padded to `paddingBytes` so that a download reports its
+ * progress several times) with their `.sha256`, and the marker files given (`{ 'stable-1.23':
+ * 'v1.23.16' }`).
+ */
+export async function makeFakeRelease(options: {
+  versions: string[];
+  markers?: Record<string, string>;
+  paddingBytes?: number;
+}): Promise<FakeRelease> {
+  const dir = await mkdtemp(join(tmpdir(), 'hacp-cli-release-'));
+  const release = join(dir, 'release');
+  const arch = RELEASE_ARCH[process.arch] ?? process.arch;
+  for (const version of options.versions) {
+    const bin = join(release, version, 'bin', 'linux', arch);
+    await mkdir(bin, { recursive: true });
+    for (const binary of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+      const padding = randomBytes(Math.ceil((options.paddingBytes ?? 0) * 0.75)).toString('base64');
+      const text = `#!/bin/sh\n[ "$1" = "--version" ] && echo "Kubernetes ${version}"\nexit 0\n# ${padding}\n`;
+      await writeFile(join(bin, binary), text);
+      await chmod(join(bin, binary), 0o755);
+      const digest = createHash('sha256').update(text).digest('hex');
+      await writeFile(join(bin, `${binary}.sha256`), `${digest}  ${binary}\n`);
+    }
+  }
+  for (const [marker, version] of Object.entries(options.markers ?? {})) {
+    await writeFile(join(release, `${marker}.txt`), `${version}\n`);
+  }
+  const cacheHome = join(dir, 'cache');
+  await mkdir(cacheHome);
+  return {
+    dir,
+    releaseUrl: pathToFileURL(release).href,
+    cacheHome,
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
 /** A fake provider with the local provider's zone calls. */
 export interface FakeProvider {
   name: string;
@@ -233,6 +357,7 @@ export interface FakeControlPlaneBehaviour {
   plan?: Plan;
   certificates?: CertificateStatus[];
   leases?: LeasesResult;
+  addons?: AddonFile[];
 }
 
 export interface FakeControlPlane extends ControlPlane {
@@ -286,6 +411,30 @@ export function fakeControlPlane(
       renew: (options) => answer('certs.renew', options, { renewed: ['etcd-peer:kubernetes-master'] }),
     },
     leases: (options) => answer('leases', options, behaviour.leases ?? sampleLeases()),
+    // Writes nothing: where the real one writes is the SDK's concern; the call says where it was asked to.
+    kubeconfig: (options = {}) => {
+      const written: KubeconfigResult = {
+        server: 'https://127.9.9.9:6443',
+        context: settings.cluster ?? 'kubernetes',
+        contents: new Secret(sampleKubeconfigText()),
+        ...(options.path === undefined ? {} : { path: resolve(options.path) }),
+      };
+      return answer('kubeconfig', options, written);
+    },
+    addons: {
+      list: (options) => answer('addons.list', options, behaviour.addons ?? sampleAddonFiles()),
+      apply: (options) => {
+        const applied: AddonsApplyResult = {
+          files: options.files.map((file) => ({
+            file: file.name,
+            objects: [{ kind: 'ConfigMap', name: file.name.replace(/\.\w+$/, ''), mode: 'Reconcile' }],
+          })),
+          replicas: ['kubernetes-master', 'kubernetes-master-1f3'],
+          warnings: [],
+        };
+        return answer('addons.apply', options, applied);
+      },
+    },
     close: async () => {
       controlPlane.closed = true;
     },

@@ -44,6 +44,12 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
     'key-algorithm': describedFlag(operationFlags['key-algorithm'], {
       summary: "up: the cluster PKI's key algorithm.",
     }),
+    'kubernetes-version': describedFlag(operationFlags['kubernetes-version'], {
+      summary: 'up: the Kubernetes version (HACP_KUBERNETES_VERSION).',
+    }),
+    kubernetes: describedFlag(operationFlags.kubernetes, {
+      summary: 'up: run Kubernetes on every replica; --no-kubernetes for etcd only (HACP_KUBERNETES).',
+    }),
     name: describedFlag(operationFlags.name, { summary: "replicate: the new replica's name." }),
     replica: describedFlag(operationFlags.replica, {
       summary: 'remove (KUBE_REPLICA_NAME), replace: the replica.',
