@@ -41,10 +41,11 @@ describe('hacp --provider gce (Compute API test server)', () => {
       projects: [PROJECT],
       runtime: { dir: join(state.dir, 'compute') },
     });
+    // etcd-only replicas: the Compute API server's VMs boot real etcd, not the Kubernetes images.
     const env = {
       HACP_GCE_API_ENDPOINT: server.url,
       HACP_GCE_REACH: 'direct',
-      HACP_GCE_KUBE_APISERVER: 'false',
+      HACP_KUBERNETES: 'false',
     };
     const gce = ['--provider', 'gce', '--project', PROJECT];
     const options = { stateDir: state.dir, env };
@@ -56,7 +57,24 @@ describe('hacp --provider gce (Compute API test server)', () => {
     expect(noProject.json).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
     expect(server.requests).toHaveLength(0);
 
-    await ok(['up', ...gce, '--zone', 'europe-west1-b', '--multizone'], options);
+    // The retired HACP_GCE_KUBE_APISERVER: refused, pointing at --no-kubernetes; nothing sent or written.
+    const before = snapshotTree(state.dir);
+    const retired = await hacp(['up', ...gce, '--zone', 'europe-west1-b', '--no-kubernetes', '--json'], {
+      stateDir: state.dir,
+      env: { ...env, HACP_GCE_KUBE_APISERVER: 'false' },
+    });
+    expect(retired.code).toBe(2);
+    assertEnvelope('error', retired.json);
+    expect(retired.json).toMatchObject({
+      error: {
+        code: 'INVALID_ARGUMENT',
+        actions: expect.arrayContaining([expect.stringContaining('--no-kubernetes')]),
+      },
+    });
+    expect(server.requests).toHaveLength(0);
+    expect(snapshotTree(state.dir)).toEqual(before);
+
+    await ok(['up', ...gce, '--zone', 'europe-west1-b', '--multizone', '--no-kubernetes'], options);
     // The forwarding rule cannot be made (more 500s than the provider retries): the replicate fails
     // after its promote step, keeps its journal, and `hacp resume` finishes it once GCE answers.
     const fault = server.faults.add({
@@ -83,12 +101,12 @@ describe('hacp --provider gce (Compute API test server)', () => {
     expect(two.endpoint.mode).toBe('load-balanced');
 
     // A zone of another region: exit 2, the state folder and the project unchanged.
-    const before = snapshotTree(state.dir);
+    const beforeElsewhere = snapshotTree(state.dir);
     const mutations = mutating(server).length;
     const elsewhere = await hacp(['replicate', ...gce, '--zone', 'us-central1-a', '--json'], options);
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.json).toMatchObject({ error: { code: 'ZONE_NOT_IN_REGION' } });
-    expect(snapshotTree(state.dir)).toEqual(before);
+    expect(snapshotTree(state.dir)).toEqual(beforeElsewhere);
     expect(mutating(server).length).toBe(mutations);
 
     await ok(['remove', ...gce, '--zone', 'europe-west1-c'], options);

@@ -33,12 +33,8 @@ describe('gceSettings', () => {
     expect(gceSettings(context({ CLOUDSDK_CORE_PROJECT: 'gcloud-1' })).project).toBe('gcloud-1');
   });
 
-  it('defaults to IAP tunnels and kube-apiserver, and passes region, network and endpoint through', () => {
-    expect(gceSettings(context({}, 'proj-1'))).toEqual({
-      project: 'proj-1',
-      reach: 'iap',
-      kubeApiserver: true,
-    });
+  it('defaults to IAP tunnels, and passes region, network and endpoint through', () => {
+    expect(gceSettings(context({}, 'proj-1'))).toEqual({ project: 'proj-1', reach: 'iap' });
     expect(
       gceSettings(
         context(
@@ -47,7 +43,7 @@ describe('gceSettings', () => {
             HACP_GCE_NETWORK: 'cp-net',
             HACP_GCE_REACH: 'direct',
             HACP_GCE_API_ENDPOINT: 'http://127.0.0.1:8089',
-            HACP_GCE_KUBE_APISERVER: 'false',
+            HACP_GCE_KUBE_APISERVER: '',
           },
           'proj-1',
         ),
@@ -55,7 +51,6 @@ describe('gceSettings', () => {
     ).toEqual({
       project: 'proj-1',
       reach: 'direct',
-      kubeApiserver: false,
       region: 'europe-west1',
       network: 'cp-net',
       apiEndpoint: 'http://127.0.0.1:8089',
@@ -67,12 +62,27 @@ describe('gceSettings', () => {
     [{}, 'Not_A_Project', 'project'],
     [{ HACP_GCE_REACH: 'vpn' }, 'proj-1', 'HACP_GCE_REACH'],
     [{ HACP_GCE_KUBE_APISERVER: 'yes' }, 'proj-1', 'HACP_GCE_KUBE_APISERVER'],
+    [{ HACP_GCE_KUBE_APISERVER: 'true' }, 'proj-1', 'HACP_GCE_KUBE_APISERVER'],
     [{ HACP_GCE_API_ENDPOINT: 'not a url' }, 'proj-1', 'HACP_GCE_API_ENDPOINT'],
   ])('refuses %j with project %s as INVALID_ARGUMENT naming %s', (env, project, field) => {
     const error = refusal(() => gceSettings(context(env as Record<string, string>, project)));
     expect(error.code).toBe('INVALID_ARGUMENT');
     expect(error.details.field).toBe(field);
     expect(error.actions.length).toBeGreaterThan(0);
+  });
+
+  it('refuses the retired HACP_GCE_KUBE_APISERVER=false, pointing at --no-kubernetes, rather than ignore it', () => {
+    const error = refusal(() => gceSettings(context({ HACP_GCE_KUBE_APISERVER: 'false' }, 'proj-1')));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.exitCode).toBe(2);
+    expect(error.details).toEqual({ field: 'HACP_GCE_KUBE_APISERVER', value: 'false' });
+    expect(error.message).toBe(
+      'HACP_GCE_KUBE_APISERVER="false" is no longer read: whether the replicas run Kubernetes is the cluster\'s choice, made once at `hacp up`.',
+    );
+    expect(error.actions).toEqual([
+      'Unset HACP_GCE_KUBE_APISERVER.',
+      'For an etcd-only cluster, pass --no-kubernetes to `hacp up` (or set HACP_KUBERNETES=false).',
+    ]);
   });
 });
 

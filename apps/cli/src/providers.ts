@@ -56,9 +56,14 @@ export const GCE_VARIABLES = {
   reach: 'HACP_GCE_REACH',
   /** Another Compute API endpoint, such as `http://127.0.0.1:8089` for the testkit's Compute API server. */
   apiEndpoint: 'HACP_GCE_API_ENDPOINT',
-  /** `false`: replicas run etcd only, without kube-apiserver. */
-  kubeApiserver: 'HACP_GCE_KUBE_APISERVER',
 } as const;
+
+/**
+ * The GCE provider's former switch for etcd-only replicas. Whether replicas run Kubernetes is now
+ * the cluster's choice at `up` (`--no-kubernetes`), so any value is refused rather than ignored:
+ * ignoring `false` would silently give a cluster with Kubernetes.
+ */
+export const RETIRED_GCE_KUBE_APISERVER = 'HACP_GCE_KUBE_APISERVER';
 
 const REACH_MODES = ['iap', 'ssh', 'direct'] as const;
 
@@ -84,7 +89,7 @@ export const KNOWN_PROVIDERS = Object.keys(PROVIDERS) as BuiltInProviderName[];
 const BUILT_IN = {
   local: {
     package: '@hacp/provider-local',
-    description: 'Replicas as etcd (and kube-apiserver) processes on this machine, behind HAProxy.',
+    description: 'Replicas as local processes (etcd and the Kubernetes control plane), behind HAProxy.',
   },
   gce: {
     package: '@hacp/provider-gce',
@@ -304,7 +309,8 @@ export async function createCliProvider(name: string, context: ProviderContext):
  * The GCE provider's settings from `--project` and the environment, checked before the Google
  * client is loaded.
  *
- * @throws HacpError INVALID_ARGUMENT for a missing project or a bad variable.
+ * @throws HacpError INVALID_ARGUMENT for a missing project, a bad variable, or the retired
+ *   HACP_GCE_KUBE_APISERVER set to anything.
  */
 export function gceSettings(context: ProviderContext) {
   const { env } = context;
@@ -337,13 +343,16 @@ export function gceSettings(context: ProviderContext) {
       details: { field: GCE_VARIABLES.reach, value: reach },
     });
   }
-  const apiserver = readStringVariable(env, GCE_VARIABLES.kubeApiserver);
-  if (apiserver !== undefined && apiserver !== 'true' && apiserver !== 'false') {
+  const retired = readStringVariable(env, RETIRED_GCE_KUBE_APISERVER);
+  if (retired !== undefined) {
     throw new HacpError({
       code: ErrorCode.INVALID_ARGUMENT,
-      message: `${GCE_VARIABLES.kubeApiserver}=${JSON.stringify(apiserver)} is not a boolean: it accepts exactly true or false.`,
-      actions: [`Set ${GCE_VARIABLES.kubeApiserver}=true or false, or unset it.`],
-      details: { field: GCE_VARIABLES.kubeApiserver, value: apiserver },
+      message: `${RETIRED_GCE_KUBE_APISERVER}=${JSON.stringify(retired)} is no longer read: whether the replicas run Kubernetes is the cluster's choice, made once at \`hacp up\`.`,
+      actions: [
+        `Unset ${RETIRED_GCE_KUBE_APISERVER}.`,
+        'For an etcd-only cluster, pass --no-kubernetes to `hacp up` (or set HACP_KUBERNETES=false).',
+      ],
+      details: { field: RETIRED_GCE_KUBE_APISERVER, value: retired },
     });
   }
   const apiEndpoint = readStringVariable(env, GCE_VARIABLES.apiEndpoint);
@@ -358,7 +367,6 @@ export function gceSettings(context: ProviderContext) {
   return {
     project,
     reach: reach as (typeof REACH_MODES)[number],
-    kubeApiserver: apiserver !== 'false',
     ...optional('region', readStringVariable(env, GCE_VARIABLES.region)),
     ...optional('network', readStringVariable(env, GCE_VARIABLES.network)),
     ...optional('apiEndpoint', apiEndpoint),
