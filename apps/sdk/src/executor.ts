@@ -721,11 +721,10 @@ export async function runStep(context: StepContext, step: PlanStep): Promise<Ste
     }
     case 'delete-identity-lease':
       // The replica is gone by now: its hostname is the one its network was given, else its name.
-      return deleteReplicaIdentityLeases(
-        context,
-        await context.record(),
-        journal.networks[action.replica]?.hostname ?? action.replica,
-      );
+      return deleteReplicaIdentityLeases(context, await context.record(), {
+        name: action.replica,
+        hostname: journal.networks[action.replica]?.hostname ?? action.replica,
+      });
     case 'endpoint':
       return runEndpointStep(context, action.step);
     case 'delete-firewall': {

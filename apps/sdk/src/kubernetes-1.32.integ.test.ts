@@ -98,8 +98,10 @@ describe.skipIf(v132.skip !== undefined)(
           const real = results.testResults
             .flatMap((file) => file.assertionResults)
             .filter((test) => test.fullName.includes('against a real cluster'));
-          expect(real.length).toBeGreaterThan(10);
-          expect(real.filter((test) => test.status !== 'passed')).toEqual([]);
+          // What only the test server can do (a forbidden token, hooks inside it) is skipped on a cluster.
+          expect(real.filter((test) => test.status === 'skipped').length).toBeLessThanOrEqual(6);
+          expect(real.filter((test) => test.status === 'passed').length).toBeGreaterThanOrEqual(15);
+          expect(real.filter((test) => test.status !== 'passed' && test.status !== 'skipped')).toEqual([]);
         } finally {
           await rm(out, { recursive: true, force: true });
         }

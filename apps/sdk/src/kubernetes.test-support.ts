@@ -24,9 +24,9 @@ export async function kubernetesTestSource(
     version: found.binaries.version,
     source: {
       binDir: dirname(found.binaries.paths['kube-apiserver']),
+      // Versions resolve through the test location (never the official one); binaries come from binDir.
       cacheDir: join(tmpdir(), 'hacp-sdk-test-cache-unused'),
-      // Never used: the binaries are found in binDir. Nothing in a test reaches the official location.
-      releaseUrl: 'file:///nonexistent/hacp-test-release',
+      releaseUrl: process.env.HACP_KUBE_RELEASE_URL as string,
     },
   };
 }
@@ -145,8 +145,9 @@ export interface ProbeFailure {
 
 /** A /readyz probe through the endpoint every 100 ms, until stopped. */
 export function startReadyzProbe(config: KubeConfig): {
-  stop(): Promise<{ requests: number; failures: ProbeFailure[] }>;
+  stop(): Promise<{ startedAt: number; requests: number; failures: ProbeFailure[] }>;
 } {
+  const startedAt = Date.now();
   let running = true;
   let requests = 0;
   const failures: ProbeFailure[] = [];
@@ -163,7 +164,7 @@ export function startReadyzProbe(config: KubeConfig): {
     stop: async () => {
       running = false;
       await loop;
-      return { requests, failures };
+      return { startedAt, requests, failures };
     },
   };
 }

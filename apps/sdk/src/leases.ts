@@ -1,13 +1,14 @@
 /**
  * The cluster's leases through its Kubernetes API (@hacp/lease-identity): which replica each
  * apiserver identity lease belongs to, who leads the singletons, and deleting a removed replica's
- * identity lease. Only with a kubeconfig: a cluster without kube-apiserver has no leases.
+ * identity lease. Only where there is a Kubernetes API: an etcd-only cluster has no leases.
  *
  * The Kubernetes client is imported only when a kubeconfig is given: it costs every command about
  * 0.4 s to load (bench/lifecycle).
  */
 import { ErrorCode, HacpError, type Instance } from '@hacp/core';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { attributeIdentities, replicasOf } from './kubernetes/identity.js';
 import type { LeaseIdentityStatus, LeaseLeaderStatus } from './types.js';
 
 const kubernetes = () => import('@kubernetes/client-node');
@@ -50,15 +51,14 @@ export async function inspectLeases(options: {
       ...(replica ? { replica: replica.name } : {}),
     });
   }
+  const owners = attributeIdentities(identities, replicasOf(options.instances));
   return {
     identities: identities
       .map((identity) => {
-        const replica = options.instances.find(
-          (instance) => identity.hostname !== undefined && instance.hostname === identity.hostname,
-        );
+        const replica = owners.get(identity.leaseName);
         return {
           name: identity.leaseName,
-          ...(replica ? { replica: replica.name } : {}),
+          ...(replica ? { replica } : {}),
           stale: identity.stale,
           ...(identity.lastRenewedAt === undefined
             ? {}
@@ -71,19 +71,26 @@ export async function inspectLeases(options: {
 }
 
 /**
- * Deletes the identity leases whose hostname label names the replica (1.26+ leases record it; older
- * ones are left to the apiservers' own GC). Returns the names deleted; a lease already gone is fine.
+ * Deletes the identity leases of a removed replica: those attributed to it (see
+ * attributeIdentities), counting it as running, since its apiserver stopped only moments ago.
+ * Returns the names deleted; a lease already gone is fine.
  */
 export async function deleteIdentityLeases(options: {
   kubeconfig: KubeConfig;
-  hostname: string;
+  replica: { name: string; hostname: string };
+  /** The cluster's other instances. */
+  others: readonly Instance[];
 }): Promise<string[]> {
   const { IDENTITY_NAMESPACE, listApiServerIdentities } = await leaseIdentity();
   const { ApiException, CoordinationV1Api } = await kubernetes();
   const identities = await listApiServerIdentities({ client: options.kubeconfig });
+  const owners = attributeIdentities(identities, [
+    ...replicasOf(options.others.filter((other) => other.name !== options.replica.name)),
+    { ...options.replica, running: true },
+  ]);
   const api = options.kubeconfig.makeApiClient(CoordinationV1Api);
   const deleted: string[] = [];
-  for (const identity of identities.filter((entry) => entry.hostname === options.hostname)) {
+  for (const identity of identities.filter((entry) => owners.get(entry.leaseName) === options.replica.name)) {
     try {
       await api.deleteNamespacedLease({ name: identity.leaseName, namespace: IDENTITY_NAMESPACE });
       deleted.push(identity.leaseName);
@@ -103,62 +110,4 @@ export async function deleteIdentityLeases(options: {
     }
   }
   return deleted;
-}
-
-/** The names of the apiserver identity leases there are now. */
-export async function identityLeaseNames(kubeconfig: KubeConfig): Promise<string[]> {
-  const { listApiServerIdentities } = await leaseIdentity();
-  return (await listApiServerIdentities({ client: kubeconfig })).map((identity) => identity.leaseName);
-}
-
-/**
- * Labels a new replica's identity lease with its hostname, as 1.27+ apiservers do themselves: a
- * 1.20–1.25 apiserver names its lease `kube-apiserver-<uuid>` and records no hostname, so hacp marks
- * the one lease that appeared since `before` (taken before the replica's apiserver started) and has
- * no hostname. The apiserver's own renewals keep the label. Returns the lease's name, or undefined
- * while no such lease exists yet.
- *
- * @throws HacpError CONFLICT when more than one unlabelled lease appeared (two apiservers started at
- *   once): which is which cannot be told.
- */
-export async function labelNewIdentityLease(options: {
-  kubeconfig: KubeConfig;
-  hostname: string;
-  before: readonly string[];
-}): Promise<string | undefined> {
-  const { HOSTNAME_LABEL_KEY, IDENTITY_NAMESPACE, listApiServerIdentities } = await leaseIdentity();
-  const identities = await listApiServerIdentities({ client: options.kubeconfig });
-  const own = identities.find((identity) => identity.hostname === options.hostname && !identity.stale);
-  if (own !== undefined) return own.leaseName;
-  const fresh = identities.filter(
-    (identity) =>
-      identity.hostname === undefined && !identity.stale && !options.before.includes(identity.leaseName),
-  );
-  if (fresh.length === 0) return undefined;
-  if (fresh.length > 1) {
-    throw new HacpError({
-      code: ErrorCode.CONFLICT,
-      message: `${fresh.length} new apiserver identity leases appeared (${fresh.map((f) => f.leaseName).join(', ')}); hacp cannot tell which is ${options.hostname}'s.`,
-      actions: ['Run `hacp leases` to see them; the step is retried by `hacp resume`.'],
-      details: { hostname: options.hostname },
-    });
-  }
-  const name = (fresh[0] as { leaseName: string }).leaseName;
-  const { ApiException, CoordinationV1Api } = await kubernetes();
-  const api = options.kubeconfig.makeApiClient(CoordinationV1Api);
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const lease = await api.readNamespacedLease({ name, namespace: IDENTITY_NAMESPACE });
-    lease.metadata = {
-      ...lease.metadata,
-      labels: { ...(lease.metadata?.labels ?? {}), [HOSTNAME_LABEL_KEY]: options.hostname },
-    };
-    try {
-      await api.replaceNamespacedLease({ name, namespace: IDENTITY_NAMESPACE, body: lease });
-      return name;
-    } catch (error) {
-      // The apiserver renews its lease every 10 s: a conflict means read it again.
-      if (!(error instanceof ApiException && error.code === 409)) throw error;
-    }
-  }
-  return undefined;
 }

@@ -81,6 +81,7 @@ describe('renderReplica', () => {
         '--tls-private-key-file=/srv/hacp/r1/root/pki/apiserver.key',
         '--kubelet-client-certificate=/srv/hacp/r1/root/pki/apiserver-kubelet-client.crt',
         '--feature-gates=APIServerIdentity=true',
+        '--identity-lease-duration-seconds=60',
         // A loopback endpoint cannot be the kubernetes service's endpoint.
         '--endpoint-reconciler-type=none',
         '--shutdown-delay-duration=3s',

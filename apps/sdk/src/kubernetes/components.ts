@@ -32,6 +32,9 @@ export const KUBERNETES_FILES = {
   addonsDir: 'addons',
 } as const;
 
+/** A 1.20–1.25 apiserver's identity lease duration (its default is 3600 s). */
+export const LEGACY_IDENTITY_LEASE_SECONDS = 60;
+
 /** How often each replica's add-on manager re-applies the add-on folder. */
 export const ADDON_INTERVAL_SECONDS = 10;
 
@@ -112,8 +115,15 @@ function apiserver(options: KubernetesRenderOptions, at: (file: string) => strin
     `--endpoint-reconciler-type=${isLoopback(options.endpointAddress) ? 'none' : 'lease'}`,
     `--shutdown-delay-duration=${delay}s`,
   ];
-  // APIServerIdentity is alpha (off) in 1.20–1.25 and on by default from 1.26.
-  if (minor >= 20 && minor <= 25) args.push('--feature-gates=APIServerIdentity=true');
+  // APIServerIdentity is alpha (off) in 1.20–1.25 and on by default from 1.26. Such an apiserver takes
+  // a new lease at every start, naming no hostname: a short duration makes the old one stale soon after a
+  // restart, so the new one can be told apart (kubernetes/identity.ts). Renewals stay every 10 s.
+  if (minor >= 20 && minor <= 25) {
+    args.push(
+      '--feature-gates=APIServerIdentity=true',
+      `--identity-lease-duration-seconds=${LEGACY_IDENTITY_LEASE_SECONDS}`,
+    );
+  }
   return {
     name: 'kube-apiserver',
     command: program(options, 'kube-apiserver'),

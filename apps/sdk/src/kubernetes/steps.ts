@@ -10,13 +10,14 @@ import { parseKubernetesVersion } from '@hacp/kubernetes-release';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readAddonFiles } from '../addons.js';
 import type { StepContext } from '../executor.js';
-import { deleteIdentityLeases, identityLeaseNames, labelNewIdentityLease } from '../leases.js';
+import { deleteIdentityLeases } from '../leases.js';
 import type { ClusterRecord } from '../record.js';
 import type { ReplicaRenderOptions } from '../render.js';
 import type { StepStatus } from '../types.js';
 import { clusterKubeConfig, replicaKubeConfig, requireEndpointAddress } from './api.js';
 import { KUBERNETES_PROCESSES } from './components.js';
 import { kubernetesHealth, notReady } from './health.js';
+import { identityLeaseNames, labelNewIdentityLease } from './identity.js';
 import { kubernetesPrograms } from './version.js';
 
 /** 1.20–1.25 identity leases record no hostname: hacp labels them (see labelNewIdentityLease). */
@@ -147,16 +148,24 @@ export async function stopKubernetes(
   return 'done';
 }
 
-/** Deletes the identity leases of a removed replica (by its hostname label). */
+/** Deletes the identity leases of a removed replica. */
 export async function deleteReplicaIdentityLeases(
   context: StepContext,
   record: ClusterRecord | undefined,
-  hostname: string,
+  replica: { name: string; hostname: string },
 ): Promise<StepStatus> {
   // An etcd-only cluster has no Kubernetes API; a cluster being deleted takes its leases with it.
   if (record?.kubernetesVersion === undefined && context.kubeconfigFile === undefined)
     return 'not-applicable';
   if (context.journal.operation === 'down' || record === undefined) return 'not-applicable';
-  const deleted = await deleteIdentityLeases({ kubeconfig: await clusterApi(context, record), hostname });
+  const others = await context.provider.instances.list(
+    { cluster: context.cluster },
+    { signal: context.signal },
+  );
+  const deleted = await deleteIdentityLeases({
+    kubeconfig: await clusterApi(context, record),
+    replica,
+    others,
+  });
   return deleted.length > 0 ? 'done' : 'skipped';
 }
