@@ -2,11 +2,17 @@
  * The cluster PKI on the operator's machine (`<dataDir>/pki`, 0700, keys 0600): the CA keys never go
  * to the provider's state store.
  */
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { access, chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ClusterPki, hasPki, loadPki, writePki } from '@hacp/certs';
 import { ErrorCode, HacpError } from '@hacp/core';
 import type { ClusterRecord } from './record.js';
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 export class PkiStore {
   readonly dir: string;
@@ -38,7 +44,11 @@ export class PkiStore {
           details: { dir: this.dir },
         });
       }
-      this.#cached = await loadPki(this.dir);
+      const pki = await loadPki(this.dir);
+      // A folder written before the control plane's client certificates existed: loadPki issued
+      // them in memory; keep them, so that every replica gets the same ones.
+      if (!(await exists(join(this.dir, 'pki', 'controller-manager.crt')))) await writePki(this.dir, pki);
+      this.#cached = pki;
     }
     const pki = this.#cached;
     if (
