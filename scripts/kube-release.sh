@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by test.sh, demo.sh and .ci/run: where Kubernetes server binaries come from. When
 # HACP_KUBE_RELEASE_URL is unset and a mirror of the official release location sits beside the
 # checkout (../shared/kubernetes-release/release), point at it; otherwise hacp uses the official

@@ -891,7 +891,10 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     },
     kubeconfig: (options = {}) => kubeconfigOf(options.path, options.signal),
     addons: {
-      list: async () => listAddons(addonsDir),
+      list: async (options = {}) => {
+        await requireRecord(options.signal);
+        return listAddons(addonsDir);
+      },
       apply: (options) => applyAddons(options.files, options.signal),
     },
     async close() {},
