@@ -80,7 +80,7 @@ export interface ExampleProvider extends ProviderV1 {
   readonly name: 'example';
   /** The state folder in use, absolute. */
   readonly stateDir: string;
-  readonly instances: Required<InstanceApi>;
+  readonly instances: Required<Omit<InstanceApi, 'stopProcesses' | 'syncFiles'>>;
 }
 
 /** The standard ports an endpoint forwards while an instance holds it. */
