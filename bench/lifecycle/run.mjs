@@ -1,12 +1,16 @@
 // Times the `hacp` CLI's lifecycle commands (up, replicate ×2, status, remove ×2, down), each a new
-// process in a fresh state folder, on the local provider (real etcd and HAProxy on loopback); in the
-// same run the bare-etcd floor of adding a member (as bench/etcd-add measures it, on an empty
-// database) and the CLI's cold start against `node -e ''`. A benchmark, not a test:
+// process in a fresh state folder, on the local provider (real etcd and HAProxy on loopback), twice:
+// an etcd-only cluster (`up --no-kubernetes`), against the bare-etcd floor of adding a member (as
+// bench/etcd-add measures it, on an empty database) and the CLI's cold start against `node -e ''`; and,
+// when HACP_KUBE_RELEASE_URL says where Kubernetes binaries come from, a cluster running the whole
+// Kubernetes control plane (`up --kubernetes-version 1.23`), against the same binaries started by hand
+// to /readyz and /healthz (kubernetes-floor.mjs). A benchmark, not a test:
 // `node bench/lifecycle/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -30,6 +34,13 @@ import {
   waitForEqualHashes,
 } from '../etcd-add/floor.mjs';
 import { markdownTable, median, rewriteReadmeSection, toJson } from '../report.mjs';
+import {
+  differencesFromHacp,
+  FLOOR_VARIANTS,
+  floorRound,
+  PROBE_INTERVAL_MS,
+  removeFloorReplica,
+} from './kubernetes-floor.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -41,10 +52,12 @@ const COMMAND_TIMEOUT_MS = 240_000;
 const HOST = '127.0.0.1';
 const README_START = '<!-- lifecycle-results:start -->';
 const README_END = '<!-- lifecycle-results:end -->';
+const README_KUBE_START = '<!-- lifecycle-kubernetes-results:start -->';
+const README_KUBE_END = '<!-- lifecycle-kubernetes-results:end -->';
 
 /** The lifecycle, in order, as a user runs it; `replicas` is what each leaves behind. */
-const LIFECYCLE = [
-  { args: ['up', '--zone', 'local-a', '--multizone'], replicas: 1 },
+const lifecycle = (kubernetesFlags) => [
+  { args: ['up', '--zone', 'local-a', '--multizone', ...kubernetesFlags], replicas: 1 },
   { args: ['replicate', '--zone', 'local-b'], replicas: 2 },
   { args: ['replicate', '--zone', 'local-c'], replicas: 3 },
   { args: ['status', '--json'], replicas: 3 },
@@ -52,6 +65,16 @@ const LIFECYCLE = [
   { args: ['remove', '--zone', 'local-b'], replicas: 1 },
   { args: ['down', '--yes'], replicas: 0 },
 ];
+/** The etcd-only lifecycle: what this benchmark timed before the replicas ran Kubernetes. */
+const LIFECYCLE = lifecycle(['--no-kubernetes']);
+/** The Kubernetes version the second lifecycle asks for, resolved at HACP_KUBE_RELEASE_URL (v1.23.16). */
+const KUBERNETES_SPEC = '1.23';
+const KUBE_LIFECYCLE = lifecycle(['--kubernetes-version', KUBERNETES_SPEC]);
+/**
+ * Where the CLI caches the binaries (its XDG_CACHE_HOME): one folder for every round and run, filled
+ * before any timing, so that no command downloads.
+ */
+const KUBE_CACHE = join(tmpdir(), 'hacp-bench-lifecycle-cache');
 const label = (args) => `hacp ${args.join(' ')}`;
 
 // The floor, as bench/etcd-add measures it (its settings, unchanged).
@@ -80,16 +103,24 @@ function cliDir() {
 const CLI_DIR = cliDir();
 const CLI = join(CLI_DIR, 'bin', 'run.js');
 
-/** The environment of every CLI process: the state folder, and none of the variables hacp reads as defaults. */
-function cliEnv(stateDir) {
-  const env = { ...process.env, HACP_STATE_DIR: stateDir, SHELL: '/bin/sh' };
+/**
+ * The environment of every CLI process: the state folder, none of the variables hacp reads as defaults,
+ * and `extra` (the Kubernetes lifecycle's release location and binary cache).
+ */
+function cliEnv(stateDir, extra = {}) {
+  const env = { ...process.env };
   for (const key of Object.keys(env)) {
-    if (/^(KUBE_|HACP_)/.test(key) && key !== 'HACP_STATE_DIR') delete env[key];
+    if (/^(KUBE_|HACP_)/.test(key)) delete env[key];
   }
   for (const key of ['MULTIZONE', 'ENABLE_ETCD_QUORUM_READ', 'ENABLE_ETCD_QUORUM_READS', 'KUBECONFIG']) {
     delete env[key];
   }
-  return env;
+  return {
+    ...env,
+    ...(stateDir === undefined ? {} : { HACP_STATE_DIR: stateDir }),
+    SHELL: '/bin/sh',
+    ...extra,
+  };
 }
 
 /** The process group of the child now running, so that a timeout or Ctrl-C stops it by its pid. */
@@ -152,7 +183,9 @@ const STEP_KINDS = [
   ['promote', /^Promote /],
   ['wait-healthy', /^Wait until \S+ is healthy/],
   ['drain', /let its connections drain/],
+  ['stop-kubernetes', /Kubernetes components/],
   ['remove-member', /etcd member/],
+  ['identity-lease', /identity lease/],
   ['move-leader', /^Move etcd leadership/],
   ['delete-replica', /^Delete \S+ and its disk/],
   ['endpoint', /load balancer|endpoint address/],
@@ -160,10 +193,16 @@ const STEP_KINDS = [
 ];
 const kindOf = (title) => STEP_KINDS.find(([, pattern]) => pattern.test(title))[0];
 
+/** How hacp words a step's outcome (apps/cli's stepOutcomeText); `skipped` as older builds printed it. */
+const OUTCOMES = 'done|already in place|already gone|not needed|skipped';
+/** hacp's line while a replica's Kubernetes components are waited for, inside its `Wait until … is healthy` step. */
+const KUBERNETES_WAIT = /kube-apiserver, controller-manager and scheduler to be ready/;
+
 /**
- * The steps hacp printed, each with when its line appeared and when its `done` (or `skipped`) did,
- * in ms after the spawn: `[i/n] title …` at the start, ` done` appended in place when nothing came in
- * between, else the whole line again with its status.
+ * The steps hacp printed, each with when its line appeared and when its outcome (`done`, `already
+ * gone`, …) did, in ms after the spawn: `[i/n] title …` at the start, the outcome appended in place
+ * when nothing came in between, else the whole line again with it; and the `waiting for …` lines
+ * printed in between, each with when it appeared.
  */
 function stepsOf(chunks) {
   let text = '';
@@ -174,15 +213,30 @@ function stepsOf(chunks) {
   }
   const at = (position) => ends.find(([end]) => end > position)[1];
   const steps = new Map();
-  for (const match of text.matchAll(/\[(\d+)\/(\d+)\] ([^\r\n]*?) …(?: (done|skipped))?/g)) {
+  const lines = new RegExp(
+    `\\[(\\d+)\\/(\\d+)\\] ([^\\r\\n]*?) …(?: (${OUTCOMES}))?|  waiting for ([^\\r\\n]*?) …`,
+    'g',
+  );
+  let open;
+  for (const match of text.matchAll(lines)) {
+    if (match[5] !== undefined) {
+      open?.waits.push({ message: match[5], atMs: round1(at(match.index)) });
+      continue;
+    }
     const index = Number(match[1]);
     if (!steps.has(index)) {
-      steps.set(index, { index, of: Number(match[2]), title: match[3], startMs: round1(at(match.index)) });
+      steps.set(index, {
+        index,
+        of: Number(match[2]),
+        title: match[3],
+        startMs: round1(at(match.index)),
+        waits: [],
+      });
     }
+    open = steps.get(index);
     if (match[4] !== undefined) {
-      const step = steps.get(index);
-      step.status = match[4];
-      step.endMs = round1(at(match.index + match[0].length - match[4].length));
+      open.status = match[4];
+      open.endMs = round1(at(match.index + match[0].length - match[4].length));
     }
   }
   return [...steps.values()]
@@ -190,21 +244,25 @@ function stepsOf(chunks) {
     .map((step) => ({ ...step, kind: kindOf(step.title), ms: round1(step.endMs - step.startMs) }));
 }
 
-/** One lifecycle command; mutating ones on a terminal (steps timed), `status --json` with pipes. */
-async function runLifecycleCommand(stateDir, { args, replicas }) {
+/**
+ * One lifecycle command; mutating ones on a terminal (steps timed), `status --json` with pipes.
+ * `kubernetes` (the Kubernetes lifecycle): the version every replica must run, and the CLI's
+ * environment for the binaries; without it the cluster must be etcd-only.
+ */
+async function runLifecycleCommand(stateDir, { args, replicas }, kubernetes) {
   const json = args.includes('--json');
   const chunks = [];
   const argv = [process.execPath, CLI, ...args];
   const [command, commandArgs] = json ? [argv[0], argv.slice(1)] : onTerminal(argv);
   const run = await timed(command, commandArgs, {
-    env: cliEnv(stateDir),
+    env: cliEnv(stateDir, kubernetes?.env),
     onChunk: (ms, chunk) => chunks.push([ms, chunk]),
   });
   const fail = (why) =>
     new Error(`${label(args)} ${why} (exit ${run.code ?? run.signal}):\n${run.stdout}\n${run.stderr}`);
   if (run.code !== 0) throw fail('failed');
   if (json) {
-    checkStatus(parseEnvelope(run.stdout, fail), replicas, fail);
+    checkStatus(parseEnvelope(run.stdout, fail), replicas, fail, kubernetes?.version);
     return { wallMs: round1(run.ms) };
   }
   // Equal work: the command says it finished and names the replicas it left.
@@ -213,6 +271,12 @@ async function runLifecycleCommand(stateDir, { args, replicas }) {
   if (finished === null || finished[1] !== args[0]) throw fail('printed no "finished" line');
   if (replicas === 0 ? !left : Number(left?.[1]) !== replicas)
     throw fail(`did not leave ${replicas} replicas`);
+  const version = /^Kubernetes: (\S+)/m.exec(run.stdout)?.[1];
+  if (replicas > 0 && version !== kubernetes?.version) {
+    throw fail(
+      `said the replicas run Kubernetes ${version ?? '(none)'}, not ${kubernetes?.version ?? '(none)'}`,
+    );
+  }
   const steps = stepsOf(chunks);
   if (steps.length !== Number(finished[3]) || steps.some((step) => step.status === undefined)) {
     throw fail(`printed ${steps.length} complete steps, not ${finished[3]}`);
@@ -236,8 +300,12 @@ function parseEnvelope(stdout, fail) {
   }
 }
 
-/** `status --json`: the replicas all healthy voters, in zones a, b, c in turn, and the endpoint as hacp's rules say. */
-function checkStatus(envelope, replicas, fail) {
+/**
+ * `status --json`: the replicas all healthy voters, in zones a, b, c in turn, the endpoint as hacp's
+ * rules say, and with `kubernetesVersion` that version on every replica with its kube-apiserver,
+ * controller-manager and scheduler answering; without it, no Kubernetes at all.
+ */
+function checkStatus(envelope, replicas, fail, kubernetesVersion) {
   const status = envelope?.result;
   if (envelope?.status !== 0 || status === undefined) throw fail('returned an error envelope');
   const names = status.replicas.map((replica) => replica.name).sort();
@@ -261,6 +329,21 @@ function checkStatus(envelope, replicas, fail) {
           .join(',') === names.join(','));
   if (!ok)
     throw fail(`did not show ${replicas} healthy voters behind the endpoint: ${JSON.stringify(status)}`);
+  const components = (replica) => Object.values(replica.kubernetes ?? {});
+  const kubernetesOk =
+    kubernetesVersion === undefined
+      ? status.kubernetes === undefined &&
+        status.replicas.every((replica) => replica.kubernetes === undefined)
+      : status.kubernetes?.version === kubernetesVersion &&
+        status.replicas.every(
+          (replica) =>
+            components(replica).length === 3 && components(replica).every((state) => state === 'ok'),
+        );
+  if (!kubernetesOk) {
+    throw fail(
+      `did not show ${kubernetesVersion === undefined ? 'an etcd-only cluster' : `Kubernetes ${kubernetesVersion} ready on every replica`}: ${JSON.stringify({ kubernetes: status.kubernetes, replicas: status.replicas })}`,
+    );
+  }
 }
 
 // --- cold start -------------------------------------------------------------------------------------
@@ -391,6 +474,99 @@ async function startFloor() {
   return { cluster, admin, leaderUrl, added: 0, lastChangeAt: performance.now() };
 }
 
+// --- the Kubernetes lifecycle and its floor (kubernetes-floor.mjs) ---------------------------------
+
+/**
+ * Where the Kubernetes binaries come from, with the CLI's cache filled by `hacp binaries fetch` before
+ * any timing (so that no timed command downloads); or why the Kubernetes lifecycle is not run.
+ */
+async function prepareKubernetes() {
+  const releaseUrl = process.env.HACP_KUBE_RELEASE_URL?.trim();
+  if (!releaseUrl) {
+    return {
+      ran: false,
+      reason: 'HACP_KUBE_RELEASE_URL is not set, so there were no Kubernetes binaries to run',
+    };
+  }
+  mkdirSync(KUBE_CACHE, { recursive: true, mode: 0o700 });
+  const env = { HACP_KUBE_RELEASE_URL: releaseUrl, XDG_CACHE_HOME: KUBE_CACHE };
+  const args = [CLI, 'binaries', 'fetch', '--kubernetes-version', KUBERNETES_SPEC, '--json'];
+  const fetched = await timed(process.execPath, args, { env: cliEnv(undefined, env) });
+  let envelope;
+  try {
+    envelope = JSON.parse(fetched.stdout);
+  } catch {}
+  if (fetched.code !== 0 || envelope?.status !== 0) {
+    const why =
+      envelope?.error?.message ?? (fetched.stderr.trim() || `exit ${fetched.code ?? fetched.signal}`);
+    return {
+      ran: false,
+      reason: `hacp binaries fetch --kubernetes-version ${KUBERNETES_SPEC} failed: ${why}`,
+    };
+  }
+  const { version, downloaded, binaries } = envelope.result;
+  return {
+    ran: true,
+    env,
+    releaseUrl,
+    version,
+    minor: Number(/^v\d+\.(\d+)\./.exec(version)?.[1]),
+    binaries: {
+      etcd: firstLine('sh', ['-c', 'command -v etcd']),
+      ...Object.fromEntries(binaries.map((b) => [b.name, b.path])),
+    },
+    fetch: { ms: round1(fetched.ms), downloaded },
+  };
+}
+
+/** The command lines hacp started for a replica, as the local provider records them. */
+function instanceRecord(stateDir, replica) {
+  return JSON.parse(readFileSync(join(stateDir, 'local', 'instances', `${replica}.json`), 'utf8'));
+}
+
+/** Floor replicas in use, removed by cleanup() when the run is interrupted. */
+const floorReplicas = new Set();
+
+/**
+ * One round of the Kubernetes lifecycle: the floor first (on an otherwise idle machine, as `up` runs),
+ * then the lifecycle in a fresh state folder; after `up`, equal work: the floor's command lines must
+ * be the ones hacp started, but for addresses and folders.
+ */
+async function kubernetesRound(kube, round, steps) {
+  process.stderr.write(`kubernetes round ${round}: floor`);
+  const floorTimes = await floorRoundOf(kube, round);
+  const spans = ['together', 'inOrder', 'onData'].map((variant) => floorTimes[variant].totalMs.toFixed(0));
+  process.stderr.write(` ${spans.join(' / ')} ms`);
+  stateDir = mkdtempSync(join(tmpdir(), 'hacp-bench-lifecycle-'));
+  for (const step of steps) {
+    const sample = await runLifecycleCommand(stateDir, step, kube);
+    step.samples.push({ round, ...sample });
+    process.stderr.write(`, ${step.args[0]} ${sample.wallMs.toFixed(0)} ms`);
+    if (step.args[0] === 'up') {
+      const differences = differencesFromHacp(floorTimes, instanceRecord(stateDir, 'kubernetes-master'));
+      if (differences.length > 0) {
+        throw new Error(`The floor does not run what hacp runs:\n${differences.join('\n')}`);
+      }
+    }
+  }
+  process.stderr.write('\n');
+  const problems = await removeCluster(stateDir, { down: false });
+  stateDir = undefined;
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  const { commands: _, address: __, root: ___, ...kept } = floorTimes;
+  return { round, ...kept };
+}
+
+/** The floor's round, its two fresh variants alternating which goes first. */
+function floorRoundOf(kube, round) {
+  return floorRound({
+    binaries: kube.binaries,
+    minor: kube.minor,
+    first: round % 2 === 1 ? 'together' : 'inOrder',
+    live: floorReplicas,
+  });
+}
+
 // --- cleanup ----------------------------------------------------------------------------------------
 
 /** Field 22 (start time) and field 3 (state) of /proc/<pid>/stat. */
@@ -469,6 +645,7 @@ function cleanup() {
       floor.admin.close();
       await floor.cluster.stop();
     }
+    for (const replica of floorReplicas) await removeFloorReplica(replica);
     for (const problem of problems) process.stderr.write(`cleanup: ${problem}\n`);
   })();
   return cleaning;
@@ -573,6 +750,8 @@ const KIND_TITLES = {
   'remove-member': 'remove member',
   'move-leader': 'move leader',
   'delete-replica': 'delete replica',
+  'stop-kubernetes': 'stop Kubernetes',
+  'identity-lease': 'identity lease',
   endpoint: 'endpoint (HAProxy)',
   other: 'other',
 };
@@ -761,6 +940,165 @@ function coldNote({ coldStart: cold }) {
   return `Loading \`@hacp/sdk\` is timed inside a fresh \`node\` that has loaded the command's module first, as the CLI has when it runs a command (its own wall time is not the point: node's start is in the other rows). \`hacp status --json\` minus \`hacp --version\` minus loading the SDK: ${ms(round1(look))} ms to look at the one-replica cluster and print it. \`script\` (the pseudo-terminal the mutating commands ran on) adds ${ms(round1(cold.script.medianMs - cold.node.medianMs))} ms to a process.`;
 }
 
+// --- reporting: the Kubernetes lifecycle against its floor ----------------------------------------
+
+const medianOf = (samples, pick) => round1(median(samples.map(pick)));
+const kindMs = (sample, kinds) =>
+  sample.steps.filter((step) => kinds.includes(step.kind)).reduce((sum, step) => sum + step.ms, 0);
+
+/**
+ * A command that starts a replica (up, replicate), taken apart: each part's median on its own, hacp's
+ * own spawn → ready (from the start of its create step to the end of its wait, which also holds the
+ * etcd promotion on replicate), and against the floor.
+ */
+function kubernetesBreakdown(command, floor) {
+  const { samples } = command;
+  const step = (sample, kind) => sample.steps.find((each) => each.kind === kind);
+  const kubernetesWait = (sample) => {
+    const wait = step(sample, 'wait-healthy');
+    const line = wait.waits.find((each) => KUBERNETES_WAIT.test(each.message));
+    return line === undefined ? undefined : wait.endMs - line.atMs;
+  };
+  const listed = ['certs', 'start-replica', 'add-learner', 'promote', 'wait-healthy', 'endpoint'];
+  const spawnToReady = medianOf(
+    samples,
+    (s) => step(s, 'wait-healthy').endMs - step(s, 'start-replica').startMs,
+  );
+  const wallMs = command.wall.medianMs;
+  return {
+    command: command.command,
+    wallMs,
+    parts: {
+      beforeFirstStepMs: command.beforeFirstStepMs,
+      certsMs: medianOf(samples, (s) => kindMs(s, ['certs'])),
+      startReplicaMs: medianOf(samples, (s) => kindMs(s, ['start-replica'])),
+      learnerAndPromoteMs: medianOf(samples, (s) => kindMs(s, ['add-learner', 'promote'])),
+      waitHealthyMs: medianOf(samples, (s) => kindMs(s, ['wait-healthy'])),
+      waitKubernetesMs: medianOf(samples, kubernetesWait),
+      endpointMs: medianOf(samples, (s) => kindMs(s, ['endpoint'])),
+      otherStepsMs: medianOf(samples, (s) => s.stepsMs - kindMs(s, listed)),
+      afterLastStepMs: command.afterLastStepMs,
+    },
+    spawnToReadyMs: spawnToReady,
+    overFloor: {
+      ratio: round2(wallMs / floor.together.medianMs),
+      differenceMs: round1(wallMs - floor.together.medianMs),
+      spawnToReadyDifferenceMs: round1(spawnToReady - floor.together.medianMs),
+    },
+  };
+}
+
+/** Each floor variant over the rounds: its span and each component's median from spawn to ready. */
+function kubernetesFloorSummary(rounds) {
+  const variant = (name) => ({
+    ...spread(rounds.map((round) => round[name].totalMs)),
+    componentsMedianMs: Object.fromEntries(
+      Object.keys(rounds[0][name].components).map((component) => [
+        component,
+        medianOf(rounds, (round) => round[name].components[component].ms),
+      ]),
+    ),
+  });
+  return {
+    prepareMs: spread(rounds.flatMap((round) => round.prepareMs)),
+    together: variant('together'),
+    inOrder: variant('inOrder'),
+    onData: variant('onData'),
+  };
+}
+
+function kubernetesFloorTable(floor) {
+  const variants = [
+    ['together', 'all four at once, fresh (**the floor**)'],
+    ['inOrder', 'etcd; then kube-apiserver; then the other two, fresh'],
+    ['onData', 'the three Kubernetes components at once, on an etcd with data'],
+  ];
+  const component = (variant, name) => ms(floor[variant].componentsMedianMs[name]);
+  return markdownTable(
+    [
+      { title: 'started by hand' },
+      { title: 'spawn → all ready ms: median (min–max)', right: true },
+      { title: 'etcd /health', right: true },
+      { title: 'kube-apiserver /readyz', right: true },
+      { title: 'controller-manager /healthz', right: true },
+      { title: 'scheduler /healthz', right: true },
+    ],
+    variants.map(([variant, title]) => [
+      title,
+      range(floor[variant]),
+      component(variant, 'etcd'),
+      component(variant, 'kube-apiserver'),
+      component(variant, 'kube-controller-manager'),
+      component(variant, 'kube-scheduler'),
+    ]),
+  );
+}
+
+function kubernetesCompareTable(breakdowns, floor, etcdFloor) {
+  const rows = [
+    ['wall time', (x) => ms(x.wallMs)],
+    [
+      'before the first step: CLI start, SDK, state, looks at the cluster, lock',
+      (x) => ms(x.parts.beforeFirstStepMs),
+    ],
+    ['step(s): certificates (up: the cluster PKI too)', (x) => ms(x.parts.certsMs)],
+    [
+      'step: create the replica (spawn its 5 processes, the 500 ms start check)',
+      (x) => ms(x.parts.startReplicaMs),
+    ],
+    [
+      'steps: add learner + promote (etcd)',
+      (x) => (x.command.includes(' up ') ? '–' : ms(x.parts.learnerAndPromoteMs)),
+    ],
+    [
+      'step: wait healthy (its etcd member, then its Kubernetes components)',
+      (x) => ms(x.parts.waitHealthyMs),
+    ],
+    [
+      '… of which the Kubernetes wait: /readyz and /healthz, then the identity lease labelled',
+      (x) => ms(x.parts.waitKubernetesMs),
+    ],
+    ['steps: endpoint (address, HAProxy, its health checks)', (x) => ms(x.parts.endpointMs)],
+    ['the other steps (checks, zone, address, firewall, record, snapshot)', (x) => ms(x.parts.otherStepsMs)],
+    ['after the last step: result, exit', (x) => ms(x.parts.afterLastStepMs)],
+    ["hacp's spawn → ready: the create step's start to the wait's end", (x) => ms(x.spawnToReadyMs)],
+    ['floor: one replica spawned by hand at once → all ready', () => ms(floor.together.medianMs)],
+    ['floor: its Kubernetes components on an etcd with data', () => ms(floor.onData.medianMs)],
+    [
+      'etcd floor: etcdctl add → promoted (the etcd-only part of this run)',
+      (x) => (x.command.includes(' up ') || etcdFloor === undefined ? '–' : ms(etcdFloor.medianMs)),
+    ],
+    ['wall time ÷ floor', (x) => `${x.overFloor.ratio.toFixed(1)}×`],
+    ['wall time − floor, ms', (x) => ms(x.overFloor.differenceMs)],
+    ["hacp's spawn → ready − floor, ms", (x) => ms(x.overFloor.spawnToReadyDifferenceMs)],
+  ];
+  const heading = (x) =>
+    x.command.includes(' up ') ? '`up` (0 → 1) ms' : `→ ${x.command.split(' ').at(-1)} ms`;
+  return markdownTable(
+    [
+      { title: 'part (medians of each part on its own)' },
+      ...breakdowns.map((x) => ({ title: heading(x), right: true })),
+    ],
+    rows.map(([title, pick]) => [title, ...breakdowns.map(pick)]),
+  );
+}
+
+/** The README's Kubernetes section: the lifecycle, hacp against the floor, the floor's variants. */
+function kubernetesSummary(kube, { loadAverage }) {
+  if (!kube.ran) return `Not run: ${kube.reason}.`;
+  const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
+  const floor = kube.floor;
+  return [
+    lifecycleTable(kube.commands),
+    '',
+    kubernetesCompareTable(kube.starts, floor, kube.etcdFloor),
+    '',
+    kubernetesFloorTable(floor),
+    '',
+    `Kubernetes ${kube.version} (\`--kubernetes-version ${KUBERNETES_SPEC}\`), its binaries fetched into the CLI's cache before the timing (${ms(kube.fetch.ms)} ms, ${kube.fetch.downloaded ? 'downloaded' : 'already there'}); ${kube.rounds} round${kube.rounds === 1 ? '' : 's'}, each the floor (its two fresh variants alternating which goes first) and then the lifecycle in a fresh state folder; the floor's PKI and files, made before each variant and not timed, took ${range(floor.prepareMs)} ms; probes every ${PROBE_INTERVAL_MS} ms. Same machine and build as above; load average ${load(loadAverage.kubernetesStart)} at the start of this part, ${load(loadAverage.end)} at the end; this part took ${Math.round(kube.runMs / 1000)} s. The floor ran exactly hacp's command lines (checked after every \`up\`, but for addresses and folders).`,
+  ].join('\n');
+}
+
 function summary(results) {
   const { machine: host } = results;
   const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
@@ -778,7 +1116,7 @@ function summary(results) {
     '',
     coldNote(results),
     '',
-    `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, hacp ${host.hacp} (build ${host.hacpBuildSha256}, @oclif/core ${host.oclifCore}, ${host.oclifManifest ? 'with' : 'without'} an oclif manifest), etcd ${host.etcd}, etcdctl ${host.etcdctl}, HAProxy ${host.haproxy}; state and data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${results.rounds} round${results.rounds === 1 ? '' : 's'}, each a fresh state folder; floor: ${results.rounds} add${results.rounds === 1 ? '' : 's'} of each side; cold start: ${results.coldStart.node.samplesMs.length} runs of each; the whole run took ${Math.round(results.runMs / 1000)} s.`,
+    `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, hacp ${host.hacp} (build ${host.hacpBuildSha256}, @oclif/core ${host.oclifCore}, ${host.oclifManifest ? 'with' : 'without'} an oclif manifest), etcd ${host.etcd}, etcdctl ${host.etcdctl}, HAProxy ${host.haproxy}; state and data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${results.rounds} round${results.rounds === 1 ? '' : 's'}, each a fresh state folder; floor: ${results.rounds} add${results.rounds === 1 ? '' : 's'} of each side; cold start: ${results.coldStart.node.samplesMs.length} runs of each; this etcd-only part took ${Math.round(results.etcdOnlyMs / 1000)} s, the whole run ${Math.round(results.runMs / 1000)} s.`,
   ].join('\n');
 }
 
@@ -793,6 +1131,12 @@ const host = machine();
 const samples = LIFECYCLE.map((step) => ({ ...step, samples: [] }));
 const floorSamples = [];
 const cold = Object.fromEntries(COLD.map(({ id }) => [id, []]));
+const kubeSamples = KUBE_LIFECYCLE.map((step) => ({ ...step, samples: [] }));
+const kubeFloorRounds = [];
+let kube;
+let etcdOnlyMs;
+let kubernetesStarted;
+let loadAtKubernetesStart;
 try {
   process.stderr.write('floor: starting a one-member etcd cluster\n');
   floor = await startFloor();
@@ -821,6 +1165,19 @@ try {
     stateDir = undefined;
     if (problems.length > 0) throw new Error(problems.join('\n'));
   }
+  floor.admin.close();
+  await floor.cluster.stop();
+  floor = undefined;
+  etcdOnlyMs = Math.round(performance.now() - runStarted);
+
+  kubernetesStarted = performance.now();
+  loadAtKubernetesStart = loadavg();
+  process.stderr.write(`kubernetes: hacp binaries fetch --kubernetes-version ${KUBERNETES_SPEC}\n`);
+  kube = await prepareKubernetes();
+  if (!kube.ran) process.stderr.write(`kubernetes: not run: ${kube.reason}\n`);
+  for (let round = 1; kube.ran && round <= ROUNDS; round++) {
+    kubeFloorRounds.push(await kubernetesRound(kube, round, kubeSamples));
+  }
 } finally {
   await cleanup();
 }
@@ -841,6 +1198,34 @@ const floors = {
   hacpEtcd: floorSummary(floorSamples, 'hacp'),
   etcdctl: floorSummary(floorSamples, 'etcdctl'),
 };
+
+/** The Kubernetes part of the results: what ran, or why not. */
+function kubernetesResults() {
+  if (!kube.ran) return { ran: false, reason: kube.reason };
+  const kubeCommands = kubeSamples.map((entry) => ({ ...summarizeCommand(entry), samples: entry.samples }));
+  const kubeFloor = kubernetesFloorSummary(kubeFloorRounds);
+  const { env: _, minor: __, ...about } = kube;
+  return {
+    ran: true,
+    ...about,
+    rounds: ROUNDS,
+    settings: {
+      lifecycle: KUBE_LIFECYCLE.map((step) => label(step.args)),
+      cliEnvironment: { HACP_KUBE_RELEASE_URL: kube.releaseUrl, XDG_CACHE_HOME: KUBE_CACHE },
+      floorProbeIntervalMs: PROBE_INTERVAL_MS,
+      floorVariants: FLOOR_VARIANTS,
+    },
+    runMs: Math.round(performance.now() - kubernetesStarted),
+    commands: kubeCommands.map(({ samples: _, ...command }) => command),
+    starts: kubeCommands
+      .filter((command) => /^hacp (up|replicate) /.test(command.command))
+      .map((command) => kubernetesBreakdown(command, kubeFloor)),
+    floor: { ...kubeFloor, rounds: kubeFloorRounds },
+    etcdFloor: floors.etcdctl,
+    samples: kubeCommands.map(({ command, samples: each }) => ({ command, rounds: each })),
+  };
+}
+
 const results = {
   date: new Date().toISOString(),
   machine: host,
@@ -853,8 +1238,13 @@ const results = {
     floorHacpPromoteOptions: { ...PROMOTE_OPTIONS, intervalMs: 'default (500)' },
     floorRetryMs: FLOOR_RETRY_MS,
   },
-  loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
+  loadAverage: {
+    start: loadAtStart.map(round1),
+    kubernetesStart: loadAtKubernetesStart.map(round1),
+    end: loadavg().map(round1),
+  },
   runMs: Math.round(performance.now() - runStarted),
+  etcdOnlyMs,
   commands: commands.map(({ samples: _, ...command }) => command),
   replicate: commands
     .filter((command) => command.command.startsWith('hacp replicate'))
@@ -862,14 +1252,17 @@ const results = {
   floor: { ...floors, samples: floorSamples },
   coldStart: coldStartResults,
   samples: commands.map(({ command, samples: each }) => ({ command, rounds: each })),
+  kubernetes: kubernetesResults(),
 };
 const text = summary(results);
-console.log(text);
+const kubeText = kubernetesSummary(results.kubernetes, results);
+console.log(`${text}\n\nWith Kubernetes:\n\n${kubeText}`);
 if (quick) {
   console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
 } else {
   writeFileSync(join(here, 'results.json'), `${toJson(results)}\n`);
   rewriteReadmeSection({ start: README_START, end: README_END, text });
+  rewriteReadmeSection({ start: README_KUBE_START, end: README_KUBE_END, text: kubeText });
   console.log(
     `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the tables in bench/README.md.`,
   );
