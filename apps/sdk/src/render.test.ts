@@ -1,5 +1,6 @@
 import { createClusterPki, issueReplicaCerts, withReplica } from '@hacp/certs';
 import { assertNodeConfig, isSecret } from '@hacp/core';
+import { REPLICA_ROOT_DIR, renderReplicaMetadata, renderStaticPods } from '@hacp/provider-gce';
 import { describe, expect, it } from 'vitest';
 import { renderReplica, replicaHealthCheck } from './render.js';
 
@@ -173,3 +174,75 @@ const HOST_PATHS = {
   'kube-controller-manager': '/opt/k8s/kube-controller-manager',
   'kube-scheduler': '/opt/k8s/kube-scheduler',
 };
+
+describe('what GCE boots from the rendered NodeConfig', () => {
+  // Documentation addresses (RFC 5737): rendered, never dialled.
+  it('becomes a static pod per component, the apiserver on every address of the VM', async () => {
+    const gceNetwork = {
+      internalIp: '192.0.2.2',
+      hostname: 'kubernetes-master',
+      portOffset: 0,
+      rootDir: REPLICA_ROOT_DIR,
+      listenAddress: '0.0.0.0',
+    };
+    const pki = await createClusterPki({ clusterName: 'kubernetes', endpointAddress: '203.0.113.10' });
+    const withCerts = withReplica(
+      pki,
+      await issueReplicaCerts(pki, {
+        replicaName: 'kubernetes-master',
+        hostname: 'kubernetes-master',
+        internalIp: '192.0.2.2',
+      }),
+    );
+    const nodeConfig = renderReplica({
+      pki: withCerts,
+      replica: 'kubernetes-master',
+      network: gceNetwork,
+      etcdToken: 't',
+      etcdState: 'new',
+      initialCluster: [{ name: 'kubernetes-master', peerUrl: 'https://192.0.2.2:2380' }],
+      kubernetes: {
+        version: 'v1.23.16',
+        programs: { kind: 'images' },
+        endpointAddress: '203.0.113.10',
+        healthCheck: replicaHealthCheck(true),
+        addons: [],
+      },
+    });
+    const pods = renderStaticPods({
+      cluster: 'kubernetes',
+      replica: 'kubernetes-master',
+      nodeConfig,
+      kubernetesVersion: '1.23.16',
+    });
+    const byName = new Map(
+      pods.map((pod) => [
+        pod.name,
+        pod.manifest as { spec: { containers: { image: string; command?: string[] }[] } },
+      ]),
+    );
+    expect([...byName.keys()].sort()).toEqual([
+      'hacp-etcd.json',
+      'hacp-health.json',
+      'hacp-kube-addon-manager.json',
+      'hacp-kube-apiserver.json',
+      'hacp-kube-controller-manager.json',
+      'hacp-kube-scheduler.json',
+    ]);
+    const apiserver = byName.get('hacp-kube-apiserver.json')?.spec.containers[0];
+    expect(apiserver?.image).toBe('registry.k8s.io/kube-apiserver:v1.23.16');
+    expect(apiserver?.command).toContain('--bind-address=0.0.0.0');
+    expect(byName.get('hacp-kube-scheduler.json')?.spec.containers[0]?.image).toBe(
+      'registry.k8s.io/kube-scheduler:v1.23.16',
+    );
+    // The whole boot fits GCE's metadata limits.
+    expect(() =>
+      renderReplicaMetadata({
+        cluster: 'kubernetes',
+        replica: 'kubernetes-master',
+        nodeConfig,
+        kubernetesVersion: '1.23.16',
+      }),
+    ).not.toThrow();
+  });
+});

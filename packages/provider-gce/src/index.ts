@@ -12,4 +12,12 @@ export {
   type GceProviderSettings,
 } from './provider.js';
 export { gceRequestId } from './request-id.js';
-export type { ReplicaImages } from './startup/index.js';
+export {
+  type MetadataItem,
+  REPLICA_ROOT_DIR,
+  type ReplicaImages,
+  type ReplicaMetadataOptions,
+  renderReplicaMetadata,
+  renderStaticPods,
+  type StaticPod,
+} from './startup/index.js';
