@@ -86,6 +86,7 @@ describe('renderReplica', () => {
         // A loopback endpoint cannot be the kubernetes service's endpoint.
         '--endpoint-reconciler-type=none',
         '--shutdown-delay-duration=3s',
+        '--shutdown-send-retry-after=true',
       ]),
     );
     expect(apiserver?.stopGraceSeconds).toBe(8);

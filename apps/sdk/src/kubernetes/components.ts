@@ -114,6 +114,10 @@ function apiserver(options: KubernetesRenderOptions, at: (file: string) => strin
     // (the local provider's endpoint) cannot be a Service endpoint, so there the reconciler is off.
     `--endpoint-reconciler-type=${isLoopback(options.endpointAddress) ? 'none' : 'lease'}`,
     `--shutdown-delay-duration=${delay}s`,
+    // Until its in-flight requests are done, a stopping apiserver answers 429 with Retry-After, so its
+    // own clients do not hold it up (1.23 with the identity gate otherwise waits the whole 60 s
+    // request timeout for its identity lease controller).
+    '--shutdown-send-retry-after=true',
   ];
   // APIServerIdentity is alpha (off) in 1.20–1.25 and on by default from 1.26. Such an apiserver takes
   // a new lease at every start, naming no hostname: a short duration makes the old one stale soon after a
@@ -129,8 +133,7 @@ function apiserver(options: KubernetesRenderOptions, at: (file: string) => strin
     command: program(options, 'kube-apiserver'),
     args,
     ports: { secure: KUBERNETES_PORTS.apiserver },
-    // The delay, then a few seconds to finish in-flight requests; a 1.23 apiserver with the identity
-    // gate does not exit on its own for about a minute after that, and is killed.
+    // The delay, then a few seconds to finish in-flight requests.
     stopGraceSeconds: delay + 5,
   };
 }
