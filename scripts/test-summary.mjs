@@ -9,17 +9,25 @@ for (const group of ['packages', 'apps', 'examples']) {
   for (const name of readdirSync(group)) {
     const dir = join(group, name);
     const manifest = join(dir, 'package.json');
-    if (!existsSync(manifest) || !JSON.parse(readFileSync(manifest, 'utf8')).scripts?.test) continue;
-    const report = join(dir, 'test-results.json');
-    if (!existsSync(report)) {
-      missing.push(dir);
-      continue;
+    if (!existsSync(manifest)) continue;
+    // `test` writes test-results.json; `test:<part>` (the SDK's kubernetes suites) test-results-<part>.json.
+    const scripts = Object.keys(JSON.parse(readFileSync(manifest, 'utf8')).scripts ?? {});
+    for (const script of scripts.filter((name) => name === 'test' || name.startsWith('test:'))) {
+      const report = join(
+        dir,
+        script === 'test' ? 'test-results.json' : `test-results-${script.slice(5)}.json`,
+      );
+      if (!existsSync(report)) {
+        missing.push(`${dir} (${script})`);
+        continue;
+      }
+      const result = JSON.parse(readFileSync(report, 'utf8'));
+      totals.passed += result.numPassedTests;
+      totals.failed += result.numFailedTests;
+      totals.skipped += result.numPendingTests + (result.numTodoTests ?? 0);
+      const label = script === 'test' ? dir : `${dir} ${script}`;
+      console.log(`${label}: ${result.numPassedTests} passed, ${result.numFailedTests} failed`);
     }
-    const result = JSON.parse(readFileSync(report, 'utf8'));
-    totals.passed += result.numPassedTests;
-    totals.failed += result.numFailedTests;
-    totals.skipped += result.numPendingTests + (result.numTodoTests ?? 0);
-    console.log(`${dir}: ${result.numPassedTests} passed, ${result.numFailedTests} failed`);
   }
 }
 if (missing.length > 0) console.log(`no test report from: ${missing.join(', ')}`);
