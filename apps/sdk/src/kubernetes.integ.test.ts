@@ -186,8 +186,10 @@ describe.skipIf(v123.skip !== undefined)(
         await waitFor('the deleted Reconcile add-on back', 90_000, async () =>
           (await value('hacp-reconciled')) === 'one' ? true : undefined,
         );
-        // Three replicas' managers have each had at least two passes since the edit.
-        await new Promise((resolve) => setTimeout(resolve, 25_000));
+        const edited = Date.now();
+        await waitFor("two passes of every replica's add-on manager since the edit", 90_000, async () =>
+          (await addonPassesSince(world, edited)) >= 2 ? true : undefined,
+        );
         expect(await value('hacp-ensured')).toBe('edited');
       },
       LONG,
@@ -286,6 +288,23 @@ describe.skipIf(v123.skip !== undefined)(
     );
   },
 );
+
+/** The fewest passes any replica's add-on manager logged since `since` (its JSON lines). */
+async function addonPassesSince(world: KubernetesWorld, since: number): Promise<number> {
+  const counts: number[] = [];
+  for (const instance of await world.provider.instances.list({ cluster: 'kubernetes' })) {
+    const log = (await world.provider.processes(instance)).find(
+      (p) => p.name === 'kube-addon-manager',
+    )?.logFile;
+    const lines = (await readFile(log as string, 'utf8')).split('\n').filter((line) => line.startsWith('{'));
+    counts.push(
+      lines
+        .map((line) => JSON.parse(line) as { time: string; event: string })
+        .filter((line) => line.event === 'pass' && Date.parse(line.time) > since).length,
+    );
+  }
+  return Math.min(...counts);
+}
 
 function configMap(name: string, mode: string, value: string): string {
   return [

@@ -346,20 +346,28 @@ describe('createVmRuntime', () => {
   });
 
   it('kills a process that ignores SIGTERM after the grace period', async () => {
+    // The process says when its SIGTERM handler is installed (a busy machine may take a while).
+    const ready = join(dir, 'stubborn-ready');
     await runtime.boot({
       name: 'cp-1',
       zone: ZONE,
       networkIP: randomLoopbackIp(),
       metadata: {
         'hacp-node-config': nodeConfigItem([
-          idleProcess('stubborn', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);"),
+          idleProcess(
+            'stubborn',
+            `process.on('SIGTERM', () => {}); require('node:fs').writeFileSync(${JSON.stringify(ready)}, ''); setInterval(() => {}, 1000);`,
+          ),
         ]),
       },
       disks: [],
     });
     const [pid] = pidsNow();
-    // Let node install its SIGTERM handler before the stop.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitUntil({
+      description: 'the process to install its SIGTERM handler',
+      timeoutMs: 60_000,
+      check: () => (existsSync(ready) ? { done: true, value: true } : { done: false }),
+    });
     const started = Date.now();
     await runtime.stop('cp-1', ZONE);
     expect(Date.now() - started).toBeGreaterThanOrEqual(4900);
