@@ -26,6 +26,7 @@ const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ZONE_NOT_IN_REGION',
   'MULTIZONE_REQUIRED',
   'ALREADY_EXISTS',
+  'CONFLICT',
 ]);
 
 type Command =

@@ -318,6 +318,18 @@ describe('planReplace', () => {
   });
 });
 
+describe('planReplace with a surviving disk and the address on the replica', () => {
+  it('refuses to migrate the replica the endpoint address is attached to (an interrupted 1→2), changing nothing', () => {
+    const view = viewOf(cluster({ replicas: 2 }));
+    const attached = { ...view, endpoint: { mode: 'attached' as const, replica: 'kubernetes-master' } };
+    const before = JSON.stringify(attached);
+    expect(() => planReplace(attached, { name: 'kubernetes-master', dataDiskIntact: true })).toThrowError(
+      expect.objectContaining({ code: 'CONFLICT' }),
+    );
+    expect(JSON.stringify(attached)).toBe(before);
+  });
+});
+
 describe('planRepair', () => {
   it('removes a stuck learner and replaces an unhealthy replica', () => {
     let model = cluster({ replicas: 3 });

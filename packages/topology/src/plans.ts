@@ -496,6 +496,18 @@ function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
       details: { replica: victim.name },
     });
   }
+  // Its instance goes and comes back: the endpoint must not be on it (an interrupted 1→2 leaves the
+  // address attached to the first replica while a second one exists).
+  if (view.endpoint.mode === 'attached' && view.endpoint.replica === victim.name) {
+    throw new HacpError({
+      code: ErrorCode.CONFLICT,
+      message: `The endpoint address is attached to ${victim.name}: migrating it would take the endpoint away while its instance is recreated.`,
+      actions: [
+        'Finish the interrupted operation first (`hacp resume`), so that a load balancer holds the address.',
+      ],
+      details: { replica: victim.name },
+    });
+  }
   // While the member moves it is down: the others must hold a quorum without it.
   const others = healthyVoters(view.members).filter((m) => m.name !== victim.name).length;
   const voters = view.members.filter((m) => !m.learner).length;
