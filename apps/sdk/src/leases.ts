@@ -6,7 +6,7 @@
  * The Kubernetes client is imported only when a kubeconfig is given: it costs every command about
  * 0.4 s to load (bench/lifecycle).
  */
-import { ErrorCode, HacpError, type Instance } from '@hacp/core';
+import { ErrorCode, HacpError, type Instance, kubernetesApiAnswerOf } from '@hacp/core';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { attributeIdentities, replicasOf } from './kubernetes/identity.js';
 import type { LeaseIdentityStatus, LeaseLeaderStatus } from './types.js';
@@ -82,7 +82,7 @@ export async function deleteIdentityLeases(options: {
   others: readonly Instance[];
 }): Promise<string[]> {
   const { IDENTITY_NAMESPACE, listApiServerIdentities } = await leaseIdentity();
-  const { ApiException, CoordinationV1Api } = await kubernetes();
+  const { CoordinationV1Api } = await kubernetes();
   const identities = await listApiServerIdentities({ client: options.kubeconfig });
   const owners = attributeIdentities(identities, [
     ...replicasOf(options.others.filter((other) => other.name !== options.replica.name)),
@@ -95,16 +95,15 @@ export async function deleteIdentityLeases(options: {
       await api.deleteNamespacedLease({ name: identity.leaseName, namespace: IDENTITY_NAMESPACE });
       deleted.push(identity.leaseName);
     } catch (error) {
-      if (error instanceof ApiException && error.code === 404) continue;
+      const answer = kubernetesApiAnswerOf(error);
+      if (answer?.httpStatus === 404) continue;
+      const forbidden = answer?.httpStatus === 403;
       throw new HacpError({
-        code:
-          error instanceof ApiException && error.code === 403
-            ? ErrorCode.PERMISSION_DENIED
-            : ErrorCode.UNAVAILABLE,
-        message: `Deleting identity lease ${identity.leaseName} failed: ${error instanceof ApiException ? `HTTP ${error.code}` : (error as Error).message}.`,
+        code: forbidden ? ErrorCode.PERMISSION_DENIED : ErrorCode.UNAVAILABLE,
+        message: `Deleting identity lease ${identity.leaseName} failed: ${answer ? `HTTP ${answer.httpStatus}` : (error as Error).message}.`,
         actions: ['Check the kubeconfig and that the Kubernetes API answers, then run `hacp resume`.'],
         details: { lease: identity.leaseName },
-        retryable: !(error instanceof ApiException && error.code === 403),
+        retryable: !forbidden,
         cause: error,
       });
     }

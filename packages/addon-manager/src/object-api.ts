@@ -3,9 +3,8 @@
  * abort signal and a time limit, and failures become plain sentences. The one place that reads
  * client-node's errors; decisions are made on HTTP status and error codes, never on message text.
  */
-import { ErrorCode, HacpError, redactText } from '@hacp/core';
+import { ErrorCode, HacpError, kubernetesApiAnswerOf, redactText } from '@hacp/core';
 import {
-  ApiException,
   createConfiguration,
   type KubeConfig,
   KubernetesObjectApi,
@@ -73,38 +72,9 @@ export function createObjectApi(kubeconfig: KubeConfig, signal?: AbortSignal): A
   return new AddonObjectApi(configuration);
 }
 
-/** The fields of a `meta/v1 Status` body that are reported. */
-interface ApiStatus {
-  reason?: string;
-  message?: string;
-}
-
-function parseStatus(body: unknown): ApiStatus {
-  if (typeof body === 'object' && body !== null) return body as ApiStatus;
-  if (typeof body !== 'string' || body === '') return {};
-  try {
-    const parsed: unknown = JSON.parse(body);
-    return typeof parsed === 'object' && parsed !== null ? (parsed as ApiStatus) : {};
-  } catch {
-    return {};
-  }
-}
-
-/** True for client-node's ApiException, also one from another copy of the package. */
-function isApiException(error: unknown): error is { code: number; body: unknown } {
-  if (error instanceof ApiException) return true;
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    typeof (error as { code?: unknown }).code === 'number' &&
-    'body' in error &&
-    'headers' in error
-  );
-}
-
 /** The HTTP status of an API answer that was an error, or undefined for a failure without one. */
 export function httpStatusOf(error: unknown): number | undefined {
-  return isApiException(error) ? error.code : undefined;
+  return kubernetesApiAnswerOf(error)?.httpStatus;
 }
 
 /**
@@ -113,10 +83,11 @@ export function httpStatusOf(error: unknown): number | undefined {
  * an abort is then the request's time limit. Secrets that might appear in it are redacted.
  */
 export function failureMessage(error: unknown): string {
-  if (isApiException(error)) {
-    const status = parseStatus(error.body);
+  const answer = kubernetesApiAnswerOf(error);
+  if (answer !== undefined) {
+    const { httpStatus, status } = answer;
     const reason = status.reason ? ` ${status.reason}` : '';
-    return redactText(`${error.code}${reason}: ${status.message ?? 'the API server gave no message'}`);
+    return redactText(`${httpStatus}${reason}: ${status.message ?? 'the API server gave no message'}`);
   }
   if (error instanceof Error) {
     if (error.name === 'AbortError' || error.name === 'TimeoutError') {

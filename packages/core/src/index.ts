@@ -16,6 +16,11 @@ export {
   invalidArgument,
   isHacpError,
 } from './errors.js';
+export {
+  type KubernetesApiAnswer,
+  type KubernetesApiStatus,
+  kubernetesApiAnswerOf,
+} from './kubernetes-api.js';
 export { type LogFields, type Logger, noopLogger, redactingLogger, resolveLogger } from './logger.js';
 export { assertNodeConfig, type NodeConfig, type NodeFile, type NodeProcess } from './node-config.js';
 export {

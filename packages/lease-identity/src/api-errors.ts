@@ -3,8 +3,13 @@
  * HTTP status, the call being made and error codes, never on message text; the API server's own
  * message is carried along for people to read.
  */
-import { ErrorCode, HacpError, isHacpError } from '@hacp/core';
-import { ApiException } from '@kubernetes/client-node';
+import {
+  ErrorCode,
+  HacpError,
+  isHacpError,
+  type KubernetesApiStatus,
+  kubernetesApiAnswerOf,
+} from '@hacp/core';
 
 /** A lease API verb, as RBAC names it. */
 export type LeaseVerb = 'get' | 'list' | 'create' | 'update' | 'delete';
@@ -21,12 +26,7 @@ export interface LeaseCall {
   verbs: readonly LeaseVerb[];
 }
 
-/** The fields of a `meta/v1 Status` body that the mapping reads or reports. */
-interface ApiStatus {
-  reason?: string;
-  message?: string;
-  details?: { kind?: string; name?: string };
-}
+type ApiStatus = KubernetesApiStatus;
 
 const RESOURCE = 'leases.coordination.k8s.io';
 // TLS failures are configuration errors: retrying them as they are cannot succeed.
@@ -40,29 +40,6 @@ const TLS_ERROR_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
-
-function parseStatus(body: unknown): ApiStatus {
-  if (typeof body === 'object' && body !== null) return body as ApiStatus;
-  if (typeof body !== 'string' || body === '') return {};
-  try {
-    const parsed: unknown = JSON.parse(body);
-    return typeof parsed === 'object' && parsed !== null ? (parsed as ApiStatus) : {};
-  } catch {
-    return {};
-  }
-}
-
-/** True for client-node's ApiException, also one from another copy of the package. */
-function isApiException(error: unknown): error is { code: number; body: unknown } {
-  if (error instanceof ApiException) return true;
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    typeof (error as { code?: unknown }).code === 'number' &&
-    'body' in error &&
-    'headers' in error
-  );
-}
 
 function target(call: LeaseCall): string {
   return call.name === undefined
@@ -111,7 +88,8 @@ function permissionDenied(call: LeaseCall, status: ApiStatus, cause: unknown): H
  */
 export function leaseApiError(error: unknown, call: LeaseCall): HacpError {
   if (isHacpError(error)) return error;
-  if (isApiException(error)) return fromStatus(error.code, parseStatus(error.body), call, error);
+  const answer = kubernetesApiAnswerOf(error);
+  if (answer !== undefined) return fromStatus(answer.httpStatus, answer.status, call, error);
   return fromTransport(error, call);
 }
 

@@ -4,7 +4,7 @@
  * hostname, so hacp labels a new replica's lease itself when it starts it (labelNewIdentityLease),
  * and reads the rest by elimination.
  */
-import { ErrorCode, HacpError, type Instance } from '@hacp/core';
+import { ErrorCode, HacpError, type Instance, kubernetesApiAnswerOf } from '@hacp/core';
 import type { ApiServerIdentity } from '@hacp/lease-identity';
 import type { KubeConfig } from '@kubernetes/client-node';
 
@@ -91,7 +91,7 @@ export async function labelNewIdentityLease(options: {
     });
   }
   const name = (fresh[0] as { leaseName: string }).leaseName;
-  const { ApiException, CoordinationV1Api } = await kubernetes();
+  const { CoordinationV1Api } = await kubernetes();
   const api = options.kubeconfig.makeApiClient(CoordinationV1Api);
   for (let attempt = 0; attempt < 5; attempt++) {
     const lease = await api.readNamespacedLease({ name, namespace: IDENTITY_NAMESPACE });
@@ -104,7 +104,7 @@ export async function labelNewIdentityLease(options: {
       return name;
     } catch (error) {
       // The apiserver renews its lease every 10 s: a conflict means read it again.
-      if (!(error instanceof ApiException && error.code === 409)) throw error;
+      if (kubernetesApiAnswerOf(error)?.httpStatus !== 409) throw error;
     }
   }
   return undefined;
