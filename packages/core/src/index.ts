@@ -61,6 +61,7 @@ export {
   type StateLock,
   type StateRecord,
   type StateStore,
+  type TargetHealth,
   type ZoneInfo,
 } from './provider.js';
 export {

@@ -214,6 +214,11 @@ export interface Address {
   portOffset?: number;
   /** Undefined while reserved and unattached. */
   holder?: AddressHolder;
+  /**
+   * False when the provider knows that nothing answers on the address although it is held (the
+   * local provider: its HAProxy is not running). Absent when the provider cannot tell.
+   */
+  serving?: boolean;
 }
 
 export interface AddressRef {
@@ -274,7 +279,19 @@ export interface LoadBalancerSpec {
 
 export interface LoadBalancer extends LoadBalancerSpec {
   /** Health of each target as the provider sees it now. */
-  targetHealth: readonly { instance: InstanceRef; healthy: boolean }[];
+  targetHealth: readonly TargetHealth[];
+  /**
+   * False when the provider knows that the load balancer does not serve its address (the local
+   * provider: its HAProxy is not running, or runs another configuration than this record). Absent
+   * when the provider cannot tell. `ensure` with the same spec makes it serve again.
+   */
+  serving?: boolean;
+}
+
+/** One target's health as the load balancer's health check sees it. */
+export interface TargetHealth {
+  instance: InstanceRef;
+  healthy: boolean;
 }
 
 export interface LoadBalancerApi {
@@ -313,6 +330,15 @@ export interface LoadBalancerApi {
    * assumed to still hold the address.
    */
   releaseAddress?(ref: { name: string; region: string }, options: MutationOptions): Promise<void>;
+  /**
+   * Optional. Only the targets' health, read with the fewest calls the provider has (on GCE one
+   * `targetPools.getHealth`), for a wait that polls it; undefined when there is no such load
+   * balancer. Without it the SDK polls `get`.
+   */
+  health?(
+    ref: { name: string; region: string },
+    options?: ReadOptions,
+  ): Promise<readonly TargetHealth[] | undefined>;
 }
 
 /** Traffic allowed between a cluster's replicas only (etcd peer and client ports). */
