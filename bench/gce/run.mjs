@@ -263,6 +263,18 @@ function stateRequests(server) {
 }
 
 /**
+ * The part of the work a request is, for the table of parts: the method for reads and changes of
+ * resources (`instances.get`, `targetPools.addInstance`), `projects.get` and `setCommonInstanceMetadata`
+ * for the state store, and the wait for an operation by what the operation was (a state write, or a
+ * change of a resource), so that waited operations are counted apart from plain requests.
+ */
+function partOf(request, isState) {
+  const method = (request.method ?? `${request.httpMethod} ${request.path}`).replace(/^compute\./, '');
+  if (!OPERATION_PATH.test(request.path)) return method;
+  return isState(request) ? 'wait: state write' : 'wait: resource change';
+}
+
+/**
  * The requests that arrived in [from, to] (epoch ms), and from them: counts by kind and by method, the
  * serial round trips (requests sorted by arrival; one that arrives before every earlier one was answered
  * overlaps them, else it starts a new round), how many of those rounds a state request opened, and the
@@ -274,6 +286,8 @@ function analyse(requests, from, to, isState) {
     .sort((a, b) => a.time.getTime() - b.time.getTime());
   const kinds = { read: 0, mutating: 0, operationWait: 0 };
   const byMethod = {};
+  // Per part: its requests, and the serial round trips its requests opened (the first of a round).
+  const byPart = {};
   let rounds = 0;
   let stateRequestCount = 0;
   let stateRounds = 0;
@@ -291,8 +305,13 @@ function analyse(requests, from, to, isState) {
     const arrived = request.time.getTime();
     if (request.answeredAt === undefined) unanswered += 1;
     const answered = request.answeredAt?.getTime() ?? to;
+    const partName = partOf(request, isState);
+    byPart[partName] ??= { requests: 0, rounds: 0 };
+    const part = byPart[partName];
+    part.requests += 1;
     if (arrived >= answeredBy) {
       rounds += 1;
+      part.rounds += 1;
       if (state) stateRounds += 1;
     }
     answeredBy = Math.max(answeredBy, answered);
@@ -315,6 +334,7 @@ function analyse(requests, from, to, isState) {
     stateSerialRoundTrips: stateRounds,
     apiMs,
     byMethod,
+    byPart,
     errorAnswers,
     unanswered,
     within,
@@ -576,6 +596,16 @@ function summarize(scenario, samples) {
       medianApiMs: round1(median(found.map((step) => step.apiMs))),
     };
   });
+  const partNames = [...new Set(samples.flatMap((sample) => Object.keys(sample.byPart)))];
+  const parts = Object.fromEntries(
+    sortParts(partNames).map((name) => [
+      name,
+      {
+        requests: median(samples.map((sample) => sample.byPart[name]?.requests ?? 0)),
+        serialRoundTrips: median(samples.map((sample) => sample.byPart[name]?.rounds ?? 0)),
+      },
+    ]),
+  );
   return {
     change: scenario.change,
     hacp: {
@@ -593,6 +623,7 @@ function summarize(scenario, samples) {
       serialRoundTripsAtLatencyMs: round1(
         median(samples.map((sample) => sample.serialRoundTrips)) * LATENCY_MS,
       ),
+      parts,
       steps,
     },
     kubeUp: { command: scenario.kubeUpCommand, ...scenario.kubeUp },
@@ -629,6 +660,62 @@ function mainTable(summaries) {
       String(kubeUp.apiRoundTripsAtLeast),
       seconds(kubeUp.atLatencyMsAtLeast),
     ]),
+  );
+}
+
+/** Resources in the order the table of parts lists them; reads of a resource before its changes. */
+const PART_ORDER = [
+  'instances',
+  'disks',
+  'addresses',
+  'targetPools',
+  'forwardingRules',
+  'httpHealthChecks',
+  'firewalls',
+  'zones',
+  'projects',
+  'wait',
+];
+const READ_VERBS = ['get', 'list', 'aggregatedList', 'getHealth'];
+
+function sortParts(names) {
+  const rank = (name) => {
+    const [resource, verb] = name.split(/[.:]/);
+    const at = PART_ORDER.indexOf(resource);
+    const read = READ_VERBS.indexOf(verb);
+    return [at < 0 ? PART_ORDER.length : at, read < 0 ? READ_VERBS.length : read, name];
+  };
+  return [...names].sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[0] - y[0] || x[1] - y[1] || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0);
+  });
+}
+
+/**
+ * Both changes by part: requests, and the serial round trips those requests opened (medians). Then
+ * the plain requests and the operation waits apart, each with its round trips.
+ */
+function partsTable(summaries) {
+  const names = sortParts([...new Set(summaries.flatMap((summary) => Object.keys(summary.hacp.parts)))]);
+  const cell = (summary, name) => {
+    const part = summary.hacp.parts[name];
+    return part === undefined ? '' : `${part.requests} (${part.serialRoundTrips})`;
+  };
+  const total = (summary, waits) => {
+    const picked = Object.entries(summary.hacp.parts).filter(([name]) => name.startsWith('wait:') === waits);
+    const sum = (key) => picked.reduce((value, [, part]) => value + part[key], 0);
+    return `${sum('requests')} (${sum('serialRoundTrips')})`;
+  };
+  return markdownTable(
+    [
+      { title: 'part: requests (serial round trips they opened), medians' },
+      ...summaries.map((summary) => ({ title: `hacp ${summary.change}`, right: true })),
+    ],
+    [
+      ...names.map((name) => [`\`${name}\``, ...summaries.map((summary) => cell(summary, name))]),
+      ['plain requests', ...summaries.map((summary) => total(summary, false))],
+      ['operation waits', ...summaries.map((summary) => total(summary, true))],
+    ],
   );
 }
 
@@ -675,6 +762,8 @@ function summaryText(results) {
   const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
   return [
     mainTable(results.changes),
+    '',
+    partsTable(results.changes),
     '',
     ...results.changes.flatMap((summary) => [stepsTable(summary), '']),
     ...results.changes.flatMap((summary) => [kubeUpTable(summary), '']),
