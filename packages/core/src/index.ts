@@ -77,5 +77,6 @@ export {
   MAX_STATE_KEY_LENGTH,
   throwIfAborted,
 } from './provider-input.js';
+export { quorumOf, toleratedFailures } from './quorum.js';
 export { isSecret, redact, redactText, Secret } from './redact.js';
 export { backoffDelay, type WaitCheckResult, type WaitUntilOptions, waitUntil } from './wait.js';
