@@ -1,4 +1,4 @@
-import type { HacpError } from '@hacp/core';
+import { type HacpError, quorumOf } from '@hacp/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canAddMember, canRemoveMember, faultTolerance, quorumSize, zoneLossAnalysis } from './quorum.js';
@@ -58,13 +58,17 @@ describe('quorumSize', () => {
   });
 
   it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])(
-    'refuses %s with INVALID_ARGUMENT on n',
+    'refuses %s with INVALID_ARGUMENT on voters',
     (n) => {
       const error = thrown(() => quorumSize(n));
       expect(error.code).toBe('INVALID_ARGUMENT');
-      expect(error.details.field).toBe('n');
+      expect(error.details.field).toBe('voters');
     },
   );
+
+  it("is core's quorumOf, where the arithmetic lives", () => {
+    expect(quorumSize).toBe(quorumOf);
+  });
 
   it('is monotone, a strict majority and at most n', () => {
     fc.assert(

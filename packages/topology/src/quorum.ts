@@ -3,32 +3,25 @@
  * (`targetVoting − unhealthy ≥ targetVoting/2+1`, any learner blocks) and etcd's
  * `--strict-reconfig-check` rules, decided before anything is asked of etcd.
  */
-import { ErrorCode, HacpError, invalidArgument } from '@hacp/core';
+import { ErrorCode, HacpError, invalidArgument, quorumOf, toleratedFailures } from '@hacp/core';
 import type { MemberInfo, Verdict } from './types.js';
 
 /**
- * The number of voters etcd needs to commit anything: ⌊n/2⌋ + 1.
+ * The number of voters etcd needs to commit anything: ⌊n/2⌋ + 1. The same function as
+ * `quorumOf` in `@hacp/core`, where the arithmetic lives; kept under this name for the code that
+ * imports it from here.
  *
+ * @deprecated Use `quorumOf` from `@hacp/core`.
  * @example quorumSize(3) // 2
- * @example quorumSize(4) // 3
- * @throws HacpError INVALID_ARGUMENT (`details.field = 'n'`) unless n is an integer ≥ 1.
+ * @throws HacpError INVALID_ARGUMENT (`details.field = 'voters'`) unless n is an integer ≥ 1.
  */
-export function quorumSize(n: number): number {
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw invalidArgument({
-      field: 'n',
-      value: n,
-      message: `A cluster of ${n} voters has no quorum: the voter count must be an integer of at least 1.`,
-    });
-  }
-  return Math.floor(n / 2) + 1;
-}
+export const quorumSize: (n: number) => number = quorumOf;
 
 /** What {@link faultTolerance} reports. */
 export interface FaultTolerance {
   voters: number;
   healthy: number;
-  /** Voters needed to commit: {@link quorumSize} of `voters`. */
+  /** Voters needed to commit: `quorumOf(voters)` (`@hacp/core`). */
   quorum: number;
   /** Voters the cluster can lose when all are healthy: `voters − quorum`. */
   tolerates: number;
@@ -62,13 +55,13 @@ export function faultTolerance({ voters, healthy }: { voters: number; healthy: n
       message: `The healthy voter count must be an integer from 0 to ${voters} (the voters), not ${healthy}.`,
     });
   }
-  const quorum = quorumSize(voters);
+  const quorum = quorumOf(voters);
   const hasQuorum = healthy >= quorum;
   return {
     voters,
     healthy,
     quorum,
-    tolerates: voters - quorum,
+    tolerates: toleratedFailures(voters),
     canStillLose: hasQuorum ? healthy - quorum : 0,
     hasQuorum,
   };
@@ -131,7 +124,7 @@ export function canAddMember(members: readonly MemberInfo[]): Verdict {
       ok: false,
       error: new HacpError({
         code: ErrorCode.QUORUM_AT_RISK,
-        message: `etcd member${unfit.length === 1 ? '' : 's'} ${names.join(', ')} ${unfit.length === 1 ? 'is' : 'are'} not started or not healthy (${healthy} of ${plural(voters.length, 'voter', 'voters')} healthy): a new member would raise the quorum to ${quorumSize(voters.length + 1)} while they are down.`,
+        message: `etcd member${unfit.length === 1 ? '' : 's'} ${names.join(', ')} ${unfit.length === 1 ? 'is' : 'are'} not started or not healthy (${healthy} of ${plural(voters.length, 'voter', 'voters')} healthy): a new member would raise the quorum to ${quorumOf(voters.length + 1)} while they are down.`,
         actions: [
           `Repair or replace ${names.join(', ')} first (\`hacp repair\` or \`hacp replace\`), then add the replica.`,
         ],
@@ -147,8 +140,8 @@ export function canAddMember(members: readonly MemberInfo[]): Verdict {
  *
  * A learner does not vote, so it may go whenever the voters have quorum. The only voter may not: that
  * is `down`. Otherwise, with `n` voters of which `h` are started and healthy, the removal must be
- * committable now (`h ≥ quorumSize(n)`) and leave enough healthy voters for the new quorum
- * (`h − (victim healthy ? 1 : 0) ≥ quorumSize(n − 1)`).
+ * committable now (`h ≥ quorumOf(n)`) and leave enough healthy voters for the new quorum
+ * (`h − (victim healthy ? 1 : 0) ≥ quorumOf(n − 1)`).
  *
  * Consequences: a member that is already down can always go while the cluster has quorum (that only
  * lowers the quorum). When the cluster has already lost quorum nothing can be removed, because etcd
@@ -179,7 +172,7 @@ export function canRemoveMember(members: readonly MemberInfo[], victim: string):
   const voters = members.filter((member) => !member.learner);
   const healthy = voters.filter(isHealthyVoter).length;
   const n = voters.length;
-  const hasQuorum = n > 0 && healthy >= quorumSize(n);
+  const hasQuorum = n > 0 && healthy >= quorumOf(n);
   const name = label(target);
 
   if (!target.learner && n === 1) {
@@ -194,7 +187,7 @@ export function canRemoveMember(members: readonly MemberInfo[], victim: string):
     };
   }
   if (!hasQuorum) {
-    const quorum = n > 0 ? quorumSize(n) : 1;
+    const quorum = n > 0 ? quorumOf(n) : 1;
     return {
       ok: false,
       error: new HacpError({
@@ -211,7 +204,7 @@ export function canRemoveMember(members: readonly MemberInfo[], victim: string):
   // A learner does not vote: removing it changes no quorum.
   if (target.learner) return { ok: true };
   const remainingHealthy = healthy - (isHealthyVoter(target) ? 1 : 0);
-  const remainingQuorum = quorumSize(n - 1);
+  const remainingQuorum = quorumOf(n - 1);
   if (remainingHealthy < remainingQuorum) {
     return {
       ok: false,
@@ -257,7 +250,7 @@ export interface ZoneLossAnalysis {
 /**
  * For each zone, whether losing it keeps quorum: each replica is one voter, `healthy` defaults to
  * true, and a zone survives when the healthy replicas outside it are at least
- * `quorumSize(replicas.length)`.
+ * `quorumOf(replicas.length)`.
  *
  * @example
  * zoneLossAnalysis([
@@ -276,7 +269,7 @@ export function zoneLossAnalysis(
       message: 'There are no replicas to analyse: a control plane has at least one.',
     });
   }
-  const quorum = quorumSize(replicas.length);
+  const quorum = quorumOf(replicas.length);
   const zoneNames = [...new Set(replicas.map((replica) => replica.zone))].sort();
   const zones = zoneNames.map((zone) => {
     const inZone = replicas.filter((replica) => replica.zone === zone).length;
