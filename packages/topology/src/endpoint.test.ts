@@ -72,7 +72,7 @@ describe('endpointTransition: the seed scenarios', () => {
         targets: [A],
         healthCheck: { protocol: 'https', port: 6443, path: '/readyz' },
       },
-      { action: 'move-address-to-load-balancer', from: A },
+      { action: 'move-address-to-load-balancer', from: A, targets: [A] },
       { action: 'add-target', replica: B, whenReady: true },
     ]);
     expect(next).toEqual({ mode: 'load-balanced', targets: [A, B] });

@@ -89,7 +89,7 @@ export function endpointTransition(
         return {
           steps: [
             { action: 'create-load-balancer', targets: [state.replica], healthCheck },
-            { action: 'move-address-to-load-balancer', from: state.replica },
+            { action: 'move-address-to-load-balancer', from: state.replica, targets: [state.replica] },
             add,
           ],
           next: { mode: 'load-balanced', targets: sortedNames([state.replica, replica]) },

@@ -53,6 +53,7 @@ export {
   type PlanStep,
   type ReplicaInfo,
   type StepAction,
+  type StepKind,
   type Verdict,
   type Warning,
   WarningCode,

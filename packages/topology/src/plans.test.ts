@@ -213,7 +213,7 @@ describe('planRemove', () => {
     const model = cluster({ replicas: 2 });
     const plan = planRemove(viewOf(model), { zone: 'europe-west1-c' });
     expect(kinds(plan)).toEqual([
-      'preflight',
+      'preflight:kubernetes-master-a01',
       'snapshot',
       'remove-target:kubernetes-master-a01',
       'remove-member:kubernetes-master-a01',

@@ -12,7 +12,7 @@ import { chooseReplicaToRemove } from './choose.js';
 import { endpointTeardown, endpointTransition, initialEndpoint } from './endpoint.js';
 import { assertReplicaZone, zonesInRegion } from './geography.js';
 import { placementWarnings, suggestZone } from './placement.js';
-import { canAddMember, canRemoveMember } from './quorum.js';
+import { canAddMember, canRemoveMember, quorumSize } from './quorum.js';
 import type {
   ClusterView,
   EndpointState,
@@ -262,6 +262,8 @@ export function planReplicate(view: ClusterView, options: PlanReplicateOptions =
       {
         kind: 'preflight',
         checks: ['every etcd member started and healthy', 'no learner', 'no operation in flight'],
+        change: 'add',
+        replica: name,
       },
       'Check that the cluster can take a new member',
     )
@@ -323,7 +325,12 @@ function removalParts(view: ClusterView, victim: ReplicaInfo, list: StepList): R
 
   list
     .add(
-      { kind: 'preflight', checks: ['the remaining healthy voters keep quorum', 'no operation in flight'] },
+      {
+        kind: 'preflight',
+        checks: ['the remaining healthy voters keep quorum', 'no operation in flight'],
+        change: 'remove',
+        replica: victim.name,
+      },
       `Check that removing ${victim.name} keeps quorum`,
     )
     .add({ kind: 'snapshot', through }, `Take an etcd snapshot through ${through}`);
@@ -450,8 +457,12 @@ export interface PlanReplaceOptions extends NamingOptions {
 }
 
 /**
- * The plan that replaces a broken replica in its zone: remove it (even when its instance is
- * unreachable), then add one in the same zone. With `dataDiskIntact`, the member is migrated
+ * The plan that replaces a replica in its zone. While every member is a healthy voter and the
+ * count allows one more, the new replica comes first and the old one stays until the new one is a
+ * voter (Cluster API's scale-up before scale-down): the cluster never runs on fewer voters than it
+ * had, and a failure in the add half is rolled back with the old replica untouched. Otherwise (the
+ * replica is broken, or seven already) it removes the old one first (even when its instance is
+ * unreachable), then adds one in the same zone. With `dataDiskIntact`, the member is migrated
  * instead: the instance is recreated under the same name on the surviving disk and the member keeps
  * its id and data (etcd's member migration), so nothing is streamed.
  *
@@ -466,6 +477,8 @@ export function planReplace(view: ClusterView, options: PlanReplaceOptions): Pla
   });
   assertNotLast(view, victim);
   if (options.dataDiskIntact) return planMigration(view, victim);
+  if (view.replicas.length < MAX_REPLICAS && canAddMember(view.members).ok)
+    return planSurge(view, victim, options);
 
   const list = new StepList();
   const parts = removalParts(view, victim, list);
@@ -483,6 +496,33 @@ export function planReplace(view: ClusterView, options: PlanReplaceOptions): Pla
     onFailure: add.onFailure,
     warnings: add.warnings,
     expected: add.expected,
+  };
+}
+
+/** The most replicas a cluster has: etcd's recommended largest cluster. */
+const MAX_REPLICAS = 7;
+
+/** Replace by surge: add the new replica in the victim's zone, then remove the victim. */
+function planSurge(view: ClusterView, victim: ReplicaInfo, options: PlanReplaceOptions): Plan {
+  const add = planReplicate(view, { zone: victim.zone, name: options.newName, randomHex: options.randomHex });
+  const added = add.expected.replicas.find((replica) => !view.replicas.some((r) => r.name === replica.name));
+  const name = added?.name ?? '';
+  const after: ClusterView = {
+    ...view,
+    replicas: [...view.replicas, { name, zone: victim.zone, createdAt: '', healthy: true }],
+    members: [...view.members, { id: '', name, learner: false, started: true, healthy: true }],
+    endpoint: add.expected.endpoint ?? view.endpoint,
+  };
+  const list = new StepList();
+  for (const step of add.steps) list.add(step.action, step.title, step.preconditions);
+  const parts = removalParts(after, victim, list);
+  return {
+    operation: 'replace',
+    cluster: view.cluster,
+    steps: list.steps,
+    onFailure: add.onFailure,
+    warnings: parts.warnings,
+    expected: { replicas: sortedReplicas(parts.remaining), endpoint: parts.endpoint },
   };
 }
 
@@ -511,10 +551,10 @@ function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
   // While the member moves it is down: the others must hold a quorum without it.
   const others = healthyVoters(view.members).filter((m) => m.name !== victim.name).length;
   const voters = view.members.filter((m) => !m.learner).length;
-  if (others < Math.floor(voters / 2) + 1) {
+  if (others < quorumSize(voters)) {
     throw new HacpError({
       code: ErrorCode.QUORUM_AT_RISK,
-      message: `Migrating ${victim.name} takes its member down for a while, leaving ${others} healthy voter(s) of ${voters}; etcd needs ${Math.floor(voters / 2) + 1}.`,
+      message: `Migrating ${victim.name} takes its member down for a while, leaving ${others} healthy voter(s) of ${voters}; etcd needs ${quorumSize(voters)}.`,
       actions: ['Repair the other replicas first.'],
       details: { replica: victim.name, healthy: others, voters },
     });

@@ -86,8 +86,12 @@ export type EndpointStep =
   | { action: 'attach-address'; replica: string }
   /** Create the load balancer with these targets and the health check; the address stays where it is. */
   | { action: 'create-load-balancer'; targets: readonly string[]; healthCheck: EndpointHealthCheck }
-  /** Move the address from the replica's VM to the load balancer, with the shortest gap the cloud allows. */
-  | { action: 'move-address-to-load-balancer'; from: string }
+  /**
+   * Move the address from the replica's VM to the load balancer, with the shortest gap the cloud
+   * allows; the load balancer takes it over with these targets (absent in an older journal: the
+   * create step's).
+   */
+  | { action: 'move-address-to-load-balancer'; from: string; targets?: readonly string[] }
   /** Add a target once the replica reports ready. */
   | { action: 'add-target'; replica: string; whenReady: true }
   /** Remove a target and let its connections drain. */
@@ -106,7 +110,12 @@ export type StepAction =
   | { kind: 'ensure-firewall' }
   | { kind: 'create-pki' }
   | { kind: 'write-record'; multizone: boolean; quorumReads: boolean; firstZone: string }
-  | { kind: 'preflight'; checks: readonly string[] }
+  /**
+   * Check, again on every run (a resume included), that the cluster can take the change: `add`, a
+   * new member (every member started and healthy, no learner but the replica's own); `remove`, the
+   * replica's member going (the other healthy voters keep quorum). Checks name them for people.
+   */
+  | { kind: 'preflight'; checks: readonly string[]; change?: 'add' | 'remove'; replica?: string }
   | { kind: 'snapshot'; through: string }
   | { kind: 'issue-certs'; replica: string }
   /** Add the replica's member as a learner, through a healthy member. */
@@ -132,6 +141,9 @@ export type StepAction =
   | { kind: 'endpoint'; step: EndpointStep }
   | { kind: 'delete-firewall' }
   | { kind: 'delete-record' };
+
+/** What a step does, by name. */
+export type StepKind = StepAction['kind'];
 
 /** One step of a plan. */
 export interface PlanStep {
