@@ -345,6 +345,18 @@ describe('canRemoveMember', () => {
 });
 
 describe('zoneLossAnalysis', () => {
+  it('counts etcd voters, not replicas: a stray fourth member raises the quorum to three', () => {
+    const replicas = [
+      { name: 'a', zone: 'z-b' },
+      { name: 'b', zone: 'z-c' },
+      { name: 'c', zone: 'z-d' },
+    ];
+    expect(zoneLossAnalysis(replicas).survivesAnyZoneLoss).toBe(true);
+    const withStray = zoneLossAnalysis(replicas, { voters: 4 });
+    expect(withStray.survivesAnyZoneLoss).toBe(false);
+    expect(withStray.verdict).toBe('losing zone z-b, z-c or z-d loses quorum');
+  });
+
   it('survives the loss of any zone with one replica in each of three zones', () => {
     expect(
       zoneLossAnalysis([

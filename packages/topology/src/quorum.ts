@@ -248,9 +248,10 @@ export interface ZoneLossAnalysis {
 }
 
 /**
- * For each zone, whether losing it keeps quorum: each replica is one voter, `healthy` defaults to
- * true, and a zone survives when the healthy replicas outside it are at least
- * `quorumOf(replicas.length)`.
+ * For each zone, whether losing it keeps quorum: `healthy` (a replica whose member is a healthy
+ * voter) defaults to true, and a zone survives when the healthy replicas outside it are at least
+ * the quorum of `options.voters` (etcd's voter count, which a stray member makes larger than the
+ * replica count; default one voter per replica).
  *
  * @example
  * zoneLossAnalysis([
@@ -262,6 +263,7 @@ export interface ZoneLossAnalysis {
  */
 export function zoneLossAnalysis(
   replicas: readonly { name: string; zone: string; healthy?: boolean }[],
+  options: { voters?: number } = {},
 ): ZoneLossAnalysis {
   if (replicas.length === 0) {
     throw invalidArgument({
@@ -269,7 +271,8 @@ export function zoneLossAnalysis(
       message: 'There are no replicas to analyse: a control plane has at least one.',
     });
   }
-  const quorum = quorumOf(replicas.length);
+  // etcd's quorum comes from its voters, which may be more than the replicas (a stray member).
+  const quorum = quorumOf(Math.max(options.voters ?? replicas.length, 1));
   const zoneNames = [...new Set(replicas.map((replica) => replica.zone))].sort();
   const zones = zoneNames.map((zone) => {
     const inZone = replicas.filter((replica) => replica.zone === zone).length;
