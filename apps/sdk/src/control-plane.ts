@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { checkExpiry, clientKubeconfig, renewLeaves } from '@hacp/certs';
@@ -8,8 +8,8 @@ import {
   DEFAULT_CLUSTER_NAME,
   ErrorCode,
   HacpError,
-  isHacpError,
   type Logger,
+  quorumOf,
   regionOfZone,
   resolveLogger,
   Secret,
@@ -19,7 +19,6 @@ import { kubernetesBinarySourceFromEnv } from '@hacp/kubernetes-release';
 import {
   faultTolerance,
   type Plan,
-  type PlanStep,
   placementWarnings,
   planDown,
   planRemove,
@@ -27,13 +26,20 @@ import {
   planReplace,
   planReplicate,
   planUp,
-  quorumSize,
   type Warning,
   zoneLossAnalysis,
 } from '@hacp/topology';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { addAddons, listAddons, readAddonFiles } from './addons.js';
-import { runStep, type StepContext } from './executor.js';
+import { type EtcdConnector, reachEtcd } from './engine/etcd-port.js';
+import {
+  LOCK_TTL_MS,
+  type NewOperation,
+  type OperationRequest,
+  type RunnerSettings,
+  runOperation,
+} from './engine/runner.js';
+import { createSession, type OperationSession } from './engine/session.js';
 import { clusterKubeConfig, endpointServer, requireEndpointAddress } from './kubernetes/api.js';
 import { notReady } from './kubernetes/health.js';
 import { componentsByReplica, kubernetesSummary } from './kubernetes/status.js';
@@ -46,15 +52,7 @@ import {
 import { inspectLeases } from './leases.js';
 import { memberHealthy, type Observation, observe, toClusterView } from './observe.js';
 import { PkiStore } from './pki-store.js';
-import {
-  type ClusterRecord,
-  type Journal,
-  journalKey,
-  lockName,
-  readJournal,
-  readRecord,
-  recordKey,
-} from './record.js';
+import { type ClusterRecord, type Journal, lockName, readJournal, readRecord } from './record.js';
 import type {
   AddonsApplyResult,
   CertificateStatus,
@@ -64,11 +62,9 @@ import type {
   ControlPlaneSettings,
   ControlPlaneTimeouts,
   KubeconfigResult,
-  OperationResult,
   PlanRequest,
   ReplicaStatus,
   SignalOptions,
-  StepOutcome,
 } from './types.js';
 
 const DEFAULT_TIMEOUTS: ControlPlaneTimeouts = {
@@ -78,10 +74,6 @@ const DEFAULT_TIMEOUTS: ControlPlaneTimeouts = {
   target: 120_000,
   drain: 2_000,
 };
-
-const LOCK_TTL_MS = 60_000;
-
-type OperationRequest = PlanRequest | { operation: 'resume' };
 
 /** What an operation settled before it wrote anything. */
 interface Prepared {
@@ -99,13 +91,6 @@ function notFound(cluster: string, provider: string): HacpError {
     ],
     details: { cluster, provider },
   });
-}
-
-/** A new request continues the journal when every option it names matches the journal's. */
-function continues(journal: Journal, request: PlanRequest): boolean {
-  if (journal.operation !== request.operation) return false;
-  const before = journal.request as unknown as Record<string, unknown>;
-  return Object.entries(request).every(([key, value]) => value === undefined || before[key] === value);
 }
 
 /**
@@ -130,6 +115,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
   const holder = settings.holder ?? `hacp-${process.pid}@${hostname()}`;
   const binarySource = settings.kubernetesBinaries ?? kubernetesBinarySourceFromEnv(process.env);
   const addonsDir = join(dataDir, 'addons');
+  const etcdConnector: EtcdConnector = settings.etcd ?? reachEtcd;
   const adminKubeconfigPath = join(dataDir, 'admin.conf');
   const emit = (event: ControlPlaneEvent) => {
     try {
@@ -161,19 +147,25 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     return record;
   }
 
-  async function observeCluster(
-    record: ClusterRecord,
-    signal?: AbortSignal,
-    requireReach = true,
-  ): Promise<Observation> {
-    pkiStore.forget();
-    const pki = await pkiStore.load(record);
-    return observe({ provider, record, pki, logger, signal, requireReach });
+  /** The sessions open now: `close()` closes them. */
+  const openSessions = new Set<OperationSession>();
+
+  /** A session (one etcd connection and what was read) for one operation or read; closed by its user. */
+  function openSession(record: ClusterRecord | undefined): OperationSession {
+    const session = createSession({ provider, cluster, pkiStore, etcd: etcdConnector, logger, record });
+    openSessions.add(session);
+    const close = session.close;
+    session.close = async () => {
+      openSessions.delete(session);
+      await close();
+    };
+    return session;
   }
 
   /** The plan for a request, from what the cluster looks like now. Reads only. */
   async function makePlan(
     request: PlanRequest,
+    session: OperationSession,
     signal?: AbortSignal,
   ): Promise<{ plan: Plan; target: Journal['target'] }> {
     if (request.operation === 'up') {
@@ -230,7 +222,14 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       loadBalancerName: record.loadBalancerName,
     };
     // `down` deletes whatever it finds, so it does not need etcd to answer.
-    const view = toClusterView(await observeCluster(record, signal, request.operation !== 'down'));
+    const view = toClusterView(
+      await observe({
+        session,
+        record,
+        ...(signal ? { signal } : {}),
+        requireReach: request.operation !== 'down',
+      }),
+    );
     switch (request.operation) {
       case 'replicate':
         return { plan: planReplicate(view, { zone: request.zone, name: request.name }), target };
@@ -273,67 +272,6 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     return provider.state.lock(lockName(cluster), { holder, ttlMs: LOCK_TTL_MS, signal });
   }
 
-  async function run(request: OperationRequest, userSignal?: AbortSignal): Promise<OperationResult> {
-    pkiStore.forget();
-    // Refusals come before anything is written: the journal and the plan are read without the lock.
-    const before = await readJournal(provider.state, cluster, userSignal);
-    let continuing = false;
-    if (before !== undefined) {
-      if (request.operation === 'resume' || continues(before.value, request)) continuing = true;
-      else if (request.operation !== 'down') throw inFlight(before.value, request.operation);
-    } else if (request.operation === 'resume') {
-      throw new HacpError({
-        code: ErrorCode.NOT_FOUND,
-        message: `Cluster ${cluster} has no interrupted operation to resume.`,
-        actions: ['Run `hacp status` to see the cluster.'],
-        details: { cluster },
-      });
-    }
-    let prepared: Prepared = {};
-    if (!continuing) {
-      await makePlan(request as PlanRequest, userSignal);
-      prepared = await prepare(request as PlanRequest, userSignal);
-    }
-
-    const lock = await takeLock(userSignal);
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(userSignal?.reason);
-    userSignal?.addEventListener('abort', onAbort, { once: true });
-    if (userSignal?.aborted) onAbort();
-    const renewal = setInterval(() => {
-      lock.renew().catch((error) => {
-        logger.error('lost the cluster lock', { error: String(error) });
-        controller.abort(
-          new HacpError({
-            code: ErrorCode.LOCKED,
-            message: `hacp lost the lock of cluster ${cluster} while it worked.`,
-            actions: ['Run `hacp status`, then `hacp resume`.'],
-            cause: error,
-          }),
-        );
-      });
-    }, LOCK_TTL_MS / 3);
-    renewal.unref();
-    try {
-      return await runLocked(request, continuing, controller.signal, prepared);
-    } finally {
-      clearInterval(renewal);
-      userSignal?.removeEventListener('abort', onAbort);
-      await lock
-        .release()
-        .catch((error) => logger.warn('could not release the lock', { error: String(error) }));
-    }
-  }
-
-  function inFlight(journal: Journal, requested: string): HacpError {
-    return new HacpError({
-      code: ErrorCode.CONFLICT,
-      message: `Cluster ${cluster} has an interrupted ${journal.operation} (${journal.id}, ${journal.done.length} of ${journal.plan.steps.length} steps done); ${requested} must wait until it finishes.`,
-      actions: ['Run `hacp resume` to finish it first.', 'Or `hacp down --yes` to delete the cluster.'],
-      details: { operation: journal.operation, operationId: journal.id },
-    });
-  }
-
   /**
    * What must hold before an operation writes anything: `up` picks its Kubernetes (and fetches the
    * binaries); an operation that creates a replica of a Kubernetes cluster needs its binaries here.
@@ -347,284 +285,68 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     return {};
   }
 
-  async function runLocked(
-    request: OperationRequest,
-    continuing: boolean,
+  /** A new operation's plan, made under the lock from one observation, and what `up` settled. */
+  async function newOperation(
+    request: PlanRequest,
+    session: OperationSession,
     signal: AbortSignal,
-    prepared: Prepared,
-  ): Promise<OperationResult> {
-    let stored = await readJournal(provider.state, cluster, signal);
-    let journal: Journal;
-    if (continuing) {
-      if (stored === undefined)
-        throw new HacpError({
-          code: ErrorCode.CONFLICT,
-          message: 'The interrupted operation finished while hacp waited for the lock.',
-          actions: ['Run `hacp status`.'],
-        });
-      journal = stored.value;
-    } else {
-      if (stored !== undefined && request.operation !== 'down')
-        throw inFlight(stored.value, request.operation);
-      const planRequest = request as PlanRequest;
-      const made = await makePlan(planRequest, signal);
-      const { target } = made;
-      const kubernetesWarning = prepared.kubernetes?.warning;
-      const plan = kubernetesWarning
-        ? { ...made.plan, warnings: [...made.plan.warnings, kubernetesWarning] }
-        : made.plan;
-      if (kubernetesWarning) emit({ type: 'warning', ...kubernetesWarning });
-      const { signal: _signal, ...rest } = planRequest as PlanRequest & { signal?: AbortSignal };
-      journal = {
-        formatVersion: 1,
-        id: `op-${new Date()
-          .toISOString()
-          .replace(/[-:.TZ]/g, '')
-          .slice(0, 14)}-${randomBytes(3).toString('hex')}`,
-        operation: plan.operation,
-        request: rest as PlanRequest,
-        plan,
-        done: [],
-        skipped: [],
-        phase: 'running',
-        rollbackDone: [],
-        networks: {},
-        target,
-        ...(plan.operation === 'up'
-          ? {
-              settings: {
-                etcdToken: `hacp-${cluster}-${randomBytes(6).toString('hex')}`,
-                createdAt: new Date().toISOString(),
-                ...(prepared.kubernetes?.version === undefined
-                  ? {}
-                  : { kubernetesVersion: prepared.kubernetes.version }),
-              },
-            }
-          : {}),
-        startedAt: new Date().toISOString(),
-        holder,
-      };
-      if (stored !== undefined) {
-        emit({
-          type: 'warning',
-          code: 'OPERATION_DISCARDED',
-          message: `The interrupted ${stored.value.operation} (${stored.value.id}) is discarded: down deletes the cluster.`,
-        });
-      }
-      stored = await provider.state.put(journalKey(cluster), journal, {
-        expectedVersion: stored?.version ?? 0,
-        requestId: `${journal.id}-journal`,
-        signal,
-      });
-    }
-    let version = stored.version;
-    const saveJournal = async () => {
-      const saved = await provider.state.put(journalKey(cluster), journal, {
-        expectedVersion: version,
-        requestId: `${journal.id}-journal-${version}`,
-        signal,
-      });
-      version = saved.version;
-    };
-    const outcomes: StepOutcome[] = [];
-    let recordCache: { version: number; value: ClusterRecord } | undefined | null = null;
-    const readRecordCached = async () => {
-      if (recordCache === null)
-        recordCache = (await readRecord(provider.state, cluster, signal)) ?? undefined;
-      return recordCache?.value;
-    };
-    const makeContext = (prefix: string): StepContext => {
-      let n = 0;
-      return {
-        provider,
-        cluster,
-        pkiStore,
-        dataDir,
-        journal,
-        saveJournal,
-        record: readRecordCached,
-        writeRecord: async (value) => {
-          recordCache = await provider.state.put(recordKey(cluster), value, {
-            expectedVersion: 0,
-            requestId: `${prefix}-record`,
-            signal,
-          });
-        },
-        deleteRecord: async () => {
-          const current = await readRecord(provider.state, cluster, signal);
-          if (current !== undefined) {
-            await provider.state.delete(recordKey(cluster), {
-              expectedVersion: current.version,
-              requestId: `${prefix}-record`,
-              signal,
-            });
-          }
-          recordCache = undefined;
-          // The cluster's own files go with it (snapshots stay).
-          await rm(adminKubeconfigPath, { force: true });
-          await rm(addonsDir, { recursive: true, force: true });
-        },
-        kubernetes: kubernetesContext(signal),
-        ...(settings.kubeconfig === undefined ? {} : { kubeconfigFile: settings.kubeconfig }),
-        timeouts,
-        logger,
-        emit,
-        signal,
-        requestId: () => `${prefix}-${++n}`,
-      };
-    };
-
-    const runSteps = async (steps: readonly PlanStep[], done: string[], prefix: string) => {
-      for (const [index, step] of steps.entries()) {
-        if (done.includes(step.id)) continue;
-        if (signal.aborted) throw abortedError(signal.reason);
-        emit({
-          type: 'step-started',
-          operationId: journal.id,
-          step: step.id,
-          title: step.title,
-          index: index + 1,
-          steps: steps.length,
-        });
-        const status = await runStep(makeContext(`${journal.id}-${prefix}${index + 1}`), step);
-        done.push(step.id);
-        if (status === 'skipped') journal.skipped.push(step.id);
-        await saveJournal();
-        outcomes.push({ id: step.id, title: step.title, status });
-        emit({
-          type: 'step-done',
-          operationId: journal.id,
-          step: step.id,
-          title: step.title,
-          index: index + 1,
-          steps: steps.length,
-          status,
-        });
-      }
-    };
-
-    emit({
-      type: 'operation-started',
-      operation: journal.operation,
-      operationId: journal.id,
-      resumed: continuing,
-      steps: journal.plan.steps.length,
-    });
-    if (journal.phase === 'rolling-back') {
-      await runSteps(journal.plan.onFailure, journal.rollbackDone, 'r');
-      await finish();
-      throw rolledBack(journal, journal.failure);
-    }
-    try {
-      await runSteps(journal.plan.steps, journal.done, '');
-    } catch (error) {
-      const failure = isHacpError(error) ? error : undefined;
-      if (signal.aborted || failure?.code === ErrorCode.ABORTED) {
-        throw abortedError(signal.reason ?? error, journal);
-      }
-      if (shouldRollBack(journal)) {
-        emit({ type: 'rollback-started', operationId: journal.id, reason: String((error as Error).message) });
-        journal.phase = 'rolling-back';
-        journal.failure = { code: failure?.code ?? ErrorCode.INTERNAL, message: (error as Error).message };
-        await saveJournal();
-        try {
-          await runSteps(journal.plan.onFailure, journal.rollbackDone, 'r');
-        } catch (rollbackError) {
-          throw new HacpError({
-            code: isHacpError(rollbackError) ? rollbackError.code : ErrorCode.INTERNAL,
-            message: `${journal.operation} failed (${(error as Error).message}), and undoing it stopped half-way: ${(rollbackError as Error).message}`,
-            actions: ['Run `hacp resume` to finish undoing it.'],
-            details: { operationId: journal.id },
-            cause: rollbackError,
-          });
-        }
-        await finish();
-        throw rolledBack(journal, journal.failure, error);
-      }
-      throw resumable(error, journal);
-    }
-    await finish();
-    emit({ type: 'operation-done', operation: journal.operation, operationId: journal.id });
-    const instances = await provider.instances.list({ cluster }, { signal }).catch(() => []);
-    const kubernetesVersion = (await readRecordCached().catch(() => undefined))?.kubernetesVersion;
-    const kubeconfigPath =
-      journal.operation === 'up' && kubernetesVersion !== undefined
-        ? (await writeKubeconfig(adminKubeconfigPath, signal)).path
-        : undefined;
+  ): Promise<NewOperation> {
+    const made = await makePlan(request, session, signal);
+    const prepared = await prepare(request, signal);
+    const warning = prepared.kubernetes?.warning;
+    if (warning) emit({ type: 'warning', ...warning });
     return {
-      operation: journal.operation,
-      operationId: journal.id,
-      cluster,
-      resumed: continuing,
-      steps: outcomes,
-      warnings: [...journal.plan.warnings],
-      replicas: instances
-        .map((instance) => ({ name: instance.name, zone: instance.zone }))
-        .sort((a, b) => a.name.localeCompare(b.name)),
-      ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
-      ...(kubeconfigPath === undefined ? {} : { kubeconfig: kubeconfigPath }),
+      plan: warning ? { ...made.plan, warnings: [...made.plan.warnings, warning] } : made.plan,
+      target: made.target,
+      ...(made.plan.operation === 'up'
+        ? {
+            settings: {
+              etcdToken: `hacp-${cluster}-${randomBytes(6).toString('hex')}`,
+              createdAt: new Date().toISOString(),
+              ...(prepared.kubernetes?.version === undefined
+                ? {}
+                : { kubernetesVersion: prepared.kubernetes.version }),
+            },
+          }
+        : {}),
     };
-
-    async function finish() {
-      await provider.state.delete(journalKey(cluster), {
-        expectedVersion: version,
-        requestId: `${journal.id}-journal-done`,
-        signal,
-      });
-    }
   }
 
-  /** A replicate (or the adding half of a replace) is undone while its learner is not yet a voter. */
-  function shouldRollBack(journal: Journal): boolean {
-    if (journal.plan.onFailure.length === 0) return false;
-    const promote = journal.plan.steps.find((step) => step.action.kind === 'promote-learner');
-    return promote !== undefined && !journal.done.includes(promote.id);
-  }
+  const runnerSettings: RunnerSettings = {
+    provider,
+    cluster,
+    pkiStore,
+    dataDir,
+    timeouts,
+    logger,
+    holder,
+    emit,
+    kubernetes: (signal) => kubernetesContext(signal),
+    ...(settings.kubeconfig === undefined ? {} : { kubeconfigFile: settings.kubeconfig }),
+    clusterFiles: [adminKubeconfigPath, addonsDir],
+    session: openSession,
+    plan: newOperation,
+    finished: async (journal, session, signal) => {
+      const version = session.record()?.kubernetesVersion;
+      if (journal.operation !== 'up' || version === undefined) return {};
+      return { kubeconfig: (await writeKubeconfig(adminKubeconfigPath, signal)).path };
+    },
+  };
 
-  function abortedError(reason: unknown, journal?: Journal): HacpError {
-    if (isHacpError(reason) && reason.code !== ErrorCode.ABORTED) return reason;
-    return new HacpError({
-      code: ErrorCode.ABORTED,
-      message: journal
-        ? `${journal.operation} was interrupted after ${journal.done.length} of ${journal.plan.steps.length} steps; it is recorded and can be continued.`
-        : 'The operation was interrupted.',
-      actions: ['Run `hacp resume` (or the same command again) to continue.'],
-      details: journal ? { operationId: journal.id, stepsDone: journal.done.length } : {},
-      cause: reason,
-    });
-  }
-
-  function resumable(error: unknown, journal: Journal): HacpError {
-    const base = isHacpError(error) ? error : undefined;
-    const next = journal.plan.steps.find((step) => !journal.done.includes(step.id));
-    return new HacpError({
-      code: base?.code ?? ErrorCode.INTERNAL,
-      message: `${journal.operation} stopped at "${next?.title ?? 'its last step'}": ${(error as Error).message}`,
-      actions: [
-        ...(base?.actions ?? []),
-        'Fix the cause, then run `hacp resume` to continue from that step.',
-      ],
-      details: { ...(base?.details ?? {}), operationId: journal.id, step: next?.id, resumable: true },
-      retryable: base?.retryable ?? false,
-      cause: error,
-    });
-  }
-
-  function rolledBack(journal: Journal, failure: Journal['failure'], cause?: unknown): HacpError {
-    const base = isHacpError(cause) ? cause : undefined;
-    return new HacpError({
-      code: (failure?.code as ErrorCode | undefined) ?? ErrorCode.INTERNAL,
-      message: `${journal.operation} failed: ${failure?.message ?? 'unknown error'} The new replica's member and instance were removed again.`,
-      actions: [...(base?.actions ?? []), 'Check `hacp status`, fix the cause and run the command again.'],
-      details: { ...(base?.details ?? {}), operationId: journal.id, rolledBack: true },
-      cause,
-    });
-  }
+  const run = (request: OperationRequest, signal?: AbortSignal) =>
+    runOperation(runnerSettings, request, signal);
 
   async function status(options: SignalOptions = {}): Promise<ClusterStatus> {
     const signal = options.signal;
     const { value: record } = await requireRecord(signal);
-    const observation = await observeCluster(record, signal);
+    pkiStore.forget();
+    const session = openSession(record);
+    let observation: Observation;
+    try {
+      observation = await observe({ session, record, ...(signal ? { signal } : {}), requireMembers: false });
+    } finally {
+      await session.close();
+    }
     const leaderId = observation.members.find((member) => member.name === observation.leaderName)?.id;
     const version = record.kubernetesVersion;
     const components =
@@ -674,8 +396,11 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
             replicas.map((replica) => ({
               name: replica.name,
               zone: replica.zone,
-              healthy: replica.state === 'healthy',
+              healthy:
+                replica.state === 'healthy' &&
+                voters.some((member) => member.name === replica.name && member.healthy),
             })),
+            { voters: voters.length },
           ).verdict
         : 'no replicas';
     const holder = observation.address?.holder;
@@ -706,7 +431,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
             })),
           )
         : [];
-    if (tolerance.voters > 0 && healthyVoters < quorumSize(tolerance.voters)) {
+    if (tolerance.voters > 0 && healthyVoters < quorumOf(tolerance.voters)) {
       warnings.unshift({
         code: 'UNHEALTHY_REPLICA',
         message: `etcd has lost quorum: ${healthyVoters} of ${tolerance.voters} voters are healthy.`,
@@ -843,7 +568,16 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     down: (options = {}) => run({ operation: 'down' }, options.signal),
     resume: (options = {}) => run({ operation: 'resume' }, options.signal),
     status,
-    plan: async (request) => (await makePlan(request)).plan,
+    plan: async (request) => {
+      pkiStore.forget();
+      const record = (await readRecord(provider.state, cluster))?.value;
+      const session = openSession(record);
+      try {
+        return (await makePlan(request, session)).plan;
+      } finally {
+        await session.close();
+      }
+    },
     certs: {
       async check(options = {}): Promise<CertificateStatus[]> {
         const { value: record } = await requireRecord();
@@ -897,7 +631,9 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       },
       apply: (options) => applyAddons(options.files, options.signal),
     },
-    async close() {},
+    async close() {
+      await Promise.all([...openSessions].map((session) => session.close()));
+    },
   };
   return controlPlane;
 }

@@ -2,97 +2,19 @@
  * What the cluster looks like now, read from the provider and from etcd itself: the view topology
  * plans from, and the status users see. Reads only.
  */
-import type { ClusterPki } from '@hacp/certs';
 import {
   type Address,
   ErrorCode,
   HacpError,
   type Instance,
   isHacpError,
-  isReplicaName,
   type LoadBalancer,
-  type Logger,
-  type ProviderV1,
-  type Reach,
 } from '@hacp/core';
-import {
-  createMembershipClient,
-  type EndpointStatus as EtcdEndpointStatus,
-  type EtcdMember,
-  type MemberHealth,
-  type MembershipClient,
-} from '@hacp/etcd';
+import type { EndpointStatus as EtcdEndpointStatus, EtcdMember, MemberHealth } from '@hacp/etcd';
 import type { ClusterView, EndpointState, MemberInfo, ReplicaInfo } from '@hacp/topology';
+import type { EtcdPort } from './engine/etcd-port.js';
+import type { OperationSession } from './engine/session.js';
 import type { ClusterRecord } from './record.js';
-import { REPLICA_PORTS } from './render.js';
-
-/** An etcd client that reaches every running replica through the provider's `reach`. */
-export interface EtcdAccess {
-  client: MembershipClient;
-  /** The URL hacp uses to reach each replica's client port, by replica name. */
-  urls: Map<string, string>;
-  close(): Promise<void>;
-}
-
-export async function openEtcd(options: {
-  provider: ProviderV1;
-  pki: ClusterPki;
-  instances: readonly Instance[];
-  logger?: Logger;
-  signal?: AbortSignal;
-  /**
-   * When no running replica can be reached at all (a tunnel that cannot start, credentials
-   * missing), throw the provider's error, which says what to fix, rather than report every replica
-   * as without a member. Default true; `down` passes false: it deletes what it finds either way.
-   */
-  requireReach?: boolean;
-}): Promise<EtcdAccess | undefined> {
-  const reaches: Reach[] = [];
-  const urls = new Map<string, string>();
-  let reachError: unknown;
-  for (const instance of options.instances) {
-    if (instance.status !== 'running') continue;
-    try {
-      const reach = await options.provider.reach(instance, REPLICA_PORTS.etcdClient, {
-        signal: options.signal,
-      });
-      reaches.push(reach);
-      urls.set(instance.name, `https://${reach.host}:${reach.port}`);
-    } catch (error) {
-      reachError ??= error;
-      options.logger?.warn('cannot reach replica', { replica: instance.name, error: String(error) });
-    }
-  }
-  const close = async () => {
-    await Promise.all(reaches.map((reach) => reach.close().catch(() => undefined)));
-  };
-  if (urls.size === 0) {
-    await close();
-    if (reachError !== undefined && options.requireReach !== false && !isHacpError(reachError, 'NOT_FOUND')) {
-      throw unreachable(reachError);
-    }
-    return undefined;
-  }
-  const client = createMembershipClient({
-    endpoints: [...urls.values()],
-    tls: {
-      caPem: options.pki.etcdCa.certPem,
-      certPem: options.pki.etcdClient.certPem,
-      keyPem: options.pki.etcdClient.keyPem,
-    },
-    logger: options.logger,
-    callTimeoutMs: 5000,
-    endpointFor: (member) => urls.get(member.name),
-  });
-  return {
-    client,
-    urls,
-    close: async () => {
-      client.close();
-      await close();
-    },
-  };
-}
 
 /** Everything read about a cluster at one moment. */
 export interface Observation {
@@ -107,81 +29,80 @@ export interface Observation {
   zones: string[];
 }
 
-/** No replica's etcd could be reached: the provider's reason, code and actions, said as such. */
-function unreachable(error: unknown): HacpError {
-  const cause = isHacpError(error) ? error : undefined;
-  return new HacpError({
-    code: cause?.code ?? ErrorCode.UNAVAILABLE,
-    message: `hacp cannot reach etcd on any replica, so it cannot tell their state: ${
-      error instanceof Error ? error.message : String(error)
-    }`,
-    actions: cause?.actions.length ? cause.actions : ['Check that this machine can reach the replicas.'],
-    details: cause?.details ?? {},
-    retryable: cause?.retryable ?? true,
-    cause: error,
-  });
-}
-
+/**
+ * Reads the cluster through the operation's session: its instances (kept in the session), the
+ * address, the load balancer and etcd's member list, health and status (through the session's one
+ * connection, left open for the steps). A member list that cannot be read is an error, not an empty
+ * cluster, unless `requireReach` is false (`down` deletes what it finds either way).
+ */
 export async function observe(options: {
-  provider: ProviderV1;
+  session: OperationSession;
   record: ClusterRecord;
-  pki: ClusterPki | undefined;
-  logger?: Logger;
   signal?: AbortSignal;
-  /** See openEtcd. */
   requireReach?: boolean;
+  /** A member list that cannot be read is an error (default `requireReach`); status shows it empty. */
+  requireMembers?: boolean;
 }): Promise<Observation> {
-  const { provider, record, signal } = options;
-  const [all, zones, address, loadBalancer] = await Promise.all([
-    provider.instances.list({ cluster: record.cluster }, { signal }),
+  const { session, record, signal } = options;
+  const provider = session.provider;
+  const requireReach = options.requireReach ?? true;
+  const requireMembers = options.requireMembers ?? requireReach;
+  const [instances, zones, address, loadBalancer] = await Promise.all([
+    session.instances(signal),
     provider.zones.list({ signal }),
     provider.addresses.get({ name: record.addressName, region: record.region }, { signal }),
     provider.loadBalancers.get({ name: record.loadBalancerName, region: record.region }, { signal }),
   ]);
-  const instances = all
-    .filter((instance) => isReplicaName(record.cluster, instance.name))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  let members: EtcdMember[] = [];
-  let health: MemberHealth[] = [];
-  let statuses: EtcdEndpointStatus[] = [];
-  let leaderName: string | undefined;
-  const etcd =
-    options.pki === undefined
-      ? undefined
-      : await openEtcd({
-          provider,
-          pki: options.pki,
-          instances,
-          logger: options.logger,
-          signal,
-          requireReach: options.requireReach ?? true,
-        });
-  if (etcd !== undefined) {
-    try {
-      members = await etcd.client.members({ signal }).catch(() => []);
-      if (members.length > 0) {
-        [health, statuses] = await Promise.all([
-          etcd.client.health({ signal, timeoutMs: 2000 }).catch(() => []),
-          etcd.client.status({ signal }).catch(() => []),
-        ]);
-        const leaderId = statuses.find((status) => status.ok && status.leaderId !== undefined)?.leaderId;
-        leaderName = members.find((member) => member.id === leaderId)?.name || undefined;
-      }
-    } finally {
-      await etcd.close();
-    }
-  }
+  const etcd = await session.etcd({ ...(signal ? { signal } : {}), requireReach });
+  const read = etcd === undefined ? emptyEtcdRead() : await readEtcd(etcd, requireMembers, signal);
   return {
     record,
-    instances,
-    members,
-    health,
-    statuses,
-    ...(leaderName === undefined ? {} : { leaderName }),
+    instances: [...instances],
+    ...read,
     ...(address === undefined ? {} : { address }),
     ...(loadBalancer === undefined ? {} : { loadBalancer }),
     zones: zones.filter((zone) => zone.region === record.region).map((zone) => zone.name),
   };
+}
+
+type EtcdRead = Pick<Observation, 'members' | 'health' | 'statuses' | 'leaderName'>;
+
+const emptyEtcdRead = (): EtcdRead => ({ members: [], health: [], statuses: [] });
+
+async function readEtcd(etcd: EtcdPort, requireMembers: boolean, signal?: AbortSignal): Promise<EtcdRead> {
+  let members: EtcdMember[];
+  try {
+    members = await etcd.members({ signal });
+  } catch (error) {
+    if (!requireMembers) return emptyEtcdRead();
+    throw unreadableMembers(error);
+  }
+  if (members.length === 0) return emptyEtcdRead();
+  const [health, statuses] = await Promise.all([
+    etcd.health({ signal, timeoutMs: 2000 }).catch((): MemberHealth[] => []),
+    etcd.status({ signal }).catch((): EtcdEndpointStatus[] => []),
+  ]);
+  const leaderId = statuses.find((status) => status.ok && status.leaderId !== undefined)?.leaderId;
+  const leaderName = members.find((member) => member.id === leaderId)?.name || undefined;
+  return { members, health, statuses, ...(leaderName === undefined ? {} : { leaderName }) };
+}
+
+/** etcd answered the connection but not the member list (no quorum, a member busy): retryable. */
+function unreadableMembers(error: unknown): HacpError {
+  const cause = isHacpError(error) ? error : undefined;
+  return new HacpError({
+    code: ErrorCode.UNAVAILABLE,
+    message: `hacp cannot read etcd's member list, so it cannot tell the cluster's state: ${
+      error instanceof Error ? error.message : String(error)
+    }`,
+    actions: [
+      'Run the command again in a moment.',
+      'If it persists, run `hacp status` to see which replicas answer.',
+    ],
+    details: cause?.details ?? {},
+    retryable: true,
+    cause: error,
+  });
 }
 
 export function memberHealthy(observation: Observation, member: EtcdMember): boolean {
@@ -215,7 +136,8 @@ export function toClusterView(observation: Observation): ClusterView {
       name: instance.name,
       zone: instance.zone,
       createdAt: instance.createdAt.toISOString(),
-      healthy: instance.status === 'running' && (member === undefined || memberHealthy(observation, member)),
+      // A replica is healthy when its instance runs and its member answers; one without a member is not.
+      healthy: instance.status === 'running' && member !== undefined && memberHealthy(observation, member),
     };
   });
   return {

@@ -7,6 +7,7 @@ import type { KeyAlgorithm } from '@hacp/certs';
 import type { Logger, ProviderV1, Secret } from '@hacp/core';
 import type { KubernetesBinarySource } from '@hacp/kubernetes-release';
 import type { OperationName, Plan, Warning } from '@hacp/topology';
+import type { EtcdConnector } from './engine/etcd-port.js';
 
 export type { OperationName, Plan, Warning };
 
@@ -38,6 +39,11 @@ export interface ControlPlaneSettings {
   timeouts?: Partial<ControlPlaneTimeouts>;
   /** Who holds the cluster lock, for the lock's record; default `hacp-<pid>@<hostname>`. */
   holder?: string;
+  /**
+   * How etcd is reached: the membership port the engine uses. Default `@hacp/etcd` through the
+   * provider's `reach`; tests pass a fake.
+   */
+  etcd?: EtcdConnector;
 }
 
 export interface ControlPlaneTimeouts {

@@ -9,7 +9,7 @@ import { ErrorCode, HacpError, type Instance, waitUntil } from '@hacp/core';
 import { parseKubernetesVersion } from '@hacp/kubernetes-release';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readAddonFiles } from '../addons.js';
-import type { StepContext } from '../executor.js';
+import type { StepContext } from '../engine/context.js';
 import { deleteIdentityLeases } from '../leases.js';
 import type { ClusterRecord } from '../record.js';
 import type { ReplicaRenderOptions } from '../render.js';
@@ -63,9 +63,9 @@ export async function recordIdentityLeasesBefore(
 ): Promise<void> {
   if (record.kubernetesVersion === undefined || !labelsIdentityLease(record.kubernetesVersion)) return;
   if (context.journal.identityLeasesBefore?.[replica] !== undefined) return;
-  const running = (
-    await context.provider.instances.list({ cluster: context.cluster }, { signal: context.signal })
-  ).filter((instance) => instance.status === 'running' && instance.name !== replica);
+  const running = (await context.session.instances(context.signal)).filter(
+    (instance) => instance.status === 'running' && instance.name !== replica,
+  );
   const before = running.length === 0 ? [] : await identityLeaseNames(await clusterApi(context, record));
   context.journal.identityLeasesBefore = { ...context.journal.identityLeasesBefore, [replica]: before };
   await context.saveJournal();
@@ -158,10 +158,7 @@ export async function deleteReplicaIdentityLeases(
   if (record?.kubernetesVersion === undefined && context.kubeconfigFile === undefined)
     return 'not-applicable';
   if (context.journal.operation === 'down' || record === undefined) return 'not-applicable';
-  const others = await context.provider.instances.list(
-    { cluster: context.cluster },
-    { signal: context.signal },
-  );
+  const others = await context.session.instances(context.signal);
   const deleted = await deleteIdentityLeases({
     kubeconfig: await clusterApi(context, record),
     replica,

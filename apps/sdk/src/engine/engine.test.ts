@@ -1,0 +1,160 @@
+/**
+ * The engine's rules, each on the memory provider and the fake etcd: one observation and one etcd
+ * connection per operation, the journal at commit points, the lock, the preflight checked again on
+ * resume, and what a refusal leaves (nothing changed).
+ */
+import { ErrorCode, HacpError, isHacpError } from '@hacp/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { journalKey, lockName } from '../record.js';
+import { grow } from './scenarios.test-support.js';
+import { CLUSTER, convergenceProblems, createWorld, type World } from './world.test-support.js';
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.dispose();
+  world = undefined;
+});
+
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error('expected the operation to fail');
+    },
+    (error: unknown) => error,
+  );
+
+/** What the provider holds, to compare before and after a refusal. */
+async function providerState(target: World) {
+  const instances = await target.provider.instances.list({ cluster: CLUSTER });
+  return {
+    instances: instances.map((instance) => `${instance.name}:${instance.status}`).sort(),
+    members: (await target.etcd.snapshotMembers()).map((member) => `${member.name}:${member.learner}`).sort(),
+    journal: await target.provider.state.get(journalKey(CLUSTER)),
+  };
+}
+
+describe('one session per operation', () => {
+  it('replicate 1→2 connects to etcd and lists instances a bounded number of times, and writes the journal at commit points only', async () => {
+    world = await createWorld({ count: true });
+    const counted = world;
+    await grow(world, 1);
+    counted.calls.clear();
+    const connects = world.etcd.count('connect');
+    const result = await world.controlPlane().replicate({ zone: 'local-b' });
+    // Once to observe; again after the instance is created (so the new member is reached).
+    expect(world.etcd.count('connect') - connects).toBeLessThanOrEqual(2);
+    expect(counted.calls.get('instances.list')).toBeLessThanOrEqual(3);
+    expect(counted.calls.get('instances.get') ?? 0).toBeLessThanOrEqual(1);
+    const changed = result.steps.filter((step) => step.status === 'done').length;
+    // The journal: created, once per network allocated, once per step that changed something, and
+    // deleted at the end; never after checks and waits.
+    const checks = result.steps.filter((step) =>
+      /^(preflight|validate-zone|wait-healthy)/.test(step.id),
+    ).length;
+    expect(checks).toBeGreaterThan(0);
+    expect(counted.calls.get('state.put')).toBeLessThanOrEqual(1 + 1 + changed - checks);
+    expect(await convergenceProblems(world, 2)).toEqual([]);
+  });
+
+  it('leaves no etcd connection open, and close() closes what a read in flight opened', async () => {
+    world = await createWorld();
+    await grow(world, 2);
+    const controlPlane = world.controlPlane();
+    const reading = controlPlane.status();
+    await controlPlane.close();
+    await reading.catch(() => undefined);
+    expect(world.etcd.openPorts).toBe(0);
+  });
+});
+
+describe('refusals change nothing', () => {
+  it('a command while another hacp holds the lock gets LOCKED (exit 3), not CONFLICT', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const before = await providerState(world);
+    const held = await world.provider.state.lock(lockName(CLUSTER), {
+      holder: 'another-hacp',
+      ttlMs: 60_000,
+    });
+    try {
+      const error = await failure(world.controlPlane().replicate({ zone: 'local-b' }));
+      expect(isHacpError(error, ErrorCode.LOCKED)).toBe(true);
+      expect((error as HacpError).exitCode).toBe(3);
+    } finally {
+      await held.release();
+    }
+    expect(await providerState(world)).toEqual(before);
+  });
+
+  it('an etcd member list that cannot be read is UNAVAILABLE, not "create the cluster first"', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const before = await providerState(world);
+    world.etcd.failOn('members');
+    const error = await failure(world.controlPlane().replicate({ zone: 'local-b' }));
+    expect(isHacpError(error, ErrorCode.UNAVAILABLE)).toBe(true);
+    expect((error as HacpError).retryable).toBe(true);
+    expect(await providerState(world)).toEqual(before);
+  });
+
+  it('counts a replica whose etcd member is missing as unhealthy', async () => {
+    world = await createWorld();
+    await grow(world, 2);
+    // The second replica's member is removed behind hacp's back; its instance runs on.
+    const etcd = await world.etcd.connector({
+      provider: world.provider,
+      pki: undefined as never,
+      instances: await world.provider.instances.list({ cluster: CLUSTER }),
+    });
+    const members = await etcd?.members();
+    const second = members?.find((member) => member.name !== 'kubernetes-master');
+    await etcd?.removeMember(second?.id ?? '');
+    await etcd?.close();
+    const status = await world.controlPlane().status();
+    const replica = status.replicas.find((r) => r.name === second?.name);
+    expect(replica?.state).toBe('unhealthy');
+  });
+});
+
+describe('resume', () => {
+  it('checks the preflight again: a voter lost meanwhile refuses the add, and nothing is left of it', async () => {
+    world = await createWorld();
+    await grow(world, 2);
+    const controller = new AbortController();
+    const interrupted = world.controlPlane({
+      onEvent: (event) => {
+        if (event.type === 'step-done' && event.step === 'snapshot') controller.abort();
+      },
+    });
+    const stopped = await failure(interrupted.replicate({ zone: 'local-c', signal: controller.signal }));
+    expect(isHacpError(stopped, ErrorCode.ABORTED)).toBe(true);
+    await world.provider.instances.stop(
+      { name: 'kubernetes-master', zone: 'local-a' },
+      { requestId: 'test-stop' },
+    );
+    const error = await failure(world.controlPlane().resume());
+    expect(isHacpError(error, ErrorCode.QUORUM_AT_RISK)).toBe(true);
+    const state = await providerState(world);
+    expect(state.journal).toBeUndefined();
+    expect(state.instances).toHaveLength(2);
+    expect(state.members.some((member) => member.endsWith(':true'))).toBe(false);
+  });
+
+  it('a rolled-back add frees the network it allocated for an instance never created', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    world.etcd.failOn('addLearner', {
+      error: new HacpError({ code: ErrorCode.QUORUM_AT_RISK, message: 'fake etcd: refused' }),
+    });
+    const name = `${CLUSTER}-master-abc`;
+    const error = await failure(world.controlPlane().replicate({ zone: 'local-b', name }));
+    expect(isHacpError(error) && error.details.rolledBack).toBe(true);
+    // The name is free again: another zone may have it.
+    const network = await world.provider.instances.allocateNetwork(
+      { name, zone: 'local-c', cluster: CLUSTER },
+      { requestId: 'test-allocate' },
+    );
+    expect(network.internalIp).toBeTruthy();
+    expect(await convergenceProblems(world, 1)).toEqual([]);
+  });
+});

@@ -1,0 +1,184 @@
+/**
+ * The steps that make and unmake a replica: its certificates, its instance (rendered from the
+ * cluster's record), the wait until it serves, its Kubernetes components stopped before its member
+ * goes, and its identity lease deleted after.
+ */
+import { issueReplicaCerts, withoutReplica, withReplica } from '@hacp/certs';
+import { ErrorCode, HacpError, type Instance } from '@hacp/core';
+import type { StepAction } from '@hacp/topology';
+import {
+  deleteReplicaIdentityLeases,
+  kubernetesRender,
+  recordIdentityLeasesBefore,
+  stopKubernetes,
+  waitKubernetesReady,
+} from '../../kubernetes/steps.js';
+import { etcdPeerUrl, renderReplica } from '../../render.js';
+import {
+  announceWait,
+  missingInstance,
+  networkOf,
+  requireRecord,
+  type StepContext,
+  type StepHandler,
+  zoneOf,
+} from '../context.js';
+import { waitMemberHealthy } from './members.js';
+
+const issueCerts: StepHandler<'issue-certs'> = async (context, action) => {
+  const record = await requireRecord(context);
+  const pki = await context.pkiStore.load(record);
+  const network = await networkOf(context, action.replica);
+  const current = pki.replicas[action.replica]?.identity;
+  if (current?.internalIp === network.internalIp && current.hostname === network.hostname) return 'skipped';
+  const certs = await issueReplicaCerts(pki, {
+    replicaName: action.replica,
+    hostname: network.hostname,
+    internalIp: network.internalIp,
+  });
+  await context.pkiStore.save(withReplica(pki, certs));
+  return 'done';
+};
+
+/** The members a joining replica's etcd starts with: etcd's list, with this replica's own name. */
+async function initialClusterOf(
+  context: StepContext,
+  replica: string,
+  peerUrl: string,
+): Promise<{ name: string; peerUrl: string }[]> {
+  const etcd = await context.session.requireEtcd(context.signal);
+  const members = await etcd.members({ signal: context.signal });
+  const initial = members.map((member) => ({
+    name: member.peerUrls.includes(peerUrl) ? replica : member.name,
+    peerUrl: member.peerUrls[0] as string,
+  }));
+  if (!initial.some((entry) => entry.name === replica)) {
+    throw new HacpError({
+      code: ErrorCode.CONFLICT,
+      message: `${replica} has no etcd member to join as; its learner is gone.`,
+      actions: ['Run the operation again from the start after `hacp repair`.'],
+      details: { replica },
+    });
+  }
+  return initial;
+}
+
+const createInstance: StepHandler<'create-instance'> = async (context, action) => {
+  const ref = { name: action.replica, zone: action.zone };
+  // Read afresh: a run that was killed while creating may have left it half-made (`terminated`).
+  const existing = await context.provider.instances.get(ref, { signal: context.signal });
+  if (existing !== undefined && existing.status !== 'terminated') return 'skipped';
+  const record = await requireRecord(context);
+  const pki = await context.pkiStore.load(record);
+  const network = await networkOf(context, action.replica);
+  const peerUrl = etcdPeerUrl(network);
+  const initialCluster =
+    action.etcdState === 'existing'
+      ? await initialClusterOf(context, action.replica, peerUrl)
+      : [{ name: action.replica, peerUrl }];
+  const kubernetes = await kubernetesRender(context, record);
+  if (kubernetes !== undefined) await recordIdentityLeasesBefore(context, record, action.replica);
+  const nodeConfig = renderReplica({
+    pki,
+    replica: action.replica,
+    network,
+    etcdToken: record.etcdToken,
+    etcdState: action.etcdState,
+    initialCluster,
+    ...(kubernetes === undefined ? {} : { kubernetes }),
+  });
+  announceWait(context, `${action.replica} to start`);
+  try {
+    await context.provider.instances.create(
+      {
+        name: action.replica,
+        zone: action.zone,
+        cluster: context.cluster,
+        nodeConfig,
+        labels: { 'hacp-cluster': context.cluster },
+      },
+      { requestId: context.requestId(), signal: context.signal },
+    );
+  } finally {
+    context.session.instancesChanged();
+  }
+  return 'done';
+};
+
+const waitHealthy: StepHandler<'wait-healthy'> = async (context, action) => {
+  announceWait(context, `${action.replica} to be healthy`);
+  await waitMemberHealthy(context, action.replica);
+  const record = await requireRecord(context);
+  if (record.kubernetesVersion === undefined) return 'done';
+  announceWait(context, `${action.replica}'s kube-apiserver, controller-manager and scheduler to be ready`);
+  const instance = await runningInstance(context, action.replica);
+  await waitKubernetesReady(context, record, instance);
+  return 'done';
+};
+
+/** The replica's instance, listed again when the session's list does not show it running yet. */
+async function runningInstance(context: StepContext, replica: string): Promise<Instance> {
+  const find = async () => (await context.session.instances(context.signal)).find((i) => i.name === replica);
+  let instance = await find();
+  if (instance?.status !== 'running') {
+    context.session.instancesChanged();
+    instance = await find();
+  }
+  if (instance === undefined) throw missingInstance(replica);
+  return instance;
+}
+
+const stopKubernetesStep: StepHandler<'stop-kubernetes'> = (context, action) =>
+  stopKubernetes(context, { name: action.replica, zone: zoneOf(context, action.replica) });
+
+/** Deletes the instance (or frees the network of one never created), and its certificates. */
+const deleteInstance: StepHandler<'delete-instance'> = async (context, action) => {
+  const { provider, journal, signal } = context;
+  const ref = { name: action.replica, zone: action.zone };
+  const existing = await provider.instances.get(ref, { signal });
+  const allocated = journal.networks[action.replica] !== undefined;
+  // A replica whose network was allocated but whose instance was never made: `delete` frees it.
+  if (existing !== undefined || allocated) {
+    try {
+      await provider.instances.delete(ref, {
+        requestId: context.requestId(),
+        signal,
+        keepDisk: action.keepDisk,
+      });
+    } finally {
+      context.session.instancesChanged();
+    }
+  }
+  await forgetReplicaCerts(context, action);
+  if (journal.operation !== 'down' && allocated) {
+    delete journal.networks[action.replica];
+    await context.saveJournal();
+  }
+  return existing === undefined ? 'skipped' : 'done';
+};
+
+async function forgetReplicaCerts(
+  context: StepContext,
+  action: Extract<StepAction, { kind: 'delete-instance' }>,
+): Promise<void> {
+  if (action.keepDisk || !(await context.pkiStore.exists())) return;
+  const pki = await context.pkiStore.load();
+  if (pki.replicas[action.replica] !== undefined)
+    await context.pkiStore.save(withoutReplica(pki, action.replica));
+}
+
+const deleteIdentityLease: StepHandler<'delete-identity-lease'> = async (context, action) =>
+  // The replica is gone by now: its hostname is the one its network was given, else its name.
+  deleteReplicaIdentityLeases(context, await context.record(), {
+    name: action.replica,
+    hostname: context.journal.networks[action.replica]?.hostname ?? action.replica,
+  });
+
+export const replicaHandlers = {
+  'issue-certs': issueCerts,
+  'create-instance': createInstance,
+  'wait-healthy': waitHealthy,
+  'stop-kubernetes': stopKubernetesStep,
+  'delete-instance': deleteInstance,
+  'delete-identity-lease': deleteIdentityLease,
+};

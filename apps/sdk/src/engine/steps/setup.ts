@@ -1,0 +1,162 @@
+/**
+ * The steps that make and unmake what a cluster shares: the zone check, the address, the firewall,
+ * the PKI, the record, and the preflight check that runs again on every run.
+ */
+import { randomBytes } from 'node:crypto';
+import { createClusterPki } from '@hacp/certs';
+import { ErrorCode, HacpError } from '@hacp/core';
+import { canAddMember, canRemoveMember, type MemberInfo } from '@hacp/topology';
+import { etcdPeerUrl, replicaHealthCheck } from '../../render.js';
+import { addressRef, findMember, type StepContext, type StepHandler } from '../context.js';
+
+const validateZone: StepHandler<'validate-zone'> = async (context, action) => {
+  const zones = await context.provider.zones.list({ signal: context.signal });
+  if (!zones.some((zone) => zone.name === action.zone)) {
+    const names = zones.map((z) => z.name).join(', ');
+    throw new HacpError({
+      code: ErrorCode.ZONE_INVALID,
+      message: `Provider ${context.provider.name} has no zone ${action.zone}; it offers ${names}.`,
+      actions: [`Pick one of: ${names}.`],
+      details: { zone: action.zone },
+    });
+  }
+  return 'done';
+};
+
+const reserveAddress: StepHandler<'reserve-address'> = async (context) => {
+  const ref = addressRef(context);
+  if ((await context.provider.addresses.get(ref, { signal: context.signal })) !== undefined) return 'skipped';
+  await context.provider.addresses.reserve(ref, { requestId: context.requestId(), signal: context.signal });
+  return 'done';
+};
+
+/** The firewall rules of a cluster: etcd's ports between replicas, the API port from anywhere. */
+export function firewallNames(cluster: string): string[] {
+  return [`${cluster}-master-etcd`, `${cluster}-master-https`];
+}
+
+const ensureFirewall: StepHandler<'ensure-firewall'> = async (context) => {
+  const [etcd, https] = firewallNames(context.cluster) as [string, string];
+  const options = () => ({ requestId: context.requestId(), signal: context.signal });
+  const cluster = context.cluster;
+  await context.provider.firewalls.ensure(
+    { name: etcd, cluster, protocol: 'tcp', ports: ['2379-2381'], from: 'replicas' },
+    options(),
+  );
+  await context.provider.firewalls.ensure(
+    { name: https, cluster, protocol: 'tcp', ports: ['443', '6443'], from: 'any' },
+    options(),
+  );
+  return 'done';
+};
+
+const createPki: StepHandler<'create-pki'> = async (context) => {
+  if (await context.pkiStore.exists()) return 'skipped';
+  const address = await context.provider.addresses.get(addressRef(context), { signal: context.signal });
+  if (address === undefined)
+    throw new HacpError({ code: ErrorCode.STATE_CORRUPT, message: 'The endpoint address is not reserved.' });
+  const request = context.journal.request;
+  const pki = await createClusterPki({
+    clusterName: context.cluster,
+    endpointAddress: address.ip,
+    ...(request.operation === 'up' && request.keyAlgorithm !== undefined
+      ? { keyAlgorithm: request.keyAlgorithm }
+      : {}),
+    logger: context.logger,
+  });
+  await context.pkiStore.save(pki);
+  return 'done';
+};
+
+const writeRecord: StepHandler<'write-record'> = async (context, action) => {
+  if ((await context.record()) !== undefined) return 'skipped';
+  const { journal, cluster } = context;
+  const pki = await context.pkiStore.load();
+  const kubernetesVersion = journal.settings?.kubernetesVersion;
+  await context.writeRecord({
+    formatVersion: 1,
+    cluster,
+    provider: context.provider.name,
+    region: journal.target.region,
+    firstZone: action.firstZone,
+    multizone: action.multizone,
+    quorumReads: action.quorumReads,
+    etcdToken: journal.settings?.etcdToken ?? `hacp-${cluster}-${randomBytes(4).toString('hex')}`,
+    addressName: journal.target.addressName,
+    loadBalancerName: journal.target.loadBalancerName,
+    firewallNames: firewallNames(cluster),
+    healthCheck: replicaHealthCheck(kubernetesVersion !== undefined),
+    kubeApiserver: kubernetesVersion !== undefined,
+    ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
+    caCertificates: { ca: pki.ca.certPem, etcdCa: pki.etcdCa.certPem },
+    createdAt: journal.settings?.createdAt ?? new Date().toISOString(),
+  });
+  return 'done';
+};
+
+/**
+ * etcd's members as topology's rules see them (started, learner, healthy), the replica's own member
+ * named as such (an unstarted learner has no name yet: its peer URL tells).
+ */
+async function memberInfos(context: StepContext, replica: string): Promise<MemberInfo[]> {
+  const etcd = await context.session.requireEtcd(context.signal);
+  const members = await etcd.members({ signal: context.signal });
+  const health = await etcd.health({ signal: context.signal, timeoutMs: 2000 });
+  const network = context.journal.networks[replica];
+  const own = findMember(members, replica, network === undefined ? undefined : etcdPeerUrl(network));
+  return members
+    .map((member) => ({
+      ...member,
+      name: member === own ? replica : member.name,
+    }))
+    .map((member) => ({
+      id: member.id,
+      name: member.name,
+      learner: member.learner,
+      started: member.started,
+      healthy: health.some((entry) => entry.id === member.id && entry.healthy),
+    }));
+}
+
+/**
+ * Checks, on every run (a resume included), that the cluster can still take the change, leaving
+ * out the replica the operation itself adds or removes (Cluster API's preflight).
+ */
+const preflight: StepHandler<'preflight'> = async (context, action) => {
+  if (action.change === undefined || action.replica === undefined) return 'done';
+  const replica = action.replica;
+  const members = await memberInfos(context, replica);
+  if (action.change === 'add') {
+    const verdict = canAddMember(members.filter((member) => member.name !== replica));
+    if (!verdict.ok) throw verdict.error;
+    return 'done';
+  }
+  if (!members.some((member) => member.name === replica)) return 'done';
+  const verdict = canRemoveMember(members, replica);
+  if (!verdict.ok) throw verdict.error;
+  return 'done';
+};
+
+const deleteFirewall: StepHandler<'delete-firewall'> = async (context) => {
+  const names = (await context.record())?.firewallNames ?? firewallNames(context.cluster);
+  for (const name of names)
+    await context.provider.firewalls.delete(name, { requestId: context.requestId(), signal: context.signal });
+  return 'done';
+};
+
+const deleteRecord: StepHandler<'delete-record'> = async (context) => {
+  await context.deleteRecord();
+  await context.pkiStore.remove();
+  return 'done';
+};
+
+export const setupHandlers = {
+  'validate-zone': validateZone,
+  'reserve-address': reserveAddress,
+  'ensure-firewall': ensureFirewall,
+  'create-pki': createPki,
+  'write-record': writeRecord,
+  preflight,
+  'delete-firewall': deleteFirewall,
+  'delete-record': deleteRecord,
+};
