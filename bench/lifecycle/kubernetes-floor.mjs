@@ -139,6 +139,7 @@ export function floorCommands({ root, address, binaries, minor, etcdToken, adver
         // A loopback address cannot be a Service endpoint (hacp turns the reconciler off there too).
         '--endpoint-reconciler-type=none',
         '--shutdown-delay-duration=3s',
+        '--shutdown-send-retry-after=true',
         ...identityLeaseFlags,
       ],
     },
