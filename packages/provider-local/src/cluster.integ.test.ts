@@ -4,9 +4,8 @@ import { readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ClusterPki } from '@hacp/certs';
 import { type Address, type InstanceNetwork, waitUntil } from '@hacp/core';
+import { isAlive, listeningPorts } from '@hacp/core/provider-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listeningPorts } from './network.js';
-import { isAlive } from './processes.js';
 import { createLocalProvider, type LocalProvider } from './provider.js';
 import { etcdctlTls, etcdNodeConfigs, tempStateDir } from './test-support.js';
 

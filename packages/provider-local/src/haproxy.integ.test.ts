@@ -5,6 +5,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, type HacpError, isHacpError, waitUntil } from '@hacp/core';
+import { isAlive, type ProcessRecord } from '@hacp/core/provider-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   applyEndpoint,
@@ -15,7 +16,6 @@ import {
   statsSocketPath,
   stopEndpoint,
 } from './haproxy.js';
-import { isAlive, type ProcessRecord } from './processes.js';
 
 const HAPROXY = '/usr/sbin/haproxy';
 const WAIT_MS = 30_000;

@@ -5,15 +5,17 @@ import { connect, isIPv4 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ErrorCode, HacpError, type HealthCheck, invalidArgument, isHacpError, waitUntil } from '@hacp/core';
-import { ensureDir, readJsonFile, writeFileAtomically, writeJsonFile } from './files.js';
 import {
   dependencyMissing,
+  ensureDir,
   findProgram,
   isAlive,
+  jsonFiles,
   type ProcessRecord,
-  startProcess,
+  startDetached,
   stopProcess,
-} from './processes.js';
+  writeFileAtomically,
+} from '@hacp/core/provider-kit';
 import { type ConfiguredServer, parseServersState, renderServerState } from './server-state.js';
 
 /** One target of a listener: a replica's address and port. */
@@ -72,6 +74,8 @@ const READY_TIMEOUT_MS = 10_000;
 const VALIDATE_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
 const FRONTEND_PREFIX = 'fe_';
+/** haproxy.json, the master's record, in the format of every state file of the local provider. */
+const stateFiles = jsonFiles({ writer: 'hacp' });
 const BACKEND_PREFIX = 'be_';
 
 /** The files of an endpoint folder. */
@@ -330,7 +334,7 @@ interface EndpointRecordFile extends Record<string, unknown> {
 
 async function readRecordFile(dir: string): Promise<EndpointRecordFile | undefined> {
   const file = endpointFiles(dir).record;
-  const body = await readJsonFile<EndpointRecordFile>(file);
+  const body = await stateFiles.read<EndpointRecordFile>(file);
   if (body === undefined) return undefined;
   if (
     !Number.isInteger(body.pid) ||
@@ -644,7 +648,8 @@ export async function applyEndpoint(options: {
 }): Promise<void> {
   const { config, signal } = options;
   const binary = findProgram(options.binary);
-  if (binary === undefined) throw dependencyMissing('haproxy', `hacp looked for ${options.binary}.`);
+  if (binary === undefined)
+    throw dependencyMissing('haproxy', { hint: `hacp looked for ${options.binary}.` });
   throwIfAborted(signal, 'applying the HAProxy configuration');
   const files = endpointFiles(options.dir);
   const previous = await readRecordFile(files.root);
@@ -741,7 +746,7 @@ async function start(options: {
 }): Promise<void> {
   const { binary, files, statsSocket, config, signal } = options;
   const logOffset = await fileSize(files.log);
-  const started = startProcess({
+  const started = startDetached({
     command: binary,
     args: ['-W', '-f', files.config],
     cwd: files.root,
@@ -754,7 +759,7 @@ async function start(options: {
   });
   // Recorded before anything else can fail, so it is never left running unknown.
   try {
-    await writeJsonFile(files.record, { ...record, statsSocket });
+    await stateFiles.write(files.record, { ...record, statsSocket });
   } catch (error) {
     await stopProcess(record, { graceMs: STOP_GRACE_MS });
     throw error;

@@ -1,8 +1,8 @@
-export { listeningPorts, STANDARD_PORTS } from './network.js';
+export { listeningPorts, STANDARD_PORTS } from '@hacp/core/provider-kit';
 export {
   createLocalProvider,
-  LOCAL_ZONES,
   type LocalProcessState,
   type LocalProvider,
   type LocalProviderSettings,
 } from './provider.js';
+export { LOCAL_ZONES } from './zones.js';

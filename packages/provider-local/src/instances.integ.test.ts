@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ErrorCode, type HacpError, isHacpError, type NodeConfig, Secret, waitUntil } from '@hacp/core';
+import { isAlive, listeningPorts } from '@hacp/core/provider-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listeningPorts } from './network.js';
-import { isAlive } from './processes.js';
 import { createLocalProvider, type LocalProvider } from './provider.js';
 import { etcdctlTls, etcdNodeConfigs, tempStateDir } from './test-support.js';
 

@@ -13,8 +13,8 @@ import {
   Secret,
   waitUntil,
 } from '@hacp/core';
+import { listeningPorts } from '@hacp/core/provider-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listeningPorts } from './network.js';
 import { createLocalProvider, type LocalProvider } from './provider.js';
 import { tempStateDir } from './test-support.js';
 

@@ -1,12 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, isHacpError, noopLogger } from '@hacp/core';
+import { ErrorCode, isHacpError } from '@hacp/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { withMutex } from './mutex.js';
 import { createLocalProvider } from './provider.js';
-import { createFolderStateStore } from './state-store.js';
 import { tempStateDir } from './test-support.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -22,7 +20,7 @@ async function storeIn() {
     locks: join(temp.dir, 'state', 'locks'),
     mutex: join(temp.dir, '.mutex'),
   };
-  return { dir: temp.dir, paths, store: createFolderStateStore({ paths, logger: noopLogger }) };
+  return { dir: temp.dir, paths, store: createLocalProvider({ stateDir: temp.dir }).state };
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -223,30 +221,33 @@ describe('compare-and-swap across processes', () => {
   });
 });
 
-describe('withMutex', () => {
+describe('the state mutex', () => {
+  it('takes over an empty mutex file whose writer died between creating and writing it', async () => {
+    const { paths, store } = await storeIn();
+    // Where an older hacp killed between open(O_EXCL) and its write left it: every later command
+    // was UNAVAILABLE until someone deleted the file by hand.
+    await writeFile(paths.mutex, '');
+    const then = new Date(Date.now() - 60_000);
+    await utimes(paths.mutex, then, then);
+
+    const lock = await store.lock('cluster', { holder: 'hacp resume', ttlMs: 60_000 });
+
+    expect(lock.holder).toBe('hacp resume');
+    await lock.release();
+    await expect(stat(paths.mutex)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('takes over a mutex file whose holder process has exited', async () => {
-    const { dir } = await storeIn();
-    const path = join(dir, '.mutex');
+    const { paths, store } = await storeIn();
     const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
     await new Promise((resolve) => child.once('exit', resolve));
     await writeFile(
-      path,
+      paths.mutex,
       JSON.stringify({ pid: child.pid, command: 'node', startedAt: new Date().toISOString() }),
     );
 
-    const result = await withMutex(path, async () => 'ran', 5_000);
+    await store.put('k', 1, { requestId: 'r', expectedVersion: 0 });
 
-    expect(result).toBe('ran');
-    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
-  });
-
-  it('waits for a live holder and gives up with UNAVAILABLE, leaving its file', async () => {
-    const { dir } = await storeIn();
-    const path = join(dir, '.mutex');
-    const holder = JSON.stringify({ pid: process.pid, command: 'node', startedAt: new Date().toISOString() });
-    await writeFile(path, holder);
-
-    expect(await codeOf(withMutex(path, async () => 'ran', 300))).toBe(ErrorCode.UNAVAILABLE);
-    expect(await readFile(path, 'utf8')).toBe(holder);
+    expect((await store.get('k'))?.value).toBe(1);
   });
 });

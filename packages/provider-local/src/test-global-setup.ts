@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isAlive, type ProcessRecord } from './processes.js';
+import { isAlive, type ProcessRecord } from '@hacp/core/provider-kit';
 
 /** Every pid file under a state folder: replica processes and endpoint HAProxies. */
 function recordedProcesses(stateDir: string): ProcessRecord[] {

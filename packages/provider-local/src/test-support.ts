@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { ClusterPki } from '@hacp/certs';
 import { createClusterPki, issueReplicaCerts, replicaNodeFiles, withReplica } from '@hacp/certs';
 import type { InstanceNetwork, NodeConfig } from '@hacp/core';
+import { STANDARD_PORTS } from '@hacp/core/provider-kit';
 import { memberFlags } from '@hacp/etcd';
-import { STANDARD_PORTS } from './network.js';
 
 /** A fresh state folder for one test, under the OS temp folder. */
 export async function tempStateDir(

@@ -1,10 +1,9 @@
-import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../errors.js';
 import type { NodeConfig } from '../node-config.js';
 import { Secret } from '../redact.js';
-import { assertFileUpdate, nodeConfigDigest, syncFolder, writeNodeFiles } from './node-files.js';
+import { nodeConfigDigest, syncFolder, writeNodeFiles } from './node-files.js';
 import { tempFolders } from './test-support.js';
 
 const folders = tempFolders();
@@ -17,15 +16,6 @@ const config = (key: string): NodeConfig => ({
   ],
   processes: [{ name: 'etcd', command: 'etcd', args: ['--name=a'] }],
 });
-
-function codeOf(call: () => void): string | undefined {
-  try {
-    call();
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('node files', () => {
   it('writes the files with their modes in 0700 folders, a Secret by its value', async () => {
@@ -77,40 +67,5 @@ describe('syncFolder', () => {
       written: [],
       removed: ['addons/a.yaml'],
     });
-  });
-
-  it('replaces a stray file where the folder goes, and removes a symbolic link without following it', async () => {
-    const root = await folders.make();
-    const outside = join(await folders.make(), 'outside.txt');
-    await writeFile(outside, 'keep');
-    await writeFile(join(root, 'addons'), 'stray');
-    await syncFolder(root, {
-      prefix: 'addons',
-      files: [{ path: 'addons/a.yaml', mode: 0o644, contents: 'a' }],
-    });
-    await symlink(outside, join(root, 'addons', 'link'));
-    await mkdir(join(root, 'addons', 'a.yaml.d'));
-
-    await syncFolder(root, {
-      prefix: 'addons',
-      files: [{ path: 'addons/a.yaml', mode: 0o644, contents: 'a' }],
-    });
-    expect(await readdir(join(root, 'addons'))).toEqual(['a.yaml']);
-    expect(await readFile(outside, 'utf8')).toBe('keep');
-    expect((await lstat(join(root, 'addons'))).isDirectory()).toBe(true);
-  });
-
-  it('refuses a path outside the prefix, a bad prefix, and a file that is also a folder', () => {
-    const file = (path: string) => ({ path, mode: 0o644, contents: 'x' });
-    expect(codeOf(() => assertFileUpdate({ prefix: 'addons', files: [file('other/a')] }))).toBe(
-      ErrorCode.INVALID_ARGUMENT,
-    );
-    expect(codeOf(() => assertFileUpdate({ prefix: '../addons', files: [] }))).toBe(
-      ErrorCode.INVALID_ARGUMENT,
-    );
-    expect(
-      codeOf(() => assertFileUpdate({ prefix: 'addons', files: [file('addons/a'), file('addons/a/b')] })),
-    ).toBe(ErrorCode.INVALID_ARGUMENT);
-    expect(codeOf(() => assertFileUpdate({ prefix: 'addons', files: [file('addons/a')] }))).toBeUndefined();
   });
 });

@@ -1,9 +1,10 @@
 import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, isHacpError, Secret } from '@hacp/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assertFileUpdate, syncFolder } from './sync-files.js';
+import { ErrorCode, isHacpError } from '../errors.js';
+import { Secret } from '../redact.js';
+import { assertFileUpdate, syncFolder } from './node-files.js';
 
 function refusal(update: unknown): { code: string; field: unknown } {
   try {
