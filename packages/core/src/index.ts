@@ -80,3 +80,4 @@ export {
 export { quorumOf, toleratedFailures } from './quorum.js';
 export { isSecret, redact, redactText, Secret } from './redact.js';
 export { backoffDelay, type WaitCheckResult, type WaitUntilOptions, waitUntil } from './wait.js';
+export { isWarningCode, type Warning, WarningCode } from './warnings.js';
