@@ -350,6 +350,10 @@ export function applyEndpointStep(model: EndpointModel, step: EndpointStep): End
         return { ...model, loadBalancer: undefined, holder: undefined, freed: true };
       return { ...model, loadBalancer: undefined };
     }
+    case 'restore-endpoint': {
+      assertAddressLive(model, name);
+      return { ...model };
+    }
     case 'release-address': {
       if (!model.reserved) return { ...model };
       if (holder?.kind === 'load-balancer')

@@ -348,6 +348,15 @@ describe('planRepair', () => {
     execute(model, plan);
   });
 
+  it('restores an endpoint that does not serve before anything else, and only then', () => {
+    const model = cluster({ replicas: 3 });
+    const dead = planRepair({ ...viewOf(model), endpointServing: false });
+    expect(kinds(dead)).toEqual(['restore-endpoint']);
+    execute(model, dead);
+    expect(planRepair({ ...viewOf(model), endpointServing: true }).steps).toEqual([]);
+    expect(planRepair(viewOf(model)).steps).toEqual([]);
+  });
+
   it('defers, with a warning, a fix that would lose quorum', () => {
     let model = cluster({ replicas: 3 });
     model = failReplica(failReplica(model, 'kubernetes-master-a01'), 'kubernetes-master-b02');

@@ -92,6 +92,8 @@ function endpointTitle(step: EndpointStep): string {
       return 'Delete the load balancer';
     case 'release-address':
       return 'Release the endpoint address';
+    case 'restore-endpoint':
+      return 'Make the endpoint serve again (its holder was found not serving)';
   }
 }
 
@@ -608,6 +610,8 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
   const warnings: Warning[] = [];
   let current: ClusterView = view;
   const note = (message: string) => warnings.push({ code: 'REPAIR_DEFERRED', message });
+  // The endpoint first: nothing reaches the cluster while its holder does not serve.
+  if (view.endpointServing === false) list.endpoint({ action: 'restore-endpoint' });
 
   for (const learner of current.members.filter((m) => m.learner)) {
     const through = throughMember(current);

@@ -2,7 +2,7 @@
  * The facts topology decides from. Everything is plain, JSON-serialisable data: no I/O, no clocks
  * (times come in as ISO strings), no randomness.
  */
-import type { HacpError } from '@hacp/core';
+import type { HacpError, Warning } from '@hacp/core';
 
 /** A control-plane replica as the provider and etcd see it now. */
 export interface ReplicaInfo {
@@ -31,29 +31,8 @@ export interface MemberInfo {
 /** The outcome of a safety check: allowed, or refused with the HacpError to throw. */
 export type Verdict = { ok: true } | { ok: false; error: HacpError };
 
-/** A warning users need: it does not block, and it says what to do. */
-export interface Warning {
-  code: WarningCode;
-  message: string;
-}
-
-export const WarningCode = {
-  /** Two replicas: less available than one (both are needed for quorum). */
-  TWO_REPLICAS: 'TWO_REPLICAS',
-  /** An even count tolerates no more failures than one fewer replica. */
-  EVEN_COUNT: 'EVEN_COUNT',
-  /** Every replica is in one zone: that zone's outage takes the control plane down. */
-  SINGLE_ZONE: 'SINGLE_ZONE',
-  /** Losing one particular zone would lose quorum. */
-  ZONE_LOSS_LOSES_QUORUM: 'ZONE_LOSS_LOSES_QUORUM',
-  /** A replica is unhealthy. */
-  UNHEALTHY_REPLICA: 'UNHEALTHY_REPLICA',
-  /** Repair found a problem it cannot fix safely now; running repair again after a recovery continues. */
-  REPAIR_DEFERRED: 'REPAIR_DEFERRED',
-  /** No Kubernetes binaries could be had (or the provider runs etcd only): the cluster runs etcd only. */
-  KUBERNETES_UNAVAILABLE: 'KUBERNETES_UNAVAILABLE',
-} as const;
-export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode];
+// The warning codes are core's one closed set; topology names them for its plans.
+export { type Warning, WarningCode } from '@hacp/core';
 
 /**
  * Who holds the cluster's endpoint address. `attached`: the single replica's VM holds it.
@@ -101,7 +80,12 @@ export type EndpointStep =
   /** Delete the load balancer; it no longer holds the address. */
   | { action: 'delete-load-balancer' }
   /** Release the reserved address: only in `down`, after nothing holds it. */
-  | { action: 'release-address' };
+  | { action: 'release-address' }
+  /**
+   * Make the endpoint serve again where it is, its holder found not serving (the local provider's
+   * HAProxy dead): attach the address to its replica again, or ensure the load balancer again.
+   */
+  | { action: 'restore-endpoint' };
 
 /** Every step a plan can contain. `endpoint` steps wrap the endpoint actions. */
 export type StepAction =
@@ -189,6 +173,8 @@ export interface ClusterView {
   /** The etcd leader's member name, when there is one. */
   leaderName?: string;
   endpoint: EndpointState;
+  /** False when the provider says the endpoint's holder does not serve (absent: serving, or unknown). */
+  endpointServing?: boolean;
   /** Zones the provider offers. */
   zones: readonly string[];
   /** The replicas run the Kubernetes components (not an etcd-only cluster). */
