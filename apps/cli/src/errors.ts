@@ -11,7 +11,7 @@ import {
   HacpError,
   isHacpError,
   redactText,
-} from '@hacp/core';
+} from '@hacp/sdk/errors';
 
 export { assertClusterName, ErrorCode, ExitCode, exitCodeFor, HacpError, isHacpError };
 

@@ -8,9 +8,9 @@
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { isProviderName, PROVIDER_PACKAGE_PREFIX, PROVIDER_PLUGIN_HOOK } from '@hacp/core';
 import type { LocalProvider } from '@hacp/provider-local';
 import type { ControlPlaneSettings } from '@hacp/sdk';
+import { isProviderName, PROVIDER_PACKAGE_PREFIX, PROVIDER_PLUGIN_HOOK } from '@hacp/sdk/errors';
 import {
   createProviderRegistry,
   defaultProviderRegistry,

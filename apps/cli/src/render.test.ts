@@ -479,7 +479,7 @@ describe('downloads', () => {
     const printer = new ProgressPrinter({ write: (text) => (out += text), steps: true });
     printer.download({ file: 'kubernetes-server-linux-amd64.tar.gz', receivedBytes: 10 * MB });
     printer.download({ file: 'kube-apiserver', receivedBytes: 1 * MB });
-    printer.handle({ type: 'warning', code: 'X', message: 'careful' });
+    printer.handle({ type: 'warning', code: 'TWO_REPLICAS', message: 'careful' });
     printer.download({ file: 'kube-apiserver', receivedBytes: 12 * MB });
     // A download that started over draws a shorter line: spaces cover the rest of the old one.
     printer.download({ file: 'kube-apiserver', receivedBytes: 0 });
@@ -489,7 +489,7 @@ describe('downloads', () => {
       [
         '\r  kubernetes-server-linux-amd64.tar.gz  10.0 MB\n',
         '\r  kube-apiserver  1.0 MB\n',
-        'Warning (X): careful\n',
+        'Warning (TWO_REPLICAS): careful\n',
         '\r  kube-apiserver  12.0 MB',
         '\r  kube-apiserver  0.0 MB ',
         `\r  kube-apiserver  2.0/2.0 MB  [########################] 100%\n`,

@@ -50,7 +50,7 @@ import {
   kubernetesPrograms,
 } from './kubernetes/version.js';
 import { inspectLeases } from './leases.js';
-import { memberHealthy, type Observation, observe, toClusterView } from './observe.js';
+import { endpointServing, memberHealthy, type Observation, observe, toClusterView } from './observe.js';
 import { PkiStore } from './pki-store.js';
 import { type ClusterRecord, type Journal, lockName, readJournal, readRecord } from './record.js';
 import type {
@@ -435,6 +435,14 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       warnings.unshift({
         code: 'UNHEALTHY_REPLICA',
         message: `etcd has lost quorum: ${healthyVoters} of ${tolerance.voters} voters are healthy.`,
+      });
+    }
+    if (endpointServing(observation) === false) {
+      warnings.unshift({
+        code: 'ENDPOINT_NOT_SERVING',
+        message: `Nothing serves the endpoint address ${observation.address?.ip ?? ''}: its ${
+          observation.address?.holder?.kind === 'instance' ? 'holder' : 'load balancer'
+        } is down.`,
       });
     }
     const journal = await readJournal(provider.state, cluster, signal);

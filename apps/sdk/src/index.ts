@@ -16,6 +16,8 @@ export {
   resolveKubernetesVersion,
 } from '@hacp/kubernetes-release';
 export { createControlPlane } from './control-plane.js';
+export { type EtcdConnector, type EtcdMembership, type EtcdPort, reachEtcd } from './engine/etcd-port.js';
+export * from './errors.js';
 export { KUBERNETES_PORTS, KUBERNETES_PROCESSES } from './kubernetes/components.js';
 export { DEFAULT_KUBERNETES_VERSION } from './kubernetes/version.js';
 export {

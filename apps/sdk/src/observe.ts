@@ -121,6 +121,13 @@ export function endpointState(observation: Observation): EndpointState {
   return { mode: 'attached', replica: first };
 }
 
+/** False when the provider says the endpoint's holder (the address's replica, or the load balancer) does not serve. */
+export function endpointServing(observation: Observation): boolean | undefined {
+  const holder = observation.address?.holder;
+  if (holder?.kind === 'instance') return observation.address?.serving;
+  return observation.loadBalancer?.serving;
+}
+
 export function toClusterView(observation: Observation): ClusterView {
   const { record } = observation;
   const members: MemberInfo[] = observation.members.map((member) => ({
@@ -149,6 +156,7 @@ export function toClusterView(observation: Observation): ClusterView {
     members,
     ...(observation.leaderName === undefined ? {} : { leaderName: observation.leaderName }),
     endpoint: endpointState(observation),
+    ...(endpointServing(observation) === false ? { endpointServing: false } : {}),
     zones: observation.zones,
     kubernetes: record.kubernetesVersion !== undefined,
   };

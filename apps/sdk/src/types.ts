@@ -4,7 +4,7 @@
  */
 
 import type { KeyAlgorithm } from '@hacp/certs';
-import type { Logger, ProviderV1, Secret } from '@hacp/core';
+import type { Logger, ProviderV1, Secret, WarningCode } from '@hacp/core';
 import type { KubernetesBinarySource } from '@hacp/kubernetes-release';
 import type { OperationName, Plan, Warning } from '@hacp/topology';
 import type { EtcdConnector } from './engine/etcd-port.js';
@@ -279,7 +279,7 @@ export type ControlPlaneEvent =
     }
   | { type: 'waiting'; operationId?: string; step?: string; message: string }
   | { type: 'download'; file: string; url: string; receivedBytes: number; totalBytes?: number }
-  | { type: 'warning'; code: string; message: string }
+  | { type: 'warning'; code: WarningCode; message: string }
   | { type: 'rollback-started'; operationId: string; reason: string }
   | { type: 'operation-done'; operation: OperationName; operationId: string };
 

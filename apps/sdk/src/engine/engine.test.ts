@@ -4,6 +4,7 @@
  * resume, and what a refusal leaves (nothing changed).
  */
 import { ErrorCode, HacpError, isHacpError } from '@hacp/core';
+import type { MemoryProvider } from '@hacp/provider-conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { journalKey, lockName } from '../record.js';
 import { grow } from './scenarios.test-support.js';
@@ -113,6 +114,50 @@ describe('refusals change nothing', () => {
     const status = await world.controlPlane().status();
     const replica = status.replicas.find((r) => r.name === second?.name);
     expect(replica?.state).toBe('unhealthy');
+  });
+});
+
+/** A provider whose endpoint stops serving (the local provider's HAProxy killed) until it is attached again. */
+function dyingEndpoint(memory: MemoryProvider): MemoryProvider & { kill(): void } {
+  let dead = false;
+  return {
+    ...memory,
+    kill: () => {
+      dead = true;
+    },
+    addresses: {
+      ...memory.addresses,
+      get: async (ref, options) => {
+        const address = await memory.addresses.get(ref, options);
+        return address === undefined ? undefined : { ...address, serving: !dead };
+      },
+      attach: async (ref, instance, options) => {
+        dead = false;
+        return memory.addresses.attach(ref, instance, options);
+      },
+    },
+  };
+}
+
+describe('a dead endpoint', () => {
+  it('is named by status, and repair makes it serve again before anything else', async () => {
+    let endpoint: ReturnType<typeof dyingEndpoint> | undefined;
+    world = await createWorld({
+      wrap: (memory) => {
+        endpoint = dyingEndpoint(memory);
+        return endpoint;
+      },
+    });
+    await grow(world, 1);
+    endpoint?.kill();
+    const status = await world.controlPlane().status();
+    expect(status.warnings.map((warning) => warning.code)).toContain('ENDPOINT_NOT_SERVING');
+    const plan = await world.controlPlane().plan({ operation: 'repair' });
+    expect(plan.steps.map((step) => step.id)).toEqual(['restore-endpoint']);
+    const repaired = await world.controlPlane().repair();
+    expect(repaired.steps.map((step) => `${step.id}:${step.status}`)).toEqual(['restore-endpoint:done']);
+    const after = await world.controlPlane().status();
+    expect(after.warnings.map((warning) => warning.code)).not.toContain('ENDPOINT_NOT_SERVING');
   });
 });
 

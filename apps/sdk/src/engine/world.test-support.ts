@@ -60,12 +60,15 @@ export interface World {
   dispose(): Promise<void>;
 }
 
-export async function createWorld(options: { count?: boolean } = {}): Promise<World> {
+export async function createWorld(
+  options: { count?: boolean; wrap?: (provider: MemoryProvider) => MemoryProvider } = {},
+): Promise<World> {
   const root = await mkdtemp(join(tmpdir(), 'hacp-engine-'));
   const memory = createMemoryProvider({ name: 'memory' });
+  const wrapped = options.wrap?.(memory) ?? memory;
   const { provider, calls } = options.count
-    ? countingProvider(memory)
-    : { provider: memory, calls: new Map() };
+    ? countingProvider(wrapped)
+    : { provider: wrapped, calls: new Map() };
   const etcd = new FakeEtcd(memory, CLUSTER);
   const events: ControlPlaneEvent[] = [];
   const dataDir = join(root, 'clusters', CLUSTER);

@@ -204,6 +204,28 @@ const releaseAddress: Handler<'release-address'> = async (context) => {
   return 'done';
 };
 
+/** Makes the endpoint serve again where it is: the address attached again, or the load balancer ensured again. */
+const restoreEndpoint: Handler<'restore-endpoint'> = async (context) => {
+  const { provider, signal } = context;
+  const [address, lb] = await Promise.all([
+    provider.addresses.get(addressRef(context), { signal }),
+    provider.loadBalancers.get(loadBalancerRef(context), { signal }),
+  ]);
+  const holder = address?.holder;
+  if (holder?.kind === 'instance') {
+    if (address?.serving !== false) return 'skipped';
+    await provider.addresses.attach(addressRef(context), holder.instance, mutation(context));
+    return 'done';
+  }
+  if (lb === undefined || lb.serving !== false) return 'skipped';
+  const spec = await loadBalancerSpec(
+    context,
+    lb.targets.map((target) => target.name),
+  );
+  await provider.loadBalancers.ensure(spec, mutation(context));
+  return 'done';
+};
+
 const endpointHandlers: { [A in EndpointStep['action']]: Handler<A> } = {
   'attach-address': attachAddress,
   'create-load-balancer': createLoadBalancer,
@@ -213,6 +235,7 @@ const endpointHandlers: { [A in EndpointStep['action']]: Handler<A> } = {
   'move-address-to-replica': moveAddressToReplica,
   'delete-load-balancer': deleteLoadBalancer,
   'release-address': releaseAddress,
+  'restore-endpoint': restoreEndpoint,
 };
 
 /** Runs one endpoint step by its action. */
