@@ -82,6 +82,16 @@ export interface MutationCallOptions extends CallOptions {
   scope: OperationScope;
 }
 
+/** How a mutation went, for callers that must tell a new operation from a replayed one. */
+export interface MutationResult {
+  /**
+   * The operation was DONE in the call's own answer. A new operation rarely is; one GCE replays for
+   * a request id it saw before (within the hour) usually is, and may have made something a rollback
+   * deleted since, so a caller that needs the resource checks that it exists.
+   */
+  doneOnArrival: boolean;
+}
+
 /** The whole session with the Compute API of one project. */
 export interface ComputeSession {
   readonly project: string;
@@ -98,7 +108,7 @@ export interface ComputeSession {
   mutate(
     options: MutationCallOptions,
     send: (gceRequestId: string) => Promise<readonly unknown[] | unknown>,
-  ): Promise<void>;
+  ): Promise<MutationResult>;
   /** A mutation whose NOT_FOUND means "nothing to do" (deletes). */
   mutateIfFound(
     options: MutationCallOptions,
@@ -110,12 +120,12 @@ export interface ComputeSession {
     insert(
       resource: HttpHealthCheckResource,
       options: Omit<MutationCallOptions, 'call' | 'scope'>,
-    ): Promise<void>;
+    ): Promise<MutationResult>;
     patch(
       name: string,
       resource: HttpHealthCheckResource,
       options: Omit<MutationCallOptions, 'call' | 'scope'>,
-    ): Promise<void>;
+    ): Promise<MutationResult>;
     delete(name: string, options: Omit<MutationCallOptions, 'call' | 'scope'>): Promise<boolean>;
   };
   /** Closes the clients that were made. */
@@ -357,10 +367,12 @@ export function createComputeSession(options: {
   async function mutate(
     call: MutationCallOptions,
     send: (gceRequestId: string) => Promise<readonly unknown[] | unknown>,
-  ): Promise<void> {
+  ): Promise<MutationResult> {
     const id = gceRequestId(call.requestId, call.call);
-    const answer = await withRetry(call, () => send(id));
-    await waitFor(operationOf(answer), call);
+    const operation = operationOf(await withRetry(call, () => send(id)));
+    const doneOnArrival = isDone(operation.status);
+    await waitFor(operation, call);
+    return { doneOnArrival };
   }
 
   async function restCall<T>(request: {

@@ -40,6 +40,8 @@ export interface ResolvedGceSettings {
   reach: ReachMode;
   gcloud?: string;
   retry: RetrySettings;
+  /** How long a read of an instance answers this provider's own look-ups of it (0: never). */
+  reuseReadsForMs: number;
 }
 
 /** The parts every resource group works with. */

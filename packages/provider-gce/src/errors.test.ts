@@ -1,7 +1,7 @@
 import { ErrorCode, HacpError, isHacpError } from '@hacp/core';
 import { gaxios } from 'google-auth-library';
 import { describe, expect, it } from 'vitest';
-import { computeError, operationError } from './errors.js';
+import { computeError, isRefusal, operationError } from './errors.js';
 
 const CONTEXT = {
   call: 'insert instance zones/europe-west1-b/instances/kubernetes-master',
@@ -217,5 +217,29 @@ describe('operationError', () => {
   it('says to try another zone when the zone has no capacity', () => {
     const error = operationError({ error: { errors: [{ code: 'ZONE_RESOURCE_POOL_EXHAUSTED' }] } }, CONTEXT);
     expect(error?.actions.join(' ')).toContain('another zone');
+  });
+});
+
+describe('isRefusal', () => {
+  it('is true for what GCE answered with a no (the request changed nothing), false for failures that say nothing', () => {
+    const refused = [
+      operationError({ error: { errors: [{ code: 'INVALID_FIELD_VALUE', message: 'IP in use' }] } }, CONTEXT),
+      operationError({ error: { errors: [{ code: 'RESOURCE_NOT_FOUND' }] } }, CONTEXT),
+      operationError({ error: { errors: [{ code: 'RESOURCE_ALREADY_EXISTS' }] } }, CONTEXT),
+      operationError({ error: { errors: [{ code: 'RESOURCE_IN_USE_BY_ANOTHER_RESOURCE' }] } }, CONTEXT),
+      operationError(
+        { error: { errors: [{ code: 'INVALID_USAGE', message: 'one access config' }] } },
+        CONTEXT,
+      ),
+    ];
+    expect(refused.map((error) => isRefusal(error))).toEqual([true, true, true, true, true]);
+    const failed = [
+      computeError(gaxiosJsonError(503), CONTEXT),
+      computeError(gaxiosJsonError(403, 'forbidden'), CONTEXT),
+      operationError({ error: { errors: [{ code: 'QUOTA_EXCEEDED' }] } }, CONTEXT),
+      new HacpError({ code: ErrorCode.ABORTED, message: 'stopped' }),
+      new Error('not a HacpError'),
+    ];
+    expect(failed.map((error) => isRefusal(error))).toEqual([false, false, false, false, false]);
   });
 });

@@ -375,3 +375,22 @@ export function operationError(
     cause: operation,
   });
 }
+
+/** Codes of a call that GCE answered with a no: the request itself changed nothing. */
+const REFUSALS: ReadonlySet<string> = new Set([
+  ErrorCode.INVALID_ARGUMENT,
+  ErrorCode.NOT_FOUND,
+  ErrorCode.CONFLICT,
+  ErrorCode.ALREADY_EXISTS,
+  ErrorCode.PROVIDER_ERROR,
+]);
+
+/**
+ * Whether a mutation that was tried at once, without reading first, was refused for what a read
+ * would have shown (an access config, an address in use, a missing pool, a rule that exists), so
+ * that the careful way (read, then change) may follow. Failures that say nothing about the
+ * resources (unavailable after the retries, aborted, denied, over quota) are not refusals.
+ */
+export function isRefusal(error: unknown): boolean {
+  return isHacpError(error) && REFUSALS.has(error.code);
+}

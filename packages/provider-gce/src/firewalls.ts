@@ -18,7 +18,8 @@ import { NO_GAX_RETRY } from './compute.js';
 import type { GceContext } from './context.js';
 import { assertDerivedNamesFit, derivedName, IAP_SOURCE_RANGE, masterTag } from './names.js';
 
-type GceFirewall = protos.google.cloud.compute.v1.IFirewall;
+/** A firewall rule as the Compute API returns it. */
+export type GceFirewall = protos.google.cloud.compute.v1.IFirewall;
 
 /** The parts of a firewall rule hacp decides. */
 export interface FirewallShape {
@@ -40,8 +41,17 @@ const sameList = (a: readonly string[], b: readonly string[]) =>
 /** The firewall part of the GCE provider, plus the rule primitive the load balancers use. */
 export interface GceFirewalls {
   api: ProviderV1['firewalls'];
-  /** Creates the rule or brings it to this shape. */
-  ensureShape(shape: FirewallShape, options: MutationOptions): Promise<void>;
+  /** The rule, or undefined. */
+  read(name: string, signal?: AbortSignal): Promise<GceFirewall | undefined>;
+  /**
+   * Creates the rule or brings it to this shape. `known` is the rule as the caller just read it
+   * (`existing` undefined: there is none); without it, the rule is read first.
+   */
+  ensureShape(
+    shape: FirewallShape,
+    options: MutationOptions,
+    known?: { existing: GceFirewall | undefined },
+  ): Promise<void>;
   /** Deletes a rule; a missing one is fine. */
   deleteRule(name: string, options: MutationOptions): Promise<void>;
 }
@@ -79,8 +89,12 @@ export function createGceFirewalls(context: GceContext): GceFirewalls {
     };
   }
 
-  async function ensureShape(shape: FirewallShape, options: MutationOptions): Promise<void> {
-    const existing = await read(shape.name, options.signal);
+  async function ensureShape(
+    shape: FirewallShape,
+    options: MutationOptions,
+    known?: { existing: GceFirewall | undefined },
+  ): Promise<void> {
+    const existing = known === undefined ? await read(shape.name, options.signal) : known.existing;
     const resource = resourceOf(shape);
     if (existing === undefined) {
       await session.mutate(
@@ -188,5 +202,5 @@ export function createGceFirewalls(context: GceContext): GceFirewalls {
     },
   };
 
-  return { api, ensureShape, deleteRule };
+  return { api, read, ensureShape, deleteRule };
 }

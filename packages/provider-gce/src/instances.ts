@@ -87,8 +87,16 @@ export type GceInstanceApi = Required<Omit<InstanceApi, 'stopProcesses' | 'syncF
 /** The instance part of the GCE provider, plus what the other parts need from it. */
 export interface GceInstances {
   api: GceInstanceApi;
-  /** The GCE instance, or undefined. */
+  /** The GCE instance as the API has it now, or undefined. */
   read(ref: InstanceRef, signal?: AbortSignal): Promise<GceInstance | undefined>;
+  /**
+   * The instance as a read made within `reuseReadsForMs` saw it (a list or get of this provider),
+   * else as `read` returns it. For what an instance keeps for its life (its internal IP, labels,
+   * that it exists); never for what the caller is about to change.
+   */
+  look(ref: InstanceRef, signal?: AbortSignal): Promise<GceInstance | undefined>;
+  /** Drops what `look` keeps of the instance: this provider is changing it. */
+  forget(ref: InstanceRef): void;
   /** `projects/<p>/zones/<z>/instances/<n>` */
   url(ref: InstanceRef): string;
   /** The contract's view of a GCE instance. */
@@ -134,11 +142,34 @@ export function createGceInstances(context: GceContext): GceInstances {
     };
   }
 
+  /** Reads by `zone/name`, with when they were answered, for `look`. */
+  const recent = new Map<string, { instance: GceInstance; at: number }>();
+  const keyOf = (ref: InstanceRef) => `${ref.zone}/${ref.name}`;
+
+  function remember(instance: GceInstance, zone: string): void {
+    if (settings.reuseReadsForMs > 0 && instance.name) {
+      recent.set(keyOf({ name: instance.name, zone }), { instance, at: Date.now() });
+    }
+  }
+
+  function forget(ref: InstanceRef): void {
+    recent.delete(keyOf(ref));
+  }
+
   async function read(ref: InstanceRef, signal?: AbortSignal): Promise<GceInstance | undefined> {
     const found = await session.find({ call: `get instance ${url(ref)}`, signal, zone: ref.zone }, () =>
       session.clients().instances.get({ project, zone: ref.zone, instance: ref.name }, NO_GAX_RETRY),
     );
-    return found?.[0];
+    const instance = found?.[0];
+    if (instance === undefined) forget(ref);
+    else remember(instance, ref.zone);
+    return instance;
+  }
+
+  async function look(ref: InstanceRef, signal?: AbortSignal): Promise<GceInstance | undefined> {
+    const kept = recent.get(keyOf(ref));
+    if (kept !== undefined && Date.now() - kept.at <= settings.reuseReadsForMs) return kept.instance;
+    return read(ref, signal);
   }
 
   async function readInternalAddress(
@@ -176,54 +207,80 @@ export function createGceInstances(context: GceContext): GceInstances {
   }
 
   /**
-   * Inserts a resource and checks that it exists afterwards: a request id GCE saw within the hour
-   * returns the old operation, so after a rollback deleted what it made, the same id creates
-   * nothing. Then it is sent once more under a new id.
+   * Inserts a resource. A request id GCE saw within the hour returns the old operation, so after a
+   * rollback deleted what it made, the same id creates nothing: when the operation was DONE at once
+   * (as a replayed one is; a new one is still running), the resource is read, and when it is not
+   * there the insert is sent once more under a new id. Returns the resource when it read it.
    */
-  async function insertChecked(request: {
+  async function insertChecked<T>(request: {
     call: string;
     scope: { zone: string } | { region: string };
     options: MutationOptions;
     send: (gceRequestId: string) => Promise<unknown>;
-    exists: () => Promise<boolean>;
-  }): Promise<void> {
-    const { call, scope, options, send, exists } = request;
-    await session.mutate(context.mutation(call, scope, options), send);
-    if (await exists()) return;
+    read: () => Promise<T | undefined>;
+  }): Promise<T | undefined> {
+    const { call, scope, options, send } = request;
+    const { doneOnArrival } = await session.mutate(context.mutation(call, scope, options), send);
+    if (!doneOnArrival) return undefined;
+    const made = await request.read();
+    if (made !== undefined) return made;
     logger.warn('an insert replayed an earlier request; sending it again', { call });
     await session.mutate(
       context.mutation(call, scope, { ...options, requestId: `${options.requestId} again ${randomUUID()}` }),
       send,
     );
+    return undefined;
   }
 
-  /** Reserves (or finds) the internal address; `made` says whether this call reserved it. */
+  /** An internal address that exists: this allocation's, or ALREADY_EXISTS. */
+  function adopt(ref: InstanceRef & { cluster: string }, existing: GceAddress): InstanceNetwork {
+    const owner = ownerOf(existing);
+    if (owner === undefined || owner['hacp-cluster'] !== ref.cluster || owner.zone !== ref.zone) {
+      const name = derivedName.internalAddress(ref.name);
+      throw alreadyExists(
+        owner === undefined
+          ? `Address ${name} in ${regionOfZone(ref.zone)} exists and is not hacp's, so ${ref.name} cannot be allocated.`
+          : `The name ${ref.name} is allocated to cluster ${owner['hacp-cluster']} in zone ${owner.zone}.`,
+        { name: ref.name, ...(owner ?? {}) },
+      );
+    }
+    return networkOf(ref, existing);
+  }
+
+  /**
+   * Reserves (or finds) the internal address; `made` says whether this call reserved it. `known`
+   * is the address as the caller just read it. Without it the address is inserted at once, a new
+   * name being the common case: GCE refuses a name that exists (409), which is then read.
+   */
   async function allocate(
     ref: InstanceRef & { cluster: string },
     options: MutationOptions,
+    known?: { address: GceAddress | undefined },
   ): Promise<{ network: InstanceNetwork; made: boolean }> {
+    if (known?.address !== undefined) return { network: adopt(ref, known.address), made: false };
+    throwIfAborted(options.signal);
+    try {
+      return { network: await reserveInternalAddress(ref, options), made: true };
+    } catch (error) {
+      if (known !== undefined || !isHacpError(error, ErrorCode.ALREADY_EXISTS)) throw error;
+      const existing = await readInternalAddress(ref, options.signal);
+      if (existing === undefined) throw error;
+      return { network: adopt(ref, existing), made: false };
+    }
+  }
+
+  async function reserveInternalAddress(
+    ref: InstanceRef & { cluster: string },
+    options: MutationOptions,
+  ): Promise<InstanceNetwork> {
     const region = regionOfZone(ref.zone);
     const name = derivedName.internalAddress(ref.name);
-    const existing = await readInternalAddress(ref, options.signal);
-    if (existing !== undefined) {
-      const owner = ownerOf(existing);
-      if (owner === undefined || owner['hacp-cluster'] !== ref.cluster || owner.zone !== ref.zone) {
-        throw alreadyExists(
-          owner === undefined
-            ? `Address ${name} in ${region} exists and is not hacp's, so ${ref.name} cannot be allocated.`
-            : `The name ${ref.name} is allocated to cluster ${owner['hacp-cluster']} in zone ${owner.zone}.`,
-          { name: ref.name, ...(owner ?? {}) },
-        );
-      }
-      return { network: networkOf(ref, existing), made: false };
-    }
-    throwIfAborted(options.signal);
     const description: AllocationOwner = { 'hacp-cluster': ref.cluster, zone: ref.zone };
-    await insertChecked({
+    const checked = await insertChecked({
       call: `insert address regions/${region}/addresses/${name}`,
       scope: { region },
       options,
-      exists: async () => (await readInternalAddress(ref, options.signal)) !== undefined,
+      read: () => readInternalAddress(ref, options.signal),
       send: (requestId) =>
         session.clients().addresses.insert(
           {
@@ -242,7 +299,8 @@ export function createGceInstances(context: GceContext): GceInstances {
           NO_GAX_RETRY,
         ),
     });
-    const reserved = await readInternalAddress(ref, options.signal);
+    // The IP is GCE's choice: read it (the check above may have already).
+    const reserved = checked ?? (await readInternalAddress(ref, options.signal));
     if (reserved?.address == null) {
       throw new HacpError({
         code: ErrorCode.PROVIDER_ERROR,
@@ -251,15 +309,17 @@ export function createGceInstances(context: GceContext): GceInstances {
       });
     }
     logger.info('reserved internal address', { name, ip: reserved.address, zone: ref.zone });
-    return { network: networkOf(ref, reserved), made: true };
+    return networkOf(ref, reserved);
   }
 
+  /** Deletes the instance's internal address, read here unless the caller has just read it (`known`). */
   async function freeInternalAddress(
     ref: InstanceRef,
     options: MutationOptions,
     purpose = 'delete',
+    known?: { address: GceAddress | undefined },
   ): Promise<void> {
-    const address = await readInternalAddress(ref, options.signal);
+    const address = known === undefined ? await readInternalAddress(ref, options.signal) : known.address;
     // Only this zone's allocation: the same name in another zone of the region is not this one's.
     if (address === undefined || ownerOf(address)?.zone !== ref.zone) return;
     const region = regionOfZone(ref.zone);
@@ -285,6 +345,7 @@ export function createGceInstances(context: GceContext): GceInstances {
     options: MutationOptions,
     purpose = 'delete',
   ): Promise<boolean> {
+    forget(ref);
     return session.mutateIfFound(
       context.mutation(`${purpose} instance ${url(ref)}`, { zone: ref.zone }, options),
       (requestId) =>
@@ -359,7 +420,13 @@ export function createGceInstances(context: GceContext): GceInstances {
       assertNodeConfig(spec.nodeConfig);
       throwIfAborted(options.signal);
       await zones.assertOffered(spec.zone, options.signal);
-      const existing = await read(spec, options.signal);
+      // What a create may find already there, read side by side: the instance, its internal address
+      // and its data disk (reads of what does not exist are wasted only when the instance does).
+      const [existing, internalAddress, foundDisk] = await Promise.all([
+        read(spec, options.signal),
+        readInternalAddress(spec, options.signal),
+        readDisk(spec, options.signal),
+      ]);
       if (existing !== undefined) {
         const cluster = existing.labels?.[CLUSTER_LABEL];
         if (cluster !== spec.cluster) {
@@ -381,11 +448,11 @@ export function createGceInstances(context: GceContext): GceInstances {
         images: settings.images,
       });
 
-      const { network, made: madeAddress } = await allocate(spec, options);
+      const { network, made: madeAddress } = await allocate(spec, options, { address: internalAddress });
       let madeDisk = false;
       let sentInstance = false;
       try {
-        const disk = await readDisk(spec, options.signal);
+        const disk = foundDisk;
         if (disk !== undefined) {
           const diskCluster = disk.labels?.[CLUSTER_LABEL];
           const users = (disk.users ?? []).filter((user) => lastSegment(user) !== spec.name);
@@ -403,7 +470,7 @@ export function createGceInstances(context: GceContext): GceInstances {
             call: `insert disk zones/${spec.zone}/disks/${name}`,
             scope: { zone: spec.zone },
             options,
-            exists: async () => (await readDisk(spec, options.signal)) !== undefined,
+            read: () => readDisk(spec, options.signal),
             send: (requestId) =>
               session.clients().disks.insert(
                 {
@@ -425,11 +492,12 @@ export function createGceInstances(context: GceContext): GceInstances {
         }
         throwIfAborted(options.signal);
         sentInstance = true;
-        await insertChecked({
+        forget(spec);
+        const checked = await insertChecked({
           call: `insert instance ${url(spec)}`,
           scope: { zone: spec.zone },
           options,
-          exists: async () => (await read(spec, options.signal)) !== undefined,
+          read: () => read(spec, options.signal),
           send: (requestId) =>
             session.clients().instances.insert(
               {
@@ -442,7 +510,7 @@ export function createGceInstances(context: GceContext): GceInstances {
             ),
         });
         throwIfAborted(options.signal);
-        const created = await read(spec, options.signal);
+        const created = checked ?? (await read(spec, options.signal));
         if (created === undefined) {
           throw new HacpError({
             code: ErrorCode.PROVIDER_ERROR,
@@ -520,6 +588,7 @@ export function createGceInstances(context: GceContext): GceInstances {
             for (const instance of list.instances ?? []) {
               // The filter is the server's; the check is ours, so another cluster never slips in.
               if (instance.labels?.[CLUSTER_LABEL] !== filter.cluster) continue;
+              remember(instance, lastSegment(scope));
               instances.push(toInstance(instance, lastSegment(scope)));
             }
           }
@@ -532,15 +601,23 @@ export function createGceInstances(context: GceContext): GceInstances {
     async delete(ref, options) {
       assertInstanceRef(ref);
       throwIfAborted(options.signal);
-      const deleted = await deleteInstance(ref, options);
-      if (options.keepDisk !== true) await deleteDisk(ref, options);
-      await freeInternalAddress(ref, options);
+      // The internal address is read while the instance goes (whose it is does not change); the disk
+      // and the address are freed side by side once the instance no longer uses them.
+      const [deleted, address] = await Promise.all([
+        deleteInstance(ref, options),
+        readInternalAddress(ref, options.signal),
+      ]);
+      await Promise.all([
+        options.keepDisk === true ? undefined : deleteDisk(ref, options),
+        freeInternalAddress(ref, options, 'delete', { address }),
+      ]);
       if (deleted) logger.info('deleted instance', { replica: ref.name, zone: ref.zone });
     },
 
     async stop(ref, options) {
       assertInstanceRef(ref);
       throwIfAborted(options.signal);
+      forget(ref);
       await session.mutate(
         context.mutation(`stop instance ${url(ref)}`, { zone: ref.zone }, options),
         (requestId) =>
@@ -553,6 +630,7 @@ export function createGceInstances(context: GceContext): GceInstances {
     async start(ref, options) {
       assertInstanceRef(ref);
       throwIfAborted(options.signal);
+      forget(ref);
       await session.mutate(
         context.mutation(`start instance ${url(ref)}`, { zone: ref.zone }, options),
         (requestId) =>
@@ -563,5 +641,5 @@ export function createGceInstances(context: GceContext): GceInstances {
     },
   };
 
-  return { api, read, url, toInstance };
+  return { api, read, look, forget, url, toInstance };
 }

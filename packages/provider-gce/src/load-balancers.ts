@@ -4,7 +4,10 @@
  * rule `<name>` on the reserved address. Every part is checked before it is made, so a move that
  * failed half-way is completed by calling again (kube-up's `target-pools create` failed on a pool
  * that existed). `prepare` builds everything but the forwarding rule while the address is still on
- * the VM, so the VM-to-load-balancer gap is only the detach and the forwarding rule insert.
+ * the VM; `ensure` of the spec this provider prepared then inserts the rule at once (GCE refuses it,
+ * changing nothing, when the address or the pool is not as prepared, and ensure goes the careful
+ * way), so the VM-to-load-balancer gap is only the detach and the rule's insert. Reads that do not
+ * depend on each other go side by side, and a health poll is one `getHealth` per target.
  */
 
 import type { protos } from '@google-cloud/compute';
@@ -18,17 +21,20 @@ import {
   type HealthCheck,
   type InstanceRef,
   invalidArgument,
+  isHacpError,
   type LoadBalancer,
   type LoadBalancerApi,
   type LoadBalancerSpec,
   type MutationOptions,
   regionOfZone,
+  type TargetHealth,
   throwIfAborted,
 } from '@hacp/core';
 import { type GceAddresses, holderOf } from './addresses.js';
 import { type HttpHealthCheckResource, NO_GAX_RETRY } from './compute.js';
 import type { GceContext } from './context.js';
-import type { GceFirewalls } from './firewalls.js';
+import { isRefusal } from './errors.js';
+import type { GceFirewall, GceFirewalls } from './firewalls.js';
 import { assertInstanceRef, type GceInstances } from './instances.js';
 import {
   assertDerivedNamesFit,
@@ -43,6 +49,7 @@ import { HEALTH_ENDPOINT } from './startup/index.js';
 
 type GceTargetPool = protos.google.cloud.compute.v1.ITargetPool;
 type GceInstance = protos.google.cloud.compute.v1.IInstance;
+type GceAddress = protos.google.cloud.compute.v1.IAddress;
 
 /** What the pool's and the forwarding rule's descriptions remember of the spec. */
 interface RememberedSpec {
@@ -171,8 +178,32 @@ function assertSpec(spec: LoadBalancerSpec): void {
   assertTargets(spec.targets, spec.region);
 }
 
+/** A load balancer's key in what this provider remembers of it. */
+const keyOf = (ref: { name: string; region: string }) => `${ref.region}/${ref.name}`;
+
+/** A spec as `ensure` compares it with the one `prepare` built. */
+const specKey = (spec: LoadBalancerSpec) =>
+  JSON.stringify({
+    ...spec,
+    targets: sortedRefs(spec.targets),
+    healthCheck: httpCheckOf(spec.name, spec.healthCheck),
+  });
+
+/** How long `health` polls the members this provider last read or set before it reads the pool again. */
+const MEMBERS_REUSE_MS = 60_000;
+
+/** The instances a pool's `instances` URLs name. */
+function membersOf(pool: GceTargetPool): InstanceRef[] {
+  const targets: InstanceRef[] = [];
+  for (const url of pool.instances ?? []) {
+    const parsed = parseResourceUrl(url);
+    if (parsed.kind === 'instance') targets.push({ name: parsed.name, zone: parsed.zone });
+  }
+  return sortedRefs(targets);
+}
+
 /**
- * The load balancers of the GCE provider, with the optional `prepare` and `releaseAddress`.
+ * The load balancers of the GCE provider, with the optional `prepare`, `releaseAddress` and `health`.
  *
  * @example
  * await loadBalancers.prepare(spec, { requestId: 'move/prepare' });
@@ -190,6 +221,16 @@ export function createGceLoadBalancers(
     `projects/${project}/regions/${ref.region}/targetPools/${ref.name}`;
   const checkUrl = (name: string) =>
     `projects/${project}/global/httpHealthChecks/${derivedName.healthCheck(name)}`;
+  /** Specs `prepare` built, by load balancer: `ensure` of the same spec takes the address at once. */
+  const prepared = new Map<string, string>();
+  /** Load balancers whose forwarding rule this provider deleted (`releaseAddress`). */
+  const released = new Set<string>();
+  /** Each pool's members as this provider last read or set them, for `health`. */
+  const members = new Map<string, { targets: InstanceRef[]; at: number }>();
+
+  function rememberMembers(ref: { name: string; region: string }, targets: readonly InstanceRef[]): void {
+    members.set(keyOf(ref), { targets: sortedRefs(targets), at: Date.now() });
+  }
 
   async function readPool(ref: { name: string; region: string }, signal?: AbortSignal) {
     const found = await session.find(
@@ -199,7 +240,10 @@ export function createGceLoadBalancers(
           .clients()
           .targetPools.get({ project, region: ref.region, targetPool: ref.name }, NO_GAX_RETRY),
     );
-    return found?.[0];
+    const pool = found?.[0];
+    if (pool === undefined) members.delete(keyOf(ref));
+    else rememberMembers(ref, membersOf(pool));
+    return pool;
   }
 
   async function readRule(ref: { name: string; region: string }, signal?: AbortSignal) {
@@ -214,28 +258,72 @@ export function createGceLoadBalancers(
           .clients()
           .forwardingRules.get({ project, region: ref.region, forwardingRule: ref.name }, NO_GAX_RETRY),
     );
-    return found?.[0];
+    const rule = found?.[0];
+    // A rule that is there was not released, whatever this provider did before.
+    if (rule !== undefined) released.delete(keyOf(ref));
+    return rule;
   }
 
-  /** Every target, read: NOT_FOUND for one that does not exist. */
-  async function readTargets(targets: readonly InstanceRef[], signal?: AbortSignal): Promise<GceInstance[]> {
-    const found: GceInstance[] = [];
-    for (const target of targets) {
-      const instance = await instances.read(target, signal);
+  const readCheck = (name: string, signal?: AbortSignal) =>
+    session.httpHealthChecks.get(derivedName.healthCheck(name), { signal });
+
+  /** The targets, each read (or as read a moment ago): undefined for one that does not exist. */
+  function lookTargets(targets: readonly InstanceRef[], signal?: AbortSignal) {
+    return Promise.all(targets.map((target) => instances.look(target, signal)));
+  }
+
+  /** The targets as `lookTargets` found them, or NOT_FOUND for the first that does not exist. */
+  function requireTargets(targets: readonly InstanceRef[], found: readonly (GceInstance | undefined)[]) {
+    return targets.map((target, index) => {
+      const instance = found[index];
       if (instance === undefined) {
         throw notFound(`Target instance ${target.name} does not exist in ${target.zone}.`, { ...target });
       }
-      found.push(instance);
-    }
-    return found;
+      return instance;
+    });
+  }
+
+  /** One target's health, as the pool's check sees it; `find` makes a missing pool or member unhealthy. */
+  async function targetHealth(
+    ref: { name: string; region: string },
+    target: InstanceRef,
+    read: 'find' | 'read',
+    signal?: AbortSignal,
+  ): Promise<TargetHealth> {
+    const call = { call: `getHealth ${poolUrl(ref)} ${instances.url(target)}`, signal, region: ref.region };
+    const send = () =>
+      session.clients().targetPools.getHealth(
+        {
+          project,
+          region: ref.region,
+          targetPool: ref.name,
+          instanceReferenceResource: { instance: instances.url(target) },
+        },
+        NO_GAX_RETRY,
+      );
+    const health = read === 'find' ? await session.find(call, send) : await session.read(call, send);
+    const states = health?.[0]?.healthStatus ?? [];
+    return {
+      instance: { name: target.name, zone: target.zone },
+      healthy: states.length > 0 && states.every((state) => String(state.healthState) === 'HEALTHY'),
+    };
+  }
+
+  /** Every target's health, asked side by side. */
+  function healthOf(
+    ref: { name: string; region: string },
+    targets: readonly InstanceRef[],
+    signal?: AbortSignal,
+    read: 'find' | 'read' = 'find',
+  ): Promise<TargetHealth[]> {
+    return Promise.all(sortedRefs(targets).map((target) => targetHealth(ref, target, read, signal)));
   }
 
   /** The address, and CONFLICT when a load balancer other than this one holds it. */
-  async function addressFor(spec: LoadBalancerSpec, signal?: AbortSignal) {
-    const address = await addresses.require({ name: spec.address, region: spec.region }, signal);
+  function addressState(spec: LoadBalancerSpec, address: GceAddress) {
     const holder = holderOf(address);
     const ours = holder?.kind === 'load-balancer' && holder.name === spec.name;
-    return { address, holder, ours };
+    return { holder, ours };
   }
 
   function conflictOver(spec: LoadBalancerSpec, holder: NonNullable<ReturnType<typeof holderOf>>): HacpError {
@@ -264,6 +352,7 @@ export function createGceLoadBalancers(
     healthPort: number,
     targets: readonly GceInstance[],
     options: MutationOptions,
+    known: { existing: GceFirewall | undefined },
   ): Promise<void> {
     const tags = [...new Set(targets.map((target) => target.labels?.[CLUSTER_LABEL]).filter(Boolean))]
       .map((cluster) => masterTag(cluster as string))
@@ -279,20 +368,21 @@ export function createGceLoadBalancers(
         sourceRanges: [...HEALTH_CHECK_SOURCE_RANGES],
       },
       options,
+      known,
     );
   }
 
   async function ensureHealthCheck(
     spec: LoadBalancerSpec,
     options: MutationOptions,
-  ): Promise<HttpHealthCheckResource> {
+    existing: HttpHealthCheckResource | undefined,
+  ): Promise<void> {
     const wanted = httpCheckOf(spec.name, spec.healthCheck);
     const name = wanted.name as string;
-    const existing = await session.httpHealthChecks.get(name, { signal: options.signal });
     if (existing === undefined) {
       await session.httpHealthChecks.insert(wanted, options);
       logger.info('created health check', { name });
-      return wanted;
+      return;
     }
     const fields = [
       'description',
@@ -307,10 +397,9 @@ export function createGceLoadBalancers(
       await session.httpHealthChecks.patch(name, wanted, options);
       logger.info('updated health check', { name });
     }
-    return wanted;
   }
 
-  /** Brings the pool's members to `targets` by difference: adds first, then removes. */
+  /** Brings the pool's members to `targets` by difference: one call adds, then one removes. */
   async function syncTargets(
     ref: { name: string; region: string },
     pool: GceTargetPool,
@@ -318,18 +407,16 @@ export function createGceLoadBalancers(
     options: MutationOptions,
   ): Promise<void> {
     const key = (target: InstanceRef) => `${target.zone}/${target.name}`;
-    const current = new Map<string, InstanceRef>();
-    for (const url of pool.instances ?? []) {
-      const parsed = parseResourceUrl(url);
-      if (parsed.kind === 'instance') current.set(key(parsed), { name: parsed.name, zone: parsed.zone });
-    }
+    const current = new Map(membersOf(pool).map((target) => [key(target), target]));
     const wanted = new Map(targets.map((target) => [key(target), target]));
-    const toAdd = [...wanted.entries()].filter(([id]) => !current.has(id)).map(([, target]) => target);
-    const toRemove = [...current.entries()].filter(([id]) => !wanted.has(id)).map(([, target]) => target);
+    const toAdd = sortedRefs([...wanted.entries()].filter(([id]) => !current.has(id)).map(([, t]) => t));
+    const toRemove = sortedRefs([...current.entries()].filter(([id]) => !wanted.has(id)).map(([, t]) => t));
     const scope = { region: ref.region };
-    for (const target of sortedRefs(toAdd)) {
+    const urls = (list: InstanceRef[]) => list.map((target) => instances.url(target));
+    members.delete(keyOf(ref));
+    if (toAdd.length > 0) {
       await session.mutate(
-        context.mutation(`addInstance ${poolUrl(ref)} ${instances.url(target)}`, scope, options),
+        context.mutation(`addInstance ${poolUrl(ref)} ${urls(toAdd).join(' ')}`, scope, options),
         (requestId) =>
           session.clients().targetPools.addInstance(
             {
@@ -337,15 +424,17 @@ export function createGceLoadBalancers(
               region: ref.region,
               targetPool: ref.name,
               requestId,
-              targetPoolsAddInstanceRequestResource: { instances: [{ instance: instances.url(target) }] },
+              targetPoolsAddInstanceRequestResource: {
+                instances: urls(toAdd).map((instance) => ({ instance })),
+              },
             },
             NO_GAX_RETRY,
           ),
       );
     }
-    for (const target of sortedRefs(toRemove)) {
+    if (toRemove.length > 0) {
       await session.mutate(
-        context.mutation(`removeInstance ${poolUrl(ref)} ${instances.url(target)}`, scope, options),
+        context.mutation(`removeInstance ${poolUrl(ref)} ${urls(toRemove).join(' ')}`, scope, options),
         (requestId) =>
           session.clients().targetPools.removeInstance(
             {
@@ -353,24 +442,48 @@ export function createGceLoadBalancers(
               region: ref.region,
               targetPool: ref.name,
               requestId,
-              targetPoolsRemoveInstanceRequestResource: { instances: [{ instance: instances.url(target) }] },
+              targetPoolsRemoveInstanceRequestResource: {
+                instances: urls(toRemove).map((instance) => ({ instance })),
+              },
             },
             NO_GAX_RETRY,
           ),
       );
     }
+    rememberMembers(ref, targets);
   }
 
-  /** Health firewall, health check, target pool with the check and the targets: everything but the rule. */
+  /** What `buildPool` needs read: the health firewall, the check and the pool. */
+  interface PoolParts {
+    firewall: GceFirewall | undefined;
+    check: HttpHealthCheckResource | undefined;
+    pool: GceTargetPool | undefined;
+  }
+
+  function readPoolParts(spec: { name: string; region: string }, signal?: AbortSignal) {
+    return Promise.all([
+      firewalls.read(derivedName.healthFirewall(spec.name), signal),
+      readCheck(spec.name, signal),
+      readPool(spec, signal),
+    ]).then(([firewall, check, pool]): PoolParts => ({ firewall, check, pool }));
+  }
+
+  /**
+   * Health firewall and health check (side by side), then the target pool with the check and the
+   * targets: everything but the rule, from `parts` as just read.
+   */
   async function buildPool(
     spec: LoadBalancerSpec,
     targets: readonly GceInstance[],
     options: MutationOptions,
-  ) {
+    parts: PoolParts,
+  ): Promise<void> {
     const check = httpCheckOf(spec.name, spec.healthCheck);
-    await ensureHealthFirewall(spec.name, check.port as number, targets, options);
-    await ensureHealthCheck(spec, options);
-    const pool = await readPool(spec, options.signal);
+    await Promise.all([
+      ensureHealthFirewall(spec.name, check.port as number, targets, options, { existing: parts.firewall }),
+      ensureHealthCheck(spec, options, parts.check),
+    ]);
+    const { pool } = parts;
     if (pool === undefined) {
       throwIfAborted(options.signal);
       const description: RememberedSpec = { address: spec.address, port: spec.port };
@@ -393,6 +506,7 @@ export function createGceLoadBalancers(
             NO_GAX_RETRY,
           ),
       );
+      rememberMembers(spec, spec.targets);
       logger.info('created target pool', { name: spec.name, targets: spec.targets.length });
       return;
     }
@@ -422,60 +536,152 @@ export function createGceLoadBalancers(
     await syncTargets(spec, pool, spec.targets, options);
   }
 
+  /** The forwarding rule on the address (its IP, or its URL, which GCE resolves): the take-over. */
+  async function insertRule(
+    spec: LoadBalancerSpec,
+    ipAddress: string,
+    purpose: string,
+    options: MutationOptions,
+  ): Promise<void> {
+    const description: RememberedSpec = { address: spec.address, port: spec.port };
+    await session.mutate(
+      context.mutation(
+        `insert forwardingRule regions/${spec.region}/forwardingRules/${spec.name}${purpose}`,
+        { region: spec.region },
+        options,
+      ),
+      (requestId) =>
+        session.clients().forwardingRules.insert(
+          {
+            project,
+            region: spec.region,
+            requestId,
+            forwardingRuleResource: {
+              name: spec.name,
+              description: JSON.stringify(description),
+              IPAddress: ipAddress,
+              IPProtocol: 'TCP',
+              portRange: `${spec.port}-${spec.port}`,
+              loadBalancingScheme: 'EXTERNAL',
+              networkTier: 'PREMIUM',
+              target: poolUrl(spec),
+            },
+          },
+          NO_GAX_RETRY,
+        ),
+    );
+    released.delete(keyOf(spec));
+    logger.info('load balancer took the address', { name: spec.name, address: spec.address });
+  }
+
+  /**
+   * After the rule took the address: targets that a detach left without an external address get an
+   * ephemeral one back (side by side), and every target's health is asked, for the result.
+   */
+  async function afterTakeOver(spec: LoadBalancerSpec, options: MutationOptions): Promise<LoadBalancer> {
+    const [targetHealth] = await Promise.all([
+      healthOf(spec, spec.targets, options.signal),
+      ...spec.targets.map((target) => addresses.ensureExternalAccess(target, options)),
+    ]);
+    return ensured(spec, targetHealth);
+  }
+
+  /** The caller's spec, as given (GCE keeps no protocol for https/tcp checks beyond our description). */
+  function ensured(spec: LoadBalancerSpec, targetHealth: TargetHealth[]): LoadBalancer {
+    return {
+      name: spec.name,
+      region: spec.region,
+      address: spec.address,
+      port: spec.port,
+      ...(spec.targetPort === undefined ? {} : { targetPort: spec.targetPort }),
+      healthCheck: { ...spec.healthCheck },
+      targets: sortedRefs(spec.targets),
+      targetHealth,
+    };
+  }
+
+  /** `ensure` of a spec this provider just prepared: the rule first, by the address's URL. */
+  async function takeOverAtOnce(spec: LoadBalancerSpec, options: MutationOptions): Promise<boolean> {
+    const addressUrl = `projects/${project}/regions/${spec.region}/addresses/${spec.address}`;
+    try {
+      await insertRule(spec, addressUrl, ' right after prepare', options);
+      return true;
+    } catch (error) {
+      if (!isRefusal(error)) throw error;
+      logger.debug('taking the address at once was refused; reading the load balancer first', {
+        name: spec.name,
+        error: String(error),
+      });
+      return false;
+    }
+  }
+
+  /** `ensure` the careful way: everything read side by side, then what is missing or different made. */
+  async function ensureCarefully(spec: LoadBalancerSpec, options: MutationOptions): Promise<LoadBalancer> {
+    const [address, rule, found, poolParts] = await Promise.all([
+      addresses.require({ name: spec.address, region: spec.region }, options.signal),
+      readRule(spec, options.signal),
+      Promise.all(spec.targets.map((target) => instances.read(target, options.signal))),
+      readPoolParts(spec, options.signal),
+    ]);
+    const { holder, ours } = addressState(spec, address);
+    if (holder !== undefined && !ours) throw conflictOver(spec, holder);
+    const targets = requireTargets(spec.targets, found);
+    const ip = address.address ?? '';
+    if (
+      rule !== undefined &&
+      (rule.IPAddress !== ip ||
+        lastSegment(rule.target) !== spec.name ||
+        portOf(rule.portRange) !== spec.port)
+    ) {
+      throw new HacpError({
+        code: ErrorCode.CONFLICT,
+        message: `Forwarding rule ${spec.name} serves ${rule.IPAddress} port ${rule.portRange} to ${lastSegment(rule.target)}, not what the spec asks; it was left as it is.`,
+        actions: ['Delete the load balancer first to change its address or port.'],
+        details: { name: spec.name, ip: rule.IPAddress, portRange: rule.portRange },
+        retryable: false,
+      });
+    }
+    await buildPool(spec, targets, options, poolParts);
+    if (rule !== undefined) return ensured(spec, await healthOf(spec, spec.targets, options.signal));
+    throwIfAborted(options.signal);
+    await insertRule(spec, ip, '', options);
+    return afterTakeOver(spec, options);
+  }
+
+  /** The load balancer as GCE has it: pool, rule and check side by side, then each target's health. */
   async function view(
     ref: { name: string; region: string },
     signal?: AbortSignal,
   ): Promise<LoadBalancer | undefined> {
-    const pool = await readPool(ref, signal);
+    const [pool, rule, check] = await Promise.all([
+      readPool(ref, signal),
+      readRule(ref, signal),
+      readCheck(ref.name, signal),
+    ]);
     if (pool === undefined) return undefined;
-    const rule = await readRule(ref, signal);
-    const check = await session.httpHealthChecks.get(derivedName.healthCheck(ref.name), { signal });
     const fromPool = remembered(pool.description);
     const fromRule = remembered(rule?.description);
-    const targets: InstanceRef[] = [];
-    for (const url of pool.instances ?? []) {
-      const parsed = parseResourceUrl(url);
-      if (parsed.kind === 'instance') targets.push({ name: parsed.name, zone: parsed.zone });
-    }
-    const targetHealth: { instance: InstanceRef; healthy: boolean }[] = [];
-    for (const target of sortedRefs(targets)) {
-      const health = await session.find(
-        { call: `getHealth ${poolUrl(ref)} ${instances.url(target)}`, signal, region: ref.region },
-        () =>
-          session.clients().targetPools.getHealth(
-            {
-              project,
-              region: ref.region,
-              targetPool: ref.name,
-              instanceReferenceResource: { instance: instances.url(target) },
-            },
-            NO_GAX_RETRY,
-          ),
-      );
-      const states = health?.[0]?.healthStatus ?? [];
-      targetHealth.push({
-        instance: target,
-        healthy: states.length > 0 && states.every((state) => String(state.healthState) === 'HEALTHY'),
-      });
-    }
+    const targets = membersOf(pool);
     return {
       name: ref.name,
       region: ref.region,
       address: fromRule.address ?? fromPool.address ?? '',
       port: portOf(rule?.portRange) ?? fromPool.port ?? 0,
       healthCheck: checkFromResource(check),
-      targets: sortedRefs(targets),
-      targetHealth,
+      targets,
+      targetHealth: await healthOf(ref, targets, signal),
     };
   }
 
   async function deleteRule(
     ref: { name: string; region: string },
     options: MutationOptions,
+    purpose = '',
   ): Promise<boolean> {
-    return session.mutateIfFound(
+    const deleted = await session.mutateIfFound(
       context.mutation(
-        `delete forwardingRule regions/${ref.region}/forwardingRules/${ref.name}`,
+        `delete forwardingRule regions/${ref.region}/forwardingRules/${ref.name}${purpose}`,
         { region: ref.region },
         options,
       ),
@@ -487,84 +693,59 @@ export function createGceLoadBalancers(
             NO_GAX_RETRY,
           ),
     );
+    released.add(keyOf(ref));
+    return deleted;
+  }
+
+  async function deletePool(ref: { name: string; region: string }, options: MutationOptions, purpose = '') {
+    members.delete(keyOf(ref));
+    return session.mutateIfFound(
+      context.mutation(`delete targetPool ${poolUrl(ref)}${purpose}`, { region: ref.region }, options),
+      (requestId) =>
+        session
+          .clients()
+          .targetPools.delete({ project, region: ref.region, targetPool: ref.name, requestId }, NO_GAX_RETRY),
+    );
+  }
+
+  /**
+   * The rule (unless this provider released it), then the pool, then the check. A pool GCE still
+   * finds in use (a rule made since the release) has its rule deleted and is deleted again.
+   */
+  async function deleteRuleAndPool(ref: { name: string; region: string }, options: MutationOptions) {
+    if (!released.has(keyOf(ref))) await deleteRule(ref, options);
+    try {
+      await deletePool(ref, options);
+    } catch (error) {
+      if (!isHacpError(error, ErrorCode.CONFLICT)) throw error;
+      await deleteRule(ref, options, ' still there');
+      await deletePool(ref, options, ' after its rule');
+    }
+    await session.httpHealthChecks.delete(derivedName.healthCheck(ref.name), options);
   }
 
   return {
     async prepare(spec, options) {
       assertSpec(spec);
       throwIfAborted(options.signal);
-      const { holder, ours } = await addressFor(spec, options.signal);
+      const [address, found, poolParts] = await Promise.all([
+        addresses.require({ name: spec.address, region: spec.region }, options.signal),
+        lookTargets(spec.targets, options.signal),
+        readPoolParts(spec, options.signal),
+      ]);
+      const { holder, ours } = addressState(spec, address);
       if (holder !== undefined && holder.kind !== 'instance' && !ours) throw conflictOver(spec, holder);
-      const targets = await readTargets(spec.targets, options.signal);
-      await buildPool(spec, targets, options);
+      await buildPool(spec, requireTargets(spec.targets, found), options, poolParts);
+      prepared.set(keyOf(spec), specKey(spec));
     },
 
     async ensure(spec, options) {
       assertSpec(spec);
       throwIfAborted(options.signal);
-      const { address, holder, ours } = await addressFor(spec, options.signal);
-      if (holder !== undefined && !ours) throw conflictOver(spec, holder);
-      const targets = await readTargets(spec.targets, options.signal);
-      const rule = await readRule(spec, options.signal);
-      const ip = address.address ?? '';
-      if (
-        rule !== undefined &&
-        (rule.IPAddress !== ip ||
-          lastSegment(rule.target) !== spec.name ||
-          portOf(rule.portRange) !== spec.port)
-      ) {
-        throw new HacpError({
-          code: ErrorCode.CONFLICT,
-          message: `Forwarding rule ${spec.name} serves ${rule.IPAddress} port ${rule.portRange} to ${lastSegment(rule.target)}, not what the spec asks; it was left as it is.`,
-          actions: ['Delete the load balancer first to change its address or port.'],
-          details: { name: spec.name, ip: rule.IPAddress, portRange: rule.portRange },
-          retryable: false,
-        });
-      }
-      await buildPool(spec, targets, options);
-      if (rule === undefined) {
-        // A detach that was interrupted between its two calls left a target without external access.
-        for (const target of sortedRefs(spec.targets)) await addresses.ensureExternalAccess(target, options);
-        throwIfAborted(options.signal);
-        const description: RememberedSpec = { address: spec.address, port: spec.port };
-        await session.mutate(
-          context.mutation(
-            `insert forwardingRule regions/${spec.region}/forwardingRules/${spec.name}`,
-            { region: spec.region },
-            options,
-          ),
-          (requestId) =>
-            session.clients().forwardingRules.insert(
-              {
-                project,
-                region: spec.region,
-                requestId,
-                forwardingRuleResource: {
-                  name: spec.name,
-                  description: JSON.stringify(description),
-                  IPAddress: ip,
-                  IPProtocol: 'TCP',
-                  portRange: `${spec.port}-${spec.port}`,
-                  loadBalancingScheme: 'EXTERNAL',
-                  networkTier: 'PREMIUM',
-                  target: poolUrl(spec),
-                },
-              },
-              NO_GAX_RETRY,
-            ),
-        );
-        logger.info('load balancer took the address', { name: spec.name, ip });
-      }
-      const result = await view(spec, options.signal);
-      if (result === undefined) {
-        throw new HacpError({
-          code: ErrorCode.PROVIDER_ERROR,
-          message: `Load balancer ${spec.name} was built but its target pool cannot be read back.`,
-          details: { name: spec.name, region: spec.region },
-        });
-      }
-      // The caller's spec, as given: GCE keeps no protocol for https/tcp checks beyond our description.
-      return { ...result, address: spec.address, port: spec.port, healthCheck: { ...spec.healthCheck } };
+      const wasPrepared = prepared.get(keyOf(spec)) === specKey(spec);
+      prepared.delete(keyOf(spec));
+      if (wasPrepared && (await takeOverAtOnce(spec, options))) return afterTakeOver(spec, options);
+      return ensureCarefully(spec, options);
     },
 
     async get(ref, options) {
@@ -573,30 +754,73 @@ export function createGceLoadBalancers(
       return view(ref, options?.signal);
     },
 
+    async health(ref, options) {
+      assertRef(ref);
+      throwIfAborted(options?.signal);
+      const known = members.get(keyOf(ref));
+      if (known !== undefined && Date.now() - known.at <= MEMBERS_REUSE_MS) {
+        try {
+          return await healthOf(ref, known.targets, options?.signal, 'read');
+        } catch (error) {
+          // Not a member any more, or no pool: the members changed, so read them.
+          if (!isHacpError(error, ErrorCode.NOT_FOUND) && !isHacpError(error, ErrorCode.INVALID_ARGUMENT)) {
+            throw error;
+          }
+        }
+      }
+      const pool = await readPool(ref, options?.signal);
+      return pool === undefined ? undefined : healthOf(ref, membersOf(pool), options?.signal);
+    },
+
     async setTargets(ref, targets, options) {
       assertRef(ref);
       assertTargets(targets, ref.region);
       throwIfAborted(options.signal);
-      const pool = await readPool(ref, options.signal);
+      const [pool, rule, check, found, firewall] = await Promise.all([
+        readPool(ref, options.signal),
+        readRule(ref, options.signal),
+        readCheck(ref.name, options.signal),
+        lookTargets(targets, options.signal),
+        firewalls.read(derivedName.healthFirewall(ref.name), options.signal),
+      ]);
       if (pool === undefined) {
         throw notFound(`There is no load balancer ${ref.name} in ${ref.region}.`, { ...ref }, [
           'Create it with ensure first.',
         ]);
       }
-      const read = await readTargets(targets, options.signal);
-      const check = await session.httpHealthChecks.get(derivedName.healthCheck(ref.name), {
-        signal: options.signal,
-      });
-      if (check?.port != null) await ensureHealthFirewall(ref.name, check.port, read, options);
+      const read = requireTargets(targets, found);
+      if (check?.port != null) {
+        await ensureHealthFirewall(ref.name, check.port, read, options, { existing: firewall });
+      }
       await syncTargets(ref, pool, targets, options);
-      const result = await view(ref, options.signal);
-      if (result === undefined) throw notFound(`Load balancer ${ref.name} went away.`, { ...ref });
-      return result;
+      const fromPool = remembered(pool.description);
+      return {
+        name: ref.name,
+        region: ref.region,
+        address: remembered(rule?.description).address ?? fromPool.address ?? '',
+        port: portOf(rule?.portRange) ?? fromPool.port ?? 0,
+        healthCheck: checkFromResource(check),
+        targets: sortedRefs(targets),
+        targetHealth: await healthOf(ref, targets, options.signal),
+      };
     },
 
     async releaseAddress(ref, options) {
       assertRef(ref);
       throwIfAborted(options.signal);
+      prepared.delete(keyOf(ref));
+      const [pool, rule] = await Promise.all([readPool(ref, options.signal), readRule(ref, options.signal)]);
+      if (rule === undefined) {
+        released.add(keyOf(ref));
+        return;
+      }
+      const addressName = remembered(rule.description).address ?? remembered(pool?.description).address;
+      if (addressName !== undefined)
+        addresses.rememberIp({ name: addressName, region: ref.region }, rule.IPAddress ?? '');
+      // The last target is where the address goes next: without its ephemeral access config, the
+      // attach right after the rule goes is one call (GCE allows one access config per interface).
+      const last = pool === undefined ? [] : membersOf(pool);
+      if (last.length === 1 && last[0] !== undefined) await addresses.dropExternalAccess(last[0], options);
       if (await deleteRule(ref, options))
         logger.info('load balancer released its address', { name: ref.name });
     },
@@ -604,19 +828,13 @@ export function createGceLoadBalancers(
     async delete(ref, options) {
       assertRef(ref);
       throwIfAborted(options.signal);
-      await deleteRule(ref, options);
-      await session.mutateIfFound(
-        context.mutation(`delete targetPool ${poolUrl(ref)}`, { region: ref.region }, options),
-        (requestId) =>
-          session
-            .clients()
-            .targetPools.delete(
-              { project, region: ref.region, targetPool: ref.name, requestId },
-              NO_GAX_RETRY,
-            ),
-      );
-      await session.httpHealthChecks.delete(derivedName.healthCheck(ref.name), options);
-      await firewalls.deleteRule(derivedName.healthFirewall(ref.name), options);
+      prepared.delete(keyOf(ref));
+      // The health firewall depends on nothing else: it goes while the rule, pool and check go.
+      await Promise.all([
+        deleteRuleAndPool(ref, options),
+        firewalls.deleteRule(derivedName.healthFirewall(ref.name), options),
+      ]);
+      released.delete(keyOf(ref));
       logger.info('deleted load balancer', { name: ref.name });
     },
   };

@@ -73,6 +73,14 @@ export interface GceProviderSettings extends ProviderBaseSettings {
   gcloud?: string;
   /** Retries of retryable API failures. Default `{ attempts: 5, baseDelayMs: 500 }`. */
   retry?: Partial<RetrySettings>;
+  /**
+   * How long a read of an instance (by `instances.list` or `get`) answers the provider's own
+   * look-ups of the same instance (its internal IP for `reach`, a load balancer's targets), unless
+   * this provider changed the instance since: right after the SDK lists a cluster, reaching its
+   * replicas reads nothing again. The contract's `get` and `list` always ask the API. Default 2000;
+   * 0 reads every time.
+   */
+  reuseReadsForMs?: number;
 }
 
 /** The GCE provider: Provider contract v1, with the optional members it has. */
@@ -159,6 +167,14 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
       message: 'retry.baseDelayMs must be more than 0.',
     });
   }
+  const reuseReadsForMs = settings.reuseReadsForMs ?? 2000;
+  if (!Number.isInteger(reuseReadsForMs) || reuseReadsForMs < 0) {
+    throw invalidArgument({
+      field: 'reuseReadsForMs',
+      value: reuseReadsForMs,
+      message: 'reuseReadsForMs must be a whole number of milliseconds from 0.',
+    });
+  }
   const network = settings.network ?? 'default';
   assertReplicaImages(settings.images ?? {});
   return {
@@ -175,6 +191,7 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
     reach,
     ...(settings.gcloud === undefined ? {} : { gcloud: settings.gcloud }),
     retry: { attempts, baseDelayMs },
+    reuseReadsForMs,
   };
 }
 
@@ -191,7 +208,7 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
  * await provider.close();
  *
  * @throws HacpError INVALID_ARGUMENT for a malformed project id, reach, disk size, retry, endpoint,
- *   Kubernetes version or image.
+ *   Kubernetes version, image or read reuse.
  */
 export function createGceProvider(settings: GceProviderSettings): GceProvider {
   const resolved = resolveSettings(settings);
@@ -273,7 +290,9 @@ export function createGceProvider(settings: GceProviderSettings): GceProvider {
           logger,
         });
       }
-      const instance = await instances.read(ref, options?.signal);
+      // Only the internal IP is needed, which an instance keeps for its life: a read made a moment
+      // ago (the SDK lists the cluster, then reaches each replica) answers.
+      const instance = await instances.look(ref, options?.signal);
       if (instance === undefined) {
         throw new HacpError({
           code: ErrorCode.NOT_FOUND,

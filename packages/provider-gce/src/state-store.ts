@@ -14,6 +14,7 @@ import {
   ErrorCode,
   HacpError,
   invalidArgument,
+  isHacpError,
   type Logger,
   type StateLock,
   type StateRecord,
@@ -44,6 +45,31 @@ export interface StateDocument {
 interface Snapshot {
   fingerprint: string;
   items: MetadataItem[];
+}
+
+/** A change waiting for the next metadata write, and how to answer its caller. */
+interface PendingChange {
+  item: string;
+  requestId: string;
+  signal?: AbortSignal | undefined;
+  change: (document: StateDocument) => { document: StateDocument; result: unknown } | { result: unknown };
+  settle(outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void;
+}
+
+/** What a change decided on a read: write its document, keep the item as it is, or refuse. */
+type Outcome =
+  | { kind: 'write'; value: unknown }
+  | { kind: 'keep'; value: unknown }
+  | { kind: 'refuse'; error: unknown };
+
+function abortedWrite(change: PendingChange): HacpError {
+  return new HacpError({
+    code: ErrorCode.ABORTED,
+    message: `Stopped before writing project metadata item ${change.item}: the operation was aborted.`,
+    actions: ['Run the same command again, or `hacp resume`, to continue.'],
+    details: { item: change.item },
+    cause: change.signal?.reason,
+  });
 }
 
 function emptyDocument(): StateDocument {
@@ -159,13 +185,31 @@ function lockedError(name: string, lock: { holder: string; expiresAt: string } |
 export function createMetadataStateStore(options: { session: ComputeSession; logger: Logger }): StateStore {
   const { session, logger } = options;
   const project = session.project;
+  /**
+   * The newest read of the metadata whose fingerprint no write of this store has used since: the
+   * next write starts from it instead of reading again. GCE's fingerprint check makes that safe (a
+   * stale one is a 412, then a new read); a refusal or a no-op decided on it is decided again on a
+   * new read, since only a write is checked.
+   */
+  let latest: Snapshot | undefined;
+  let writesInFlight = 0;
+  /** Bumped by every write this store sends: a read that a write overtook is not `latest`. */
+  let generation = 0;
+  let queue: PendingChange[] = [];
+  let scheduled = false;
+  let flushing = false;
 
-  async function snapshot(signal: AbortSignal | undefined): Promise<Snapshot> {
+  /** A read of the metadata; `forWrite` is a write's own read, which that write uses up. */
+  async function snapshot(signal: AbortSignal | undefined, forWrite = false): Promise<Snapshot> {
+    const sentAt = generation;
+    const storable = !forWrite && writesInFlight === 0;
     const [answer] = await session.read({ call: `get project ${project}`, signal }, () =>
       session.clients().projects.get({ project }, NO_GAX_RETRY),
     );
     const metadata = answer.commonInstanceMetadata ?? {};
-    return { fingerprint: metadata.fingerprint ?? '', items: [...(metadata.items ?? [])] };
+    const read = { fingerprint: metadata.fingerprint ?? '', items: [...(metadata.items ?? [])] };
+    if (storable && generation === sentAt) latest = read;
+    return read;
   }
 
   function documentIn(state: Snapshot, item: string): StateDocument {
@@ -173,64 +217,162 @@ export function createMetadataStateStore(options: { session: ComputeSession; log
   }
 
   /**
-   * Reads the item, lets `change` decide (it throws to refuse, returns undefined to leave it),
-   * and writes it with the read's fingerprint; on 412 (any item changed) reads and decides again.
+   * Queues a change of one item: it reads the item's document and decides (throws to refuse,
+   * returns no document to leave it). Changes queued in the same turn of the event loop (a lock
+   * renewal and a journal put, a finished journal and the unlock) share one metadata write; a
+   * write from this store waits for the one in flight, which would only make it a 412.
    */
-  async function update<T>(request: {
+  function update<T>(request: {
     item: string;
     requestId: string;
     signal?: AbortSignal | undefined;
     change: (document: StateDocument) => { document: StateDocument; result: T } | { result: T };
   }): Promise<T> {
-    const { item, requestId, signal } = request;
+    return new Promise<T>((resolve, reject) => {
+      queue.push({
+        ...request,
+        settle: (outcome) => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.error)),
+      });
+      schedule();
+    });
+  }
+
+  function schedule(): void {
+    if (scheduled || flushing || queue.length === 0) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      void flush();
+    });
+  }
+
+  async function flush(): Promise<void> {
+    flushing = true;
+    const batch = queue;
+    queue = [];
+    try {
+      await writeBatch(batch);
+    } catch (error) {
+      for (const change of batch) change.settle({ ok: false, error });
+    } finally {
+      flushing = false;
+      schedule();
+    }
+  }
+
+  /** Reads (or reuses `latest`), decides every change, writes once; on 412 reads and decides again. */
+  async function writeBatch(batch: PendingChange[]): Promise<void> {
+    let changes = batch;
     for (let attempt = 0; ; attempt++) {
-      const state = await snapshot(signal);
-      const decision = request.change(structuredClone(documentIn(state, item)));
-      if (!('document' in decision)) return decision.result;
-      const empty =
-        Object.keys(decision.document.entries).length === 0 &&
-        Object.keys(decision.document.locks).length === 0;
-      const items = state.items.filter((entry) => entry.key !== item);
-      if (!empty) items.push({ key: item, value: serialise(item, decision.document) });
+      changes = changes.filter((change) => {
+        if (!change.signal?.aborted) return true;
+        change.settle({ ok: false, error: abortedWrite(change) });
+        return false;
+      });
+      if (changes.length === 0) return;
+      const signal = changes.length === 1 ? changes[0]?.signal : undefined;
+      const reused = latest;
+      latest = undefined;
+      const state = reused ?? (await snapshot(signal, true));
+      const decided = decide(state, changes);
+      if (reused !== undefined && decided.outcomes.some((outcome) => outcome.kind !== 'write')) continue;
+      if (decided.items.size === 0) {
+        settleAll(changes, decided.outcomes);
+        return;
+      }
       try {
-        // The fingerprint is part of the GCE request id: a resumed write from the same read is the
-        // same request (GCE de-duplicates it), a write after a new read is a new one.
-        await session.mutate(
-          {
-            call: `setCommonInstanceMetadata projects/${project} item ${item} fingerprint ${state.fingerprint}`,
-            requestId,
-            scope: { global: true },
-            signal,
-          },
-          (gceRequestId) =>
-            session.clients().projects.setCommonInstanceMetadata(
-              {
-                project,
-                requestId: gceRequestId,
-                metadataResource: { fingerprint: state.fingerprint, items },
-              },
-              NO_GAX_RETRY,
-            ),
-        );
-        return decision.result;
+        await writeItems(state, decided.items, changes, decided.outcomes, signal);
+        settleAll(changes, decided.outcomes);
+        return;
       } catch (error) {
-        if (
-          !(error instanceof HacpError) ||
-          error.code !== ErrorCode.CONFLICT ||
-          attempt + 1 >= MAX_WRITE_ATTEMPTS
-        ) {
-          throw error;
+        const raced = isHacpError(error, ErrorCode.CONFLICT) && attempt + 1 < MAX_WRITE_ATTEMPTS;
+        if (!raced) {
+          settleAll(changes, decided.outcomes, error);
+          return;
         }
         logger.debug('project metadata changed under a write; reading it again', {
-          item,
+          items: [...decided.items.keys()],
           attempt: attempt + 1,
         });
-        await new Promise((resolve) =>
-          setTimeout(resolve, backoffDelay({ attempt, minDelayMs: 20, maxDelayMs: 500 })),
-        );
-        throwIfAborted(signal);
+        // A reused read that was stale is read again at once; a race with another writer backs off.
+        if (reused === undefined) {
+          await new Promise((resolve) =>
+            setTimeout(resolve, backoffDelay({ attempt, minDelayMs: 20, maxDelayMs: 500 })),
+          );
+        }
       }
     }
+  }
+
+  /** Each change's decision on `state`, later changes of an item seeing what earlier ones made. */
+  function decide(state: Snapshot, changes: readonly PendingChange[]) {
+    const items = new Map<string, StateDocument>();
+    const outcomes = changes.map((change): Outcome => {
+      try {
+        const base = items.get(change.item) ?? documentIn(state, change.item);
+        const decision = change.change(structuredClone(base));
+        if (!('document' in decision)) return { kind: 'keep', value: decision.result };
+        serialise(change.item, decision.document);
+        items.set(change.item, decision.document);
+        return { kind: 'write', value: decision.result };
+      } catch (error) {
+        return { kind: 'refuse', error };
+      }
+    });
+    return { items, outcomes };
+  }
+
+  /**
+   * One `setCommonInstanceMetadata` with the read's fingerprint. The fingerprint is part of the GCE
+   * request id: a resumed write from the same read is the same request (GCE de-duplicates it), a
+   * write after a new read is a new one.
+   */
+  async function writeItems(
+    state: Snapshot,
+    documents: ReadonlyMap<string, StateDocument>,
+    changes: readonly PendingChange[],
+    outcomes: readonly Outcome[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const items = state.items.filter((entry) => !documents.has(entry.key ?? ''));
+    for (const [item, document] of documents) {
+      const empty = Object.keys(document.entries).length === 0 && Object.keys(document.locks).length === 0;
+      if (!empty) items.push({ key: item, value: serialise(item, document) });
+    }
+    const writers = changes.filter((_, index) => outcomes[index]?.kind === 'write');
+    generation += 1;
+    writesInFlight += 1;
+    try {
+      await session.mutate(
+        {
+          call: `setCommonInstanceMetadata projects/${project} item ${[...documents.keys()].join(' ')} fingerprint ${state.fingerprint}`,
+          requestId: writers.map((change) => change.requestId).join(' + '),
+          scope: { global: true },
+          signal,
+        },
+        (gceRequestId) =>
+          session.clients().projects.setCommonInstanceMetadata(
+            {
+              project,
+              requestId: gceRequestId,
+              metadataResource: { fingerprint: state.fingerprint, items },
+            },
+            NO_GAX_RETRY,
+          ),
+      );
+    } finally {
+      writesInFlight -= 1;
+    }
+  }
+
+  /** Settles each change as decided; `failed` is the write's error, for the changes that wrote. */
+  function settleAll(changes: readonly PendingChange[], outcomes: readonly Outcome[], failed?: unknown) {
+    changes.forEach((change, index) => {
+      const outcome = outcomes[index] as Outcome;
+      if (outcome.kind === 'refuse') change.settle({ ok: false, error: outcome.error });
+      else if (outcome.kind === 'write' && failed !== undefined) change.settle({ ok: false, error: failed });
+      else change.settle({ ok: true, value: outcome.value });
+    });
   }
 
   function makeLock(
