@@ -1,6 +1,6 @@
 import { request } from 'node:https';
 import { isIP } from 'node:net';
-import type { EtcdTls } from './client.js';
+import type { EtcdTls } from './types.js';
 import { hexId } from './urls.js';
 
 /**
