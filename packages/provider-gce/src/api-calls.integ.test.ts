@@ -446,6 +446,24 @@ describe('the state store: one read per write, one write for changes made togeth
     expect((await provider.state.get(key(cluster)))?.value).toEqual({ step: 2 });
   });
 
+  it('reads issued together are one projects.get', async () => {
+    const provider = gce();
+    const cluster = newCluster();
+    await provider.state.put(key(cluster), { step: 1 }, { requestId: 'r1', expectedVersion: 0 });
+    const from = server.requests.length;
+    const [journal, record, keys] = await Promise.all([
+      provider.state.get(key(cluster)),
+      provider.state.get(`hacp/clusters/${cluster}/record`),
+      provider.state.list(`hacp/clusters/${cluster}/`),
+    ]);
+    expect(methodsSince(from)).toEqual(['projects.get']);
+    expect([journal?.value, record, keys]).toEqual([{ step: 1 }, undefined, [key(cluster)]]);
+    // One after the other, each reads.
+    await provider.state.get(key(cluster));
+    await provider.state.get(key(cluster));
+    expect(countSince(from, 'projects.get')).toBe(3);
+  });
+
   it('a lock and a put issued together are one metadata write', async () => {
     const provider = gce();
     const cluster = newCluster();

@@ -212,6 +212,38 @@ export function createMetadataStateStore(options: { session: ComputeSession; log
     return read;
   }
 
+  /** Callers of `get` and `list` waiting for the read they share, issued at the end of this turn. */
+  let readers: { signal: AbortSignal | undefined; settle: (read: Promise<Snapshot>) => void }[] | undefined;
+
+  /**
+   * A read for `get` and `list`: the ones issued in the same turn of the event loop (a record and
+   * a journal read side by side) share one `projects.get`, as if read at the same moment.
+   */
+  function sharedSnapshot(signal: AbortSignal | undefined): Promise<Snapshot> {
+    return new Promise<Snapshot>((resolve, reject) => {
+      if (readers === undefined) {
+        readers = [];
+        setImmediate(() => {
+          const waiting = readers ?? [];
+          readers = undefined;
+          // One caller's signal may stop its own read; a shared read finishes for the others.
+          const read = snapshot(waiting.length === 1 ? waiting[0]?.signal : undefined);
+          for (const reader of waiting) reader.settle(read);
+        });
+      }
+      readers.push({
+        signal,
+        settle: (read) =>
+          read
+            .then((state) => {
+              throwIfAborted(signal);
+              return state;
+            })
+            .then(resolve, reject),
+      });
+    });
+  }
+
   function documentIn(state: Snapshot, item: string): StateDocument {
     return parseStateDocument(item, state.items.find((entry) => entry.key === item)?.value);
   }
@@ -423,7 +455,7 @@ export function createMetadataStateStore(options: { session: ComputeSession; log
       assertStateKey('key', key);
       throwIfAborted(readOptions?.signal);
       const item = stateItemOf(key);
-      const entry = documentIn(await snapshot(readOptions?.signal), item).entries[key];
+      const entry = documentIn(await sharedSnapshot(readOptions?.signal), item).entries[key];
       if (entry === undefined) return undefined;
       return {
         key,
@@ -480,7 +512,7 @@ export function createMetadataStateStore(options: { session: ComputeSession; log
     async list(prefix, listOptions) {
       assertStateKey('prefix', prefix, { allowEmpty: true });
       throwIfAborted(listOptions?.signal);
-      const state = await snapshot(listOptions?.signal);
+      const state = await sharedSnapshot(listOptions?.signal);
       const keys: string[] = [];
       for (const entry of state.items) {
         if (!entry.key?.startsWith(STATE_ITEM_PREFIX)) continue;
