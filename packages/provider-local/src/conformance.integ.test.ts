@@ -1,26 +1,12 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PROCESS_CLOUD_CAPABILITIES } from '@hacp/core/provider-kit';
 import { providerConformance } from '@hacp/provider-conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalProvider } from './provider.js';
 import { tempStateDir } from './test-support.js';
 
 const stateDirs: Awaited<ReturnType<typeof tempStateDir>>[] = [];
-
-/** Every file under `<root>/<prefix>/`, with its mode and contents, as the kit's syncFiles checks read it. */
-async function filesUnder(root: string, prefix: string) {
-  const entries = await readdir(join(root, prefix), { recursive: true, withFileTypes: true }).catch(() => []);
-  const files = [];
-  for (const entry of entries.filter((candidate) => candidate.isFile())) {
-    const path = join(entry.parentPath, entry.name);
-    files.push({
-      path: relative(root, path),
-      mode: (await stat(path)).mode & 0o777,
-      contents: await readFile(path, 'utf8'),
-    });
-  }
-  return files;
-}
 
 providerConformance({
   describe,
@@ -31,13 +17,7 @@ providerConformance({
     stateDirs.push(temp);
     return createLocalProvider({ stateDir: temp.dir, stopGraceMs: 3_000 });
   },
-  capabilities: {
-    stopStart: true,
-    failedStartRollsBack: true,
-    stopProcesses: true,
-    syncFiles: true,
-    readFiles: async ({ rootDir, prefix }) => filesUnder(rootDir, prefix),
-  },
+  capabilities: PROCESS_CLOUD_CAPABILITIES,
 });
 
 afterAll(async () => {

@@ -153,7 +153,8 @@ describe('instances', () => {
   });
 
   it('rolls back a create whose process exits at once: UNAVAILABLE with its log, nothing left', async () => {
-    const { provider, dir } = await freshProvider();
+    // Long enough for the shell to start and exit on two busy cores; the create fails as soon as it exits.
+    const { provider, dir } = await freshProvider({ startGraceMs: 30_000 });
     const name = `${cluster()}-master`;
 
     const error = await caught(

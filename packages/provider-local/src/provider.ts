@@ -1,26 +1,20 @@
-import {
-  type InstanceRef,
-  type Logger,
-  type MutationOptions,
-  type NodeFile,
-  type ProviderBaseSettings,
-  type ProviderV1,
-  throwIfAborted,
+import type {
+  InstanceRef,
+  Logger,
+  MutationOptions,
+  NodeFile,
+  ProviderBaseSettings,
+  ProviderV1,
 } from '@hacp/core';
 import {
-  createEndpointHooks,
-  createEndpointRunner,
-  createFileStateStore,
-  createLoopbackReach,
-  createProcessAddresses,
-  createProcessLoadBalancers,
-  createRecordedFirewalls,
+  createProcessProvider,
+  findProgram,
+  fixedZones,
   type ProcessLoadBalancerApi,
   type ProcessState,
 } from '@hacp/core/provider-kit';
 import { createLocalContext } from './context.js';
 import { haproxyEndpointDriver } from './endpoint.js';
-import { createLocalInstances } from './instances.js';
 import { createFailedZones, LOCAL_ZONES } from './zones.js';
 
 /** Settings of createLocalProvider. */
@@ -123,37 +117,31 @@ export interface LocalProvider extends ProviderV1 {
  */
 export function createLocalProvider(settings: LocalProviderSettings = {}): LocalProvider {
   const context = createLocalContext(settings);
-  const { cloud } = context;
-  const runner = createEndpointRunner(cloud, haproxyEndpointDriver(context.binaries.haproxy));
+  const { cloud, binaries, env } = context;
   const zones = createFailedZones(context, () => instances);
-  const instances = createLocalInstances(context, { endpoints: createEndpointHooks(cloud, runner), zones });
+  const { groups, instances } = createProcessProvider({
+    cloud,
+    networks: context.networks,
+    endpoint: haproxyEndpointDriver(binaries.haproxy),
+    // `etcd` is the etcd binary found; the SDK renders the Kubernetes programs as absolute paths.
+    resolveProgram: (command, root) =>
+      command === 'etcd' ? binaries.etcd : findProgram(command, { cwd: root, path: env.PATH ?? '' }),
+    ...(context.hostnameSupport ? { ownHostnames: context.hostnameSupport } : {}),
+    startCheckMs: context.startGraceMs,
+    stopGraceMs: context.stopGraceMs,
+    assertZoneUp: (zone) => zones.assertUp(zone),
+  });
 
   return {
     specificationVersion: 'v1',
     name: 'local',
     kubernetes: { programs: 'host' },
     stateDir: cloud.stateDir,
-    binaries: context.binaries,
+    binaries,
     ownHostnames: context.hostnameSupport !== undefined,
     loopbackAliases: context.loopbackAliases,
-    zones: {
-      async list(options) {
-        throwIfAborted(options?.signal);
-        return LOCAL_ZONES.map((zone) => ({ ...zone }));
-      },
-    },
-    state: createFileStateStore({
-      recordsDir: cloud.paths.stateRecords,
-      locksDir: cloud.paths.stateLocks,
-      mutex: cloud.mutex,
-      files: cloud.files,
-      logger: context.logger,
-    }),
-    instances: instances.api,
-    addresses: createProcessAddresses(cloud, { runner, networks: context.networks }),
-    loadBalancers: createProcessLoadBalancers(cloud, { runner }),
-    firewalls: createRecordedFirewalls(cloud),
-    reach: createLoopbackReach(cloud),
+    zones: fixedZones(LOCAL_ZONES),
+    ...groups,
     failZone: (zone, options) => zones.fail(zone, options),
     restoreZone: (zone, options) => zones.restore(zone, options),
     failedZones: () => zones.list(),

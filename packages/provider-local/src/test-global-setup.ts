@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isAlive, type ProcessRecord } from '@hacp/core/provider-kit';
+import { isAlive, type ProcessRecord, signalProcess } from '@hacp/core/provider-kit';
 
 /** Every pid file under a state folder: replica processes and endpoint HAProxies. */
 function recordedProcesses(stateDir: string): ProcessRecord[] {
@@ -47,15 +47,7 @@ export default function setup(): () => void {
       for (const record of recordedProcesses(join(root, stateDir))) {
         if (!isAlive(record)) continue;
         leftovers.push(record.pid);
-        try {
-          process.kill(-record.pid, 'SIGKILL');
-        } catch {
-          try {
-            process.kill(record.pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
+        signalProcess(record, 'SIGKILL');
       }
     }
     rmSync(root, { recursive: true, force: true });

@@ -73,6 +73,7 @@ export {
   assertFileUpdate,
   type FileUpdate,
   nodeConfigDigest,
+  readFilesUnder,
   syncFolder,
   writeNodeFiles,
 } from './node-files.js';
@@ -107,6 +108,13 @@ export {
   startDetached,
   stopProcess,
 } from './processes.js';
+export {
+  createProcessProvider,
+  fixedZones,
+  PROCESS_CLOUD_CAPABILITIES,
+  type ProcessProviderGroups,
+  type ProcessProviderSettings,
+} from './provider.js';
 export { createLoopbackReach } from './reach.js';
 export { sleep } from './sleep.js';
 export { createFileStateStore, type FileStateStoreSettings } from './state-store.js';

@@ -76,7 +76,8 @@ describe('instances of a process cloud', () => {
   });
 
   it('rolls back a create whose process exits at once: UNAVAILABLE with its log, secrets removed, nothing left', async () => {
-    const { cloud, instances } = await newCloud();
+    // Long enough for node to start and exit on two busy cores; the create fails as soon as it exits.
+    const { cloud, instances } = await newCloud({ startCheckMs: 30_000 });
     const leaky = "console.error('connecting with password=hunter2'); process.exit(3)";
     const error = await failureOf(
       instances.api.create(

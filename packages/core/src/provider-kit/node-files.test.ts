@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeConfig } from '../node-config.js';
 import { Secret } from '../redact.js';
-import { nodeConfigDigest, syncFolder, writeNodeFiles } from './node-files.js';
+import { nodeConfigDigest, readFilesUnder, syncFolder, writeNodeFiles } from './node-files.js';
 import { tempFolders } from './test-support.js';
 
 const folders = tempFolders();
@@ -56,6 +56,11 @@ describe('syncFolder', () => {
     });
 
     expect(result).toEqual({ written: ['addons/a.yaml', 'addons/new/c.yaml'], removed: ['addons/old'] });
+    expect(await readFilesUnder(root, 'addons')).toEqual([
+      { path: 'addons/a.yaml', mode: 0o600, contents: 'a2' },
+      { path: 'addons/new/c.yaml', mode: 0o644, contents: 'c' },
+    ]);
+    expect(await readFilesUnder(root, 'missing')).toEqual([]);
     expect(await readdir(join(root, 'addons'))).toEqual(['a.yaml', 'new']);
     expect((await stat(join(root, 'addons/a.yaml'))).mode & 0o777).toBe(0o600);
     expect(

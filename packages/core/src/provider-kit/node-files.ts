@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { chmod, lstat, open, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, lstat, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { invalidArgument } from '../errors.js';
 import { assertNodeConfig, type NodeConfig, type NodeFile } from '../node-config.js';
@@ -169,4 +169,26 @@ export async function syncFolder(
   }
   const removed = await removeOthers(root, folder, new Set(update.files.map((file) => file.path)));
   return { written, removed };
+}
+
+/**
+ * Every regular file under `<root>/<prefix>/`, with its path relative to `root`, its mode and its
+ * contents, in path order; none when the folder does not exist. What syncFolder made there, as the
+ * conformance kit's `readFiles` reads it.
+ */
+export async function readFilesUnder(
+  root: string,
+  prefix: string,
+): Promise<{ path: string; mode: number; contents: string }[]> {
+  const entries = await readdir(join(root, prefix), { recursive: true, withFileTypes: true }).catch(() => []);
+  const files: { path: string; mode: number; contents: string }[] = [];
+  for (const entry of entries.filter((candidate) => candidate.isFile())) {
+    const path = join(entry.parentPath, entry.name);
+    files.push({
+      path: relative(root, path),
+      mode: (await stat(path)).mode & 0o777,
+      contents: await readFile(path, 'utf8'),
+    });
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

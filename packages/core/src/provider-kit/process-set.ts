@@ -13,6 +13,7 @@ import {
   startDetached,
   stopProcess,
 } from './processes.js';
+import { sleep } from './sleep.js';
 
 /** A process of an instance as stored: what to run again on `start`. */
 export interface StoredProcess {
@@ -180,8 +181,13 @@ export async function startProcessSet(options: StartProcessSetOptions): Promise<
       }),
     ]);
     clearTimeout(timer);
-    const failed = early?.name ?? started.find(({ run }) => !isAlive(run.record))?.name;
-    if (failed !== undefined) throw exitedEarly(options, failed, early?.exit);
+    if (early !== undefined) throw exitedEarly(options, early.name, early.exit);
+    const dead = started.find(({ run }) => !isAlive(run.record));
+    if (dead !== undefined) {
+      // It died as the wait ended: its exit event (with the code) follows in a moment.
+      const exit = await Promise.race([dead.run.exited, sleep(1_000).then(() => undefined)]);
+      throw exitedEarly(options, dead.name, exit);
+    }
   } catch (error) {
     for (const { name, run, graceMs } of started.reverse()) {
       await stopProcess(run.record, { graceMs }).catch((stopError: unknown) =>
