@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { PROCESS_CLOUD_CAPABILITIES } from '@hacp/core/provider-kit';
 import { providerConformance } from '@hacp/provider-conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createExampleProvider } from './provider.js';
@@ -7,17 +8,20 @@ import { ProcessLedger, pidFiles, tempStateDir } from './test-support.js';
 const ledger = new ProcessLedger();
 const stateDirs: string[] = [];
 
+/** A fresh Example Cloud per test; a shorter start check than the default keeps the kit's ~60 instances quick. */
+async function newCloud() {
+  const stateDir = await tempStateDir('hacp-example-conformance-');
+  stateDirs.push(stateDir);
+  return createExampleProvider({ stateDir, logger: ledger.logger, startCheckMs: 300, stopGraceMs: 2_000 });
+}
+
+// Everything a process cloud of the provider kit can do, syncFiles read back from the instance roots.
 providerConformance({
   describe,
   it,
   name: 'Example Cloud passes the conformance kit',
-  create: async () => {
-    const stateDir = await tempStateDir('hacp-example-conformance-');
-    stateDirs.push(stateDir);
-    // A shorter start check than the default keeps the ~60 instances of the kit quick.
-    return createExampleProvider({ stateDir, logger: ledger.logger, startCheckMs: 300, stopGraceMs: 2_000 });
-  },
-  capabilities: { stopStart: true, failedStartRollsBack: true },
+  create: newCloud,
+  capabilities: PROCESS_CLOUD_CAPABILITIES,
 });
 
 afterAll(async () => {

@@ -11,8 +11,8 @@ import {
   Secret,
   waitUntil,
 } from '@hacp/core';
+import { isAlive } from '@hacp/core/provider-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive } from './processes.js';
 import type { ExampleProvider } from './provider.js';
 import {
   echoNodeConfig,
@@ -90,6 +90,18 @@ const BALANCER = { name: 'moon-master-lb', region: 'moon-east' };
 
 async function forwarderPid(provider: ExampleProvider) {
   return readPidFile(join(provider.stateDir, 'endpoints', 'moon-east.moon-master-ip', 'forwarder.pid.json'));
+}
+
+/** Kills the address's forwarder by pid, as a crash would, and waits until it is gone. */
+async function killForwarder(provider: ExampleProvider) {
+  const forwarder = await forwarderPid(provider);
+  process.kill(forwarder.pid, 'SIGKILL');
+  await waitUntil({
+    description: 'the killed forwarder to be gone',
+    timeoutMs: 10_000,
+    check: () => (isAlive(forwarder) ? { done: false } : { done: true, value: undefined }),
+  });
+  return forwarder;
 }
 
 async function healthOf(provider: ExampleProvider): Promise<Record<string, boolean>> {
@@ -378,6 +390,36 @@ describe('the endpoint carries traffic', () => {
     expect((await forwarderPid(provider)).pid).toBe(forwarder.pid);
     expect(await ask(address.ip, 2379, 'etcd')).toBe('moon-master:etcd');
     expect(await ask(address.ip, 6443, 'api')).toBe('moon-master:api');
+  });
+
+  it('a dead forwarder is reported as not serving, and attaching or ensuring again starts a new one', async () => {
+    const provider = await newCloud();
+    const master = await echoReplica(provider, 'moon-master', 'moon-east-a');
+    const address = await provider.addresses.reserve(ADDRESS, { requestId: requestId() });
+    expect((await provider.addresses.attach(ADDRESS, master, { requestId: requestId() })).serving).toBe(true);
+    const killed = await killForwarder(provider);
+    expect((await provider.addresses.get(ADDRESS))?.serving).toBe(false);
+
+    expect((await provider.addresses.attach(ADDRESS, master, { requestId: requestId() })).serving).toBe(true);
+    expect((await forwarderPid(provider)).pid).not.toBe(killed.pid);
+    expect(await ask(address.ip, 6443, 'again')).toBe('moon-master:again');
+
+    await provider.addresses.detach(ADDRESS, { requestId: requestId() });
+    const spec = {
+      ...BALANCER,
+      address: ADDRESS.name,
+      port: 6443,
+      healthCheck: { protocol: 'tcp' as const, port: 6443 },
+      targets: [master],
+    };
+    await provider.loadBalancers.ensure(spec, { requestId: requestId() });
+    await killForwarder(provider);
+    expect((await provider.loadBalancers.get(BALANCER))?.serving).toBe(false);
+    expect((await provider.loadBalancers.ensure(spec, { requestId: requestId() })).serving).toBe(true);
+    await waitForHealth(provider, { 'moon-master': true });
+    expect(await provider.loadBalancers.health(BALANCER)).toEqual([
+      { instance: { name: 'moon-master', zone: 'moon-east-a' }, healthy: true },
+    ]);
   });
 
   it('refuses an instance outside the address region with ZONE_NOT_IN_REGION', async () => {

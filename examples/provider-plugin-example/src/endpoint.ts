@@ -1,38 +1,38 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, HacpError, type Logger, redactText } from '@hacp/core';
-import { ensureDir, readJsonFile, writeJsonFile } from './files.js';
-import type { ForwarderConfig, ForwarderStatus } from './forwarder-config.js';
 import {
+  type EndpointDriver,
+  type EndpointPlan,
+  ensureDir,
   isAlive,
+  jsonFiles,
   logTail,
   type ProcessRecord,
   signalProcess,
   startDetached,
   stopProcess,
-} from './processes.js';
+} from '@hacp/core/provider-kit';
+import type { ForwarderConfig, ForwarderStatus } from './forwarder-config.js';
 
 /** How long a forwarder gets to apply a config and answer. */
 const APPLY_TIMEOUT_MS = 5_000;
-/** The fastest a forwarder probes; its status is stale after three missed rounds (and at least 3 s). */
+const STOP_GRACE_MS = 2_000;
+/** The forwarder probes at least this often, however long the spec's interval. */
+const MAX_PROBE_INTERVAL_MS = 5_000;
+/** A probe that takes longer than this counts as failed. */
+const MAX_PROBE_TIMEOUT_MS = 1_000;
+/** Its report is stale after three missed rounds, and at least 3 s. */
 const MIN_STALE_MS = 3_000;
 
-/** The files of one endpoint address's forwarder. */
-export interface ForwarderPaths {
-  dir: string;
-  config: string;
-  pidFile: string;
-  status: string;
-  log: string;
-}
+const files = jsonFiles({ writer: 'hacp-provider-example' });
 
-/** The forwarder files in an endpoint's folder (`<stateDir>/endpoints/<region>.<address>`). */
-export function forwarderPaths(dir: string): ForwarderPaths {
+/** The forwarder's files in an endpoint's folder (`<stateDir>/endpoints/<region>.<address>`). */
+export function forwarderPaths(dir: string) {
   return {
-    dir,
     config: join(dir, 'forwarder.json'),
     pidFile: join(dir, 'forwarder.pid.json'),
     status: join(dir, 'status.json'),
@@ -52,116 +52,147 @@ export function defaultForwarderScript(): string | undefined {
   return undefined;
 }
 
-/** DEPENDENCY_MISSING for a package whose forwarder was not built. */
-export function forwarderMissing(): HacpError {
-  return new HacpError({
-    code: ErrorCode.DEPENDENCY_MISSING,
-    message: 'The endpoint forwarder (dist/forwarder.js of hacp-provider-example) is missing.',
-    actions: ['Build the package: pnpm --filter hacp-provider-example build.'],
-    details: { program: 'forwarder.js' },
-  });
+/** What the forwarder is told for a plan: each listener's backends by `<zone>/<name>`, and the probes. */
+export function forwarderConfigOf(plan: EndpointPlan): Pick<ForwarderConfig, 'listeners' | 'healthCheck'> {
+  const key = (server: { zone: string; name: string }) => `${server.zone}/${server.name}`;
+  const listeners = plan.listeners.map((listener) => ({
+    name: listener.name,
+    host: listener.bindHost,
+    port: listener.bindPort,
+    backends: listener.servers.map((server) => ({ key: key(server), host: server.host, port: server.port })),
+  }));
+  const check = plan.healthCheck;
+  if (check === undefined) return { listeners };
+  const targets = (plan.listeners[0]?.servers ?? []).map((server) => ({
+    key: key(server),
+    host: server.host,
+  }));
+  return {
+    listeners,
+    healthCheck: {
+      protocol: check.protocol,
+      port: check.port,
+      path: check.path ?? '/',
+      intervalMs: Math.min((check.intervalSeconds ?? 1) * 1000, MAX_PROBE_INTERVAL_MS),
+      timeoutMs: Math.min((check.timeoutSeconds ?? 1) * 1000, MAX_PROBE_TIMEOUT_MS),
+      healthyThreshold: check.healthyThreshold ?? 1,
+      unhealthyThreshold: check.unhealthyThreshold ?? 1,
+      targets,
+    },
+  };
 }
 
-async function readPid(paths: ForwarderPaths): Promise<ProcessRecord | undefined> {
-  return (await readJsonFile<{ process?: ProcessRecord }>(paths.pidFile))?.process;
-}
-
-async function readStatus(paths: ForwarderPaths): Promise<ForwarderStatus | undefined> {
+async function readStatus(path: string): Promise<ForwarderStatus | undefined> {
   try {
-    return JSON.parse(await readFile(paths.status, 'utf8')) as ForwarderStatus;
+    return JSON.parse(await readFile(path, 'utf8')) as ForwarderStatus;
   } catch {
     // Missing, or being replaced right now (the forwarder renames, so only missing in practice).
     return undefined;
   }
 }
 
-function unavailable(address: string, why: string, paths: ForwarderPaths): HacpError {
-  const tail = redactText(logTail(paths.log));
+function unavailable(dir: string, why: string): HacpError {
+  const log = forwarderPaths(dir).log;
+  const tail = redactText(logTail(log));
   return new HacpError({
     code: ErrorCode.UNAVAILABLE,
-    message: `The endpoint of address ${address} is not serving: ${why}.${tail ? ` The end of its log:\n${tail}` : ''}`,
-    actions: [`Read ${paths.log}, then retry the call.`],
-    details: { address, log: paths.log },
+    message: `The endpoint ${basename(dir)} is not serving: ${why}.${tail ? ` The end of its log:\n${tail}` : ''}`,
+    actions: [`Read ${log}, then retry the call.`],
+    details: { endpoint: basename(dir), log },
   });
 }
 
-/** Stops an endpoint's forwarder by pid and removes its files (the folder stays). */
-export async function stopForwarder(paths: ForwarderPaths, graceMs: number): Promise<void> {
-  const record = await readPid(paths).catch(() => undefined);
-  if (record !== undefined) await stopProcess(record, graceMs);
-  for (const file of [paths.pidFile, paths.config, paths.status]) await rm(file, { force: true });
-}
-
 /**
- * Makes the forwarder serve `config`: writes it, then signals the running forwarder (SIGHUP) or
- * starts one (`process.execPath forwarder.js`, detached), and waits until it reports this write's
- * generation. Nothing is written or signalled when it serves that config already. The caller
- * serialises calls for one address.
- *
- * @throws HacpError UNAVAILABLE when the forwarder does not answer, dies, or cannot bind a port;
- *   its log tail, without secrets, is in the message.
+ * Example Cloud's endpoints: a detached forwarder (`node forwarder.js <config>`) per address. An
+ * apply writes its config and signals it (SIGHUP), or starts it, then waits until its status
+ * names this write's generation.
  */
-export async function applyForwarder(options: {
-  paths: ForwarderPaths;
-  config: Pick<ForwarderConfig, 'listeners' | 'healthCheck'>;
-  script: string;
-  address: string;
+export function forwarderEndpointDriver(options: {
+  script: string | undefined;
   logger: Logger;
-}): Promise<void> {
-  const { paths, logger, address } = options;
-  const body = { listeners: options.config.listeners, healthCheck: options.config.healthCheck };
-  const digest = createHash('sha256').update(JSON.stringify(body)).digest('hex');
-  await ensureDir(paths.dir);
-  let record = await readPid(paths);
-  const running = record !== undefined && isAlive(record);
-  const current = running ? await readStatus(paths) : undefined;
-  // Serving this config already; one that failed to bind a port is signalled to try again.
-  if (current?.pid === record?.pid && current?.digest === digest && current?.error === undefined) return;
-  const generation = randomBytes(8).toString('hex');
-  const config: Omit<ForwarderConfig, 'format'> = { digest, generation, statusFile: paths.status, ...body };
-  await writeJsonFile(paths.config, config);
-  if (running && record !== undefined) {
-    signalProcess(record, 'SIGHUP');
-  } else {
-    const started = startDetached({
-      command: process.execPath,
-      args: [options.script, paths.config],
-      cwd: paths.dir,
-      logFile: paths.log,
-      env: process.env,
+}): EndpointDriver {
+  const recordOf = async (dir: string) =>
+    (await files.read<{ process?: ProcessRecord }>(forwarderPaths(dir).pidFile).catch(() => undefined))
+      ?.process;
+  const running = async (dir: string) => {
+    const record = await recordOf(dir);
+    return record !== undefined && isAlive(record) ? record : undefined;
+  };
+  const requireScript = () => {
+    if (options.script !== undefined) return options.script;
+    throw new HacpError({
+      code: ErrorCode.DEPENDENCY_MISSING,
+      message: 'The endpoint forwarder (dist/forwarder.js of hacp-provider-example) is missing.',
+      actions: ['Build the package: pnpm --filter hacp-provider-example build.'],
+      details: { program: 'forwarder.js' },
     });
-    record = started.record;
-    await writeJsonFile(paths.pidFile, { process: record });
-    logger.info('started forwarder', { address, pid: record.pid, startTime: record.startTime });
-  }
-  const deadline = Date.now() + APPLY_TIMEOUT_MS;
-  for (;;) {
-    const status = await readStatus(paths);
-    if (status?.pid === record?.pid && status?.generation === generation) {
-      if (status?.error !== undefined) throw unavailable(address, status.error, paths);
-      return;
-    }
-    if (record === undefined || !isAlive(record)) throw unavailable(address, 'its forwarder exited', paths);
-    if (Date.now() >= deadline) {
-      throw unavailable(address, `its forwarder did not answer within ${APPLY_TIMEOUT_MS} ms`, paths);
-    }
-    await new Promise((done) => setTimeout(done, 20));
-  }
-}
+  };
 
-/**
- * The health of each backend key as the running forwarder last saw it. Empty (every target
- * unhealthy) when no forwarder runs or its report is stale.
- */
-export async function forwarderHealth(
-  paths: ForwarderPaths,
-  intervalMs: number,
-): Promise<Record<string, boolean>> {
-  const record = await readPid(paths).catch(() => undefined);
-  if (record === undefined || !isAlive(record)) return {};
-  const status = await readStatus(paths);
-  if (status === undefined || status.pid !== record.pid) return {};
-  const age = Date.now() - Date.parse(status.updatedAt);
-  if (!(age <= Math.max(3 * intervalMs, MIN_STALE_MS))) return {};
-  return status.health ?? {};
+  async function awaitGeneration(dir: string, record: ProcessRecord, generation: string): Promise<void> {
+    const deadline = Date.now() + APPLY_TIMEOUT_MS;
+    for (;;) {
+      const status = await readStatus(forwarderPaths(dir).status);
+      if (status?.pid === record.pid && status.generation === generation) {
+        if (status.error !== undefined) throw unavailable(dir, status.error);
+        return;
+      }
+      if (!isAlive(record)) throw unavailable(dir, 'its forwarder exited');
+      if (Date.now() >= deadline)
+        throw unavailable(dir, `its forwarder did not answer within ${APPLY_TIMEOUT_MS} ms`);
+      await new Promise((done) => setTimeout(done, 20));
+    }
+  }
+
+  return {
+    assertAvailable() {
+      requireScript();
+    },
+    async apply({ dir, plan }) {
+      const paths = forwarderPaths(dir);
+      const body = forwarderConfigOf(plan);
+      const digest = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+      const generation = randomBytes(8).toString('hex');
+      await ensureDir(dir);
+      await files.write(paths.config, { digest, generation, statusFile: paths.status, ...body });
+      let record = await running(dir);
+      if (record !== undefined) {
+        signalProcess(record, 'SIGHUP');
+      } else {
+        const started = startDetached({
+          command: process.execPath,
+          args: [requireScript(), paths.config],
+          cwd: dir,
+          logFile: paths.log,
+        });
+        record = started.record;
+        await files.write(paths.pidFile, { process: record });
+        options.logger.info('started forwarder', {
+          endpoint: basename(dir),
+          pid: record.pid,
+          startTime: record.startTime,
+        });
+      }
+      await awaitGeneration(dir, record, generation);
+    },
+    async stop(dir) {
+      const paths = forwarderPaths(dir);
+      const record = await recordOf(dir);
+      if (record !== undefined) await stopProcess(record, { graceMs: STOP_GRACE_MS });
+      for (const file of [paths.pidFile, paths.config, paths.status]) await rm(file, { force: true });
+    },
+    running: async (dir) => (await running(dir)) !== undefined,
+    async health(dir) {
+      const paths = forwarderPaths(dir);
+      const record = await running(dir);
+      const status = record === undefined ? undefined : await readStatus(paths.status);
+      const config = await files.read<ForwarderConfig>(paths.config).catch(() => undefined);
+      const age = Date.now() - Date.parse(status?.updatedAt ?? '');
+      const fresh =
+        status?.pid === record?.pid &&
+        age <= Math.max(3 * (config?.healthCheck?.intervalMs ?? 0), MIN_STALE_MS);
+      const health = fresh ? Object.entries(status?.health ?? {}) : [];
+      // Backend keys are `<zone>/<name>`; the kit asks by name.
+      return new Map(health.map(([key, healthy]) => [key.slice(key.indexOf('/') + 1), healthy]));
+    },
+  };
 }

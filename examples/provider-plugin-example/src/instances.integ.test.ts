@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { type HacpError, type InstanceRef, isHacpError, type NodeConfig, Secret } from '@hacp/core';
+import { isAlive } from '@hacp/core/provider-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import examplePlugin from './index.js';
-import { isAlive } from './processes.js';
 import type { ExampleProvider } from './provider.js';
 import {
   echoNodeConfig,
@@ -24,7 +24,9 @@ let requests = 0;
 const requestId = () => `instances-test-${++requests}`;
 const CLUSTER = 'moon';
 
-async function newCloud(settings: { stopGraceMs?: number } = {}): Promise<ExampleProvider> {
+async function newCloud(
+  settings: { stopGraceMs?: number; startCheckMs?: number } = {},
+): Promise<ExampleProvider> {
   const cloud = await testCloud(ledger, settings);
   clouds.push(cloud);
   return cloud.provider;
@@ -59,7 +61,7 @@ function ask(host: string, port: number, line: string): Promise<string> {
 }
 
 async function pidOf(provider: ExampleProvider, instance: string, process: string) {
-  return readPidFile(join(provider.stateDir, 'instances', instance, 'run', `${process}.pid.json`));
+  return readPidFile(join(provider.stateDir, 'replicas', instance, 'run', `${process}.json`));
 }
 
 const idle = (name: string) => ({ name, command: 'sleep', args: ['3600'] });
@@ -83,7 +85,7 @@ describe('instances', () => {
       internalIp: expect.stringMatching(/^127\.([1-9]|[1-5]\d|6[0-3])\.\d+\.\d+$/),
       hostname: 'moon-master.moon-east-a.example.internal',
       portOffset: 0,
-      rootDir: join(provider.stateDir, 'instances', 'moon-master', 'root'),
+      rootDir: join(provider.stateDir, 'replicas', 'moon-master', 'root'),
     });
     const echo = echoNodeConfig(ref.name, network.internalIp);
     const nodeConfig: NodeConfig = {
@@ -127,7 +129,8 @@ describe('instances', () => {
   });
 
   it('a process that exits at once fails the create, which stops the rest by pid and leaves nothing', async () => {
-    const provider = await newCloud();
+    // Long enough for node to start and exit on two busy cores; the create fails as soon as it exits.
+    const provider = await newCloud({ startCheckMs: 30_000 });
     const ref = { name: 'moon-master', zone: 'moon-east-a', cluster: CLUSTER };
     const before = ledger.records.length;
     const leaky = [
@@ -147,9 +150,9 @@ describe('instances', () => {
         { requestId: requestId() },
       ),
     );
-    expect(error.code).toBe('PROVIDER_ERROR');
+    expect(error.code).toBe('UNAVAILABLE');
     expect(error.message).toMatch(
-      /Process crash of instance moon-master exited right after it started with exit code 3/,
+      /Process crash of instance moon-master exited right after it started \(exit code 3\)/,
     );
     expect(error.message).toContain('password=[redacted]');
     expect(error.message).not.toContain('hunter2');
@@ -161,7 +164,7 @@ describe('instances', () => {
     expect(started).toHaveLength(2);
     expect(started.filter(isAlive)).toEqual([]);
     expect(await provider.instances.get(ref)).toBeUndefined();
-    expect(existsSync(join(provider.stateDir, 'instances', ref.name))).toBe(false);
+    expect(existsSync(join(provider.stateDir, 'replicas', ref.name))).toBe(false);
     await expect(
       provider.instances.allocateNetwork({ ...ref, cluster: 'another' }, { requestId: requestId() }),
     ).resolves.toMatchObject({ portOffset: 0 });
@@ -182,7 +185,7 @@ describe('instances', () => {
     expect(error.code).toBe('DEPENDENCY_MISSING');
     expect(error.message).toContain('no-such-etcd-here');
     expect(error.details).toEqual({ program: 'no-such-etcd-here' });
-    expect(existsSync(join(provider.stateDir, 'instances', ref.name))).toBe(false);
+    expect(existsSync(join(provider.stateDir, 'replicas', ref.name))).toBe(false);
   });
 
   it('a relative command missing from the root fails after the files are written, and is rolled back', async () => {
@@ -203,8 +206,32 @@ describe('instances', () => {
     expect(error.code).toBe('DEPENDENCY_MISSING');
     expect(error.message).toContain('bin/server');
     expect(await provider.instances.get(ref)).toBeUndefined();
-    expect(existsSync(join(provider.stateDir, 'instances', ref.name))).toBe(false);
+    expect(existsSync(join(provider.stateDir, 'replicas', ref.name))).toBe(false);
     expect(ledger.alive()).toEqual([]);
+  });
+
+  it('delete frees the network of an instance that was never created (a rolled-back add)', async () => {
+    const provider = await newCloud();
+    const ref = { name: 'moon-master', zone: 'moon-east-a' };
+    await provider.instances.allocateNetwork({ ...ref, cluster: CLUSTER }, { requestId: requestId() });
+    // Allocated to this cluster and zone, the name is refused to another...
+    await expect(
+      provider.instances.allocateNetwork(
+        { ...ref, zone: 'moon-east-b', cluster: 'other' },
+        { requestId: requestId() },
+      ),
+    ).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+
+    await provider.instances.delete(ref, { requestId: requestId() });
+
+    // ...and free again once deleted, though the instance was never created.
+    expect(await readdir(join(provider.stateDir, 'networks'))).toEqual([]);
+    await expect(
+      provider.instances.allocateNetwork(
+        { ...ref, zone: 'moon-east-b', cluster: 'other' },
+        { requestId: requestId() },
+      ),
+    ).resolves.toMatchObject({ portOffset: 0 });
   });
 
   it('is running only while every recorded process runs', async () => {
@@ -216,10 +243,10 @@ describe('instances', () => {
     );
     const one = await pidOf(provider, ref.name, 'one');
     const two = await pidOf(provider, ref.name, 'two');
-    // Kill by pid, as a crash would: one of two dead is `unknown`, both dead `terminated`.
+    // Kill by pid, as a crash would: one of two dead is already `terminated`, as is both.
     process.kill(one.pid, 'SIGKILL');
     await waitForExit(one);
-    expect((await provider.instances.get(ref))?.status).toBe('unknown');
+    expect((await provider.instances.get(ref))?.status).toBe('terminated');
     process.kill(two.pid, 'SIGKILL');
     await waitForExit(two);
     expect((await provider.instances.get(ref))?.status).toBe('terminated');
@@ -236,7 +263,7 @@ describe('instances', () => {
     await provider.instances.stop(ref, { requestId: requestId() });
     expect(isAlive(first)).toBe(false);
     expect((await provider.instances.get(ref))?.status).toBe('stopped');
-    expect(existsSync(join(provider.stateDir, 'instances', ref.name, 'run', 'idle.pid.json'))).toBe(false);
+    expect(existsSync(join(provider.stateDir, 'replicas', ref.name, 'run', 'idle.json'))).toBe(false);
     // Stopping again is fine.
     await provider.instances.stop(ref, { requestId: requestId() });
 
@@ -267,12 +294,12 @@ describe('instances', () => {
     );
     const record = await pidOf(provider, ref.name, 'stubborn');
     // Its SIGTERM handler is in place once it says so.
-    await waitForText(join(provider.stateDir, 'instances', ref.name, 'logs', 'stubborn.log'), 'ready');
+    await waitForText(join(provider.stateDir, 'replicas', ref.name, 'logs', 'stubborn.log'), 'ready');
     const started = Date.now();
     await provider.instances.delete(ref, { requestId: requestId() });
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
     expect(isAlive(record)).toBe(false);
-    expect(existsSync(join(provider.stateDir, 'instances', ref.name))).toBe(false);
+    expect(existsSync(join(provider.stateDir, 'replicas', ref.name))).toBe(false);
   });
 
   it('delete with keepDisk keeps the root, and a later delete without it removes the root', async () => {
@@ -290,7 +317,7 @@ describe('instances', () => {
       { requestId: requestId() },
     );
     const record = await pidOf(provider, ref.name, 'idle');
-    const root = join(provider.stateDir, 'instances', ref.name, 'root');
+    const root = join(provider.stateDir, 'replicas', ref.name, 'root');
     await provider.instances.delete(ref, { requestId: requestId(), keepDisk: true });
     expect(isAlive(record)).toBe(false);
     expect(await provider.instances.get(ref)).toBeUndefined();

@@ -1,10 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHacpError, type StateStore } from '@hacp/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileMutex } from './mutex.js';
-import { selfRecord } from './processes.js';
 import { createExampleProvider } from './provider.js';
 import { tempStateDir } from './test-support.js';
 
@@ -96,59 +93,5 @@ describe('the state store', () => {
       expiresAt: lock.expiresAt.toISOString(),
     });
     await lock.release();
-  });
-});
-
-describe('the state mutex', () => {
-  it('takes over a mutex file whose holder process has exited', async () => {
-    const { state, stateDir } = await store();
-    const exited = spawnSync('true');
-    const dead = { pid: exited.pid, command: 'true', startedAt: new Date().toISOString() };
-    await mkdir(join(stateDir, 'mutex'), { recursive: true });
-    await writeFile(join(stateDir, 'mutex', 'state.lock'), JSON.stringify(dead));
-    const started = Date.now();
-    await state.put('moon/after-crash', 1, { requestId: 'r1', expectedVersion: 0 });
-    expect(Date.now() - started).toBeLessThan(2_000);
-  });
-
-  it('takes over a mutex file that names no holder once it is 5 s old', async () => {
-    const stateDir = await tempStateDir();
-    stateDirs.push(stateDir);
-    const path = join(stateDir, 'state.lock');
-    await writeFile(path, '');
-    const old = new Date(Date.now() - 10_000);
-    await utimes(path, old, old);
-    await expect(new FileMutex(path, 2_000).run(async () => 'ran')).resolves.toBe('ran');
-  });
-
-  it('waits for a live holder, then is UNAVAILABLE (retryable) and leaves its file alone', async () => {
-    const stateDir = await tempStateDir();
-    stateDirs.push(stateDir);
-    const path = join(stateDir, 'state.lock');
-    const holder = JSON.stringify({ ...selfRecord(), token: 'someone-else' });
-    await writeFile(path, holder);
-    const error = await new FileMutex(path, 200).run(async () => 'ran').catch((thrown: unknown) => thrown);
-    expect(isHacpError(error, 'UNAVAILABLE')).toBe(true);
-    expect((error as { retryable: boolean }).retryable).toBe(true);
-    expect(await readFile(path, 'utf8')).toBe(holder);
-  });
-
-  it('runs the callers of one process one at a time', async () => {
-    const stateDir = await tempStateDir();
-    stateDirs.push(stateDir);
-    const mutex = new FileMutex(join(stateDir, 'mutex', 'state.lock'));
-    let inside = 0;
-    let most = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, () =>
-        mutex.run(async () => {
-          inside += 1;
-          most = Math.max(most, inside);
-          await new Promise((done) => setTimeout(done, 5));
-          inside -= 1;
-        }),
-      ),
-    );
-    expect(most).toBe(1);
   });
 });

@@ -7,8 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LogFields, type Logger, type NodeConfig, waitUntil } from '@hacp/core';
-import { listeningPorts } from './network.js';
-import { isAlive, type ProcessRecord } from './processes.js';
+import { isAlive, listeningPorts, type ProcessRecord, signalProcess } from '@hacp/core/provider-kit';
 import { createExampleProvider, type ExampleProvider, type ExampleProviderSettings } from './provider.js';
 
 /** Every process the providers of a test file started, as their `started ...` log lines said. */
@@ -39,17 +38,7 @@ export class ProcessLedger {
   /** Kills (SIGKILL, by pid and process group) every recorded process still running; returns their pids. */
   killLeftovers(): number[] {
     const left = this.alive();
-    for (const record of left) {
-      try {
-        process.kill(-record.pid, 'SIGKILL');
-      } catch {
-        try {
-          process.kill(record.pid, 'SIGKILL');
-        } catch {
-          // Exited in between.
-        }
-      }
-    }
+    for (const record of left) signalProcess(record, 'SIGKILL');
     return left.map((record) => record.pid);
   }
 }
@@ -82,9 +71,9 @@ export async function testCloud(
 export async function pidFiles(stateDir: string): Promise<string[]> {
   const found: string[] = [];
   const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
-  for (const instance of await list(join(stateDir, 'instances'))) {
-    for (const file of await list(join(stateDir, 'instances', instance, 'run'))) {
-      found.push(join('instances', instance, 'run', file));
+  for (const instance of await list(join(stateDir, 'replicas'))) {
+    for (const file of await list(join(stateDir, 'replicas', instance, 'run'))) {
+      found.push(join('replicas', instance, 'run', file));
     }
   }
   for (const endpoint of await list(join(stateDir, 'endpoints'))) {
