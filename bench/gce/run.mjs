@@ -2,7 +2,8 @@
 // @hacp/sdk on the GCE provider, against the testkit's Compute API server with 200 ms added to every
 // request (its VMs booted on this machine with real etcd), and sets them beside the gcloud calls
 // kube-up.sh and kube-down.sh make one after another for the same change. A benchmark, not a test:
-// `node bench/gce/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
+// `node bench/gce/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing);
+// `--out <file>` writes the results, every request included, to that file as well.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,6 +20,9 @@ import { markdownTable, median, rewriteReadmeSection, toJson } from '../report.m
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 const quick = process.argv.includes('--quick');
+/** `--out <file>`: also write the results (every request of every round) there, with `--quick` too. */
+const outIndex = process.argv.indexOf('--out');
+const outFile = outIndex > 0 ? process.argv[outIndex + 1] : undefined;
 const ROUNDS = quick ? 1 : 3;
 const PROJECT = 'hacp-test';
 const REGION = 'europe-west1';
@@ -938,6 +942,7 @@ const results = {
 };
 const text = summaryText(results);
 console.log(text);
+if (outFile !== undefined) writeFileSync(outFile, `${toJson(results)}\n`);
 if (quick) {
   console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
 } else {
