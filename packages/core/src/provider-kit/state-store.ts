@@ -90,6 +90,54 @@ function lost(name: string, current: StoredLock | undefined): HacpError {
   });
 }
 
+/** The lock file at `path`; STATE_CORRUPT when it is not one. */
+async function readLock(files: JsonFiles, path: string): Promise<StoredLock | undefined> {
+  const body = await files.read<Partial<StoredLock>>(path);
+  if (body === undefined) return undefined;
+  if (
+    typeof body.token !== 'string' ||
+    typeof body.holder !== 'string' ||
+    typeof body.expiresAt !== 'string' ||
+    Number.isNaN(Date.parse(body.expiresAt))
+  ) {
+    throw stateCorrupt(path, 'it is not a lock file');
+  }
+  return body as StoredLock;
+}
+
+/** The handle of a lock just taken: it renews and releases only while the file is still its own. */
+function heldLock(
+  taken: { name: string; holder: string; ttlMs: number; path: string; token: string; expiresAt: string },
+  { mutex, files }: { mutex: FileMutex; files: JsonFiles },
+): StateLock {
+  const { name, path, token, ttlMs } = taken;
+  const read = () => readLock(files, path);
+  let expiresAt = new Date(taken.expiresAt);
+  return {
+    name,
+    holder: taken.holder,
+    get expiresAt() {
+      return expiresAt;
+    },
+    async renew() {
+      await mutex.run(async () => {
+        const current = await read();
+        // Expired but taken by no one is still ours; taken by another holder, it is lost.
+        if (current?.token !== token) throw lost(name, current);
+        const next = new Date(Date.now() + ttlMs);
+        await files.write(path, { ...current, expiresAt: next.toISOString() });
+        expiresAt = next;
+      });
+    },
+    async release() {
+      await mutex.run(async () => {
+        const current = await read().catch(() => undefined);
+        if (current?.token === token) await rm(path, { force: true });
+      });
+    },
+  };
+}
+
 /** The JSON a value is stored as, or INVALID_ARGUMENT. */
 function jsonOf(key: string, value: unknown): unknown {
   let json: string | undefined;
@@ -138,20 +186,6 @@ export function createFileStateStore(settings: FileStateStoreSettings): StateSto
     return body as StoredRecord;
   }
 
-  async function readLock(path: string): Promise<StoredLock | undefined> {
-    const body = await files.read<Partial<StoredLock>>(path);
-    if (body === undefined) return undefined;
-    if (
-      typeof body.token !== 'string' ||
-      typeof body.holder !== 'string' ||
-      typeof body.expiresAt !== 'string' ||
-      Number.isNaN(Date.parse(body.expiresAt))
-    ) {
-      throw stateCorrupt(path, 'it is not a lock file');
-    }
-    return body as StoredLock;
-  }
-
   const toRecord = <T>(stored: StoredRecord): StateRecord<T> => ({
     key: stored.key,
     version: stored.version,
@@ -165,7 +199,7 @@ export function createFileStateStore(settings: FileStateStoreSettings): StateSto
   ): Promise<{ path: string; stored: StoredLock }> {
     const path = join(locksDir, fileNameOf(name));
     const stored = await mutex.run(async () => {
-      const current = await readLock(path);
+      const current = await readLock(files, path);
       const now = Date.now();
       if (current !== undefined && Date.parse(current.expiresAt) > now) {
         // Refused to its own holder name too: two processes may share a holder name.
@@ -271,31 +305,10 @@ export function createFileStateStore(settings: FileStateStoreSettings): StateSto
       const { holder, ttlMs } = options;
       await ensureDir(locksDir);
       const { path, stored } = await take(name, holder, ttlMs);
-      let expiresAt = new Date(stored.expiresAt);
-      const lock: StateLock = {
-        name,
-        holder,
-        get expiresAt() {
-          return expiresAt;
-        },
-        async renew() {
-          await mutex.run(async () => {
-            const current = await readLock(path);
-            // Expired but taken by no one is still ours; taken by another holder, it is lost.
-            if (current?.token !== stored.token) throw lost(name, current);
-            const next = new Date(Date.now() + ttlMs);
-            await files.write(path, { ...current, expiresAt: next.toISOString() });
-            expiresAt = next;
-          });
-        },
-        async release() {
-          await mutex.run(async () => {
-            const current = await readLock(path).catch(() => undefined);
-            if (current?.token === stored.token) await rm(path, { force: true });
-          });
-        },
-      };
-      return lock;
+      return heldLock(
+        { name, holder, ttlMs, path, token: stored.token, expiresAt: stored.expiresAt },
+        { mutex, files },
+      );
     },
   };
 }
