@@ -11,6 +11,8 @@ import {
   findProgram,
   isAlive,
   jsonFiles,
+  type EndpointListener as KitEndpointListener,
+  type EndpointServer as KitEndpointServer,
   type ProcessRecord,
   startDetached,
   stopProcess,
@@ -18,32 +20,19 @@ import {
 } from '@hacp/core/provider-kit';
 import { type ConfiguredServer, parseServersState, renderServerState } from './server-state.js';
 
-/** One target of a listener: a replica's address and port. */
-export interface EndpointServer {
-  /** Unique within its listener; [A-Za-z0-9._-]. Reported back by endpointServerStates. */
-  name: string;
-  /** An IPv4 literal. */
-  host: string;
-  port: number;
-  /** The port health checks go to; defaults to the health check's port. */
-  checkPort?: number;
-}
+/**
+ * One target of a listener: a replica's address and port, and where its health check goes (the
+ * kit's EndpointServer; HAProxy needs no zone). Names are [A-Za-z0-9._-], hosts IPv4 literals.
+ */
+export type EndpointServer = Omit<KitEndpointServer, 'zone'>;
 
-/** A TCP port of the endpoint address, passed through to its servers. */
-export interface EndpointListener {
-  /** Unique within the endpoint; [A-Za-z0-9._-]: `apiserver`, `etcd`. */
-  name: string;
-  /** An IPv4 literal, the endpoint address. */
-  bindHost: string;
-  bindPort: number;
-  /** May be empty: connections are then closed at once. */
-  servers: readonly EndpointServer[];
-}
+/** A TCP port of the endpoint address (`apiserver`, `etcd`), passed through to its servers. */
+export type EndpointListener = Omit<KitEndpointListener, 'servers'> & { servers: readonly EndpointServer[] };
 
 /**
- * What one HAProxy serves. Without `healthCheck` it is the "instance" mode (the address belongs to one
- * replica, servers are not checked); with it, the "load-balancer" mode (only healthy servers get
- * connections).
+ * What one HAProxy serves: a kit EndpointPlan. Without `healthCheck` it is the "instance" mode (the
+ * address belongs to one replica, servers are not checked); with it, the "load-balancer" mode (only
+ * healthy servers get connections).
  */
 export interface EndpointConfig {
   listeners: readonly EndpointListener[];

@@ -7,8 +7,13 @@ import { promisify } from 'node:util';
 import { ErrorCode, type HacpError, isHacpError, type NodeConfig, Secret, waitUntil } from '@hacp/core';
 import { isAlive, listeningPorts } from '@hacp/core/provider-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLocalProvider, type LocalProvider } from './provider.js';
-import { etcdctlTls, etcdNodeConfigs, tempStateDir } from './test-support.js';
+import { createLocalProvider, type LocalProvider, type LocalProviderSettings } from './provider.js';
+import {
+  etcdctlTls,
+  etcdNodeConfigs,
+  freshProvider as freshLocalProvider,
+  tempStateDir,
+} from './test-support.js';
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void>)[] = [];
@@ -19,28 +24,11 @@ afterEach(async () => {
 let request = 0;
 const op = () => ({ requestId: `inst-${++request}` });
 
-/** A provider on a fresh state folder; afterEach deletes every instance and address it made. */
-async function freshProvider(settings: Parameters<typeof createLocalProvider>[0] = {}) {
-  const temp = await tempStateDir();
-  const provider = createLocalProvider({ stateDir: temp.dir, stopGraceMs: 3_000, ...settings });
-  cleanups.push(async () => {
-    await deleteEverything(provider, temp.dir);
-    await temp.remove();
-  });
-  return { provider, dir: temp.dir };
-}
-
-async function deleteEverything(provider: LocalProvider, dir: string): Promise<void> {
-  const names = await readdir(join(dir, 'local', 'instances')).catch(() => [] as string[]);
-  for (const name of names) {
-    const body = JSON.parse(await readFile(join(dir, 'local', 'instances', name), 'utf8'));
-    await provider.instances.delete({ name: body.name, zone: body.zone }, op());
-  }
-  for (const name of await readdir(join(dir, 'local', 'addresses')).catch(() => [] as string[])) {
-    const body = JSON.parse(await readFile(join(dir, 'local', 'addresses', name), 'utf8'));
-    if (body.holder?.kind === 'instance') await provider.addresses.detach(body, op());
-    await provider.addresses.release(body, op());
-  }
+/** A provider on a fresh state folder; afterEach deletes everything it made. */
+async function freshProvider(settings: LocalProviderSettings = {}) {
+  const fresh = await freshLocalProvider(settings);
+  cleanups.push(fresh.cleanUp);
+  return fresh;
 }
 
 const idle = (extra: Partial<NodeConfig> = {}): NodeConfig => ({

@@ -3,12 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type LoadBalancerSpec, type NodeConfig, waitUntil } from '@hacp/core';
+import {
+  type Address,
+  type InstanceRef,
+  type LoadBalancerSpec,
+  type NodeConfig,
+  waitUntil,
+} from '@hacp/core';
 import { isAlive, type ProcessRecord } from '@hacp/core/provider-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endpointProcess, endpointServerStates } from './haproxy.js';
-import { createLocalProvider, type LocalProvider } from './provider.js';
-import { tempStateDir } from './test-support.js';
+import type { LocalProvider, LocalProviderSettings } from './provider.js';
+import { freshProvider as freshLocalProvider } from './test-support.js';
 
 // What a SIGKILLed hacp leaves behind, and what the next call must make of it (issue 18): each
 // test puts the state folder where a kill leaves it, then checks what the provider reports and
@@ -26,30 +32,37 @@ const cluster = () => `int-${randomBytes(3).toString('hex')}`;
 
 const idle: NodeConfig = { files: [], processes: [{ name: 'idle', command: 'sleep', args: ['3600'] }] };
 
-async function freshProvider(settings: Parameters<typeof createLocalProvider>[0] = {}) {
-  const temp = await tempStateDir('hacp-interrupt-');
-  const provider = createLocalProvider({ stateDir: temp.dir, stopGraceMs: 3_000, ...settings });
-  cleanups.push(async () => {
-    await deleteEverything(provider, temp.dir);
-    await temp.remove();
-  });
-  return { provider, dir: temp.dir };
+/** A provider on a fresh state folder; afterEach deletes everything it made. */
+async function freshProvider(settings: LocalProviderSettings = {}) {
+  const fresh = await freshLocalProvider(settings);
+  cleanups.push(fresh.cleanUp);
+  return fresh;
 }
 
-async function deleteEverything(provider: LocalProvider, dir: string): Promise<void> {
-  for (const name of await readdir(join(dir, 'local', 'load-balancers')).catch(() => [] as string[])) {
-    const body = JSON.parse(await readFile(join(dir, 'local', 'load-balancers', name), 'utf8'));
-    await provider.loadBalancers.delete(body.spec, op());
-  }
-  for (const name of await readdir(join(dir, 'local', 'instances')).catch(() => [] as string[])) {
-    const body = JSON.parse(await readFile(join(dir, 'local', 'instances', name), 'utf8'));
-    await provider.instances.delete({ name: body.name, zone: body.zone }, op());
-  }
-  for (const name of await readdir(join(dir, 'local', 'addresses')).catch(() => [] as string[])) {
-    const body = JSON.parse(await readFile(join(dir, 'local', 'addresses', name), 'utf8'));
-    if (body.holder?.kind === 'instance') await provider.addresses.detach(body, op());
-    await provider.addresses.release(body, op());
-  }
+/** A cluster of idle replicas in local-a, its address reserved, and a load balancer spec over `targets`. */
+async function idleCluster(
+  provider: LocalProvider,
+  replicas: number,
+): Promise<{
+  refs: { name: string; zone: string }[];
+  address: Address;
+  spec: (targets: InstanceRef[]) => LoadBalancerSpec;
+}> {
+  const c = cluster();
+  const refs = [`${c}-master`, `${c}-master-b2c`]
+    .slice(0, replicas)
+    .map((name) => ({ name, zone: 'local-a' }));
+  for (const ref of refs) await provider.instances.create({ ...ref, cluster: c, nodeConfig: idle }, op());
+  const address = await provider.addresses.reserve({ name: `${c}-master-ip`, region: 'local' }, op());
+  const spec = (targets: InstanceRef[]): LoadBalancerSpec => ({
+    name: `${c}-master-lb`,
+    region: 'local',
+    address: address.name,
+    port: 6443,
+    healthCheck: { protocol: 'tcp', port: 6443, intervalSeconds: 1 },
+    targets,
+  });
+  return { refs, address, spec };
 }
 
 /** Kills the process group a recorded HAProxy master leads (master and workers), as a crash would. */
@@ -114,21 +127,9 @@ describe('killed while an instance is being created', () => {
 describe('killed between the load balancer record and the reload of HAProxy', () => {
   it('reports the endpoint as not serving the record, and setTargets with the recorded targets re-applies', async () => {
     const { provider, dir } = await freshProvider();
-    const c = cluster();
-    const [a, b] = [`${c}-master`, `${c}-master-b2c`].map((name) => ({ name, zone: 'local-a' })) as [
-      { name: string; zone: string },
-      { name: string; zone: string },
-    ];
-    for (const ref of [a, b]) await provider.instances.create({ ...ref, cluster: c, nodeConfig: idle }, op());
-    const address = await provider.addresses.reserve({ name: `${c}-master-ip`, region: 'local' }, op());
-    const spec: LoadBalancerSpec = {
-      name: `${c}-master-lb`,
-      region: 'local',
-      address: address.name,
-      port: 6443,
-      healthCheck: { protocol: 'tcp', port: 6443 },
-      targets: [a],
-    };
+    const { refs, address, spec: specOver } = await idleCluster(provider, 2);
+    const [a, b] = refs as [InstanceRef, InstanceRef];
+    const spec = specOver([a]);
     expect((await provider.loadBalancers.ensure(spec, op())).serving).toBe(true);
 
     // A setTargets that wrote its record and died before HAProxy reloaded.
@@ -152,10 +153,8 @@ describe('killed between the load balancer record and the reload of HAProxy', ()
 describe('a dead HAProxy', () => {
   it('is reported by addresses.get while an instance holds the address, and attach starts it again', async () => {
     const { provider, dir } = await freshProvider();
-    const c = cluster();
-    const ref = { name: `${c}-master`, zone: 'local-a' };
-    await provider.instances.create({ ...ref, cluster: c, nodeConfig: idle }, op());
-    const address = await provider.addresses.reserve({ name: `${c}-master-ip`, region: 'local' }, op());
+    const { refs, address } = await idleCluster(provider, 1);
+    const ref = refs[0] as InstanceRef;
     expect((await provider.addresses.get(address))?.serving).toBeUndefined();
     expect((await provider.addresses.attach(address, ref, op())).serving).toBe(true);
 
@@ -172,18 +171,9 @@ describe('a dead HAProxy', () => {
 
   it('is reported by loadBalancers.get, ensure with the same spec starts it again, and health reads the targets', async () => {
     const { provider, dir } = await freshProvider();
-    const c = cluster();
-    const ref = { name: `${c}-master`, zone: 'local-a' };
-    await provider.instances.create({ ...ref, cluster: c, nodeConfig: idle }, op());
-    const address = await provider.addresses.reserve({ name: `${c}-master-ip`, region: 'local' }, op());
-    const spec: LoadBalancerSpec = {
-      name: `${c}-master-lb`,
-      region: 'local',
-      address: address.name,
-      port: 6443,
-      healthCheck: { protocol: 'tcp', port: 6443, intervalSeconds: 1 },
-      targets: [ref],
-    };
+    const { refs, address, spec: specOver } = await idleCluster(provider, 1);
+    const ref = refs[0] as InstanceRef;
+    const spec = specOver([ref]);
     await provider.loadBalancers.ensure(spec, op());
     expect((await provider.addresses.get(address))?.serving).toBe(true);
     expect(await provider.loadBalancers.health?.(spec)).toEqual([{ instance: ref, healthy: false }]);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterPki } from '@hacp/certs';
@@ -6,6 +6,7 @@ import { createClusterPki, issueReplicaCerts, replicaNodeFiles, withReplica } fr
 import type { InstanceNetwork, NodeConfig } from '@hacp/core';
 import { STANDARD_PORTS } from '@hacp/core/provider-kit';
 import { memberFlags } from '@hacp/etcd';
+import { createLocalProvider, type LocalProvider, type LocalProviderSettings } from './provider.js';
 
 /** A fresh state folder for one test, under the OS temp folder. */
 export async function tempStateDir(
@@ -89,4 +90,45 @@ export async function etcdctlTls(pki: ClusterPki, dir: string): Promise<string[]
     `--cert=${join(dir, 'client.crt')}`,
     `--key=${join(dir, 'client.key')}`,
   ];
+}
+
+/** The records of one kind in a state folder (`local/<kind>/*.json`), parsed. */
+async function recordsOf<T>(dir: string, kind: string): Promise<T[]> {
+  const names = await readdir(join(dir, 'local', kind)).catch(() => [] as string[]);
+  return Promise.all(
+    names.map(async (name) => JSON.parse(await readFile(join(dir, 'local', kind, name), 'utf8')) as T),
+  );
+}
+
+/**
+ * A provider on a fresh state folder (`stopGraceMs` 3 s unless given), and `cleanUp`, which deletes
+ * every load balancer, instance and address it made, so that nothing it started outlives the
+ * test, then the folder.
+ */
+export async function freshProvider(
+  settings: LocalProviderSettings = {},
+): Promise<{ provider: LocalProvider; dir: string; cleanUp(): Promise<void> }> {
+  const temp = await tempStateDir();
+  const provider = createLocalProvider({ stateDir: temp.dir, stopGraceMs: 3_000, ...settings });
+  const op = { requestId: 'test-cleanup' };
+  return {
+    provider,
+    dir: temp.dir,
+    async cleanUp() {
+      for (const { spec } of await recordsOf<{ spec: { name: string; region: string } }>(
+        temp.dir,
+        'load-balancers',
+      )) {
+        await provider.loadBalancers.delete(spec, op);
+      }
+      for (const instance of await recordsOf<{ name: string; zone: string }>(temp.dir, 'instances')) {
+        await provider.instances.delete({ name: instance.name, zone: instance.zone }, op);
+      }
+      for (const address of await recordsOf<{ name: string; region: string }>(temp.dir, 'addresses')) {
+        await provider.addresses.detach(address, op);
+        await provider.addresses.release(address, op);
+      }
+      await temp.remove();
+    },
+  };
 }

@@ -4,14 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../errors.js';
 import type { LoadBalancerSpec } from '../provider.js';
 import { isAlive, type ProcessRecord } from './processes.js';
-import { failureOf, servedServers, snapshotOf, tempFolders, testCloud } from './test-support.js';
+import { failureOf, servedServers, snapshotOf, testClouds } from './test-support.js';
 
-const folders = tempFolders();
-const clouds: ReturnType<typeof testCloud>[] = [];
-afterEach(async () => {
-  for (const cloud of clouds.splice(0)) await cloud.deleteAll();
-  await folders.cleanUp();
-});
+const clouds = testClouds();
+afterEach(() => clouds.cleanUp());
 
 let request = 0;
 const op = () => ({ requestId: `ep-${++request}` });
@@ -30,8 +26,7 @@ const spec = (targets = [a]): LoadBalancerSpec => ({
 
 /** A cloud with instances `a` and `b` and the address reserved. */
 async function newCloud() {
-  const cloud = testCloud(await folders.make());
-  clouds.push(cloud);
+  const cloud = await clouds.make();
   for (const ref of [a, b]) {
     await cloud.instances.api.create(
       {

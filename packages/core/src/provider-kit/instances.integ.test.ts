@@ -7,25 +7,23 @@ import { Secret } from '../redact.js';
 import type { InstanceRecord } from './cloud.js';
 import { pidFileOf } from './process-set.js';
 import { isAlive, type ProcessRecord, selfRecord } from './processes.js';
-import { failureOf, tempFolders, testCloud } from './test-support.js';
+import { failureOf, type testCloud, testClouds } from './test-support.js';
 
-const folders = tempFolders();
-const clouds: ReturnType<typeof testCloud>[] = [];
-afterEach(async () => {
-  for (const cloud of clouds.splice(0)) await cloud.deleteAll();
-  await folders.cleanUp();
-});
+const clouds = testClouds();
+afterEach(() => clouds.cleanUp());
 
 let request = 0;
 const op = () => ({ requestId: `kit-${++request}` });
 const idle = (name = 'idle') => ({ name, command: 'sleep', args: ['3600'] });
 const ref = { name: 'kit-master', zone: 'kit-a' };
 
-async function newCloud(options: Parameters<typeof testCloud>[1] = {}) {
-  const cloud = testCloud(await folders.make(), options);
-  clouds.push(cloud);
-  return cloud;
-}
+const newCloud = (options: Parameters<typeof testCloud>[1] = {}) => clouds.make(options);
+/** An instance with a file on its disk and one idle process. */
+const withDisk = {
+  ...ref,
+  cluster: 'kit',
+  nodeConfig: { files: [{ path: 'data/marker', mode: 0o600, contents: 'x' }], processes: [idle()] },
+};
 
 async function pidOf(
   cloud: ReturnType<typeof testCloud>,
@@ -119,11 +117,7 @@ describe('instances of a process cloud', () => {
 
   it('reports a half-made instance whose creator died as terminated, and its next create makes it afresh', async () => {
     const { cloud, instances } = await newCloud();
-    const spec = {
-      ...ref,
-      cluster: 'kit',
-      nodeConfig: { files: [{ path: 'data/marker', mode: 0o600, contents: 'x' }], processes: [idle()] },
-    };
+    const spec = withDisk;
     await instances.api.create(spec, op());
     const started = await pidOf({ cloud } as ReturnType<typeof testCloud>, ref.name);
     // Where a creator killed after starting the processes leaves it.
@@ -181,11 +175,7 @@ describe('instances of a process cloud', () => {
 
   it('keeps the root on delete with keepDisk, and a later delete without it removes it', async () => {
     const { cloud, instances } = await newCloud();
-    const spec = {
-      ...ref,
-      cluster: 'kit',
-      nodeConfig: { files: [{ path: 'data/marker', mode: 0o600, contents: 'x' }], processes: [idle()] },
-    };
+    const spec = withDisk;
     await instances.api.create(spec, op());
     await instances.api.delete(ref, { ...op(), keepDisk: true });
     const root = cloud.instancePaths(ref.name).root;

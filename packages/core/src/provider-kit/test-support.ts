@@ -158,3 +158,26 @@ export function testCloud(stateDir: string, options: { shared?: boolean; startCh
     },
   };
 }
+
+/**
+ * The test clouds of one test file: `make` gives a fresh one; `cleanUp` (from afterEach) deletes
+ * everything each made, so that no process outlives its test, and their folders.
+ */
+export function testClouds(): {
+  make(options?: Parameters<typeof testCloud>[1]): Promise<ReturnType<typeof testCloud>>;
+  cleanUp(): Promise<void>;
+} {
+  const folders = tempFolders();
+  const made: ReturnType<typeof testCloud>[] = [];
+  return {
+    async make(options = {}) {
+      const cloud = testCloud(await folders.make(), options);
+      made.push(cloud);
+      return cloud;
+    },
+    async cleanUp() {
+      for (const cloud of made.splice(0)) await cloud.deleteAll();
+      await folders.cleanUp();
+    },
+  };
+}
