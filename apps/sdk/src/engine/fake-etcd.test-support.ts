@@ -30,6 +30,8 @@ interface FakeMember {
   name: string;
   peerUrl: string;
   learner: boolean;
+  /** Its data went with its instance's disk (see `diskWiped`): it never runs again. */
+  lost?: boolean;
 }
 
 const peerUrlOf = (instance: Instance) =>
@@ -85,6 +87,15 @@ export class FakeEtcd {
       options.error ??
       new HacpError({ code: ErrorCode.UNAVAILABLE, message: `fake etcd: ${method} failed`, retryable: true });
     this.faults.push({ method, nth, error });
+  }
+
+  /**
+   * `replica`'s instance was made afresh, with an empty disk: a member that has started there lost
+   * its data and never runs again, as etcd panics when the leader's commit index is beyond its
+   * empty log. A member that never started is not affected.
+   */
+  diskWiped(replica: string): void {
+    for (const member of this.members) if (member.name === replica) member.lost = true;
   }
 
   /** How many calls of `method` were made. */
@@ -145,7 +156,7 @@ export class FakeEtcd {
     return this.members.map((member) => {
       const instance = running.find((i) => peerUrlOf(i) === member.peerUrl);
       if (instance !== undefined && member.name === '') member.name = instance.name;
-      return { ...member, started: member.name !== '', running: instance !== undefined };
+      return { ...member, started: member.name !== '', running: instance !== undefined && !member.lost };
     });
   }
 

@@ -32,9 +32,16 @@ const addLearner: StepHandler<'add-learner'> = async (context, action) => {
   const etcd = await context.session.requireEtcd(signal);
   const members = await etcd.members({ signal });
   if (findMember(members, action.replica, peerUrl) !== undefined) return 'skipped';
-  announceWait(context, `etcd to accept ${action.replica} as a learner`);
-  const add = () =>
-    etcd.addLearner({ name: action.replica, peerUrl, signal, timeoutMs: context.timeouts.healthy });
+  await addLearnerMember(context, action.replica, peerUrl);
+  return 'done';
+};
+
+/** Adds `replica` to etcd as a learner at `peerUrl`. */
+async function addLearnerMember(context: StepContext, replica: string, peerUrl: string): Promise<void> {
+  const { signal } = context;
+  const etcd = await context.session.requireEtcd(signal);
+  announceWait(context, `etcd to accept ${replica} as a learner`);
+  const add = () => etcd.addLearner({ name: replica, peerUrl, signal, timeoutMs: context.timeouts.healthy });
   try {
     await add();
   } catch (error) {
@@ -45,8 +52,27 @@ const addLearner: StepHandler<'add-learner'> = async (context, action) => {
     await sleep(1100, signal);
     await add();
   }
-  return 'done';
-};
+}
+
+/**
+ * Before a half-made replica is made afresh (its create was cut short and the provider reports it
+ * `terminated`): a new instance starts with an empty data folder, and a learner that has already
+ * started cannot start again without its data (the leader sends it a commit index beyond its empty
+ * log, and etcd panics). Such a learner is removed and added again, as a member that never started.
+ * A voter is never touched.
+ */
+export async function renewStartedLearner(
+  context: StepContext,
+  replica: string,
+  peerUrl: string,
+): Promise<void> {
+  const { signal } = context;
+  const etcd = await context.session.requireEtcd(signal);
+  const member = findMember(await etcd.members({ signal }), replica, peerUrl);
+  if (member === undefined || !member.learner || !member.started) return;
+  await etcd.removeMember(member.id, { signal });
+  await addLearnerMember(context, replica, peerUrl);
+}
 
 const promoteLearner: StepHandler<'promote-learner'> = async (context, action) => {
   const { signal } = context;

@@ -23,7 +23,7 @@ import {
   type StepHandler,
   zoneOf,
 } from '../context.js';
-import { waitMemberHealthy } from './members.js';
+import { renewStartedLearner, waitMemberHealthy } from './members.js';
 
 const issueCerts: StepHandler<'issue-certs'> = async (context, action) => {
   const record = await requireRecord(context);
@@ -72,6 +72,8 @@ const createInstance: StepHandler<'create-instance'> = async (context, action) =
   const pki = await context.pkiStore.load(record);
   const network = await networkOf(context, action.replica);
   const peerUrl = etcdPeerUrl(network);
+  if (existing !== undefined && action.etcdState === 'existing')
+    await renewStartedLearner(context, action.replica, peerUrl);
   const initialCluster =
     action.etcdState === 'existing'
       ? await initialClusterOf(context, action.replica, peerUrl)
