@@ -50,9 +50,6 @@ export interface GlobalSettings {
   json: boolean;
 }
 
-/** The variable that makes the CLI SIGKILL itself after a step (end-to-end tests only). */
-export const FAULT_KILL_AFTER_STEP = 'HACP_FAULT_KILL_AFTER_STEP';
-
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 /** An oclif parse error (unknown flag, missing argument, bad option) as INVALID_ARGUMENT, exit 2. */
@@ -280,10 +277,6 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
       else return;
     }
     this.#progress?.handle(event);
-    if (event.type === 'step-done' && event.step === this.io.env[FAULT_KILL_AFTER_STEP]) {
-      this.#progress?.finish();
-      this.io.killSelf();
-    }
   }
 
   #showWarnings(warnings: readonly CliWarning[]): void {

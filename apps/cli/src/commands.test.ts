@@ -21,6 +21,7 @@ import type { ErrorEnvelope, SuccessEnvelope } from './envelope.js';
 import { HacpError } from './errors.js';
 import { createCliProvider } from './providers.js';
 import { validateEnvelope } from './schemas.js';
+import { parseStepLine } from './terminal-run.mjs';
 import { type FakeRuntime, fakeProvider, fakeRuntime, runCommand } from './test-support.js';
 
 const STATE = { HACP_STATE_DIR: '/var/lib/hacp-test' };
@@ -167,7 +168,7 @@ describe('global flags and output', () => {
   });
 });
 
-describe('progress and fault injection', () => {
+describe('progress', () => {
   const events: ControlPlaneEvent[] = [
     {
       type: 'step-started',
@@ -215,17 +216,25 @@ describe('progress and fault injection', () => {
     expect(validateEnvelope('replicate', json(quiet)).errors).toEqual([]);
   });
 
-  it('SIGKILLs itself after the step HACP_FAULT_KILL_AFTER_STEP names, and only that one', async () => {
-    const killed = fakeRuntime({ env: { ...STATE, HACP_FAULT_KILL_AFTER_STEP: 'preflight' }, events });
-    await runCommand(Replicate, 'replicate', [], killed);
-    expect(killed.killed).toBe(true);
-
-    const spared = fakeRuntime({
-      env: { ...STATE, HACP_FAULT_KILL_AFTER_STEP: 'promote-learner:x' },
-      events,
+  it('prints step lines the kill harness of the crash tests reads (terminal-run.mjs)', async () => {
+    const [started, done] = events;
+    const waiting: ControlPlaneEvent = { type: 'waiting', message: 'the learner to catch up' };
+    const runtime = fakeRuntime({ env: STATE, stderrIsTTY: true, events: [started!, waiting, done!] });
+    await runCommand(Replicate, 'replicate', ['--zone', 'local-b'], runtime);
+    const lines = runtime.stderr.split('\n');
+    expect(lines.slice(0, 3)).toEqual([
+      '[1/2] Check the members …',
+      '  waiting for the learner to catch up …',
+      '[1/2] Check the members … done',
+    ]);
+    expect(parseStepLine(lines[0]!)).toEqual({ index: 1, steps: 2, title: 'Check the members' });
+    expect(parseStepLine(lines[1]!)).toBeUndefined();
+    expect(parseStepLine(lines[2]!)).toEqual({
+      index: 1,
+      steps: 2,
+      title: 'Check the members',
+      outcome: 'done',
     });
-    await runCommand(Replicate, 'replicate', [], spared);
-    expect(spared.killed).toBe(false);
   });
 });
 

@@ -161,6 +161,7 @@ export function endpointOf(stateDir: string, cluster: string): { address: string
 export function clusterCli(stateDir: string, cluster: string) {
   const options = { stateDir };
   return {
+    cluster,
     ok: <T = Record<string, unknown>>(args: string[]) => ok<T>([...args, '--cluster', cluster], options),
     run: (args: string[], env?: Record<string, string>) =>
       hacp([...args, '--cluster', cluster], { ...options, ...(env ? { env } : {}) }),

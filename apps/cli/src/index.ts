@@ -3,7 +3,6 @@
  * commands themselves are under `dist/commands` (oclif finds them there).
  */
 export {
-  FAULT_KILL_AFTER_STEP,
   type GlobalSettings,
   type HacpArgs,
   HacpCommand,

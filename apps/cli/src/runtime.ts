@@ -28,8 +28,6 @@ export interface CliRuntime {
   setExitCode(code: number): void;
   /** Ends the process now (a second Ctrl-C). */
   exitNow(code: number): void;
-  /** SIGKILLs this process: the fault injection of `HACP_FAULT_KILL_AFTER_STEP` (tests only). */
-  killSelf(): void;
   /** Makes the provider `--provider <name>` means: built in, a plugin's, or an installed package's. */
   createProvider(name: string, context: ProviderContext): Provider | Promise<Provider>;
   /** Loads the SDK on first use: it takes about a second, which `--help` and bad input need not wait for. */
@@ -79,9 +77,6 @@ export function processRuntime(): CliRuntime {
       process.exitCode = code;
     },
     exitNow: (code) => process.exit(code),
-    killSelf: () => {
-      process.kill(process.pid, 'SIGKILL');
-    },
     createProvider: (name, context) => createCliProvider(name, context),
     createControlPlane: async (settings) => (await import('@hacp/sdk')).createControlPlane(settings),
   };

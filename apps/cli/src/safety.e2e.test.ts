@@ -1,5 +1,7 @@
 // Crash safety (kill -9 after every step, then the same command again), two replicates at once,
-// and every refusal with its exit code and the state folder unchanged.
+// and every refusal with its exit code and the state folder unchanged. The kills come from outside,
+// as a person's would: the CLI runs on a terminal and is SIGKILLed by pid when a step's progress
+// line says it is done (terminal-run.mjs); the shipped CLI has no fault hook.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ClusterCli,
@@ -11,6 +13,7 @@ import {
   tempStateDir,
 } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
+import { parseStepLine, runOnTerminal } from './terminal-run.mjs';
 
 interface Status {
   replicas: { name: string; zone: string; state: string }[];
@@ -20,7 +23,7 @@ interface Status {
 }
 
 interface Plan {
-  steps: { id: string }[];
+  steps: { id: string; title: string }[];
 }
 
 let stateDir: { dir: string; remove(): Promise<void> };
@@ -50,17 +53,36 @@ async function expectConverged(c: ClusterCli, count: number): Promise<Status> {
   return status;
 }
 
-/** Runs `args`, killed with SIGKILL right after each step in turn; then once more to the end. */
+/**
+ * Runs `args`, killed with SIGKILL right after each step in turn (when its line reads done; a run
+ * that finds the step done already is killed after the next one it does); then once more to the
+ * end, unless the last kill landed after the operation finished.
+ */
 async function crashAfterEveryStep(c: ClusterCli, args: string[]): Promise<string[]> {
   const plan = await c.ok<Plan>(['plan', ...args]);
   const killedAfter: string[] = [];
-  for (const step of plan.steps) {
-    const result = await c.run(args, { HACP_FAULT_KILL_AFTER_STEP: step.id });
-    expect(result.signal, `${args.join(' ')} killed after ${step.id}: ${result.stderr}`).toBe('SIGKILL');
-    killedAfter.push(step.id);
+  for (const [position, step] of plan.steps.entries()) {
+    const result = await runOnTerminal([...args, '--cluster', c.cluster], {
+      stateDir: stateDir.dir,
+      kill: {
+        atLine: (line) => {
+          const shown = parseStepLine(line);
+          return shown?.outcome !== undefined && shown.index > position;
+        },
+      },
+    });
+    expect(result.signal, `${args.join(' ')} to be killed after ${step.id}: ${result.output}`).toBe(
+      'SIGKILL',
+    );
+    const after = parseStepLine(result.killedAt ?? '');
+    expect(after?.steps).toBe(plan.steps.length);
+    killedAfter.push(plan.steps[(after?.index ?? 0) - 1]?.id ?? '');
   }
-  const last = await c.run([...args, '--json']);
-  expect(last.code, last.stdout + last.stderr).toBe(0);
+  // Killed after the last step, it may have finished the operation before the signal landed.
+  if ((await c.ok<Status>(['status'])).operation !== undefined) {
+    const last = await c.run([...args, '--json']);
+    expect(last.code, last.stdout + last.stderr).toBe(0);
+  }
   return killedAfter;
 }
 

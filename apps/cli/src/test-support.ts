@@ -457,7 +457,6 @@ export interface FakeRuntime extends CliRuntime {
   exitCode: number | undefined;
   /** Set by `exitNow`. */
   exitedWith: number | undefined;
-  killed: boolean;
   questions: string[];
   providersCreated: { name: string; stateDir: string }[];
   controlPlanes: { settings: ControlPlaneSettings; controlPlane: FakeControlPlane }[];
@@ -475,7 +474,6 @@ export function fakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime {
     stderr: '',
     exitCode: undefined,
     exitedWith: undefined,
-    killed: false,
     questions: [],
     providersCreated: [],
     controlPlanes: [],
@@ -500,9 +498,6 @@ export function fakeRuntime(options: FakeRuntimeOptions = {}): FakeRuntime {
     },
     exitNow: (code) => {
       runtime.exitedWith = code;
-    },
-    killSelf: () => {
-      runtime.killed = true;
     },
     createProvider: (name, context) => {
       runtime.providersCreated.push({ name, stateDir: context.stateDir });
