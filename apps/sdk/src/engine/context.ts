@@ -96,7 +96,17 @@ export function zoneOf(context: StepContext, replica: string): string {
   });
 }
 
-/** The network of a replica this operation creates: allocated once, kept in the journal. */
+/** Whether this operation's plan creates the replica (so it may allocate its network). */
+export function ownsReplica(context: StepContext, replica: string): boolean {
+  return [...context.journal.plan.steps, ...context.journal.plan.onFailure].some(
+    (step) => step.action.kind === 'create-instance' && step.action.replica === replica,
+  );
+}
+
+/**
+ * The network of a replica this operation creates, kept in the journal from the next commit point
+ * on. Allocation is idempotent by name, so a run cut short before then is given the same again.
+ */
 export async function networkOf(context: StepContext, replica: string): Promise<InstanceNetwork> {
   const known = context.journal.networks[replica];
   if (known !== undefined) return known;
@@ -106,7 +116,6 @@ export async function networkOf(context: StepContext, replica: string): Promise<
     { requestId: context.requestId(), signal: context.signal },
   );
   context.journal.networks[replica] = { ...network, zone };
-  await context.saveJournal();
   return network;
 }
 

@@ -27,7 +27,7 @@ import type {
 } from '../types.js';
 import type { StepContext } from './context.js';
 import type { OperationSession } from './session.js';
-import { CHECK_STEPS, runStep } from './steps/index.js';
+import { CHECK_STEPS, commitsAfter, runStep } from './steps/index.js';
 
 export const LOCK_TTL_MS = 60_000;
 
@@ -100,14 +100,19 @@ export async function runOperation(
   userSignal?.addEventListener('abort', onAbort, { once: true });
   if (userSignal?.aborted) onAbort();
   const renewal = keepLock(settings, lock, controller);
-  try {
-    return await runLocked(settings, request, controller.signal);
-  } finally {
+  let releasing: Promise<void> | undefined;
+  const release = () => {
     clearInterval(renewal);
-    userSignal?.removeEventListener('abort', onAbort);
-    await lock
+    releasing ??= lock
       .release()
       .catch((error) => settings.logger.warn('could not release the lock', { error: String(error) }));
+    return releasing;
+  };
+  try {
+    return await runLocked(settings, request, controller.signal, release);
+  } finally {
+    userSignal?.removeEventListener('abort', onAbort);
+    await release();
   }
 }
 
@@ -133,6 +138,7 @@ async function runLocked(
   settings: RunnerSettings,
   request: OperationRequest,
   signal: AbortSignal,
+  release: () => Promise<void>,
 ): Promise<OperationResult> {
   const { provider, cluster } = settings;
   const stored = await readJournal(provider.state, cluster, signal);
@@ -166,7 +172,7 @@ async function runLocked(
         })
       ).version;
     }
-    const run = new OperationRun(settings, session, journal, version, signal);
+    const run = new OperationRun(settings, session, journal, version, signal, release);
     return await run.execute(continuing);
   } finally {
     await session.close();
@@ -203,6 +209,8 @@ class OperationRun {
     private readonly journal: Journal,
     private version: number,
     private readonly signal: AbortSignal,
+    /** Releases the cluster lock (once). */
+    private readonly release: () => Promise<void>,
   ) {}
 
   async execute(resumed: boolean): Promise<OperationResult> {
@@ -296,7 +304,7 @@ class OperationRun {
       if (status === 'skipped') journal.skipped.push(step.id);
       // The journal is written where something changed (a commit point), not after checks, waits
       // or steps that found their work done.
-      if (status === 'done' && !CHECK_STEPS.has(step.action.kind)) await this.saveJournal();
+      if (status === 'done' && commitsAfter(step.action.kind)) await this.saveJournal();
       this.outcomes.push({ id: step.id, title: step.title, status });
       settings.emit({ type: 'step-done', ...position, status });
     }
@@ -311,12 +319,17 @@ class OperationRun {
     this.version = saved.version;
   }
 
+  /**
+   * Deletes the journal and releases the lock, issued together: a provider whose state store
+   * batches changes issued at once (GCE: one metadata write) makes them one write.
+   */
   private async finish(): Promise<void> {
-    await this.settings.provider.state.delete(journalKey(this.settings.cluster), {
+    const deleted = this.settings.provider.state.delete(journalKey(this.settings.cluster), {
       expectedVersion: this.version,
       requestId: `${this.journal.id}-journal-done`,
       signal: this.signal,
     });
+    await Promise.all([deleted, this.release()]);
   }
 
   private context(prefix: string): StepContext {

@@ -175,15 +175,13 @@ const moveAddressToReplica: Handler<'move-address-to-replica'> = async (context,
   const current = await provider.addresses.get(addressRef(context), { signal });
   const held = current?.holder?.kind === 'instance' && current.holder.instance.name === step.replica;
   if (held && current?.serving !== false) return 'skipped';
+  // Everything the attach needs is read before the address is let go: the gap is only the two calls.
+  const replica = await instanceRef(context, step.replica);
   if (!held) {
     const release = provider.loadBalancers.releaseAddress ?? provider.loadBalancers.delete;
     await release.call(provider.loadBalancers, loadBalancerRef(context), mutation(context));
   }
-  await provider.addresses.attach(
-    addressRef(context),
-    await instanceRef(context, step.replica),
-    mutation(context),
-  );
+  await provider.addresses.attach(addressRef(context), replica, mutation(context));
   return 'done';
 };
 

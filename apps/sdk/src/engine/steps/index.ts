@@ -24,6 +24,22 @@ export const CHECK_STEPS: ReadonlySet<StepKind> = new Set<StepKind>([
   'wait-healthy',
 ]);
 
+/**
+ * Steps that change only the operator's own files (the PKI, a snapshot) and find their work done
+ * when run again: no commit point either, so a cloud whose state store costs a write each (GCE)
+ * pays only for changes to the cluster.
+ */
+export const LOCAL_STEPS: ReadonlySet<StepKind> = new Set<StepKind>([
+  'create-pki',
+  'issue-certs',
+  'snapshot',
+]);
+
+/** Whether the journal is written after the step: it changed something in the cluster. */
+export function commitsAfter(kind: StepKind): boolean {
+  return !CHECK_STEPS.has(kind) && !LOCAL_STEPS.has(kind);
+}
+
 /** Runs one step with its kind's handler. */
 export function runStep(context: StepContext, step: PlanStep): Promise<StepStatus> {
   const handler = STEP_HANDLERS[step.action.kind] as StepHandler;

@@ -6,11 +6,13 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, HacpError, isHacpError, waitUntil } from '@hacp/core';
+import type { EtcdMember } from '@hacp/etcd';
 import { etcdPeerUrl } from '../../render.js';
 import {
   announceWait,
   findMember,
   networkOf,
+  ownsReplica,
   type StepContext,
   type StepHandler,
   sleep,
@@ -107,11 +109,11 @@ const moveLeader: StepHandler<'move-leader'> = async (context, action) => {
 };
 
 const removeMember: StepHandler<'remove-member'> = async (context, action) => {
-  const network = context.journal.networks[action.replica];
-  const peerUrl = network === undefined ? undefined : etcdPeerUrl(network);
   const etcd = await context.session.requireEtcd(context.signal);
   const members = await etcd.members({ signal: context.signal });
-  const member = findMember(members, action.replica, peerUrl, action.memberId);
+  const member =
+    findMember(members, action.replica, undefined, action.memberId) ??
+    (await unstartedLearnerOf(context, members, action.replica));
   if (member === undefined) {
     context.session.memberRemoved(action.replica);
     return 'skipped';
@@ -121,6 +123,17 @@ const removeMember: StepHandler<'remove-member'> = async (context, action) => {
   context.session.memberRemoved(action.replica);
   return 'done';
 };
+
+/**
+ * The learner this operation added for the replica, not started yet (it has no name): found by the
+ * peer URL of the replica's network. Allocation is idempotent by name, so a run cut short before
+ * its journal kept the network gets the same one again.
+ */
+async function unstartedLearnerOf(context: StepContext, members: readonly EtcdMember[], replica: string) {
+  if (!members.some((member) => member.learner && member.name === '')) return undefined;
+  if (!ownsReplica(context, replica)) return undefined;
+  return findMember(members, replica, etcdPeerUrl(await networkOf(context, replica)));
+}
 
 const migrateMember: StepHandler<'migrate-member'> = async (context, action) => {
   const peerUrl = etcdPeerUrl(await networkOf(context, action.replica));

@@ -18,6 +18,7 @@ import {
   announceWait,
   missingInstance,
   networkOf,
+  ownsReplica,
   requireRecord,
   type StepContext,
   type StepHandler,
@@ -139,8 +140,13 @@ const deleteInstance: StepHandler<'delete-instance'> = async (context, action) =
   const ref = { name: action.replica, zone: action.zone };
   const existing = await provider.instances.get(ref, { signal });
   const allocated = journal.networks[action.replica] !== undefined;
-  // A replica whose network was allocated but whose instance was never made: `delete` frees it.
-  if (existing !== undefined || allocated) {
+  // A replica this operation allocated a network for (kept in the journal or not: a run cut short)
+  // whose instance was never made: `delete` frees the allocation.
+  if (
+    existing !== undefined ||
+    allocated ||
+    (journal.operation !== 'down' && ownsReplica(context, action.replica))
+  ) {
     try {
       await provider.instances.delete(ref, {
         requestId: context.requestId(),

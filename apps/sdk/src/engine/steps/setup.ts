@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { createClusterPki } from '@hacp/certs';
 import { ErrorCode, HacpError } from '@hacp/core';
+import type { EtcdMember } from '@hacp/etcd';
 import { canAddMember, canRemoveMember, type MemberInfo } from '@hacp/topology';
 import { etcdPeerUrl, replicaHealthCheck } from '../../render.js';
-import { addressRef, findMember, type StepContext, type StepHandler } from '../context.js';
+import { addressRef, findMember, networkOf, type StepContext, type StepHandler } from '../context.js';
 
 const validateZone: StepHandler<'validate-zone'> = async (context, action) => {
   const zones = await context.provider.zones.list({ signal: context.signal });
@@ -98,24 +99,33 @@ const writeRecord: StepHandler<'write-record'> = async (context, action) => {
  * etcd's members as topology's rules see them (started, learner, healthy), the replica's own member
  * named as such (an unstarted learner has no name yet: its peer URL tells).
  */
-async function memberInfos(context: StepContext, replica: string): Promise<MemberInfo[]> {
+async function memberInfos(context: StepContext, action: { change: 'add' | 'remove'; replica: string }) {
   const etcd = await context.session.requireEtcd(context.signal);
   const members = await etcd.members({ signal: context.signal });
   const health = await etcd.health({ signal: context.signal, timeoutMs: 2000 });
-  const network = context.journal.networks[replica];
-  const own = findMember(members, replica, network === undefined ? undefined : etcdPeerUrl(network));
-  return members
-    .map((member) => ({
-      ...member,
-      name: member === own ? replica : member.name,
-    }))
-    .map((member) => ({
+  const own = await ownMember(context, members, action);
+  return members.map(
+    (member): MemberInfo => ({
       id: member.id,
-      name: member.name,
+      name: member === own ? action.replica : member.name,
       learner: member.learner,
       started: member.started,
       healthy: health.some((entry) => entry.id === member.id && entry.healthy),
-    }));
+    }),
+  );
+}
+
+/** The replica's own member: by name, or (a learner this add made, not started yet) by its peer URL. */
+async function ownMember(
+  context: StepContext,
+  members: readonly EtcdMember[],
+  action: { change: 'add' | 'remove'; replica: string },
+): Promise<EtcdMember | undefined> {
+  const named = findMember(members, action.replica);
+  if (named !== undefined || action.change !== 'add') return named;
+  if (!members.some((member) => member.learner && member.name === '')) return undefined;
+  // Allocation is idempotent by name: the network a run cut short allocated comes back the same.
+  return findMember(members, action.replica, etcdPeerUrl(await networkOf(context, action.replica)));
 }
 
 /**
@@ -125,7 +135,7 @@ async function memberInfos(context: StepContext, replica: string): Promise<Membe
 const preflight: StepHandler<'preflight'> = async (context, action) => {
   if (action.change === undefined || action.replica === undefined) return 'done';
   const replica = action.replica;
-  const members = await memberInfos(context, replica);
+  const members = await memberInfos(context, { change: action.change, replica });
   if (action.change === 'add') {
     const verdict = canAddMember(members.filter((member) => member.name !== replica));
     if (!verdict.ok) throw verdict.error;
