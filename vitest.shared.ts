@@ -16,6 +16,9 @@ export function packageTestConfig(options: { globalSetup?: string[] } = {}) {
             name: 'unit',
             include: ['src/**/*.test.ts'],
             exclude: ['src/**/*.integ.test.ts', 'src/**/*.e2e.test.ts'],
+            // A guard against hangs, not a speed budget: on two busy cores a test that takes one
+            // second idle (a first import, a schema compiled) can take well over vitest's 5 s.
+            testTimeout: 30_000,
           },
         },
         {

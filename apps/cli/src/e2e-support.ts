@@ -96,9 +96,14 @@ export async function tempStateDir(): Promise<{ dir: string; remove(): Promise<v
 /**
  * Every file and folder under `dir` with its mode and a hash of its bytes. Logs are left out: they
  * record the replicas' own activity (health checks, compactions), which goes on whatever hacp does;
- * so are sockets (HAProxy's stats socket), which have no bytes, and each replica's etcd data folder,
- * the member's own disk, which a running etcd writes to by itself (cluster version, compactions).
+ * so are sockets (HAProxy's stats socket), which have no bytes, each replica's etcd data folder,
+ * the member's own disk, which a running etcd writes to by itself (cluster version, compactions),
+ * and the example plugin's forwarder status, which the running forwarder rewrites with each health
+ * check.
  */
+const isForwarderStatus = (key: string) =>
+  /(^|\/)providers\/example\/endpoints\/[^/]+\/status\.json$/.test(key);
+
 export function snapshotTree(dir: string): Record<string, string> {
   const tree: Record<string, string> = {};
   if (!existsSync(dir)) return tree;
@@ -110,7 +115,7 @@ export function snapshotTree(dir: string): Record<string, string> {
     } else if (stat.isDirectory()) {
       tree[key] = `dir ${(stat.mode & 0o777).toString(8)}`;
       for (const entry of readdirSync(path)) walk(join(path, entry));
-    } else if (stat.isFile() && !path.endsWith('.log')) {
+    } else if (stat.isFile() && !path.endsWith('.log') && !isForwarderStatus(key)) {
       const hash = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16);
       tree[key] = `file ${(stat.mode & 0o777).toString(8)} ${hash}`;
     }

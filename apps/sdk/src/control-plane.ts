@@ -17,6 +17,7 @@ import {
 } from '@hacp/core';
 import { kubernetesBinarySourceFromEnv } from '@hacp/kubernetes-release';
 import {
+  assertReplicaZone,
   faultTolerance,
   type Plan,
   placementWarnings,
@@ -35,6 +36,7 @@ import { type EtcdConnector, reachEtcd } from './engine/etcd-port.js';
 import {
   LOCK_TTL_MS,
   type NewOperation,
+  nothingToResume,
   type OperationRequest,
   type RunnerSettings,
   runOperation,
@@ -163,53 +165,78 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
   }
 
   /** The plan for a request, from what the cluster looks like now. Reads only. */
+  /** `up`'s plan: refused when the cluster, or a PKI of its name, exists already. Reads only. */
+  async function planNewCluster(
+    request: Extract<PlanRequest, { operation: 'up' }>,
+    signal?: AbortSignal,
+  ): Promise<{ plan: Plan; target: Journal['target'] }> {
+    if ((await readRecord(provider.state, cluster, signal)) !== undefined) {
+      throw new HacpError({
+        code: ErrorCode.ALREADY_EXISTS,
+        message: `Cluster ${cluster} exists already.`,
+        actions: [
+          'Add replicas with `hacp replicate --zone <zone>`.',
+          'Or pick another name with --cluster.',
+        ],
+        details: { cluster },
+      });
+    }
+    // A fresh up finds no PKI: one there belongs to another cluster of this name (another
+    // provider's, or one whose provider state is gone), whose CAs must not be reused or deleted.
+    if (await pkiStore.exists()) {
+      throw new HacpError({
+        code: ErrorCode.ALREADY_EXISTS,
+        message: `${pkiStore.dir} holds the PKI of another cluster named ${cluster} (with another provider than ${provider.name}, or one whose provider state is gone); hacp will not reuse its CAs or overwrite them.`,
+        actions: [
+          'Pick another name with --cluster, or another --state-dir.',
+          `If that cluster is gone for good, move ${pkiStore.dir} away first.`,
+        ],
+        details: { cluster, dir: pkiStore.dir },
+      });
+    }
+    const zones = (await provider.zones.list({ signal })).map((zone) => zone.name);
+    const plan = planUp({
+      cluster,
+      zone: request.zone,
+      multizone: request.multizone ?? false,
+      quorumReads: request.quorumReads ?? false,
+      zones,
+    });
+    return {
+      plan,
+      target: {
+        region: regionOfZone(request.zone),
+        addressName: `${cluster}-master-ip`,
+        loadBalancerName: `${cluster}-master`,
+      },
+    };
+  }
+
+  /**
+   * The refusals a request gets before the lock is taken, from what does not change while another
+   * hacp works: the cluster exists (or, for `up`, does not), the zone, and for `resume` an
+   * operation to resume. The rest comes from the observation made under the lock.
+   */
+  async function precheck(request: OperationRequest, signal?: AbortSignal): Promise<void> {
+    if (request.operation === 'up') await planNewCluster(request, signal);
+    else if (request.operation === 'resume') {
+      if ((await readJournal(provider.state, cluster, signal)) === undefined) throw nothingToResume(cluster);
+    } else if (request.operation !== 'down') {
+      const record = (await readRecord(provider.state, cluster, signal))?.value;
+      if (record === undefined) throw notFound(cluster, provider.name);
+      if (request.operation === 'replicate' && request.zone !== undefined) {
+        const { region, multizone, firstZone } = record;
+        assertReplicaZone({ zone: request.zone, region, multizone, firstZone });
+      }
+    }
+  }
+
   async function makePlan(
     request: PlanRequest,
     session: OperationSession,
     signal?: AbortSignal,
   ): Promise<{ plan: Plan; target: Journal['target'] }> {
-    if (request.operation === 'up') {
-      if ((await readRecord(provider.state, cluster, signal)) !== undefined) {
-        throw new HacpError({
-          code: ErrorCode.ALREADY_EXISTS,
-          message: `Cluster ${cluster} exists already.`,
-          actions: [
-            'Add replicas with `hacp replicate --zone <zone>`.',
-            'Or pick another name with --cluster.',
-          ],
-          details: { cluster },
-        });
-      }
-      // A fresh up finds no PKI: one there belongs to another cluster of this name (another
-      // provider's, or one whose provider state is gone), whose CAs must not be reused or deleted.
-      if (await pkiStore.exists()) {
-        throw new HacpError({
-          code: ErrorCode.ALREADY_EXISTS,
-          message: `${pkiStore.dir} holds the PKI of another cluster named ${cluster} (with another provider than ${provider.name}, or one whose provider state is gone); hacp will not reuse its CAs or overwrite them.`,
-          actions: [
-            'Pick another name with --cluster, or another --state-dir.',
-            `If that cluster is gone for good, move ${pkiStore.dir} away first.`,
-          ],
-          details: { cluster, dir: pkiStore.dir },
-        });
-      }
-      const zones = (await provider.zones.list({ signal })).map((zone) => zone.name);
-      const plan = planUp({
-        cluster,
-        zone: request.zone,
-        multizone: request.multizone ?? false,
-        quorumReads: request.quorumReads ?? false,
-        zones,
-      });
-      return {
-        plan,
-        target: {
-          region: regionOfZone(request.zone),
-          addressName: `${cluster}-master-ip`,
-          loadBalancerName: `${cluster}-master`,
-        },
-      };
-    }
+    if (request.operation === 'up') return planNewCluster(request, signal);
     const stored = await readRecord(provider.state, cluster, signal);
     if (stored === undefined) {
       if (request.operation === 'down') return downWithoutRecord(signal);
@@ -324,6 +351,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     kubernetes: (signal) => kubernetesContext(signal),
     ...(settings.kubeconfig === undefined ? {} : { kubeconfigFile: settings.kubeconfig }),
     clusterFiles: [adminKubeconfigPath, addonsDir],
+    precheck,
     session: openSession,
     plan: newOperation,
     finished: async (journal, session, signal) => {

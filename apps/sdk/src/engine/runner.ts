@@ -54,6 +54,8 @@ export interface RunnerSettings {
   kubeconfigFile?: string;
   /** Files of the cluster that go with its record. */
   clusterFiles: readonly string[];
+  /** Refusals that need no lock (the cluster exists, the zone): checked before the lock is taken. */
+  precheck(request: OperationRequest, signal?: AbortSignal): Promise<void>;
   /** Opens the operation's session (closed by the runner when the operation ends). */
   session(record: ClusterRecord | undefined): OperationSession;
   /** The plan of a new operation, from one observation through the session; reads only. */
@@ -90,6 +92,7 @@ export async function runOperation(
   userSignal?: AbortSignal,
 ): Promise<OperationResult> {
   settings.pkiStore.forget();
+  await settings.precheck(request, userSignal);
   const lock = await settings.provider.state.lock(lockName(settings.cluster), {
     holder: settings.holder,
     ttlMs: LOCK_TTL_MS,
@@ -384,7 +387,7 @@ function shouldRollBack(journal: Journal): boolean {
   return promote !== undefined && !journal.done.includes(promote.id);
 }
 
-function nothingToResume(cluster: string): HacpError {
+export function nothingToResume(cluster: string): HacpError {
   return new HacpError({
     code: ErrorCode.NOT_FOUND,
     message: `Cluster ${cluster} has no interrupted operation to resume.`,
