@@ -5,7 +5,6 @@
  */
 import {
   assertHealthCheck,
-  assertNodeConfig,
   assertPort,
   assertRegionName,
   assertResourceName,
@@ -15,7 +14,6 @@ import {
   type InstanceRef,
   invalidArgument,
   type LoadBalancerSpec,
-  type NodeFile,
 } from '@hacp/core';
 
 export {
@@ -68,41 +66,8 @@ export function assertLoadBalancerSpec(spec: LoadBalancerSpec): void {
   assertTargets(spec.targets);
 }
 
-// NodeConfig's rule for paths (@hacp/core): safe segments joined by single slashes, no `.` or `..`.
-const SAFE_PATH = /^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
-
-/**
- * A syncFiles update: a safe relative prefix, files valid as NodeConfig files (paths, modes, no
- * duplicates), each inside `<prefix>/`, none also the folder of another.
- */
-export function assertFileUpdate(update: { prefix: string; files: readonly NodeFile[] }): void {
-  if (typeof update?.prefix !== 'string' || !SAFE_PATH.test(update.prefix)) {
-    throw invalidArgument({
-      field: 'prefix',
-      message: `The prefix ${JSON.stringify(update?.prefix)} must be a relative folder such as addons, without empty, "." or ".." parts.`,
-    });
-  }
-  if (!Array.isArray(update.files)) {
-    throw invalidArgument({ field: 'files', message: 'files must be a list of files.' });
-  }
-  assertNodeConfig({ files: update.files, processes: [] });
-  const paths = new Set(update.files.map((file) => file.path));
-  for (const [index, file] of update.files.entries()) {
-    const field = `files[${index}].path`;
-    if (!file.path.startsWith(`${update.prefix}/`)) {
-      const message = `File path "${file.path}" is outside the folder "${update.prefix}".`;
-      throw invalidArgument({ field, value: file.path, message });
-    }
-    const parts = file.path.split('/');
-    for (let length = parts.length - 1; length > update.prefix.split('/').length; length--) {
-      const folder = parts.slice(0, length).join('/');
-      if (paths.has(folder)) {
-        const message = `"${folder}" cannot be both a file and the folder of "${file.path}".`;
-        throw invalidArgument({ field, value: file.path, message });
-      }
-    }
-  }
-}
+// A syncFiles update's rule is the provider kit's, written once for every provider.
+export { assertFileUpdate } from '@hacp/core/provider-kit';
 
 /** The value as JSON text: the store keeps text, so a caller's later changes to its object never leak in. */
 export function toJson(value: unknown): string {
