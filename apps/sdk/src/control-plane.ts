@@ -154,17 +154,19 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
 
   /** A session (one etcd connection and what was read) for one operation or read; closed by its user. */
   function openSession(record: ClusterRecord | undefined): OperationSession {
-    const session = createSession({ provider, cluster, pkiStore, etcd: etcdConnector, logger, record });
+    const session = createSession({
+      provider,
+      cluster,
+      pkiStore,
+      etcd: etcdConnector,
+      logger,
+      record,
+      onClose: () => openSessions.delete(session),
+    });
     openSessions.add(session);
-    const close = session.close;
-    session.close = async () => {
-      openSessions.delete(session);
-      await close();
-    };
     return session;
   }
 
-  /** The plan for a request, from what the cluster looks like now. Reads only. */
   /** `up`'s plan: refused when the cluster, or a PKI of its name, exists already. Reads only. */
   async function planNewCluster(
     request: Extract<PlanRequest, { operation: 'up' }>,
@@ -231,6 +233,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     }
   }
 
+  /** The plan for a request, from what the cluster looks like now (through the session). Reads only. */
   async function makePlan(
     request: PlanRequest,
     session: OperationSession,

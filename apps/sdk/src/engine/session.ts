@@ -17,6 +17,8 @@ export interface SessionSettings {
   logger: Logger;
   /** The record when it is known (undefined before `up` writes it). */
   record: ClusterRecord | undefined;
+  /** Called once the session is closed. */
+  onClose?: () => void;
 }
 
 /** What one operation knows about its cluster, read once and kept current by its own steps. */
@@ -42,7 +44,7 @@ export interface OperationSession {
   /** The etcd connection, or UNAVAILABLE when no replica runs. */
   requireEtcd(signal?: AbortSignal): Promise<EtcdPort>;
   /** Closes the etcd connection and its tunnels. */
-  close: () => Promise<void>;
+  close(): Promise<void>;
 }
 
 /** Creates an operation's session. */
@@ -112,6 +114,7 @@ export function createSession(settings: SessionSettings): OperationSession {
     async close() {
       const previous = etcd;
       etcd = undefined;
+      settings.onClose?.();
       await previous?.then((port) => port?.close()).catch(() => undefined);
     },
   };
