@@ -45,27 +45,7 @@ const membersArb = fc
 const healthyVoter = (member: MemberInfo) => !member.learner && member.started && member.healthy;
 
 describe('quorumSize', () => {
-  it.each([
-    [1, 1],
-    [2, 2],
-    [3, 2],
-    [4, 3],
-    [5, 3],
-    [6, 4],
-    [7, 4],
-  ])('quorumSize(%i) = %i', (n, quorum) => {
-    expect(quorumSize(n)).toBe(quorum);
-  });
-
-  it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])(
-    'refuses %s with INVALID_ARGUMENT on voters',
-    (n) => {
-      const error = thrown(() => quorumSize(n));
-      expect(error.code).toBe('INVALID_ARGUMENT');
-      expect(error.details.field).toBe('voters');
-    },
-  );
-
+  // Its table and refusals are core's quorumOf tests; here, that it is that function.
   it("is core's quorumOf, where the arithmetic lives", () => {
     expect(quorumSize).toBe(quorumOf);
   });
