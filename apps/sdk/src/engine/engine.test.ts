@@ -3,7 +3,7 @@
  * connection per operation, the journal at commit points, the lock, the preflight checked again on
  * resume, and what a refusal leaves (nothing changed).
  */
-import { ErrorCode, HacpError, isHacpError } from '@hacp/core';
+import { ErrorCode, HacpError, isHacpError, waitUntil } from '@hacp/core';
 import type { MemoryProvider } from '@hacp/provider-conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { journalKey, lockName } from '../record.js';
@@ -61,8 +61,20 @@ describe('one session per operation', () => {
     world = await createWorld();
     await grow(world, 2);
     const controlPlane = world.controlPlane();
+    const release = world.etcd.holdOn('health');
+    const healthCalls = world.etcd.count('health');
     const reading = controlPlane.status();
+    await waitUntil({
+      description: 'status to be reading etcd',
+      timeoutMs: 30_000,
+      check: async () =>
+        (world?.etcd.count('health') ?? 0) > healthCalls ? { done: true, value: true } : { done: false },
+    });
+    expect(world.etcd.openPorts).toBe(1);
     await controlPlane.close();
+    // Closed while the read still waits on etcd: the control plane closed the connection itself.
+    expect(world.etcd.openPorts).toBe(0);
+    release();
     await reading.catch(() => undefined);
     expect(world.etcd.openPorts).toBe(0);
   });

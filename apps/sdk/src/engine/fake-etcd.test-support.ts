@@ -47,6 +47,7 @@ export class FakeEtcd {
   private nextId = 1;
   private faults: Fault[] = [];
   private counts = new Map<FakeEtcdMethod, number>();
+  private holds = new Map<FakeEtcdMethod, Promise<void>>();
 
   constructor(
     private readonly provider: ProviderV1,
@@ -119,12 +120,23 @@ export class FakeEtcd {
     }
   }
 
+  /** Holds every call of `method` until the returned function is called (a member that answers late). */
+  holdOn(method: FakeEtcdMethod): () => void {
+    let release = () => {};
+    this.holds.set(method, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.holds.delete(method);
+      release();
+    };
+  }
+
   private async call<T>(
     method: FakeEtcdMethod,
     subject: string | undefined,
     work: () => Promise<T> | T,
   ): Promise<T> {
     this.record(method, subject);
+    await this.holds.get(method);
     return work();
   }
 
