@@ -302,6 +302,22 @@ describe('writePki', () => {
     expect(readFileSync(join(dir, 'pki/ca.key'), 'utf8')).toBe(pki.ca.keyPem.reveal());
   });
 
+  it('replaces only the files that changed, and tightens a right key left 0644', async () => {
+    const dir = newDir('again');
+    await writePki(dir, withoutReplica(pki, 'demo-master-a1b'));
+    chmodSync(join(dir, 'pki/ca.key'), 0o644);
+    const inode = (path: string) => statSync(join(dir, path)).ino;
+    const before = { ca: inode('pki/ca.crt'), admin: inode('pki/admin.key'), meta: inode('pki.json') };
+    await writePki(dir, pki);
+    expect({ ca: inode('pki/ca.crt'), admin: inode('pki/admin.key') }).toEqual({
+      ca: before.ca,
+      admin: before.admin,
+    });
+    expect(inode('pki.json')).not.toBe(before.meta);
+    expect(wrongModes(dir)).toEqual([]);
+    expect(verifyEveryCertificate(dir, REPLICAS).failures).toEqual([]);
+  });
+
   it('writes to a relative or unnormalised folder', async () => {
     const target = newDir('relative');
     const relativeTarget = `./${relative(process.cwd(), target)}`;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject, randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -18,7 +18,6 @@ import {
   forEachClusterLeaf,
 } from './cluster-leaves.js';
 import { issueLeaf } from './issue.js';
-import { publicKeyDerOf, x509 } from './keys.js';
 import { clientKubeconfig, httpsOrigin, type KubeconfigClient } from './kubeconfig.js';
 import type {
   CertificateAndKey,
@@ -207,8 +206,20 @@ async function writeAtomically(path: string, contents: string, mode: number): Pr
 }
 
 /**
+ * Writes one file of a PKI folder unless it already holds these contents with this mode: adding a
+ * replica changes a handful of its files, and each rewrite costs an fsync.
+ */
+async function writeIfChanged(dir: string, file: NodeFile): Promise<void> {
+  const path = join(dir, file.path);
+  const contents = typeof file.contents === 'string' ? file.contents : file.contents.reveal();
+  const current = await Promise.all([readFile(path, 'utf8'), stat(path)]).catch(() => undefined);
+  if (current !== undefined && current[0] === contents && (current[1].mode & 0o777) === file.mode) return;
+  await writeAtomically(path, contents, file.mode);
+}
+
+/**
  * Writes the PKI to `dir` (see `pkiFiles` for the layout): every folder 0700, keys 0600,
- * certificates 0644, each file replaced atomically. Folders of replicas no longer in the PKI are
+ * certificates 0644, each changed file replaced atomically. Folders of replicas no longer in the PKI are
  * removed.
  *
  * @throws HacpError INVALID_ARGUMENT for an empty `dir` or a replica name that cannot be a folder;
@@ -230,10 +241,8 @@ export async function writePki(target: string, pki: ClusterPki): Promise<void> {
   }
   // The metadata goes last: a reader never sees new settings with old certificates.
   const [metadata, ...rest] = files;
-  for (const file of [...rest, metadata as NodeFile]) {
-    const contents = typeof file.contents === 'string' ? file.contents : file.contents.reveal();
-    await writeAtomically(join(dir, file.path), contents, file.mode);
-  }
+  await Promise.all(rest.map((file) => writeIfChanged(dir, file)));
+  await writeIfChanged(dir, metadata as NodeFile);
   const replicasDir = join(dir, REPLICAS_DIR);
   const present = await readdir(replicasDir).catch(() => [] as string[]);
   for (const name of present) {
@@ -254,6 +263,24 @@ function corrupt(dir: string, message: string, cause?: unknown): HacpError {
   });
 }
 
+/**
+ * What `loadPki` found sound in this process, by digest (no key is kept): a certificate with its key,
+ * and a certificate with the CA certificate that signed it.
+ */
+const CHECKED = new Set<string>();
+const CHECKED_LIMIT = 4096;
+
+function digestOf(...parts: string[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part).update('\0');
+  return hash.digest('base64');
+}
+
+function remember(digest: string): void {
+  if (CHECKED.size >= CHECKED_LIMIT) CHECKED.clear();
+  CHECKED.add(digest);
+}
+
 /** Reads and checks the files of one PKI folder; every failure is a STATE_CORRUPT naming the file. */
 function pkiReader(dir: string) {
   const read = async (path: string): Promise<string> => {
@@ -263,25 +290,31 @@ function pkiReader(dir: string) {
       throw corrupt(dir, `${path} cannot be read.`, error);
     }
   };
+  // Node's own X509Certificate (OpenSSL) checks a folder's dozens of certificates in milliseconds,
+  // where parsing each with @peculiar/x509 took 100–400 ms per load; what one load checked, the
+  // next load in the same process (a watch, an SDK user) does not check again.
   const readPair = async (base: string): Promise<CertificateAndKey> => {
     const [certPem, keyText] = await Promise.all([read(`${base}.crt`), read(`${base}.key`)]);
     const keyPem = new Secret(keyText);
-    let cert: x509.X509Certificate;
+    const checked = digestOf(certPem, keyText);
+    if (CHECKED.has(checked)) return { certPem, keyPem };
+    const cert = parseCertificate(certPem, base);
+    let key: KeyObject;
     try {
-      cert = new x509.X509Certificate(certPem);
-    } catch (error) {
-      throw corrupt(dir, `${base}.crt is not a certificate.`, error);
-    }
-    let keyDer: Buffer;
-    try {
-      keyDer = publicKeyDerOf(keyPem);
+      key = createPrivateKey(keyText);
     } catch (error) {
       throw corrupt(dir, `${base}.key is not a private key.`, error);
     }
-    if (!Buffer.from(cert.publicKey.rawData).equals(keyDer)) {
-      throw corrupt(dir, `${base}.key does not belong to ${base}.crt.`);
-    }
+    if (!cert.checkPrivateKey(key)) throw corrupt(dir, `${base}.key does not belong to ${base}.crt.`);
+    remember(checked);
     return { certPem, keyPem };
+  };
+  const parseCertificate = (certPem: string, base: string): X509Certificate => {
+    try {
+      return new X509Certificate(certPem);
+    } catch (error) {
+      throw corrupt(dir, `${base}.crt is not a certificate.`, error);
+    }
   };
   const readLeaf = async (
     base: string,
@@ -291,12 +324,13 @@ function pkiReader(dir: string) {
     if (profile === undefined || !Object.hasOwn(cas, profile.issuer))
       throw corrupt(dir, `${METADATA} lacks the profile of ${base}.`);
     const value = await readPair(base);
-    const issuer = new x509.X509Certificate(cas[profile.issuer].certPem);
-    const signed = await new x509.X509Certificate(value.certPem).verify({
-      publicKey: issuer.publicKey,
-      signatureOnly: true,
-    });
-    if (!signed) throw corrupt(dir, `${base}.crt was not signed by its CA (${profile.issuer}).`);
+    const issuerPem = cas[profile.issuer].certPem;
+    const signed = digestOf(value.certPem, issuerPem);
+    if (CHECKED.has(signed)) return { ...value, profile };
+    const issuer = new X509Certificate(issuerPem);
+    if (!new X509Certificate(value.certPem).verify(issuer.publicKey))
+      throw corrupt(dir, `${base}.crt was not signed by its CA (${profile.issuer}).`);
+    remember(signed);
     return { ...value, profile };
   };
   const exists = (path: string) =>

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
+import { createPrivateKey, webcrypto } from 'node:crypto';
 import { invalidArgument, Secret } from '@hacp/core';
 import * as x509 from '@peculiar/x509';
 
@@ -82,11 +82,6 @@ async function importSigningKeyUncached(keyPem: Secret): Promise<CryptoKey> {
       ? { name: 'ECDSA', namedCurve: 'P-256' }
       : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   return (await webcrypto.subtle.importKey('pkcs8', der, algorithm, false, ['sign'])) as CryptoKey;
-}
-
-/** The DER SubjectPublicKeyInfo of a private key's public half, to match a key with its certificate. */
-export function publicKeyDerOf(keyPem: Secret): Buffer {
-  return createPublicKey(createPrivateKey(keyPem.reveal())).export({ type: 'spki', format: 'der' }) as Buffer;
 }
 
 /** The key algorithm of a private key. */
