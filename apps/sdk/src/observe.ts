@@ -75,24 +75,32 @@ async function readEtcd(etcd: EtcdPort, requireMembers: boolean, signal?: AbortS
     members = await etcd.members({ signal });
   } catch (error) {
     if (!requireMembers) return emptyEtcdRead();
-    throw unreadableMembers(error);
+    throw unreadableEtcd('its member list', error);
   }
   if (members.length === 0) return emptyEtcdRead();
+  // Health and status name each member that does not answer; a call that fails as a whole says
+  // nothing about the members, and a command that acts on it would take every one for dead.
+  const unread =
+    <T>(what: string) =>
+    (error: unknown): T[] => {
+      if (requireMembers) throw unreadableEtcd(what, error);
+      return [];
+    };
   const [health, statuses] = await Promise.all([
-    etcd.health({ signal, timeoutMs: 2000 }).catch((): MemberHealth[] => []),
-    etcd.status({ signal }).catch((): EtcdEndpointStatus[] => []),
+    etcd.health({ signal, timeoutMs: 2000 }).catch(unread<MemberHealth>("its members' health")),
+    etcd.status({ signal }).catch(unread<EtcdEndpointStatus>("its members' status")),
   ]);
   const leaderId = statuses.find((status) => status.ok && status.leaderId !== undefined)?.leaderId;
   const leaderName = members.find((member) => member.id === leaderId)?.name || undefined;
   return { members, health, statuses, ...(leaderName === undefined ? {} : { leaderName }) };
 }
 
-/** etcd answered the connection but not the member list (no quorum, a member busy): retryable. */
-function unreadableMembers(error: unknown): HacpError {
+/** etcd answered the connection but not `what` (no quorum, a member busy): retryable. */
+function unreadableEtcd(what: string, error: unknown): HacpError {
   const cause = isHacpError(error) ? error : undefined;
   return new HacpError({
     code: ErrorCode.UNAVAILABLE,
-    message: `hacp cannot read etcd's member list, so it cannot tell the cluster's state: ${
+    message: `hacp cannot read ${what} from etcd, so it cannot tell the cluster's state: ${
       error instanceof Error ? error.message : String(error)
     }`,
     actions: [

@@ -1,15 +1,9 @@
 /** Every etcd call failing once leaves the cluster where a resume or a re-run converges. */
 import { isHacpError } from '@hacp/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { FakeEtcdMethod } from './fake-etcd.test-support.js';
-import { finish, grow, SCENARIOS } from './scenarios.test-support.js';
+import { finish, grow, SCENARIOS, type Scenario } from './scenarios.test-support.js';
 import { convergenceProblems, createWorld, type World } from './world.test-support.js';
-
-let world: World | undefined;
-afterEach(async () => {
-  await world?.dispose();
-  world = undefined;
-});
 
 const ETCD_CALLS: FakeEtcdMethod[] = [
   'connect',
@@ -24,9 +18,15 @@ const ETCD_CALLS: FakeEtcdMethod[] = [
 ];
 
 describe.each(SCENARIOS.filter((s) => s.name !== 'up'))('$name, etcd failing', (scenario) => {
+  // One world per scenario, taken back to `before` replicas after each case (as the interruption
+  // tests do): growing a fresh one, with a new PKI, cost more than the case itself.
+  let world: World | undefined;
+  afterAll(async () => {
+    await world?.dispose();
+  });
+
   it.each(ETCD_CALLS)('converges after %s fails once', { timeout: 60_000 }, async (method) => {
-    world = await createWorld();
-    await grow(world, scenario.before);
+    world = await worldAt(world, scenario);
     world.etcd.failOn(method);
     const error = await scenario.run(world.controlPlane(), world).then(
       () => undefined,
@@ -38,3 +38,26 @@ describe.each(SCENARIOS.filter((s) => s.name !== 'up'))('$name, etcd failing', (
     expect(await convergenceProblems(world, scenario.after)).toEqual([]);
   });
 });
+
+/**
+ * A world at the scenario's `before`: the last case's, undone, when that converges; else (the last
+ * case failed) a fresh one, so that one failure does not spread to the cases after it.
+ */
+async function worldAt(world: World | undefined, scenario: Scenario): Promise<World> {
+  if (world !== undefined) {
+    const undone = await scenario.undo(world.controlPlane(), world).then(
+      () => true,
+      () => false,
+    );
+    if (undone && (await convergenceProblems(world, scenario.before)).length === 0) {
+      world.events.length = 0;
+      await scenario.prepare?.(world);
+      return world;
+    }
+    await world.dispose();
+  }
+  const fresh = await createWorld();
+  await grow(fresh, scenario.before);
+  await scenario.prepare?.(fresh);
+  return fresh;
+}

@@ -109,6 +109,11 @@ export class FakeEtcd {
     return (await this.list()).map(toMember);
   }
 
+  /** The names of the members that do not run (their instance is gone or stopped, or their data lost). */
+  async downMembers(): Promise<string[]> {
+    return (await this.list()).filter((member) => !member.running).map((member) => member.name || member.id);
+  }
+
   private record(method: FakeEtcdMethod, subject?: string): void {
     this.calls.push({ method, ...(subject === undefined ? {} : { subject }) });
     const index = this.counts.get(method) ?? 0;

@@ -19,6 +19,7 @@ describe.each(SCENARIOS)('$name, interrupted', (scenario) => {
   }, async () => {
     world = await createWorld();
     await grow(world, scenario.before);
+    await scenario.prepare?.(world);
     await scenario.run(world.controlPlane(), world);
     const steps = world.events.filter((event) => event.type === 'step-done').length;
     expect(steps).toBeGreaterThan(3);
@@ -27,6 +28,7 @@ describe.each(SCENARIOS)('$name, interrupted', (scenario) => {
         if (moment === 'step-done' && index === steps) continue;
         await scenario.undo(world.controlPlane(), world);
         expect(await convergenceProblems(world, scenario.before)).toEqual([]);
+        await scenario.prepare?.(world);
         const controller = new AbortController();
         const interrupted = world.controlPlane({
           onEvent: (event) => {

@@ -20,6 +20,11 @@ export interface Scenario {
   moments?: readonly ('step-started' | 'step-done')[];
   /** Takes a converged world back to `before` replicas, for the next case. */
   undo(controlPlane: ControlPlane, world: World): Promise<unknown>;
+  /**
+   * What a world at `before` replicas needs before the operation makes sense (a fault to repair),
+   * done after `grow` and after each `undo`.
+   */
+  prepare?(world: World): Promise<unknown>;
 }
 
 const ZONES = ['local-a', 'local-b', 'local-c'];
@@ -77,6 +82,15 @@ export const SCENARIOS: Scenario[] = [
     undo: async () => undefined,
   },
   {
+    // A replica whose etcd member lost its data (its disk was wiped): repair replaces it.
+    name: 'repair at 3',
+    before: 3,
+    after: 3,
+    run: (cp, _world, signal) => cp.repair({ signal }),
+    undo: async () => undefined,
+    prepare: (world) => wipeReplicaIn(world, 'local-c'),
+  },
+  {
     name: 'down',
     before: 3,
     after: 0,
@@ -86,6 +100,10 @@ export const SCENARIOS: Scenario[] = [
     undo: (_cp, world) => grow(world, 3),
   },
 ];
+
+async function wipeReplicaIn(world: World, zone: string): Promise<void> {
+  world.etcd.diskWiped(await replicaIn(world, zone));
+}
 
 /** Grows a fresh world to `replicas` replicas, and forgets the events it took. */
 export async function grow(target: World, replicas: number): Promise<void> {

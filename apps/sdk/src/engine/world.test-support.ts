@@ -3,6 +3,7 @@
  * folder, and control planes made over them as separate runs of hacp would be. `converged` checks
  * what every finished operation must leave.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,7 +64,7 @@ export interface World {
 export async function createWorld(
   options: { count?: boolean; wrap?: (provider: MemoryProvider) => MemoryProvider } = {},
 ): Promise<World> {
-  const root = await mkdtemp(join(tmpdir(), 'hacp-engine-'));
+  const root = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hacp-engine-'));
   const memory = createMemoryProvider({ name: 'memory' });
   const wrapped = options.wrap?.(memory) ?? memory;
   const { provider, calls } = options.count
@@ -117,6 +118,8 @@ export async function convergenceProblems(world: World, replicas: number): Promi
     problems.push(`members ${memberNames.join(',')} are not the replicas ${running.join(',')}`);
   if (members.some((member) => member.learner || !member.started))
     problems.push('a learner or unstarted member');
+  const down = await etcd.downMembers();
+  if (down.length > 0) problems.push(`members ${down.join(',')} do not run`);
   const address = await provider.addresses.get({ name: `${CLUSTER}-master-ip`, region: 'local' });
   const lb = await provider.loadBalancers.get({ name: `${CLUSTER}-master`, region: 'local' });
   if (replicas === 0) {
