@@ -225,9 +225,9 @@ describe('schemas', () => {
     expect(
       validateEnvelope(
         'plan',
-        edited(envelope, (c) => delete c.result.steps[1].action.through),
+        edited(envelope, (c) => delete c.result.steps[1].action.replica),
       ).errors,
-    ).toEqual(["/result/steps/1/action must have required property 'through'"]);
+    ).toEqual(["/result/steps/1/action must have required property 'replica'"]);
     expect(
       validateEnvelope(
         'plan',

@@ -82,7 +82,7 @@ export function sampleOperationResult(overrides: Partial<OperationResult> = {}):
     resumed: false,
     steps: [
       { id: 'preflight', title: 'Check that every member is started and healthy', status: 'done' },
-      { id: 'snapshot', title: 'Take an etcd snapshot through kubernetes-master', status: 'skipped' },
+      { id: 'snapshot', title: 'Take an etcd snapshot', status: 'skipped' },
       {
         id: 'add-learner:kubernetes-master-1f3',
         title: 'Add kubernetes-master-1f3 as a learner',
@@ -112,7 +112,7 @@ export function samplePlan(overrides: Partial<Plan> = {}): Plan {
       {
         id: 'add-learner:kubernetes-master-1f3',
         title: 'Add kubernetes-master-1f3 to etcd as a learner',
-        action: { kind: 'add-learner', replica: 'kubernetes-master-1f3', through: 'kubernetes-master' },
+        action: { kind: 'add-learner', replica: 'kubernetes-master-1f3' },
         preconditions: ['no learner present'],
       },
       {
@@ -144,7 +144,7 @@ export function samplePlan(overrides: Partial<Plan> = {}): Plan {
       {
         id: 'remove-member:kubernetes-master-1f3',
         title: "Remove kubernetes-master-1f3's member if it was added",
-        action: { kind: 'remove-member', replica: 'kubernetes-master-1f3', through: 'kubernetes-master' },
+        action: { kind: 'remove-member', replica: 'kubernetes-master-1f3' },
         preconditions: [],
       },
     ],

@@ -104,6 +104,11 @@ function healthyVoter(model: ClusterModel, name: string): boolean {
   return member !== undefined && !member.learner && memberHealthy(model, member);
 }
 
+/** Whether a healthy voter other than `except` is there to take an etcd change. */
+function someHealthyVoter(model: ClusterModel, except?: string): boolean {
+  return model.members.some((m) => m.name !== except && healthyVoter(model, m.name));
+}
+
 function setReplica(model: ClusterModel, name: string, change: Partial<ModelReplica>): ClusterModel {
   return { ...model, replicas: model.replicas.map((r) => (r.name === name ? { ...r, ...change } : r)) };
 }
@@ -143,13 +148,11 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
         region: regionOfZone(action.firstZone),
       };
     case 'snapshot':
-      if (!healthyVoter(model, action.through))
-        throw violation(`snapshot through ${action.through}, not a healthy voter`);
+      if (!someHealthyVoter(model)) throw violation('a snapshot without a healthy voter');
       return { ...model, snapshots: model.snapshots + 1 };
     case 'add-learner': {
       if (model.members.some((m) => m.learner)) throw violation(`a second learner (${action.replica})`);
-      if (!healthyVoter(model, action.through))
-        throw violation(`add-learner through ${action.through}, not a healthy voter`);
+      if (!someHealthyVoter(model)) throw violation(`adding ${action.replica} without a healthy voter`);
       if (model.members.some((m) => m.name === action.replica))
         throw violation(`member ${action.replica} exists`);
       const member: ModelMember = {
@@ -223,16 +226,15 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
         action.memberId ? m.id === action.memberId : m.name === action.replica,
       );
       if (member === undefined) return model; // idempotent: already gone (or never added)
-      if (member.name === action.through) throw violation(`removing ${member.name} through itself`);
-      if (!healthyVoter(model, action.through))
-        throw violation(`remove-member through ${action.through}, not a healthy voter`);
+      if (!someHealthyVoter(model, member.name))
+        throw violation(`removing ${member.name} without another healthy voter`);
       if (!member.learner && model.leader === member.name)
         throw violation(`removing the leader ${member.name} without moving leadership`);
       return reelect({ ...model, members: model.members.filter((m) => m !== member) });
     }
     case 'migrate-member': {
-      if (!healthyVoter(model, action.through))
-        throw violation(`migrate through ${action.through}, not a healthy voter`);
+      if (!someHealthyVoter(model, action.replica))
+        throw violation(`migrating ${action.replica} without another healthy voter`);
       const member = model.members.find((m) => m.name === action.replica);
       if (member === undefined) throw violation(`migrating ${action.replica}, which has no member`);
       return reelect(setMember(model, action.replica, { started: true }));

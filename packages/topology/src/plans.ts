@@ -122,7 +122,10 @@ function healthyVoters(members: readonly MemberInfo[]): MemberInfo[] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** The healthy voter to talk to: the leader when it is healthy and allowed, else the first by name. */
+/**
+ * A healthy voter that can take the change (the plan exists only when there is one): the leader when
+ * it is healthy and allowed, else the first by name.
+ */
 function throughMember(view: ClusterView, options: { exclude?: string } = {}): string | undefined {
   const candidates = healthyVoters(view.members).filter((member) => member.name !== options.exclude);
   const leader = candidates.find((member) => member.name === view.leaderName);
@@ -225,7 +228,7 @@ export interface PlanReplicateOptions extends NamingOptions {
 /**
  * The plan that adds one replica, in DESIGN.md's safe order: preflight (every member started and
  * healthy, no learner), the zone rules, a snapshot, the replica's certificates, its member added as
- * a learner through a healthy member, the instance (etcd `existing`), promotion once caught up;
+ * a learner (a healthy voter takes it), the instance (etcd `existing`), promotion once caught up;
  * going 1→2 the load balancer is built with the first replica and the address moved to it; the new
  * replica becomes a target once ready. `onFailure` removes the learner and deletes the instance.
  *
@@ -270,13 +273,12 @@ export function planReplicate(view: ClusterView, options: PlanReplicateOptions =
       'Check that the cluster can take a new member',
     )
     .add({ kind: 'validate-zone', zone }, `Check zone ${zone}`)
-    .add({ kind: 'snapshot', through }, `Take an etcd snapshot through ${through}`)
+    .add({ kind: 'snapshot' }, 'Take an etcd snapshot')
     .add({ kind: 'issue-certs', replica: name }, `Issue the certificates of ${name}`)
-    .add(
-      { kind: 'add-learner', replica: name, through },
-      `Add ${name} to etcd as a learner through ${through}`,
-      ['no learner exists', 'every voter is healthy'],
-    )
+    .add({ kind: 'add-learner', replica: name }, `Add ${name} to etcd as a learner`, [
+      'no learner exists',
+      'every voter is healthy',
+    ])
     .add(
       { kind: 'create-instance', replica: name, zone, etcdState: 'existing' },
       `Create ${name} in ${zone}; its etcd joins the existing cluster`,
@@ -288,7 +290,7 @@ export function planReplicate(view: ClusterView, options: PlanReplicateOptions =
   for (const step of transition.steps) list.endpoint(step);
 
   const rollback = new StepList()
-    .add({ kind: 'remove-member', replica: name, through }, `Remove ${name}'s member if it was added`)
+    .add({ kind: 'remove-member', replica: name }, `Remove ${name}'s member if it was added`)
     .add(
       { kind: 'delete-instance', replica: name, zone, keepDisk: false },
       `Delete ${name} if it was created`,
@@ -335,7 +337,7 @@ function removalParts(view: ClusterView, victim: ReplicaInfo, list: StepList): R
       },
       `Check that removing ${victim.name} keeps quorum`,
     )
-    .add({ kind: 'snapshot', through }, `Take an etcd snapshot through ${through}`);
+    .add({ kind: 'snapshot' }, 'Take an etcd snapshot');
   if (member !== undefined && !member.learner && view.leaderName === victim.name) {
     const successor = healthyVoters(view.members)
       .filter((m) => m.name !== victim.name)
@@ -367,9 +369,9 @@ function removalParts(view: ClusterView, victim: ReplicaInfo, list: StepList): R
   }
   if (member !== undefined) {
     list.add(
-      { kind: 'remove-member', replica: victim.name, memberId: member.id, through },
-      `Remove ${victim.name}'s etcd member through ${through}`,
-      [`${through} is healthy`, `${victim.name} does not lead etcd`],
+      { kind: 'remove-member', replica: victim.name, memberId: member.id },
+      `Remove ${victim.name}'s etcd member`,
+      ['another voter is healthy', `${victim.name} does not lead etcd`],
     );
   }
   list
@@ -409,7 +411,7 @@ function assertNotLast(view: ClusterView, victim: ReplicaInfo): void {
  * The plan that removes one replica: the named one, else in that zone the unhealthy, then a
  * non-leader, then the newest. It refuses the last replica (that is `down`) and any removal that
  * would lose quorum; moves etcd leadership away first when the replica leads; takes it out of the
- * load balancer; removes its member through a remaining member; deletes the instance, its disk and
+ * load balancer; removes its member (a remaining healthy voter commits it); deletes the instance, its disk and
  * its identity lease; going 2→1 gives the address back to the last replica and deletes the load
  * balancer. Ending at two replicas is allowed and warned about.
  *
@@ -568,7 +570,7 @@ function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
       { kind: 'preflight', checks: ['the other healthy voters keep quorum', 'no operation in flight'] },
       `Check that ${victim.name} can be migrated`,
     )
-    .add({ kind: 'snapshot', through }, `Take an etcd snapshot through ${through}`);
+    .add({ kind: 'snapshot' }, 'Take an etcd snapshot');
   if (view.leaderName === victim.name) {
     list.add({ kind: 'move-leader', from: victim.name, to: through }, `Move etcd leadership to ${through}`);
   }
@@ -583,10 +585,7 @@ function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
       { kind: 'create-instance', replica: victim.name, zone: victim.zone, etcdState: 'existing' },
       `Recreate ${victim.name} in ${victim.zone} on its surviving disk`,
     )
-    .add(
-      { kind: 'migrate-member', replica: victim.name, through },
-      `Point ${victim.name}'s member at its new address through ${through}`,
-    )
+    .add({ kind: 'migrate-member', replica: victim.name }, `Point ${victim.name}'s member at its new address`)
     .add({ kind: 'wait-healthy', replica: victim.name }, `Wait until ${victim.name} is healthy`);
   if (lb) list.endpoint({ action: 'add-target', replica: victim.name, whenReady: true });
   return {
@@ -620,10 +619,7 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
       continue;
     }
     const replica = learner.name || `member-${learner.id}`;
-    list.add(
-      { kind: 'remove-member', replica, memberId: learner.id, through },
-      `Remove the stuck learner ${replica} through ${through}`,
-    );
+    list.add({ kind: 'remove-member', replica, memberId: learner.id }, `Remove the stuck learner ${replica}`);
     const instance = current.replicas.find((r) => r.name === learner.name);
     if (instance !== undefined) {
       list.add(
@@ -646,8 +642,8 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
       continue;
     }
     list.add(
-      { kind: 'remove-member', replica: orphan.name || `member-${orphan.id}`, memberId: orphan.id, through },
-      `Remove member ${orphan.name || orphan.id}, which has no replica, through ${through}`,
+      { kind: 'remove-member', replica: orphan.name || `member-${orphan.id}`, memberId: orphan.id },
+      `Remove member ${orphan.name || orphan.id}, which has no replica`,
     );
     current = { ...current, members: current.members.filter((m) => m.id !== orphan.id) };
   }
@@ -726,8 +722,7 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
 export function planDown(view: ClusterView): Plan {
   const list = new StepList();
   const through = throughMember(view);
-  if (through !== undefined)
-    list.add({ kind: 'snapshot', through }, `Take a last etcd snapshot through ${through}`);
+  if (through !== undefined) list.add({ kind: 'snapshot' }, 'Take a last etcd snapshot');
   for (const step of endpointTeardown(view.endpoint)) list.endpoint(step);
   for (const replica of [...view.replicas].sort((a, b) => a.name.localeCompare(b.name))) {
     list.add(

@@ -100,10 +100,14 @@ export type StepAction =
    * replica's member going (the other healthy voters keep quorum). Checks name them for people.
    */
   | { kind: 'preflight'; checks: readonly string[]; change?: 'add' | 'remove'; replica?: string }
-  | { kind: 'snapshot'; through: string }
+  /**
+   * Snapshot etcd. The plan holds it only where a healthy voter can serve it; which member serves
+   * it, like every etcd call, is etcd's client's choice when the step runs.
+   */
+  | { kind: 'snapshot' }
   | { kind: 'issue-certs'; replica: string }
-  /** Add the replica's member as a learner, through a healthy member. */
-  | { kind: 'add-learner'; replica: string; through: string }
+  /** Add the replica's member as a learner (the plan holds a healthy voter to take it). */
+  | { kind: 'add-learner'; replica: string }
   /** Create the instance; etcd starts `new` (the first) or `existing` (a joiner). */
   | { kind: 'create-instance'; replica: string; zone: string; etcdState: 'new' | 'existing' }
   | { kind: 'wait-healthy'; replica: string }
@@ -111,10 +115,10 @@ export type StepAction =
   | { kind: 'promote-learner'; replica: string }
   /** Move etcd leadership from the replica to another healthy voter, on the leader's own endpoint. */
   | { kind: 'move-leader'; from: string; to: string }
-  /** Remove the replica's member through a remaining member. */
-  | { kind: 'remove-member'; replica: string; memberId?: string; through: string }
+  /** Remove the replica's member (the plan holds another healthy voter to commit it). */
+  | { kind: 'remove-member'; replica: string; memberId?: string }
   /** Point an existing member at a new peer URL, keeping its id and data (etcd member migration). */
-  | { kind: 'migrate-member'; replica: string; through: string }
+  | { kind: 'migrate-member'; replica: string }
   | { kind: 'delete-instance'; replica: string; zone: string; keepDisk: boolean }
   /**
    * Stop the replica's Kubernetes components gracefully (its etcd member keeps running), once it
