@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { createPrivateKey, webcrypto } from 'node:crypto';
+import { createHash, createPrivateKey, webcrypto } from 'node:crypto';
 import { invalidArgument, Secret } from '@hacp/core';
 import * as x509 from '@peculiar/x509';
 
@@ -58,18 +58,22 @@ export async function exportPublicKey(key: CryptoKey): Promise<string> {
 }
 
 /**
- * Imported CA keys, by the Secret that holds them: issuing a PKI signs dozens of leaves with the same
- * three CA keys, and parsing the PEM each time cost about 30% of the ECDSA issuing time.
+ * Imported CA keys, by a digest of their PEM (no key text is kept as a key of the map): issuing a PKI
+ * signs dozens of leaves with the same three CA keys, each load of a PKI folder makes new Secrets of
+ * the same keys, and parsing the PEM each time cost about 30% of the ECDSA issuing time.
  */
-const signingKeys = new WeakMap<Secret, Promise<CryptoKey>>();
+const signingKeys = new Map<string, Promise<CryptoKey>>();
+const SIGNING_KEYS_LIMIT = 256;
 
 /** Imports a PKCS#8 PEM private key for signing (any algorithm hacp issues, detected from the key). */
 export function importSigningKey(keyPem: Secret): Promise<CryptoKey> {
-  let key = signingKeys.get(keyPem);
+  const digest = createHash('sha256').update(keyPem.reveal()).digest('base64');
+  let key = signingKeys.get(digest);
   if (key === undefined) {
+    if (signingKeys.size >= SIGNING_KEYS_LIMIT) signingKeys.clear();
     key = importSigningKeyUncached(keyPem);
-    signingKeys.set(keyPem, key);
-    key.catch(() => signingKeys.delete(keyPem));
+    signingKeys.set(digest, key);
+    key.catch(() => signingKeys.delete(digest));
   }
   return key;
 }
