@@ -52,6 +52,7 @@ import {
   kubernetesPrograms,
 } from './kubernetes/version.js';
 import { inspectLeases } from './leases.js';
+import { nameSuffixes } from './naming.js';
 import { endpointServing, memberHealthy, type Observation, observe, toClusterView } from './observe.js';
 import { PkiStore } from './pki-store.js';
 import { type ClusterRecord, type Journal, lockName, readJournal, readRecord } from './record.js';
@@ -260,15 +261,16 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
         requireReach: request.operation !== 'down',
       }),
     );
+    const randomHex = nameSuffixes(record, view);
     switch (request.operation) {
       case 'replicate':
-        return { plan: planReplicate(view, { zone: request.zone, name: request.name }), target };
+        return { plan: planReplicate(view, { zone: request.zone, name: request.name, randomHex }), target };
       case 'remove':
         return { plan: planRemove(view, { zone: request.zone, name: request.name }), target };
       case 'replace':
-        return { plan: planReplace(view, { name: request.name }), target };
+        return { plan: planReplace(view, { name: request.name, randomHex }), target };
       case 'repair':
-        return { plan: planRepair(view), target };
+        return { plan: planRepair(view, { randomHex }), target };
       case 'down':
         return { plan: planDown(view), target };
     }

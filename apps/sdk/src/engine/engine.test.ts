@@ -215,3 +215,20 @@ describe('resume', () => {
     expect(await convergenceProblems(world, 1)).toEqual([]);
   });
 });
+
+describe('the names of new replicas', () => {
+  it('are chosen in the plan: `plan replicate` shows the name replicate creates, and the next plan another', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const planned = await world.controlPlane().plan({ operation: 'replicate', zone: 'local-b' });
+    const again = await world.controlPlane().plan({ operation: 'replicate', zone: 'local-b' });
+    const name = (plan: typeof planned) =>
+      plan.steps.find((step) => step.action.kind === 'create-instance')?.action as { replica: string };
+    expect(name(again).replica).toBe(name(planned).replica);
+    const done = await world.controlPlane().replicate({ zone: 'local-b' });
+    expect(done.replicas.map((replica) => replica.name)).toContain(name(planned).replica);
+    const next = await world.controlPlane().plan({ operation: 'replicate', zone: 'local-c' });
+    expect(name(next).replica).not.toBe(name(planned).replica);
+    expect(name(next).replica).toMatch(/^kubernetes-master-[0-9a-f]{3}$/);
+  });
+});
