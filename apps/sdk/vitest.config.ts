@@ -16,9 +16,13 @@ export default defineConfig({
     projects: [
       ...(shared.test?.projects ?? []).map((project) => {
         const inline = project as TestProjectInlineConfiguration;
-        return inline.test?.name === 'integration'
-          ? { ...inline, test: { ...inline.test, exclude: [KUBERNETES_SUITES] } }
-          : project;
+        if (inline.test?.name === 'integration')
+          return { ...inline, test: { ...inline.test, exclude: [KUBERNETES_SUITES] } };
+        // The engine's unit cases (memory provider, fake etcd, no processes, no timing budget) are
+        // most of the time: two workers run their files side by side even where vitest would take one
+        // (it takes one fewer than the cores).
+        if (inline.test?.name === 'unit') return { ...inline, test: { ...inline.test, maxWorkers: 2 } };
+        return project;
       }),
       {
         extends: true,
