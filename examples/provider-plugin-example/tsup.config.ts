@@ -1,9 +1,8 @@
 import { defineConfig } from 'tsup';
 
-// index: the provider and the plugin (the default export); hook: the CLI's `hacp:providers` hook;
-// forwarder: the endpoint's TCP forwarder, run as its own detached process.
+// index: the provider and the plugin (the default export); hook: the CLI's `hacp:providers` hook.
 export default defineConfig({
-  entry: ['src/index.ts', 'src/hook.ts', 'src/forwarder.ts'],
+  entry: ['src/index.ts', 'src/hook.ts'],
   format: ['esm'],
   target: 'node20',
   platform: 'node',

@@ -12,11 +12,11 @@ import {
   createProcessProvider,
   findProgram,
   fixedZones,
+  forwarderEndpointDriver,
   loopbackAddressPool,
   type ProcessInstanceApi,
   type ProcessLoadBalancerApi,
 } from '@hacp/core/provider-kit';
-import { defaultForwarderScript, forwarderEndpointDriver } from './endpoint.js';
 import { assertExampleRegion, assertExampleZone, EXAMPLE_ZONES } from './zones.js';
 
 /** Settings of createExampleProvider. */
@@ -62,9 +62,9 @@ function milliseconds(field: string, value: number | undefined, fallback: number
 /**
  * Creates Example Cloud: each instance is a set of detached processes on this machine with its own
  * loopback IP (127.a.b.c, `a` in 1..63), each endpoint address a detached TCP forwarder on another,
- * and the state a 0700 folder of JSON files. It is `@hacp/core/provider-kit`'s process cloud with
- * its own zones and its own endpoint program. What it starts outlives the process that created it,
- * until deleted; `close()` stops nothing.
+ * and the state a 0700 folder of JSON files. It is `@hacp/core/provider-kit`'s process cloud, with
+ * the kit's forwarder as its endpoint program, and its own zones. What it starts outlives the
+ * process that created it, until deleted; `close()` stops nothing.
  *
  * @example
  * import { createExampleProvider } from 'hacp-provider-example';
@@ -100,7 +100,7 @@ export function createExampleProvider(settings: ExampleProviderSettings): Exampl
   const { groups } = createProcessProvider({
     cloud,
     networks,
-    endpoint: forwarderEndpointDriver({ script: defaultForwarderScript(), logger }),
+    endpoint: forwarderEndpointDriver(cloud),
     resolveProgram: (command, root) => findProgram(command, { cwd: root, path: env.PATH ?? '' }),
     env,
     startCheckMs,

@@ -7,8 +7,8 @@
  * that survives a holder dying mid-write, detached processes stopped by pid and start time, loopback
  * addresses, atomic JSON files and `sleep(ms, signal)`. On top of them, a whole process cloud around
  * one context: instances (a NodeConfig's files and processes), addresses and load balancers served
- * by an endpoint program the provider brings (an EndpointDriver), recorded firewall rules and
- * `reach`.
+ * by an endpoint program (an EndpointDriver: the provider's own, or the kit's TCP forwarder),
+ * recorded firewall rules and `reach`.
  */
 export { createProcessAddresses, describeHolder } from './addresses.js';
 export {
@@ -35,6 +35,12 @@ export {
 } from './endpoints.js';
 export { FileMutex, type FileMutexOptions } from './file-mutex.js';
 export { createRecordedFirewalls } from './firewalls.js';
+export {
+  type ForwarderConfig,
+  type ForwarderStatus,
+  forwarderEndpointDriver,
+  forwarderPaths,
+} from './forwarder-endpoint.js';
 export {
   createProcessInstances,
   type ProcessInstanceApi,
