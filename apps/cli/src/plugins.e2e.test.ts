@@ -1,6 +1,6 @@
 // A provider plugin as a user adds one: `hacp plugins link` of examples/provider-plugin-example,
 // then up, replicate, status and down with --provider example, all through the built CLI, with
-// real etcd behind the example's own endpoint forwarder; then `hacp plugins unlink`.
+// real etcd behind the example's endpoint (the provider kit's forwarder); then `hacp plugins unlink`.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -67,7 +67,7 @@ describe('a provider loaded by package name', () => {
     expect(two.endpoint.mode).toBe('load-balanced');
     expect(two.endpoint.targets.every((target) => target.healthy)).toBe(true);
 
-    // The endpoint carries etcd traffic through the example's own forwarder.
+    // The endpoint carries etcd traffic through the example's endpoint, the provider kit's forwarder.
     const endpoints = [`https://${two.endpoint.address}:2379`];
     await etcdctlAt({ dataDir, endpoints, args: ['put', 'plugin/key', 'kept'] });
 
