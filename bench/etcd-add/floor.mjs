@@ -1,21 +1,114 @@
 // The floor of adding an etcd member, shared by bench/etcd-add and bench/lifecycle: the hacp way
-// (@hacp/etcd) and bare etcdctl commands, on a cluster started by @hacp/testkit, and the hashKv check
-// that the new member holds the same data.
-import { createMembershipClient } from '@hacp/etcd';
+// (@hacp/etcd) and bare etcdctl commands, on a cluster started by @hacp/testkit; the round around an
+// add (the new member, the checks that it joined with the same data, the reset) and what both keep of it.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { issueReplicaCerts } from '@hacp/certs';
+import { createMembershipClient, hexId } from '@hacp/etcd';
+import { freePorts } from '@hacp/testkit';
+import { removeFolder } from '../lib/harness.mjs';
+import { median, round1, spreadMs } from '../lib/report.mjs';
 
 /** Promotion as hacp waits for it, with room for a large database. */
 export const PROMOTE_OPTIONS = { timeoutMs: 300_000, stallAfterMs: 120_000 };
 /** How often the etcdctl floor retries a refused command, and for how long. */
 export const FLOOR_RETRY_MS = 100;
 export const FLOOR_TIMEOUT_MS = 300_000;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** etcd refuses membership changes until every voter has been connected for 5 s; wait longer than that. */
+export const STABLE_MS = 5_500;
+/** Where the members listen. */
+export const HOST = '127.0.0.1';
 
 export function tlsOf(pki) {
   return { caPem: pki.etcdCa.certPem, certPem: pki.etcdClient.certPem, keyPem: pki.etcdClient.keyPem };
 }
 
-/** Lines of an etcd (zap) log from byte `from` on, parsed. */
+// --- the round around an add ------------------------------------------------------------------------
+
+/**
+ * The member to add, on free ports, with its certificates issued beforehand (both sides start it with
+ * the same ready-made ones, outside the timing); resolves once the cluster is healthy and etcd-1 leads.
+ */
+export async function memberToAdd(cluster, { name, leaderUrl }) {
+  const [clientPort, peerPort] = await freePorts(2);
+  const member = {
+    name,
+    leaderUrl,
+    clientPort,
+    peerPort,
+    peerUrl: `https://${HOST}:${peerPort}`,
+    clientUrl: `https://${HOST}:${clientPort}`,
+    certs: await issueReplicaCerts(cluster.pki, { replicaName: name, hostname: name, internalIp: HOST }),
+  };
+  await cluster.waitHealthy();
+  if ((await cluster.leader()) !== 'etcd-1') throw new Error('etcd-1 does not lead');
+  return member;
+}
+
+/**
+ * Equal work, outside the timing: a started voter under its name and peer URL, started with an initial
+ * cluster of the leader and itself, and the same KV hash as the leader. Returns the hashes.
+ */
+export async function checkAdded({ cluster, admin, member, added, variant }) {
+  const { name } = member;
+  const expectedInitial = [`etcd-1=${cluster.member('etcd-1').peerUrl}`, `${name}=${member.peerUrl}`].sort();
+  if (added.initialCluster.split(',').sort().join(',') !== expectedInitial.join(',')) {
+    throw new Error(`${variant} started ${name} with --initial-cluster=${added.initialCluster}`);
+  }
+  const list = await admin.members();
+  const joined = list.find((entry) => entry.id === added.id);
+  if (
+    list.length !== 2 ||
+    joined === undefined ||
+    joined.learner ||
+    !joined.started ||
+    joined.name !== name ||
+    joined.peerUrls.join(',') !== member.peerUrl
+  ) {
+    throw new Error(`after the ${variant} add the member list is ${JSON.stringify(list)}`);
+  }
+  return waitForEqualHashes(admin, member.clientUrl, 2);
+}
+
+/**
+ * The reset, untimed: the member removed (hacp's safe removal; etcd holds a voter's removal until it has
+ * been connected for 5 s), its process killed, its data dropped.
+ */
+export async function removeAdded({ cluster, admin, added, name }) {
+  await admin.removeMember(added.id);
+  await cluster.killMember(name);
+  removeFolder(cluster.member(name).dataDir);
+}
+
+/** What both benchmarks keep of one add: its times, its attempts and what etcd refused the etcdctl side. */
+export function addRecord(variant, name, added) {
+  return {
+    variant,
+    member: name,
+    memberIdHex: hexId(added.id),
+    totalMs: round1(added.endedAt - added.startedAt),
+    addMs: round1(added.addMs),
+    startMs: round1(added.startMs),
+    promoteMs: round1(added.promoteMs),
+    ...(added.addAttempts === undefined ? {} : { addAttempts: added.addAttempts }),
+    promoteAttempts: added.promoteAttempts,
+    ...(added.refusals === undefined ? {} : { etcdctlRefusals: added.refusals }),
+  };
+}
+
+/** One side's adds (addRecords) over the rounds: the totals, each phase's median on its own, the attempts. */
+export function addSummary(records) {
+  return {
+    ...spreadMs(records.map((record) => record.totalMs)),
+    phasesMedianMs: {
+      add: round1(median(records.map((record) => record.addMs))),
+      start: round1(median(records.map((record) => record.startMs))),
+      promote: round1(median(records.map((record) => record.promoteMs))),
+    },
+    promoteAttemptsMedian: median(records.map((record) => record.promoteAttempts)),
+  };
+}
+
+// --- the two ways of adding -------------------------------------------------------------------------
 
 /** hacp: addLearner, start the member with what it returned, promoteWhenReady; one client, as `hacp` would make. */
 export async function addWithHacp(cluster, member) {

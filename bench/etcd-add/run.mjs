@@ -2,27 +2,56 @@
 // promoteWhenReady) against the same change made with bare etcdctl commands, for an empty database,
 // 256 MiB and 1 GiB, and the leader's write latency before and during the add. A benchmark, not a
 // test: `node bench/etcd-add/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
-import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, realpathSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statfsSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { createClusterPki, issueReplicaCerts } from '@hacp/certs';
-import { createMembershipClient, hexId, memberFlags } from '@hacp/etcd';
-import { freePorts, startEtcdCluster } from '@hacp/testkit';
-import { markdownTable, median, rewriteReadmeSection, toJson } from '../report.mjs';
+import { createClusterPki } from '@hacp/certs';
+import { createMembershipClient, memberFlags } from '@hacp/etcd';
+import { startEtcdCluster } from '@hacp/testkit';
+import { benchOptions, onInterrupt } from '../lib/harness.mjs';
 import {
+  cpuShare,
+  cpuTicks,
+  describeHost,
+  describeTmpFolder,
+  fileSha256,
+  firstLine,
+  packageVersion,
+} from '../lib/machine.mjs';
+import {
+  loadText,
+  markdownTable,
+  median,
+  msText as ms,
+  percentile,
+  plural,
+  readResults,
+  recordedOn,
+  round1,
+  round2,
+  saveResults,
+} from '../lib/report.mjs';
+import {
+  addRecord,
+  addSummary,
   addWithEtcdctl,
   addWithHacp,
+  checkAdded,
   FLOOR_RETRY_MS,
+  HOST,
+  memberToAdd,
   PROMOTE_OPTIONS,
+  removeAdded,
+  STABLE_MS,
   tlsOf,
-  waitForEqualHashes,
 } from './floor.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const quick = process.argv.includes('--quick');
+const options = benchOptions(import.meta.url);
+const { quick } = options;
 const MiB = 1024 * 1024;
 const SIZES = quick
   ? [
@@ -35,9 +64,6 @@ const SIZES = quick
       { label: '1 GiB', bytes: 1024 * MiB },
     ];
 const ROUNDS = quick ? 1 : 3;
-const HOST = '127.0.0.1';
-/** etcd refuses membership changes until every voter has been connected for 5 s; wait longer than that. */
-const STABLE_MS = 5_500;
 /** The last part of that wait is the "before" window of the write-latency probe. */
 const BEFORE_WINDOW_MS = 3_000;
 /** The probe: one small put at a time through the leader, at most one every 10 ms (≤ 100 writes/s). */
@@ -49,25 +75,12 @@ const SNAPSHOT_COUNT = 10_000;
 const README_START = '<!-- etcd-add-results:start -->';
 const README_END = '<!-- etcd-add-results:end -->';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
-const round2 = (value) => Math.round(value * 100) / 100;
-/** Nearest-rank percentile: the smallest sample at or above `q` of them. */
-const percentile = (values, q) => {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
-};
-
 // --- the cluster ------------------------------------------------------------------------------
 
 const live = new Set();
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    process.stderr.write(`\n${signal}: stopping the etcd clusters this run started\n`);
-    Promise.allSettled([...live].map((cluster) => cluster.stop())).then(() => process.exit(130));
-  });
-}
+onInterrupt('the etcd clusters this run started', () =>
+  Promise.allSettled([...live].map((cluster) => cluster.stop())),
+);
 
 /** Lines of an etcd (zap) log from byte `from` on, parsed. */
 function logLines(file, from = 0) {
@@ -166,19 +179,7 @@ function startWriter(client) {
 
 async function timedAdd(context, variant, name) {
   const { cluster, admin, writerClient, leaderUrl, leaderLog } = context;
-  const [clientPort, peerPort] = await freePorts(2);
-  const member = {
-    name,
-    leaderUrl,
-    clientPort,
-    peerPort,
-    peerUrl: `https://${HOST}:${peerPort}`,
-    clientUrl: `https://${HOST}:${clientPort}`,
-    // Issued outside the timing: both sides start the member with the same ready-made certificates.
-    certs: await issueReplicaCerts(cluster.pki, { replicaName: name, hostname: name, internalIp: HOST }),
-  };
-  await cluster.waitHealthy();
-  if ((await cluster.leader()) !== 'etcd-1') throw new Error('etcd-1 does not lead');
+  const member = await memberToAdd(cluster, { name, leaderUrl });
   const leaderLogFrom = logSize(leaderLog);
   const loadBefore = loadavg()[0];
   const writer = startWriter(writerClient);
@@ -190,26 +191,8 @@ async function timedAdd(context, variant, name) {
   } finally {
     await writer.stop();
   }
-  const totalMs = added.endedAt - added.startedAt;
 
-  // Equal work, outside the timing: a started voter under its name and peer URL, the same KV hash as the leader.
-  const expectedInitial = [`etcd-1=${cluster.member('etcd-1').peerUrl}`, `${name}=${member.peerUrl}`].sort();
-  if (added.initialCluster.split(',').sort().join(',') !== expectedInitial.join(',')) {
-    throw new Error(`${variant} started ${name} with --initial-cluster=${added.initialCluster}`);
-  }
-  const list = await admin.members();
-  const joined = list.find((entry) => entry.id === added.id);
-  if (
-    list.length !== 2 ||
-    joined === undefined ||
-    joined.learner ||
-    !joined.started ||
-    joined.name !== name ||
-    joined.peerUrls.join(',') !== member.peerUrl
-  ) {
-    throw new Error(`after the ${variant} add the member list is ${JSON.stringify(list)}`);
-  }
-  const hashes = await waitForEqualHashes(admin, member.clientUrl, 2);
+  const hashes = await checkAdded({ cluster, admin, member, added, variant });
   const [joinedStatus] = await admin.status({ endpoints: [member.clientUrl] });
   const sent = logLines(leaderLog, leaderLogFrom).filter((line) => line.msg === 'sent database snapshot');
   const joinedLog = logLines(cluster.member(name).logFile);
@@ -241,23 +224,10 @@ async function timedAdd(context, variant, name) {
     ({ at }) => at >= added.startedAt - BEFORE_WINDOW_MS && at < added.endedAt,
   );
 
-  // Reset, untimed: remove the member (hacp's safe removal; etcd holds a voter's removal until it has been
-  // connected for 5 s), kill its process, drop its data.
-  await admin.removeMember(added.id);
-  await cluster.killMember(name);
-  rmSync(cluster.member(name).dataDir, { recursive: true, force: true });
+  await removeAdded({ cluster, admin, added, name });
 
   return {
-    variant,
-    member: name,
-    memberIdHex: hexId(added.id),
-    totalMs: round1(totalMs),
-    addMs: round1(added.addMs),
-    startMs: round1(added.startMs),
-    promoteMs: round1(added.promoteMs),
-    ...(added.addAttempts === undefined ? {} : { addAttempts: added.addAttempts }),
-    promoteAttempts: added.promoteAttempts,
-    ...(added.refusals === undefined ? {} : { etcdctlRefusals: added.refusals }),
+    ...addRecord(variant, name, added),
     verified: {
       promotedVoter: true,
       kvHash: hashes[0].hash,
@@ -364,17 +334,8 @@ function rowOf(measured) {
   const pooled = (variant, window) => of(variant).flatMap((sample) => sample.writes[`${window}Ms`]);
   const side = (variant) => {
     const samples = of(variant);
-    const totals = samples.map((sample) => sample.totalMs);
     return {
-      medianMs: round1(median(totals)),
-      minMs: round1(Math.min(...totals)),
-      maxMs: round1(Math.max(...totals)),
-      phasesMedianMs: {
-        add: round1(median(samples.map((sample) => sample.addMs))),
-        start: round1(median(samples.map((sample) => sample.startMs))),
-        promote: round1(median(samples.map((sample) => sample.promoteMs))),
-      },
-      promoteAttemptsMedian: median(samples.map((sample) => sample.promoteAttempts)),
+      ...addSummary(samples),
       writesBefore: summarize(pooled(variant, 'before')),
       writesDuring: summarize(pooled(variant, 'during')),
       writeErrors: samples.reduce((sum, sample) => sum + sample.writes.errors, 0),
@@ -402,46 +363,18 @@ function rowOf(measured) {
 
 // --- reporting ------------------------------------------------------------------------------------
 
-function firstLine(command, args) {
-  try {
-    return execFileSync(command, args, { encoding: 'utf8' }).split('\n')[0].trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 function machine() {
-  const tmp = realpathSync(tmpdir());
-  let tmpFilesystem = 'unknown';
-  try {
-    const mounts = readFileSync('/proc/mounts', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' '))
-      .filter(
-        ([, mountPoint]) =>
-          mountPoint && (tmp === mountPoint || tmp.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`)),
-      )
-      .sort((a, b) => b[1].length - a[1].length);
-    if (mounts[0]) tmpFilesystem = `${mounts[0][2]} (${mounts[0][1]})`;
-  } catch {}
-  const etcdDist = join(here, '..', 'node_modules', '@hacp', 'etcd', 'dist', 'index.js');
-  const etcd3Package = join(here, '..', 'node_modules', 'etcd3', 'package.json');
+  const modules = join(here, '..', 'node_modules');
   return {
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-    os: `${type()} ${release()} ${arch()}`,
-    node: process.version,
+    ...describeHost(),
     etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
     etcdctl: firstLine('etcdctl', ['version']).replace(/^etcdctl version:\s*/, ''),
-    etcd3: JSON.parse(readFileSync(etcd3Package, 'utf8')).version,
-    tmpdir: tmp,
-    tmpFilesystem,
-    hacpEtcdDistSha256: createHash('sha256').update(readFileSync(etcdDist)).digest('hex').slice(0, 16),
+    etcd3: packageVersion(join(modules, 'etcd3', 'package.json')),
+    ...describeTmpFolder(),
+    hacpEtcdDistSha256: fileSha256(join(modules, '@hacp', 'etcd', 'dist', 'index.js')),
   };
 }
 
-const ms = (value) => (value === undefined ? 'n/a' : value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const latency = (summary) =>
   summary.count === 0 ? 'n/a' : `${ms(summary.p50)} / ${ms(summary.p99)} (${summary.count})`;
 
@@ -512,7 +445,6 @@ function phaseTable(rows) {
 
 function summary(results) {
   const { machine: host } = results;
-  const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
   return [
     mainTable(results.rows),
     '',
@@ -520,110 +452,58 @@ function summary(results) {
     '',
     phaseTable(results.rows),
     '',
-    `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, etcd ${host.etcd}, etcdctl ${host.etcdctl}, etcd3 ${host.etcd3}; data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end${
+    `${recordedOn(results.date, host)}, etcd ${host.etcd}, etcdctl ${host.etcdctl}, etcd3 ${host.etcd3}; data dirs on ${host.tmpFilesystem}; load average ${loadText(results.loadAverage.start)} at the start, ${loadText(results.loadAverage.end)} at the end${
       results.cpu === undefined
         ? ''
         : `; other processes and the kernel used ${results.cpu.otherPercentOfMachine}% of the cores meanwhile (${results.cpu.otherSeconds} CPU s, against ${results.cpu.thisRunSeconds} s for this run and its etcd processes)`
-    }. ${results.rounds} round${results.rounds === 1 ? '' : 's'} of each per size, alternating which goes first; the whole run took ${Math.round(results.runMs / 1000)} s.`,
+    }. ${plural(results.rounds, 'round')} of each per size, alternating which goes first; the whole run took ${Math.round(results.runMs / 1000)} s.`,
   ].join('\n');
 }
 
-function rewriteReadme(text) {
-  rewriteReadmeSection({ start: README_START, end: README_END, text });
-}
-
-/** Clock ticks of the whole machine (busy and stolen, from /proc/stat) and of this process with its reaped children. */
-function cpuTicks() {
-  try {
-    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
-      .split('\n')[0]
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    const own = readFileSync('/proc/self/stat', 'utf8');
-    const fields = own
-      .slice(own.lastIndexOf(')') + 2)
-      .split(' ')
-      .map(Number);
-    // utime, stime, cutime, cstime: the etcd and etcdctl processes count once they have exited.
-    const mine = fields[11] + fields[12] + fields[13] + fields[14];
-    return { busy: user + nice + system + irq + softirq, steal, mine };
-  } catch {
-    return undefined;
+/** The run: every size on a fresh cluster, then the rows. */
+async function measure() {
+  const runStarted = performance.now();
+  const largest = Math.max(...SIZES.map((size) => size.bytes));
+  const { bavail, bsize } = statfsSync(tmpdir());
+  // The leader's database, the new member's copy, the snapshot it receives next to it, and slack.
+  const needed = 3 * largest + 1024 * MiB;
+  if (bavail * bsize < needed) {
+    throw new Error(
+      `${tmpdir()} has ${Math.floor((bavail * bsize) / MiB)} MiB free; this run needs about ${Math.ceil(needed / MiB)} MiB.`,
+    );
   }
-}
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** How much of the machine's CPU went to this run, to other processes (and the kernel), and to other guests. */
-function cpuShare(start, end, wallMs) {
-  if (start === undefined || end === undefined) return undefined;
-  const seconds = (ticks) => Math.round((ticks / CLOCK_TICKS) * 10) / 10;
-  const capacity = (wallMs / 1000) * cpus().length;
-  // Both counts are sampled by the kernel at its tick; the difference can dip a little below zero.
-  const others = Math.max(0, end.busy - start.busy - (end.mine - start.mine));
+  const loadAtStart = loadavg();
+  const cpuAtStart = cpuTicks();
+  const pki = await createClusterPki({ clusterName: 'bench', endpointAddress: HOST });
+  const measured = [];
+  for (const size of SIZES) measured.push(await measureSize(pki, size));
+  const rows = measured.map(rowOf);
   return {
-    thisRunSeconds: seconds(end.mine - start.mine),
-    otherSeconds: seconds(others),
-    stolenSeconds: seconds(end.steal - start.steal),
-    otherPercentOfMachine: Math.round(((others / CLOCK_TICKS) * 100) / capacity),
+    date: new Date().toISOString(),
+    machine: machine(),
+    rounds: ROUNDS,
+    settings: {
+      stableBeforeAddMs: STABLE_MS,
+      beforeWindowMs: BEFORE_WINDOW_MS,
+      writerIntervalMs: WRITER_INTERVAL_MS,
+      fillValueBytes: FILL_VALUE_BYTES,
+      fillInFlight: FILL_IN_FLIGHT,
+      snapshotCount: SNAPSHOT_COUNT,
+      hacpPromoteOptions: { ...PROMOTE_OPTIONS, intervalMs: 'default (500)' },
+      floorRetryMs: FLOOR_RETRY_MS,
+    },
+    loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
+    runMs: Math.round(performance.now() - runStarted),
+    // CPU time of other processes and the kernel (which also writes this run's data back to disk) while it ran.
+    cpu: cpuShare(cpuAtStart, cpuTicks(), performance.now() - runStarted),
+    rows,
+    sizes: measured,
   };
 }
 
 // --- the run --------------------------------------------------------------------------------------
 
-const runStarted = performance.now();
-const largest = Math.max(...SIZES.map((size) => size.bytes));
-const { bavail, bsize } = statfsSync(tmpdir());
-// The leader's database, the new member's copy, the snapshot it receives next to it, and slack.
-const needed = 3 * largest + 1024 * MiB;
-if (bavail * bsize < needed) {
-  throw new Error(
-    `${tmpdir()} has ${Math.floor((bavail * bsize) / MiB)} MiB free; this run needs about ${Math.ceil(needed / MiB)} MiB.`,
-  );
-}
-const loadAtStart = loadavg();
-const cpuAtStart = cpuTicks();
-const pki = await createClusterPki({ clusterName: 'bench', endpointAddress: HOST });
-const measured = [];
-for (const size of SIZES) measured.push(await measureSize(pki, size));
-const rows = measured.map(rowOf);
-const results = {
-  date: new Date().toISOString(),
-  machine: machine(),
-  rounds: ROUNDS,
-  settings: {
-    stableBeforeAddMs: STABLE_MS,
-    beforeWindowMs: BEFORE_WINDOW_MS,
-    writerIntervalMs: WRITER_INTERVAL_MS,
-    fillValueBytes: FILL_VALUE_BYTES,
-    fillInFlight: FILL_IN_FLIGHT,
-    snapshotCount: SNAPSHOT_COUNT,
-    hacpPromoteOptions: { ...PROMOTE_OPTIONS, intervalMs: 'default (500)' },
-    floorRetryMs: FLOOR_RETRY_MS,
-  },
-  loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
-  runMs: Math.round(performance.now() - runStarted),
-  // CPU time of other processes and the kernel (which also writes this run's data back to disk) while it ran.
-  cpu: cpuShare(cpuAtStart, cpuTicks(), performance.now() - runStarted),
-  rows,
-  sizes: measured,
-};
+const results = options['from-results'] ? readResults(here) : await measure();
 const text = summary(results);
 console.log(text);
-if (quick) {
-  console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
-} else {
-  writeFileSync(join(here, 'results.json'), `${toJson(results)}\n`);
-  rewriteReadme(text);
-  console.log(
-    `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the tables in bench/README.md.`,
-  );
-}
+saveResults({ folder: here, options, results, sections: [{ start: README_START, end: README_END, text }] });

@@ -5,24 +5,43 @@
 // `node bench/gce/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing);
 // `--out <file>` writes the results, every request included, to that file as well.
 
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createGceProvider } from '@hacp/provider-gce';
 import { createControlPlane } from '@hacp/sdk';
 import { isAlive, startComputeApiServer, trackedPids } from '@hacp/testkit';
-import { markdownTable, median, rewriteReadmeSection, toJson } from '../report.mjs';
+import { benchOptions, onInterrupt, removeFolder, tempFolder } from '../lib/harness.mjs';
+import {
+  builtCodeSha256,
+  dependencyVersion,
+  describeHost,
+  describeTmpFolder,
+  firstLine,
+  packageVersion,
+  procStat,
+} from '../lib/machine.mjs';
+import {
+  loadText,
+  markdownTable,
+  median,
+  msText as ms,
+  plural,
+  readResults,
+  recordedOn,
+  round1,
+  saveResults,
+  spread,
+  toJson,
+} from '../lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
-const quick = process.argv.includes('--quick');
 /** `--out <file>`: also write the results (every request of every round) there, with `--quick` too. */
-const outIndex = process.argv.indexOf('--out');
-const outFile = outIndex > 0 ? process.argv[outIndex + 1] : undefined;
+const options = benchOptions(import.meta.url, { out: { type: 'string' } });
+const { quick, out: outFile } = options;
 const ROUNDS = quick ? 1 : 3;
 const PROJECT = 'hacp-test';
 const REGION = 'europe-west1';
@@ -41,14 +60,6 @@ const OPERATION_TIMEOUT_MS = 300_000;
 const CHECK_FOR_MS = 30_000;
 const README_START = '<!-- gce-results:start -->';
 const README_END = '<!-- gce-results:end -->';
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
-const spread = (values) => ({
-  median: round1(median(values)),
-  min: round1(Math.min(...values)),
-  max: round1(Math.max(...values)),
-});
 
 // --- kube-up's side: the gcloud calls, one after another --------------------------------------------
 // From ../shared/reference/kube-up-behaviour.md §2.3 (KUBE_REPLICATE_EXISTING_MASTER=true) and §2.4
@@ -378,7 +389,7 @@ const seenPids = new Set();
 let world;
 
 async function startWorld() {
-  const root = mkdtempSync(join(tmpdir(), 'hacp-bench-gce-'));
+  const root = tempFolder('gce');
   const server = await startComputeApiServer({
     projects: [PROJECT],
     latencyMs: 0,
@@ -425,7 +436,7 @@ async function stopWorld() {
   if (current.server.runtimeErrors.length > 0) {
     problems.push(`VM runtime errors: ${JSON.stringify(current.server.runtimeErrors)}`);
   }
-  rmSync(current.root, { recursive: true, force: true });
+  removeFolder(current.root);
   return problems;
 }
 
@@ -634,8 +645,6 @@ function summarize(scenario, samples) {
   };
 }
 
-const ms = (value) =>
-  value === undefined ? 'n/a' : Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1);
 const seconds = (value) => `${(value / 1000).toFixed(2)} s`;
 const count = (summary) =>
   summary.min === summary.max ? String(summary.median) : `${summary.median} (${summary.min}–${summary.max})`;
@@ -763,7 +772,6 @@ function kubeUpTable(summary) {
 
 function summaryText(results) {
   const { machine: host } = results;
-  const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
   return [
     mainTable(results.changes),
     '',
@@ -771,88 +779,30 @@ function summaryText(results) {
     '',
     ...results.changes.flatMap((summary) => [stepsTable(summary), '']),
     ...results.changes.flatMap((summary) => [kubeUpTable(summary), '']),
-    `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, @hacp/sdk ${host.sdk}, @hacp/provider-gce ${host.providerGce}, @google-cloud/compute ${host.googleCloudCompute} (REST fallback), etcd ${host.etcd} (build ${host.hacpBuildSha256}); VM and data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${results.rounds} round${results.rounds === 1 ? '' : 's'} of each change, each on a fresh cluster and server; ${LATENCY_MS} ms added to every request of the measured operation only, operations DONE ${results.settings.operationDelayMs} ms after they were accepted, drain ${DRAIN_MS} ms; the whole run took ${Math.round(results.runMs / 1000)} s.`,
+    `${recordedOn(results.date, host)}, @hacp/sdk ${host.sdk}, @hacp/provider-gce ${host.providerGce}, @google-cloud/compute ${host.googleCloudCompute} (REST fallback), etcd ${host.etcd} (build ${host.hacpBuildSha256}); VM and data dirs on ${host.tmpFilesystem}; load average ${loadText(results.loadAverage.start)} at the start, ${loadText(results.loadAverage.end)} at the end. ${plural(results.rounds, 'round')} of each change, each on a fresh cluster and server; ${LATENCY_MS} ms added to every request of the measured operation only, operations DONE ${results.settings.operationDelayMs} ms after they were accepted, drain ${DRAIN_MS} ms; the whole run took ${Math.round(results.runMs / 1000)} s.`,
   ].join('\n');
-}
-
-function firstLine(command, args) {
-  try {
-    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-      .split('\n')[0]
-      .trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** A hash of the built code the run loads (the SDK and the workspace packages it uses), to tell builds apart. */
 function buildHash() {
-  const hash = createHash('sha256');
   const dirs = [
     join(repoRoot, 'apps', 'sdk', 'dist'),
     ...['certs', 'core', 'etcd', 'lease-identity', 'provider-gce', 'testkit', 'topology'].map((name) =>
       join(repoRoot, 'packages', name, 'dist'),
     ),
   ];
-  const walk = (dir) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.js'))
-        hash.update(`${relative(repoRoot, path)}\0`).update(readFileSync(path));
-    }
-  };
-  for (const dir of dirs) walk(dir);
-  return hash.digest('hex').slice(0, 16);
-}
-
-function versionOf(packageJson) {
-  try {
-    return JSON.parse(readFileSync(packageJson, 'utf8')).version;
-  } catch {
-    return 'unknown';
-  }
+  return builtCodeSha256({ root: repoRoot, dirs });
 }
 
 function machine() {
-  const tmp = realpathSync(tmpdir());
-  let tmpFilesystem = 'unknown';
-  try {
-    const mounts = readFileSync('/proc/mounts', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' '))
-      .filter(
-        ([, mountPoint]) =>
-          mountPoint && (tmp === mountPoint || tmp.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`)),
-      )
-      .sort((a, b) => b[1].length - a[1].length);
-    if (mounts[0]) tmpFilesystem = `${mounts[0][2]} (${mounts[0][1]})`;
-  } catch {}
-  const providerDir = join(repoRoot, 'packages', 'provider-gce');
-  let compute = 'unknown';
-  try {
-    compute = versionOf(
-      createRequire(join(providerDir, 'package.json')).resolve('@google-cloud/compute/package.json'),
-    );
-  } catch {}
+  const providerPackage = join(repoRoot, 'packages', 'provider-gce', 'package.json');
   return {
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-    os: `${type()} ${release()} ${arch()}`,
-    node: process.version,
-    sdk: versionOf(join(repoRoot, 'apps', 'sdk', 'package.json')),
-    providerGce: versionOf(join(providerDir, 'package.json')),
-    googleCloudCompute: compute,
+    ...describeHost(),
+    sdk: packageVersion(join(repoRoot, 'apps', 'sdk', 'package.json')),
+    providerGce: packageVersion(providerPackage),
+    googleCloudCompute: dependencyVersion(providerPackage, '@google-cloud/compute'),
     etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
-    tmpdir: tmp,
-    tmpFilesystem,
+    ...describeTmpFolder(),
     hacpBuildSha256: buildHash(),
   };
 }
@@ -862,12 +812,8 @@ function machine() {
 /** Whether a pid still runs (a zombie does not count). */
 function running(pid) {
   if (!isAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
+  const stat = procStat(pid);
+  return stat !== undefined && stat[0] !== 'Z';
 }
 
 let cleaning;
@@ -877,78 +823,75 @@ function cleanup() {
   });
   return cleaning;
 }
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    process.stderr.write(`\n${signal}: stopping the cluster and server this run started\n`);
-    stopping.abort();
-    cleanup().finally(() => process.exit(130));
-  });
-}
+onInterrupt('the cluster and server this run started', () => {
+  stopping.abort();
+  return cleanup();
+});
 
 // --- the run ----------------------------------------------------------------------------------------
 
-// Every module of hacp's is loaded once, when this process starts (the imports above), so a rebuild
-// during the run cannot mix two builds; the hash tells which build these numbers are from.
-const runStarted = performance.now();
-const loadAtStart = loadavg();
-const host = machine();
-const samples = Object.fromEntries(SCENARIOS.map(({ id }) => [id, []]));
-const problems = [];
-try {
-  for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which change goes first, so that both share the machine's noise.
-    const order = round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse();
-    process.stderr.write(`round ${round + 1}:`);
-    for (const scenario of order) {
-      const sample = await scenario.round();
-      problems.push(...(await stopWorld()));
-      samples[scenario.id].push({ round: round + 1, ...sample });
-      process.stderr.write(
-        ` ${scenario.id} ${sample.serialRoundTrips} round trips, ${sample.requests} requests, ${(sample.wallMs / 1000).toFixed(2)} s;`,
-      );
+/** Both changes, alternating which goes first, each round on a fresh cluster and server. */
+async function measure() {
+  // Every module of hacp's is loaded once, when this process starts (the imports above), so a rebuild
+  // during the run cannot mix two builds; the hash tells which build these numbers are from.
+  const runStarted = performance.now();
+  const loadAtStart = loadavg();
+  const host = machine();
+  const samples = Object.fromEntries(SCENARIOS.map(({ id }) => [id, []]));
+  const problems = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate which change goes first, so that both share the machine's noise.
+      const order = round % 2 === 0 ? SCENARIOS : [...SCENARIOS].reverse();
+      process.stderr.write(`round ${round + 1}:`);
+      for (const scenario of order) {
+        const sample = await scenario.round();
+        problems.push(...(await stopWorld()));
+        samples[scenario.id].push({ round: round + 1, ...sample });
+        process.stderr.write(
+          ` ${scenario.id} ${sample.serialRoundTrips} round trips, ${sample.requests} requests, ${(sample.wallMs / 1000).toFixed(2)} s;`,
+        );
+      }
+      process.stderr.write('\n');
     }
-    process.stderr.write('\n');
+  } finally {
+    await cleanup();
   }
-} finally {
-  await cleanup();
+  // Nothing the run started may still run: every VM process the testkit tracked, by pid.
+  const left = [...seenPids].filter(running);
+  if (left.length > 0 || trackedPids().length > 0) {
+    problems.push(`processes left running: ${[...new Set([...left, ...trackedPids()])].join(', ')}`);
+  }
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  return {
+    date: new Date().toISOString(),
+    machine: host,
+    rounds: ROUNDS,
+    settings: {
+      project: PROJECT,
+      region: REGION,
+      zones: [FIRST_ZONE, SECOND_ZONE],
+      latencyMs: LATENCY_MS,
+      latencyDuring: 'the measured operation only (up, and the replicate before a measured remove, at 0)',
+      operationDelayMs: OPERATION_DELAY_MS,
+      provider: {
+        reach: 'direct',
+        kubeApiserver: false,
+        retry: 'default ({ attempts: 5, baseDelayMs: 500 })',
+      },
+      timeouts: { drain: DRAIN_MS },
+      kubeUpRoundTripsPerCall: ROUND_TRIPS,
+      vmProcessesChecked: seenPids.size,
+    },
+    loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
+    runMs: Math.round(performance.now() - runStarted),
+    changes: SCENARIOS.map((scenario) => summarize(scenario, samples[scenario.id])),
+    samples: SCENARIOS.map(({ id, change }) => ({ change, rounds: samples[id] })),
+  };
 }
-// Nothing the run started may still run: every VM process the testkit tracked, by pid.
-const left = [...seenPids].filter(running);
-if (left.length > 0 || trackedPids().length > 0) {
-  problems.push(`processes left running: ${[...new Set([...left, ...trackedPids()])].join(', ')}`);
-}
-if (problems.length > 0) throw new Error(problems.join('\n'));
-const changes = SCENARIOS.map((scenario) => summarize(scenario, samples[scenario.id]));
-const results = {
-  date: new Date().toISOString(),
-  machine: host,
-  rounds: ROUNDS,
-  settings: {
-    project: PROJECT,
-    region: REGION,
-    zones: [FIRST_ZONE, SECOND_ZONE],
-    latencyMs: LATENCY_MS,
-    latencyDuring: 'the measured operation only (up, and the replicate before a measured remove, at 0)',
-    operationDelayMs: OPERATION_DELAY_MS,
-    provider: { reach: 'direct', kubeApiserver: false, retry: 'default ({ attempts: 5, baseDelayMs: 500 })' },
-    timeouts: { drain: DRAIN_MS },
-    kubeUpRoundTripsPerCall: ROUND_TRIPS,
-    vmProcessesChecked: seenPids.size,
-  },
-  loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
-  runMs: Math.round(performance.now() - runStarted),
-  changes,
-  samples: SCENARIOS.map(({ id, change }) => ({ change, rounds: samples[id] })),
-};
+
+const results = options['from-results'] ? readResults(here) : await measure();
 const text = summaryText(results);
 console.log(text);
 if (outFile !== undefined) writeFileSync(outFile, `${toJson(results)}\n`);
-if (quick) {
-  console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
-} else {
-  writeFileSync(join(here, 'results.json'), `${toJson(results)}\n`);
-  rewriteReadmeSection({ start: README_START, end: README_END, text });
-  console.log(
-    `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the tables in bench/README.md.`,
-  );
-}
+saveResults({ folder: here, options, results, sections: [{ start: README_START, end: README_END, text }] });

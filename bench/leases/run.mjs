@@ -3,17 +3,28 @@
 // below, line for line in what it sends and when), both through @kubernetes/client-node against the
 // testkit's Lease API server over HTTPS, in the same run. A benchmark, not a test:
 // `node bench/leases/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
-import { readFileSync, writeFileSync } from 'node:fs';
-import { arch, cpus, loadavg, release, totalmem, type } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLeaderElector } from '@hacp/lease-identity';
 import { startLeaseApiServer } from '@hacp/testkit';
 import { CoordinationV1Api, KubeConfig, V1MicroTime } from '@kubernetes/client-node';
-import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
+import { benchOptions } from '../lib/harness.mjs';
+import { describeHost, packageVersion } from '../lib/machine.mjs';
+import {
+  markdownTable,
+  median,
+  plural,
+  readResults,
+  recordedOn,
+  round1,
+  saveResults,
+  spread,
+} from '../lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const quick = process.argv.includes('--quick');
+const options = benchOptions(import.meta.url);
+const { quick } = options;
 const NAMESPACE = 'bench';
 const CANDIDATES = 4;
 const README_START = '<!-- leases-results:start -->';
@@ -269,7 +280,6 @@ const IMPLEMENTATIONS = {
 // --- measuring ----------------------------------------------------------------------------------------
 
 const round0 = (value) => Math.round(value);
-const round1 = (value) => Math.round(value * 10) / 10;
 
 async function waitFor(condition, timeoutMs) {
   const deadline = performance.now() + timeoutMs;
@@ -404,16 +414,8 @@ async function phase(server, kubeConfig, { label, timings, rounds, steadyPeriods
     const followerGets = median(steady.followers.map((f) => f.get));
     return {
       implementation,
-      crashMs: {
-        median: round0(median(crash)),
-        min: round0(Math.min(...crash)),
-        max: round0(Math.max(...crash)),
-      },
-      releaseMs: {
-        median: round0(median(released)),
-        min: round0(Math.min(...released)),
-        max: round0(Math.max(...released)),
-      },
+      crashMs: spread(crash, round0),
+      releaseMs: spread(released, round0),
       leaderPerMinute: { get: round1(steady.leader.get), update: round1(steady.leader.update) },
       followerPerMinute: {
         get: round1(followerGets),
@@ -492,78 +494,74 @@ function table(phases) {
 }
 
 function machine() {
-  const version = (path) =>
-    JSON.parse(readFileSync(join(here, '..', 'node_modules', path, 'package.json'), 'utf8')).version;
   return {
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-    os: `${type()} ${release()} ${arch()}`,
-    node: process.version,
-    clientNode: version('@kubernetes/client-node'),
+    ...describeHost(),
+    clientNode: packageVersion(
+      join(here, '..', 'node_modules', '@kubernetes', 'client-node', 'package.json'),
+    ),
   };
 }
 
 function summary(results) {
   const { machine: host, date } = results;
-  const rounds = results.phases
-    .map((p) => `${p.rounds} round${p.rounds === 1 ? '' : 's'} (${p.label})`)
-    .join(', ');
+  const rounds = results.phases.map((p) => `${plural(p.rounds, 'round')} (${p.label})`).join(', ');
   return [
     table(results.phases),
     '',
-    `Recorded ${date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, @kubernetes/client-node ${host.clientNode}; ${CANDIDATES} candidates per lease, ${rounds}, hacp and client-go running at the same time on their own leases; load average ${results.loadAverage.start.toFixed(1)} at the start, ${results.loadAverage.end.toFixed(1)} at the end. Requests per minute are at the default 2 s retry period (the scaled phase's counts × 0.2); the server's log agreed with the per-elector counts: ${results.serverLogAgrees ? 'yes' : 'NO'}.`,
+    `${recordedOn(date, host)}, @kubernetes/client-node ${host.clientNode}; ${CANDIDATES} candidates per lease, ${rounds}, hacp and client-go running at the same time on their own leases; load average ${results.loadAverage.start.toFixed(1)} at the start, ${results.loadAverage.end.toFixed(1)} at the end. Requests per minute are at the default 2 s retry period (the scaled phase's counts × 0.2); the server's log agreed with the per-elector counts: ${results.serverLogAgrees ? 'yes' : 'NO'}.`,
   ].join('\n');
 }
 
-function rewriteReadme(text) {
-  rewriteReadmeSection({ start: README_START, end: README_END, text });
+// --- the run ----------------------------------------------------------------------------------------
+
+/** Every phase against one Lease API server, then whether its log agrees with the electors' counts. */
+async function measure() {
+  const startedAt = performance.now();
+  const loadAtStart = loadavg()[0];
+  const server = await startLeaseApiServer({ namespaces: [NAMESPACE] });
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(server.kubeconfig({ namespace: NAMESPACE }));
+  const phases = [];
+  try {
+    for (const spec of PHASES) phases.push(await phase(server, kubeConfig, spec));
+  } finally {
+    await server.stop();
+  }
+  // The per-elector counts and the server's log count the same requests (to a request or two at the edges).
+  const serverLogAgrees = phases.every((p) =>
+    [p.hacp, p.clientGo].every((row) => {
+      const followers = CANDIDATES - 1;
+      const fromCounts = {
+        get: row.leaderPerMinute.get + followers * row.followerPerMinute.get,
+        update: row.leaderPerMinute.update + followers * row.followerPerMinute.update,
+      };
+      const slack = (2 * 60_000) / row.steadyWindowMs;
+      return (
+        Math.abs(fromCounts.get - row.serverLogPerMinute.get) <= slack * CANDIDATES &&
+        Math.abs(fromCounts.update - row.serverLogPerMinute.update) <= slack * CANDIDATES
+      );
+    }),
+  );
+  return {
+    date: new Date().toISOString(),
+    machine: machine(),
+    candidates: CANDIDATES,
+    loadAverage: { start: round1(loadAtStart), end: round1(loadavg()[0]) },
+    durationS: round1((performance.now() - startedAt) / 1000),
+    serverLogAgrees,
+    phases,
+  };
 }
 
-const startedAt = performance.now();
-const loadAtStart = loadavg()[0];
-const server = await startLeaseApiServer({ namespaces: [NAMESPACE] });
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromString(server.kubeconfig({ namespace: NAMESPACE }));
-const phases = [];
-try {
-  for (const spec of PHASES) phases.push(await phase(server, kubeConfig, spec));
-} finally {
-  await server.stop();
-}
-// The per-elector counts and the server's log count the same requests (to a request or two at the edges).
-const serverLogAgrees = phases.every((p) =>
-  [p.hacp, p.clientGo].every((row) => {
-    const followers = CANDIDATES - 1;
-    const fromCounts = {
-      get: row.leaderPerMinute.get + followers * row.followerPerMinute.get,
-      update: row.leaderPerMinute.update + followers * row.followerPerMinute.update,
-    };
-    const slack = (2 * 60_000) / row.steadyWindowMs;
-    return (
-      Math.abs(fromCounts.get - row.serverLogPerMinute.get) <= slack * CANDIDATES &&
-      Math.abs(fromCounts.update - row.serverLogPerMinute.update) <= slack * CANDIDATES
-    );
-  }),
-);
-const results = {
-  date: new Date().toISOString(),
-  machine: machine(),
-  candidates: CANDIDATES,
-  loadAverage: { start: round1(loadAtStart), end: round1(loadavg()[0]) },
-  durationS: round1((performance.now() - startedAt) / 1000),
-  serverLogAgrees,
-  phases,
-};
+const results = options['from-results'] ? readResults(here) : await measure();
 const text = summary(results);
 console.log(text);
 console.log(`\n(${results.durationS} s)`);
-if (quick) {
-  console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
-} else {
-  writeFileSync(join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  rewriteReadme(text);
-  console.log(
-    `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the table in bench/README.md.`,
-  );
-}
+saveResults({
+  folder: here,
+  options,
+  results,
+  sections: [{ start: README_START, end: README_END, text }],
+  format: (value) => JSON.stringify(value, null, 2),
+  tables: 'the table',
+});

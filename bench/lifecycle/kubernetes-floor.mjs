@@ -3,13 +3,15 @@
 // kube-scheduler with their kubeconfigs), each polled until it answers, with hacp's own command lines.
 // The PKI and the replica's files are made beforehand, outside the timing; what is timed is process
 // start → ready.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClusterPki, issueReplicaCerts, replicaNodeFiles, withReplica } from '@hacp/certs';
 import { spawnTracked } from '@hacp/testkit';
+import { removeFolder, tempFolder } from '../lib/harness.mjs';
+import { round1 } from '../lib/report.mjs';
 
 /** How often a script's `until curl …; do sleep 0.1; done` asks; the same as bench/etcd-add's floor. */
 export const PROBE_INTERVAL_MS = 100;
@@ -27,9 +29,6 @@ export const PORTS = {
   sch: 10259,
 };
 const NAME = 'kubernetes-master';
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const round1 = (value) => Math.round(value * 10) / 10;
 
 /** Whether every one of `ports` can be bound on `address` now. */
 async function portsFree(address, ports) {
@@ -179,7 +178,7 @@ export function floorCommands({ root, address, binaries, minor, etcdToken, adver
 export async function prepareFloorReplica({ binaries, minor }) {
   const started = performance.now();
   const address = await ownLoopbackAddress();
-  const dir = mkdtempSync(join(tmpdir(), 'hacp-bench-kube-floor-'));
+  const dir = tempFolder('kube-floor');
   chmodSync(dir, 0o700);
   const root = join(dir, 'root');
   const pki = await createClusterPki({ clusterName: 'kubernetes', endpointAddress: address });
@@ -362,7 +361,7 @@ export async function stopComponents(replica, names = [...replica.processes.keys
 /** Stops everything and removes the replica's folder. */
 export async function removeFloorReplica(replica) {
   await stopComponents(replica);
-  rmSync(replica.dir, { recursive: true, force: true });
+  removeFolder(replica.dir);
 }
 
 /**

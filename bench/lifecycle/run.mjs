@@ -6,34 +6,53 @@
 // Kubernetes control plane (`up --kubernetes-version 1.23`), against the same binaries started by hand
 // to /readyz and /healthz (kubernetes-floor.mjs). A benchmark, not a test:
 // `node bench/lifecycle/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
-import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createClusterPki, issueReplicaCerts } from '@hacp/certs';
-import { createMembershipClient, hexId, memberFlags } from '@hacp/etcd';
-import { freePorts, startEtcdCluster } from '@hacp/testkit';
+import { createClusterPki } from '@hacp/certs';
+import { createMembershipClient, memberFlags } from '@hacp/etcd';
+import { startEtcdCluster } from '@hacp/testkit';
 import {
+  addRecord,
+  addSummary,
   addWithEtcdctl,
   addWithHacp,
+  checkAdded,
   FLOOR_RETRY_MS,
+  HOST,
+  memberToAdd,
   PROMOTE_OPTIONS,
+  removeAdded,
+  STABLE_MS,
   tlsOf,
-  waitForEqualHashes,
 } from '../etcd-add/floor.mjs';
-import { markdownTable, median, rewriteReadmeSection, toJson } from '../report.mjs';
+import { benchOptions, onInterrupt, removeFolder, tempFolder } from '../lib/harness.mjs';
+import {
+  builtCodeSha256,
+  dependencyVersion,
+  describeHost,
+  describeTmpFolder,
+  firstLine,
+  packageVersion,
+  procStat,
+} from '../lib/machine.mjs';
+import {
+  loadText,
+  markdownTable,
+  median,
+  msText as ms,
+  plural,
+  readResults,
+  recordedOn,
+  round1,
+  round2,
+  saveResults,
+  spreadMs,
+} from '../lib/report.mjs';
 import {
   differencesFromHacp,
   FLOOR_VARIANTS,
@@ -44,12 +63,12 @@ import {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
-const quick = process.argv.includes('--quick');
+const options = benchOptions(import.meta.url);
+const { quick } = options;
 const ROUNDS = quick ? 1 : 3;
 /** Cold-start runs of each process per round (after the round's `remove --zone local-b`): 12 in all. */
 const COLD_RUNS_PER_ROUND = quick ? 3 : 4;
 const COMMAND_TIMEOUT_MS = 240_000;
-const HOST = '127.0.0.1';
 const README_START = '<!-- lifecycle-results:start -->';
 const README_END = '<!-- lifecycle-results:end -->';
 const README_KUBE_START = '<!-- lifecycle-kubernetes-results:start -->';
@@ -76,19 +95,6 @@ const KUBE_LIFECYCLE = lifecycle(['--kubernetes-version', KUBERNETES_SPEC]);
  */
 const KUBE_CACHE = join(tmpdir(), 'hacp-bench-lifecycle-cache');
 const label = (args) => `hacp ${args.join(' ')}`;
-
-// The floor, as bench/etcd-add measures it (its settings, unchanged).
-/** etcd refuses membership changes until every voter has been connected for 5 s; wait longer than that. */
-const STABLE_MS = 5_500;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
-const round2 = (value) => Math.round(value * 100) / 100;
-const spread = (values) => ({
-  medianMs: round1(median(values)),
-  minMs: round1(Math.min(...values)),
-  maxMs: round1(Math.max(...values)),
-});
 
 // --- the CLI ----------------------------------------------------------------------------------------
 
@@ -409,63 +415,20 @@ async function coldStart(stateDir, into) {
 async function timedAdd(floor, variant) {
   const { cluster, admin, leaderUrl } = floor;
   const name = `member-${++floor.added + 1}`;
-  const [clientPort, peerPort] = await freePorts(2);
-  const member = {
-    name,
-    leaderUrl,
-    clientPort,
-    peerPort,
-    peerUrl: `https://${HOST}:${peerPort}`,
-    clientUrl: `https://${HOST}:${clientPort}`,
-    // Issued outside the timing: both sides start the member with the same ready-made certificates.
-    certs: await issueReplicaCerts(cluster.pki, { replicaName: name, hostname: name, internalIp: HOST }),
-  };
-  await cluster.waitHealthy();
-  if ((await cluster.leader()) !== 'etcd-1') throw new Error('etcd-1 does not lead');
+  const member = await memberToAdd(cluster, { name, leaderUrl });
   // Stable (one healthy voter, no membership change) for over 5 s when the add starts. etcd-add sleeps the
   // whole 5.5 s; here the lifecycle commands usually ran since the last change, so the wait is the rest.
   const waitedMs = Math.max(0, STABLE_MS - (performance.now() - floor.lastChangeAt));
   await sleep(waitedMs);
   const added =
     variant === 'hacp' ? await addWithHacp(cluster, member) : await addWithEtcdctl(cluster, member);
-  const totalMs = added.endedAt - added.startedAt;
-
-  // Equal work, outside the timing: a started voter under its name and peer URL, the same KV hash as the leader.
-  const expectedInitial = [`etcd-1=${cluster.member('etcd-1').peerUrl}`, `${name}=${member.peerUrl}`].sort();
-  if (added.initialCluster.split(',').sort().join(',') !== expectedInitial.join(',')) {
-    throw new Error(`${variant} started ${name} with --initial-cluster=${added.initialCluster}`);
-  }
-  const list = await admin.members();
-  const joined = list.find((entry) => entry.id === added.id);
-  if (
-    list.length !== 2 ||
-    joined === undefined ||
-    joined.learner ||
-    !joined.started ||
-    joined.name !== name ||
-    joined.peerUrls.join(',') !== member.peerUrl
-  ) {
-    throw new Error(`after the ${variant} add the member list is ${JSON.stringify(list)}`);
-  }
-  const hashes = await waitForEqualHashes(admin, member.clientUrl, 2);
-
-  // Reset, untimed, as etcd-add does: remove the member, kill its process, drop its data.
-  await admin.removeMember(added.id);
-  await cluster.killMember(name);
-  rmSync(cluster.member(name).dataDir, { recursive: true, force: true });
+  const hashes = await checkAdded({ cluster, admin, member, added, variant });
+  // The reset, untimed, as etcd-add does it.
+  await removeAdded({ cluster, admin, added, name });
   floor.lastChangeAt = performance.now();
 
   return {
-    variant,
-    member: name,
-    memberIdHex: hexId(added.id),
-    totalMs: round1(totalMs),
-    addMs: round1(added.addMs),
-    startMs: round1(added.startMs),
-    promoteMs: round1(added.promoteMs),
-    ...(added.addAttempts === undefined ? {} : { addAttempts: added.addAttempts }),
-    promoteAttempts: added.promoteAttempts,
-    ...(added.refusals === undefined ? {} : { etcdctlRefusals: added.refusals }),
+    ...addRecord(variant, name, added),
     stableWaitMs: round1(waitedMs),
     verified: { promotedVoter: true, kvHash: hashes[0].hash, revision: hashes[0].revision },
   };
@@ -543,7 +506,7 @@ async function kubernetesRound(kube, round, steps) {
   const floorTimes = await floorRoundOf(kube, round);
   const spans = ['together', 'inOrder', 'onData'].map((variant) => floorTimes[variant].totalMs.toFixed(0));
   process.stderr.write(` ${spans.join(' / ')} ms`);
-  stateDir = mkdtempSync(join(tmpdir(), 'hacp-bench-lifecycle-'));
+  stateDir = tempFolder('lifecycle');
   for (const step of steps) {
     const sample = await runLifecycleCommand(stateDir, step, kube);
     step.samples.push({ round, ...sample });
@@ -575,17 +538,6 @@ function floorRoundOf(kube, round) {
 
 // --- cleanup ----------------------------------------------------------------------------------------
 
-/** Field 22 (start time) and field 3 (state) of /proc/<pid>/stat. */
-function procStat(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0], startTime: fields[19] };
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The replica processes and HAProxies hacp started in the state folder, still running: the local
  * provider records each (pid and start time) in a pid file.
@@ -614,11 +566,12 @@ function leftoverProcesses(stateDir) {
     read(join(stateDir, 'endpoints', endpoint, 'haproxy.json'), (body) => body.process ?? body);
   }
   return records.filter((record) => {
+    // Field 3 (the state: Z for a zombie) and field 22 (the start time) of /proc/<pid>/stat.
     const stat = procStat(record.pid);
     return (
       stat !== undefined &&
-      stat.state !== 'Z' &&
-      (record.startTime === undefined || stat.startTime === record.startTime)
+      stat[0] !== 'Z' &&
+      (record.startTime === undefined || stat[19] === record.startTime)
     );
   });
 }
@@ -636,7 +589,7 @@ async function removeCluster(stateDir, { down }) {
   for (const record of leftoverProcesses(stateDir)) killGroup(record.pid, 'SIGKILL');
   if (left.length > 0)
     problems.push(`stopped by pid what hacp left running: ${left.map((r) => r.pid).join(', ')}`);
-  rmSync(stateDir, { recursive: true, force: true });
+  removeFolder(stateDir);
   return problems;
 }
 
@@ -656,77 +609,24 @@ function cleanup() {
   })();
   return cleaning;
 }
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    process.stderr.write(`\n${signal}: stopping the clusters this run started\n`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+onInterrupt('the clusters this run started', cleanup);
 
 // --- reporting --------------------------------------------------------------------------------------
 
-function firstLine(command, args) {
-  try {
-    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-      .split('\n')[0]
-      .trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** A hash of the built code the CLI runs (its dist and that of the workspace packages), to tell builds apart. */
 function buildHash() {
-  const hash = createHash('sha256');
   const dirs = [join(CLI_DIR, 'dist'), join(repoRoot, 'apps', 'sdk', 'dist')];
   for (const name of readdirSync(join(repoRoot, 'packages')).sort())
     dirs.push(join(repoRoot, 'packages', name, 'dist'));
-  const walk = (dir) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.js'))
-        hash.update(`${relative(repoRoot, path)}\0`).update(readFileSync(path));
-    }
-  };
-  for (const dir of dirs) walk(dir);
-  return hash.digest('hex').slice(0, 16);
+  return builtCodeSha256({ root: repoRoot, dirs });
 }
 
 function machine() {
-  const tmp = realpathSync(tmpdir());
-  let tmpFilesystem = 'unknown';
-  try {
-    const mounts = readFileSync('/proc/mounts', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' '))
-      .filter(
-        ([, mountPoint]) =>
-          mountPoint && (tmp === mountPoint || tmp.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`)),
-      )
-      .sort((a, b) => b[1].length - a[1].length);
-    if (mounts[0]) tmpFilesystem = `${mounts[0][2]} (${mounts[0][1]})`;
-  } catch {}
-  const cli = JSON.parse(readFileSync(join(CLI_DIR, 'package.json'), 'utf8'));
-  let oclif = 'unknown';
-  try {
-    const require = createRequire(join(CLI_DIR, 'package.json'));
-    oclif = JSON.parse(readFileSync(require.resolve('@oclif/core/package.json'), 'utf8')).version;
-  } catch {}
+  const cliPackage = join(CLI_DIR, 'package.json');
   return {
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-    os: `${type()} ${release()} ${arch()}`,
-    node: process.version,
-    hacp: cli.version,
-    oclifCore: oclif,
+    ...describeHost(),
+    hacp: packageVersion(cliPackage),
+    oclifCore: dependencyVersion(cliPackage, '@oclif/core'),
     oclifManifest: existsSync(join(CLI_DIR, 'oclif.manifest.json')),
     etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
     etcdctl: firstLine('etcdctl', ['version']).replace(/^etcdctl version:\s*/, ''),
@@ -734,14 +634,11 @@ function machine() {
       .replace(/^HAProxy version\s*/, '')
       .split(' ')[0],
     script: firstLine('script', ['--version']),
-    tmpdir: tmp,
-    tmpFilesystem,
+    ...describeTmpFolder(),
     hacpBuildSha256: buildHash(),
   };
 }
 
-const ms = (value) =>
-  value === undefined ? 'n/a' : Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1);
 const range = (summary) => `${ms(summary.medianMs)} (${ms(summary.minMs)}–${ms(summary.maxMs)})`;
 const KIND_TITLES = {
   checks: 'checks',
@@ -768,7 +665,7 @@ function summarizeCommand(entry) {
   const row = {
     command: label(entry.args),
     replicasAfter: entry.replicas,
-    wall: spread(samples.map((s) => s.wallMs)),
+    wall: spreadMs(samples.map((s) => s.wallMs)),
   };
   if (samples[0].steps === undefined) return row;
   const kinds = [...new Set(samples.flatMap((sample) => sample.steps.map((step) => step.kind)))];
@@ -795,16 +692,7 @@ function summarizeCommand(entry) {
 }
 
 function floorSummary(samples, variant) {
-  const of = samples.filter((sample) => sample.variant === variant);
-  return {
-    ...spread(of.map((sample) => sample.totalMs)),
-    phasesMedianMs: {
-      add: round1(median(of.map((sample) => sample.addMs))),
-      start: round1(median(of.map((sample) => sample.startMs))),
-      promote: round1(median(of.map((sample) => sample.promoteMs))),
-    },
-    promoteAttemptsMedian: median(of.map((sample) => sample.promoteAttempts)),
-  };
+  return addSummary(samples.filter((sample) => sample.variant === variant));
 }
 
 /** `replicate` against the floor: its parts (medians of each part on its own), the ratio and the difference. */
@@ -885,7 +773,7 @@ function replicateTable(breakdowns, floors) {
     ['CLI start: node, oclif, the command (`hacp --version`)', (x) => x.parts.cliStartMs],
     ['loading `@hacp/sdk`', (x) => x.parts.loadSdkMs],
     [
-      'the rest before the first step: state, 2 looks at the cluster, lock',
+      'the rest before the first step: state, lock, 1 look at the cluster',
       (x) => x.parts.beforeFirstStepRestMs,
     ],
     ['steps: checks, zone', (x) => x.parts.checksAndZoneMs],
@@ -997,7 +885,7 @@ function kubernetesBreakdown(command, floor) {
 /** Each floor variant over the rounds: its span and each component's median from spawn to ready. */
 function kubernetesFloorSummary(rounds) {
   const variant = (name) => ({
-    ...spread(rounds.map((round) => round[name].totalMs)),
+    ...spreadMs(rounds.map((round) => round[name].totalMs)),
     componentsMedianMs: Object.fromEntries(
       Object.keys(rounds[0][name].components).map((component) => [
         component,
@@ -1006,7 +894,7 @@ function kubernetesFloorSummary(rounds) {
     ),
   });
   return {
-    prepareMs: spread(rounds.flatMap((round) => round.prepareMs)),
+    prepareMs: spreadMs(rounds.flatMap((round) => round.prepareMs)),
     together: variant('together'),
     inOrder: variant('inOrder'),
     onData: variant('onData'),
@@ -1044,7 +932,7 @@ function kubernetesCompareTable(breakdowns, floor, etcdFloor) {
   const rows = [
     ['wall time', (x) => ms(x.wallMs)],
     [
-      'before the first step: CLI start, SDK, state, looks at the cluster, lock',
+      'before the first step: CLI start, SDK, state, lock, 1 look at the cluster',
       (x) => ms(x.parts.beforeFirstStepMs),
     ],
     ['step(s): certificates (up: the cluster PKI too)', (x) => ms(x.parts.certsMs)],
@@ -1092,7 +980,6 @@ function kubernetesCompareTable(breakdowns, floor, etcdFloor) {
 /** The README's Kubernetes section: the lifecycle, hacp against the floor, the floor's variants. */
 function kubernetesSummary(kube, { loadAverage }) {
   if (!kube.ran) return `Not run: ${kube.reason}.`;
-  const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
   const floor = kube.floor;
   return [
     lifecycleTable(kube.commands),
@@ -1101,13 +988,12 @@ function kubernetesSummary(kube, { loadAverage }) {
     '',
     kubernetesFloorTable(floor),
     '',
-    `Kubernetes ${kube.version} (\`--kubernetes-version ${KUBERNETES_SPEC}\`), its binaries fetched into the CLI's cache before the timing (${ms(kube.fetch.ms)} ms, ${kube.fetch.downloaded ? 'downloaded' : 'already there'}); ${kube.rounds} round${kube.rounds === 1 ? '' : 's'}, each the floor (its two fresh variants alternating which goes first) and then the lifecycle in a fresh state folder; the floor's PKI and files, made before each variant and not timed, took ${range(floor.prepareMs)} ms; probes every ${PROBE_INTERVAL_MS} ms. Same machine and build as above; load average ${load(loadAverage.kubernetesStart)} at the start of this part, ${load(loadAverage.end)} at the end; this part took ${Math.round(kube.runMs / 1000)} s. The floor ran exactly hacp's command lines (checked after every \`up\`, but for addresses and folders).`,
+    `Kubernetes ${kube.version} (\`--kubernetes-version ${KUBERNETES_SPEC}\`), its binaries fetched into the CLI's cache before the timing (${ms(kube.fetch.ms)} ms, ${kube.fetch.downloaded ? 'downloaded' : 'already there'}); ${plural(kube.rounds, 'round')}, each the floor (its two fresh variants alternating which goes first) and then the lifecycle in a fresh state folder; the floor's PKI and files, made before each variant and not timed, took ${range(floor.prepareMs)} ms; probes every ${PROBE_INTERVAL_MS} ms. Same machine and build as above; load average ${loadText(loadAverage.kubernetesStart)} at the start of this part, ${loadText(loadAverage.end)} at the end; this part took ${Math.round(kube.runMs / 1000)} s. The floor ran exactly hacp's command lines (checked after every \`up\`, but for addresses and folders).`,
   ].join('\n');
 }
 
 function summary(results) {
   const { machine: host } = results;
-  const load = (average) => average.map((value) => value.toFixed(1)).join(' ');
   const floor = results.floor;
   return [
     lifecycleTable(results.commands),
@@ -1122,90 +1008,14 @@ function summary(results) {
     '',
     coldNote(results),
     '',
-    `Recorded ${results.date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node}, hacp ${host.hacp} (build ${host.hacpBuildSha256}, @oclif/core ${host.oclifCore}, ${host.oclifManifest ? 'with' : 'without'} an oclif manifest), etcd ${host.etcd}, etcdctl ${host.etcdctl}, HAProxy ${host.haproxy}; state and data dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${results.rounds} round${results.rounds === 1 ? '' : 's'}, each a fresh state folder; floor: ${results.rounds} add${results.rounds === 1 ? '' : 's'} of each side; cold start: ${results.coldStart.node.samplesMs.length} runs of each; this etcd-only part took ${Math.round(results.etcdOnlyMs / 1000)} s, the whole run ${Math.round(results.runMs / 1000)} s.`,
+    `${recordedOn(results.date, host)}, hacp ${host.hacp} (build ${host.hacpBuildSha256}, @oclif/core ${host.oclifCore}, ${host.oclifManifest ? 'with' : 'without'} an oclif manifest), etcd ${host.etcd}, etcdctl ${host.etcdctl}, HAProxy ${host.haproxy}; state and data dirs on ${host.tmpFilesystem}; load average ${loadText(results.loadAverage.start)} at the start, ${loadText(results.loadAverage.end)} at the end. ${plural(results.rounds, 'round')}, each a fresh state folder; floor: ${plural(results.rounds, 'add')} of each side; cold start: ${results.coldStart.node.samplesMs.length} runs of each; this etcd-only part took ${Math.round(results.etcdOnlyMs / 1000)} s, the whole run ${Math.round(results.runMs / 1000)} s.`,
   ].join('\n');
 }
 
 // --- the run ----------------------------------------------------------------------------------------
 
-if (!existsSync(join(CLI_DIR, 'dist', 'commands', 'up.js'))) {
-  throw new Error(`${CLI_DIR} is not built (no dist/commands/up.js): run the build first.`);
-}
-const runStarted = performance.now();
-const loadAtStart = loadavg();
-const host = machine();
-const samples = LIFECYCLE.map((step) => ({ ...step, samples: [] }));
-const floorSamples = [];
-const cold = Object.fromEntries(COLD.map(({ id }) => [id, []]));
-const kubeSamples = KUBE_LIFECYCLE.map((step) => ({ ...step, samples: [] }));
-const kubeFloorRounds = [];
-let kube;
-let etcdOnlyMs;
-let kubernetesStarted;
-let loadAtKubernetesStart;
-try {
-  process.stderr.write('floor: starting a one-member etcd cluster\n');
-  floor = await startFloor();
-  for (let round = 0; round < ROUNDS; round++) {
-    // The floor's two sides alternate: one before the lifecycle, the other once the hacp cluster is back
-    // to one replica (idle), so that the lifecycle commands stand between the floor's membership changes.
-    const [first, second] = round % 2 === 0 ? ['hacp', 'etcdctl'] : ['etcdctl', 'hacp'];
-    process.stderr.write(`round ${round + 1}: floor ${first}`);
-    floorSamples.push({ round: round + 1, ...(await timedAdd(floor, first)) });
-    process.stderr.write(` ${floorSamples.at(-1).totalMs.toFixed(0)} ms`);
-    stateDir = mkdtempSync(join(tmpdir(), 'hacp-bench-lifecycle-'));
-    for (const step of samples) {
-      if (step.args[0] === 'down') {
-        process.stderr.write(`, floor ${second}`);
-        floorSamples.push({ round: round + 1, ...(await timedAdd(floor, second)) });
-        process.stderr.write(` ${floorSamples.at(-1).totalMs.toFixed(0)} ms, cold start`);
-        await coldStart(stateDir, cold);
-      }
-      const sample = await runLifecycleCommand(stateDir, step);
-      step.samples.push({ round: round + 1, ...sample });
-      process.stderr.write(`, ${step.args[0]} ${sample.wallMs.toFixed(0)} ms`);
-    }
-    process.stderr.write('\n');
-    // The lifecycle's own `down` ran last; this only checks that nothing was left running, and removes the folder.
-    const problems = await removeCluster(stateDir, { down: false });
-    stateDir = undefined;
-    if (problems.length > 0) throw new Error(problems.join('\n'));
-  }
-  floor.admin.close();
-  await floor.cluster.stop();
-  floor = undefined;
-  etcdOnlyMs = Math.round(performance.now() - runStarted);
-
-  kubernetesStarted = performance.now();
-  loadAtKubernetesStart = loadavg();
-  kube = await prepareKubernetes();
-  if (!kube.ran) process.stderr.write(`kubernetes: not run: ${kube.reason}\n`);
-  for (let round = 1; kube.ran && round <= ROUNDS; round++) {
-    kubeFloorRounds.push(await kubernetesRound(kube, round, kubeSamples));
-  }
-} finally {
-  await cleanup();
-}
-if (buildHash() !== host.hacpBuildSha256) {
-  throw new Error(
-    'The hacp build changed during the run (its dist was rebuilt): these numbers mix two builds.',
-  );
-}
-
-const coldStartResults = Object.fromEntries(
-  COLD.map(({ id, title }) => [
-    id,
-    { process: title.replaceAll('`', ''), ...spread(cold[id]), samplesMs: cold[id] },
-  ]),
-);
-const commands = samples.map((entry) => ({ ...summarizeCommand(entry), samples: entry.samples }));
-const floors = {
-  hacpEtcd: floorSummary(floorSamples, 'hacp'),
-  etcdctl: floorSummary(floorSamples, 'etcdctl'),
-};
-
 /** The Kubernetes part of the results: what ran, or why not. */
-function kubernetesResults() {
+function kubernetesResults({ kube, kubeSamples, kubeFloorRounds, kubernetesStarted, etcdFloor }) {
   if (!kube.ran) return { ran: false, reason: kube.reason };
   const kubeCommands = kubeSamples.map((entry) => ({ ...summarizeCommand(entry), samples: entry.samples }));
   const kubeFloor = kubernetesFloorSummary(kubeFloorRounds);
@@ -1218,7 +1028,7 @@ function kubernetesResults() {
       lifecycle: KUBE_LIFECYCLE.map((step) => label(step.args)),
       cliEnvironment: { HACP_KUBE_RELEASE_URL: kube.releaseUrl, XDG_CACHE_HOME: KUBE_CACHE },
       floorProbeIntervalMs: PROBE_INTERVAL_MS,
-      // As words: bench/report.mjs's toJson does not lay out arrays of arrays as biome does.
+      // As words: bench/lib/report.mjs's toJson does not lay out arrays of arrays as biome does.
       floorVariants: Object.fromEntries(
         Object.entries(FLOOR_VARIANTS).map(([variant, stages]) => [
           variant,
@@ -1232,49 +1042,134 @@ function kubernetesResults() {
       .filter((command) => /^hacp (up|replicate) /.test(command.command))
       .map((command) => kubernetesBreakdown(command, kubeFloor)),
     floor: { ...kubeFloor, rounds: kubeFloorRounds },
-    etcdFloor: floors.etcdctl,
+    etcdFloor,
     samples: kubeCommands.map(({ command, samples: each }) => ({ command, rounds: each })),
   };
 }
 
-const results = {
-  date: new Date().toISOString(),
-  machine: host,
-  rounds: ROUNDS,
-  settings: {
-    lifecycle: LIFECYCLE.map((step) => label(step.args)),
-    mutatingCommandsOn: 'a pseudo-terminal (script -qefc)',
-    coldRunsPerRound: COLD_RUNS_PER_ROUND,
-    floorStableBeforeAddMs: STABLE_MS,
-    floorHacpPromoteOptions: { ...PROMOTE_OPTIONS, intervalMs: 'default (500)' },
-    floorRetryMs: FLOOR_RETRY_MS,
-  },
-  loadAverage: {
-    start: loadAtStart.map(round1),
-    kubernetesStart: loadAtKubernetesStart.map(round1),
-    end: loadavg().map(round1),
-  },
-  runMs: Math.round(performance.now() - runStarted),
-  etcdOnlyMs,
-  commands: commands.map(({ samples: _, ...command }) => command),
-  replicate: commands
-    .filter((command) => command.command.startsWith('hacp replicate'))
-    .map((command) => replicateBreakdown(command, coldStartResults, floors)),
-  floor: { ...floors, samples: floorSamples },
-  coldStart: coldStartResults,
-  samples: commands.map(({ command, samples: each }) => ({ command, rounds: each })),
-  kubernetes: kubernetesResults(),
-};
+/** Both lifecycles, each round with its floor, then what the results file holds. */
+async function measure() {
+  if (!existsSync(join(CLI_DIR, 'dist', 'commands', 'up.js'))) {
+    throw new Error(`${CLI_DIR} is not built (no dist/commands/up.js): run the build first.`);
+  }
+  const runStarted = performance.now();
+  const loadAtStart = loadavg();
+  const host = machine();
+  const samples = LIFECYCLE.map((step) => ({ ...step, samples: [] }));
+  const floorSamples = [];
+  const cold = Object.fromEntries(COLD.map(({ id }) => [id, []]));
+  const kubeSamples = KUBE_LIFECYCLE.map((step) => ({ ...step, samples: [] }));
+  const kubeFloorRounds = [];
+  let kube;
+  let etcdOnlyMs;
+  let kubernetesStarted;
+  let loadAtKubernetesStart;
+  try {
+    process.stderr.write('floor: starting a one-member etcd cluster\n');
+    floor = await startFloor();
+    for (let round = 0; round < ROUNDS; round++) {
+      // The floor's two sides alternate: one before the lifecycle, the other once the hacp cluster is back
+      // to one replica (idle), so that the lifecycle commands stand between the floor's membership changes.
+      const [first, second] = round % 2 === 0 ? ['hacp', 'etcdctl'] : ['etcdctl', 'hacp'];
+      process.stderr.write(`round ${round + 1}: floor ${first}`);
+      floorSamples.push({ round: round + 1, ...(await timedAdd(floor, first)) });
+      process.stderr.write(` ${floorSamples.at(-1).totalMs.toFixed(0)} ms`);
+      stateDir = tempFolder('lifecycle');
+      for (const step of samples) {
+        if (step.args[0] === 'down') {
+          process.stderr.write(`, floor ${second}`);
+          floorSamples.push({ round: round + 1, ...(await timedAdd(floor, second)) });
+          process.stderr.write(` ${floorSamples.at(-1).totalMs.toFixed(0)} ms, cold start`);
+          await coldStart(stateDir, cold);
+        }
+        const sample = await runLifecycleCommand(stateDir, step);
+        step.samples.push({ round: round + 1, ...sample });
+        process.stderr.write(`, ${step.args[0]} ${sample.wallMs.toFixed(0)} ms`);
+      }
+      process.stderr.write('\n');
+      // The lifecycle's own `down` ran last; this only checks that nothing was left running, and removes the folder.
+      const problems = await removeCluster(stateDir, { down: false });
+      stateDir = undefined;
+      if (problems.length > 0) throw new Error(problems.join('\n'));
+    }
+    floor.admin.close();
+    await floor.cluster.stop();
+    floor = undefined;
+    etcdOnlyMs = Math.round(performance.now() - runStarted);
+
+    kubernetesStarted = performance.now();
+    loadAtKubernetesStart = loadavg();
+    kube = await prepareKubernetes();
+    if (!kube.ran) process.stderr.write(`kubernetes: not run: ${kube.reason}\n`);
+    for (let round = 1; kube.ran && round <= ROUNDS; round++) {
+      kubeFloorRounds.push(await kubernetesRound(kube, round, kubeSamples));
+    }
+  } finally {
+    await cleanup();
+  }
+  if (buildHash() !== host.hacpBuildSha256) {
+    throw new Error(
+      'The hacp build changed during the run (its dist was rebuilt): these numbers mix two builds.',
+    );
+  }
+
+  const coldStartResults = Object.fromEntries(
+    COLD.map(({ id, title }) => [
+      id,
+      { process: title.replaceAll('`', ''), ...spreadMs(cold[id]), samplesMs: cold[id] },
+    ]),
+  );
+  const commands = samples.map((entry) => ({ ...summarizeCommand(entry), samples: entry.samples }));
+  const floors = {
+    hacpEtcd: floorSummary(floorSamples, 'hacp'),
+    etcdctl: floorSummary(floorSamples, 'etcdctl'),
+  };
+  return {
+    date: new Date().toISOString(),
+    machine: host,
+    rounds: ROUNDS,
+    settings: {
+      lifecycle: LIFECYCLE.map((step) => label(step.args)),
+      mutatingCommandsOn: 'a pseudo-terminal (script -qefc)',
+      coldRunsPerRound: COLD_RUNS_PER_ROUND,
+      floorStableBeforeAddMs: STABLE_MS,
+      floorHacpPromoteOptions: { ...PROMOTE_OPTIONS, intervalMs: 'default (500)' },
+      floorRetryMs: FLOOR_RETRY_MS,
+    },
+    loadAverage: {
+      start: loadAtStart.map(round1),
+      kubernetesStart: loadAtKubernetesStart.map(round1),
+      end: loadavg().map(round1),
+    },
+    runMs: Math.round(performance.now() - runStarted),
+    etcdOnlyMs,
+    commands: commands.map(({ samples: _, ...command }) => command),
+    replicate: commands
+      .filter((command) => command.command.startsWith('hacp replicate'))
+      .map((command) => replicateBreakdown(command, coldStartResults, floors)),
+    floor: { ...floors, samples: floorSamples },
+    coldStart: coldStartResults,
+    samples: commands.map(({ command, samples: each }) => ({ command, rounds: each })),
+    kubernetes: kubernetesResults({
+      kube,
+      kubeSamples,
+      kubeFloorRounds,
+      kubernetesStarted,
+      etcdFloor: floors.etcdctl,
+    }),
+  };
+}
+
+const results = options['from-results'] ? readResults(here) : await measure();
 const text = summary(results);
 const kubeText = kubernetesSummary(results.kubernetes, results);
 console.log(`${text}\n\nWith Kubernetes:\n\n${kubeText}`);
-if (quick) {
-  console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
-} else {
-  writeFileSync(join(here, 'results.json'), `${toJson(results)}\n`);
-  rewriteReadmeSection({ start: README_START, end: README_END, text });
-  rewriteReadmeSection({ start: README_KUBE_START, end: README_KUBE_END, text: kubeText });
-  console.log(
-    `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the tables in bench/README.md.`,
-  );
-}
+saveResults({
+  folder: here,
+  options,
+  results,
+  sections: [
+    { start: README_START, end: README_END, text },
+    { start: README_KUBE_START, end: README_KUBE_END, text: kubeText },
+  ],
+});

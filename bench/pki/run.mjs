@@ -2,24 +2,29 @@
 // script would run to make the same files, in the same process and the same run. A benchmark, not a
 // test: `node bench/pki/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
 import { execFileSync } from 'node:child_process';
-import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import {
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { arch, cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClusterPki, issueReplicaCerts, withReplica, writePki } from '@hacp/certs';
-import { markdownTable, median, rewriteReadmeSection } from '../report.mjs';
+import { benchOptions, removeFolder, tempFolder } from '../lib/harness.mjs';
+import { childrenCpuMs, describeHost, describeTmpFolder, fileSha256, firstLine } from '../lib/machine.mjs';
+import {
+  loadText,
+  markdownTable,
+  median,
+  msText as ms,
+  plural,
+  readResults,
+  recordedOn,
+  round1,
+  saveResults,
+} from '../lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const quick = process.argv.includes('--quick');
+const options = benchOptions(import.meta.url);
+const { quick } = options;
 const ALGORITHMS = [
   { keyAlgorithm: 'ecdsa-p256', rounds: quick ? 1 : 5 },
   { keyAlgorithm: 'rsa-2048', rounds: quick ? 1 : 3 },
@@ -341,27 +346,8 @@ function checkEqualWork(hacpDir, opensslDir, identities) {
 
 // --- measuring ------------------------------------------------------------------------------------
 
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU time of the children this process has waited for (Linux), in ms; undefined elsewhere. */
-function childrenCpuMs() {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
 function freshDir() {
-  const root = mkdtempSync(join(tmpdir(), 'hacp-bench-'));
+  const root = tempFolder('pki');
   return { root, out: join(root, 'pki'), scratch: join(root, 'conf') };
 }
 
@@ -374,13 +360,13 @@ async function hacpRound(keyAlgorithm, identities, keep = false) {
   try {
     ({ writeMs } = await buildWithHacp(out, keyAlgorithm, identities));
   } catch (error) {
-    rmSync(root, { recursive: true, force: true });
+    removeFolder(root);
     throw error;
   }
   const ms = performance.now() - started;
   const { user, system } = process.cpuUsage(cpu);
   const rssAfter = process.memoryUsage().rss;
-  if (!keep) rmSync(root, { recursive: true, force: true });
+  if (!keep) removeFolder(root);
   return { ms, writeMs, cpuMs: (user + system) / 1000, rssAfter, rssDelta: rssAfter - rssBefore, root, out };
 }
 
@@ -392,19 +378,18 @@ function opensslRound(keyAlgorithm, identities, keep = false) {
   try {
     processes = buildWithOpenssl(out, keyAlgorithm, identities, scratch);
   } catch (error) {
-    rmSync(root, { recursive: true, force: true });
+    removeFolder(root);
     throw error;
   }
   const ms = performance.now() - started;
   const cpuAfter = childrenCpuMs();
-  if (!keep) rmSync(root, { recursive: true, force: true });
+  if (!keep) removeFolder(root);
   return { ms, cpuMs: cpu === undefined ? undefined : cpuAfter - cpu, processes, root, out };
 }
 
-const round1 = (value) => (value === undefined ? undefined : Math.round(value * 10) / 10);
 const MB = 1024 * 1024;
 
-async function measure(keyAlgorithm, replicas, rounds) {
+async function measureConfiguration(keyAlgorithm, replicas, rounds) {
   const identities = replicaIdentities(replicas);
   const label = `${keyAlgorithm} × ${replicas} replica${replicas === 1 ? '' : 's'}`;
   process.stderr.write(`${label}: warm-up`);
@@ -414,8 +399,8 @@ async function measure(keyAlgorithm, replicas, rounds) {
   try {
     made = checkEqualWork(warmHacp.out, warmOpenssl.out, identities);
   } finally {
-    rmSync(warmHacp.root, { recursive: true, force: true });
-    rmSync(warmOpenssl.root, { recursive: true, force: true });
+    removeFolder(warmHacp.root);
+    removeFolder(warmOpenssl.root);
   }
   process.stderr.write(', same files and chains verified');
   const hacp = [];
@@ -480,36 +465,16 @@ function nodeStartup() {
 // --- reporting ------------------------------------------------------------------------------------
 
 function machine() {
-  const tmp = realpathSync(tmpdir());
-  let tmpFilesystem = 'unknown';
-  try {
-    const mounts = readFileSync('/proc/mounts', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' '))
-      .filter(
-        ([, mountPoint]) =>
-          mountPoint && (tmp === mountPoint || tmp.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`)),
-      )
-      .sort((a, b) => b[1].length - a[1].length);
-    if (mounts[0]) tmpFilesystem = `${mounts[0][2]} (${mounts[0][1]})`;
-  } catch {}
-  const certsDist = join(here, '..', 'node_modules', '@hacp', 'certs', 'dist', 'index.js');
   return {
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-    os: `${type()} ${release()} ${arch()}`,
-    node: process.version,
+    ...describeHost(),
     nodeOpenssl: process.versions.openssl,
-    openssl: execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim(),
-    tmpdir: tmp,
-    tmpFilesystem,
-    hacpCertsDistSha256: createHash('sha256').update(readFileSync(certsDist)).digest('hex').slice(0, 16),
+    openssl: firstLine('openssl', ['version']),
+    ...describeTmpFolder(),
+    hacpCertsDistSha256: fileSha256(join(here, '..', 'node_modules', '@hacp', 'certs', 'dist', 'index.js')),
   };
 }
 
 function table(rows) {
-  const ms = (value) => (value === undefined ? 'n/a' : value >= 100 ? value.toFixed(0) : value.toFixed(1));
   const signed = (value) => `${value >= 0 ? '+' : ''}${value.toFixed(0)}`;
   const columns = [
     { title: 'key' },
@@ -541,21 +506,14 @@ function table(rows) {
 function summary(results) {
   const { machine: host, startup, date } = results;
   const rounds = ALGORITHMS.map(
-    ({ keyAlgorithm, rounds }) => `${rounds} round${rounds === 1 ? '' : 's'} of each for ${keyAlgorithm}`,
+    ({ keyAlgorithm, rounds }) => `${plural(rounds, 'round')} of each for ${keyAlgorithm}`,
   ).join(', ');
-  const load = (average) =>
-    [average.oneMinute, average.fiveMinutes, average.fifteenMinutes]
-      .map((value) => value.toFixed(1))
-      .join(' ');
+  const load = (average) => loadText([average.oneMinute, average.fiveMinutes, average.fifteenMinutes]);
   return [
     table(results.rows),
     '',
-    `Recorded ${date} on ${host.cpu}, ${host.cores} cores, ${host.memoryGb} GB, ${host.os}; Node ${host.node} (its crypto: OpenSSL ${host.nodeOpenssl}), ${host.openssl}; temp dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${rounds}, after one warm-up each. A one-shot \`node\` process would add ${startup.nodeStartMs} ms to start and ${startup.importHacpCertsMs} ms to import \`@hacp/certs\` (not in the hacp column).`,
+    `${recordedOn(date, host)} (its crypto: OpenSSL ${host.nodeOpenssl}), ${host.openssl}; temp dirs on ${host.tmpFilesystem}; load average ${load(results.loadAverage.start)} at the start, ${load(results.loadAverage.end)} at the end. ${rounds}, after one warm-up each. A one-shot \`node\` process would add ${startup.nodeStartMs} ms to start and ${startup.importHacpCertsMs} ms to import \`@hacp/certs\` (not in the hacp column).`,
   ].join('\n');
-}
-
-function rewriteReadme(text) {
-  rewriteReadmeSection({ start: README_START, end: README_END, text });
 }
 
 const loadAverage = ([oneMinute, fiveMinutes, fifteenMinutes]) => ({
@@ -563,28 +521,36 @@ const loadAverage = ([oneMinute, fiveMinutes, fifteenMinutes]) => ({
   fiveMinutes: round1(fiveMinutes),
   fifteenMinutes: round1(fifteenMinutes),
 });
-const loadAtStart = loadavg();
-const rows = [];
-for (const { keyAlgorithm, rounds } of ALGORITHMS) {
-  for (const replicas of REPLICA_COUNTS) rows.push(await measure(keyAlgorithm, replicas, rounds));
+
+// --- the run --------------------------------------------------------------------------------------
+
+/** Every key algorithm and replica count, then the process's start-up and peak memory. */
+async function measure() {
+  const loadAtStart = loadavg();
+  const rows = [];
+  for (const { keyAlgorithm, rounds } of ALGORITHMS) {
+    for (const replicas of REPLICA_COUNTS)
+      rows.push(await measureConfiguration(keyAlgorithm, replicas, rounds));
+  }
+  return {
+    date: new Date().toISOString(),
+    machine: machine(),
+    startup: nodeStartup(),
+    // Interleaved rounds share other work on the machine; absolute times do not. Includes this run's own load.
+    loadAverage: { start: loadAverage(loadAtStart), end: loadAverage(loadavg()) },
+    processPeakRssMb: round1((process.resourceUsage().maxRSS * 1024) / MB),
+    rows,
+  };
 }
-const results = {
-  date: new Date().toISOString(),
-  machine: machine(),
-  startup: nodeStartup(),
-  // Interleaved rounds share other work on the machine; absolute times do not. Includes this run's own load.
-  loadAverage: { start: loadAverage(loadAtStart), end: loadAverage(loadavg()) },
-  processPeakRssMb: round1((process.resourceUsage().maxRSS * 1024) / MB),
-  rows,
-};
+
+const results = options['from-results'] ? readResults(here) : await measure();
 const text = summary(results);
 console.log(text);
-if (quick) {
-  console.log('\n(--quick: a smoke run; results.json and the README table were left as they were.)');
-} else {
-  writeFileSync(join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  rewriteReadme(text);
-  console.log(
-    `\nWrote ${relative(process.cwd(), join(here, 'results.json')) || 'results.json'} and the table in bench/README.md.`,
-  );
-}
+saveResults({
+  folder: here,
+  options,
+  results,
+  sections: [{ start: README_START, end: README_END, text }],
+  format: (value) => JSON.stringify(value, null, 2),
+  tables: 'the table',
+});
