@@ -15,6 +15,9 @@ export function packageTestConfig(options: { globalSetup?: string[] } = {}) {
           test: {
             name: 'unit',
             include: ['src/**/*.test.ts'],
+            // Projects run as groups in this order; a package may give a project more workers, and
+            // vitest wants each such project in a group of its own.
+            sequence: { groupOrder: 0 },
             exclude: ['src/**/*.integ.test.ts', 'src/**/*.e2e.test.ts'],
             // A guard against hangs, not a speed budget: on two busy cores a test that takes one
             // second idle (a first import, a schema compiled) can take well over vitest's 5 s.
@@ -26,6 +29,7 @@ export function packageTestConfig(options: { globalSetup?: string[] } = {}) {
           test: {
             name: 'integration',
             include: ['src/**/*.integ.test.ts'],
+            sequence: { groupOrder: 1 },
             testTimeout: 60_000,
             hookTimeout: 60_000,
             fileParallelism: false,

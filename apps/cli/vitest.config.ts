@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 import { packageTestConfig } from '../../vitest.shared.js';
 
-// The shared unit and integration projects, plus `e2e`: the built CLI run as a process, one file
-// at a time. The testkit's global setup kills by pid whatever a crashed test left running.
+// The shared unit and integration projects, plus `e2e`: the built CLI run as a process, two files
+// at a time (each file's clusters live in a state folder of their own, on random loopback
+// addresses, and mostly wait on their processes). The testkit's global setup kills by pid whatever
+// a crashed test left running.
 const shared = packageTestConfig({
   globalSetup: ['@hacp/testkit/global-setup', '@hacp/provider-local/test-global-setup'],
 });
@@ -18,9 +20,10 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['src/**/*.e2e.test.ts'],
+          sequence: { groupOrder: 2 },
           testTimeout: 300_000,
           hookTimeout: 300_000,
-          fileParallelism: false,
+          maxWorkers: 2,
         },
       },
     ],

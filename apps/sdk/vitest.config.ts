@@ -29,6 +29,7 @@ export default defineConfig({
         test: {
           name: 'kubernetes',
           include: [KUBERNETES_SUITES],
+          sequence: { groupOrder: 2 },
           testTimeout: 600_000,
           hookTimeout: 600_000,
           fileParallelism: false,
