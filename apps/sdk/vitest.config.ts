@@ -16,8 +16,13 @@ export default defineConfig({
     projects: [
       ...(shared.test?.projects ?? []).map((project) => {
         const inline = project as TestProjectInlineConfiguration;
+        // The real-etcd files (each with clusters of its own on random loopback addresses, mostly
+        // waiting on their processes) run two at a time.
         if (inline.test?.name === 'integration')
-          return { ...inline, test: { ...inline.test, exclude: [KUBERNETES_SUITES] } };
+          return {
+            ...inline,
+            test: { ...inline.test, exclude: [KUBERNETES_SUITES], fileParallelism: true, maxWorkers: 2 },
+          };
         // The engine's unit cases (memory provider, fake etcd, no processes, no timing budget) are
         // most of the time: two workers run their files side by side even where vitest would take one
         // (it takes one fewer than the cores).
