@@ -89,8 +89,10 @@ describe.skipIf(v132.skip !== undefined)(
               env: { ...process.env, HACP_TEST_KUBECONFIG: join(world.dataDir, 'admin.conf') },
               maxBuffer: 64 * 1024 * 1024,
             },
-          ).catch((error: { stdout?: string; stderr?: string }) => {
-            throw new Error(`the lease-identity suite failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
+          ).catch(async (error: { stdout?: string; stderr?: string }) => {
+            throw new Error(
+              `the lease-identity suite failed:\n${await failuresIn(report)}\n${error.stdout ?? ''}\n${error.stderr ?? ''}`,
+            );
           });
           const results = JSON.parse(await readFile(report, 'utf8')) as {
             testResults: { assertionResults: { fullName: string; status: string }[] }[];
@@ -123,3 +125,15 @@ describe.skipIf(v132.skip !== undefined)(
     );
   },
 );
+
+/** The failed tests of a vitest JSON report, with their messages, for the error that names them. */
+async function failuresIn(report: string): Promise<string> {
+  const results = JSON.parse(await readFile(report, 'utf8').catch(() => '{}')) as {
+    testResults?: { assertionResults: { fullName: string; status: string; failureMessages?: string[] }[] }[];
+  };
+  return (results.testResults ?? [])
+    .flatMap((file) => file.assertionResults)
+    .filter((test) => test.status === 'failed')
+    .map((test) => `${test.fullName}: ${(test.failureMessages ?? []).join('\n').slice(0, 2_000)}`)
+    .join('\n');
+}

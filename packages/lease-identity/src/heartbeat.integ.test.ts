@@ -2,10 +2,36 @@ import { KubeConfig, V1MicroTime } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIdentityHeartbeat } from './heartbeat.js';
 import { eventually, interceptedApi, TARGETS, type TargetEnv } from './integ-target.js';
+import type { LeaseApi } from './lease-store.js';
 import { API_SERVER_IDENTITY_GENERATIONS, apiServerIdentityLabels } from './names.js';
 import { rejected } from './test-support.js';
 
 const SIX_DIGITS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
+// What a loaded two-core machine may add to a timer before its callback runs.
+const TIMER_LATENESS_MS = 400;
+
+/** The lease API with every call's method, start and end recorded in `calls`. */
+function recordingApi(api: LeaseApi, calls: { method: string; at: number; done: number }[]): LeaseApi {
+  const recorded =
+    <A extends unknown[], R>(method: string, call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const entry = { method, at: performance.now(), done: Number.NaN };
+      calls.push(entry);
+      try {
+        return await call(...args);
+      } finally {
+        entry.done = performance.now();
+      }
+    };
+  return {
+    readNamespacedLease: recorded('readNamespacedLease', (p, o) => api.readNamespacedLease(p, o)),
+    createNamespacedLease: recorded('createNamespacedLease', (p, o) => api.createNamespacedLease(p, o)),
+    replaceNamespacedLease: recorded('replaceNamespacedLease', (p, o) => api.replaceNamespacedLease(p, o)),
+    listNamespacedLease: recorded('listNamespacedLease', (p, o) => api.listNamespacedLease(p, o)),
+    deleteNamespacedLease: recorded('deleteNamespacedLease', (p, o) => api.deleteNamespacedLease(p, o)),
+  };
+}
 
 for (const target of TARGETS) {
   describe.skipIf(target.skip)(`identity heartbeat ${target.title}`, () => {
@@ -55,10 +81,10 @@ for (const target of TARGETS) {
     );
 
     it('renews every renewInterval (+ up to 4%) with one PUT each, and leaves the lease when stopped', async () => {
-      const calls: { method: string; at: number }[] = [];
-      const api = interceptedApi(env.api(), (method) => {
-        calls.push({ method, at: performance.now() });
-      });
+      // Each call's start and end: the interval runs from the end of one renewal to the start of the
+      // next, so the API's latency on a loaded machine does not count against it.
+      const calls: { method: string; at: number; done: number }[] = [];
+      const api = recordingApi(env.api(), calls);
       const heartbeat = await createIdentityHeartbeat({
         client: api,
         hostname: env.unique('cadence'),
@@ -75,12 +101,15 @@ for (const target of TARGETS) {
       ]);
       const renewals = calls.slice(2);
       expect(renewals.every((call) => call.method === 'replaceNamespacedLease')).toBe(true);
-      // 2 s / (250 ms to 260 ms + a round trip): 6 to 8 renewals.
-      expect(renewals.length).toBeGreaterThanOrEqual(6);
+      // 2 s / 250 ms at the most; at least a few however slow the API is.
+      expect(renewals.length).toBeGreaterThanOrEqual(2);
       expect(renewals.length).toBeLessThanOrEqual(8);
       for (const [index, call] of renewals.entries()) {
         const previous = index === 0 ? calls[1] : renewals[index - 1];
-        expect(call.at - (previous?.at ?? 0)).toBeGreaterThanOrEqual(249);
+        const waited = call.at - (previous?.done ?? Number.NaN);
+        expect(waited).toBeGreaterThanOrEqual(249);
+        // 260 ms (4% jitter), and what a loaded machine adds to a timer.
+        expect(waited).toBeLessThanOrEqual(260 + TIMER_LATENESS_MS);
       }
       const lease = await env
         .api()

@@ -120,6 +120,35 @@ export function interceptedApi(
   };
 }
 
+/**
+ * The lease API with each call timed: a bound on what the code does between two API calls (a
+ * takeover, a renewal) holds on a loaded machine only with the API's own latency added, so tests add
+ * the slowest round trip they saw instead of a fixed allowance.
+ */
+export function timedApi(api: LeaseApi): { api: LeaseApi; slowestMs(): number } {
+  let slowest = 0;
+  const timed =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const startedAt = performance.now();
+      try {
+        return await call(...args);
+      } finally {
+        slowest = Math.max(slowest, performance.now() - startedAt);
+      }
+    };
+  return {
+    api: {
+      readNamespacedLease: timed((param, options) => api.readNamespacedLease(param, options)),
+      createNamespacedLease: timed((param, options) => api.createNamespacedLease(param, options)),
+      replaceNamespacedLease: timed((param, options) => api.replaceNamespacedLease(param, options)),
+      listNamespacedLease: timed((param, options) => api.listNamespacedLease(param, options)),
+      deleteNamespacedLease: timed((param, options) => api.deleteNamespacedLease(param, options)),
+    },
+    slowestMs: () => slowest,
+  };
+}
+
 /** The lease API with every call failing as an unreachable server does: a network partition. */
 export function partitionableApi(api: LeaseApi): { api: LeaseApi; cut(): void; heal(): void } {
   let cut = false;
