@@ -75,7 +75,9 @@ async function crashAfterEveryStep(c: ClusterCli, args: string[]): Promise<strin
     // quick steps (a lease already gone, "not needed") before the signal lands. Then the operation
     // is complete, and there is no later point of it left to kill.
     if (result.signal !== 'SIGKILL') {
-      expect(result.code, `${args.join(' ')} ended neither killed nor finished: ${result.output}`).toBe(0);
+      expect(result.code, `${args.join(' ')}, to be killed after ${step.id}, failed: ${result.output}`).toBe(
+        0,
+      );
       expect(result.output).toMatch(/finished on cluster/);
       break;
     }
