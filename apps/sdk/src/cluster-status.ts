@@ -1,0 +1,216 @@
+/**
+ * `status`: one observation of the cluster (instances, etcd members, the endpoint, the Kubernetes
+ * components) turned into what an operator reads: each replica's state, the members, the endpoint,
+ * the fault tolerance, the operation in flight and the warnings.
+ */
+import { quorumOf } from '@hacp/core';
+import { faultTolerance, placementWarnings, type Warning, zoneLossAnalysis } from '@hacp/topology';
+import type { ClusterContext } from './cluster-context.js';
+import { notReady } from './kubernetes/health.js';
+import { componentsByReplica, kubernetesSummary } from './kubernetes/status.js';
+import { endpointServing, memberHealthy, type Observation, observe } from './observe.js';
+import { type ClusterRecord, type Journal, readJournal } from './record.js';
+import type { ClusterStatus, ReplicaStatus, SignalOptions } from './types.js';
+
+type MemberStatus = ClusterStatus['etcd']['members'][number];
+
+export async function clusterStatus(
+  context: ClusterContext,
+  options: SignalOptions = {},
+): Promise<ClusterStatus> {
+  const { provider, cluster, pkiStore } = context;
+  const signal = options.signal;
+  const { value: record } = await context.requireRecord(signal);
+  pkiStore.forget();
+  const observation = await observeOnce(context, record, signal);
+  const components =
+    record.kubernetesVersion === undefined
+      ? new Map()
+      : await componentsByReplica({
+          provider,
+          pki: await pkiStore.load(record),
+          instances: observation.instances,
+          ...(signal ? { signal } : {}),
+        });
+  const replicas = replicaStatuses(observation, components);
+  const members = memberStatuses(observation);
+  const voters = members.filter((member) => !member.learner);
+  const healthyVoters = voters.filter((member) => member.healthy).length;
+  const tolerance =
+    voters.length > 0
+      ? faultTolerance({ voters: voters.length, healthy: healthyVoters })
+      : { voters: 0, quorum: 0, tolerates: 0, healthy: 0, canStillLose: 0 };
+  const warnings = statusWarnings(observation, replicas, { voters: voters.length, healthy: healthyVoters });
+  const journal = await readJournal(provider.state, cluster, signal);
+  const summary =
+    record.kubernetesVersion === undefined && context.kubeconfigFile === undefined
+      ? {}
+      : await kubernetesSummary({
+          version: record.kubernetesVersion,
+          kubeconfig: () => context.clusterApi(record, signal),
+          instances: observation.instances,
+          warnings,
+        });
+  const operation = journal === undefined ? undefined : operationSummary(journal.value);
+  return {
+    cluster,
+    provider: provider.name,
+    region: record.region,
+    multizone: record.multizone,
+    quorumReads: record.quorumReads,
+    replicas,
+    etcd: { members },
+    endpoint: endpointStatus(observation),
+    faultTolerance: {
+      voters: tolerance.voters,
+      quorum: tolerance.quorum,
+      tolerates: tolerance.tolerates,
+      healthy: tolerance.healthy,
+      canStillLose: Math.max(0, tolerance.canStillLose),
+      zoneLoss: zoneLossVerdict(replicas, voters),
+    },
+    ...summary,
+    ...(operation ? { operation } : {}),
+    warnings,
+  };
+}
+
+/** One observation through a session of its own, which is closed again whatever happens. */
+async function observeOnce(
+  context: ClusterContext,
+  record: ClusterRecord,
+  signal: AbortSignal | undefined,
+): Promise<Observation> {
+  const session = context.openSession(record);
+  try {
+    return await observe({ session, record, ...(signal ? { signal } : {}), requireMembers: false });
+  } finally {
+    await session.close();
+  }
+}
+
+function replicaStatuses(
+  observation: Observation,
+  components: ReadonlyMap<string, NonNullable<ReplicaStatus['kubernetes']>>,
+): ReplicaStatus[] {
+  return observation.instances.map((instance) => {
+    const member = observation.members.find((m) => m.name === instance.name);
+    const healthy = member !== undefined && memberHealthy(observation, member);
+    const state: ReplicaStatus['state'] =
+      instance.status === 'running' ? (healthy ? 'healthy' : 'unhealthy') : instance.status;
+    const kubernetes = components.get(instance.name);
+    return {
+      name: instance.name,
+      zone: instance.zone,
+      internalIp: instance.internalIp,
+      state,
+      ...(kubernetes === undefined ? {} : { kubernetes }),
+    };
+  });
+}
+
+function memberStatuses(observation: Observation): MemberStatus[] {
+  const leaderId = observation.members.find((member) => member.name === observation.leaderName)?.id;
+  return observation.members.map((member) => {
+    const endpoint = observation.statuses.find((s) => s.ok && s.memberId === member.id);
+    return {
+      id: member.id,
+      name: member.name,
+      learner: member.learner,
+      healthy: memberHealthy(observation, member),
+      leader: member.id === leaderId,
+      ...(endpoint?.raftIndex === undefined ? {} : { raftIndex: Number(endpoint.raftIndex) }),
+      ...(endpoint?.dbSizeBytes === undefined ? {} : { dbSize: endpoint.dbSizeBytes }),
+    };
+  });
+}
+
+/** Whether losing any one zone keeps quorum, counted in etcd voters (a stray member counts). */
+function zoneLossVerdict(replicas: readonly ReplicaStatus[], voters: readonly MemberStatus[]): string {
+  if (replicas.length === 0) return 'no replicas';
+  return zoneLossAnalysis(
+    replicas.map((replica) => ({
+      name: replica.name,
+      zone: replica.zone,
+      healthy:
+        replica.state === 'healthy' &&
+        voters.some((member) => member.name === replica.name && member.healthy),
+    })),
+    { voters: voters.length },
+  ).verdict;
+}
+
+function endpointStatus(observation: Observation): ClusterStatus['endpoint'] {
+  const holder = observation.address?.holder;
+  const lb = observation.loadBalancer;
+  return {
+    address: observation.address?.ip ?? '',
+    mode:
+      holder?.kind === 'instance'
+        ? 'attached'
+        : holder?.kind === 'load-balancer'
+          ? 'load-balanced'
+          : 'detached',
+    ...(holder?.kind === 'instance' ? { attachedTo: holder.instance.name } : {}),
+    targets:
+      lb?.targets.map((target) => ({
+        replica: target.name,
+        healthy: lb.targetHealth.some((entry) => entry.instance.name === target.name && entry.healthy),
+      })) ?? [],
+  };
+}
+
+/** Placement, quorum, endpoint and Kubernetes-component warnings, the most urgent first. */
+function statusWarnings(
+  observation: Observation,
+  replicas: readonly ReplicaStatus[],
+  voters: { voters: number; healthy: number },
+): Warning[] {
+  const warnings: Warning[] =
+    replicas.length > 0
+      ? placementWarnings(
+          observation.instances.map((instance) => ({
+            name: instance.name,
+            zone: instance.zone,
+            createdAt: instance.createdAt.toISOString(),
+            healthy: replicas.find((r) => r.name === instance.name)?.state === 'healthy',
+          })),
+        )
+      : [];
+  if (voters.voters > 0 && voters.healthy < quorumOf(voters.voters)) {
+    warnings.unshift({
+      code: 'UNHEALTHY_REPLICA',
+      message: `etcd has lost quorum: ${voters.healthy} of ${voters.voters} voters are healthy.`,
+    });
+  }
+  if (endpointServing(observation) === false) {
+    warnings.unshift({
+      code: 'ENDPOINT_NOT_SERVING',
+      message: `Nothing serves the endpoint address ${observation.address?.ip ?? ''}: its ${
+        observation.address?.holder?.kind === 'instance' ? 'holder' : 'load balancer'
+      } is down.`,
+    });
+  }
+  for (const replica of replicas) {
+    const failing = replica.kubernetes === undefined ? [] : notReady(replica.kubernetes);
+    if (failing.length > 0) {
+      warnings.push({
+        code: 'UNHEALTHY_REPLICA',
+        message: `${replica.name}'s Kubernetes components are not all healthy: ${failing.join(', ')}.`,
+      });
+    }
+  }
+  return warnings;
+}
+
+/** The operation in flight (or interrupted): how far it got and its next step. */
+function operationSummary(journal: Journal): ClusterStatus['operation'] {
+  const next = journal.plan.steps.find((step) => !journal.done.includes(step.id));
+  return {
+    id: journal.id,
+    operation: journal.operation,
+    stepsDone: journal.done.length,
+    steps: journal.plan.steps.length,
+    ...(next ? { next: next.title } : {}),
+  };
+}
