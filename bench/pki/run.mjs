@@ -90,6 +90,18 @@ function opensslPlan(identities) {
     leaf('pki/admin', 'pki/ca', 'kubernetes-admin', 'client', [], 'system:masters'),
     leaf('pki/front-proxy-client', 'pki/front-proxy-ca', 'front-proxy-client', 'client'),
     leaf('pki/etcd/healthcheck-client', 'pki/etcd/ca', 'hacp-etcd-client', 'client'),
+    // The control plane's own client leaves (certs' cluster-leaves.ts), kubeadm's names and groups.
+    leaf(
+      'pki/apiserver-kubelet-client',
+      'pki/ca',
+      'kube-apiserver-kubelet-client',
+      'client',
+      [],
+      'system:masters',
+    ),
+    leaf('pki/controller-manager', 'pki/ca', 'system:kube-controller-manager', 'client'),
+    leaf('pki/scheduler', 'pki/ca', 'system:kube-scheduler', 'client'),
+    leaf('pki/addon-manager', 'pki/ca', 'system:addon-manager', 'client', [], 'system:masters'),
   ];
   const dirs = ['', 'pki', 'pki/etcd', 'replicas'];
   for (const { replicaName, hostname, internalIp, externalIp } of identities) {
@@ -111,7 +123,11 @@ function opensslPlan(identities) {
     ];
     certificates.push(
       leaf(`${base}/etcd/peer`, 'pki/etcd/ca', hostname, 'server-and-client', etcdNames),
-      leaf(`${base}/etcd/server`, 'pki/etcd/ca', hostname, 'server-and-client', etcdNames),
+      // Clients may reach etcd through the cluster endpoint, so its serving cert names that address too.
+      leaf(`${base}/etcd/server`, 'pki/etcd/ca', hostname, 'server-and-client', [
+        ...etcdNames,
+        `IP:${CLUSTER.endpointAddress}`,
+      ]),
       leaf(`${base}/apiserver`, 'pki/ca', 'kube-apiserver', 'server', apiserverNames),
       leaf(`${base}/apiserver-etcd-client`, 'pki/etcd/ca', 'kube-apiserver-etcd-client', 'client'),
     );
