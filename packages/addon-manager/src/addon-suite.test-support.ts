@@ -238,16 +238,24 @@ export async function addonManagerSuite(spec: string): Promise<void> {
       writeFileSync(join(addons, 'cm.yaml'), configMap({ name: 'looped', namespace: ns, mode: 'Reconcile' }));
       const controller = new AbortController();
       const reports: AddonPassReport[] = [];
+      const errors: string[] = [];
       const loop = runAddonManager({
         kubeconfig,
         addonsDir: addons,
         intervalMs: 300,
         signal: controller.signal,
         onPass: (report) => reports.push(report),
+        onError: (error) => errors.push(String(error)),
       });
       const creations = () => reports.filter((r) => r.created.includes(`ConfigMap/${ns}/looped`)).length;
+      // Waits say what the passes did, so a slow one is told from a wrong one.
       const passesThatCreated = (count: number) => () =>
-        creations() >= count ? { done: true as const, value: count } : { done: false as const };
+        creations() >= count
+          ? { done: true as const, value: count }
+          : {
+              done: false as const,
+              reason: `${reports.length} passes, ${creations()} created it; last ${JSON.stringify(reports.at(-1))}; errors ${JSON.stringify(errors)}`,
+            };
       try {
         await waitUntil({
           description: 'a pass to create the ConfigMap',
@@ -267,7 +275,8 @@ export async function addonManagerSuite(spec: string): Promise<void> {
       }
       expect(creations()).toBe(2);
       expect(reports.every((r) => r.failed.length === 0)).toBe(true);
-    });
+      // The waits' own budgets, not the project's 60 s per test, decide when this is too slow.
+    }, 150_000);
 
     /** Runs the loop on `addons` until `until` says so for the reports so far; returns them. */
     async function loopUntil(

@@ -86,3 +86,61 @@ describe('reconcileAddons', () => {
     expect(isHacpError(error, 'INVALID_ARGUMENT')).toBe(true);
   });
 });
+
+describe('reconcileAddons against an API server that answers', () => {
+  // A ConfigMap that is there when read and, deleted by hand just then, made again by the apply.
+  const answers = createServer((request, response) => {
+    const reply = (body: object) => {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify(body));
+    };
+    const object = (uid: string, resourceVersion: string) =>
+      reply({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'again', namespace: 'kube-system', uid, resourceVersion },
+      });
+    if (request.url === '/api/v1') {
+      return reply({
+        kind: 'APIResourceList',
+        groupVersion: 'v1',
+        resources: [{ name: 'configmaps', kind: 'ConfigMap', namespaced: true, verbs: ['get', 'patch'] }],
+      });
+    }
+    if (request.method === 'GET') return object('uid-before', '10');
+    if (request.method === 'PATCH') return object('uid-after', '11');
+    response.statusCode = 404;
+    response.end();
+  });
+  const config = new KubeConfig();
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => answers.listen(0, '127.0.0.1', resolve));
+    config.loadFromOptions({
+      clusters: [
+        {
+          name: 'c',
+          server: `http://127.0.0.1:${(answers.address() as AddressInfo).port}`,
+          skipTLSVerify: true,
+        },
+      ],
+      users: [{ name: 'u', token: 'test-token' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+  });
+  afterAll(async () => {
+    answers.closeAllConnections();
+    await new Promise((resolve) => answers.close(resolve));
+  });
+
+  it('reports an object deleted between its read and its apply as created, not applied', async () => {
+    const result = await reconcileAddons({
+      kubeconfig: config,
+      objects: [configMap('again', { [ADDON_MODE_LABEL]: 'Reconcile' })],
+      prune: false,
+    });
+    expect(result.failed).toEqual([]);
+    expect(result.created).toEqual(['ConfigMap/kube-system/again']);
+    expect(result.applied).toEqual([]);
+  });
+});

@@ -142,7 +142,9 @@ async function reconcileObject(api: AddonObjectApi, object: AddonObject): Promis
     true,
     PatchStrategy.ServerSideApply,
   );
-  if (before === undefined) return 'created';
+  // Deleted between the read and the apply (by hand, while passes run back to back): the apply
+  // made it again, under a new uid.
+  if (before === undefined || after.metadata?.uid !== before.metadata?.uid) return 'created';
   return after.metadata?.resourceVersion === before.metadata?.resourceVersion ? 'unchanged' : 'applied';
 }
 
