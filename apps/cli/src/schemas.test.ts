@@ -248,6 +248,46 @@ describe('schemas', () => {
     ).toEqual(["/result/steps/3/action/step/healthCheck must have required property 'port'"]);
   });
 
+  it('takes the firewall rules up ensures and the names down deletes, and checks them', () => {
+    const rule = {
+      name: 'k-master-etcd',
+      cluster: 'k',
+      protocol: 'tcp',
+      ports: ['2379-2381'],
+      from: 'replicas',
+    } as const;
+    const plan = samplePlan({
+      steps: [
+        {
+          id: 'ensure-firewall',
+          title: 'Allow',
+          action: { kind: 'ensure-firewall', rules: [rule] },
+          preconditions: [],
+        },
+        {
+          id: 'delete-firewall',
+          title: 'Delete',
+          action: { kind: 'delete-firewall', names: [rule.name] },
+          preconditions: [],
+        },
+      ],
+    });
+    const envelope = successEnvelope(plan, []);
+    expect(validateEnvelope('plan', envelope).errors).toEqual([]);
+    expect(
+      validateEnvelope(
+        'plan',
+        edited(envelope, (c) => (c.result.steps[0].action.rules[0].protocol = 'icmp')),
+      ).valid,
+    ).toBe(false);
+    expect(
+      validateEnvelope(
+        'plan',
+        edited(envelope, (c) => (c.result.steps[1].action.names = 'k-master-etcd')),
+      ).valid,
+    ).toBe(false);
+  });
+
   it('refuses malformed zone, certificate and lease results', () => {
     expect(validateEnvelope('zone fail', successEnvelope({ zone: 'local-b' }, [])).errors).toEqual([
       "/result must have required property 'replicas'",

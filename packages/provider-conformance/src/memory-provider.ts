@@ -59,6 +59,8 @@ export interface MemoryProvider extends ProviderV1 {
    * @throws HacpError NOT_FOUND when the instance does not exist.
    */
   instanceFiles(ref: InstanceRef, prefix?: string): { path: string; mode: number; contents: string }[];
+  /** The firewall rules it holds, sorted by name: what a real provider's firewall list would show. */
+  firewallRules(): FirewallRule[];
 }
 
 function fail(code: ErrorCode, message: string, details: Record<string, unknown> = {}): HacpError {
@@ -360,6 +362,12 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
           contents: typeof file.contents === 'string' ? file.contents : file.contents.reveal(),
         }))
         .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    },
+
+    firewallRules() {
+      return [...firewalls.values()]
+        .map((rule) => structuredClone(rule))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
 
     addresses: {

@@ -7,6 +7,7 @@ export {
   endpointTransition,
   initialEndpoint,
 } from './endpoint.js';
+export { firewallRules } from './firewall.js';
 export {
   assertReplicaZone,
   assertZone,

@@ -385,6 +385,34 @@ describe('planDown', () => {
   });
 });
 
+describe('the firewall rules', () => {
+  it('are carried by the plan: up ensures the rules it names, and down deletes them by name', () => {
+    const up = planUp({ cluster: 'solo', zone: 'europe-west1-b' }).steps.find(
+      (step) => step.action.kind === 'ensure-firewall',
+    )?.action;
+    expect(up).toEqual({
+      kind: 'ensure-firewall',
+      rules: [
+        {
+          name: 'solo-master-etcd',
+          cluster: 'solo',
+          protocol: 'tcp',
+          ports: ['2379-2381'],
+          from: 'replicas',
+        },
+        { name: 'solo-master-https', cluster: 'solo', protocol: 'tcp', ports: ['443', '6443'], from: 'any' },
+      ],
+    });
+    const down = planDown(viewOf(cluster({ replicas: 1 }))).steps.find(
+      (step) => step.action.kind === 'delete-firewall',
+    )?.action;
+    expect(down).toEqual({
+      kind: 'delete-firewall',
+      names: ['kubernetes-master-etcd', 'kubernetes-master-https'],
+    });
+  });
+});
+
 describe('planToJson', () => {
   it('is stable: the same plan gives the same text, with sorted keys', () => {
     const view = viewOf(cluster({ replicas: 2 }));

@@ -10,6 +10,7 @@ import {
 } from '@hacp/core';
 import { chooseReplicaToRemove } from './choose.js';
 import { endpointTeardown, endpointTransition, initialEndpoint } from './endpoint.js';
+import { firewallRules } from './firewall.js';
 import { assertReplicaZone, zonesInRegion } from './geography.js';
 import { placementWarnings, suggestZone } from './placement.js';
 import { canAddMember, canRemoveMember, quorumSize } from './quorum.js';
@@ -194,7 +195,10 @@ export function planUp(options: PlanUpOptions): Plan {
   const list = new StepList()
     .add({ kind: 'validate-zone', zone: options.zone }, `Check zone ${options.zone} (region ${region})`)
     .add({ kind: 'reserve-address' }, `Reserve the endpoint address in ${region}`)
-    .add({ kind: 'ensure-firewall' }, "Allow etcd's peer and client ports between replicas only")
+    .add(
+      { kind: 'ensure-firewall', rules: firewallRules(options.cluster) },
+      "Allow etcd's ports between replicas only, and the API ports from anywhere",
+    )
     .add({ kind: 'create-pki' }, 'Create the cluster PKI')
     .add(
       { kind: 'write-record', multizone, quorumReads: options.quorumReads ?? false, firstZone: options.zone },
@@ -735,7 +739,10 @@ export function planDown(view: ClusterView): Plan {
     );
   }
   list
-    .add({ kind: 'delete-firewall' }, 'Delete the firewall rules')
+    .add(
+      { kind: 'delete-firewall', names: firewallRules(view.cluster).map((rule) => rule.name) },
+      'Delete the firewall rules',
+    )
     .add({ kind: 'delete-record' }, 'Delete the cluster record');
   return {
     operation: 'down',

@@ -2,7 +2,7 @@
  * The facts topology decides from. Everything is plain, JSON-serialisable data: no I/O, no clocks
  * (times come in as ISO strings), no randomness.
  */
-import type { HacpError, Warning } from '@hacp/core';
+import type { FirewallRule, HacpError, Warning } from '@hacp/core';
 
 /** A control-plane replica as the provider and etcd see it now. */
 export interface ReplicaInfo {
@@ -91,7 +91,8 @@ export type EndpointStep =
 export type StepAction =
   | { kind: 'validate-zone'; zone: string }
   | { kind: 'reserve-address' }
-  | { kind: 'ensure-firewall' }
+  /** The rules to ensure (absent in an older journal: `firewallRules(cluster)`). */
+  | { kind: 'ensure-firewall'; rules?: readonly FirewallRule[] }
   | { kind: 'create-pki' }
   | { kind: 'write-record'; multizone: boolean; quorumReads: boolean; firstZone: string }
   /**
@@ -127,7 +128,8 @@ export type StepAction =
   | { kind: 'stop-kubernetes'; replica: string }
   | { kind: 'delete-identity-lease'; replica: string }
   | { kind: 'endpoint'; step: EndpointStep }
-  | { kind: 'delete-firewall' }
+  /** The rules to delete, by name (absent in an older journal: the record's, else `firewallRules(cluster)`'s). */
+  | { kind: 'delete-firewall'; names?: readonly string[] }
   | { kind: 'delete-record' };
 
 /** What a step does, by name. */

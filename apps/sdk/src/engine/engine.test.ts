@@ -232,3 +232,17 @@ describe('the names of new replicas', () => {
     expect(name(next).replica).toMatch(/^kubernetes-master-[0-9a-f]{3}$/);
   });
 });
+
+describe('the firewall rules', () => {
+  it('are the ones the plan names: up ensures them, and down deletes them', async () => {
+    world = await createWorld();
+    const planned = await world.controlPlane().plan({ operation: 'up', zone: 'local-a', multizone: true });
+    const ensure = planned.steps.find((step) => step.action.kind === 'ensure-firewall')?.action;
+    const rules = ensure?.kind === 'ensure-firewall' ? ensure.rules : undefined;
+    expect(rules?.map((rule) => rule.name)).toEqual([`${CLUSTER}-master-etcd`, `${CLUSTER}-master-https`]);
+    await grow(world, 1);
+    expect(world.provider.firewallRules()).toEqual(rules);
+    await world.controlPlane().down();
+    expect(world.provider.firewallRules()).toEqual([]);
+  });
+});

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createClusterPki } from '@hacp/certs';
 import { ErrorCode, HacpError } from '@hacp/core';
 import type { EtcdMember } from '@hacp/etcd';
-import { canAddMember, canRemoveMember, type MemberInfo } from '@hacp/topology';
+import { canAddMember, canRemoveMember, firewallRules, type MemberInfo } from '@hacp/topology';
 import { etcdPeerUrl, replicaHealthCheck } from '../../render.js';
 import { addressRef, findMember, networkOf, type StepContext, type StepHandler } from '../context.js';
 
@@ -31,23 +31,11 @@ const reserveAddress: StepHandler<'reserve-address'> = async (context) => {
   return 'done';
 };
 
-/** The firewall rules of a cluster: etcd's ports between replicas, the API port from anywhere. */
-export function firewallNames(cluster: string): string[] {
-  return [`${cluster}-master-etcd`, `${cluster}-master-https`];
-}
-
-const ensureFirewall: StepHandler<'ensure-firewall'> = async (context) => {
-  const [etcd, https] = firewallNames(context.cluster) as [string, string];
-  const options = () => ({ requestId: context.requestId(), signal: context.signal });
-  const cluster = context.cluster;
-  await context.provider.firewalls.ensure(
-    { name: etcd, cluster, protocol: 'tcp', ports: ['2379-2381'], from: 'replicas' },
-    options(),
-  );
-  await context.provider.firewalls.ensure(
-    { name: https, cluster, protocol: 'tcp', ports: ['443', '6443'], from: 'any' },
-    options(),
-  );
+/** The rules the plan names; an older journal's step names none: the cluster's rules. */
+const ensureFirewall: StepHandler<'ensure-firewall'> = async (context, action) => {
+  for (const rule of action.rules ?? firewallRules(context.cluster)) {
+    await context.provider.firewalls.ensure(rule, { requestId: context.requestId(), signal: context.signal });
+  }
   return 'done';
 };
 
@@ -85,7 +73,7 @@ const writeRecord: StepHandler<'write-record'> = async (context, action) => {
     etcdToken: journal.settings?.etcdToken ?? `hacp-${cluster}-${randomBytes(4).toString('hex')}`,
     addressName: journal.target.addressName,
     loadBalancerName: journal.target.loadBalancerName,
-    firewallNames: firewallNames(cluster),
+    firewallNames: firewallRules(cluster).map((rule) => rule.name),
     healthCheck: replicaHealthCheck(kubernetesVersion !== undefined),
     kubeApiserver: kubernetesVersion !== undefined,
     ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
@@ -147,9 +135,12 @@ const preflight: StepHandler<'preflight'> = async (context, action) => {
   return 'done';
 };
 
-const deleteFirewall: StepHandler<'delete-firewall'> = async (context) => {
-  const names = (await context.record())?.firewallNames ?? firewallNames(context.cluster);
-  for (const name of names)
+/** The rules the plan names and those the record says were made (the cluster's own when neither). */
+const deleteFirewall: StepHandler<'delete-firewall'> = async (context, action) => {
+  const recorded = (await context.record())?.firewallNames ?? [];
+  const named = [...(action.names ?? []), ...recorded];
+  const names = named.length > 0 ? named : firewallRules(context.cluster).map((rule) => rule.name);
+  for (const name of new Set(names))
     await context.provider.firewalls.delete(name, { requestId: context.requestId(), signal: context.signal });
   return 'done';
 };
