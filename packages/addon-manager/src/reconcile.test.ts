@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isHacpError } from '@hacp/core';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -13,25 +13,25 @@ const server = createServer((request) => {
 });
 const kubeconfig = new KubeConfig();
 
-beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  kubeconfig.loadFromOptions({
-    clusters: [
-      {
-        name: 'c',
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: 'u', token: 'test-token' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
+/** Starts `api` on a loopback port for the test file, `config` pointing at it, and stops it after. */
+function serveForTheseTests(api: Server, config: KubeConfig): void {
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    config.loadFromOptions({
+      clusters: [
+        { name: 'c', server: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, skipTLSVerify: true },
+      ],
+      users: [{ name: 'u', token: 'test-token' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
   });
-});
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+  afterAll(async () => {
+    api.closeAllConnections();
+    await new Promise((resolve) => api.close(resolve));
+  });
+}
+serveForTheseTests(server, kubeconfig);
 
 const configMap = (name: string, labels?: Record<string, string>): AddonObject => ({
   apiVersion: 'v1',
@@ -113,25 +113,7 @@ describe('reconcileAddons against an API server that answers', () => {
     response.end();
   });
   const config = new KubeConfig();
-  beforeAll(async () => {
-    await new Promise<void>((resolve) => answers.listen(0, '127.0.0.1', resolve));
-    config.loadFromOptions({
-      clusters: [
-        {
-          name: 'c',
-          server: `http://127.0.0.1:${(answers.address() as AddressInfo).port}`,
-          skipTLSVerify: true,
-        },
-      ],
-      users: [{ name: 'u', token: 'test-token' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-  });
-  afterAll(async () => {
-    answers.closeAllConnections();
-    await new Promise((resolve) => answers.close(resolve));
-  });
+  serveForTheseTests(answers, config);
 
   it('reports an object deleted between its read and its apply as created, not applied', async () => {
     const result = await reconcileAddons({
