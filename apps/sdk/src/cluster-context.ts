@@ -158,8 +158,8 @@ export function requireKubernetes(
   cluster: string,
   what: string,
   action: string,
-): string {
-  if (record.kubernetesVersion !== undefined) return record.kubernetesVersion;
+): void {
+  if (record.kubernetesVersion !== undefined) return;
   throw new HacpError({
     code: ErrorCode.INVALID_ARGUMENT,
     message: `Cluster ${cluster} runs etcd only: ${what}.`,

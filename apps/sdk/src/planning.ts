@@ -91,8 +91,7 @@ export async function precheck(
   else if (request.operation === 'resume') {
     if ((await readJournal(provider.state, cluster, signal)) === undefined) throw nothingToResume(cluster);
   } else if (request.operation !== 'down') {
-    const record = (await readRecord(provider.state, cluster, signal))?.value;
-    if (record === undefined) throw notFound(cluster, provider.name);
+    const { value: record } = await context.requireRecord(signal);
     if (request.operation === 'replicate' && request.zone !== undefined) {
       const { region, multizone, firstZone } = record;
       assertReplicaZone({ zone: request.zone, region, multizone, firstZone });
