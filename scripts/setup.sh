@@ -26,6 +26,11 @@ have haproxy || missing+=(haproxy)
 have openssl || missing+=(openssl)
 # The GCE startup script is checked with shellcheck by the provider-gce tests.
 have shellcheck || missing+=(shellcheck)
+# The Compute API test server boots each VM in a network namespace of its own (ip), translates and
+# routes its load balancers' addresses (nft), and the startup script downloads with curl.
+have ip || missing+=(iproute2)
+have nft || missing+=(nftables)
+have curl || missing+=(curl)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt=(env DEBIAN_FRONTEND=noninteractive)

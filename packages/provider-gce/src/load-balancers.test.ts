@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { httpCheckOf } from './load-balancers.js';
 
 describe('httpCheckOf', () => {
-  it('uses an http check as given', () => {
+  it("points an http check at the health endpoint, which answers at the rule's address, with its timing", () => {
     expect(
       httpCheckOf('k-master', {
         protocol: 'http',
@@ -15,8 +15,8 @@ describe('httpCheckOf', () => {
       }),
     ).toMatchObject({
       name: 'k-master-hc',
-      port: 2381,
-      requestPath: '/health',
+      port: 8081,
+      requestPath: '/healthz',
       checkIntervalSec: 2,
       timeoutSec: 1,
       healthyThreshold: 3,

@@ -57,15 +57,21 @@ interface RememberedSpec {
   port: number;
 }
 
-/** The legacy HTTP check a spec's health check becomes; https and tcp go to the replica's health endpoint. */
+/**
+ * The legacy HTTP check a spec's health check becomes: always the replica's health endpoint, with the
+ * spec's timing. GCE sends a target pool's checks to the forwarding rule's address, which only a
+ * process listening on every address receives: the health endpoint does (`bind *:8081`) and checks
+ * the same backend a spec names (kube-apiserver's /readyz, else etcd's /health), where etcd's metrics
+ * port listens on the internal IP alone and would never look healthy. Legacy checks cannot say https
+ * or tcp either.
+ */
 export function httpCheckOf(name: string, check: HealthCheck): HttpHealthCheckResource {
-  const http = check.protocol === 'http';
   return {
     name: derivedName.healthCheck(name),
-    // The spec as given: legacy checks cannot say https or tcp, and `get` returns the spec back.
+    // The spec as given, so that `get` returns it back.
     description: JSON.stringify({ 'hacp-health-check': check }),
-    port: http ? check.port : HEALTH_ENDPOINT.port,
-    requestPath: http ? (check.path ?? '/') : HEALTH_ENDPOINT.path,
+    port: HEALTH_ENDPOINT.port,
+    requestPath: HEALTH_ENDPOINT.path,
     checkIntervalSec: check.intervalSeconds ?? 5,
     // GCE refuses a timeout longer than the interval.
     timeoutSec: check.timeoutSeconds ?? Math.min(5, check.intervalSeconds ?? 5),

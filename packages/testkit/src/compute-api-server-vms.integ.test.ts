@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import compute from '@google-cloud/compute';
 import { PassThroughClient } from 'google-auth-library';
+import { waitUntil } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_KUBELET, TEST_STARTUP_SCRIPT } from './compute-api/guest.test-support.js';
 import { probeHttp } from './compute-api/vm-runtime.js';
+import { canCreateVpc } from './compute-api/vpc.js';
 import { type ComputeApiServer, startComputeApiServer } from './compute-api-server.js';
-import { freePort } from './ports.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: API resources are asserted by value, read by path
 type Json = any;
@@ -16,23 +18,13 @@ const PROJECT = 'hacp-test';
 const ZONE = 'europe-west1-c';
 const REGION = 'europe-west1';
 
-/** A VM process: an HTTP server on the instance's own internal IP, answering 200 on /healthz. */
-const HEALTH_SERVER = `
-const [ip, port] = process.argv.slice(1);
-require('node:http').createServer((request, response) => {
-  response.statusCode = request.url === '/healthz' ? 200 : 404;
-  response.end('ok');
-}).listen(Number(port), ip);
-process.on('SIGTERM', () => process.exit(0));
-`;
-
 let dir: string;
 let server: ComputeApiServer;
 let clients: {
   instances: compute.InstancesClient;
+  forwardingRules: compute.ForwardingRulesClient;
   addresses: compute.AddressesClient;
   targetPools: compute.TargetPoolsClient;
-  healthChecks: compute.HealthChecksClient;
   zoneOperations: compute.ZoneOperationsClient;
   regionOperations: compute.RegionOperationsClient;
   globalOperations: compute.GlobalOperationsClient;
@@ -63,15 +55,22 @@ async function settle(call: Promise<unknown>): Promise<Json> {
   return operation;
 }
 
+const PORT = 8081;
+
 beforeAll(async () => {
+  if (!canCreateVpc()) return;
   dir = await mkdtemp(join(tmpdir(), 'hacp-compute-vms-'));
-  server = await startComputeApiServer({ runtime: { dir: join(dir, 'runtime') } });
+  const kubelet = join(dir, 'test-kubelet.cjs');
+  await writeFile(kubelet, TEST_KUBELET);
+  server = await startComputeApiServer({
+    runtime: { dir: join(dir, 'runtime'), bootDelayMs: 100, kubeletCommand: [process.execPath, kubelet] },
+  });
   const options = { ...server.clientOptions, authClient: new PassThroughClient() };
   clients = {
     instances: new compute.InstancesClient(options),
+    forwardingRules: new compute.ForwardingRulesClient(options),
     addresses: new compute.AddressesClient(options),
     targetPools: new compute.TargetPoolsClient(options),
-    healthChecks: new compute.HealthChecksClient(options),
     zoneOperations: new compute.ZoneOperationsClient(options),
     regionOperations: new compute.RegionOperationsClient(options),
     globalOperations: new compute.GlobalOperationsClient(options),
@@ -80,179 +79,255 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const client of Object.values(clients ?? {})) await client.close();
-  // close() stops every VM process by pid, through the runtime.
+  // close() stops every VM process by pid and deletes the VPC.
   await server?.close();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-describe('instances booted on this machine', () => {
-  it('boots the processes of the node configuration, stops, starts and removes them with the instance', async () => {
-    await settle(
-      clients.addresses.insert({
-        project: PROJECT,
-        region: REGION,
-        requestId: randomUUID(),
-        addressResource: { name: 'vm-1-internal', addressType: 'INTERNAL' },
-      }),
-    );
-    const [address] = await clients.addresses.get({
+async function until<T>(description: string, check: () => Promise<T | undefined>): Promise<T> {
+  return waitUntil<T>({
+    description,
+    timeoutMs: 60_000,
+    minDelayMs: 100,
+    maxDelayMs: 500,
+    check: async () => {
+      const value = await check();
+      return value === undefined ? { done: false } : { done: true, value };
+    },
+  });
+}
+
+async function reserve(name: string, addressType: 'INTERNAL' | 'EXTERNAL'): Promise<string> {
+  await settle(
+    clients.addresses.insert({
       project: PROJECT,
       region: REGION,
-      address: 'vm-1-internal',
-    });
-    const ip = String(address.address);
-    const port = await freePort();
-    const nodeConfig = {
-      format: 1,
-      rootDir: '/mnt/disks/master-pd',
-      processes: [
-        { name: 'health', command: process.execPath, args: ['-e', HEALTH_SERVER, ip, String(port)] },
-      ],
-    };
-    await settle(
-      clients.instances.insert({
-        project: PROJECT,
-        zone: ZONE,
-        requestId: randomUUID(),
-        instanceResource: {
-          name: 'vm-1',
-          machineType: `zones/${ZONE}/machineTypes/e2-standard-2`,
-          disks: [
-            {
-              boot: true,
-              autoDelete: true,
-              initializeParams: { sourceImage: 'projects/cos-cloud/global/images/family/cos-stable' },
-            },
-          ],
-          networkInterfaces: [{ networkIP: ip }],
-          metadata: { items: [{ key: 'hacp-node-config', value: JSON.stringify(nodeConfig) }] },
-        },
-      }),
-    );
-    const url = `http://${ip}:${port}/healthz`;
-    const until = async (healthy: boolean) => {
-      const deadline = Date.now() + 10_000;
-      while ((await probeHttp(url, 500)) !== healthy) {
-        if (Date.now() > deadline)
-          throw new Error(`${url} did not become ${healthy ? 'healthy' : 'unhealthy'}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    };
-    await until(true);
+      requestId: randomUUID(),
+      addressResource: { name, addressType },
+    }),
+  );
+  const [address] = await clients.addresses.get({ project: PROJECT, region: REGION, address: name });
+  return String(address.address);
+}
 
-    await settle(
-      clients.healthChecks.insert({
-        project: PROJECT,
-        requestId: randomUUID(),
-        healthCheckResource: {
-          name: 'vm-hc',
-          type: 'HTTP',
-          httpHealthCheck: { port, requestPath: '/healthz' },
-        },
-      }),
-    );
-    const [instance] = await clients.instances.get({ project: PROJECT, zone: ZONE, instance: 'vm-1' });
-    await settle(
-      clients.targetPools.insert({
-        project: PROJECT,
-        region: REGION,
-        requestId: randomUUID(),
-        targetPoolResource: {
-          name: 'vm-pool',
-          instances: [String(instance.selfLink)],
-          healthChecks: ['global/healthChecks/vm-hc'],
-        },
-      }),
-    );
-    const health = async () => {
-      const [result] = await clients.targetPools.getHealth({
-        project: PROJECT,
-        region: REGION,
-        targetPool: 'vm-pool',
-        instanceReferenceResource: { instance: instance.selfLink },
-      });
-      return result.healthStatus?.[0]?.healthState;
-    };
-    expect(await health()).toBe('HEALTHY');
-
-    await settle(
-      clients.instances.stop({ project: PROJECT, zone: ZONE, instance: 'vm-1', requestId: randomUUID() }),
-    );
-    expect(await probeHttp(url, 500)).toBe(false);
-    expect(await health()).toBe('UNHEALTHY');
-
-    await settle(
-      clients.instances.start({ project: PROJECT, zone: ZONE, instance: 'vm-1', requestId: randomUUID() }),
-    );
-    await until(true);
-    expect(await health()).toBe('HEALTHY');
-
-    await settle(
-      clients.instances.delete({ project: PROJECT, zone: ZONE, instance: 'vm-1', requestId: randomUUID() }),
-    );
-    expect(await probeHttp(url, 500)).toBe(false);
-    expect(server.runtimeErrors).toEqual([]);
-  });
-
-  it('stops every VM it booted when the server closes', async () => {
-    const own = await startComputeApiServer({ runtime: { dir: join(dir, 'closing') } });
-    const options = { ...own.clientOptions, authClient: new PassThroughClient() };
-    const instances = new compute.InstancesClient(options);
-    const operations = new compute.ZoneOperationsClient(options);
-    const addresses = new compute.AddressesClient(options);
-    const regionOperations = new compute.RegionOperationsClient(options);
-    let url = '';
-    try {
-      const [reserve] = await addresses.insert({
-        project: PROJECT,
-        region: REGION,
-        requestId: randomUUID(),
-        addressResource: { name: 'vm-2-internal', addressType: 'INTERNAL' },
-      });
-      await regionOperations.wait({
-        project: PROJECT,
-        region: REGION,
-        operation: reserve.latestResponse.name,
-      });
-      const [address] = await addresses.get({ project: PROJECT, region: REGION, address: 'vm-2-internal' });
-      const ip = String(address.address);
-      const port = await freePort();
-      const nodeConfig = {
-        format: 1,
-        rootDir: '/mnt/disks/master-pd',
-        processes: [
-          { name: 'health', command: process.execPath, args: ['-e', HEALTH_SERVER, ip, String(port)] },
+/** A VM booted by the test startup script; its kubelet listens on `bind` (0.0.0.0 or its internal IP). */
+async function insertVm(
+  name: string,
+  bind: 'any' | 'internal',
+  natIP?: string,
+): Promise<{ ip: string; link: string }> {
+  const ip = await reserve(`${name}-internal`, 'INTERNAL');
+  await settle(
+    clients.instances.insert({
+      project: PROJECT,
+      zone: ZONE,
+      requestId: randomUUID(),
+      instanceResource: {
+        name,
+        machineType: `zones/${ZONE}/machineTypes/e2-standard-2`,
+        disks: [
+          {
+            boot: true,
+            autoDelete: true,
+            initializeParams: { sourceImage: 'projects/cos-cloud/global/images/family/cos-stable' },
+          },
+          {
+            boot: false,
+            autoDelete: true,
+            deviceName: 'master-pd',
+            initializeParams: { diskName: `${name}-pd`, diskSizeGb: '20' },
+          },
         ],
-      };
-      const [insert] = await instances.insert({
-        project: PROJECT,
-        zone: ZONE,
-        requestId: randomUUID(),
-        instanceResource: {
-          name: 'vm-2',
-          machineType: `zones/${ZONE}/machineTypes/e2-standard-2`,
-          disks: [{ boot: true, initializeParams: {} }],
-          networkInterfaces: [{ networkIP: ip }],
-          metadata: { items: [{ key: 'hacp-node-config', value: JSON.stringify(nodeConfig) }] },
+        networkInterfaces: [
+          {
+            networkIP: ip,
+            ...(natIP === undefined
+              ? {}
+              : { accessConfigs: [{ name: 'External NAT', type: 'ONE_TO_ONE_NAT', natIP }] }),
+          },
+        ],
+        metadata: {
+          items: [
+            { key: 'hacp-cluster', value: 'c1' },
+            { key: 'test-port', value: String(PORT) },
+            { key: 'test-bind', value: bind === 'any' ? '0.0.0.0' : ip },
+            { key: 'startup-script', value: TEST_STARTUP_SCRIPT },
+          ],
         },
+      },
+    }),
+  );
+  await until(`${name} to answer`, async () =>
+    (await probeHttp(`http://${ip}:${PORT}/healthz`, 500)) ? true : undefined,
+  );
+  const [instance] = await clients.instances.get({ project: PROJECT, zone: ZONE, instance: name });
+  return { ip, link: String(instance.selfLink) };
+}
+
+/** Who answers at `ip` (its instance name), or undefined when nobody does. */
+async function whoAnswers(ip: string): Promise<string | undefined> {
+  try {
+    const response = await fetch(`http://${ip}:${PORT}/env`, { signal: AbortSignal.timeout(2000) });
+    return ((await response.json()) as { name: string }).name;
+  } catch {
+    return undefined;
+  }
+}
+
+describe.skipIf(!canCreateVpc())(
+  'instances booted on this machine, behind a load balancer with a data path',
+  { timeout: 180_000 },
+  () => {
+    it("translates an access config's external IP to the instance, whatever it binds", async () => {
+      const natIP = await reserve('vm-nat-ip', 'EXTERNAL');
+      await insertVm('vm-nat', 'internal', natIP);
+      expect(await until('the external IP to answer', () => whoAnswers(natIP))).toBe('vm-nat');
+      await settle(
+        clients.instances.stop({ project: PROJECT, zone: ZONE, instance: 'vm-nat', requestId: randomUUID() }),
+      );
+      expect(await whoAnswers(natIP)).toBeUndefined();
+      await settle(
+        clients.instances.delete({
+          project: PROJECT,
+          zone: ZONE,
+          instance: 'vm-nat',
+          requestId: randomUUID(),
+        }),
+      );
+    });
+
+    it("checks health at the forwarding rule's IP and sends its packets to the healthy targets only", async () => {
+      const a = await insertVm('vm-a', 'any');
+      const b = await insertVm('vm-b', 'internal');
+      // A legacy HTTP health check (the Node client has no class for them): the REST call, then its operation.
+      const response = await fetch(`${server.url}/compute/v1/projects/${PROJECT}/global/httpHealthChecks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'vm-hc',
+          port: PORT,
+          requestPath: '/healthz',
+          checkIntervalSec: 2,
+          timeoutSec: 1,
+          healthyThreshold: 1,
+          unhealthyThreshold: 1,
+        }),
       });
-      const [operation] = await operations.wait({
-        project: PROJECT,
-        zone: ZONE,
-        operation: insert.latestResponse.name,
+      expect(response.status).toBe(200);
+      const created = (await response.json()) as { name: string };
+      await clients.globalOperations.wait({ project: PROJECT, operation: created.name });
+      await settle(
+        clients.targetPools.insert({
+          project: PROJECT,
+          region: REGION,
+          requestId: randomUUID(),
+          targetPoolResource: {
+            name: 'vm-pool',
+            instances: [a.link, b.link],
+            healthChecks: ['global/httpHealthChecks/vm-hc'],
+          },
+        }),
+      );
+      const lbIp = await reserve('vm-lb-ip', 'EXTERNAL');
+      await settle(
+        clients.forwardingRules.insert({
+          project: PROJECT,
+          region: REGION,
+          requestId: randomUUID(),
+          forwardingRuleResource: {
+            name: 'vm-rule',
+            IPAddress: lbIp,
+            IPProtocol: 'TCP',
+            portRange: `${PORT}-${PORT}`,
+            target: `regions/${REGION}/targetPools/vm-pool`,
+          },
+        }),
+      );
+      const health = async () => {
+        const states: Record<string, string> = {};
+        for (const [name, link] of [
+          ['vm-a', a.link],
+          ['vm-b', b.link],
+        ] as const) {
+          const [result] = await clients.targetPools.getHealth({
+            project: PROJECT,
+            region: REGION,
+            targetPool: 'vm-pool',
+            instanceReferenceResource: { instance: link },
+          });
+          states[name] = String(result.healthStatus?.[0]?.healthState);
+        }
+        return states;
+      };
+      // vm-b's process listens on its internal IP only: the checks, sent to the rule's IP, fail there.
+      await until('vm-a healthy', async () => ((await health())['vm-a'] === 'HEALTHY' ? true : undefined));
+      expect(await health()).toEqual({ 'vm-a': 'HEALTHY', 'vm-b': 'UNHEALTHY' });
+      expect(await until('the load balancer to answer', () => whoAnswers(lbIp))).toBe('vm-a');
+      for (let i = 0; i < 3; i += 1) expect(await whoAnswers(lbIp)).toBe('vm-a');
+
+      // vm-a stops: no target is healthy, so packets go to every running target (vm-b), which refuses them.
+      await settle(
+        clients.instances.stop({ project: PROJECT, zone: ZONE, instance: 'vm-a', requestId: randomUUID() }),
+      );
+      await until('vm-a unhealthy', async () =>
+        (await health())['vm-a'] === 'UNHEALTHY' ? true : undefined,
+      );
+      expect(await whoAnswers(lbIp)).toBeUndefined();
+      await settle(
+        clients.instances.start({ project: PROJECT, zone: ZONE, instance: 'vm-a', requestId: randomUUID() }),
+      );
+      expect(await until('the load balancer to answer again', () => whoAnswers(lbIp))).toBe('vm-a');
+      expect(server.runtimeErrors).toEqual([]);
+    });
+
+    it('stops every VM it booted and deletes its namespaces when the server closes', async () => {
+      const kubelet = join(dir, 'test-kubelet.cjs');
+      const own = await startComputeApiServer({
+        runtime: { dir: join(dir, 'closing'), bootDelayMs: 100, kubeletCommand: [process.execPath, kubelet] },
       });
-      expect(operation.status).toBe('DONE');
-      url = `http://${ip}:${port}/healthz`;
-      const deadline = Date.now() + 10_000;
-      while (!(await probeHttp(url, 500))) {
-        if (Date.now() > deadline) throw new Error(`${url} never answered`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+      const options = { ...own.clientOptions, authClient: new PassThroughClient() };
+      const instances = new compute.InstancesClient(options);
+      const operations = new compute.ZoneOperationsClient(options);
+      let ip = '';
+      let pids: number[] = [];
+      try {
+        const [insert] = await instances.insert({
+          project: PROJECT,
+          zone: ZONE,
+          requestId: randomUUID(),
+          instanceResource: {
+            name: 'vm-2',
+            machineType: `zones/${ZONE}/machineTypes/e2-standard-2`,
+            disks: [
+              { boot: true, initializeParams: {} },
+              { boot: false, deviceName: 'master-pd', initializeParams: { diskName: 'vm-2-pd' } },
+            ],
+            networkInterfaces: [{}],
+            metadata: {
+              items: [
+                { key: 'hacp-cluster', value: 'c1' },
+                { key: 'test-port', value: String(PORT) },
+                { key: 'test-bind', value: '0.0.0.0' },
+                { key: 'startup-script', value: TEST_STARTUP_SCRIPT },
+              ],
+            },
+          },
+        });
+        await operations.wait({ project: PROJECT, zone: ZONE, operation: insert.latestResponse.name });
+        const [instance] = await instances.get({ project: PROJECT, zone: ZONE, instance: 'vm-2' });
+        ip = String(instance.networkInterfaces?.[0]?.networkIP);
+        await until('vm-2 to answer', async () =>
+          (await probeHttp(`http://${ip}:${PORT}/healthz`, 500)) ? true : undefined,
+        );
+        pids = own.runtime?.pids() ?? [];
+        expect(pids.length).toBeGreaterThan(0);
+      } finally {
+        for (const client of [instances, operations]) await client.close();
+        await own.close();
       }
-    } finally {
-      for (const client of [instances, operations, addresses, regionOperations]) await client.close();
-      await own.close();
-    }
-    expect(url).not.toBe('');
-    expect(await probeHttp(url, 500)).toBe(false);
-  });
-});
+      expect(ip).not.toBe('');
+      expect(await probeHttp(`http://${ip}:${PORT}/healthz`, 500)).toBe(false);
+      for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+    });
+  },
+);

@@ -21,7 +21,8 @@ import { projectJson } from './compute-api/project-methods.js';
 import { matchRoute } from './compute-api/routes.js';
 import type { Call } from './compute-api/rules.js';
 import { validateBody } from './compute-api/schema.js';
-import { createVmRuntime, type VmRuntime } from './compute-api/vm-runtime.js';
+import { createVmRuntime, type VmRuntime, type VmRuntimeOptions } from './compute-api/vm-runtime.js';
+import { type DataPath, startDataPath } from './compute-api/data-path.js';
 
 export type {
   ComputeFault,
@@ -98,8 +99,12 @@ export interface StartComputeApiServerOptions {
   waitTimeoutMs?: number;
   /** Added to every request before it is handled; default 0 (the benchmark uses 200). */
   latencyMs?: number;
-  /** Boot inserted instances on this machine with the VM runtime, its files under `dir`. */
-  runtime?: { dir: string };
+  /**
+   * Boot inserted instances on this machine with the VM runtime, its files under `dir`: each VM in a
+   * network namespace of its own, booted by its startup script; the load balancers get a data path.
+   * Needs root, iproute2 and nftables (scripts/setup.sh).
+   */
+  runtime?: Omit<VmRuntimeOptions, 'logger'>;
   logger?: Logger;
 }
 
@@ -132,6 +137,8 @@ export interface ComputeApiServer {
   readonly faults: ComputeFaults;
   /** Latency added to every request, in ms; writable. */
   latencyMs: number;
+  /** The VM runtime (its VPC, serial consoles, pod status), when instances boot. */
+  readonly runtime: VmRuntime | undefined;
   /** Failures of the VM runtime (boot, stop, start, remove); the API reports none of them, as GCE would not. */
   readonly runtimeErrors: readonly { instance: string; action: string; error: string }[];
   /** A snapshot of every project's resources and operations (deep copies; JSON-able). */
@@ -260,21 +267,26 @@ export async function startComputeApiServer(
 
   const projects = new Map(projectNames.map((name) => [name, new ProjectState(name)]));
   const runtime: VmRuntime | undefined =
-    options.runtime === undefined ? undefined : createVmRuntime({ dir: options.runtime.dir, logger });
+    options.runtime === undefined ? undefined : await createVmRuntime({ ...options.runtime, logger });
   const runtimeErrors: { instance: string; action: string; error: string }[] = [];
   const context: ServerContext = {
     zones,
     regions,
-    ips: new IpPool(),
+    ips: new IpPool(runtime?.vpc.ranges),
     runtime,
+    dataPath: undefined,
     logger,
     runtimeErrors,
     projects,
   };
+  const dataPath: DataPath | undefined =
+    runtime === undefined ? undefined : startDataPath({ server: context, runtime, logger });
+  context.dataPath = dataPath;
   const operations = new OperationRunner({
     delayMs: options.operationDelayMs ?? 20,
     waitTimeoutMs: options.waitTimeoutMs ?? 120_000,
     logger,
+    ...(dataPath === undefined ? {} : { onCommitted: () => dataPath.sync() }),
   });
   const faults = new FaultRegistry();
   const requests: ComputeApiRequest[] = [];
@@ -469,6 +481,7 @@ export async function startComputeApiServer(
     zones,
     requests,
     faults,
+    runtime,
     runtimeErrors,
     get latencyMs() {
       return latencyMs;
@@ -512,6 +525,7 @@ export async function startComputeApiServer(
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         try {
+          await dataPath?.close();
           await runtime?.close();
         } finally {
           await closed;

@@ -1,5 +1,4 @@
 import { alreadyExists, invalidField, resourceInUse, resourceNotReady } from './errors.js';
-import { inPool } from './ip-pool.js';
 import { link, resourcePath } from './links.js';
 import type { MethodDefinition } from './methods.js';
 import { gceTimestamp, newFingerprint, newNumericId, type ProjectState } from './model.js';
@@ -85,7 +84,7 @@ export const addressMethods: MethodDefinition[] = [
           if (project.resources.has(path)) throw alreadyExists(resourcePath(project.name, path));
           let holder: string | undefined;
           if (requested !== undefined && requested !== '') {
-            if (!inPool(addressType, requested)) {
+            if (!call.server.ips.inPool(addressType, requested)) {
               throw invalidField(
                 'resource.address',
                 requested,

@@ -202,13 +202,22 @@ function poolAction(
   };
 }
 
-/** The health of one pool member, probed for real: `http://<networkIP>:<port><path>`. */
+/**
+ * The health of one pool member: with VMs running, what the data path's checker last saw; else probed
+ * at once at `http://<networkIP>:<port><path>` (a server whose instances are processes of the test).
+ */
 async function memberHealth(call: Call, pool: Json, member: string): Promise<'HEALTHY' | 'UNHEALTHY'> {
   const resolved = resolveReference(member, call.project.name);
   const instance = resolved === undefined ? undefined : call.project.resources.get(resolved.path);
   if (instance === undefined || instance.status !== 'RUNNING') return 'UNHEALTHY';
   const checkLink = ((pool.healthChecks as string[] | undefined) ?? [])[0];
   if (checkLink === undefined) return 'HEALTHY';
+  const dataPath = call.server.dataPath;
+  const poolPath = resolveReference(String(pool.selfLink), call.project.name)?.path;
+  if (dataPath !== undefined && poolPath !== undefined && resolved !== undefined) {
+    // VMs run: health as the checker last saw it, at the forwarding rule's IP (see data-path.ts).
+    return dataPath.health(call.project, poolPath, resolved.path);
+  }
   const checkPath = resolveReference(checkLink, call.project.name)?.path ?? '';
   const check = call.project.resources.get(checkPath);
   if (check === undefined) return 'UNHEALTHY';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@hacp/core';
 import type { IpPool } from './ip-pool.js';
+import type { DataPath } from './data-path.js';
 import type { VmRuntime } from './vm-runtime.js';
 
 /** A resource or message as JSON, the way the API writes it. */
@@ -92,6 +93,8 @@ export interface ServerContext {
   readonly regions: readonly string[];
   readonly ips: IpPool;
   readonly runtime: VmRuntime | undefined;
+  /** The load balancers' health checks and routes, when VMs run. */
+  dataPath: DataPath | undefined;
   readonly logger: Logger;
   /** Failures of the VM runtime (boot, stop, start, remove), which GCE would not report either. */
   readonly runtimeErrors: { instance: string; action: string; error: string }[];

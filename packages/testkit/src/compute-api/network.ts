@@ -1,6 +1,5 @@
 import { ComputeApiError, invalidField } from './errors.js';
 import type { AddressKind } from './ip-pool.js';
-import { inPool } from './ip-pool.js';
 import { link, resolveReference } from './links.js';
 import type { Json, ProjectState, ServerContext } from './model.js';
 
@@ -109,7 +108,7 @@ export function checkRequestedIp(options: {
       `The specified external IP address '${ip}' was not found in region '${region}'.`,
     );
   }
-  if (!inPool(kind, ip)) {
+  if (!options.server.ips.inPool(kind, ip)) {
     throw invalidField(field, ip, 'Requested internal IP is outside the subnetwork CIDR range.');
   }
   if (ipsInUse(options.server).has(ip)) {

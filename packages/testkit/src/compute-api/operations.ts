@@ -52,6 +52,8 @@ export class OperationRunner {
       delayMs: number;
       waitTimeoutMs: number;
       logger: Logger;
+      /** Called after a change applied, before its operation is DONE (the data path follows it). */
+      onCommitted?: () => Promise<void>;
     },
   ) {}
 
@@ -121,6 +123,7 @@ export class OperationRunner {
       try {
         const commit = mutation.prepare();
         await commit();
+        await this.options.onCommitted?.();
       } catch (caught) {
         if (caught instanceof ComputeApiError) {
           error = caught;

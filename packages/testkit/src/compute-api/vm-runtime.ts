@@ -1,219 +1,148 @@
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { dirname, join } from 'node:path';
-import { ErrorCode, HacpError, invalidArgument, isHacpError, type Logger, resolveLogger } from '@hacp/core';
-import { type SpawnedProcess, spawnTracked } from '../processes.js';
+import { join } from 'node:path';
+import { ErrorCode, HacpError, invalidArgument, type Logger, resolveLogger } from '@hacp/core';
+import { testKubernetesBinaries } from '../kubernetes.js';
+import type { ImageSources } from './guest-images.js';
+import { type GuestServices, startGuestServices } from './guest-services.js';
+import { writeStandIns } from './guest-stand-ins.js';
+import { Guest, serialLine } from './vm-guest.js';
+import { createVpc, type Vpc } from './vpc.js';
 
 /** What the Compute API server knows of an instance when it boots it. */
 export interface VmSpec {
   name: string;
   zone: string;
-  /** A 127.x.y.z address; the processes listen on it themselves (their args say so). */
+  /** The instance's internal IP, from the VPC's range: the address of its network namespace. */
   networkIP: string;
-  /** The instance metadata items, key → value. */
+  /** The instance metadata items, key → value: what the metadata server answers it. */
   metadata: Record<string, string>;
-  /** Attached disks. The one whose deviceName is `master-pd` holds the node's rootDir. */
+  /** Attached disks. The one whose deviceName is `master-pd` is the data disk the startup script mounts. */
   disks: { name: string; deviceName: string; boot: boolean }[];
 }
 
 /**
- * Runs inserted instances on this machine: each VM's node configuration (instance metadata items
- * `hacp-files` and `hacp-node-config`, the ones a real VM's startup script reads) becomes files in a
- * folder and local processes.
+ * Runs inserted instances on this machine the way GCE boots them: each VM gets a network namespace of
+ * its own in the server's VPC and a root folder; after the boot delay its `startup-script` runs with
+ * real bash, reading the metadata server and downloading the kubelet; the kubelet it enables (the
+ * testkit's stand-in) runs the static pods the script wrote, with the real binaries.
  */
 export interface VmRuntime {
-  /** Writes the VM's files and starts its processes. Idempotent: a booted VM is left running. */
+  /** The VPC the VMs live in. */
+  readonly vpc: Vpc;
+  /** Starts the VM: its network now, its startup script after the boot delay. A running VM is left alone. */
   boot(vm: VmSpec): Promise<void>;
-  /** Stops the VM's processes (SIGTERM, SIGKILL after 5 s) and keeps its files. No-op for an unknown VM. */
+  /** Stops the VM's processes (the kubelet stops its pods) and keeps its files and disks. No-op for an unknown VM. */
   stop(name: string, zone: string): Promise<void>;
   /**
-   * Boots a stopped VM again with the spec it was booted with (files rewritten, as the startup script
-   * does on every boot).
+   * Boots a stopped VM again with the spec it was booted with (its startup script runs again).
    *
    * @throws HacpError NOT_FOUND when the VM was never booted (or was removed).
    */
   start(name: string, zone: string): Promise<void>;
-  /** Stops the VM and deletes its own folder; the folders of its persistent disks stay. */
+  /** Stops the VM and deletes its own folder and namespace; the folders of its persistent disks stay. */
   remove(name: string, zone: string): Promise<void>;
-  /** Stops every VM this runtime started. Boots after this are refused. */
+  /** Stops every VM, the guest services and the VPC. Boots after this are refused. */
   close(): Promise<void>;
-  /** Pids of running VM processes, for tests. */
+  /** Pids of running VM processes (startup scripts and kubelets), for tests. */
   pids(): number[];
+  /** What the VM printed to its serial console: boot lines and the startup script's output ('' if never booted). */
+  serialOutput(name: string, zone: string): string;
+  /** The kubelet's pod status (its hacp-pods.json), if the VM's kubelet wrote one. */
+  podStatus(name: string, zone: string): unknown;
+  /** Resolves when the VM's current boot has run its startup script (at once for an unknown VM). */
+  booted(name: string, zone: string): Promise<void>;
+  /** GETs `url` from inside the VM's network namespace (as a health check reaches it): true for HTTP 200. */
+  probeFrom(name: string, zone: string, url: string, timeoutMs: number): Promise<boolean>;
 }
 
-/** The deviceName whose disk is mounted at the node's rootDir (kube-up's master PD). */
-const ROOT_DEVICE_NAME = 'master-pd';
-/** How long a process gets between SIGTERM and SIGKILL, as on a GCE instance stop. */
-const STOP_GRACE_MS = 5000;
-const NODE_CONFIG_FORMAT = 1;
+/** Options of createVmRuntime. */
+export interface VmRuntimeOptions {
+  dir: string;
+  logger?: Logger;
+  /** From insert (or start) to the startup script; default 1000 ms (GCE: 20–40 s, scaled down for tests). */
+  bootDelayMs?: number;
+  /**
+   * The programs this machine has for the pods' images; the Kubernetes images default to the test
+   * runs' binaries of their version from HACP_KUBE_RELEASE_URL (testKubernetesBinaries).
+   */
+  images?: ImageSources;
+  /** What the served `kubelet` runs (its arguments appended); default the testkit's kubelet stand-in. */
+  kubeletCommand?: readonly string[];
+  /** How often the kubelet re-reads its manifest folder; default 500 ms. */
+  kubeletSyncMs?: number;
+}
+
 // GCE resource names (RFC 1035 labels): safe as folder names.
 const RESOURCE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
-// Relative POSIX path of safe segments, no `.`/`..` segment, no empty segment (as @hacp/core's NodeFile).
-const SAFE_PATH = /^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
-const ABSOLUTE_PATH = /^(?!.*\/\.\.?(\/|$))(\/[A-Za-z0-9._-]+)+$/;
-const FILE_LINE = /^([0-7]{3,4}) (\S+)(?: ([A-Za-z0-9+/]*={0,2}))?$/;
-const PROCESS_NAME = /^[a-z][a-z0-9-]*$/;
-
-interface VmFile {
-  path: string;
-  mode: number;
-  contents: Buffer;
-}
-
-interface VmProcess {
-  name: string;
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-}
-
-/** What booting a VM does, or why a real VM's startup script would fail on it. */
-type BootPlan = { files: VmFile[]; processes: VmProcess[] } | { problem: string };
-
-function parseFiles(text: string | undefined): VmFile[] | string {
-  const files: VmFile[] = [];
-  const seen = new Set<string>();
-  for (const [index, line] of (text ?? '').split('\n').entries()) {
-    if (line.trim() === '') continue;
-    const match = FILE_LINE.exec(line);
-    const path = match?.[2] ?? '';
-    if (match === null || !SAFE_PATH.test(path)) {
-      return `hacp-files line ${index + 1} is not "<octal mode> <relative path> <base64 contents>"`;
-    }
-    const mode = Number.parseInt(match[1] as string, 8);
-    if (mode > 0o777) return `hacp-files line ${index + 1}: mode ${match[1]} is above 0777`;
-    if (seen.has(path)) return `hacp-files names ${path} twice`;
-    seen.add(path);
-    files.push({ path, mode, contents: Buffer.from(match[3] ?? '', 'base64') });
-  }
-  return files;
-}
-
-function isStringRecord(value: unknown): value is Record<string, string> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.values(value).every((v) => typeof v === 'string')
-  );
-}
-
-/**
- * Replaces `rootDir` by `folder` where it starts a path: at the start of the value or after `=`,
- * `,` or `:` (flag values, lists), and followed by `/`, the end, `,` or `:`. So
- * `--data-dir=/mnt/disks/master-pd/etcd` moves, `/mnt/disks/master-pd-2` does not.
- */
-function relocate(value: string, rootDir: string, folder: string): string {
-  const escaped = rootDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return value.replace(
-    new RegExp(`(^|[=,:])${escaped}(?=/|$|[,:])`, 'g'),
-    (_, before: string) => before + folder,
-  );
-}
-
-function parseProcesses(text: string | undefined, folder: string): VmProcess[] | string {
-  if (text === undefined) return [];
-  let config: unknown;
-  try {
-    config = JSON.parse(text);
-  } catch {
-    return 'hacp-node-config is not JSON';
-  }
-  if (typeof config !== 'object' || config === null) return 'hacp-node-config is not a JSON object';
-  const { format, rootDir, processes } = config as Record<string, unknown>;
-  if (format !== NODE_CONFIG_FORMAT) {
-    return `hacp-node-config has format ${JSON.stringify(format)}; this runtime reads format ${NODE_CONFIG_FORMAT}`;
-  }
-  if (typeof rootDir !== 'string' || !ABSOLUTE_PATH.test(rootDir)) {
-    return 'hacp-node-config.rootDir is not an absolute path below /';
-  }
-  if (!Array.isArray(processes)) return 'hacp-node-config.processes is not a list';
-  const result: VmProcess[] = [];
-  for (const [index, item] of processes.entries()) {
-    const { name, command, args = [], env = {} } = (item ?? {}) as Record<string, unknown>;
-    const where = `hacp-node-config.processes[${index}]`;
-    if (typeof name !== 'string' || !PROCESS_NAME.test(name) || result.some((p) => p.name === name)) {
-      return `${where}.name is not a unique lowercase name`;
-    }
-    if (typeof command !== 'string' || command === '') return `${where}.command is empty`;
-    if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
-      return `${where}.args is not a list of strings`;
-    }
-    if (!isStringRecord(env)) return `${where}.env is not an object of strings`;
-    result.push({
-      name,
-      command: relocate(command, rootDir, folder),
-      args: args.map((a) => relocate(a, rootDir, folder)),
-      env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, relocate(v, rootDir, folder)])),
-    });
-  }
-  return result;
-}
-
-function planBoot(spec: VmSpec, rootFolder: string): BootPlan {
-  const files = parseFiles(spec.metadata['hacp-files']);
-  if (typeof files === 'string') return { problem: files };
-  const processes = parseProcesses(spec.metadata['hacp-node-config'], rootFolder);
-  if (typeof processes === 'string') return { problem: processes };
-  return { files, processes };
-}
-
-/** Writes a file with exactly `mode` (not masked by the umask), replacing it atomically. */
-function writeNodeFile(root: string, file: VmFile): void {
-  const target = join(root, file.path);
-  mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-  const temporary = `${target}.${process.pid}.tmp`;
-  writeFileSync(temporary, file.contents, { mode: file.mode });
-  chmodSync(temporary, file.mode);
-  renameSync(temporary, target);
-}
+/** The deviceName of the data disk the startup script mounts (kube-up's master PD). */
+const DATA_DEVICE_NAME = 'master-pd';
 
 interface VmState {
   spec: VmSpec;
+  guest: Guest;
   running: boolean;
-  processes: Map<string, SpawnedProcess>;
-  /** Processes being stopped on purpose, whose exit is not worth a warning. */
-  stopping: Set<SpawnedProcess>;
+  bootTimer: NodeJS.Timeout | undefined;
+  boot: Promise<void>;
+}
+
+function checkName(field: 'name' | 'zone' | 'disks.name', value: string): void {
+  if (!RESOURCE_NAME.test(value)) {
+    throw invalidArgument({ field, value, message: `VM ${field} "${value}" is not a GCE resource name.` });
+  }
+}
+
+/** The Kubernetes binaries of `version` from the test runs' release location, if it has them. */
+async function releaseBinaries(version: string): Promise<Readonly<Record<string, string>> | undefined> {
+  const found = await testKubernetesBinaries(`v${version}`);
+  return found.binaries?.paths;
+}
+
+/** The default kubelet: the testkit's stand-in, next to this module once built (dist/). */
+function defaultKubeletCommand(): string[] {
+  return [process.execPath, new URL('./kubelet-stand-in-cli.js', import.meta.url).pathname];
 }
 
 /**
- * A VM runtime keeping its folders under `dir`: `vms/<zone>/<name>/` (process logs, and `root/` when
- * no `master-pd` disk is attached) and `disks/<zone>/<disk>/` (a persistent disk's contents, which
- * outlive the VM, so a replacement VM attaching the same disk finds the old data). The node's
- * rootDir maps to the disk folder (or `root/`), in file paths and in every process arg and env value.
+ * A VM runtime keeping its folders under `dir`: `vms/<zone>/<name>/` (the serial console, the kubelet's
+ * log and `fs/`, the VM's root filesystem) and `disks/<zone>/<disk>/` (a persistent disk, which outlives
+ * the VM, so a replacement VM attaching the same disk finds the old data).
  *
  * @example
- * const runtime = createVmRuntime({ dir: '/tmp/compute', logger });
- * await runtime.boot({ name: 'cp-1', zone: 'europe-west1-b', networkIP: '127.100.0.2',
- *   metadata: { 'hacp-files': files, 'hacp-node-config': nodeConfig },
- *   disks: [{ name: 'cp-1-pd', deviceName: 'master-pd', boot: false }] });
+ * const runtime = await createVmRuntime({ dir: '/tmp/compute', logger });
+ * await runtime.boot({ name: 'cp-1', zone: 'europe-west1-b', networkIP: runtime.vpc.gateway ...,
+ *   metadata: { 'startup-script': script }, disks: [{ name: 'cp-1-pd', deviceName: 'master-pd', boot: false }] });
  * await runtime.close();
+ * @throws HacpError DEPENDENCY_MISSING when this machine cannot make network namespaces.
  */
-export function createVmRuntime(options: { dir: string; logger?: Logger }): VmRuntime {
+export async function createVmRuntime(options: VmRuntimeOptions): Promise<VmRuntime> {
   const logger = resolveLogger(options.logger);
+  const bootDelayMs = options.bootDelayMs ?? 1000;
+  const vpc = await createVpc();
   const vms = new Map<string, VmState>();
-  // One operation at a time per VM, so a stop during a boot waits for the boot's processes.
   const queues = new Map<string, Promise<unknown>>();
   let closed = false;
-
   const keyOf = (name: string, zone: string) => `${zone}/${name}`;
   const vmFolder = (name: string, zone: string) => join(options.dir, 'vms', zone, name);
-
-  function checkNames(name: string, zone: string): void {
-    for (const [field, value] of [
-      ['name', name],
-      ['zone', zone],
-    ] as const) {
-      if (!RESOURCE_NAME.test(value)) {
-        throw invalidArgument({
-          field,
-          value,
-          message: `VM ${field} "${value}" is not a GCE resource name.`,
-        });
-      }
-    }
-  }
+  const standIns = writeStandIns(join(options.dir, 'stand-ins'));
+  const services: GuestServices = await startGuestServices({
+    host: vpc.gateway,
+    vmAt: (ip) => [...vms.values()].find((state) => state.spec.networkIP === ip && state.running)?.spec,
+    kubeletCommand: options.kubeletCommand ?? defaultKubeletCommand(),
+  }).catch(async (error) => {
+    await vpc.close();
+    throw error;
+  });
+  const context = {
+    standIns,
+    metadataUrl: services.metadataUrl,
+    releaseUrl: services.releaseUrl,
+    images: { kubernetes: releaseBinaries, ...options.images },
+    kubeletSyncMs: options.kubeletSyncMs ?? 500,
+    logger,
+  };
 
   function serially<T>(key: string, operation: () => Promise<T>): Promise<T> {
     const previous = queues.get(key) ?? Promise.resolve();
@@ -236,117 +165,71 @@ export function createVmRuntime(options: { dir: string; logger?: Logger }): VmRu
     }
   }
 
-  function rootFolder(spec: VmSpec): string {
-    const disk = spec.disks.find((d) => d.deviceName === ROOT_DEVICE_NAME);
-    if (disk === undefined) return join(vmFolder(spec.name, spec.zone), 'root');
-    if (!RESOURCE_NAME.test(disk.name)) {
-      throw invalidArgument({
-        field: 'disks.name',
-        value: disk.name,
-        message: `Disk name "${disk.name}" is not a GCE resource name.`,
-      });
-    }
-    return join(options.dir, 'disks', spec.zone, disk.name);
-  }
-
-  /** Boots the VM; if that fails half-way, stops what it started and rethrows. */
-  async function launch(state: VmState): Promise<void> {
-    try {
-      bootProcesses(state);
-    } catch (error) {
-      await halt(state);
-      throw error;
-    }
-  }
-
-  function bootProcesses(state: VmState): void {
-    const { spec } = state;
-    const folder = vmFolder(spec.name, spec.zone);
-    const root = rootFolder(spec);
+  function deviceOf(spec: VmSpec): string {
+    const disk = spec.disks.find((d) => d.deviceName === DATA_DEVICE_NAME);
+    if (disk === undefined) return join(vmFolder(spec.name, spec.zone), 'no-data-disk');
+    checkName('disks.name', disk.name);
+    const folder = join(options.dir, 'disks', spec.zone, disk.name);
     mkdirSync(folder, { recursive: true, mode: 0o700 });
-    mkdirSync(root, { recursive: true, mode: 0o700 });
+    return folder;
+  }
+
+  /** Network now; the startup script after the boot delay, as a GCE VM is RUNNING before its guest is up. */
+  async function launch(state: VmState): Promise<void> {
+    const { spec } = state;
     state.running = true;
-    const plan = planBoot(spec, root);
-    if ('problem' in plan) {
-      // A real VM's startup script would fail here too: the VM runs, with nothing on it.
-      logger.error('VM booted without its node configuration', {
-        vm: spec.name,
-        zone: spec.zone,
-        problem: plan.problem,
-      });
-      return;
-    }
-    for (const file of plan.files) writeNodeFile(root, file);
-    for (const definition of plan.processes) {
-      const logFile = join(folder, `${definition.name}.log`);
-      let spawned: SpawnedProcess;
-      try {
-        spawned = spawnTracked({
-          command: definition.command,
-          args: definition.args,
-          logFile,
-          // The whole command line: the global setup's reaper only kills a pid still running it.
-          marker: [definition.command, ...definition.args].join(' '),
-          env: definition.env,
+    state.guest.layout.namespace = await vpc.attach(keyOf(spec.name, spec.zone), spec.networkIP);
+    state.boot = new Promise<void>((resolve) => {
+      state.bootTimer = setTimeout(() => {
+        state.bootTimer = undefined;
+        if (!state.running) return resolve();
+        state.guest.boot(spec.metadata).then(resolve, (error: unknown) => {
+          logger.error('VM boot failed', { vm: spec.name, zone: spec.zone, error: String(error) });
+          serialLine(state.guest.layout, `boot failed: ${String(error)}`);
+          resolve();
         });
-      } catch (error) {
-        if (!isHacpError(error, ErrorCode.DEPENDENCY_MISSING)) throw error;
-        logger.error('VM process not started: its command is not installed', {
-          vm: spec.name,
-          zone: spec.zone,
-          process: definition.name,
-          command: definition.command,
-        });
-        continue;
-      }
-      state.processes.set(definition.name, spawned);
-      void spawned.exited.then(({ code, signal }) => {
-        if (state.stopping.has(spawned)) return;
-        logger.warn('VM process exited', {
-          vm: spec.name,
-          zone: spec.zone,
-          process: definition.name,
-          code,
-          signal,
-          logFile,
-        });
-      });
-    }
-    logger.info('VM booted', {
-      vm: spec.name,
-      zone: spec.zone,
-      networkIP: spec.networkIP,
-      root,
-      files: plan.files.length,
-      processes: [...state.processes.keys()],
+      }, bootDelayMs);
     });
   }
 
   async function halt(state: VmState): Promise<void> {
-    const processes = [...state.processes.values()];
-    for (const p of processes) state.stopping.add(p);
-    await Promise.all(processes.map((p) => p.stop({ signal: 'SIGTERM', graceMs: STOP_GRACE_MS })));
-    state.processes.clear();
-    state.stopping.clear();
     state.running = false;
+    if (state.bootTimer !== undefined) clearTimeout(state.bootTimer);
+    state.bootTimer = undefined;
+    await state.guest.halt();
+  }
+
+  function newState(spec: VmSpec): VmState {
+    const folder = vmFolder(spec.name, spec.zone);
+    const fs = join(folder, 'fs');
+    mkdirSync(fs, { recursive: true, mode: 0o755 });
+    const guest = new Guest(
+      { folder, fs, device: deviceOf(spec), namespace: '', networkIP: spec.networkIP },
+      context,
+    );
+    return { spec, guest, running: false, bootTimer: undefined, boot: Promise.resolve() };
   }
 
   return {
+    vpc,
+
     async boot(vm) {
-      checkNames(vm.name, vm.zone);
+      checkName('name', vm.name);
+      checkName('zone', vm.zone);
       const spec: VmSpec = structuredClone(vm);
       return serially(keyOf(vm.name, vm.zone), async () => {
         refuseWhenClosed(vm.name);
         const existing = vms.get(keyOf(vm.name, vm.zone));
         if (existing?.running) return;
-        const state: VmState = { spec, running: false, processes: new Map(), stopping: new Set() };
+        const state = newState(spec);
         vms.set(keyOf(vm.name, vm.zone), state);
         await launch(state);
       });
     },
 
     async start(name, zone) {
-      checkNames(name, zone);
+      checkName('name', name);
+      checkName('zone', zone);
       return serially(keyOf(name, zone), async () => {
         refuseWhenClosed(name);
         const state = vms.get(keyOf(name, zone));
@@ -362,19 +245,24 @@ export function createVmRuntime(options: { dir: string; logger?: Logger }): VmRu
     },
 
     async stop(name, zone) {
-      checkNames(name, zone);
+      checkName('name', name);
+      checkName('zone', zone);
       return serially(keyOf(name, zone), async () => {
         const state = vms.get(keyOf(name, zone));
-        if (state !== undefined) await halt(state);
+        if (state === undefined || !state.running) return;
+        await halt(state);
+        serialLine(state.guest.layout, 'Instance stopped.');
       });
     },
 
     async remove(name, zone) {
-      checkNames(name, zone);
+      checkName('name', name);
+      checkName('zone', zone);
       return serially(keyOf(name, zone), async () => {
         const state = vms.get(keyOf(name, zone));
         if (state !== undefined) await halt(state);
         vms.delete(keyOf(name, zone));
+        await vpc.detach(keyOf(name, zone));
         rmSync(vmFolder(name, zone), { recursive: true, force: true });
       });
     },
@@ -389,14 +277,62 @@ export function createVmRuntime(options: { dir: string; logger?: Logger }): VmRu
           }),
         ),
       );
+      await services.close();
+      await vpc.close();
     },
 
     pids() {
-      return [...vms.values()].flatMap((state) =>
-        [...state.processes.values()].filter((p) => p.isRunning()).map((p) => p.pid),
-      );
+      return [...vms.values()].flatMap((state) => state.guest.pids());
+    },
+
+    serialOutput(name, zone) {
+      try {
+        return readFileSync(join(vmFolder(name, zone), 'serial.log'), 'utf8');
+      } catch {
+        return '';
+      }
+    },
+
+    podStatus(name, zone) {
+      return vms.get(keyOf(name, zone))?.guest.podStatus();
+    },
+
+    async booted(name, zone) {
+      await vms.get(keyOf(name, zone))?.boot;
+    },
+
+    probeFrom(name, zone, url, timeoutMs) {
+      const namespace = vpc.namespaceOf(keyOf(name, zone));
+      if (namespace === undefined) return Promise.resolve(false);
+      return probeInNamespace(namespace, url, timeoutMs);
     },
   };
+}
+
+/** curl inside a namespace: true for HTTP 200 within the time limit (certificates not verified). */
+function probeInNamespace(namespace: string, url: string, timeoutMs: number): Promise<boolean> {
+  const seconds = (Math.max(timeoutMs, 100) / 1000).toFixed(1);
+  return new Promise((resolve) => {
+    execFile(
+      'ip',
+      [
+        'netns',
+        'exec',
+        namespace,
+        'curl',
+        '-sk',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-m',
+        seconds,
+        url,
+      ],
+      { timeout: timeoutMs + 5000 },
+      (_error, stdout) => resolve(String(stdout).trim() === '200'),
+    );
+  });
 }
 
 /**
