@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertZone, ErrorCode, HacpError, invalidArgument, type Logger, resolveLogger } from '@hacp/core';
+import { type DataPath, startDataPath } from './compute-api/data-path.js';
 import {
   ComputeApiError,
   injectedHttpError,
@@ -22,7 +23,6 @@ import { matchRoute } from './compute-api/routes.js';
 import type { Call } from './compute-api/rules.js';
 import { validateBody } from './compute-api/schema.js';
 import { createVmRuntime, type VmRuntime, type VmRuntimeOptions } from './compute-api/vm-runtime.js';
-import { type DataPath, startDataPath } from './compute-api/data-path.js';
 
 export type {
   ComputeFault,

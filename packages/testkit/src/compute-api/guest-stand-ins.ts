@@ -31,41 +31,37 @@ const SCRIPTS: Record<keyof StandIns, string> = {
   // mountpoint -q PATH
   mountpoint: `target="\${*: -1}"\n[[ -f \${HACP_VM_MOUNTS:?} ]] && grep -qxF -- "$target" "$HACP_VM_MOUNTS"\n`,
   // mount -o OPTS DEVICE TARGET | mount --bind DIR DIR | mount -o remount,OPTS TARGET
-  mount: [
-    'args=("$@")',
-    'target="${args[-1]}"',
-    'if [[ " $* " == *" --bind "* || " $* " == *"remount"* ]]; then',
-    '  grep -qxF -- "$target" "${HACP_VM_MOUNTS:?}" 2>/dev/null || printf \'%s\\n\' "$target" >>"$HACP_VM_MOUNTS"',
-    '  exit 0',
-    'fi',
-    'device="${args[-2]}"',
-    `[[ -f $device/${FILESYSTEM_MARKER} ]] || { echo "mount: $device: wrong fs type, bad option, bad superblock" >&2; exit 32; }`,
-    "# The mount point becomes the disk: an empty folder is replaced by a link to the disk's folder.",
-    'if [[ -d $target && ! -L $target ]]; then rmdir -- "$target"; fi',
-    'ln -sfn -- "$device" "$target"',
-    'printf \'%s\\n\' "$target" >>"${HACP_VM_MOUNTS:?}"',
-    '',
-  ].join('\n'),
+  mount: `args=("$@")
+target="\${args[-1]}"
+if [[ " $* " == *" --bind "* || " $* " == *"remount"* ]]; then
+  grep -qxF -- "$target" "\${HACP_VM_MOUNTS:?}" 2>/dev/null || printf '%s\\n' "$target" >>"$HACP_VM_MOUNTS"
+  exit 0
+fi
+device="\${args[-2]}"
+[[ -f $device/${FILESYSTEM_MARKER} ]] || { echo "mount: $device: wrong fs type, bad option, bad superblock" >&2; exit 32; }
+# The mount point becomes the disk: an empty folder is replaced by a link to the disk's folder.
+if [[ -d $target && ! -L $target ]]; then rmdir -- "$target"; fi
+ln -sfn -- "$device" "$target"
+printf '%s\\n' "$target" >>"\${HACP_VM_MOUNTS:?}"
+`,
   // systemctl daemon-reload | enable [--now] UNIT | restart UNIT | start UNIT
-  systemctl: [
-    'state="${HACP_VM_SYSTEMD_STATE:?}"',
-    'mkdir -p -- "$state"',
-    'now=no',
-    'verb="$1"; shift',
-    'for arg in "$@"; do',
-    '  case "$arg" in',
-    '    --now) now=yes ;;',
-    '    *)',
-    '      case "$verb" in',
-    '        enable) touch -- "$state/$arg.enabled"; if [[ $now == yes ]]; then touch -- "$state/$arg.start"; fi ;;',
-    '        start) touch -- "$state/$arg.start" ;;',
-    '        restart) touch -- "$state/$arg.restart" ;;',
-    '        *) ;;',
-    '      esac ;;',
-    '  esac',
-    'done',
-    '',
-  ].join('\n'),
+  systemctl: `state="\${HACP_VM_SYSTEMD_STATE:?}"
+mkdir -p -- "$state"
+now=no
+verb="$1"; shift
+for arg in "$@"; do
+  case "$arg" in
+    --now) now=yes ;;
+    *)
+      case "$verb" in
+        enable) touch -- "$state/$arg.enabled"; if [[ $now == yes ]]; then touch -- "$state/$arg.start"; fi ;;
+        start) touch -- "$state/$arg.start" ;;
+        restart) touch -- "$state/$arg.restart" ;;
+        *) ;;
+      esac ;;
+  esac
+done
+`,
   // The container runtime: present, and answers --version, as COS's containerd does.
   containerd:
     'echo "containerd github.com/containerd/containerd v1.7.0 (stand-in of the Compute API test server)"\n',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@hacp/core';
-import type { IpPool } from './ip-pool.js';
 import type { DataPath } from './data-path.js';
+import type { IpPool } from './ip-pool.js';
 import type { VmRuntime } from './vm-runtime.js';
 
 /** A resource or message as JSON, the way the API writes it. */

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { ErrorCode, waitUntil } from '@hacp/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../processes.js';
-import { FILESYSTEM_MARKER } from './guest-stand-ins.js';
 import { TEST_KUBELET, TEST_STARTUP_SCRIPT } from './guest.test-support.js';
+import { FILESYSTEM_MARKER } from './guest-stand-ins.js';
 import { createVmRuntime, probeHttp, type VmRuntime, type VmSpec } from './vm-runtime.js';
 import { canCreateVpc } from './vpc.js';
 
