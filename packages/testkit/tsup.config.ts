@@ -5,4 +5,5 @@ export default packageBuildConfig([
   'src/global-setup.ts',
   'src/lease-server-cli.ts',
   'src/compute-server-cli.ts',
+  'src/kubelet-stand-in-cli.ts',
 ]);

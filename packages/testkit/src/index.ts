@@ -23,6 +23,23 @@ export {
   type TlsFiles,
 } from './etcd-cluster.js';
 export {
+  type ContainerStatus,
+  type ContainerTermination,
+  type ImageEntry,
+  type ImageMap,
+  KUBELET_DEFAULTS,
+  KUBELET_STAND_IN_CLI,
+  type Kubelet,
+  type KubeletConfig,
+  type KubeletEnvironment,
+  type KubeletStatus,
+  kubeletEnvironment,
+  type PodStatus,
+  type RunKubeletOptions,
+  runKubelet,
+  statusFilePath,
+} from './kubelet-stand-in.js';
+export {
   type StartTestApiserverOptions,
   startTestApiserver,
   TEST_KUBERNETES_VERSIONS,
