@@ -164,8 +164,30 @@ export class ContainerRunner {
     this.retryTimer = setTimeout(() => this.attempt(), this.retryBackOff.nextRetry());
   }
 
+  /** One start attempt; a failure of this machine (a folder that cannot be made) is retried as a failed mount. */
   private attempt(): void {
     if (this.stopped) return;
+    try {
+      this.tryStart();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      this.retryLater(
+        'ContainerCreating',
+        `cannot prepare the container: ${code ?? (error as Error).message}`,
+      );
+    }
+  }
+
+  /** Appends a line of the stand-in's own to the container's log; a log that cannot be written is no reason to fail. */
+  private logLine(line: string): void {
+    try {
+      appendFileSync(this.logFile, `==> ${new Date().toISOString()} hacp-kubelet: ${line}\n`);
+    } catch {
+      // the VM's folder is gone or full
+    }
+  }
+
+  private tryStart(): void {
     const { runtime, container, pod } = this;
     if (runtime.imagesFile === undefined) {
       this.retryLater(
@@ -234,9 +256,8 @@ export class ContainerRunner {
     this.instances += 1;
     mkdirSync(join(this.logFile, '..'), { recursive: true, mode: 0o755 });
     const now = new Date().toISOString();
-    appendFileSync(
-      this.logFile,
-      `==> ${now} hacp-kubelet: ${restart === 0 ? 'starting' : `restarting (restart ${restart})`} container ${this.podLabel}: ${command.program}\n`,
+    this.logLine(
+      `${restart === 0 ? 'starting' : `restarting (restart ${restart})`} container ${this.podLabel}: ${command.program}`,
     );
     let cwdProblem: string | undefined;
     try {
@@ -339,10 +360,7 @@ export class ContainerRunner {
           ? `was ended by ${exit.signal}`
           : `exited with code ${exitCode}`;
     this.runtime.logger.info(`container ${this.podLabel} ${how}`);
-    appendFileSync(
-      this.logFile,
-      `==> ${termination.finishedAt} hacp-kubelet: container ${this.podLabel} ${how}\n`,
-    );
+    this.logLine(`container ${this.podLabel} ${how}`);
     const policy = this.pod.restartPolicy;
     const restart = !this.stopped && (policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0));
     if (!restart) {

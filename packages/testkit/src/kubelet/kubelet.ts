@@ -41,6 +41,8 @@ export interface Kubelet {
 interface PodEntry {
   manifest: ManifestFile;
   runners: ContainerRunner[];
+  /** Resolves when the pod's previous instance (same manifest file) has stopped. */
+  after: Promise<void>;
 }
 
 /**
@@ -123,9 +125,10 @@ export async function runKubelet(options: RunKubeletOptions): Promise<Kubelet> {
   process.once('exit', killAll);
 
   const stopPod = (entry: PodEntry, why: string): Promise<void> => {
-    if (entry.runners.length === 0) return Promise.resolve();
+    if (entry.runners.length === 0) return entry.after;
     const name = 'pod' in entry.manifest ? entry.manifest.pod.name : entry.manifest.file;
-    const stopping = Promise.all(entry.runners.map((runner) => runner.stop())).then(() => {
+    // A pod not started yet is stopped once the instance before it is: a third version waits for the first.
+    const stopping = Promise.all([entry.after, ...entry.runners.map((runner) => runner.stop())]).then(() => {
       logger.info(`pod ${name} (${entry.manifest.file}) stopped: ${why}`);
     });
     leaving.add(stopping);
@@ -137,7 +140,7 @@ export async function runKubelet(options: RunKubeletOptions): Promise<Kubelet> {
     const runners = manifest.pod.containers.map(
       (container) => new ContainerRunner(manifest.pod, container, runtime),
     );
-    const entry: PodEntry = { manifest, runners };
+    const entry: PodEntry = { manifest, runners, after };
     // A changed pod starts once its old instance is gone, as the kubelet does for a static pod.
     void after.then(() => {
       if (stopped || pods.get(manifest.file) !== entry) return;
@@ -175,7 +178,7 @@ export async function runKubelet(options: RunKubeletOptions): Promise<Kubelet> {
       }
       if ('problem' in manifest) {
         logger.error(`manifest ${manifest.file} not run: ${manifest.problem}`);
-        pods.set(manifest.file, { manifest, runners: [] });
+        pods.set(manifest.file, { manifest, runners: [], after });
       } else {
         const taken = [...pods.values()].find(
           (entry) =>
@@ -189,6 +192,7 @@ export async function runKubelet(options: RunKubeletOptions): Promise<Kubelet> {
           pods.set(manifest.file, {
             manifest: { file: manifest.file, hash: manifest.hash, problem },
             runners: [],
+            after,
           });
         } else {
           pods.set(manifest.file, startPod(manifest, after));
