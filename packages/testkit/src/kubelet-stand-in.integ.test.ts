@@ -40,6 +40,8 @@ interface StandIn {
   container(pod: string, container?: string): ContainerStatus | undefined;
   kubeletLog(): string;
   writeManifest(file: string, pod: object): void;
+  /** Adds an image to the map, which the stand-in reads at every start. */
+  addImage(key: string, entry: object): void;
 }
 
 const started: StandIn[] = [];
@@ -55,7 +57,8 @@ function startStandIn(options: { nodeIp?: string } = {}): StandIn {
     `# Written by hacp.\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: ${manifestsDir}\nauthentication:\n  anonymous:\n    enabled: false\n`,
   );
   const images = join(vmRoot, 'images.json');
-  writeFileSync(images, JSON.stringify(IMAGES));
+  const imageMap: Record<string, object> = { ...IMAGES };
+  writeFileSync(images, JSON.stringify(imageMap));
   const logFile = join(vmRoot, 'kubelet.log');
   const process = spawnTracked({
     command: globalThis.process.execPath,
@@ -83,6 +86,11 @@ function startStandIn(options: { nodeIp?: string } = {}): StandIn {
         ?.pods.find((candidate) => candidate.name === pod)
         ?.containers.find((candidate) => container === undefined || candidate.name === container),
     kubeletLog: () => readFileSync(logFile, 'utf8'),
+    addImage: (key, entry) => {
+      imageMap[key] = entry;
+      writeFileSync(`${images}.tmp`, JSON.stringify(imageMap));
+      renameSync(`${images}.tmp`, images);
+    },
     writeManifest: (file, pod) => {
       // As the startup script does: a hidden temporary file, renamed.
       const temporary = join(manifestsDir, `.${file}.hacp.tmp`);
@@ -246,6 +254,64 @@ describe('the kubelet stand-in CLI', () => {
       expect(status.message).toContain('kube-scheduler:v1.32.2');
       expect(childrenOf(standIn.process.pid)).toEqual([]);
       expect(standIn.kubeletLog()).toContain('Failed to pull image "registry.k8s.io/kube-scheduler:v1.32.2"');
+    },
+    TEST_MS,
+  );
+
+  it(
+    'runs an image’s entrypoint when the container has no command, with the env’s paths mapped, as the add-on manager’s pod',
+    async () => {
+      const standIn = startStandIn();
+      // A stand-in for hacp's add-on manager program: it records its arguments and stays up.
+      const program = join(standIn.vmRoot, 'fake-addon-manager.mjs');
+      writeFileSync(
+        program,
+        "import { writeFileSync } from 'node:fs';\n" +
+          "writeFileSync(process.env.HOME + '/argv.json', JSON.stringify(process.argv.slice(2)));\n" +
+          'setInterval(() => {}, 1000);\n',
+      );
+      // kube-addons-main.sh reads ADDON_PATH and KUBECTL_OPTS; hacp's program takes flags.
+      standIn.addImage('kube-addon-manager:v9.1.8', {
+        command: ['/bin/sh'],
+        entrypoint: [
+          '/bin/sh',
+          '-c',
+          `exec "${process.execPath}" "${program}" $KUBECTL_OPTS --addons-dir "$ADDON_PATH"`,
+          'kube-addon-manager',
+        ],
+      });
+      standIn.writeManifest(
+        'hacp-kube-addon-manager.json',
+        pod(
+          'kube-addon-manager',
+          {
+            image: 'registry.k8s.io/addon-manager/kube-addon-manager:v9.1.8',
+            env: [
+              { name: 'ADDON_PATH', value: `${ROOT}/addons` },
+              { name: 'KUBECTL_OPTS', value: `--kubeconfig=${ROOT}/addon-manager.kubeconfig` },
+            ],
+            volumeMounts: [{ ...rootMount, readOnly: true }],
+          },
+          { volumes: [rootVolume] },
+        ),
+      );
+      writeFileSync(join(standIn.manifestsDir, 'broken.json'), '{"apiVersion":"v1","kind":"Service"}');
+      const argvFile = join(standIn.vmRoot, 'root/argv.json');
+      await waitFor('the add-on manager’s arguments', () => existsSync(argvFile));
+      const root = join(standIn.vmRoot, ROOT);
+      expect(JSON.parse(readFileSync(argvFile, 'utf8'))).toEqual([
+        `--kubeconfig=${root}/addon-manager.kubeconfig`,
+        '--addons-dir',
+        `${root}/addons`,
+      ]);
+      expect(standIn.container('kube-addon-manager')).toMatchObject({ state: 'running', ready: true });
+      expect(standIn.status()?.pods.find((p) => p.manifest === 'broken.json')).toEqual({
+        name: 'broken.json',
+        manifest: 'broken.json',
+        problem: 'the manifest is not a v1 Pod',
+        containers: [],
+      });
+      expect(standIn.kubeletLog()).toContain('manifest broken.json not run: the manifest is not a v1 Pod');
     },
     TEST_MS,
   );
