@@ -2,6 +2,7 @@
  * A standalone kubelet's static pod loop: it re-reads the manifest folder, starts the pods added,
  * restarts the ones changed, stops the ones removed, and keeps the status file current.
  */
+import { resolve } from 'node:path';
 import { type Logger, resolveLogger } from '@hacp/core';
 import { KUBELET_DEFAULTS, type KubeletConfig, readKubeletConfig } from './config.js';
 import { ContainerRunner, type ContainerRuntime } from './container.js';
@@ -61,8 +62,10 @@ interface PodEntry {
 export async function runKubelet(options: RunKubeletOptions): Promise<Kubelet> {
   const config = readKubeletConfig(options.configFile);
   const logger = resolveLogger(options.logger);
+  // Containers run in other folders: a relative root would mean another place to each of them.
+  const vmRoot = resolve(options.vmRoot);
   const syncMs = options.syncMs ?? config.fileCheckFrequencyMs ?? KUBELET_DEFAULTS.syncMs;
-  const statusFile = statusFilePath(options.vmRoot);
+  const statusFile = statusFilePath(vmRoot);
   const pods = new Map<string, PodEntry>();
   const leaving = new Set<Promise<void>>();
   let stopped = false;
@@ -104,7 +107,7 @@ export async function runKubelet(options: RunKubeletOptions): Promise<Kubelet> {
 
   const groups = new Set<number>();
   const runtime: ContainerRuntime = {
-    vmRoot: options.vmRoot,
+    vmRoot,
     nodeIp: options.nodeIp ?? '127.0.0.1',
     backoffMs: options.backoffMs ?? KUBELET_DEFAULTS.backoffMs,
     logger,
@@ -213,7 +216,7 @@ export async function runKubelet(options: RunKubeletOptions): Promise<Kubelet> {
     timer = setTimeout(loop, syncMs);
   };
   logger.info(
-    `kubelet stand-in started: staticPodPath ${config.staticPodPath}, VM root ${options.vmRoot}, reading the manifests every ${syncMs} ms`,
+    `kubelet stand-in started: staticPodPath ${config.staticPodPath}, VM root ${vmRoot}, reading the manifests every ${syncMs} ms`,
   );
   writeStatus();
   loop();
