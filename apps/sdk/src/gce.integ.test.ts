@@ -1,7 +1,9 @@
 /**
  * The SDK's lifecycle through the GCE provider, against the testkit's Compute API server: the real
- * `@google-cloud/compute` client on loopback, every inserted VM booted on this machine with its
- * node configuration (real etcd), so membership, health checks and data are real.
+ * `@google-cloud/compute` client on loopback, every inserted VM booted the way GCE boots it (its own
+ * network namespace, the real startup script, the kubelet stand-in running the static pods with real
+ * etcd and real Kubernetes binaries), and a load balancer with a data path, so membership, health
+ * checks, the endpoint and data are real.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isHacpError } from '@hacp/core';
 import { createGceProvider } from '@hacp/provider-gce';
-import { type ComputeApiServer, startComputeApiServer } from '@hacp/testkit';
+import { type ComputeApiServer, startComputeApiServer, testKubernetesBinaries } from '@hacp/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createControlPlane } from './control-plane.js';
+import { kubeApi, readyz } from './kubernetes.test-support.js';
+import { addonManagerProgram } from './kubernetes/components.js';
 import { journalKey } from './record.js';
 import { etcdctlAt, etcdOnlyByDefault, membersMatchReplicas } from './test-support.js';
 import type { ControlPlane } from './types.js';
@@ -44,9 +48,21 @@ beforeAll(() => subscribe('net.client.socket', onSocket));
 afterAll(() => {
   unsubscribe('net.client.socket', onSocket);
   expect(connections.length).toBeGreaterThan(0);
-  expect(connections.filter((address) => !address.startsWith('127.'))).toEqual([]);
+  // Loopback, or the test server's VPC: addresses inside network namespaces the server made.
+  expect(connections.filter((address) => !address.startsWith('127.') && !inVpc(address))).toEqual([]);
   expect(lookups.filter((host) => host !== 'localhost')).toEqual([]);
 });
+
+/** The CIDRs of every VPC a test server of this file made. */
+const vpcCidrs: string[] = [];
+const toNumber = (ip: string) => ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+function inVpc(address: string): boolean {
+  return vpcCidrs.some((cidr) => {
+    const [base = '', bits = '32'] = cidr.split('/');
+    const size = 2 ** (32 - Number(bits));
+    return Math.floor(toNumber(address) / size) === Math.floor(toNumber(base) / size);
+  });
+}
 
 let world: GceWorld | undefined;
 afterEach(async () => {
@@ -54,12 +70,17 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function gceWorld(): Promise<GceWorld> {
+async function gceWorld(options: { kubernetes?: boolean } = {}): Promise<GceWorld> {
   const root = await mkdtemp(join(process.env.HACP_LOCAL_TEST_ROOT ?? tmpdir(), 'hacp-sdk-gce-'));
   const server = await startComputeApiServer({
     projects: [PROJECT],
-    runtime: { dir: join(root, 'compute') },
+    // The add-on manager image runs hacp's add-on manager; the Kubernetes images the release mirror's binaries.
+    runtime: {
+      dir: join(root, 'compute'),
+      images: { addonManager: [process.execPath, addonManagerProgram()] },
+    },
   });
+  vpcCidrs.push(...(server.runtime?.vpc.cidrs ?? []));
   const provider = createGceProvider({
     project: PROJECT,
     region: 'europe-west1',
@@ -68,9 +89,8 @@ async function gceWorld(): Promise<GceWorld> {
     retry: { attempts: 4, baseDelayMs: 50 },
   });
   const dataDir = join(root, 'clusters', CLUSTER);
-  const controlPlane = etcdOnlyByDefault(
-    createControlPlane({ provider, cluster: CLUSTER, dataDir, timeouts: { drain: 200 } }),
-  );
+  const created = createControlPlane({ provider, cluster: CLUSTER, dataDir, timeouts: { drain: 200 } });
+  const controlPlane = options.kubernetes === true ? created : etcdOnlyByDefault(created);
   const etcdctl = async (args: string[]) => {
     const instances = await provider.instances.list({ cluster: CLUSTER });
     const endpoints = instances.map((instance) => `https://${instance.internalIp}:2379`);
@@ -146,52 +166,122 @@ const mutating = (server: ComputeApiServer) =>
       request.method !== 'compute.targetPools.getHealth',
   );
 
-describe('the SDK on the GCE provider (Compute API test server, real etcd in the VMs)', () => {
-  it('grows 1→3 across three zones of one region and back to 1, keeping data, with kube-up’s resources', async () => {
+const kube = await testKubernetesBinaries('latest-1.32');
+
+/** The Kubernetes API through the endpoint address, whatever holds it: the VM's NAT IP or the load balancer. */
+async function expectApiThroughEndpoint(kubeconfig: string | undefined, leases: Set<string>): Promise<void> {
+  expect(kubeconfig).toBeDefined();
+  const api = kubeApi(kubeconfig as string);
+  expect(await readyz(api.config)).toBe('ok');
+  // A write and a read through the endpoint: the lease of this step.
+  const name = `step-${leases.size}`;
+  await api.coordination.createNamespacedLease({
+    namespace: 'default',
+    body: { metadata: { name }, spec: { holderIdentity: 'gce-lifecycle-test' } },
+  });
+  leases.add(name);
+  const listed = await api.coordination.listNamespacedLease({ namespace: 'default' });
+  expect(
+    new Set(listed.items.map((lease) => lease.metadata?.name).filter((n) => n?.startsWith('step-'))),
+  ).toEqual(leases);
+}
+
+describe.skipIf(kube.skip !== undefined)(
+  `the SDK on the GCE provider, default mode (${kube.skip ?? `Kubernetes ${kube.binaries?.version}`})`,
+  () => {
+    it('grows 1→3 across three zones and back to 1, the API answering through the endpoint at each step', async () => {
+      world = await gceWorld({ kubernetes: true });
+      const w = world;
+      const leases = new Set<string>();
+      const up = await w.controlPlane.up({
+        zone: ZONES[0],
+        multizone: true,
+        kubernetesVersion: 'latest-1.32',
+      });
+      expect(up.kubernetesVersion).toBe(kube.binaries?.version);
+      await expectConsistent(w, 1);
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      expect(resources(w.server).addresses).toContain(`${CLUSTER}-master-ip`);
+
+      await w.controlPlane.replicate({ zone: ZONES[1] });
+      await expectConsistent(w, 2);
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      await w.controlPlane.replicate({ zone: ZONES[2] });
+      const three = await expectConsistent(w, 3);
+      expect(new Set(three.replicas.map((replica) => replica.zone))).toEqual(new Set(ZONES));
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      // Every replica runs the whole control plane, each static pod started by the kubelet stand-in.
+      for (const replica of three.replicas) {
+        const pods = (w.server.runtime?.podStatus(replica.name, replica.zone) ?? { pods: [] }) as {
+          pods: { name: string; containers: { state: string; ready: boolean }[] }[];
+        };
+        expect(pods.pods.map((pod) => pod.name).sort(), replica.name).toEqual(
+          [
+            'etcd',
+            'hacp-health',
+            'kube-addon-manager',
+            'kube-apiserver',
+            'kube-controller-manager',
+            'kube-scheduler',
+          ].map((name) => expect.stringContaining(name)),
+        );
+        expect(pods.pods.flatMap((pod) => pod.containers.map((c) => c.state))).not.toContain('waiting');
+      }
+
+      await w.controlPlane.remove({ zone: ZONES[2] });
+      await expectConsistent(w, 2);
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      await w.controlPlane.remove({ zone: ZONES[1] });
+      await expectConsistent(w, 1);
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      expect(resources(w.server).httpHealthChecks).toEqual([]);
+
+      // Every mutating call carried a GCE request id (a UUID), and the API was called on loopback only.
+      for (const request of mutating(w.server)) {
+        expect(request.requestId, `${request.httpMethod} ${request.path}`).toMatch(
+          /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+        );
+      }
+      expect(w.server.requests.every((request) => (request.remoteAddress ?? '').startsWith('127.'))).toBe(
+        true,
+      );
+      expect(w.server.runtimeErrors).toEqual([]);
+
+      await w.controlPlane.down();
+      expect(resources(w.server)).toEqual({
+        instances: [],
+        disks: [],
+        addresses: [],
+        targetPools: [],
+        forwardingRules: [],
+        httpHealthChecks: [],
+        firewalls: [],
+      });
+    }, 600_000);
+  },
+);
+
+describe('the SDK on the GCE provider (Compute API test server, etcd-only replicas)', () => {
+  it('grows 1→3 and back to 1 keeping the data in etcd', async () => {
     world = await gceWorld();
     const w = world;
     await w.controlPlane.up({ zone: ZONES[0], multizone: true });
     await expectConsistent(w, 1);
-    expect(resources(w.server).addresses).toContain(`${CLUSTER}-master-ip`);
     await w.etcdctl(['put', 'hacp/one', '1']);
-
     await w.controlPlane.replicate({ zone: ZONES[1] });
     await expectConsistent(w, 2);
     await w.etcdctl(['put', 'hacp/two', '2']);
     await w.controlPlane.replicate({ zone: ZONES[2] });
-    const three = await expectConsistent(w, 3);
-    expect(new Set(three.replicas.map((replica) => replica.zone))).toEqual(new Set(ZONES));
+    await expectConsistent(w, 3);
     expect(resources(w.server).httpHealthChecks).toEqual([`${CLUSTER}-master-hc`]);
     expect(await w.etcdctl(['get', '--print-value-only', 'hacp/one'])).toBe('1');
-
     await w.controlPlane.remove({ zone: ZONES[2] });
-    await expectConsistent(w, 2);
     await w.controlPlane.remove({ zone: ZONES[1] });
     await expectConsistent(w, 1);
     expect(await w.etcdctl(['get', '--print-value-only', 'hacp/two'])).toBe('2');
-    // The load balancer is gone; its check and pool with it.
-    expect(resources(w.server).httpHealthChecks).toEqual([]);
-
-    // Every mutating call carried a GCE request id (a UUID), and nothing left loopback.
-    for (const request of mutating(w.server)) {
-      expect(request.requestId, `${request.httpMethod} ${request.path}`).toMatch(
-        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-      );
-    }
-    expect(w.server.requests.every((request) => (request.remoteAddress ?? '').startsWith('127.'))).toBe(true);
-
     await w.controlPlane.down();
-    const after = resources(w.server);
-    expect(after).toEqual({
-      instances: [],
-      disks: [],
-      addresses: [],
-      targetPools: [],
-      forwardingRules: [],
-      httpHealthChecks: [],
-      firewalls: [],
-    });
-  }, 240_000);
+    expect(resources(w.server).instances).toEqual([]);
+  }, 300_000);
 
   it('refuses a zone in another region before any mutating API call', async () => {
     world = await gceWorld();

@@ -1,11 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** What runs for an image: `command` replaces the container's program; `entrypoint` runs when it has none. */
-export interface ImageEntry {
-  command?: string[];
-  entrypoint?: string[];
-}
+import { type ImageMap, imageKey } from '../kubelet/images.js';
 
 /** The programs this machine has for a replica's images. */
 export interface ImageSources {
@@ -13,25 +8,13 @@ export interface ImageSources {
   etcd?: string;
   /** The health endpoint (haproxy, any tag). Default /usr/sbin/haproxy. */
   haproxy?: string;
-  /** The add-on manager image's entrypoint (hacp's add-on manager); without it that pod cannot start. */
+  /** hacp's add-on manager (`[node, main.js]`), for the add-on manager image; without it that pod cannot start. */
   addonManager?: readonly string[];
   /** The Kubernetes binaries of a version (`1.32.2`), by name (`kube-apiserver`, ...); undefined: none. */
   kubernetes?: (version: string) => Promise<Readonly<Record<string, string>> | undefined>;
 }
 
 const KUBERNETES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
-
-/** `registry.k8s.io/kube-apiserver:v1.32.2` → `{ name: 'kube-apiserver', tag: 'v1.32.2' }`. */
-export function imageKey(image: string): { key: string; name: string; tag: string } | undefined {
-  const withoutDigest = image.split('@')[0] as string;
-  const slash = withoutDigest.lastIndexOf('/');
-  const last = withoutDigest.slice(slash + 1);
-  const colon = last.lastIndexOf(':');
-  if (colon <= 0) return undefined;
-  const name = last.slice(0, colon);
-  const tag = last.slice(colon + 1);
-  return { key: `${name}:${tag}`, name, tag };
-}
 
 /** The images the static pods in `manifestsDir` name (JSON manifests, as hacp writes them). */
 export function manifestImages(manifestsDir: string): string[] {
@@ -62,19 +45,18 @@ export function manifestImages(manifestsDir: string): string[] {
  * keyed by its last path segment and tag. An image left out cannot be "pulled": its pod reports
  * ErrImagePull, as on a node whose registry does not have it.
  */
-export async function imageMap(
-  images: readonly string[],
-  sources: ImageSources,
-): Promise<Record<string, ImageEntry>> {
-  const map: Record<string, ImageEntry> = {};
+export async function imageMap(images: readonly string[], sources: ImageSources): Promise<ImageMap> {
+  const map: ImageMap = {};
   for (const image of images) {
-    const parsed = imageKey(image);
-    if (parsed === undefined) continue;
-    const { key, name, tag } = parsed;
+    const key = imageKey(image);
+    const [name = '', tag = ''] = key.split(/[:@]/, 2);
     if (name === 'etcd') map[key] = { command: [sources.etcd ?? '/usr/bin/etcd'] };
     else if (name === 'haproxy') map[key] = { command: [sources.haproxy ?? '/usr/sbin/haproxy'] };
     else if (name === 'kube-addon-manager' && sources.addonManager !== undefined) {
-      map[key] = { entrypoint: [...sources.addonManager] };
+      // The official image reads ADDON_PATH and KUBECTL_OPTS (--kubeconfig); hacp's program takes flags.
+      const program = sources.addonManager.map((part) => `'${part.replaceAll("'", `'\\''`)}'`).join(' ');
+      const entrypoint = ['/bin/sh', '-c', `exec ${program} $KUBECTL_OPTS --addons-dir "$ADDON_PATH"`, 'kube-addon-manager'];
+      map[key] = { command: entrypoint, entrypoint };
     } else if (KUBERNETES.includes(name) && sources.kubernetes !== undefined) {
       // A CI build's `+` is `_` in its tag (kubeadm's KubernetesVersionToImageTag).
       const binaries = await sources.kubernetes(tag.replace(/^v/, '').replaceAll('_', '+'));

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ErrorCode, HacpError, invalidArgument, type Logger, resolveLogger } from '@hacp/core';
+import { KUBELET_STAND_IN_CLI } from '../kubelet-stand-in.js';
 import { testKubernetesBinaries } from '../kubernetes.js';
 import type { ImageSources } from './guest-images.js';
 import { type GuestServices, startGuestServices } from './guest-services.js';
@@ -66,7 +68,8 @@ export interface VmRuntimeOptions {
   bootDelayMs?: number;
   /**
    * The programs this machine has for the pods' images; the Kubernetes images default to the test
-   * runs' binaries of their version from HACP_KUBE_RELEASE_URL (testKubernetesBinaries).
+   * runs' binaries of their version from HACP_KUBE_RELEASE_URL (testKubernetesBinaries), the add-on
+   * manager's to this workspace's build of hacp's add-on manager.
    */
   images?: ImageSources;
   /** What the served `kubelet` runs (its arguments appended); default the testkit's kubelet stand-in. */
@@ -94,15 +97,23 @@ function checkName(field: 'name' | 'zone' | 'disks.name', value: string): void {
   }
 }
 
+/**
+ * hacp's add-on manager as this workspace builds it (packages/addon-manager/dist/main.js, beside this
+ * package), run by this machine's Node; undefined where it is not built.
+ */
+function workspaceAddonManager(): string[] | undefined {
+  // This module runs from dist/ (built) or src/compute-api/ (vitest): packages/ is two or three up.
+  for (const up of ['../../', '../../../']) {
+    const main = fileURLToPath(new URL(`${up}addon-manager/dist/main.js`, import.meta.url));
+    if (existsSync(main)) return [process.execPath, main];
+  }
+  return undefined;
+}
+
 /** The Kubernetes binaries of `version` from the test runs' release location, if it has them. */
 async function releaseBinaries(version: string): Promise<Readonly<Record<string, string>> | undefined> {
   const found = await testKubernetesBinaries(`v${version}`);
   return found.binaries?.paths;
-}
-
-/** The default kubelet: the testkit's stand-in, next to this module once built (dist/). */
-function defaultKubeletCommand(): string[] {
-  return [process.execPath, new URL('./kubelet-stand-in-cli.js', import.meta.url).pathname];
 }
 
 /**
@@ -130,7 +141,7 @@ export async function createVmRuntime(options: VmRuntimeOptions): Promise<VmRunt
   const services: GuestServices = await startGuestServices({
     host: vpc.gateway,
     vmAt: (ip) => [...vms.values()].find((state) => state.spec.networkIP === ip && state.running)?.spec,
-    kubeletCommand: options.kubeletCommand ?? defaultKubeletCommand(),
+    kubeletCommand: options.kubeletCommand ?? [process.execPath, KUBELET_STAND_IN_CLI],
   }).catch(async (error) => {
     await vpc.close();
     throw error;
@@ -139,7 +150,7 @@ export async function createVmRuntime(options: VmRuntimeOptions): Promise<VmRunt
     standIns,
     metadataUrl: services.metadataUrl,
     releaseUrl: services.releaseUrl,
-    images: { kubernetes: releaseBinaries, ...options.images },
+    images: { kubernetes: releaseBinaries, addonManager: workspaceAddonManager(), ...options.images },
     kubeletSyncMs: options.kubeletSyncMs ?? 500,
     logger,
   };
