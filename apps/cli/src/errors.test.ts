@@ -31,6 +31,7 @@ describe('exit codes', () => {
     [ErrorCode.TIMEOUT, 1],
     [ErrorCode.UNAVAILABLE, 1],
     [ErrorCode.LEARNER_STALLED, 1],
+    [ErrorCode.MEMBER_NOT_STARTED, 1],
     [ErrorCode.DEPENDENCY_MISSING, 1],
     [ErrorCode.STATE_CORRUPT, 1],
     [ErrorCode.INTERNAL, 1],

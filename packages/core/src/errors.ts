@@ -23,6 +23,11 @@ export const ErrorCode = {
   LEARNER_PRESENT: 'LEARNER_PRESENT',
   /** A learner made no progress for too long and was removed. */
   LEARNER_STALLED: 'LEARNER_STALLED',
+  /**
+   * A new member never started (its process never reached the cluster) within the bound for its
+   * machine to boot and start it; it was removed. Its machine's boot log says why.
+   */
+  MEMBER_NOT_STARTED: 'MEMBER_NOT_STARTED',
   /** No replica has that name (or none is in that zone). */
   REPLICA_NOT_FOUND: 'REPLICA_NOT_FOUND',
   /** Removing the last replica is `down`, not `remove`. */

@@ -29,6 +29,13 @@ export {
   memberFlags,
   parseInitialCluster,
 } from './flags.js';
+export {
+  type LearnerClock,
+  type LearnerClockSettings,
+  type LearnerObservation,
+  type LearnerVerdict,
+  learnerClock,
+} from './learner-clock.js';
 export { type RestoredMember, type RestoreOptions, restoreSingleMember } from './restore.js';
 export { type SnapshotResult, type VerifiedSnapshot, verifySnapshot } from './snapshot.js';
 export { assertMemberId, hexId, normalizeEtcdUrl } from './urls.js';

@@ -53,3 +53,20 @@ export function snapshotsInFlightTo(metrics: string, id: string): number {
   }
   return 0;
 }
+
+/**
+ * Whether this member has an active raft connection to member `id`, from its
+ * `etcd_network_active_peers{Local="…",Remote="<hex id>"}` gauge (etcd 3.4+): the peer's process
+ * runs and reached it. False when the metric is absent.
+ */
+export function activePeer(metrics: string, id: string): boolean {
+  const label = `Remote="${hexId(id)}"`;
+  return metrics
+    .split('\n')
+    .some(
+      (line) =>
+        line.startsWith('etcd_network_active_peers{') &&
+        line.includes(label) &&
+        Number(line.slice(line.lastIndexOf(' ') + 1)) > 0,
+    );
+}

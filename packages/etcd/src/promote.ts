@@ -5,6 +5,7 @@
 import { ErrorCode, HacpError, invalidArgument, isHacpError, waitUntil } from '@hacp/core';
 import { sendChange } from './changes.js';
 import { EtcdReason, etcdReasonOf } from './errors.js';
+import { type LearnerObservation, learnerClock } from './learner-clock.js';
 import {
   describeMember,
   healthyVoterEndpoints,
@@ -13,7 +14,7 @@ import {
   toMember,
 } from './members.js';
 import type { OperationContext } from './membership.js';
-import { fetchMetrics, snapshotsInFlightTo } from './metrics.js';
+import { activePeer, fetchMetrics, snapshotsInFlightTo } from './metrics.js';
 import type { EtcdMember, PromoteOptions } from './types.js';
 import { assertMemberId, hexId } from './urls.js';
 
@@ -25,6 +26,7 @@ function settingsOf(options: PromoteOptions) {
   const settings = {
     timeoutMs: options.timeoutMs ?? 120_000,
     stallAfterMs: options.stallAfterMs ?? 60_000,
+    memberStartTimeoutMs: options.memberStartTimeoutMs ?? 600_000,
     intervalMs: options.intervalMs ?? 500,
   };
   for (const [field, value] of Object.entries(settings)) {
@@ -33,19 +35,22 @@ function settingsOf(options: PromoteOptions) {
   return settings;
 }
 
-/** Whether the leader is streaming a database snapshot to member `id` now (its /metrics say so). */
-async function snapshotInFlight(
+/**
+ * What the leader's /metrics say of member `id`: whether it streams it a database snapshot now, and
+ * whether it has an active raft connection to it (its process runs and reached the leader).
+ */
+async function leaderViewOf(
   context: OperationContext,
   list: readonly EtcdMember[],
   id: string,
   deadlineMs: number,
-): Promise<boolean> {
+): Promise<{ snapshotInFlight: boolean; connected: boolean }> {
   const { leaderId } = await context.reads.currentLeader(list, deadlineMs);
   const leader = list.find((member) => member.id === leaderId);
   const url = leader === undefined ? undefined : context.connection.endpointFor(leader);
-  if (url === undefined) return false;
+  if (url === undefined) return { snapshotInFlight: false, connected: false };
   const metrics = await fetchMetrics(url, context.connection.tls, deadlineMs).catch(() => '');
-  return snapshotsInFlightTo(metrics, id) > 0;
+  return { snapshotInFlight: snapshotsInFlightTo(metrics, id) > 0, connected: activePeer(metrics, id) };
 }
 
 /** One round of promotion attempts through `through`: the promoted member, or the last error. */
@@ -81,22 +86,24 @@ async function tryPromote(
 }
 
 /**
- * Tracks a learner's progress: its own applied index, or, while it cannot answer because the leader
- * is streaming it the database, that stream. Unreachable and unchanged mean no progress.
+ * Looks at a learner: whether its process has reached the cluster (etcd 3.4 lists a member that
+ * never started with an empty name and no client URLs; one that started has published both, or at
+ * least has an active connection to the leader), and whether it progressed: its own applied index
+ * grew, or, while it cannot answer because the leader is streaming it the database, that stream.
  */
-function progressTracker(context: OperationContext, id: string, intervalMs: number) {
+function learnerWatcher(context: OperationContext, id: string, intervalMs: number) {
   let lastApplied: bigint | undefined;
-  let lastProgressAt = Date.now();
   return {
     lastApplied: () => lastApplied,
-    lastProgressAt: () => lastProgressAt,
-    async probe(member: EtcdMember, list: readonly EtcdMember[]): Promise<void> {
+    async look(member: EtcdMember, list: readonly EtcdMember[]): Promise<LearnerObservation> {
       const probeMs = Math.min(1000, Math.max(200, intervalMs));
       const learnerUrl = member.started ? context.connection.endpointFor(member) : undefined;
+      let alive = member.started;
       let progressed = false;
       if (learnerUrl !== undefined) {
         const status = await context.reads.statusOf(learnerUrl, probeMs);
         if (status.ok && status.memberId === id && status.appliedIndex !== undefined) {
+          alive = true;
           const applied = BigInt(status.appliedIndex);
           if (lastApplied === undefined || applied > lastApplied) {
             lastApplied = applied;
@@ -104,8 +111,12 @@ function progressTracker(context: OperationContext, id: string, intervalMs: numb
           }
         }
       }
-      if (!progressed && (await snapshotInFlight(context, list, id, probeMs))) progressed = true;
-      if (progressed) lastProgressAt = Date.now();
+      if (!progressed) {
+        const leader = await leaderViewOf(context, list, id, probeMs);
+        progressed = leader.snapshotInFlight;
+        alive ||= leader.snapshotInFlight || leader.connected;
+      }
+      return { alive, progressed };
     },
   };
 }
@@ -135,14 +146,15 @@ async function untilServing(
   });
 }
 
-async function evictStalledLearner(
+async function evictLearner(
   context: OperationContext,
   member: EtcdMember,
   through: readonly string[],
+  why: 'stalled' | 'never started',
   signal?: AbortSignal,
 ): Promise<void> {
   await sendChange(context.connection, {
-    description: `remove stalled learner ${describeMember(member)}`,
+    description: `remove ${why} learner ${describeMember(member)}`,
     through,
     timeoutMs: 15_000,
     signal,
@@ -153,7 +165,7 @@ async function evictStalledLearner(
     settle: async (error) =>
       etcdReasonOf(error) === EtcdReason.MEMBER_NOT_FOUND ? { value: undefined } : undefined,
   });
-  context.connection.logger.warn('removed stalled etcd learner', { id: member.id, name: member.name });
+  context.connection.logger.warn(`removed ${why} etcd learner`, { id: member.id, name: member.name });
 }
 
 function stalled(
@@ -165,7 +177,7 @@ function stalled(
 ) {
   return new HacpError({
     code: ErrorCode.LEARNER_STALLED,
-    message: `Learner ${describeMember(member)} made no progress for ${Math.round(stalledMs / 1000)} s (${
+    message: `Learner ${describeMember(member)} started and then made no progress for ${Math.round(stalledMs / 1000)} s (${
       lastApplied === undefined ? 'it never answered' : `applied index stuck at ${lastApplied}`
     }); it was removed from the cluster, which is unchanged otherwise.`,
     actions: [
@@ -177,6 +189,32 @@ function stalled(
       name: member.name,
       stallAfterMs,
       appliedIndex: lastApplied === undefined ? null : lastApplied.toString(),
+      lastError: lastError?.message ?? null,
+    },
+  });
+}
+
+function notStarted(
+  member: EtcdMember,
+  waitedMs: number,
+  memberStartTimeoutMs: number,
+  lastError?: HacpError,
+) {
+  return new HacpError({
+    code: ErrorCode.MEMBER_NOT_STARTED,
+    message: `Learner ${describeMember(member)} at ${member.peerUrls.join(', ')} never started: ${Math.round(
+      waitedMs / 1000,
+    )} s after promotion began its process had not reached the cluster (no name or client URLs published, no connection to the leader); it was removed from the cluster, which is unchanged otherwise.`,
+    actions: [
+      "Look at the new member's machine: its serial console or startup log says whether it booted, got etcd and started it.",
+      "Check that its peer URL is reachable from the other members (firewall) and that its certificates come from the cluster's etcd CA.",
+      `If its machine only boots slowly, allow it more than ${Math.round(memberStartTimeoutMs / 1000)} s (memberStartTimeoutMs), then add it again.`,
+    ],
+    details: {
+      memberId: member.id,
+      peerUrls: [...member.peerUrls],
+      memberStartTimeoutMs,
+      waitedMs,
       lastError: lastError?.message ?? null,
     },
   });
@@ -197,11 +235,14 @@ function notReadyInTime(member: EtcdMember, timeoutMs: number, lastApplied?: big
 }
 
 /**
- * Promotes learner `id` once it has caught up, retrying every `intervalMs`; evicts it after
- * `stallAfterMs` without progress; gives up, leaving it in place, after `timeoutMs`.
+ * Promotes learner `id` once it has caught up, retrying every `intervalMs`. Until the learner's
+ * first sign of life (its process reached the cluster), only `memberStartTimeoutMs` runs: a
+ * learner that never starts within it is evicted (MEMBER_NOT_STARTED). From that sign on, one that
+ * makes no progress for `stallAfterMs` is evicted (LEARNER_STALLED), and one still catching up
+ * `timeoutMs` after it is left in place (TIMEOUT).
  *
  * @throws HacpError INVALID_ARGUMENT for a bad id or setting; NOT_FOUND for an unknown id;
- *   LEARNER_STALLED once it was evicted; TIMEOUT when it is still catching up at `timeoutMs`.
+ *   MEMBER_NOT_STARTED or LEARNER_STALLED once it was evicted; TIMEOUT when it is still catching up.
  */
 export async function promoteWhenReady(
   context: OperationContext,
@@ -209,12 +250,13 @@ export async function promoteWhenReady(
   options: PromoteOptions = {},
 ): Promise<EtcdMember> {
   assertMemberId(id);
-  const { timeoutMs, stallAfterMs, intervalMs } = settingsOf(options);
+  const { timeoutMs, stallAfterMs, memberStartTimeoutMs, intervalMs } = settingsOf(options);
   const deadlineMs = context.connection.deadlineOf(options);
   const startedAt = Date.now();
+  const clock = learnerClock({ memberStartTimeoutMs, stallAfterMs, timeoutMs });
   const ready = (member: EtcdMember) =>
-    untilServing(context, member, options, timeoutMs - (Date.now() - startedAt));
-  const progress = progressTracker(context, id, intervalMs);
+    untilServing(context, member, options, timeoutMs - (Date.now() - (clock.aliveSince() ?? startedAt)));
+  const watcher = learnerWatcher(context, id, intervalMs);
   let attempts = 0;
   for (;;) {
     throwIfAborted(options.signal, `promoting learner ${hexId(id)}`);
@@ -236,20 +278,17 @@ export async function promoteWhenReady(
       });
       return ready(outcome.promoted);
     }
-    await progress.probe(member, list);
-    const now = Date.now();
-    if (now - progress.lastProgressAt() >= stallAfterMs) {
-      await evictStalledLearner(context, member, through, options.signal);
-      throw stalled(
-        member,
-        now - progress.lastProgressAt(),
-        stallAfterMs,
-        progress.lastApplied(),
-        outcome.lastError,
-      );
+    const verdict = clock.observe(await watcher.look(member, list));
+    if (verdict.state === 'not-started') {
+      await evictLearner(context, member, through, 'never started', options.signal);
+      throw notStarted(member, verdict.waitedMs, memberStartTimeoutMs, outcome.lastError);
     }
-    if (now - startedAt >= timeoutMs)
-      throw notReadyInTime(member, timeoutMs, progress.lastApplied(), outcome.lastError);
+    if (verdict.state === 'stalled') {
+      await evictLearner(context, member, through, 'stalled', options.signal);
+      throw stalled(member, verdict.stalledMs, stallAfterMs, watcher.lastApplied(), outcome.lastError);
+    }
+    if (verdict.state === 'timed-out')
+      throw notReadyInTime(member, timeoutMs, watcher.lastApplied(), outcome.lastError);
     await sleep(intervalMs);
   }
 }

@@ -12,6 +12,30 @@ async function rejection(promise: Promise<unknown>) {
   return error;
 }
 
+/** Waits until member `id` has published its name: its process started and reached the cluster. */
+async function waitUntilStarted(test: TestCluster, id: string): Promise<void> {
+  for (let tries = 0; tries < 100; tries++) {
+    if ((await test.etcd.members()).find((member) => member.id === id)?.started) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`member ${id} did not start`);
+}
+
+/** A learner added at free ports, and how to start its process with the flags etcd asked for. */
+async function addLearnerOnFreePorts(test: TestCluster, name: string) {
+  const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
+  const added = await test.etcd.addLearner({ name, peerUrl: `https://127.0.0.1:${peerPort}` });
+  const start = () =>
+    test.cluster.spawnMember({
+      name,
+      initialCluster: added.initialCluster.split(','),
+      state: 'existing',
+      clientPort,
+      peerPort,
+    });
+  return { added, start };
+}
+
 async function freePeerUrl(): Promise<string> {
   const [port] = await freePorts(1);
   return `https://127.0.0.1:${port}`;
@@ -165,18 +189,26 @@ describe('learners', () => {
     expect((await test.etcd.members()).some((member) => member.learner)).toBe(false);
   });
 
-  it('evicts a learner whose process never starts within the bound; the cluster stays writable', async () => {
-    const added = await test.etcd.addLearner({ name: 'etcd-6', peerUrl: await freePeerUrl() });
-    const stallAfterMs = 2500;
+  it('evicts a learner whose process never starts within the start bound as MEMBER_NOT_STARTED, not at the stall bound', async () => {
+    const peerUrl = await freePeerUrl();
+    const added = await test.etcd.addLearner({ name: 'etcd-6', peerUrl });
+    const memberStartTimeoutMs = 3000;
+    const stallAfterMs = 1000;
     const started = Date.now();
     const error = await rejection(
-      test.etcd.promoteWhenReady(added.member.id, { stallAfterMs, timeoutMs: 60_000 }),
+      test.etcd.promoteWhenReady(added.member.id, { memberStartTimeoutMs, stallAfterMs, timeoutMs: 60_000 }),
     );
     const took = Date.now() - started;
-    expect(error.code).toBe(ErrorCode.LEARNER_STALLED);
-    expect(error.details).toMatchObject({ memberId: added.member.id, appliedIndex: null });
-    expect(took).toBeGreaterThanOrEqual(stallAfterMs);
-    expect(took).toBeLessThan(stallAfterMs + 5000);
+    expect(error.code).toBe(ErrorCode.MEMBER_NOT_STARTED);
+    expect(error.message).toContain(peerUrl);
+    expect(error.message).toContain('never started');
+    expect(error.details).toMatchObject({
+      memberId: added.member.id,
+      peerUrls: [peerUrl],
+      memberStartTimeoutMs,
+    });
+    expect(took).toBeGreaterThanOrEqual(memberStartTimeoutMs);
+    expect(took).toBeLessThan(memberStartTimeoutMs + 5000);
     const members = await test.etcd.members();
     expect(members.map((member) => member.id)).not.toContain(added.member.id);
     expect(members.filter((member) => !member.learner)).toHaveLength(3);
@@ -184,9 +216,59 @@ describe('learners', () => {
     expect(await test.expectConsistent()).toBe(3);
   });
 
+  it('promotes a learner whose process starts only after longer than the stall bound', async () => {
+    const { added, start } = await addLearnerOnFreePorts(test, 'etcd-8');
+    const stallAfterMs = 1500;
+    const promotion = test.etcd.promoteWhenReady(added.member.id, {
+      stallAfterMs,
+      memberStartTimeoutMs: 30_000,
+      timeoutMs: 30_000,
+    });
+    // A slow boot: more than twice the stall bound before the process starts.
+    await new Promise((resolve) => setTimeout(resolve, 2 * stallAfterMs + 500));
+    expect((await test.etcd.members()).find((member) => member.id === added.member.id)?.learner).toBe(true);
+    await start();
+    expect(await promotion).toMatchObject({ id: added.member.id, name: 'etcd-8', learner: false });
+    expect(await test.expectConsistent()).toBe(4);
+    // Back to three voters for the tests after this one.
+    await test.etcd.removeMember(added.member.id);
+    await test.cluster.killMember('etcd-8');
+    expect((await test.etcd.members()).map((member) => member.name).sort()).toEqual([
+      'etcd-1',
+      'etcd-2',
+      'etcd-3',
+    ]);
+  });
+
+  it('evicts a learner that started and then stopped making progress as LEARNER_STALLED, at the stall bound', async () => {
+    const { added, start } = await addLearnerOnFreePorts(test, 'etcd-9');
+    await start();
+    await waitUntilStarted(test, added.member.id);
+    await test.cluster.killMember('etcd-9');
+    // Far enough ahead that etcd refuses to promote it (it needs 90% of the leader's log).
+    await writeKeys(test.cluster, 'while-stopped', 200);
+    const stallAfterMs = 2000;
+    const started = Date.now();
+    const error = await rejection(
+      test.etcd.promoteWhenReady(added.member.id, {
+        stallAfterMs,
+        memberStartTimeoutMs: 30_000,
+        timeoutMs: 60_000,
+      }),
+    );
+    const took = Date.now() - started;
+    expect(error.code).toBe(ErrorCode.LEARNER_STALLED);
+    expect(error.details).toMatchObject({ memberId: added.member.id, name: 'etcd-9', stallAfterMs });
+    expect(took).toBeGreaterThanOrEqual(stallAfterMs);
+    expect(took).toBeLessThan(stallAfterMs + 5000);
+    const members = await test.etcd.members();
+    expect(members.map((member) => member.id)).not.toContain(added.member.id);
+    expect(members.filter((member) => !member.learner)).toHaveLength(3);
+    expect(await test.expectConsistent()).toBe(3);
+  });
+
   it('never promotes a learner before it has caught up', async () => {
-    const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
-    const added = await test.etcd.addLearner({ name: 'etcd-7', peerUrl: `https://127.0.0.1:${peerPort}` });
+    const { added, start } = await addLearnerOnFreePorts(test, 'etcd-7');
     const promotion = test.etcd.promoteWhenReady(added.member.id, {
       stallAfterMs: 30_000,
       timeoutMs: 60_000,
@@ -204,13 +286,7 @@ describe('learners', () => {
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(settled).toBe(false);
     expect((await test.etcd.members()).find((member) => member.id === added.member.id)?.learner).toBe(true);
-    await test.cluster.spawnMember({
-      name: 'etcd-7',
-      initialCluster: added.initialCluster.split(','),
-      state: 'existing',
-      clientPort,
-      peerPort,
-    });
+    await start();
     const promoted = await promotion;
     expect(promoted).toMatchObject({ id: added.member.id, learner: false });
     // Promoted with everything: its key space equals the others'.

@@ -114,7 +114,7 @@ export interface MembershipClient {
   addLearner(
     options: { name: string; peerUrl: string } & CallOptions & { timeoutMs?: number },
   ): Promise<AddedLearner>;
-  /** Promotes a learner once it has caught up; evicts it when it stalls. */
+  /** Promotes a learner once it has caught up; evicts it when it never starts or stalls after it did. */
   promoteWhenReady(id: string, options?: PromoteOptions): Promise<EtcdMember>;
   /** Removes a member through another one, after projecting quorum; moves leadership away first. */
   removeMember(id: string, options?: CallOptions & { timeoutMs?: number }): Promise<RemovedMember>;
@@ -151,14 +151,27 @@ export interface CallOptions {
 
 /** What `promoteWhenReady` takes. */
 export interface PromoteOptions extends CallOptions {
-  /** Give up (leaving the learner in place) after this long. Default 120000 ms, kubeadm's EtcdAPICall. */
+  /**
+   * Give up (leaving the learner in place) when it is still catching up this long after its first
+   * sign of life. Default 120000 ms, kubeadm's EtcdAPICall.
+   */
   timeoutMs?: number;
   /**
-   * Evict the learner when it has made no progress for this long: its applied index has not moved and
-   * the leader is not streaming it a snapshot (read from the leader's /metrics). Default 60000 ms (k3s
-   * waits 5 minutes, etcd-manager 1 minute; a learner that makes no progress for a minute is not coming).
+   * Evict the learner when, after its first sign of life, it has made no progress for this long: its
+   * applied index has not moved and the leader is not streaming it a snapshot (read from the leader's
+   * /metrics). Default 60000 ms (k3s waits 5 minutes, etcd-manager 1 minute; a learner that makes no
+   * progress for a minute is not coming).
    */
   stallAfterMs?: number;
+  /**
+   * Evict the learner (MEMBER_NOT_STARTED) when its process has not reached the cluster this long
+   * after the call began: its machine has to boot and start etcd first (on a cloud: the instance,
+   * its disk, the image pulls). Until then the stall bound does not run. A sign of life is its name
+   * and client URLs in the member list (etcd 3.4 lists a member that never started without both),
+   * an answer from it, or the leader's active connection or snapshot stream to it. Default 600000 ms,
+   * Cluster API's node-startup timeout.
+   */
+  memberStartTimeoutMs?: number;
   /** Delay between promotion attempts. Default 500 ms, kubeadm's. */
   intervalMs?: number;
   /**
