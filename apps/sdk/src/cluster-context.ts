@@ -31,6 +31,7 @@ import type { ControlPlaneEvent, ControlPlaneSettings, ControlPlaneTimeouts } fr
 const DEFAULT_TIMEOUTS: ControlPlaneTimeouts = {
   healthy: 180_000,
   promote: 300_000,
+  memberStart: 600_000,
   learnerStall: 60_000,
   target: 120_000,
   drain: 2_000,

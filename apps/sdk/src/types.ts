@@ -49,9 +49,16 @@ export interface ControlPlaneSettings {
 export interface ControlPlaneTimeouts {
   /** A replica becoming healthy after create (etcd, then its Kubernetes components). Default 180 s. */
   healthy: number;
-  /** A learner catching up before promotion. Default 300 s. */
+  /** A learner catching up before promotion, counted from its first sign of life. Default 300 s. */
   promote: number;
-  /** No progress of a learner before it is evicted. Default 60 s. */
+  /**
+   * A new replica's machine booting and starting its etcd member: from the promotion step's start
+   * until the learner's first sign of life (on a cloud: the boot, the disk, the image pulls). A
+   * learner still silent then is removed (MEMBER_NOT_STARTED) and the replica rolled back. Default
+   * 600 s, as Cluster API's node-startup timeout.
+   */
+  memberStart: number;
+  /** No progress of a learner, once it has started, before it is evicted. Default 60 s. */
   learnerStall: number;
   /** A load-balancer target passing its health check. Default 120 s. */
   target: number;

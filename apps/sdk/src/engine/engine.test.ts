@@ -1,14 +1,20 @@
 /**
  * The engine's rules, each on the memory provider and the fake etcd: one observation and one etcd
  * connection per operation, the journal at commit points, the lock, the preflight checked again on
- * resume, and what a refusal leaves (nothing changed).
+ * resume, what a refusal leaves (nothing changed), and the clocks of a new replica's etcd member.
  */
 import { ErrorCode, HacpError, isHacpError, waitUntil } from '@hacp/core';
 import type { MemoryProvider } from '@hacp/provider-conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { journalKey, lockName } from '../record.js';
 import { grow } from './scenarios.test-support.js';
-import { CLUSTER, convergenceProblems, createWorld, type World } from './world.test-support.js';
+import {
+  CLUSTER,
+  convergenceProblems,
+  createWorld,
+  UNIT_TIMEOUTS,
+  type World,
+} from './world.test-support.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -244,5 +250,64 @@ describe('the firewall rules', () => {
     expect(world.provider.firewallRules()).toEqual(rules);
     await world.controlPlane().down();
     expect(world.provider.firewallRules()).toEqual([]);
+  });
+});
+
+describe("a new replica's etcd member", () => {
+  // The fake etcd keeps @hacp/etcd's clocks: `memberStart` until a sign of life, then `learnerStall`.
+  const timeouts = { ...UNIT_TIMEOUTS, learnerStall: 200, memberStart: 3_000 };
+
+  it('is promoted when it starts after several stall bounds, within the member-start bound', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    world.etcd.learnerStarts({ startsAfterMs: 1_000 });
+    const started = Date.now();
+    const result = await world.controlPlane({ timeouts }).replicate({ zone: 'local-b' });
+    // It waited out five stall bounds for the member to start, and was not evicted.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    expect(result.steps.find((step) => step.id.startsWith('promote-learner'))?.status).toBe('done');
+    expect(await convergenceProblems(world, 2)).toEqual([]);
+  });
+
+  it('that never starts is evicted with MEMBER_NOT_STARTED at the member-start bound, and the replica rolled back', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const before = await providerState(world);
+    world.etcd.learnerStarts('never');
+    const started = Date.now();
+    const error = (await failure(
+      world.controlPlane({ timeouts: { ...timeouts, memberStart: 1_000 } }).replicate({ zone: 'local-b' }),
+    )) as HacpError;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    expect(isHacpError(error, ErrorCode.MEMBER_NOT_STARTED)).toBe(true);
+    expect(error.exitCode).toBe(1);
+    expect(error.details).toMatchObject({
+      rolledBack: true,
+      replica: expect.stringMatching(/^kubernetes-master-/),
+    });
+    expect(error.message).toMatch(/etcd member never started within 1 s/);
+    expect(error.actions.join('\n')).toMatch(
+      /gcloud compute instances get-serial-port-output kubernetes-master-\w+ --zone local-b/,
+    );
+    expect(error.actions.join('\n')).toContain('timeouts.memberStart');
+    expect(await providerState(world)).toEqual(before);
+    expect(await convergenceProblems(world, 1)).toEqual([]);
+  });
+
+  it('that starts and then makes no progress is evicted with LEARNER_STALLED at the stall bound', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const before = await providerState(world);
+    world.etcd.learnerStarts('stalls');
+    const started = Date.now();
+    const error = (await failure(
+      world.controlPlane({ timeouts }).replicate({ zone: 'local-b' }),
+    )) as HacpError;
+    // The stall bound, not the member-start bound, ended it.
+    expect(Date.now() - started).toBeLessThan(timeouts.memberStart);
+    expect(isHacpError(error, ErrorCode.LEARNER_STALLED)).toBe(true);
+    expect(error.details).toMatchObject({ rolledBack: true });
+    expect(await providerState(world)).toEqual(before);
+    expect(await convergenceProblems(world, 1)).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { ErrorCode, HacpError, type Instance, type ProviderV1, quorumOf } from '@hacp/core';
-import type { EtcdMember } from '@hacp/etcd';
+import { type EtcdMember, learnerClock, type PromoteOptions } from '@hacp/etcd';
 import { REPLICA_PORTS } from '../render.js';
 import type { EtcdConnector, EtcdMembership, EtcdPort } from './etcd-port.js';
 
@@ -25,6 +25,12 @@ interface Fault {
   error: Error;
 }
 
+/**
+ * How a learner's process comes up once its instance runs: at once (the default), `startsAfterMs`
+ * after its instance was created (a slow boot), `never`, or `stalls` (it starts, then never catches up).
+ */
+export type LearnerStart = { startsAfterMs: number } | 'never' | 'stalls';
+
 interface FakeMember {
   id: string;
   name: string;
@@ -32,6 +38,7 @@ interface FakeMember {
   learner: boolean;
   /** Its data went with its instance's disk (see `diskWiped`): it never runs again. */
   lost?: boolean;
+  start?: LearnerStart;
 }
 
 const peerUrlOf = (instance: Instance) =>
@@ -48,6 +55,7 @@ export class FakeEtcd {
   private faults: Fault[] = [];
   private counts = new Map<FakeEtcdMethod, number>();
   private holds = new Map<FakeEtcdMethod, Promise<void>>();
+  private nextLearnerStart: LearnerStart | undefined;
 
   constructor(
     private readonly provider: ProviderV1,
@@ -67,8 +75,7 @@ export class FakeEtcd {
       status: async () => this.call('status', undefined, () => this.statuses()),
       health: async () => this.call('health', undefined, () => this.health()),
       addLearner: async (o) => this.call('addLearner', o.name, () => this.addLearner(o.name, o.peerUrl)),
-      promoteWhenReady: async (id, o) =>
-        this.call('promoteWhenReady', id, () => this.promote(id, o?.timeoutMs ?? 1000, o?.signal)),
+      promoteWhenReady: async (id, o) => this.call('promoteWhenReady', id, () => this.promote(id, o)),
       removeMember: async (id) => this.call('removeMember', id, () => this.remove(id)),
       moveLeaderAway: async (id) => this.call('moveLeaderAway', id, () => this.moveLeaderAway(id)),
       migrateMember: async (id, url) => this.call('migrateMember', id, () => this.migrate(id, url)),
@@ -88,6 +95,11 @@ export class FakeEtcd {
       options.error ??
       new HacpError({ code: ErrorCode.UNAVAILABLE, message: `fake etcd: ${method} failed`, retryable: true });
     this.faults.push({ method, nth, error });
+  }
+
+  /** The next learner added comes up as `start` says (see `LearnerStart`). */
+  learnerStarts(start: LearnerStart): void {
+    this.nextLearnerStart = start;
   }
 
   /**
@@ -172,7 +184,8 @@ export class FakeEtcd {
     }
     return this.members.map((member) => {
       const instance = running.find((i) => peerUrlOf(i) === member.peerUrl);
-      if (instance !== undefined && member.name === '') member.name = instance.name;
+      if (instance !== undefined && member.name === '' && startsNow(member, instance))
+        member.name = instance.name;
       return { ...member, started: member.name !== '', running: instance !== undefined && !member.lost };
     });
   }
@@ -219,6 +232,8 @@ export class FakeEtcd {
       throw new HacpError({ code: ErrorCode.QUORUM_AT_RISK, message: 'fake etcd: a voter is not healthy' });
     }
     const member: FakeMember = { id: String(this.nextId++), name: '', peerUrl, learner: true };
+    if (this.nextLearnerStart !== undefined) member.start = this.nextLearnerStart;
+    this.nextLearnerStart = undefined;
     this.members.push(member);
     const listed = await this.list();
     const initialCluster = listed.map((m) => `${m.name || name}=${m.peerUrl}`).join(',');
@@ -230,21 +245,37 @@ export class FakeEtcd {
     };
   }
 
-  private async promote(id: string, timeoutMs: number, signal?: AbortSignal) {
-    const deadline = Date.now() + timeoutMs;
+  /** As `@hacp/etcd` does, with its clocks: the start bound until a sign of life, then the stall bound. */
+  private async promote(id: string, options: PromoteOptions = {}) {
+    const clock = learnerClock({
+      memberStartTimeoutMs: options.memberStartTimeoutMs ?? 600_000,
+      stallAfterMs: options.stallAfterMs ?? 60_000,
+      timeoutMs: options.timeoutMs ?? 1000,
+    });
     for (;;) {
       const member = (await this.list()).find((m) => m.id === id);
       if (member === undefined) {
         throw new HacpError({ code: ErrorCode.LEARNER_STALLED, message: `fake etcd: learner ${id} is gone` });
       }
       if (!member.learner) return toMember(member);
-      if (member.running && (await this.quorate())) {
+      const catchesUp = member.running && member.started && member.start !== 'stalls';
+      if (catchesUp && (await this.quorate())) {
         const stored = this.members.find((m) => m.id === id);
         if (stored !== undefined) stored.learner = false;
         return toMember({ ...member, learner: false });
       }
-      if (signal?.aborted) throw new HacpError({ code: ErrorCode.ABORTED, message: 'fake etcd: aborted' });
-      if (Date.now() > deadline) {
+      if (options.signal?.aborted)
+        throw new HacpError({ code: ErrorCode.ABORTED, message: 'fake etcd: aborted' });
+      const verdict = clock.observe({ alive: member.running && member.started, progressed: catchesUp });
+      if (verdict.state === 'not-started' || verdict.state === 'stalled') {
+        this.members = this.members.filter((m) => m.id !== id);
+        throw new HacpError({
+          code: verdict.state === 'stalled' ? ErrorCode.LEARNER_STALLED : ErrorCode.MEMBER_NOT_STARTED,
+          message: `fake etcd: learner ${id} ${verdict.state === 'stalled' ? 'stalled' : 'never started'}; it was removed.`,
+          actions: ['Look at the machine.'],
+        });
+      }
+      if (verdict.state === 'timed-out') {
         throw new HacpError({
           code: ErrorCode.TIMEOUT,
           message: `fake etcd: learner ${id} did not catch up`,
@@ -305,6 +336,13 @@ export class FakeEtcd {
     await writeFile(file, 'fake etcd snapshot\n', { mode: 0o600 });
     return { file, sizeBytes: 19, sha256: '', memberId: this.leaderId ?? '', revision: '1' };
   }
+}
+
+/** Whether a learner's process has come up on its running instance (see `LearnerStart`). */
+function startsNow(member: FakeMember, instance: Instance): boolean {
+  if (member.start === undefined || member.start === 'stalls') return true;
+  if (member.start === 'never') return false;
+  return Date.now() - instance.createdAt.getTime() >= member.start.startsAfterMs;
 }
 
 function toMember(member: FakeMember & { started: boolean }): EtcdMember {

@@ -17,7 +17,14 @@ import { FakeEtcd } from './fake-etcd.test-support.js';
 export const CLUSTER = 'kubernetes';
 
 /** Waits short enough for a unit test, long enough for two busy cores. */
-export const UNIT_TIMEOUTS = { healthy: 5_000, promote: 2_000, learnerStall: 1_000, target: 5_000, drain: 0 };
+export const UNIT_TIMEOUTS = {
+  healthy: 5_000,
+  promote: 2_000,
+  memberStart: 2_000,
+  learnerStall: 1_000,
+  target: 5_000,
+  drain: 0,
+};
 
 /** A provider that counts its calls by `<api>.<method>`. */
 export function countingProvider(provider: MemoryProvider): {

@@ -16,6 +16,7 @@ import {
   type StepContext,
   type StepHandler,
   sleep,
+  zoneOf,
 } from '../context.js';
 
 const snapshot: StepHandler<'snapshot'> = async (context, _action, step) => {
@@ -90,15 +91,37 @@ const promoteLearner: StepHandler<'promote-learner'> = async (context, action) =
     });
   }
   if (!member.learner) return 'skipped';
-  announceWait(context, `${action.replica} to catch up with the leader`);
-  await etcd.promoteWhenReady(member.id, {
-    signal,
-    timeoutMs: context.timeouts.promote,
-    stallAfterMs: context.timeouts.learnerStall,
-    waitServing: true,
-  });
+  announceWait(context, `${action.replica} to start its etcd member and catch up with the leader`);
+  try {
+    await etcd.promoteWhenReady(member.id, {
+      signal,
+      timeoutMs: context.timeouts.promote,
+      stallAfterMs: context.timeouts.learnerStall,
+      memberStartTimeoutMs: context.timeouts.memberStart,
+      waitServing: true,
+    });
+  } catch (error) {
+    if (isHacpError(error, ErrorCode.MEMBER_NOT_STARTED)) throw neverStarted(context, action.replica, error);
+    throw error;
+  }
   return 'done';
 };
+
+/** etcd's MEMBER_NOT_STARTED, said of the replica: its machine is where to look. */
+function neverStarted(context: StepContext, replica: string, error: HacpError): HacpError {
+  const seconds = Math.round(context.timeouts.memberStart / 1000);
+  return new HacpError({
+    code: ErrorCode.MEMBER_NOT_STARTED,
+    message: `${replica}'s etcd member never started within ${seconds} s of its instance's creation: ${error.message}`,
+    actions: [
+      `Read ${replica}'s boot log: its serial console or startup log says whether it booted, got its images and started etcd (on GCE: \`gcloud compute instances get-serial-port-output ${replica} --zone ${zoneOf(context, replica)}\`).`,
+      "Check that the other replicas reach its etcd peer port (the cluster's firewall rules) and that its certificates come from the cluster's etcd CA.",
+      `If it only boots slowly, raise the member-start timeout (\`timeouts.memberStart\`, now ${seconds} s) and run the operation again.`,
+    ],
+    details: { ...error.details, replica },
+    cause: error,
+  });
+}
 
 const moveLeader: StepHandler<'move-leader'> = async (context, action) => {
   const etcd = await context.session.requireEtcd(context.signal);
