@@ -18,7 +18,7 @@ import {
   PAGED_NO_GAX_RETRY,
   type RetrySettings,
 } from './compute.js';
-import type { ReplicaImages } from './startup/index.js';
+import type { RegistryMirrors, ReplicaImages } from './startup/index.js';
 
 /** How hacp reaches a replica's ports from this machine. */
 export type ReachMode = 'iap' | 'ssh' | 'direct';
@@ -37,6 +37,8 @@ export interface ResolvedGceSettings {
   kubernetesVersion: string;
   /** Overrides of the replicas' images (./startup/images.ts). */
   images: ReplicaImages;
+  /** containerd's registry mirrors on every replica, each mirror a URL. */
+  registryMirrors: RegistryMirrors;
   reach: ReachMode;
   gcloud?: string;
   retry: RetrySettings;

@@ -68,6 +68,16 @@ function gce(settings: Partial<GceProviderSettings> = {}): GceProvider {
   return provider;
 }
 
+/** What createGceProvider threw for these settings (undefined: it made a provider). */
+function creationError(settings: Partial<GceProviderSettings>): unknown {
+  try {
+    gce(settings);
+  } catch (caught) {
+    return caught;
+  }
+  return undefined;
+}
+
 type Json = Record<string, unknown>;
 const project = () => server.state()[PROJECT] as unknown as Record<string, Json[]>;
 const named = (kind: string, name: string) => project()[kind]?.find((resource) => resource.name === name);
@@ -326,18 +336,56 @@ describe('settings', () => {
       [{ images: { kubeScheduler: 'ks 1' } }, 'images.kubeScheduler'],
       [{ images: { kubelet: 'mirror.example/kubelet:1' } }, 'images.kubelet'],
     ] as const) {
-      const error = (() => {
-        try {
-          gce(settings as Partial<GceProviderSettings>);
-        } catch (caught) {
-          return caught;
-        }
-        return undefined;
-      })();
+      const error = creationError(settings as Partial<GceProviderSettings>);
       expect(isHacpError(error, ErrorCode.INVALID_ARGUMENT), field).toBe(true);
       expect((error as { details: { field: string } }).details.field).toBe(field);
     }
     expect(server.requests.length).toBe(from);
+  });
+});
+
+describe("the replicas' container runtime", () => {
+  it('refuses a malformed mirror, before any call, making nothing', () => {
+    const from = server.requests.length;
+    const stateBefore = JSON.stringify(server.state());
+    for (const [settings, field, says] of [
+      [
+        { registryMirrors: { 'docker.io': ['ftp://mirror.example.com'] } },
+        'registryMirrors["docker.io"][0]',
+        'not a registry mirror',
+      ],
+    ] as const) {
+      const error = creationError(settings as Partial<GceProviderSettings>);
+      expect(isHacpError(error, ErrorCode.INVALID_ARGUMENT), field).toBe(true);
+      expect((error as { details: { field: string } }).details.field).toBe(field);
+      expect((error as Error).message).toContain(says);
+    }
+    expect(server.requests.length).toBe(from);
+    expect(JSON.stringify(server.state())).toBe(stateBefore);
+  });
+
+  it("gives replicas kube-up's Docker Hub mirror by default, and the mirrors it is given", async () => {
+    expect(gce().settings.registryMirrors).toEqual({ 'docker.io': ['https://mirror.gcr.io'] });
+    const provider = gce({ registryMirrors: { 'docker.io': ['mirror.example.com:5000'] } });
+    expect(provider.settings.registryMirrors).toEqual({ 'docker.io': ['https://mirror.example.com:5000'] });
+    const cluster = newCluster();
+    const ref = { name: `${cluster}-master`, zone: ZONE_B };
+    const next = ids(cluster);
+    await provider.instances.create({ ...ref, cluster, nodeConfig: replicaNodeConfig(ref.name) }, next());
+    const items = ((named('instances', ref.name) as Json).metadata as Json).items as {
+      key: string;
+      value: string;
+    }[];
+    const hosts = items.find((item) => item.key === 'hacp-registry-hosts')?.value ?? '';
+    const [registry, data] = hosts.split(' ');
+    expect(registry).toBe('docker.io');
+    expect(Buffer.from(data ?? '', 'base64').toString()).toContain(
+      '[host."https://mirror.example.com:5000"]',
+    );
+    expect(items.find((item) => item.key === 'hacp-containerd-config')?.value).toContain(
+      'SystemdCgroup = true',
+    );
+    await provider.instances.delete(ref, next());
   });
 });
 

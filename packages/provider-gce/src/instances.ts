@@ -446,6 +446,7 @@ export function createGceInstances(context: GceContext): GceInstances {
         nodeConfig: spec.nodeConfig,
         kubernetesVersion: settings.kubernetesVersion,
         images: settings.images,
+        registryMirrors: settings.registryMirrors,
       });
 
       const { network, made: madeAddress } = await allocate(spec, options, { address: internalAddress });

@@ -18,7 +18,14 @@ import { createGceFirewalls } from './firewalls.js';
 import { assertInstanceRef, createGceInstances, type GceInstanceApi } from './instances.js';
 import { createGceLoadBalancers } from './load-balancers.js';
 import { createTunnels, findGcloud, type Tunnels } from './reach.js';
-import { assertReplicaImages, normalizeKubernetesVersion, type ReplicaImages } from './startup/index.js';
+import {
+  assertRegistryMirrors,
+  assertReplicaImages,
+  DEFAULT_REGISTRY_MIRRORS,
+  normalizeKubernetesVersion,
+  type RegistryMirrors,
+  type ReplicaImages,
+} from './startup/index.js';
 import { createMetadataStateStore } from './state-store.js';
 
 /** The Kubernetes version replicas run when the settings name none. */
@@ -67,6 +74,13 @@ export interface GceProviderSettings extends ProviderBaseSettings {
    * official ones (`registry.k8s.io/<program>:<version's tag>`, README).
    */
   images?: ReplicaImages;
+  /**
+   * containerd's registry mirrors on every replica: registry host → mirrors (URLs or host names,
+   * tried in order before the registry), written as `/etc/containerd/certs.d/<registry>/hosts.toml`
+   * (containerd's mirror model, as kube-up and kops write it). Default kube-up's,
+   * `{ 'docker.io': ['https://mirror.gcr.io'] }`; `{}` for none.
+   */
+  registryMirrors?: Record<string, readonly string[]>;
   /** How hacp reaches replicas: `iap` (default), `ssh` (through IAP) or `direct` (hacp runs in the VPC). */
   reach?: ReachMode;
   /** The gcloud program for `iap` and `ssh`. Default: `gcloud` on PATH. */
@@ -177,6 +191,10 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
   }
   const network = settings.network ?? 'default';
   assertReplicaImages(settings.images ?? {});
+  const image = settings.image ?? 'projects/cos-cloud/global/images/family/cos-stable';
+  const registryMirrors: RegistryMirrors = assertRegistryMirrors(
+    settings.registryMirrors ?? DEFAULT_REGISTRY_MIRRORS,
+  );
   return {
     project: settings.project,
     ...(settings.region === undefined ? {} : { region: settings.region }),
@@ -185,9 +203,10 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
     machineType: settings.machineType ?? 'e2-standard-2',
     diskType: settings.diskType ?? 'pd-ssd',
     diskSizeGb,
-    image: settings.image ?? 'projects/cos-cloud/global/images/family/cos-stable',
+    image,
     kubernetesVersion: normalizeKubernetesVersion(settings.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION),
     images: { ...settings.images },
+    registryMirrors,
     reach,
     ...(settings.gcloud === undefined ? {} : { gcloud: settings.gcloud }),
     retry: { attempts, baseDelayMs },
@@ -208,7 +227,7 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
  * await provider.close();
  *
  * @throws HacpError INVALID_ARGUMENT for a malformed project id, reach, disk size, retry, endpoint,
- *   Kubernetes version, image or read reuse.
+ *   Kubernetes version, image or read reuse, and a registry mirror that is not a URL or host name.
  */
 export function createGceProvider(settings: GceProviderSettings): GceProvider {
   const resolved = resolveSettings(settings);
@@ -263,7 +282,12 @@ export function createGceProvider(settings: GceProviderSettings): GceProvider {
     specificationVersion: 'v1',
     name: 'gce',
     kubernetes: Object.freeze({ programs: 'images' as const }),
-    settings: Object.freeze({ ...resolved, images: { ...resolved.images }, retry: { ...resolved.retry } }),
+    settings: Object.freeze({
+      ...resolved,
+      images: { ...resolved.images },
+      registryMirrors: { ...resolved.registryMirrors },
+      retry: { ...resolved.retry },
+    }),
     zones: {
       async list(options) {
         throwIfAborted(options?.signal);

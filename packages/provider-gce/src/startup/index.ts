@@ -5,6 +5,16 @@
  * only materialises the NodeConfig; it renders no flags and no certificates.
  */
 export {
+  assertRegistryMirrors,
+  CONTAINERD_CERTS_DIR,
+  CONTAINERD_CONFIG_PATH,
+  DEFAULT_REGISTRY_MIRRORS,
+  pauseImage,
+  type RegistryMirrors,
+  renderContainerdConfig,
+  renderRegistryHosts,
+} from './containerd.js';
+export {
   type HealthEndpointBind,
   type HealthTarget,
   healthTarget,

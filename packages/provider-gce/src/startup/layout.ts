@@ -34,6 +34,8 @@ export const METADATA_KEYS = {
   nodeConfig: 'hacp-node-config',
   files: 'hacp-files',
   manifests: 'hacp-manifests',
+  containerdConfig: 'hacp-containerd-config',
+  registryHosts: 'hacp-registry-hosts',
   startupScript: 'startup-script',
 } as const;
 

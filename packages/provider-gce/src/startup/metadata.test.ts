@@ -60,10 +60,12 @@ describe('renderReplicaMetadata', () => {
     expect(items.map((item) => item.key).sort()).toEqual(
       [
         'hacp-cluster',
+        'hacp-containerd-config',
         'hacp-files',
         'hacp-kubernetes-version',
         'hacp-manifests',
         'hacp-node-config',
+        'hacp-registry-hosts',
         'startup-script',
       ].sort(),
     );
@@ -210,7 +212,7 @@ describe('renderReplicaMetadata', () => {
       field: 'metadata',
     });
     // The same without the argument is accepted.
-    expect(renderReplicaMetadata(options(withAddons))).toHaveLength(6);
+    expect(renderReplicaMetadata(options(withAddons))).toHaveLength(8);
   });
 
   it('refuses a NodeConfig that fails assertNodeConfig, a process without image, and bad names', () => {

@@ -6,6 +6,7 @@ import {
   type NodeConfig,
   type NodeFile,
 } from '@hacp/core';
+import { DEFAULT_REGISTRY_MIRRORS, renderContainerdConfig, renderRegistryHosts } from './containerd.js';
 import { renderHealthEndpointConfig } from './health-endpoint.js';
 import {
   HEALTH_CONFIG_PATH,
@@ -84,6 +85,9 @@ function assertWithinLimits(replica: string, items: readonly MetadataItem[]): vo
  * - `hacp-node-config`: JSON `{ format: 1, rootDir, processes: [{ name, command, args, env?, ports?,
  *   stopGraceSeconds? }] }`;
  * - `hacp-manifests`: a line per static pod, `<file name> <base64 JSON>`;
+ * - `hacp-containerd-config`: containerd's `config.toml` (renderContainerdConfig of the version);
+ * - `hacp-registry-hosts`: a line per mirrored registry, `<registry> <base64 hosts.toml>` (empty
+ *   without mirrors);
  * - `startup-script`: renderStartupScript().
  *
  * `hacp-files` holds the private keys in clear (base64): anyone who may read the instance can read
@@ -131,6 +135,13 @@ export function renderReplicaMetadata(options: ReplicaMetadataOptions): Metadata
     {
       key: METADATA_KEYS.manifests,
       value: pods.map((pod) => `${pod.name} ${base64(JSON.stringify(pod.manifest))}`).join('\n'),
+    },
+    { key: METADATA_KEYS.containerdConfig, value: renderContainerdConfig(version) },
+    {
+      key: METADATA_KEYS.registryHosts,
+      value: Object.entries(options.registryMirrors ?? DEFAULT_REGISTRY_MIRRORS)
+        .map(([registry, mirrors]) => `${registry} ${base64(renderRegistryHosts(registry, mirrors))}`)
+        .join('\n'),
     },
     { key: METADATA_KEYS.startupScript, value: renderStartupScript() },
   ];

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { type NodeConfig, Secret } from '@hacp/core';
 import { freePort, type SpawnedProcess, spawnTracked } from '@hacp/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RegistryMirrors } from './containerd.js';
 import { etcdProcess, replicaNodeConfig, sdkReplicaNodeConfig } from './fixtures.test-support.js';
 import { renderReplicaMetadata } from './metadata.js';
 import { renderStartupScript } from './startup-script.js';
@@ -98,6 +99,7 @@ beforeEach(async () => {
     HACP_MOUNT: stub(stubs, 'mount', `touch "${stubState}/mounted-$(${mountKey})"`),
     HACP_MOUNTPOINT: stub(stubs, 'mountpoint', `[[ -e "${stubState}/mounted-$(${mountKey})" ]]`),
     HACP_SYSTEMCTL: stub(stubs, 'systemctl', ''),
+    HACP_CONTAINERD: stub(stubs, 'containerd', ''),
   };
   const script = join(dir, 'startup-script.sh');
   writeFileSync(script, renderStartupScript());
@@ -143,6 +145,8 @@ beforeEach(async () => {
     HACP_KUBELET_CONFIG_DIR: join(dir, 'etc', 'kubernetes'),
     HACP_BIN_DIR: join(dir, 'home', 'kubernetes', 'bin'),
     HACP_SYSTEMD_DIR: join(dir, 'etc', 'systemd', 'system'),
+    HACP_CONTAINERD_CONFIG: join(dir, 'etc', 'containerd', 'config.toml'),
+    HACP_CONTAINERD_CERTS_DIR: join(dir, 'etc', 'containerd', 'certs.d'),
     ...commands,
   };
   boot = {
@@ -171,13 +175,14 @@ afterEach(async () => {
   rmSync(boot.dir, { recursive: true, force: true });
 });
 
-function serveReplica(nodeConfig: NodeConfig): void {
+function serveReplica(nodeConfig: NodeConfig, options: { registryMirrors?: RegistryMirrors } = {}): void {
   boot.metadata.clear();
   const items = renderReplicaMetadata({
     cluster: 'prod',
     replica: 'prod-master',
     nodeConfig,
     kubernetesVersion: VERSION,
+    ...options,
   });
   for (const item of items) boot.metadata.set(item.key, item.value);
 }
@@ -286,6 +291,7 @@ describe('the startup script', () => {
       `ExecStart=${kubelet} --config=${join(boot.kubeletConfigDir, 'kubelet-config.yaml')} --v=2\n`,
     );
     expect(first.stubCalls.filter((call) => call.startsWith('systemctl '))).toEqual([
+      'systemctl restart containerd.service',
       'systemctl daemon-reload',
       'systemctl enable kubelet.service',
       'systemctl restart kubelet.service',
@@ -375,9 +381,12 @@ describe('the startup script', () => {
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('does not match its sha256');
     expect(existsSync(join(boot.bin, 'kubelet'))).toBe(false);
-    // Nothing half-written is left beside it, and the kubelet was never started.
+    // Nothing half-written is left beside it, and the kubelet was never started (containerd,
+    // step 0, was configured before).
     expect(readdirSync(boot.bin)).toEqual([]);
-    expect(result.stubCalls.filter((call) => call.startsWith('systemctl '))).toEqual([]);
+    expect(result.stubCalls.filter((call) => call.startsWith('systemctl '))).toEqual([
+      'systemctl restart containerd.service',
+    ]);
   });
 
   it('never formats a disk blkid cannot read', async () => {
@@ -397,6 +406,86 @@ describe('the startup script', () => {
     const result = await runScript();
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('could not read instance metadata hacp-manifests');
-    expect(result.stubCalls.filter((call) => call.startsWith('systemctl '))).toEqual([]);
+    // containerd was configured first (step 0); the kubelet was never started.
+    expect(result.stubCalls.filter((call) => call.startsWith('systemctl '))).toEqual([
+      'systemctl restart containerd.service',
+    ]);
+  });
+
+  describe('containerd', () => {
+    const config = () => boot.env.HACP_CONTAINERD_CONFIG as string;
+    const certs = () => boot.env.HACP_CONTAINERD_CERTS_DIR as string;
+    const containerdCalls = (calls: string[]) => calls.filter((call) => /^systemctl .*containerd/.test(call));
+
+    it('writes its configuration once, restarts it only when that changed, and keeps the mirrors listed', async () => {
+      const { nodeConfig } = replicaNodeConfig();
+      serveReplica(nodeConfig);
+      const first = await runScript();
+      expect(first.code, first.output).toBe(0);
+      const written = readFileSync(config(), 'utf8');
+      expect(written).toContain(
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n',
+      );
+      // kubeadm's pause image for 1.31.
+      expect(written).toContain('sandbox_image = "registry.k8s.io/pause:3.10"\n');
+      expect(written).toContain(`config_path = "/etc/containerd/certs.d"`);
+      expect(mode(config())).toBe(0o644);
+      // kube-up's default mirror: Docker Hub through mirror.gcr.io.
+      expect(readFileSync(join(certs(), 'docker.io', 'hosts.toml'), 'utf8')).toBe(
+        '# Written by hacp.\nserver = "https://registry-1.docker.io"\n\n[host."https://mirror.gcr.io"]\n  capabilities = ["pull", "resolve"]\n',
+      );
+      expect(containerdCalls(first.stubCalls)).toEqual(['systemctl restart containerd.service']);
+      // containerd restarts before the kubelet does, so the kubelet finds it configured.
+      expect(
+        first.stubCalls
+          .filter((call) => call.startsWith('systemctl '))
+          .indexOf('systemctl restart containerd.service'),
+      ).toBe(0);
+
+      // The same configuration on the next boot: the files untouched, containerd not restarted.
+      const before = snapshot(join(boot.dir, 'etc', 'containerd'));
+      const second = await runScript();
+      expect(second.code, second.output).toBe(0);
+      expect(snapshot(join(boot.dir, 'etc', 'containerd'))).toEqual(before);
+      expect(containerdCalls(second.stubCalls)).toEqual([]);
+      expect(second.output).toContain("containerd's configuration is unchanged");
+
+      // Someone changed it (a cgroupfs driver): rewritten, containerd restarted once.
+      writeFileSync(config(), written.replace('SystemdCgroup = true', 'SystemdCgroup = false'));
+      // Other mirrors: registry.k8s.io's added, docker.io's (hacp's) removed, someone else's kept.
+      mkdirSync(join(certs(), 'quay.io'));
+      writeFileSync(join(certs(), 'quay.io', 'hosts.toml'), 'server = "https://quay.io"\n');
+      serveReplica(nodeConfig, {
+        registryMirrors: { 'registry.k8s.io': ['https://mirror.example.com/k8s'] },
+      });
+      const third = await runScript();
+      expect(third.code, third.output).toBe(0);
+      expect(readFileSync(config(), 'utf8')).toBe(written);
+      expect(containerdCalls(third.stubCalls)).toEqual(['systemctl restart containerd.service']);
+      expect(readdirSync(certs()).sort()).toEqual(['docker.io', 'quay.io', 'registry.k8s.io']);
+      expect(existsSync(join(certs(), 'docker.io', 'hosts.toml'))).toBe(false);
+      expect(readFileSync(join(certs(), 'quay.io', 'hosts.toml'), 'utf8')).toBe(
+        'server = "https://quay.io"\n',
+      );
+      expect(readFileSync(join(certs(), 'registry.k8s.io', 'hosts.toml'), 'utf8')).toContain(
+        '[host."https://mirror.example.com/k8s"]',
+      );
+    });
+
+    it('stops on an image without containerd, naming images that have it, before touching the disk', async () => {
+      serveReplica(replicaNodeConfig().nodeConfig);
+      boot.env.HACP_CONTAINERD = join(boot.dir, 'no-such-containerd');
+      const result = await runScript();
+      expect(result.code).toBe(1);
+      expect(result.output).toContain('hacp-startup: error: this image has no container runtime');
+      expect(result.output).toContain(
+        'Container-Optimized OS (projects/cos-cloud/global/images/family/cos-stable)',
+      );
+      expect(result.output).toContain('GKE Ubuntu image (projects/ubuntu-os-gke-cloud)');
+      // Nothing was done: no disk formatted or mounted, no configuration, no service touched.
+      expect(result.stubCalls).toEqual([]);
+      expect(existsSync(join(boot.dir, 'etc'))).toBe(false);
+      expect(existsSync(boot.root)).toBe(false);
+    });
   });
 });

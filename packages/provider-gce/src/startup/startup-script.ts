@@ -1,3 +1,4 @@
+import { CONTAINERD_CERTS_DIR, CONTAINERD_CONFIG_PATH, REGISTRY_HOSTS_MARKER } from './containerd.js';
 import {
   BIN_DIR,
   DATA_DISK_DEVICE_NAME,
@@ -15,6 +16,9 @@ export const DATA_DISK_PATH = `/dev/disk/by-id/google-${DATA_DISK_DEVICE_NAME}`;
  * The startup script of every replica (instance metadata `startup-script`, which GCE's guest agent
  * runs as root on every boot, COS included). It reads everything from the instance's metadata and,
  * idempotently:
+ * 0. checks that the image has containerd (else it stops, naming images that have it), writes
+ *    containerd's `config.toml` (systemd cgroup driver, the version's pause image) and the registry
+ *    mirrors' `hosts.toml` files, and restarts containerd only when its configuration changed;
  * 1. formats the data disk only when it holds no filesystem and mounts it at REPLICA_ROOT_DIR (0700);
  * 2. writes every `hacp-files` line with its mode, atomically, never printing contents;
  * 3. installs the kubelet of `hacp-kubernetes-version` from dl.k8s.io into /home/kubernetes/bin,
@@ -26,7 +30,8 @@ export const DATA_DISK_PATH = `/dev/disk/by-id/google-${DATA_DISK_DEVICE_NAME}`;
  * Every location and command has an `HACP_*` override (HACP_ROOT, HACP_DEVICE, HACP_MANIFESTS_DIR,
  * HACP_KUBELET_CONFIG_DIR, HACP_BIN_DIR, HACP_SYSTEMD_DIR, HACP_METADATA_URL, HACP_RELEASE_URL,
  * HACP_CONTAINERD_SOCKET, HACP_DEVICE_WAIT_SECONDS, HACP_MOUNT, HACP_MKFS, HACP_BLKID,
- * HACP_MOUNTPOINT, HACP_SYSTEMCTL) for tests; the defaults are the real ones.
+ * HACP_MOUNTPOINT, HACP_SYSTEMCTL, HACP_CONTAINERD, HACP_CONTAINERD_CONFIG, HACP_CONTAINERD_CERTS_DIR)
+ * for tests; the defaults are the real ones.
  *
  * @example
  * metadata.push({ key: 'startup-script', value: renderStartupScript() });
@@ -59,6 +64,9 @@ mkfs_command="\${HACP_MKFS:-mkfs.ext4}"
 blkid_command="\${HACP_BLKID:-blkid}"
 mountpoint_command="\${HACP_MOUNTPOINT:-mountpoint}"
 systemctl_command="\${HACP_SYSTEMCTL:-systemctl}"
+containerd_command="\${HACP_CONTAINERD:-containerd}"
+containerd_config="\${HACP_CONTAINERD_CONFIG:-${CONTAINERD_CONFIG_PATH}}"
+containerd_certs_dir="\${HACP_CONTAINERD_CERTS_DIR:-${CONTAINERD_CERTS_DIR}}"
 
 # Temporary files left by a failed step: removed on exit, whatever happened.
 pending=()
@@ -122,6 +130,49 @@ place() {
 valid_path() {
   local pattern='^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$'
   [[ $1 =~ $pattern && /$1/ != */./* && /$1/ != */../* ]]
+}
+
+# 0. The container runtime. The static pods run under containerd, which the image must have; its
+# configuration is written when it differs (and only then is containerd restarted): runc with the
+# systemd cgroup driver, as the kubelet's, the version's pause image, the registry mirrors.
+configure_containerd() {
+  local registry data file hosts
+  local -A listed=()
+  local pattern='^[a-z0-9][a-z0-9.-]*(:[0-9]+)?$'
+  command -v "$containerd_command" >/dev/null 2>&1 ||
+    fail "this image has no container runtime ($containerd_command not found), and the replica's control plane runs as static pods under containerd: create replicas from an image that has it, Container-Optimized OS (projects/cos-cloud/global/images/family/cos-stable) or a GKE Ubuntu image (projects/ubuntu-os-gke-cloud)"
+  metadata ${METADATA_KEYS.containerdConfig} "$work_dir/containerd-config"
+  mkdir -p -- "$(dirname -- "$containerd_config")"
+  temp_beside "$containerd_config"
+  cat -- "$work_dir/containerd-config" >"$temp"
+  place "$temp" "$containerd_config" 0644
+  local containerd_changed=$placed
+  metadata ${METADATA_KEYS.registryHosts} "$work_dir/registry-hosts"
+  while read -r registry data || [[ -n \${registry:-} ]]; do
+    [[ -n $registry ]] || continue
+    [[ $registry =~ $pattern ]] || fail "${METADATA_KEYS.registryHosts}: bad registry name"
+    hosts="$containerd_certs_dir/$registry/hosts.toml"
+    mkdir -p -- "$containerd_certs_dir/$registry"
+    temp_beside "$hosts"
+    printf '%s' "$data" | base64 -d >"$temp" || fail "${METADATA_KEYS.registryHosts}: $registry is not valid base64"
+    place "$temp" "$hosts" 0644
+    listed[$registry]=1
+  done <"$work_dir/registry-hosts"
+  # hacp's mirrors of registries no longer listed go; containerd reads these files at every pull.
+  for file in "$containerd_certs_dir"/*/hosts.toml; do
+    [[ -f $file ]] || continue
+    registry="$(basename -- "$(dirname -- "$file")")"
+    if [[ -z \${listed[$registry]:-} && "$(head -n 1 -- "$file")" == '${REGISTRY_HOSTS_MARKER}' ]]; then
+      rm -f -- "$file"
+      log "removed the registry mirrors of $registry"
+    fi
+  done
+  if [[ $containerd_changed == yes ]]; then
+    log "containerd's configuration changed: restarting containerd"
+    "$systemctl_command" restart containerd.service
+  else
+    log "containerd's configuration is unchanged"
+  fi
 }
 
 # 1. The data disk: formatted only when it holds no filesystem, mounted at the replica's root.
@@ -300,6 +351,7 @@ metadata ${METADATA_KEYS.cluster} "$work_dir/cluster"
 cluster="$(<"$work_dir/cluster")"
 [[ $cluster =~ ^[a-z][a-z0-9-]*$ ]] || fail "${METADATA_KEYS.cluster} is not a cluster name"
 log "booting a replica of cluster $cluster"
+configure_containerd
 mount_data_disk
 write_files
 install_kubelet

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { assertNodeConfig, invalidArgument, type NodeConfig, type NodeProcess } from '@hacp/core';
+import type { RegistryMirrors } from './containerd.js';
 import { flagValue } from './endpoints.js';
 import {
   checkedImage,
@@ -26,6 +27,8 @@ export interface ReplicaMetadataOptions {
    */
   kubernetesVersion: string;
   images?: ReplicaImages;
+  /** containerd's registry mirrors (already checked). Default DEFAULT_REGISTRY_MIRRORS. */
+  registryMirrors?: RegistryMirrors;
 }
 
 /** One static pod: its manifest file name in the kubelet's folder and the Pod object. */
