@@ -344,11 +344,21 @@ describe('settings', () => {
   });
 });
 
-describe("the replicas' container runtime", () => {
-  it('refuses a malformed mirror, before any call, making nothing', () => {
+describe('the boot image and its container runtime', () => {
+  it('refuses an image without a container runtime and a malformed mirror, before any call, making nothing', () => {
     const from = server.requests.length;
     const stateBefore = JSON.stringify(server.state());
     for (const [settings, field, says] of [
+      [
+        { image: 'projects/debian-cloud/global/images/family/debian-12' },
+        'image',
+        'debian-12 (Debian) has no container runtime',
+      ],
+      [
+        { image: 'projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts' },
+        'image',
+        "ubuntu-2204-lts (Ubuntu's plain images) has no container runtime",
+      ],
       [
         { registryMirrors: { 'docker.io': ['ftp://mirror.example.com'] } },
         'registryMirrors["docker.io"][0]',

@@ -19,6 +19,7 @@ import { assertInstanceRef, createGceInstances, type GceInstanceApi } from './in
 import { createGceLoadBalancers } from './load-balancers.js';
 import { createTunnels, findGcloud, type Tunnels } from './reach.js';
 import {
+  assertImageHasContainerRuntime,
   assertRegistryMirrors,
   assertReplicaImages,
   DEFAULT_REGISTRY_MIRRORS,
@@ -61,7 +62,11 @@ export interface GceProviderSettings extends ProviderBaseSettings {
   diskType?: string;
   /** The data disk's size. Default 20 (kube-up's MASTER_DISK_SIZE). */
   diskSizeGb?: number;
-  /** The boot image. Default `projects/cos-cloud/global/images/family/cos-stable`. */
+  /**
+   * The boot image. Default `projects/cos-cloud/global/images/family/cos-stable` (kube-up's). It
+   * must have containerd: Container-Optimized OS or a GKE Ubuntu image (`ubuntu-os-gke-cloud`);
+   * Debian, CentOS, Rocky, RHEL, SUSE, Windows and plain Ubuntu images are refused.
+   */
   image?: string;
   /**
    * The Kubernetes version of a replica whose NodeConfig names none (an etcd-only one still needs a
@@ -192,6 +197,7 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
   const network = settings.network ?? 'default';
   assertReplicaImages(settings.images ?? {});
   const image = settings.image ?? 'projects/cos-cloud/global/images/family/cos-stable';
+  assertImageHasContainerRuntime(image);
   const registryMirrors: RegistryMirrors = assertRegistryMirrors(
     settings.registryMirrors ?? DEFAULT_REGISTRY_MIRRORS,
   );
@@ -227,7 +233,8 @@ function resolveSettings(settings: GceProviderSettings): ResolvedGceSettings {
  * await provider.close();
  *
  * @throws HacpError INVALID_ARGUMENT for a malformed project id, reach, disk size, retry, endpoint,
- *   Kubernetes version, image or read reuse, and a registry mirror that is not a URL or host name.
+ *   Kubernetes version, image or read reuse, a registry mirror that is not a URL or host name, and
+ *   a boot image without a container runtime (Debian, ...); nothing is made.
  */
 export function createGceProvider(settings: GceProviderSettings): GceProvider {
   const resolved = resolveSettings(settings);

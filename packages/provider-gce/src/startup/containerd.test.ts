@@ -1,6 +1,7 @@
 import { ErrorCode, isHacpError } from '@hacp/core';
 import { describe, expect, it } from 'vitest';
 import {
+  assertImageHasContainerRuntime,
   assertRegistryMirrors,
   pauseImage,
   renderContainerdConfig,
@@ -94,6 +95,40 @@ describe('assertRegistryMirrors', () => {
     expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
     expect(error.details.field).toBe(field);
     expect(error.message).toContain(field);
+  });
+});
+
+describe('assertImageHasContainerRuntime', () => {
+  it.each([
+    'projects/cos-cloud/global/images/family/cos-stable',
+    'projects/cos-cloud/global/images/family/cos-113-lts',
+    'https://www.googleapis.com/compute/v1/projects/cos-cloud/global/images/cos-117-18613-75-37',
+    'projects/ubuntu-os-gke-cloud/global/images/family/ubuntu-gke-2204-1-30-amd64',
+    'projects/my-project/global/images/my-control-plane-image',
+    'global/images/my-own-image',
+  ])('accepts %s', (image) => {
+    expect(() => assertImageHasContainerRuntime(image)).not.toThrow();
+  });
+
+  it.each([
+    ['projects/debian-cloud/global/images/family/debian-12', 'Debian'],
+    [
+      'https://compute.googleapis.com/compute/v1/projects/debian-cloud/global/images/debian-12-bookworm-v20240110',
+      'Debian',
+    ],
+    ['projects/centos-cloud/global/images/family/centos-stream-9', 'CentOS'],
+    ['projects/rocky-linux-cloud/global/images/family/rocky-linux-9', 'Rocky Linux'],
+    ['projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts', "Ubuntu's plain images"],
+    ['projects/ubuntu-os-cloud/global/images/family/ubuntu-minimal-2404-lts-amd64', "Ubuntu's plain images"],
+    ['projects/my-project/global/images/debian-12-with-tools', 'Debian'],
+    ['projects/windows-cloud/global/images/family/windows-2022', 'Windows'],
+  ])('refuses %s (%s), naming it and what to use instead', (image, what) => {
+    const error = refusal(() => assertImageHasContainerRuntime(image));
+    expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(error.details).toMatchObject({ field: 'image', value: image });
+    expect(error.message).toContain(`Image ${image} (${what}) has no container runtime`);
+    expect(error.actions.join('\n')).toContain('projects/cos-cloud/global/images/family/cos-stable');
+    expect(error.actions.join('\n')).toContain('projects/ubuntu-os-gke-cloud');
   });
 });
 

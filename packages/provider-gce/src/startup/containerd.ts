@@ -2,7 +2,7 @@
  * The container runtime's side of a replica's boot: containerd's configuration (the systemd cgroup
  * driver the kubelet is given, the pause image of the Kubernetes version) and its registry mirrors
  * (`hosts.toml` files, containerd's own mirror model, which kube-up's configure-helper and kops'
- * `containerd.registryMirrors` write too).
+ * `containerd.registryMirrors` write too). Which boot images have a runtime at all is here as well.
  */
 import { invalidArgument } from '@hacp/core';
 
@@ -153,4 +153,58 @@ export function renderRegistryHosts(registry: string, mirrors: readonly string[]
     .map((mirror) => `\n[host."${mirror}"]\n  capabilities = ["pull", "resolve"]\n`)
     .join('');
   return `${REGISTRY_HOSTS_MARKER}\nserver = "${registryServer(registry)}"\n${hosts}`;
+}
+
+/** Public image projects and families without a container runtime, and what they are. */
+const WITHOUT_RUNTIME: readonly [pattern: RegExp, what: string][] = [
+  [/^debian-/, 'Debian'],
+  [/^(centos|centos-stream)-/, 'CentOS'],
+  [/^rocky-linux-/, 'Rocky Linux'],
+  [/^(rhel|rhel-sap)-/, 'Red Hat Enterprise Linux'],
+  [/^almalinux-/, 'AlmaLinux'],
+  [/^oracle-linux-/, 'Oracle Linux'],
+  [/^(sles|opensuse)-/, 'SUSE'],
+  [/^ubuntu-(minimal-|pro-)?\d/, "Ubuntu's plain images"],
+  [/^windows-/, 'Windows'],
+];
+const PROJECTS_WITHOUT_RUNTIME = new Set([
+  'debian-cloud',
+  'centos-cloud',
+  'rocky-linux-cloud',
+  'rhel-cloud',
+  'rhel-sap-cloud',
+  'almalinux-cloud',
+  'oracle-linux-cloud',
+  'suse-cloud',
+  'suse-sap-cloud',
+  'opensuse-cloud',
+  'ubuntu-os-cloud',
+  'ubuntu-os-pro-cloud',
+  'windows-cloud',
+]);
+
+/**
+ * Refuses a boot image that has no container runtime: a replica runs its control plane as static
+ * pods under containerd, which Container-Optimized OS (`cos-cloud`, kube-up's default master
+ * image) and GKE's Ubuntu images (`ubuntu-os-gke-cloud`, kube-up's other master distribution)
+ * ship, and Debian, CentOS, Rocky, RHEL, SUSE, Windows and plain Ubuntu do not. An image of one's
+ * own is accepted; its boot stops with a message when it has no containerd.
+ *
+ * @throws HacpError INVALID_ARGUMENT (`image`) naming the image and what to use instead.
+ */
+export function assertImageHasContainerRuntime(image: string): void {
+  const path = image.replace(/^https:\/\/(www|compute)\.googleapis\.com\/compute\/(v1|beta|alpha)\//, '');
+  const project = /^projects\/([^/]+)\//.exec(path)?.[1];
+  const name = path.split('/').at(-1) ?? '';
+  const family = WITHOUT_RUNTIME.find(([pattern]) => pattern.test(name))?.[1];
+  if (family === undefined && (project === undefined || !PROJECTS_WITHOUT_RUNTIME.has(project))) return;
+  throw invalidArgument({
+    field: 'image',
+    value: image,
+    message: `Image ${image}${family === undefined ? '' : ` (${family})`} has no container runtime, and a replica runs its control plane as static pods under containerd.`,
+    actions: [
+      "Use Container-Optimized OS, the default and kube-up's master image: projects/cos-cloud/global/images/family/cos-stable (or a cos-<milestone>-lts family).",
+      'Or a GKE Ubuntu image, which has containerd: an image of projects/ubuntu-os-gke-cloud.',
+    ],
+  });
 }

@@ -5,6 +5,7 @@
  * only materialises the NodeConfig; it renders no flags and no certificates.
  */
 export {
+  assertImageHasContainerRuntime,
   assertRegistryMirrors,
   CONTAINERD_CERTS_DIR,
   CONTAINERD_CONFIG_PATH,
