@@ -36,6 +36,7 @@ const VM_PATHS = {
   systemd: 'etc/systemd/system',
   containerdSocket: 'run/containerd/containerd.sock',
   containerdConfig: 'etc/containerd/config.toml',
+  containerdCertsDir: 'etc/containerd/certs.d',
 } as const;
 
 const KUBELET_UNIT = 'kubelet.service';
@@ -66,6 +67,7 @@ function env(layout: GuestLayout, context: GuestContext): Record<string, string>
     HACP_SYSTEMD_DIR: at(VM_PATHS.systemd),
     HACP_CONTAINERD_SOCKET: at(VM_PATHS.containerdSocket),
     HACP_CONTAINERD_CONFIG: at(VM_PATHS.containerdConfig),
+    HACP_CONTAINERD_CERTS_DIR: at(VM_PATHS.containerdCertsDir),
     HACP_CONTAINERD: context.standIns.containerd,
     HACP_MOUNT: context.standIns.mount,
     HACP_MKFS: context.standIns.mkfs,
