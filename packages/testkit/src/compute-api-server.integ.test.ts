@@ -1010,6 +1010,73 @@ describe('load balancing: health checks, target pools, forwarding rules', () => 
       address: ephemeral.IPAddress,
     });
   });
+
+  it("accepts references rooted at the server's own URL, and refuses to remove an instance the pool does not hold", async () => {
+    const own = `${server.url}/compute/v1/projects/${PROJECT}`;
+    const member = await createInstance('own-root-1', {
+      machineType: `${own}/zones/${ZONE}/machineTypes/e2-small`,
+    });
+    expect(member.machineType).toBe(`${API}/zones/${ZONE}/machineTypes/e2-small`);
+    const outsider = await createInstance('own-root-2');
+    await succeeded(
+      api.targetPools.insert({
+        project: PROJECT,
+        region: REGION,
+        requestId: id(),
+        targetPoolResource: { name: 'own-root', instances: [`${own}/zones/${ZONE}/instances/own-root-1`] },
+      }),
+    );
+    await succeeded(
+      api.forwardingRules.insert({
+        project: PROJECT,
+        region: REGION,
+        requestId: id(),
+        forwardingRuleResource: {
+          name: 'own-root',
+          portRange: '6443',
+          target: `${own}/regions/${REGION}/targetPools/own-root`,
+        },
+      }),
+    );
+    const [rule] = await api.forwardingRules.get({
+      project: PROJECT,
+      region: REGION,
+      forwardingRule: 'own-root',
+    });
+    expect(rule.target).toBe(`${API}/regions/${REGION}/targetPools/own-root`);
+
+    const outsiderUrl = `${own}/zones/${ZONE}/instances/own-root-2`;
+    const refused = await refusal(
+      api.targetPools.removeInstance({
+        project: PROJECT,
+        region: REGION,
+        targetPool: 'own-root',
+        requestId: id(),
+        targetPoolsRemoveInstanceRequestResource: { instances: [{ instance: outsiderUrl }] },
+      }),
+    );
+    const message = `Invalid value for field 'resource.instance': '${outsiderUrl}'. Instance is not currently attached to this target pool.`;
+    expect(refused.code).toBe(400);
+    expect(refused.body.error).toEqual({
+      code: 400,
+      message,
+      errors: [{ message, domain: 'global', reason: 'invalid' }],
+    });
+    await succeeded(
+      api.targetPools.removeInstance({
+        project: PROJECT,
+        region: REGION,
+        targetPool: 'own-root',
+        requestId: id(),
+        targetPoolsRemoveInstanceRequestResource: {
+          instances: [{ instance: `${own}/zones/${ZONE}/instances/own-root-1` }],
+        },
+      }),
+    );
+    const [pool] = await api.targetPools.get({ project: PROJECT, region: REGION, targetPool: 'own-root' });
+    expect(pool.instances ?? []).toEqual([]);
+    expect(outsider.selfLink).toBe(`${API}/zones/${ZONE}/instances/own-root-2`);
+  });
 });
 
 describe('firewalls', () => {

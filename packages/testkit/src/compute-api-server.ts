@@ -269,9 +269,12 @@ export async function startComputeApiServer(
   const runtime: VmRuntime | undefined =
     options.runtime === undefined ? undefined : await createVmRuntime({ ...options.runtime, logger });
   const runtimeErrors: { instance: string; action: string; error: string }[] = [];
+  // Filled once the port is bound: the roots gcloud builds references from when pointed at this server.
+  const ownRoots: string[] = [];
   const context: ServerContext = {
     zones,
     regions,
+    ownRoots,
     ips: new IpPool(runtime?.vpc.ranges),
     runtime,
     dataPath: undefined,
@@ -470,6 +473,7 @@ export async function startComputeApiServer(
   });
   const boundPort = (server.address() as AddressInfo).port;
   const url = `http://${host}:${boundPort}`;
+  ownRoots.push(`${url}/compute/v1/`, `http://localhost:${boundPort}/compute/v1/`);
   logger.info('compute api server listening', { url, projects: projectNames });
 
   let closing: Promise<void> | undefined;

@@ -10,6 +10,7 @@ import {
   checkedLabels,
   existing,
   listResponse,
+  referenceContext,
   regionParam,
   stringField,
 } from './rules.js';
@@ -66,11 +67,16 @@ export const addressMethods: MethodDefinition[] = [
       const labels = checkedLabels(body.labels);
       const subnetwork =
         addressType === 'INTERNAL'
-          ? subnetworkLink(project.name, region, stringField(body, 'subnetwork'), 'resource.subnetwork')
+          ? subnetworkLink(
+              referenceContext(call),
+              region,
+              stringField(body, 'subnetwork'),
+              'resource.subnetwork',
+            )
           : undefined;
       const network =
         addressType === 'INTERNAL' && stringField(body, 'network') !== undefined
-          ? networkLink(project.name, stringField(body, 'network'), 'resource.network')
+          ? networkLink(referenceContext(call), stringField(body, 'network'), 'resource.network')
           : undefined;
       const id = newNumericId();
       const requested = stringField(body, 'address');

@@ -61,11 +61,11 @@ function settingsOf(check: Json): CheckSettings {
 }
 
 /** Every forwarding rule of the project, with the pool path it targets. */
-function rulesByPool(project: ProjectState): Map<string, Json[]> {
+function rulesByPool(project: ProjectState, ownRoots: readonly string[]): Map<string, Json[]> {
   const rules = new Map<string, Json[]>();
   for (const [path, resource] of project.resources) {
     if (!/^regions\/[^/]+\/forwardingRules\//.test(path) || typeof resource.target !== 'string') continue;
-    const pool = resolveReference(resource.target, project.name)?.path;
+    const pool = resolveReference(resource.target, { project: project.name, ownRoots })?.path;
     if (pool === undefined) continue;
     rules.set(pool, [...(rules.get(pool) ?? []), resource]);
   }
@@ -76,8 +76,8 @@ function pools(project: ProjectState): [string, Json][] {
   return [...project.resources].filter(([path]) => /^regions\/[^/]+\/targetPools\//.test(path));
 }
 
-function instanceAt(project: ProjectState, link: string): [string, Json] | undefined {
-  const path = resolveReference(link, project.name)?.path;
+function instanceAt(project: ProjectState, ownRoots: readonly string[], link: string): [string, Json] | undefined {
+  const path = resolveReference(link, { project: project.name, ownRoots })?.path;
   const instance = path === undefined ? undefined : project.resources.get(path);
   return path === undefined || instance === undefined ? undefined : [path, instance];
 }
@@ -98,7 +98,7 @@ export function startDataPath(options: {
   function checkOf(project: ProjectState, pool: Json): CheckSettings | undefined {
     const link = ((pool.healthChecks as string[] | undefined) ?? [])[0];
     if (link === undefined) return undefined;
-    const check = project.resources.get(resolveReference(link, project.name)?.path ?? '');
+    const check = project.resources.get(resolveReference(link, { project: project.name, ownRoots: server.ownRoots })?.path ?? '');
     return check === undefined ? undefined : settingsOf(check);
   }
 
@@ -147,14 +147,14 @@ export function startDataPath(options: {
           }
         }
       }
-      const rules = rulesByPool(project);
+      const rules = rulesByPool(project, server.ownRoots);
       for (const [poolPath, pool] of pools(project)) {
         const poolRules = rules.get(poolPath) ?? [];
         const check = checkOf(project, pool);
         const running: string[] = [];
         const healthy: string[] = [];
         for (const link of (pool.instances as string[] | undefined) ?? []) {
-          const found = instanceAt(project, link);
+          const found = instanceAt(project, server.ownRoots, link);
           if (found === undefined) continue;
           const [instancePath, instance] = found;
           const zone =

@@ -1,5 +1,5 @@
 import { alreadyExists, resourceInUse, resourceNotReady } from './errors.js';
-import { link, resolveReference, resourcePath } from './links.js';
+import { link, type ReferenceContext, resolveReference, resourcePath } from './links.js';
 import type { MethodDefinition } from './methods.js';
 import { gceTimestamp, type Json, newFingerprint, newNumericId } from './model.js';
 import { firstUserPath } from './network.js';
@@ -10,21 +10,23 @@ import {
   checkedLabels,
   existing,
   listResponse,
+  referenceContext,
   stringField,
   zoneParam,
 } from './rules.js';
 
 /** A disk type reference (`pd-ssd`, `zones/z/diskTypes/pd-ssd`, a URL) as a link; pd-standard by default. */
-export function diskTypeLink(project: string, zone: string, given: string | undefined): string {
-  if (given === undefined || given === '') return link(project, `zones/${zone}/diskTypes/pd-standard`);
-  const resolved = resolveReference(given, project, `zones/${zone}/diskTypes`);
+export function diskTypeLink(context: ReferenceContext, zone: string, given: string | undefined): string {
+  if (given === undefined || given === '')
+    return link(context.project, `zones/${zone}/diskTypes/pd-standard`);
+  const resolved = resolveReference(given, context, `zones/${zone}/diskTypes`);
   return resolved === undefined ? given : link(resolved.project, resolved.path);
 }
 
 /** An image reference as GCE stores it: `projects/...` or a path made into a URL, anything else as given. */
-export function imageLink(project: string, given: string | undefined): string | undefined {
+export function imageLink(context: ReferenceContext, given: string | undefined): string | undefined {
   if (given === undefined || given === '') return undefined;
-  const resolved = resolveReference(given, project);
+  const resolved = resolveReference(given, context);
   return resolved === undefined ? given : link(resolved.project, resolved.path);
 }
 
@@ -104,8 +106,8 @@ export const diskMethods: MethodDefinition[] = [
                 name,
                 id,
                 sizeGb: diskSize(body.sizeGb),
-                type: diskTypeLink(project.name, zone, stringField(body, 'type')),
-                sourceImage: imageLink(project.name, stringField(body, 'sourceImage')),
+                type: diskTypeLink(referenceContext(call), zone, stringField(body, 'type')),
+                sourceImage: imageLink(referenceContext(call), stringField(body, 'sourceImage')),
                 labels,
                 description: stringField(body, 'description'),
               }),

@@ -3,7 +3,7 @@ import { globalCollectionMethods } from './global-resources.js';
 import type { MethodDefinition } from './methods.js';
 import type { Json } from './model.js';
 import { networkLink } from './network.js';
-import { stringField } from './rules.js';
+import { referenceContext, stringField } from './rules.js';
 
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\/(\d{1,2}))?$/;
 const PORTS = /^(\d{1,5})(-(\d{1,5}))?$/;
@@ -73,7 +73,7 @@ export const firewallMethods: MethodDefinition[] = globalCollectionMethods({
       value === undefined || (Array.isArray(value) && value.length === 0) ? {} : { [key]: value };
     return {
       ...pick('description', body.description),
-      network: networkLink(call.project.name, stringField(body, 'network'), 'resource.network'),
+      network: networkLink(referenceContext(call), stringField(body, 'network'), 'resource.network'),
       priority,
       ...pick('sourceRanges', sourceRanges),
       ...pick('destinationRanges', destinationRanges),

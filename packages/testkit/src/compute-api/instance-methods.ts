@@ -43,6 +43,7 @@ import {
   METADATA_FINGERPRINT_MESSAGE,
   metadataJson,
   pageOf,
+  referenceContext,
   stringField,
   zoneParam,
 } from './rules.js';
@@ -170,7 +171,7 @@ function planDisks(call: Call, zone: string, name: string, body: Json, instanceL
     let create: Json | undefined;
     let sizeGb: string;
     if (source !== undefined && source !== '') {
-      const resolved = resolveReference(source, project.name, `zones/${zone}/disks`);
+      const resolved = resolveReference(source, referenceContext(call), `zones/${zone}/disks`);
       const parts = resolved?.path.split('/') ?? [];
       if (
         resolved === undefined ||
@@ -211,8 +212,8 @@ function planDisks(call: Call, zone: string, name: string, body: Json, instanceL
         name: diskName,
         id: newNumericId(),
         sizeGb,
-        type: diskTypeLink(project.name, zone, stringField(params, 'diskType')),
-        sourceImage: imageLink(project.name, stringField(params, 'sourceImage')),
+        type: diskTypeLink(referenceContext(call), zone, stringField(params, 'diskType')),
+        sourceImage: imageLink(referenceContext(call), stringField(params, 'sourceImage')),
         labels: checkedLabels(params.labels, `${field}.initializeParams.labels`),
         users: [instanceLink],
       });
@@ -283,9 +284,9 @@ function planInterfaces(call: Call, zone: string, body: Json): InterfacePlan[] {
     const nic: NetworkInterfaceJson = {
       kind: 'compute#networkInterface',
       name: `nic${index}`,
-      network: networkLink(call.project.name, stringField(given, 'network'), `${field}.network`),
+      network: networkLink(referenceContext(call), stringField(given, 'network'), `${field}.network`),
       subnetwork: subnetworkLink(
-        call.project.name,
+        referenceContext(call),
         region,
         stringField(given, 'subnetwork'),
         `${field}.subnetwork`,
@@ -310,7 +311,7 @@ function planInterfaces(call: Call, zone: string, body: Json): InterfacePlan[] {
 
 function machineTypeLink(call: Call, zone: string, given: string | undefined): string {
   if (given === undefined || given === '') throw requiredField('resource.machineType');
-  const resolved = resolveReference(given, call.project.name, `zones/${zone}/machineTypes`);
+  const resolved = resolveReference(given, referenceContext(call), `zones/${zone}/machineTypes`);
   const parts = resolved?.path.split('/') ?? [];
   if (resolved === undefined || parts[0] !== 'zones' || parts[2] !== 'machineTypes' || parts.length !== 4) {
     throw invalidField('resource.machineType', given, 'Invalid machine type.');
@@ -422,7 +423,7 @@ function releaseInstance(project: ProjectState, zone: string, instance: Json): v
   const region = regionOf(zone);
   const now = gceTimestamp(new Date());
   for (const attached of disksOf(instance)) {
-    const resolved = resolveReference(attached.source, project.name);
+    const resolved = resolveReference(attached.source, { project: project.name });
     if (resolved === undefined) continue;
     const disk = project.resources.get(resolved.path);
     if (disk === undefined) continue;

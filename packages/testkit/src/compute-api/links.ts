@@ -33,17 +33,28 @@ export interface ResolvedReference {
 }
 
 /**
+ * Where a reference is read: the calling project (for paths relative to it) and the roots this server
+ * answers at (`http://127.0.0.1:<port>/compute/v1/`), which it accepts as GCE accepts its own hosts'
+ * URLs: gcloud, pointed at the server, builds every reference from its endpoint.
+ */
+export interface ReferenceContext {
+  project: string;
+  ownRoots?: readonly string[];
+}
+
+/**
  * Resolves a reference written in any of the accepted forms. `implied` is the collection a bare name
  * belongs to (`regions/r/addresses`); without it a bare name does not resolve. Undefined when the text is
  * no reference at all.
  */
 export function resolveReference(
   text: string,
-  currentProject: string,
+  context: ReferenceContext,
   implied?: string,
 ): ResolvedReference | undefined {
+  const currentProject = context.project;
   let rest = text.trim();
-  const root = ACCEPTED_ROOTS.find((prefix) => rest.startsWith(prefix));
+  const root = [...ACCEPTED_ROOTS, ...(context.ownRoots ?? [])].find((prefix) => rest.startsWith(prefix));
   if (root !== undefined) rest = rest.slice(root.length);
   if (rest.startsWith('projects/')) {
     const parts = rest.split('/');

@@ -26,6 +26,7 @@ import {
   checkedLabels,
   existing,
   listResponse,
+  referenceContext,
   regionParam,
   stringField,
 } from './rules.js';
@@ -119,7 +120,7 @@ const healthCheckMethods = globalCollectionMethods({
 
 /** A health check a target pool may use: a legacy httpHealthCheck, or (a double's leniency) an HTTP healthCheck. */
 function healthCheckLink(call: Call, reference: string, field: string): string {
-  const resolved = resolveReference(reference, call.project.name, 'global/httpHealthChecks');
+  const resolved = resolveReference(reference, referenceContext(call), 'global/httpHealthChecks');
   const parts = resolved?.path.split('/') ?? [];
   if (
     resolved === undefined ||
@@ -141,7 +142,7 @@ function healthCheckLink(call: Call, reference: string, field: string): string {
 
 /** An instance a target pool may hold: it exists, in the pool's region. */
 function instanceLink(call: Call, region: string, reference: string, field: string): string {
-  const resolved = resolveReference(reference, call.project.name);
+  const resolved = resolveReference(reference, referenceContext(call));
   const parts = resolved?.path.split('/') ?? [];
   if (resolved === undefined || parts.length !== 4 || parts[0] !== 'zones' || parts[2] !== 'instances') {
     throw invalidField(field, reference, 'Must be a reference to an instance.');
@@ -207,18 +208,18 @@ function poolAction(
  * at once at `http://<networkIP>:<port><path>` (a server whose instances are processes of the test).
  */
 async function memberHealth(call: Call, pool: Json, member: string): Promise<'HEALTHY' | 'UNHEALTHY'> {
-  const resolved = resolveReference(member, call.project.name);
+  const resolved = resolveReference(member, referenceContext(call));
   const instance = resolved === undefined ? undefined : call.project.resources.get(resolved.path);
   if (instance === undefined || instance.status !== 'RUNNING') return 'UNHEALTHY';
   const checkLink = ((pool.healthChecks as string[] | undefined) ?? [])[0];
   if (checkLink === undefined) return 'HEALTHY';
   const dataPath = call.server.dataPath;
-  const poolPath = resolveReference(String(pool.selfLink), call.project.name)?.path;
+  const poolPath = resolveReference(String(pool.selfLink), referenceContext(call))?.path;
   if (dataPath !== undefined && poolPath !== undefined && resolved !== undefined) {
     // VMs run: health as the checker last saw it, at the forwarding rule's IP (see data-path.ts).
     return dataPath.health(call.project, poolPath, resolved.path);
   }
-  const checkPath = resolveReference(checkLink, call.project.name)?.path ?? '';
+  const checkPath = resolveReference(checkLink, referenceContext(call))?.path ?? '';
   const check = call.project.resources.get(checkPath);
   if (check === undefined) return 'UNHEALTHY';
   const http = (check.httpHealthCheck as Json | undefined) ?? check;
@@ -357,19 +358,36 @@ const targetPoolMethods: MethodDefinition[] = [
       };
     },
   ),
-  poolAction('removeInstance', 'removeInstance', 'TargetPoolsRemoveInstanceRequest', (call, body) => () => {
-    const members = new Set(
-      referenceList(body, 'instances', 'instance').map((reference) => {
-        const resolved = resolveReference(reference, call.project.name);
-        return resolved === undefined ? reference : link(resolved.project, resolved.path);
-      }),
-    );
-    return (pool) => {
-      const rest = ((pool.instances as string[] | undefined) ?? []).filter((member) => !members.has(member));
-      if (rest.length === 0) delete pool.instances;
-      else pool.instances = rest;
-    };
-  }),
+  poolAction(
+    'removeInstance',
+    'removeInstance',
+    'TargetPoolsRemoveInstanceRequest',
+    (call, body) => (pool) => {
+      const current = (pool.instances as string[] | undefined) ?? [];
+      const members = new Set(
+        referenceList(body, 'instances', 'instance').map((reference) => {
+          const resolved = resolveReference(reference, referenceContext(call));
+          const member = resolved === undefined ? reference : link(resolved.project, resolved.path);
+          // GCE's answer (field and wording as it writes them) for an instance the pool does not hold.
+          if (!current.includes(member)) {
+            throw invalidField(
+              'resource.instance',
+              reference,
+              'Instance is not currently attached to this target pool.',
+            );
+          }
+          return member;
+        }),
+      );
+      return (pool) => {
+        const rest = ((pool.instances as string[] | undefined) ?? []).filter(
+          (member) => !members.has(member),
+        );
+        if (rest.length === 0) delete pool.instances;
+        else pool.instances = rest;
+      };
+    },
+  ),
   poolAction(
     'addHealthCheck',
     'addHealthCheck',
@@ -394,7 +412,7 @@ const targetPoolMethods: MethodDefinition[] = [
     (call, body) => () => {
       const checks = new Set(
         referenceList(body, 'healthChecks', 'healthCheck').map((reference) => {
-          const resolved = resolveReference(reference, call.project.name, 'global/httpHealthChecks');
+          const resolved = resolveReference(reference, referenceContext(call), 'global/httpHealthChecks');
           return resolved === undefined ? reference : link(resolved.project, resolved.path);
         }),
       );
@@ -419,7 +437,7 @@ const targetPoolMethods: MethodDefinition[] = [
       const pool = existing(call, path);
       const reference = stringField(bodyObject(call), 'instance');
       if (reference === undefined || reference === '') throw requiredField('resource.instance');
-      const resolved = resolveReference(reference, call.project.name);
+      const resolved = resolveReference(reference, referenceContext(call));
       const member = resolved === undefined ? reference : link(resolved.project, resolved.path);
       if (!((pool.instances as string[] | undefined) ?? []).includes(member)) {
         throw invalidField(
@@ -509,7 +527,11 @@ const forwardingRuleMethods: MethodDefinition[] = [
           if (project.resources.has(path)) throw alreadyExists(resourcePath(project.name, path));
           const target = stringField(body, 'target');
           if (target === undefined || target === '') throw requiredField('resource.target');
-          const resolvedTarget = resolveReference(target, project.name, `regions/${region}/targetPools`);
+          const resolvedTarget = resolveReference(
+            target,
+            referenceContext(call),
+            `regions/${region}/targetPools`,
+          );
           const targetParts = resolvedTarget?.path.split('/') ?? [];
           if (resolvedTarget === undefined || targetParts[2] !== 'targetPools' || targetParts.length !== 4) {
             throw invalidField('resource.target', target, 'Must be a reference to a target pool.');
@@ -535,9 +557,13 @@ const forwardingRuleMethods: MethodDefinition[] = [
                 allowUnreserved: false,
               });
             } else {
-              reserved = addressByReference(project, region, requested);
+              reserved = addressByReference(call, region, requested);
               if (reserved === undefined) {
-                const resolved = resolveReference(requested, project.name, `regions/${region}/addresses`);
+                const resolved = resolveReference(
+                  requested,
+                  referenceContext(call),
+                  `regions/${region}/addresses`,
+                );
                 throw notFound(
                   resourcePath(project.name, resolved?.path ?? `regions/${region}/addresses/${requested}`),
                 );

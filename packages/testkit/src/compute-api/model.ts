@@ -91,6 +91,8 @@ export class ProjectState {
 export interface ServerContext {
   readonly zones: readonly string[];
   readonly regions: readonly string[];
+  /** The URL roots this server answers at (`http://127.0.0.1:<port>/compute/v1/`), accepted in references. */
+  readonly ownRoots: readonly string[];
   readonly ips: IpPool;
   readonly runtime: VmRuntime | undefined;
   /** The load balancers' health checks and routes, when VMs run. */

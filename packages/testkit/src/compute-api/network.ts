@@ -1,7 +1,8 @@
 import { ComputeApiError, invalidField } from './errors.js';
 import type { AddressKind } from './ip-pool.js';
-import { link, resolveReference } from './links.js';
+import { link, type ReferenceContext, resolveReference } from './links.js';
 import type { Json, ProjectState, ServerContext } from './model.js';
+import { type Call, referenceContext } from './rules.js';
 
 /**
  * Who holds which IP: reserved addresses (`users`), instances' internal IPs and NAT IPs, forwarding
@@ -66,12 +67,9 @@ export function reservedAddressWithIp(project: ProjectState, region: string, ip:
 }
 
 /** The reserved address (`regions/r/addresses/a`) a name, path or URL refers to, if it exists. */
-export function addressByReference(
-  project: ProjectState,
-  region: string,
-  reference: string,
-): Json | undefined {
-  const resolved = resolveReference(reference, project.name, `regions/${region}/addresses`);
+export function addressByReference(call: Call, region: string, reference: string): Json | undefined {
+  const { project } = call;
+  const resolved = resolveReference(reference, referenceContext(call), `regions/${region}/addresses`);
   if (resolved === undefined || resolved.project !== project.name) return undefined;
   return project.resources.get(resolved.path);
 }
@@ -153,7 +151,7 @@ export function releaseIp(
 export function firstUserPath(resource: Json): string | undefined {
   const user = ((resource.users as string[] | undefined) ?? [])[0];
   if (user === undefined) return undefined;
-  const resolved = resolveReference(user, '');
+  const resolved = resolveReference(user, { project: '' });
   return resolved === undefined ? user : `projects/${resolved.project}/${resolved.path}`;
 }
 
@@ -164,13 +162,15 @@ export function defaultNetwork(project: string): string {
 
 /** `regions/<r>/subnetworks/<name>` as a link; 400 for a subnetwork in another region. */
 export function subnetworkLink(
-  project: string,
+  context: ReferenceContext,
   region: string,
   given: string | undefined,
   field: string,
 ): string {
-  if (given === undefined || given === '') return link(project, `regions/${region}/subnetworks/default`);
-  const resolved = resolveReference(given, project, `regions/${region}/subnetworks`);
+  if (given === undefined || given === '') {
+    return link(context.project, `regions/${region}/subnetworks/default`);
+  }
+  const resolved = resolveReference(given, context, `regions/${region}/subnetworks`);
   const parts = resolved?.path.split('/') ?? [];
   if (resolved === undefined || parts[0] !== 'regions' || parts[2] !== 'subnetworks' || parts.length !== 4) {
     throw invalidField(field, given, 'The subnetwork resource is not a valid subnetwork reference.');
@@ -182,9 +182,9 @@ export function subnetworkLink(
 }
 
 /** A network reference as a link (`global/networks/<n>`); the default network when none is given. */
-export function networkLink(project: string, given: string | undefined, field: string): string {
-  if (given === undefined || given === '') return defaultNetwork(project);
-  const resolved = resolveReference(given, project, 'global/networks');
+export function networkLink(context: ReferenceContext, given: string | undefined, field: string): string {
+  if (given === undefined || given === '') return defaultNetwork(context.project);
+  const resolved = resolveReference(given, context, 'global/networks');
   if (resolved === undefined || !/^global\/networks\/[^/]+$/.test(resolved.path)) {
     throw invalidField(field, given, 'The network resource is not a valid network reference.');
   }

@@ -1,6 +1,6 @@
 import { conditionNotMet, fieldTooLarge, invalidField, notFound, requiredField } from './errors.js';
 import { compileFilter, FilterSyntaxError } from './filter.js';
-import { link, NAME_PATTERN, resourcePath } from './links.js';
+import { link, NAME_PATTERN, type ReferenceContext, resourcePath } from './links.js';
 import {
   type Json,
   type MetadataJson,
@@ -31,6 +31,11 @@ const LABEL_VALUE = /^[-_a-z0-9]{0,63}$/;
 export function bodyObject(call: Call): Json {
   const body = call.body;
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Json) : {};
+}
+
+/** Where the call reads references: its project, and this server's own URL roots besides GCE's. */
+export function referenceContext(call: Call): ReferenceContext {
+  return { project: call.project.name, ownRoots: call.server.ownRoots };
 }
 
 /** A string field of the body, or undefined. */
