@@ -618,6 +618,141 @@ describe('instances, disks and addresses', () => {
       "Invalid value for field 'filter': 'labels.x = '. Invalid list filter expression.",
     );
   });
+
+  it('aggregates every collection gcloud lists without a scope, keyed by scope, with a warning for each empty scope', async () => {
+    const small = await startComputeApiServer({
+      zones: ['europe-west1-b', 'europe-west1-c', 'us-central1-a'],
+    });
+    const clients = clientsFor(small);
+    try {
+      const aggregated = async (collection: string, query = '') => {
+        const response = await fetch(
+          `${small.url}/compute/v1/projects/${PROJECT}/aggregated/${collection}${query}`,
+        );
+        return { status: response.status, json: (await response.json()) as Json };
+      };
+      const empty = (scope: string) => ({
+        warning: {
+          code: 'NO_RESULTS_ON_PAGE',
+          message: `There are no results for scope '${scope}' on this page.`,
+          data: [{ key: 'scope', value: scope }],
+        },
+      });
+      await succeeded(
+        clients.disks.insert({
+          project: PROJECT,
+          zone: ZONE,
+          requestId: id(),
+          diskResource: { name: 'agg-d' },
+        }),
+        clients,
+      );
+      for (const name of ['agg-a1', 'agg-a2']) {
+        await succeeded(
+          clients.addresses.insert({
+            project: PROJECT,
+            region: REGION,
+            requestId: id(),
+            addressResource: { name },
+          }),
+          clients,
+        );
+      }
+      await succeeded(
+        clients.targetPools.insert({
+          project: PROJECT,
+          region: REGION,
+          requestId: id(),
+          targetPoolResource: { name: 'agg-pool' },
+        }),
+        clients,
+      );
+      await succeeded(
+        clients.forwardingRules.insert({
+          project: PROJECT,
+          region: REGION,
+          requestId: id(),
+          forwardingRuleResource: { name: 'agg-rule', target: `regions/${REGION}/targetPools/agg-pool` },
+        }),
+        clients,
+      );
+
+      const disks = await aggregated('disks', '?returnPartialSuccess=True');
+      expect(disks.status).toBe(200);
+      expect(disks.json).toEqual({
+        kind: 'compute#diskAggregatedList',
+        id: `projects/${PROJECT}/aggregated/disks`,
+        items: {
+          'zones/europe-west1-b': {
+            disks: [expect.objectContaining({ name: 'agg-d', kind: 'compute#disk' })],
+          },
+          'zones/europe-west1-c': empty('zones/europe-west1-c'),
+          'zones/us-central1-a': empty('zones/us-central1-a'),
+        },
+        selfLink: `${API}/aggregated/disks`,
+      });
+      // Addresses and forwarding rules are regional or global; includeAllScopes adds every scope kind.
+      const addresses = await aggregated('addresses');
+      expect(Object.keys(addresses.json.items)).toEqual([
+        'global',
+        'regions/europe-west1',
+        'regions/us-central1',
+      ]);
+      expect(addresses.json.items['regions/europe-west1'].addresses.map((a: Json) => a.name)).toEqual([
+        'agg-a1',
+        'agg-a2',
+      ]);
+      const allScopes = await aggregated('disks', '?includeAllScopes=true');
+      expect(Object.keys(allScopes.json.items)).toEqual([
+        'global',
+        'regions/europe-west1',
+        'regions/us-central1',
+        'zones/europe-west1-b',
+        'zones/europe-west1-c',
+        'zones/us-central1-a',
+      ]);
+      // One per page: the second address on the next page, the first one's scope then empty.
+      const first = await aggregated('addresses', '?maxResults=1');
+      expect(first.json.items['regions/europe-west1'].addresses.map((a: Json) => a.name)).toEqual(['agg-a1']);
+      const second = await aggregated('addresses', `?maxResults=1&pageToken=${first.json.nextPageToken}`);
+      expect(second.json.items['regions/europe-west1'].addresses.map((a: Json) => a.name)).toEqual([
+        'agg-a2',
+      ]);
+      expect(second.json.nextPageToken).toBeUndefined();
+      const filtered = await aggregated('addresses', `?filter=${encodeURIComponent('name = "agg-a2"')}`);
+      expect(filtered.json.items['regions/europe-west1'].addresses.map((a: Json) => a.name)).toEqual([
+        'agg-a2',
+      ]);
+      expect((await aggregated('targetPools')).json.items['regions/europe-west1'].targetPools[0].name).toBe(
+        'agg-pool',
+      );
+      const rules = await aggregated('forwardingRules');
+      expect(rules.json.kind).toBe('compute#forwardingRuleAggregatedList');
+      expect(rules.json.items['regions/europe-west1'].forwardingRules[0].name).toBe('agg-rule');
+      expect(rules.json.items.global).toEqual(empty('global'));
+
+      const operations = await aggregated('operations');
+      expect(operations.json.kind).toBe('compute#operationAggregatedList');
+      const types = (scope: string) =>
+        (operations.json.items[scope].operations ?? []).map(
+          (o: Json) => `${o.operationType} ${o.targetLink}`,
+        );
+      expect(types(`zones/${ZONE}`)).toEqual([`insert ${API}/zones/${ZONE}/disks/agg-d`]);
+      expect(types(`regions/${REGION}`)).toEqual([
+        `insert ${API}/regions/${REGION}/addresses/agg-a1`,
+        `insert ${API}/regions/${REGION}/addresses/agg-a2`,
+        `insert ${API}/regions/${REGION}/targetPools/agg-pool`,
+        `insert ${API}/regions/${REGION}/forwardingRules/agg-rule`,
+      ]);
+      expect(operations.json.items.global).toEqual(empty('global'));
+      const bad = await aggregated('disks', '?includeAllScopes=maybe');
+      expect(bad.status).toBe(400);
+      expect(bad.json.error.errors[0].reason).toBe('invalid');
+    } finally {
+      for (const client of Object.values(clients)) await client.close();
+      await small.close();
+    }
+  });
 });
 
 describe('project metadata: the compare-and-swap hacp keeps its state in', () => {

@@ -42,7 +42,6 @@ import {
   listResponse,
   METADATA_FINGERPRINT_MESSAGE,
   metadataJson,
-  pageOf,
   referenceContext,
   stringField,
   zoneParam,
@@ -461,7 +460,7 @@ function lifecycleMutation(
   };
 }
 
-/** instances: insert, get, list, aggregatedList, delete, start, stop, addAccessConfig, deleteAccessConfig, setLabels, setMetadata. */
+/** instances: insert, get, list, delete, start, stop, addAccessConfig, deleteAccessConfig, setLabels, setMetadata. */
 export const instanceMethods: MethodDefinition[] = [
   {
     kind: 'mutate',
@@ -491,43 +490,6 @@ export const instanceMethods: MethodDefinition[] = [
         collection,
         items: structuredClone(call.project.list(collection)),
       });
-    },
-  },
-  {
-    kind: 'read',
-    id: 'compute.instances.aggregatedList',
-    httpMethod: 'GET',
-    pattern: '/aggregated/instances',
-    run(call) {
-      const all = call.server.zones.flatMap((zone) =>
-        structuredClone(call.project.list(`zones/${zone}/instances`)).map((instance) => ({ zone, instance })),
-      );
-      const page = pageOf(
-        call,
-        all.map((entry) => entry.instance),
-      );
-      const items: Record<string, Json> = {};
-      for (const zone of call.server.zones) {
-        const scope = `zones/${zone}`;
-        const instances = page.items.filter((instance) => instance.zone === link(call.project.name, scope));
-        items[scope] =
-          instances.length > 0
-            ? { instances }
-            : {
-                warning: {
-                  code: 'NO_RESULTS_ON_PAGE',
-                  message: `There are no results for scope '${scope}' on this page.`,
-                  data: [{ key: 'scope', value: scope }],
-                },
-              };
-      }
-      return {
-        kind: 'compute#instanceAggregatedList',
-        id: resourcePath(call.project.name, 'aggregated/instances'),
-        items,
-        ...(page.nextPageToken === undefined ? {} : { nextPageToken: page.nextPageToken }),
-        selfLink: link(call.project.name, 'aggregated/instances'),
-      };
     },
   },
   {

@@ -1,4 +1,5 @@
 import { addressMethods } from './address-methods.js';
+import { aggregatedListMethods } from './aggregated-lists.js';
 import { diskMethods } from './disk-methods.js';
 import { firewallMethods } from './firewall-methods.js';
 import { instanceMethods } from './instance-methods.js';
@@ -16,6 +17,7 @@ export const COMPUTE_METHODS: readonly MethodDefinition[] = [
   ...addressMethods,
   ...loadBalancerMethods,
   ...firewallMethods,
+  ...aggregatedListMethods,
 ];
 
 /** The path prefix of the API: `/compute/v1/projects/{project}`. */
