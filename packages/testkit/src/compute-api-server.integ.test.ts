@@ -1709,6 +1709,73 @@ describe('faults', () => {
   });
 });
 
+describe('batch', () => {
+  it('answers POST /batch/compute/v1 part by part through the normal routing, in order, with response Content-IDs', async () => {
+    const part = (contentId: string, request: string) =>
+      ['--b0', 'Content-Type: application/http', `Content-ID: <${contentId}>`, '', request].join('\n');
+    const base = `/compute/v1/projects/${PROJECT}`;
+    const diskRequest = id();
+    const body = [
+      part('x+0', `GET ${base}/zones/${ZONE}/instances?alt=json HTTP/1.1\nHost: h\n\n`),
+      part('x+1', `GET ${base}/zones/${ZONE}/instances/no-such-vm?alt=json HTTP/1.1\n\n`),
+      part(
+        'x+2',
+        `POST ${base}/zones/${ZONE}/disks?requestId=${diskRequest} HTTP/1.1\nContent-Type: application/json\n\n{"name": "batch-d"}`,
+      ),
+      '--b0--',
+      '',
+    ].join('\n');
+    const response = await fetch(`${server.url}/batch/compute/v1`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/mixed; boundary="b0"' },
+      body,
+    });
+    expect(response.status).toBe(200);
+    const boundary = /boundary=(\S+)/.exec(response.headers.get('content-type') ?? '')?.[1];
+    const parts = (await response.text())
+      .split(`--${boundary}`)
+      .slice(1, -1)
+      .map((text) => {
+        const [, contentId] = /Content-ID: <(.*)>/.exec(text) ?? [];
+        const [, status] = /HTTP\/1\.1 (\d+) /.exec(text) ?? [];
+        const json = JSON.parse(text.slice(text.indexOf('{')));
+        return { contentId, status: Number(status), json };
+      });
+    expect(parts.map(({ contentId, status }) => [contentId, status])).toEqual([
+      ['response-x+0', 200],
+      ['response-x+1', 404],
+      ['response-x+2', 200],
+    ]);
+    expect(parts[0]?.json.kind).toBe('compute#instanceList');
+    expect(parts[1]?.json.error.message).toBe(
+      `The resource 'projects/${PROJECT}/zones/${ZONE}/instances/no-such-vm' was not found`,
+    );
+    const operation = parts[2]?.json;
+    expect(operation).toMatchObject({ kind: 'compute#operation', operationType: 'insert' });
+    await api.zoneOperations.wait({ project: PROJECT, zone: ZONE, operation: operation.name });
+    const [disk] = await api.disks.get({ project: PROJECT, zone: ZONE, disk: 'batch-d' });
+    expect(disk.name).toBe('batch-d');
+    // The log has the batch and each part as a request of its own.
+    const batchAt = server.requests.findLastIndex((r) => r.path === '/batch/compute/v1');
+    expect(
+      server.requests.slice(batchAt, batchAt + 4).map((r) => [r.method, r.httpMethod, r.status, r.requestId]),
+    ).toEqual([
+      [undefined, 'POST', 200, undefined],
+      ['compute.instances.list', 'GET', 200, undefined],
+      ['compute.instances.get', 'GET', 404, undefined],
+      ['compute.disks.insert', 'POST', 200, diskRequest],
+    ]);
+
+    const notMultipart = await fetch(`${server.url}/batch/compute/v1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(notMultipart.status).toBe(400);
+    expect(((await notMultipart.json()) as Json).error.errors[0].reason).toBe('badRequest');
+  });
+});
+
 describe('the request log', () => {
   it('recorded every request from loopback, and every mutating call this suite made carried a UUID requestId', () => {
     expect(server.requests.length).toBeGreaterThan(100);

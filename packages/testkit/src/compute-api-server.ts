@@ -4,6 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { assertZone, ErrorCode, HacpError, invalidArgument, type Logger, resolveLogger } from '@hacp/core';
 import { type DataPath, startDataPath } from './compute-api/data-path.js';
 import {
+  BATCH_PATH,
+  type BatchAnswer,
+  type BatchPart,
+  formatBatch,
+  parseBatch,
+} from './compute-api/batch.js';
+import {
   ComputeApiError,
   injectedHttpError,
   injectedOperationError,
@@ -19,7 +26,7 @@ import type { MethodDefinition } from './compute-api/methods.js';
 import { type Json, ProjectState, regionOf, type ServerContext } from './compute-api/model.js';
 import { OperationRunner } from './compute-api/operations.js';
 import { projectJson } from './compute-api/project-methods.js';
-import { matchRoute } from './compute-api/routes.js';
+import { matchRoute, type RouteMatch } from './compute-api/routes.js';
 import type { Call } from './compute-api/rules.js';
 import { validateBody } from './compute-api/schema.js';
 import { createVmRuntime, type VmRuntime, type VmRuntimeOptions } from './compute-api/vm-runtime.js';
@@ -295,62 +302,84 @@ export async function startComputeApiServer(
   const requests: ComputeApiRequest[] = [];
   let latencyMs = options.latencyMs ?? 0;
 
-  const answer = (
-    response: ServerResponse,
-    entry: { status: number | undefined; answeredAt: Date | undefined },
-    status: number,
-    body: unknown,
-  ) => {
-    entry.status = status;
-    entry.answeredAt = new Date();
-    if (response.headersSent || response.destroyed) return;
-    response.statusCode = status;
-    response.setHeader('Content-Type', 'application/json; charset=UTF-8');
-    response.end(JSON.stringify(body));
-  };
+  /** What one API request gets: a status and a JSON body, or a connection closed without an answer. */
+  type Outcome = { status: number; body: unknown } | { dropped: true };
+  /** An outcome, or a body that is no JSON (a batch's multipart answer). */
+  type Sendable = Outcome | { status: number; contentType: string; text: string };
+  type Entry = { -readonly [K in keyof ComputeApiRequest]: ComputeApiRequest[K] };
+  interface Received {
+    entry: Entry;
+    url: URL;
+    query: Record<string, string>;
+    route: RouteMatch | undefined;
+  }
 
-  const drop = (response: ServerResponse, entry: { dropped: boolean; answeredAt: Date | undefined }) => {
-    entry.dropped = true;
-    entry.answeredAt = new Date();
-    response.socket?.destroy();
-  };
-
-  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const url = new URL(
-      `http://${host}${(request.url ?? '/').startsWith('/') ? request.url : `/${request.url}`}`,
-    );
+  /** Records a request on arrival (so `requests` keeps the order of arrival) and routes it. */
+  const receive = (httpMethod: string, target: string, remoteAddress: string | undefined): Received => {
+    const url = /^https?:\/\//i.test(target)
+      ? new URL(target)
+      : new URL(`http://${host}${target.startsWith('/') ? target : `/${target}`}`);
     const query: Record<string, string> = {};
     for (const [key, value] of url.searchParams) if (!Object.hasOwn(query, key)) query[key] = value;
-    const httpMethod = (request.method ?? 'GET').toUpperCase();
     const route = matchRoute(httpMethod, url.pathname);
-    const entry = {
+    const entry: Entry = {
       method: route?.definition.id,
       httpMethod,
       path: url.pathname,
       query,
-      body: undefined as unknown,
+      body: undefined,
       requestId: query.requestId,
-      status: undefined as number | undefined,
+      status: undefined,
       dropped: false,
-      remoteAddress: request.socket.remoteAddress,
+      remoteAddress,
       time: new Date(),
-      answeredAt: undefined as Date | undefined,
+      answeredAt: undefined,
     };
     requests.push(entry);
-    let text: string;
-    try {
-      text = await readBody(request);
-    } catch (error) {
-      if (!(error instanceof BodyTooLargeError)) throw error;
-      answer(response, entry, 413, {
-        error: {
-          code: 413,
-          message: 'Request Entity Too Large',
-          errors: [{ message: 'Request Entity Too Large', domain: 'global', reason: 'uploadTooLarge' }],
-        },
-      });
+    return { entry, url, query, route };
+  };
+
+  /** Records how a request was answered (or dropped). */
+  const settle = (entry: Entry, outcome: Outcome): Outcome => {
+    entry.answeredAt = new Date();
+    if ('dropped' in outcome) entry.dropped = true;
+    else entry.status = outcome.status;
+    logger.debug('compute api request', { method: entry.method, path: entry.path, status: entry.status });
+    return outcome;
+  };
+
+  /** Writes an outcome, or closes the connection for a dropped one. */
+  const send = (response: ServerResponse, outcome: Sendable) => {
+    if ('dropped' in outcome) {
+      response.socket?.destroy();
       return;
     }
+    if (response.headersSent || response.destroyed) return;
+    response.statusCode = outcome.status;
+    if ('text' in outcome) {
+      response.setHeader('Content-Type', outcome.contentType);
+      response.end(outcome.text);
+      return;
+    }
+    response.setHeader('Content-Type', 'application/json; charset=UTF-8');
+    response.end(JSON.stringify(outcome.body));
+  };
+
+  const tooLarge: Outcome = {
+    status: 413,
+    body: {
+      error: {
+        code: 413,
+        message: 'Request Entity Too Large',
+        errors: [{ message: 'Request Entity Too Large', domain: 'global', reason: 'uploadTooLarge' }],
+      },
+    },
+  };
+
+  /** Handles one API request, alone or as a part of a batch: latency, faults, routing, the method. */
+  const run = async (received: Received, text: string): Promise<Outcome> => {
+    const { entry, url, query, route } = received;
+    const { httpMethod } = entry;
     try {
       let body: unknown;
       let bodyError: ComputeApiError | undefined;
@@ -379,10 +408,7 @@ export async function startComputeApiServer(
           method: route?.definition.id,
         });
       }
-      if (decisive?.kind === 'drop' && decisive.afterChange !== true) {
-        drop(response, entry);
-        return;
-      }
+      if (decisive?.kind === 'drop' && decisive.afterChange !== true) return { dropped: true };
       if (route === undefined) throw unknownPath(url.pathname);
       const project = projects.get(route.project);
       if (project === undefined) throw notFound(`projects/${route.project}`);
@@ -392,8 +418,7 @@ export async function startComputeApiServer(
       if (definition.kind === 'read') {
         const problems = bodyProblems(definition, body);
         if (problems.length > 0) throw invalidFields(problems);
-        answer(response, entry, 200, await definition.run(call));
-        return;
+        return { status: 200, body: await definition.run(call) };
       }
       const requestId = query.requestId;
       if (requestId !== undefined) {
@@ -405,10 +430,7 @@ export async function startComputeApiServer(
           );
         }
         const original = project.byRequestId.get(requestId);
-        if (original !== undefined) {
-          answer(response, entry, 200, structuredClone(original.json));
-          return;
-        }
+        if (original !== undefined) return { status: 200, body: structuredClone(original.json) };
       }
       const problems = bodyProblems(definition, body);
       if (problems.length > 0) throw invalidFields(problems);
@@ -425,30 +447,77 @@ export async function startComputeApiServer(
           ? operationFailure(decisive, mutation.scope, project.name)
           : undefined;
       const record = operations.start(project, mutation, { requestId, failure });
-      if (decisive?.kind === 'drop') {
-        drop(response, entry);
-        return;
-      }
-      answer(response, entry, 200, structuredClone(record.json));
+      if (decisive?.kind === 'drop') return { dropped: true };
+      return { status: 200, body: structuredClone(record.json) };
     } catch (error) {
-      if (error instanceof ComputeApiError) {
-        answer(response, entry, error.status, error.body());
-        return;
-      }
+      if (error instanceof ComputeApiError) return { status: error.status, body: error.body() };
       logger.error('compute api request failed', {
         path: url.pathname,
         error: error instanceof Error ? (error.stack ?? error.message) : String(error),
       });
-      answer(response, entry, 500, {
-        error: {
-          code: 500,
-          message: 'Internal error.',
-          errors: [{ message: 'Internal error.', domain: 'global', reason: 'backendError' }],
+      return {
+        status: 500,
+        body: {
+          error: {
+            code: 500,
+            message: 'Internal error.',
+            errors: [{ message: 'Internal error.', domain: 'global', reason: 'backendError' }],
+          },
         },
-      });
-    } finally {
-      logger.debug('compute api request', { method: entry.method, path: entry.path, status: entry.status });
+      };
     }
+  };
+
+  /**
+   * `POST /batch/compute/v1`: each part goes through `run` as if it came alone (its own entry in
+   * `requests`, latency, faults); the parts run concurrently, as GCE runs them in no set order, and the
+   * answer holds their responses in the parts' order. A part whose fault drops its answer drops the batch.
+   */
+  const runBatch = async (entry: Entry, request: IncomingMessage, text: string): Promise<Sendable> => {
+    let parts: BatchPart[];
+    try {
+      parts = parseBatch(request.headers['content-type'], text);
+    } catch (error) {
+      if (!(error instanceof ComputeApiError)) throw error;
+      return settle(entry, { status: error.status, body: error.body() });
+    }
+    const remoteAddress = request.socket.remoteAddress;
+    const subRequests = parts.map((part) => ({
+      part,
+      received: receive(part.httpMethod, part.target, remoteAddress),
+    }));
+    const outcomes = await Promise.all(
+      subRequests.map(async ({ part, received }) => ({
+        contentId: part.contentId,
+        outcome: settle(received.entry, await run(received, part.body)),
+      })),
+    );
+    const answers: BatchAnswer[] = [];
+    for (const { contentId, outcome } of outcomes) {
+      if ('dropped' in outcome) return settle(entry, outcome);
+      answers.push({ contentId, status: outcome.status, body: outcome.body });
+    }
+    settle(entry, { status: 200, body: undefined });
+    const batch = formatBatch(answers);
+    return { status: 200, contentType: batch.contentType, text: batch.body };
+  };
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const httpMethod = (request.method ?? 'GET').toUpperCase();
+    const received = receive(httpMethod, request.url ?? '/', request.socket.remoteAddress);
+    let text: string;
+    try {
+      text = await readBody(request);
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      send(response, settle(received.entry, tooLarge));
+      return;
+    }
+    if (httpMethod === 'POST' && received.url.pathname === BATCH_PATH) {
+      send(response, await runBatch(received.entry, request, text));
+      return;
+    }
+    send(response, settle(received.entry, await run(received, text)));
   };
 
   const server: Server = createServer((request, response) => {
