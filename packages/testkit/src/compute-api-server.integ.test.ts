@@ -619,6 +619,36 @@ describe('instances, disks and addresses', () => {
     );
   });
 
+  it('serves serial port output: empty text without a VM runtime, 404 for an unknown instance, 400 for a port beyond 1-4', async () => {
+    await createInstance('serial-1');
+    const [output] = await api.instances.getSerialPortOutput({
+      project: PROJECT,
+      zone: ZONE,
+      instance: 'serial-1',
+      port: 1,
+    });
+    expect(output).toMatchObject({
+      kind: 'compute#serialPortOutput',
+      contents: '',
+      start: '0',
+      next: '0',
+      selfLink: `${API}/zones/${ZONE}/instances/serial-1/serialPort`,
+    });
+    const missing = await refusal(
+      api.instances.getSerialPortOutput({ project: PROJECT, zone: ZONE, instance: 'no-such-vm' }),
+    );
+    expect(missing.code).toBe(404);
+    expect(missing.body.error.message).toBe(
+      `The resource 'projects/${PROJECT}/zones/${ZONE}/instances/no-such-vm' was not found`,
+    );
+    const badPort = await raw('GET', `/zones/${ZONE}/instances/serial-1/serialPort?port=5`);
+    expect(badPort.status).toBe(400);
+    expect(badPort.json.error.errors[0]).toMatchObject({
+      reason: 'invalid',
+      message: "Invalid value for field 'port': '5'. Must be between 1 and 4.",
+    });
+  });
+
   it('aggregates every collection gcloud lists without a scope, keyed by scope, with a warning for each empty scope', async () => {
     const small = await startComputeApiServer({
       zones: ['europe-west1-b', 'europe-west1-c', 'us-central1-a'],

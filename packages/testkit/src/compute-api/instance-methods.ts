@@ -460,7 +460,57 @@ function lifecycleMutation(
   };
 }
 
-/** instances: insert, get, list, delete, start, stop, addAccessConfig, deleteAccessConfig, setLabels, setMetadata. */
+/** GCE keeps the last 1 MB of each serial port's output. */
+const SERIAL_BUFFER_BYTES = 1024 * 1024;
+
+/** An integer query parameter within bounds (GCE's 400 `invalid` otherwise), or its default. */
+function integerParam(
+  call: Call,
+  name: string,
+  fallback: number,
+  bounds: { min: number; max: number },
+): number {
+  const text = call.query[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < bounds.min || value > bounds.max) {
+    const range =
+      bounds.max === Number.MAX_SAFE_INTEGER ? `an integer` : `between ${bounds.min} and ${bounds.max}`;
+    throw invalidField(name, text, `Must be ${range}.`);
+  }
+  return value;
+}
+
+/**
+ * `getSerialPortOutput` as GCE answers it: the port's output from byte `start` (a negative `start` counts
+ * back from the end), of the last 1 MB only (an older `start` moves up to the oldest byte kept, and the
+ * answer's `start` says so), `next` the byte after it. Port 1 is the VM runtime's console; ports 2-4 and
+ * instances the server does not boot have written nothing.
+ */
+function serialPortOutput(call: Call): Json {
+  const zone = zoneParam(call);
+  const path = `zones/${zone}/instances/${call.params.instance}`;
+  const instance = existing(call, path);
+  const port = integerParam(call, 'port', 1, { min: 1, max: 4 });
+  const start = integerParam(call, 'start', 0, {
+    min: -Number.MAX_SAFE_INTEGER,
+    max: Number.MAX_SAFE_INTEGER,
+  });
+  const text = port === 1 ? (call.server.runtime?.serialOutput(String(instance.name), zone) ?? '') : '';
+  const bytes = Buffer.from(text, 'utf8');
+  const oldest = Math.max(0, bytes.length - SERIAL_BUFFER_BYTES);
+  const from = Math.max(start < 0 ? bytes.length + start : start, oldest);
+  const contents = bytes.subarray(Math.min(from, bytes.length));
+  return {
+    kind: 'compute#serialPortOutput',
+    contents: contents.toString('utf8'),
+    start: String(from),
+    next: String(Math.max(from, bytes.length)),
+    selfLink: link(call.project.name, `${path}/serialPort`),
+  };
+}
+
+/** instances: insert, get, list, delete, start, stop, addAccessConfig, deleteAccessConfig, setLabels, setMetadata, getSerialPortOutput. */
 export const instanceMethods: MethodDefinition[] = [
   {
     kind: 'mutate',
@@ -477,6 +527,13 @@ export const instanceMethods: MethodDefinition[] = [
     pattern: '/zones/{zone}/instances/{instance}',
     run: (call) =>
       structuredClone(existing(call, `zones/${zoneParam(call)}/instances/${call.params.instance}`)),
+  },
+  {
+    kind: 'read',
+    id: 'compute.instances.getSerialPortOutput',
+    httpMethod: 'GET',
+    pattern: '/zones/{zone}/instances/{instance}/serialPort',
+    run: serialPortOutput,
   },
   {
     kind: 'read',
