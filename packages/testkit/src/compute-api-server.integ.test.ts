@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import compute from '@google-cloud/compute';
 import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operationDone } from './compute-api/operation-done.js';
 import { type ComputeApiServer, startComputeApiServer } from './compute-api-server.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: API resources and error bodies are asserted by value, read by path
@@ -41,34 +42,9 @@ let api: Clients;
 /** What an `insert`/`delete`/... call resolves to: `[LROperation]` with the Operation as `latestResponse`. */
 type Started = [{ latestResponse: Json }, ...unknown[]];
 
-/**
- * Waits for the operation a mutating call started, with the operations client of its scope, until DONE
- * (`wait` answers early after the server's wait timeout, as GCE's does after two minutes); returns it.
- */
-async function done(call: Promise<unknown>, clients: Clients = api): Promise<Json> {
-  const [started] = (await call) as Started;
-  let operation = started.latestResponse;
-  const name = operation.name as string;
-  const scope = (link: unknown) => String(link).split('/').pop();
-  while (operation.status !== 'DONE') {
-    if (operation.zone) {
-      [operation] = await clients.zoneOperations.wait({
-        project: PROJECT,
-        zone: scope(operation.zone),
-        operation: name,
-      });
-    } else if (operation.region) {
-      [operation] = await clients.regionOperations.wait({
-        project: PROJECT,
-        region: scope(operation.region),
-        operation: name,
-      });
-    } else {
-      [operation] = await clients.globalOperations.wait({ project: PROJECT, operation: name });
-    }
-  }
-  return operation;
-}
+/** Waits for the operation a mutating call started until DONE (`operationDone`); returns it. */
+const done = (call: Promise<unknown>, clients: Clients = api): Promise<Json> =>
+  operationDone(call, { clients, project: PROJECT });
 
 /** Like `done`, and the operation must have succeeded. */
 async function succeeded(call: Promise<unknown>, clients: Clients = api): Promise<Json> {
