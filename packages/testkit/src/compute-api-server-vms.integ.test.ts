@@ -182,6 +182,14 @@ describe.skipIf(!canCreateVpc())(
       const natIP = await reserve('vm-nat-ip', 'EXTERNAL');
       await insertVm('vm-nat', 'internal', natIP);
       expect(await until('the external IP to answer', () => whoAnswers(natIP))).toBe('vm-nat');
+      // The serial console holds what the startup script printed.
+      const [serial] = await clients.instances.getSerialPortOutput({
+        project: PROJECT,
+        zone: ZONE,
+        instance: 'vm-nat',
+      });
+      expect(serial.contents).toContain('test-boot: done');
+      expect(serial.contents).toContain('Started kubelet.service');
       await settle(
         clients.instances.stop({ project: PROJECT, zone: ZONE, instance: 'vm-nat', requestId: randomUUID() }),
       );

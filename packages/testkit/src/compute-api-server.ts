@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertZone, ErrorCode, HacpError, invalidArgument, type Logger, resolveLogger } from '@hacp/core';
-import { type DataPath, startDataPath } from './compute-api/data-path.js';
 import {
   BATCH_PATH,
   type BatchAnswer,
@@ -10,6 +9,7 @@ import {
   formatBatch,
   parseBatch,
 } from './compute-api/batch.js';
+import { type DataPath, startDataPath } from './compute-api/data-path.js';
 import {
   ComputeApiError,
   injectedHttpError,

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import compute from '@google-cloud/compute';
+import { waitUntil } from '@hacp/core';
 import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { healthServerProcess } from './compute-api/health-server-process.js';
+import { TEST_KUBELET, TEST_STARTUP_SCRIPT } from './compute-api/guest.test-support.js';
 import { operationDone } from './compute-api/operation-done.js';
 import { type ComputeApiServer, startComputeApiServer } from './compute-api-server.js';
 import { freePort } from './ports.js';
@@ -142,11 +143,6 @@ async function makeControlPlane(): Promise<void> {
     address: 'cp-1-internal',
   });
   const ip = String(internal.address);
-  const nodeConfig = {
-    format: 1,
-    rootDir: '/mnt/disks/master-pd',
-    processes: [healthServerProcess(ip, healthPort)],
-  };
   await succeeded(
     clients.disks.insert({
       project: PROJECT,
@@ -182,8 +178,18 @@ async function makeControlPlane(): Promise<void> {
               accessConfigs: [{ name: 'external-nat', type: 'ONE_TO_ONE_NAT' }],
             },
           ],
+          // cp-1 boots the test guest, serving /healthz on every address (as hacp's health endpoint does).
           ...(name === 'cp-1'
-            ? { metadata: { items: [{ key: 'hacp-node-config', value: JSON.stringify(nodeConfig) }] } }
+            ? {
+                metadata: {
+                  items: [
+                    { key: 'hacp-cluster', value: 'kubernetes' },
+                    { key: 'test-port', value: String(healthPort) },
+                    { key: 'test-bind', value: '0.0.0.0' },
+                    { key: 'startup-script', value: TEST_STARTUP_SCRIPT },
+                  ],
+                },
+              }
             : {}),
         },
       }),
@@ -203,7 +209,14 @@ async function makeControlPlane(): Promise<void> {
     {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'kubernetes-master-hc', port: healthPort, requestPath: '/healthz' }),
+      body: JSON.stringify({
+        name: 'kubernetes-master-hc',
+        port: healthPort,
+        requestPath: '/healthz',
+        checkIntervalSec: 1,
+        timeoutSec: 1,
+        healthyThreshold: 1,
+      }),
     },
   );
   const checkOperation = (await check.json()) as Json;
@@ -251,7 +264,11 @@ describe.skipIf(GCLOUD_MISSING !== undefined)(
   () => {
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'hacp-gcloud-'));
-      server = await startComputeApiServer({ runtime: { dir: join(dir, 'runtime') } });
+      const kubelet = join(dir, 'test-kubelet.cjs');
+      await writeFile(kubelet, TEST_KUBELET);
+      server = await startComputeApiServer({
+        runtime: { dir: join(dir, 'runtime'), bootDelayMs: 100, kubeletCommand: [process.execPath, kubelet] },
+      });
       const options = { ...server.clientOptions, authClient: new PassThroughClient() };
       clients = {
         instances: new compute.InstancesClient(options),
@@ -384,6 +401,24 @@ describe.skipIf(GCLOUD_MISSING !== undefined)(
 
     it('reports real health (get-health, a batch of getHealth) and the serial console of a booted VM', async () => {
       const ruleIp = state().forwardingRules[0].IPAddress;
+      // cp-1's guest boots, then the checks sent to the rule's IP find its /healthz.
+      await waitUntil({
+        description: 'cp-1 to be healthy',
+        timeoutMs: 120_000,
+        minDelayMs: 200,
+        maxDelayMs: 1000,
+        check: async () => {
+          const [result] = await clients.targetPools.getHealth({
+            project: PROJECT,
+            region: REGION,
+            targetPool: 'kubernetes-master-pool',
+            instanceReferenceResource: { instance: `${API}/zones/${ZONE_B}/instances/cp-1` },
+          });
+          return result.healthStatus?.[0]?.healthState === 'HEALTHY'
+            ? { done: true, value: true }
+            : { done: false };
+        },
+      });
       const health = await gcloudJson([
         'compute',
         'target-pools',
@@ -410,9 +445,9 @@ describe.skipIf(GCLOUD_MISSING !== undefined)(
         ZONE_B,
       ]);
       expect(serial.code).toBe(0);
-      expect(serial.stdout).toContain(
-        `health: listening on ${state().instances[0].networkInterfaces[0].networkIP}:${healthPort}`,
-      );
+      // The startup script's own output, as the guest agent writes it to the serial console.
+      expect(serial.stdout).toContain('test-boot: cluster kubernetes');
+      expect(serial.stdout).toContain('startup-script exit status 0');
     }, 600_000);
 
     it('takes the fixes an operator makes by hand, with GCE refusals where GCE refuses', async () => {

@@ -76,7 +76,11 @@ function pools(project: ProjectState): [string, Json][] {
   return [...project.resources].filter(([path]) => /^regions\/[^/]+\/targetPools\//.test(path));
 }
 
-function instanceAt(project: ProjectState, ownRoots: readonly string[], link: string): [string, Json] | undefined {
+function instanceAt(
+  project: ProjectState,
+  ownRoots: readonly string[],
+  link: string,
+): [string, Json] | undefined {
   const path = resolveReference(link, { project: project.name, ownRoots })?.path;
   const instance = path === undefined ? undefined : project.resources.get(path);
   return path === undefined || instance === undefined ? undefined : [path, instance];
@@ -98,7 +102,9 @@ export function startDataPath(options: {
   function checkOf(project: ProjectState, pool: Json): CheckSettings | undefined {
     const link = ((pool.healthChecks as string[] | undefined) ?? [])[0];
     if (link === undefined) return undefined;
-    const check = project.resources.get(resolveReference(link, { project: project.name, ownRoots: server.ownRoots })?.path ?? '');
+    const check = project.resources.get(
+      resolveReference(link, { project: project.name, ownRoots: server.ownRoots })?.path ?? '',
+    );
     return check === undefined ? undefined : settingsOf(check);
   }
 

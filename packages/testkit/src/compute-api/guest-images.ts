@@ -55,7 +55,12 @@ export async function imageMap(images: readonly string[], sources: ImageSources)
     else if (name === 'kube-addon-manager' && sources.addonManager !== undefined) {
       // The official image reads ADDON_PATH and KUBECTL_OPTS (--kubeconfig); hacp's program takes flags.
       const program = sources.addonManager.map((part) => `'${part.replaceAll("'", `'\\''`)}'`).join(' ');
-      const entrypoint = ['/bin/sh', '-c', `exec ${program} $KUBECTL_OPTS --addons-dir "$ADDON_PATH"`, 'kube-addon-manager'];
+      const entrypoint = [
+        '/bin/sh',
+        '-c',
+        `exec ${program} $KUBECTL_OPTS --addons-dir "$ADDON_PATH"`,
+        'kube-addon-manager',
+      ];
       map[key] = { command: entrypoint, entrypoint };
     } else if (KUBERNETES.includes(name) && sources.kubernetes !== undefined) {
       // A CI build's `+` is `_` in its tag (kubeadm's KubernetesVersionToImageTag).
