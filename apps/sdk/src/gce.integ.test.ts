@@ -14,8 +14,8 @@ import { createGceProvider } from '@hacp/provider-gce';
 import { type ComputeApiServer, startComputeApiServer, testKubernetesBinaries } from '@hacp/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createControlPlane } from './control-plane.js';
-import { kubeApi, readyz } from './kubernetes.test-support.js';
 import { addonManagerProgram } from './kubernetes/components.js';
+import { kubeApi, readyz } from './kubernetes.test-support.js';
 import { journalKey } from './record.js';
 import { etcdctlAt, etcdOnlyByDefault, membersMatchReplicas } from './test-support.js';
 import type { ControlPlane } from './types.js';
@@ -70,7 +70,7 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function gceWorld(options: { kubernetes?: boolean } = {}): Promise<GceWorld> {
+async function gceWorld(options: { kubernetes?: boolean; healthyMs?: number } = {}): Promise<GceWorld> {
   const root = await mkdtemp(join(process.env.HACP_LOCAL_TEST_ROOT ?? tmpdir(), 'hacp-sdk-gce-'));
   const server = await startComputeApiServer({
     projects: [PROJECT],
@@ -89,7 +89,12 @@ async function gceWorld(options: { kubernetes?: boolean } = {}): Promise<GceWorl
     retry: { attempts: 4, baseDelayMs: 50 },
   });
   const dataDir = join(root, 'clusters', CLUSTER);
-  const created = createControlPlane({ provider, cluster: CLUSTER, dataDir, timeouts: { drain: 200 } });
+  const created = createControlPlane({
+    provider,
+    cluster: CLUSTER,
+    dataDir,
+    timeouts: { drain: 200, ...(options.healthyMs === undefined ? {} : { healthy: options.healthyMs }) },
+  });
   const controlPlane = options.kubernetes === true ? created : etcdOnlyByDefault(created);
   const etcdctl = async (args: string[]) => {
     const instances = await provider.instances.list({ cluster: CLUSTER });
@@ -260,6 +265,26 @@ describe.skipIf(kube.skip !== undefined)(
     }, 600_000);
   },
 );
+
+describe('the SDK on the GCE provider, a replica whose control plane cannot start', () => {
+  it('up does not finish while kube-apiserver cannot start (its image cannot be pulled), and says which', async () => {
+    // v1.31.2's images are not on this machine: the kubelet reports ErrImagePull for the three Kubernetes pods.
+    world = await gceWorld({ kubernetes: true, healthyMs: 20_000 });
+    const w = world;
+    const error = await w.controlPlane
+      .up({ zone: ZONES[0], multizone: true, kubernetesVersion: 'v1.31.2' })
+      .catch((caught: unknown) => caught);
+    expect(isHacpError(error, 'TIMEOUT')).toBe(true);
+    expect((error as Error).message).toMatch(/kube-apiserver/);
+    // The kubelet saw why: the pod's image could not be pulled.
+    const [replica] = resources(w.server).instances;
+    const pods = w.server.runtime?.podStatus(String(replica), ZONES[0]) as {
+      pods: { name: string; containers: { reason?: string }[] }[];
+    };
+    const apiserver = pods.pods.find((pod) => pod.name.includes('kube-apiserver'));
+    expect(apiserver?.containers[0]?.reason).toBe('ErrImagePull');
+  }, 180_000);
+});
 
 describe('the SDK on the GCE provider (Compute API test server, etcd-only replicas)', () => {
   it('grows 1→3 and back to 1 keeping the data in etcd', async () => {
