@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import compute from '@google-cloud/compute';
-import { waitUntil } from '@hacp/core';
 import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_KUBELET, TEST_STARTUP_SCRIPT } from './compute-api/guest.test-support.js';
+import { startTestGuestServer, TEST_STARTUP_SCRIPT, until } from './compute-api/guest.test-support.js';
 import { probeHttp } from './compute-api/vm-runtime.js';
 import { canCreateVpc } from './compute-api/vpc.js';
-import { type ComputeApiServer, startComputeApiServer } from './compute-api-server.js';
+import type { ComputeApiServer } from './compute-api-server.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: API resources are asserted by value, read by path
 type Json = any;
@@ -60,11 +59,7 @@ const PORT = 8081;
 beforeAll(async () => {
   if (!canCreateVpc()) return;
   dir = await mkdtemp(join(tmpdir(), 'hacp-compute-vms-'));
-  const kubelet = join(dir, 'test-kubelet.cjs');
-  await writeFile(kubelet, TEST_KUBELET);
-  server = await startComputeApiServer({
-    runtime: { dir: join(dir, 'runtime'), bootDelayMs: 100, kubeletCommand: [process.execPath, kubelet] },
-  });
+  server = await startTestGuestServer(dir);
   const options = { ...server.clientOptions, authClient: new PassThroughClient() };
   clients = {
     instances: new compute.InstancesClient(options),
@@ -83,19 +78,6 @@ afterAll(async () => {
   await server?.close();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
-
-async function until<T>(description: string, check: () => Promise<T | undefined>): Promise<T> {
-  return waitUntil<T>({
-    description,
-    timeoutMs: 60_000,
-    minDelayMs: 100,
-    maxDelayMs: 500,
-    check: async () => {
-      const value = await check();
-      return value === undefined ? { done: false } : { done: true, value };
-    },
-  });
-}
 
 async function reserve(name: string, addressType: 'INTERNAL' | 'EXTERNAL'): Promise<string> {
   await settle(
@@ -289,10 +271,7 @@ describe.skipIf(!canCreateVpc())(
     });
 
     it('stops every VM it booted and deletes its namespaces when the server closes', async () => {
-      const kubelet = join(dir, 'test-kubelet.cjs');
-      const own = await startComputeApiServer({
-        runtime: { dir: join(dir, 'closing'), bootDelayMs: 100, kubeletCommand: [process.execPath, kubelet] },
-      });
+      const own = await startTestGuestServer(dir, 'closing');
       const options = { ...own.clientOptions, authClient: new PassThroughClient() };
       const instances = new compute.InstancesClient(options);
       const operations = new compute.ZoneOperationsClient(options);

@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import compute from '@google-cloud/compute';
 import { waitUntil } from '@hacp/core';
 import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_KUBELET, TEST_STARTUP_SCRIPT } from './compute-api/guest.test-support.js';
+import { startTestGuestServer, TEST_STARTUP_SCRIPT } from './compute-api/guest.test-support.js';
 import { operationDone } from './compute-api/operation-done.js';
-import { type ComputeApiServer, startComputeApiServer } from './compute-api-server.js';
+import type { ComputeApiServer } from './compute-api-server.js';
 import { freePort } from './ports.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: gcloud's JSON and API resources are asserted by value, read by path
@@ -264,11 +264,7 @@ describe.skipIf(GCLOUD_MISSING !== undefined)(
   () => {
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'hacp-gcloud-'));
-      const kubelet = join(dir, 'test-kubelet.cjs');
-      await writeFile(kubelet, TEST_KUBELET);
-      server = await startComputeApiServer({
-        runtime: { dir: join(dir, 'runtime'), bootDelayMs: 100, kubeletCommand: [process.execPath, kubelet] },
-      });
+      server = await startTestGuestServer(dir);
       const options = { ...server.clientOptions, authClient: new PassThroughClient() };
       clients = {
         instances: new compute.InstancesClient(options),

@@ -2,6 +2,41 @@
  * A guest for the VM runtime's and the server's tests: a startup script in the real one's shape (small;
  * every location through the HACP_* overrides), and a "kubelet" that is a small HTTP server.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { waitUntil } from '@hacp/core';
+import { type ComputeApiServer, startComputeApiServer } from '../compute-api-server.js';
+
+/** Polls `check` until it returns a value (within a minute), and returns it. */
+export function until<T>(
+  description: string,
+  check: () => Promise<T | undefined> | T | undefined,
+): Promise<T> {
+  return waitUntil<T>({
+    description,
+    timeoutMs: 60_000,
+    minDelayMs: 50,
+    maxDelayMs: 500,
+    check: async () => {
+      const value = await check();
+      return value === undefined ? { done: false } : { done: true, value: value as T };
+    },
+  });
+}
+
+/** The test kubelet written into `dir`, as a runtime's kubeletCommand. */
+export async function testKubeletCommand(dir: string): Promise<string[]> {
+  const kubelet = join(dir, 'test-kubelet.cjs');
+  await writeFile(kubelet, TEST_KUBELET);
+  return [process.execPath, kubelet];
+}
+
+/** A Compute API server whose VMs boot quickly (100 ms) with the test kubelet, its files under `dir`. */
+export async function startTestGuestServer(dir: string, folder = 'runtime'): Promise<ComputeApiServer> {
+  return startComputeApiServer({
+    runtime: { dir: join(dir, folder), bootDelayMs: 100, kubeletCommand: await testKubeletCommand(dir) },
+  });
+}
 
 /**
  * The test's kubelet: serves on the address and port its config names (`bind: <ip>`, `port: <n>`),

@@ -5,15 +5,15 @@
  * the unit. The test's kubelet is a small HTTP server (the real stand-in has its own suite).
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, waitUntil } from '@hacp/core';
+import { ErrorCode } from '@hacp/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../processes.js';
-import { TEST_KUBELET, TEST_STARTUP_SCRIPT } from './guest.test-support.js';
+import { TEST_STARTUP_SCRIPT, testKubeletCommand, until } from './guest.test-support.js';
 import { FILESYSTEM_MARKER } from './guest-stand-ins.js';
 import { createVmRuntime, probeHttp, type VmRuntime, type VmSpec } from './vm-runtime.js';
 import { canCreateVpc } from './vpc.js';
@@ -45,22 +45,6 @@ function vm(name: string, ip: string, disk?: string): VmSpec {
   };
 }
 
-async function until<T>(
-  description: string,
-  check: () => Promise<T | undefined> | T | undefined,
-): Promise<T> {
-  return waitUntil<T>({
-    description,
-    timeoutMs: 60_000,
-    minDelayMs: 50,
-    maxDelayMs: 300,
-    check: async () => {
-      const value = await check();
-      return value === undefined ? { done: false } : { done: true, value: value as T };
-    },
-  });
-}
-
 const answers = (ip: string) => probeHttp(`http://${ip}:${PORT}/`, 1000);
 
 describe.skipIf(!canCreateVpc())('createVmRuntime', { timeout: 180_000 }, () => {
@@ -75,9 +59,7 @@ describe.skipIf(!canCreateVpc())('createVmRuntime', { timeout: 180_000 }, () => 
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hacp-vm-runtime-'));
-    const kubelet = join(dir, 'test-kubelet.cjs');
-    writeFileSync(kubelet, TEST_KUBELET);
-    runtime = await createVmRuntime({ dir, bootDelayMs: 200, kubeletCommand: [process.execPath, kubelet] });
+    runtime = await createVmRuntime({ dir, bootDelayMs: 200, kubeletCommand: await testKubeletCommand(dir) });
   });
 
   afterAll(async () => {
