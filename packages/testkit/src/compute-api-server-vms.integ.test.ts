@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +185,8 @@ describe.skipIf(!canCreateVpc())(
           requestId: randomUUID(),
         }),
       );
+      // Its data disk was auto-deleted with it, data included: a new disk of that name starts empty.
+      expect(existsSync(join(dir, 'runtime', 'disks', ZONE, 'vm-nat-pd'))).toBe(false);
     });
 
     it("checks health at the forwarding rule's IP and sends its packets to the healthy targets only", async () => {

@@ -159,8 +159,9 @@ export const diskMethods: MethodDefinition[] = [
           const current = existing(call, path);
           const user = firstUserPath(current);
           if (user !== undefined) throw resourceInUse('disk', resourcePath(project.name, path), user);
-          return () => {
+          return async () => {
             project.resources.delete(path);
+            await call.server.runtime?.deleteDisk(String(current.name), zone);
           };
         },
       };

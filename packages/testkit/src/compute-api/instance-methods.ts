@@ -571,8 +571,11 @@ export const instanceMethods: MethodDefinition[] = [
             if (runtime !== undefined) {
               await runtimeAction(call, path, 'remove', () => runtime.remove(String(current.name), zone));
             }
+            const deleted = disksOf(current).filter((disk) => disk.autoDelete);
             releaseInstance(project, zone, current);
             project.resources.delete(path);
+            // Auto-deleted disks take their data with them.
+            for (const disk of deleted) await runtime?.deleteDisk(lastSegment(disk.source), zone);
           };
         },
       };

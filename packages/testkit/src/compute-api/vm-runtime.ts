@@ -46,6 +46,8 @@ export interface VmRuntime {
   start(name: string, zone: string): Promise<void>;
   /** Stops the VM and deletes its own folder and namespace; the folders of its persistent disks stay. */
   remove(name: string, zone: string): Promise<void>;
+  /** Deletes a persistent disk's contents (the API deleted the disk): a new disk of that name starts empty. */
+  deleteDisk(name: string, zone: string): Promise<void>;
   /** Stops every VM, the guest services and the VPC. Boots after this are refused. */
   close(): Promise<void>;
   /** Pids of running VM processes (startup scripts and kubelets), for tests. */
@@ -276,6 +278,12 @@ export async function createVmRuntime(options: VmRuntimeOptions): Promise<VmRunt
         await vpc.detach(keyOf(name, zone));
         rmSync(vmFolder(name, zone), { recursive: true, force: true });
       });
+    },
+
+    async deleteDisk(name, zone) {
+      checkName('disks.name', name);
+      checkName('zone', zone);
+      rmSync(join(options.dir, 'disks', zone, name), { recursive: true, force: true });
     },
 
     async close() {
