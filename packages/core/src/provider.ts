@@ -30,6 +30,12 @@ export interface ReadOptions {
 export interface ZoneInfo {
   name: string;
   region: string;
+  /**
+   * `down` when the provider knows the zone is out (GCE's zone status `DOWN`; the local provider's
+   * `hacp zone fail`): its stopped instances were stopped by the outage, and nothing should be
+   * started or created there until it is `up` again. Absent: up, or unknown.
+   */
+  status?: 'up' | 'down';
 }
 
 /** A stored record with its version, for compare-and-swap. */
@@ -174,9 +180,23 @@ export interface InstanceApi {
    * fine. When it throws, the instance is assumed to still exist.
    */
   delete(ref: InstanceRef, options: MutationOptions & { keepDisk?: boolean }): Promise<void>;
-  /** Stops the instance's processes, keeping it and its data (`hacp zone fail`). Optional. */
+  /**
+   * Optional. Stops the instance, keeping it, its data disk and its network place (GCE's
+   * `instances.stop`; the local provider stops its processes). Afterwards `get` says `stopped`.
+   * Stopping a stopped instance is fine. When it throws, the instance may be stopped or not.
+   * @throws HacpError NOT_FOUND when the instance does not exist.
+   */
   stop?(ref: InstanceRef, options: MutationOptions): Promise<void>;
-  /** Starts a stopped instance's processes again (those `stopProcesses` stopped too). Optional. */
+  /**
+   * Optional. Starts a stopped instance again with its data disk, so that its etcd member comes
+   * back with its data and identity (GCE's `instances.start`; the local provider starts every
+   * process that does not run, those `stopProcesses` stopped too). Resolves once the provider
+   * reports it `running`. Starting a running instance is fine and changes nothing. `repair` uses
+   * it for an instance stopped by hand, the least change that brings the replica back; without it
+   * such a replica is replaced. When it throws, the instance is as it was or running.
+   * @throws HacpError NOT_FOUND when the instance does not exist; UNAVAILABLE (retryable) when its
+   *   zone cannot start it now.
+   */
   start?(ref: InstanceRef, options: MutationOptions): Promise<void>;
   /**
    * Optional. Stops the named processes of an instance gracefully (SIGTERM, then SIGKILL after the
@@ -282,8 +302,9 @@ export interface LoadBalancer extends LoadBalancerSpec {
   targetHealth: readonly TargetHealth[];
   /**
    * False when the provider knows that the load balancer does not serve its address (the local
-   * provider: its HAProxy is not running, or runs another configuration than this record). Absent
-   * when the provider cannot tell. `ensure` with the same spec makes it serve again.
+   * provider: its HAProxy is not running, or runs another configuration than this record; GCE: its
+   * forwarding rule is gone, so it no longer holds the address). Absent when the provider cannot
+   * tell. `ensure` with the same spec makes it serve again.
    */
   serving?: boolean;
 }
@@ -403,6 +424,17 @@ export interface ProviderV1 {
    * @throws HacpError NOT_FOUND when the instance does not exist; UNAVAILABLE when it cannot be reached.
    */
   reach(instance: InstanceRef, port: number, options?: ReadOptions): Promise<Reach>;
+  /**
+   * Optional. Deletes what is left of a cluster once `down` has deleted what its record names (the
+   * replicas it lists, the load balancer, the address, the firewall rules): every resource that
+   * carries the cluster's label (`hacp-cluster=<cluster>`), and every resource named as the
+   * provider names the cluster's own (kube-up's `<cluster>-master...` names on GCE), such as the
+   * data disk and internal address of an instance someone deleted by hand. Never anything of
+   * another cluster: names are matched exactly. Deleting nothing is fine. When it throws, what it
+   * had not deleted yet is still there, and calling it again continues.
+   * @returns what it deleted, each as `<kind>/<name>` (`disks/kubernetes-master-a1f-pd`), sorted.
+   */
+  deleteLeftovers?(cluster: { cluster: string; region: string }, options: MutationOptions): Promise<string[]>;
   /** Closes clients and tunnels. The provider is unusable afterwards. */
   close?(): Promise<void>;
 }

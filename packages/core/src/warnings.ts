@@ -21,6 +21,21 @@ export const WarningCode = {
   KUBERNETES_BINARIES_UNUSABLE: 'KUBERNETES_BINARIES_UNUSABLE',
   /** The endpoint address is held, but nothing serves it (the local provider's HAProxy is down). */
   ENDPOINT_NOT_SERVING: 'ENDPOINT_NOT_SERVING',
+  /**
+   * Nothing holds the endpoint address although a load balancer exists and no operation is moving
+   * it (on GCE: the load balancer's forwarding rule was deleted): the API endpoint is down.
+   */
+  ENDPOINT_DETACHED: 'ENDPOINT_DETACHED',
+  /** A replica's instance is stopped, and not by a zone outage (stopped by hand): repair starts it. */
+  REPLICA_STOPPED: 'REPLICA_STOPPED',
+  /** The provider reports a zone down: its replicas stay as they are until it is back (repair leaves them). */
+  ZONE_DOWN: 'ZONE_DOWN',
+  /** A replica is not among the load balancer's targets, so it gets no traffic: repair adds it. */
+  TARGET_MISSING: 'TARGET_MISSING',
+  /** A load-balancer target whose instance is gone: repair takes it out. */
+  TARGET_WITHOUT_INSTANCE: 'TARGET_WITHOUT_INSTANCE',
+  /** An etcd member whose replica's instance is gone: repair removes the member (and its target). */
+  INSTANCE_MISSING: 'INSTANCE_MISSING',
   /** `down` discarded an interrupted operation: it deletes the cluster anyway. */
   OPERATION_DISCARDED: 'OPERATION_DISCARDED',
   /** A certificate expires within the warning window. */

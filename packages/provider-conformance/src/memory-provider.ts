@@ -61,6 +61,19 @@ export interface MemoryProvider extends ProviderV1 {
   instanceFiles(ref: InstanceRef, prefix?: string): { path: string; mode: number; contents: string }[];
   /** The firewall rules it holds, sorted by name: what a real provider's firewall list would show. */
   firewallRules(): FirewallRule[];
+  /** Frees the address and keeps the rest of the load balancer (GCE: only the forwarding rule goes). */
+  readonly loadBalancers: Required<Pick<ProviderV1['loadBalancers'], 'releaseAddress'>> &
+    ProviderV1['loadBalancers'];
+  /**
+   * A zone outage, as the local provider's `hacp zone fail`: `zones.list()` reports the zone
+   * `down`, its running instances are stopped, and nothing may be created or started there until
+   * `restoreZone`. Returns the instances it stopped.
+   */
+  failZone(zone: string): string[];
+  /** The zone is up again; the instances `failZone` stopped run again. Returns them. */
+  restoreZone(zone: string): string[];
+  /** Every instance of the cluster and every network place allocated to it, deleted. */
+  deleteLeftovers: NonNullable<ProviderV1['deleteLeftovers']>;
 }
 
 function fail(code: ErrorCode, message: string, details: Record<string, unknown> = {}): HacpError {
@@ -108,6 +121,10 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
   const firewalls = new Map<string, FirewallRule>();
   /** Each instance's files by path, as its disk would hold them. */
   const disks = new Map<string, Map<string, NodeFile>>();
+  /** Zones `failZone` took down, with the instances it stopped there. */
+  const downZones = new Map<string, Set<string>>();
+  /** Load balancers whose address `releaseAddress` freed: they exist but serve nothing. */
+  const released = new Set<string>();
   let internalHosts = 1;
   let externalHosts = 1;
 
@@ -163,6 +180,18 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
     return { ...network };
   }
 
+  function assertZoneUp(zone: string): void {
+    if (downZones.has(zone)) {
+      throw new HacpError({
+        code: ErrorCode.UNAVAILABLE,
+        message: `Zone ${zone} is down: nothing can start there until it is back.`,
+        actions: ['Use another zone, or wait until it is back.'],
+        details: { zone },
+        retryable: true,
+      });
+    }
+  }
+
   async function setStatus(
     ref: InstanceRef,
     status: InstanceStatus,
@@ -170,7 +199,9 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
   ): Promise<void> {
     throwIfAborted(options.signal);
     assertInstanceRef(ref);
-    requireInstance(ref).status = status;
+    const instance = requireInstance(ref);
+    if (status === 'running' && instance.status !== 'running') assertZoneUp(ref.zone);
+    instance.status = status;
   }
 
   function balancerView(spec: LoadBalancerSpec): LoadBalancer {
@@ -178,7 +209,11 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
       instance: { name: target.name, zone: target.zone },
       healthy: findInstance(target)?.status === 'running',
     }));
-    return { ...structuredClone(spec), targetHealth };
+    return {
+      ...structuredClone(spec),
+      targetHealth,
+      ...(released.has(regionalKey(spec)) ? { serving: false } : {}),
+    };
   }
 
   /** Frees the address a load balancer holds, when it moves to another address or is deleted. */
@@ -194,7 +229,11 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
     zones: {
       async list(options) {
         throwIfAborted(options?.signal);
-        return zones.map((name) => ({ name, region: regionOfZone(name) }));
+        return zones.map((name) => ({
+          name,
+          region: regionOfZone(name),
+          ...(downZones.has(name) ? { status: 'down' as const } : {}),
+        }));
       },
     },
 
@@ -273,6 +312,7 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
         assertClusterName(spec.cluster);
         assertNodeConfig(spec.nodeConfig);
         const existing = instances.get(spec.name);
+        if (existing === undefined) assertZoneUp(spec.zone);
         if (existing !== undefined) {
           if (existing.cluster !== spec.cluster || existing.zone !== spec.zone) {
             const message = `Instance ${spec.name} exists in ${existing.zone} for cluster ${existing.cluster}.`;
@@ -364,6 +404,50 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
         .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     },
 
+    failZone(zone) {
+      assertLetterZone(zone);
+      const stopped = downZones.get(zone) ?? new Set<string>();
+      for (const instance of instances.values()) {
+        if (instance.zone !== zone || instance.status !== 'running') continue;
+        instance.status = 'stopped';
+        stopped.add(instance.name);
+      }
+      downZones.set(zone, stopped);
+      return [...stopped].sort();
+    },
+
+    restoreZone(zone) {
+      assertLetterZone(zone);
+      const stopped = downZones.get(zone) ?? new Set<string>();
+      downZones.delete(zone);
+      const started: string[] = [];
+      for (const name of stopped) {
+        const instance = instances.get(name);
+        if (instance?.zone !== zone || instance.status !== 'stopped') continue;
+        instance.status = 'running';
+        started.push(name);
+      }
+      return started.sort();
+    },
+
+    async deleteLeftovers(filter, options) {
+      throwIfAborted(options.signal);
+      assertClusterName(filter.cluster);
+      const deleted: string[] = [];
+      for (const [name, instance] of [...instances.entries()]) {
+        if (instance.cluster !== filter.cluster) continue;
+        instances.delete(name);
+        disks.delete(name);
+        deleted.push(`instances/${name}`);
+      }
+      for (const [name, allocation] of [...allocations.entries()]) {
+        if (allocation.cluster !== filter.cluster) continue;
+        allocations.delete(name);
+        deleted.push(`networks/${name}`);
+      }
+      return deleted.sort();
+    },
+
     firewallRules() {
       return [...firewalls.values()]
         .map((rule) => structuredClone(rule))
@@ -443,8 +527,17 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
         if (previous !== undefined && previous.address !== spec.address) freeAddressOf(previous);
         const stored = structuredClone(spec);
         balancers.set(regionalKey(spec), stored);
+        released.delete(regionalKey(spec));
         address.holder = { kind: 'load-balancer', name: spec.name };
         return balancerView(stored);
+      },
+      async releaseAddress(ref, options) {
+        throwIfAborted(options.signal);
+        assertRegionalRef(ref);
+        const spec = balancers.get(regionalKey(ref));
+        if (spec === undefined) return;
+        freeAddressOf(spec);
+        released.add(regionalKey(ref));
       },
       async get(ref, options) {
         throwIfAborted(options?.signal);
@@ -472,6 +565,7 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
         if (spec === undefined) return;
         freeAddressOf(spec);
         balancers.delete(regionalKey(ref));
+        released.delete(regionalKey(ref));
       },
     },
 

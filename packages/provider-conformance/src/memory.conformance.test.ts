@@ -8,6 +8,7 @@ providerConformance({
   create: () => createMemoryProvider(),
   capabilities: {
     stopStart: true,
+    deleteLeftovers: true,
     stopProcesses: true,
     syncFiles: true,
     readFiles: async ({ provider, ref, prefix }) => (provider as MemoryProvider).instanceFiles(ref, prefix),

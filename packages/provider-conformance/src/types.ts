@@ -22,8 +22,17 @@ export interface InstanceFileContents {
 
 /** What the provider under test can do beyond the required contract, and how to test it. */
 export interface ConformanceCapabilities {
-  /** `instances.stop` and `instances.start` exist and work: status `stopped`, then `running`. */
+  /**
+   * `instances.stop` and `instances.start` exist and work: status `stopped`, then `running`; start
+   * of a running instance changes nothing; both are NOT_FOUND for a missing instance.
+   */
   stopStart?: boolean;
+  /**
+   * The optional `deleteLeftovers` exists and works: it deletes a cluster's instances and the
+   * network places allocated to it (so another cluster can have the names), and nothing of another
+   * cluster; a second call deletes nothing.
+   */
+  deleteLeftovers?: boolean;
   /**
    * The provider runs processes, so a NodeConfig whose command does not exist makes `create` throw,
    * and afterwards the instance does not exist.

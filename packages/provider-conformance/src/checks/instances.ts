@@ -291,5 +291,93 @@ export function instanceChecks({ check, capabilities }: CheckRegistry): void {
         `After start, ${instance.name} has status ${started.status}, not 'running'.`,
       );
     });
+
+    check(
+      'start of a running instance changes nothing; stop and start of a missing one are NOT_FOUND',
+      async (sandbox) => {
+        const { instances } = sandbox.provider;
+        assert.ok(
+          instances.stop && instances.start,
+          'The stopStart capability is set, but stop or start is missing.',
+        );
+        const instance = await sandbox.createInstance();
+        const ref = { name: instance.name, zone: instance.zone };
+        await expectSuccess(
+          instances.start(ref, { requestId: sandbox.requestId() }),
+          'start of a running instance',
+        );
+        const after = await instances.get(ref);
+        assertSameInstance(after, instance, 'get after start of a running instance');
+        assert.equal(
+          after.status,
+          'running',
+          `Start of the running ${instance.name} left it ${after.status}.`,
+        );
+        const missing = { name: sandbox.instanceName(), zone: sandbox.zone };
+        await expectHacpError(
+          instances.start(missing, { requestId: sandbox.requestId() }),
+          'NOT_FOUND',
+          `start of ${missing.name}, which does not exist`,
+        );
+        await expectHacpError(
+          instances.stop(missing, { requestId: sandbox.requestId() }),
+          'NOT_FOUND',
+          `stop of ${missing.name}, which does not exist`,
+        );
+        await assertGone(sandbox, missing, sandbox.cluster, 'start and stop of a missing instance');
+      },
+    );
+  }
+
+  if (capabilities.deleteLeftovers) {
+    check('deleteLeftovers deletes what is left of one cluster and nothing of another', async (sandbox) => {
+      const { provider } = sandbox;
+      assert.ok(
+        provider.deleteLeftovers,
+        'The deleteLeftovers capability is set, but provider.deleteLeftovers is missing.',
+      );
+      const instance = await sandbox.createInstance();
+      // A network place allocated for an instance that was never made (or was deleted by hand).
+      const leftover = { name: sandbox.instanceName(), zone: sandbox.zone, cluster: sandbox.cluster };
+      sandbox.trackInstance(leftover);
+      await provider.instances.allocateNetwork(leftover, { requestId: sandbox.requestId() });
+      const other = sandbox.otherCluster();
+      const kept = await sandbox.createInstance({ cluster: other });
+      const options = { requestId: sandbox.requestId() };
+      const deleted = await provider.deleteLeftovers(
+        { cluster: sandbox.cluster, region: sandbox.region },
+        options,
+      );
+      assert.ok(
+        Array.isArray(deleted) && deleted.every((entry) => typeof entry === 'string'),
+        'deleteLeftovers should return the list of what it deleted.',
+      );
+      assert.ok(
+        deleted.some((entry) => entry.endsWith(`/${instance.name}`)),
+        `deleteLeftovers returned ${JSON.stringify(deleted)}, which does not name instance ${instance.name}.`,
+      );
+      await assertGone(sandbox, instance, sandbox.cluster, 'deleteLeftovers');
+      // The leftover's name is free again: another cluster can have it.
+      await expectSuccess(
+        provider.instances.allocateNetwork(
+          { ...leftover, cluster: other },
+          { requestId: sandbox.requestId() },
+        ),
+        `allocateNetwork of ${leftover.name} for another cluster after deleteLeftovers`,
+      );
+      const survivor = await provider.instances.get({ name: kept.name, zone: kept.zone });
+      assertSameInstance(survivor, kept, "get of another cluster's instance after deleteLeftovers");
+      const again = await provider.deleteLeftovers(
+        { cluster: sandbox.cluster, region: sandbox.region },
+        {
+          requestId: sandbox.requestId(),
+        },
+      );
+      assert.deepEqual(
+        again,
+        [],
+        `A second deleteLeftovers deleted ${JSON.stringify(again)}; nothing was left.`,
+      );
+    });
   }
 }

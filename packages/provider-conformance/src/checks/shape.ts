@@ -22,6 +22,12 @@ export function shapeChecks({ check, capabilities }: CheckRegistry): void {
         'The stopStart capability is set, but instances.stop or instances.start is not a function.',
       );
     }
+    if (capabilities.deleteLeftovers) {
+      assert.ok(
+        typeof provider.deleteLeftovers === 'function',
+        'The deleteLeftovers capability is set, but provider.deleteLeftovers is not a function.',
+      );
+    }
   });
 }
 
@@ -45,6 +51,10 @@ export function zoneChecks({ check }: CheckRegistry): void {
         zone.region,
         regionOfZone(zone.name),
         `zones.list() puts zone ${zone.name} in region ${zone.region}; it is in ${regionOfZone(zone.name)} (the zone without its last -x part).`,
+      );
+      assert.ok(
+        zone.status === undefined || zone.status === 'up' || zone.status === 'down',
+        `zones.list() gives zone ${zone.name} the status ${JSON.stringify(zone.status)}; it is 'up', 'down' or absent.`,
       );
       assert.ok(!names.has(zone.name), `zones.list() offers zone ${zone.name} twice.`);
       names.add(zone.name);
