@@ -82,6 +82,24 @@ describe('renderStatus', () => {
     );
   });
 
+  it('says a detached endpoint with no operation in flight is not being moved, and what to run', () => {
+    const text = renderStatus(
+      sampleStatus({
+        replicas: [
+          { name: 'kubernetes-master', zone: 'local-a', internalIp: '127.1.2.3', state: 'zone-down' },
+        ],
+        endpoint: {
+          address: '127.9.9.9',
+          mode: 'detached',
+          targets: [{ replica: 'kubernetes-master', healthy: false }],
+        },
+      }),
+    );
+    expect(text).toContain('└─ Endpoint 127.9.9.9  detached: nothing holds it (run `hacp repair`)');
+    expect(text).not.toContain('an operation is moving it');
+    expect(text).toContain('kubernetes-master  127.1.2.3  zone-down');
+  });
+
   it('lists members without a replica, replicas without a member, leases and an interrupted operation', () => {
     const text = renderStatus(
       sampleStatus({

@@ -107,7 +107,8 @@ function kubernetesBranch(kubernetes: NonNullable<ClusterStatus['kubernetes']>):
   };
 }
 
-function endpointLabel(endpoint: ClusterStatus['endpoint']): string {
+function endpointLabel(status: ClusterStatus): string {
+  const { endpoint } = status;
   const address = endpoint.address === '' ? '(no address)' : endpoint.address;
   switch (endpoint.mode) {
     case 'attached':
@@ -115,7 +116,10 @@ function endpointLabel(endpoint: ClusterStatus['endpoint']): string {
     case 'load-balanced':
       return `Endpoint ${address}  load-balanced`;
     default:
-      return `Endpoint ${address}  detached (an operation is moving it)`;
+      // Only an operation in flight moves the address; otherwise something outside hacp took it.
+      return status.operation !== undefined
+        ? `Endpoint ${address}  detached (an operation is moving it)`
+        : `Endpoint ${address}  detached: nothing holds it (run \`hacp repair\`)`;
   }
 }
 
@@ -193,7 +197,7 @@ export function renderStatus(status: ClusterStatus): string {
 
   if (status.kubernetes !== undefined) branches.push(kubernetesBranch(status.kubernetes));
 
-  branches.push({ label: endpointLabel(status.endpoint), children: columns(targetRows, [nameWidth]) });
+  branches.push({ label: endpointLabel(status), children: columns(targetRows, [nameWidth]) });
 
   if (status.leases !== undefined) {
     branches.push({

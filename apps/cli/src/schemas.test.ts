@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import type { Plan } from '@hacp/sdk';
 import { describe, expect, it } from 'vitest';
 import { errorEnvelope, successEnvelope } from './envelope.js';
 import { ErrorCode, HacpError } from './errors.js';
@@ -246,6 +247,45 @@ describe('schemas', () => {
         edited(envelope, (c) => delete c.result.steps[3].action.step.healthCheck.port),
       ).errors,
     ).toEqual(["/result/steps/3/action/step/healthCheck must have required property 'port'"]);
+  });
+
+  it("takes repair's drift steps and down's leftovers step, and checks them", () => {
+    const step = (id: string, action: Plan['steps'][number]['action']) => ({
+      id,
+      title: id,
+      action,
+      preconditions: [],
+    });
+    const plan = samplePlan({
+      operation: 'repair',
+      steps: [
+        step('drop-target:kubernetes-master-1f3', {
+          kind: 'endpoint',
+          step: { action: 'drop-target', replica: 'kubernetes-master-1f3' },
+        }),
+        step('restore-endpoint', { kind: 'endpoint', step: { action: 'restore-endpoint' } }),
+        step('start-instance:kubernetes-master', {
+          kind: 'start-instance',
+          replica: 'kubernetes-master',
+          zone: 'local-a',
+        }),
+        step('delete-leftovers', { kind: 'delete-leftovers' }),
+      ],
+    });
+    const envelope = successEnvelope(plan, []);
+    expect(validateEnvelope('plan', envelope).errors).toEqual([]);
+    expect(
+      validateEnvelope(
+        'plan',
+        edited(envelope, (c) => (c.result.steps[0].action.step.drain = true)),
+      ).errors,
+    ).toEqual(['/result/steps/0/action/step must NOT have additional properties ("drain")']);
+    expect(
+      validateEnvelope(
+        'plan',
+        edited(envelope, (c) => delete c.result.steps[2].action.zone),
+      ).errors,
+    ).toEqual(["/result/steps/2/action must have required property 'zone'"]);
   });
 
   it('takes the firewall rules up ensures and the names down deletes, and checks them', () => {

@@ -8,7 +8,13 @@ import { faultTolerance, placementWarnings, type Warning, zoneLossAnalysis } fro
 import type { ClusterContext } from './cluster-context.js';
 import { notReady } from './kubernetes/health.js';
 import { componentsByReplica, kubernetesSummary } from './kubernetes/status.js';
-import { endpointServing, memberHealthy, type Observation, observe } from './observe.js';
+import {
+  endpointServing,
+  memberHealthy,
+  type Observation,
+  observe,
+  targetsWithoutInstance,
+} from './observe.js';
 import { type ClusterRecord, type Journal, readJournal } from './record.js';
 import type { ClusterStatus, ReplicaStatus, SignalOptions } from './types.js';
 
@@ -40,8 +46,12 @@ export async function clusterStatus(
     voters.length > 0
       ? faultTolerance({ voters: voters.length, healthy: healthyVoters })
       : { voters: 0, quorum: 0, tolerates: 0, healthy: 0, canStillLose: 0 };
-  const warnings = statusWarnings(observation, replicas, { voters: voters.length, healthy: healthyVoters });
   const journal = await readJournal(provider.state, cluster, signal);
+  const warnings = statusWarnings(observation, replicas, {
+    voters: voters.length,
+    healthy: healthyVoters,
+    inFlight: journal !== undefined,
+  });
   const summary =
     record.kubernetesVersion === undefined && context.kubeconfigFile === undefined
       ? {}
@@ -96,8 +106,15 @@ function replicaStatuses(
   return observation.instances.map((instance) => {
     const member = observation.members.find((m) => m.name === instance.name);
     const healthy = member !== undefined && memberHealthy(observation, member);
+    const zoneDown = observation.downZones.includes(instance.zone);
     const state: ReplicaStatus['state'] =
-      instance.status === 'running' ? (healthy ? 'healthy' : 'unhealthy') : instance.status;
+      instance.status === 'running'
+        ? healthy
+          ? 'healthy'
+          : 'unhealthy'
+        : instance.status === 'stopped' && zoneDown
+          ? 'zone-down'
+          : instance.status;
     const kubernetes = components.get(instance.name);
     return {
       name: instance.name,
@@ -160,11 +177,11 @@ function endpointStatus(observation: Observation): ClusterStatus['endpoint'] {
   };
 }
 
-/** Placement, quorum, endpoint and Kubernetes-component warnings, the most urgent first. */
+/** Placement, quorum, endpoint, drift and Kubernetes-component warnings, the most urgent first. */
 function statusWarnings(
   observation: Observation,
   replicas: readonly ReplicaStatus[],
-  voters: { voters: number; healthy: number },
+  voters: { voters: number; healthy: number; inFlight: boolean },
 ): Warning[] {
   const warnings: Warning[] =
     replicas.length > 0
@@ -183,7 +200,10 @@ function statusWarnings(
       message: `etcd has lost quorum: ${voters.healthy} of ${voters.voters} voters are healthy.`,
     });
   }
-  if (endpointServing(observation) === false) {
+  warnings.push(...driftWarnings(observation, replicas, voters.inFlight));
+  if (!voters.inFlight && observation.address !== undefined && observation.address.holder === undefined) {
+    warnings.unshift(detachedWarning(observation));
+  } else if (observation.address?.holder !== undefined && endpointServing(observation) === false) {
     warnings.unshift({
       code: 'ENDPOINT_NOT_SERVING',
       message: `Nothing serves the endpoint address ${observation.address?.ip ?? ''}: its ${
@@ -199,6 +219,71 @@ function statusWarnings(
         message: `${replica.name}'s Kubernetes components are not all healthy: ${failing.join(', ')}.`,
       });
     }
+  }
+  return warnings;
+}
+
+/** Nothing holds the endpoint address, and no operation is moving it: the API endpoint is down. */
+function detachedWarning(observation: Observation): Warning {
+  const address = observation.address?.ip ?? '';
+  const lb = observation.loadBalancer;
+  return {
+    code: 'ENDPOINT_DETACHED',
+    message:
+      lb !== undefined
+        ? `Nothing serves the endpoint address ${address}: the load balancer no longer holds it (its forwarding rule is gone), and no operation is moving it. Run \`hacp repair\` to give it back to the load balancer.`
+        : `Nothing holds the endpoint address ${address}, and no operation is moving it. Run \`hacp repair\`.`,
+  };
+}
+
+/**
+ * What someone changed outside hacp: stopped instances, zones down, load-balancer targets missing or
+ * without an instance, members whose instance is gone. While an operation is in flight, its own
+ * steps make the target and member ones for a moment: those wait until it is done.
+ */
+function driftWarnings(
+  observation: Observation,
+  replicas: readonly ReplicaStatus[],
+  inFlight: boolean,
+): Warning[] {
+  const warnings: Warning[] = [];
+  const down = new Set(replicas.filter((r) => r.state === 'zone-down').map((r) => r.zone));
+  for (const zone of [...down].sort()) {
+    const names = replicas.filter((r) => r.zone === zone && r.state === 'zone-down').map((r) => r.name);
+    warnings.push({
+      code: 'ZONE_DOWN',
+      message: `Zone ${zone} is down: ${names.join(', ')} stopped with it and come back when it is up again; \`hacp repair\` leaves them alone.`,
+    });
+  }
+  for (const replica of replicas.filter((r) => r.state === 'stopped')) {
+    warnings.push({
+      code: 'REPLICA_STOPPED',
+      message: `${replica.name}'s instance is stopped (not by a zone outage). Run \`hacp repair\` to start it again with its disk and etcd member.`,
+    });
+  }
+  if (inFlight) return warnings;
+  const lb = observation.loadBalancer;
+  if (lb !== undefined) {
+    const targets = new Set(lb.targets.map((target) => target.name));
+    for (const replica of replicas.filter((r) => r.state === 'healthy' && !targets.has(r.name))) {
+      warnings.push({
+        code: 'TARGET_MISSING',
+        message: `${replica.name} is healthy but not a target of the load balancer, so it gets no traffic. Run \`hacp repair\` to add it back.`,
+      });
+    }
+    for (const name of targetsWithoutInstance(observation)) {
+      warnings.push({
+        code: 'TARGET_WITHOUT_INSTANCE',
+        message: `The load balancer targets ${name}, whose instance is gone; every change of the replicas fails on it. Run \`hacp repair\` to take it out.`,
+      });
+    }
+  }
+  const instances = new Set(observation.instances.map((instance) => instance.name));
+  for (const member of observation.members.filter((m) => m.name !== '' && !instances.has(m.name))) {
+    warnings.push({
+      code: 'INSTANCE_MISSING',
+      message: `etcd member ${member.name} has no instance any more (it was deleted outside hacp). Run \`hacp repair\` to remove the member and its target, or \`hacp replace --replica ${member.name}\` to also add a new replica in its zone.`,
+    });
   }
   return warnings;
 }

@@ -27,6 +27,10 @@ export interface Observation {
   address?: Address;
   loadBalancer?: LoadBalancer;
   zones: string[];
+  /** The cluster region's zones the provider reports down. */
+  downZones: string[];
+  /** The provider can start a stopped instance (`instances.start`). */
+  startable: boolean;
 }
 
 /**
@@ -47,6 +51,7 @@ export async function observe(options: {
   const provider = session.provider;
   const requireReach = options.requireReach ?? true;
   const requireMembers = options.requireMembers ?? requireReach;
+  const startable = typeof provider.instances.start === 'function';
   const [instances, zones, address, loadBalancer] = await Promise.all([
     session.instances(signal),
     provider.zones.list({ signal }),
@@ -58,10 +63,14 @@ export async function observe(options: {
   return {
     record,
     instances: [...instances],
+    startable,
     ...read,
     ...(address === undefined ? {} : { address }),
     ...(loadBalancer === undefined ? {} : { loadBalancer }),
     zones: zones.filter((zone) => zone.region === record.region).map((zone) => zone.name),
+    downZones: zones
+      .filter((zone) => zone.region === record.region && zone.status === 'down')
+      .map((zone) => zone.name),
   };
 }
 
@@ -136,6 +145,22 @@ export function endpointServing(observation: Observation): boolean | undefined {
   return observation.loadBalancer?.serving;
 }
 
+/**
+ * Whether the load balancer exists but does not hold the address: outside an operation's move,
+ * someone took the address from it (on GCE, deleted its forwarding rule), and the endpoint is down.
+ */
+export function loadBalancerDetached(observation: Observation): boolean {
+  return observation.loadBalancer !== undefined && observation.address?.holder === undefined;
+}
+
+/** Load-balancer targets whose instance is gone. */
+export function targetsWithoutInstance(observation: Observation): string[] {
+  const names = new Set(observation.instances.map((instance) => instance.name));
+  return (observation.loadBalancer?.targets ?? [])
+    .map((target) => target.name)
+    .filter((name) => !names.has(name));
+}
+
 export function toClusterView(observation: Observation): ClusterView {
   const { record } = observation;
   const members: MemberInfo[] = observation.members.map((member) => ({
@@ -145,6 +170,8 @@ export function toClusterView(observation: Observation): ClusterView {
     started: member.started,
     healthy: memberHealthy(observation, member),
   }));
+  // A stopped instance is started again only where the provider can start one; else it is replaced.
+  const canStart = observation.startable;
   const replicas: ReplicaInfo[] = observation.instances.map((instance) => {
     const member = observation.members.find((m) => m.name === instance.name);
     return {
@@ -153,8 +180,12 @@ export function toClusterView(observation: Observation): ClusterView {
       createdAt: instance.createdAt.toISOString(),
       // A replica is healthy when its instance runs and its member answers; one without a member is not.
       healthy: instance.status === 'running' && member !== undefined && memberHealthy(observation, member),
+      ...(canStart && instance.status === 'stopped' ? { stopped: true } : {}),
     };
   });
+  const targetZones = Object.fromEntries(
+    (observation.loadBalancer?.targets ?? []).map((target) => [target.name, target.zone]),
+  );
   return {
     cluster: record.cluster,
     region: record.region,
@@ -164,8 +195,12 @@ export function toClusterView(observation: Observation): ClusterView {
     members,
     ...(observation.leaderName === undefined ? {} : { leaderName: observation.leaderName }),
     endpoint: endpointState(observation),
-    ...(endpointServing(observation) === false ? { endpointServing: false } : {}),
+    ...(endpointServing(observation) === false || loadBalancerDetached(observation)
+      ? { endpointServing: false }
+      : {}),
     zones: observation.zones,
+    ...(observation.downZones.length > 0 ? { downZones: observation.downZones } : {}),
+    ...(Object.keys(targetZones).length > 0 ? { targetZones } : {}),
     kubernetes: record.kubernetesVersion !== undefined,
   };
 }

@@ -146,8 +146,12 @@ export interface ReplicaStatus {
   name: string;
   zone: string;
   internalIp: string;
-  /** `running` and its etcd member healthy: `healthy`; running but not: `unhealthy`; else the instance's status. */
-  state: 'healthy' | 'unhealthy' | 'provisioning' | 'stopped' | 'terminated' | 'unknown';
+  /**
+   * `running` and its etcd member healthy: `healthy`; running but not: `unhealthy`; stopped in a zone
+   * the provider reports down: `zone-down` (the outage stopped it); else the instance's status
+   * (`stopped`: stopped by hand, which `repair` starts again).
+   */
+  state: 'healthy' | 'unhealthy' | 'provisioning' | 'stopped' | 'zone-down' | 'terminated' | 'unknown';
   /** Its Kubernetes components, asked directly (absent for an etcd-only cluster or a replica not running). */
   kubernetes?: KubernetesComponentsStatus;
 }
@@ -179,7 +183,11 @@ export interface EndpointStatus {
   targets: { replica: string; healthy: boolean }[];
 }
 
-/** `status()`'s result (the issue's shape; `detached` only while an operation is moving the address). */
+/**
+ * `status()`'s result (the issue's shape). The endpoint is `detached` while an operation moves the
+ * address (`operation` is set), or when something outside hacp took it away (the `ENDPOINT_DETACHED`
+ * warning says so).
+ */
 export interface ClusterStatus {
   cluster: string;
   provider: string;

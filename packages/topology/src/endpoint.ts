@@ -325,7 +325,8 @@ export function applyEndpointStep(model: EndpointModel, step: EndpointStep): End
         loadBalancer: { ...loadBalancer, targets: sortedNames([...loadBalancer.targets, step.replica]) },
       };
     }
-    case 'remove-target': {
+    case 'remove-target':
+    case 'drop-target': {
       if (loadBalancer === undefined) throw impossible(name, 'no load balancer exists');
       return {
         ...model,

@@ -260,7 +260,13 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
     }
     case 'endpoint':
       return { ...model, endpoint: applyEndpointStep(model.endpoint, action.step) };
+    case 'start-instance': {
+      const replica = model.replicas.find((r) => r.name === action.replica && r.vm);
+      if (replica === undefined) throw violation(`starting ${action.replica}, which has no VM`);
+      return reelect(setReplica(model, action.replica, { up: true }));
+    }
     case 'delete-firewall':
+    case 'delete-leftovers':
       return model;
     case 'delete-record':
       return { ...model, exists: false };

@@ -11,6 +11,7 @@ import {
   viewOf,
 } from './model.js';
 import { planDown, planRemove, planRepair, planReplace, planReplicate, planToJson, planUp } from './plans.js';
+import { thrown as thrownBy } from './test-support.js';
 import type { Plan, StepAction } from './types.js';
 
 const ZONES = ['europe-west1-b', 'europe-west1-c', 'europe-west1-d', 'us-east1-b'];
@@ -366,6 +367,150 @@ describe('planRepair', () => {
   it('does nothing on a healthy cluster', () => {
     const plan = planRepair(viewOf(cluster({ replicas: 3 })));
     expect(plan.steps).toEqual([]);
+  });
+});
+
+/** The model after someone deleted the replica's instance outside hacp: its member and target stay. */
+function vanish(model: ClusterModel, name: string): ClusterModel {
+  return reelectNothing({
+    ...model,
+    replicas: model.replicas.filter((r) => r.name !== name),
+    endpoint: { ...model.endpoint, replicas: model.endpoint.replicas.filter((r) => r !== name) },
+  });
+}
+
+/** The model after someone took the replica out of the load balancer's targets. */
+function untarget(model: ClusterModel, name: string): ClusterModel {
+  const lb = model.endpoint.loadBalancer;
+  if (lb === undefined) throw new Error('no load balancer');
+  return {
+    ...model,
+    endpoint: { ...model.endpoint, loadBalancer: { ...lb, targets: lb.targets.filter((t) => t !== name) } },
+  };
+}
+
+const reelectNothing = (model: ClusterModel) =>
+  model.leader !== undefined && model.replicas.some((r) => r.name === model.leader && r.vm)
+    ? model
+    : {
+        ...model,
+        leader: model.members.find(
+          (m) => m.name !== '' && model.replicas.some((r) => r.name === m.name && r.vm),
+        )?.name,
+      };
+
+/** The view with the replica's instance stopped (the model's replica down). */
+function stoppedView(model: ClusterModel, name: string) {
+  const view = viewOf(failReplica(model, name));
+  return { ...view, replicas: view.replicas.map((r) => (r.name === name ? { ...r, stopped: true } : r)) };
+}
+
+describe('drift: changes made outside hacp', () => {
+  it('repair starts an instance stopped by hand, keeping its disk and member: no replica is replaced', () => {
+    const model = cluster({ replicas: 3 });
+    const view = stoppedView(model, 'kubernetes-master-a01');
+    const plan = planRepair(view);
+    expect(kinds(plan)).toEqual([
+      'start-instance:kubernetes-master-a01',
+      'wait-healthy:kubernetes-master-a01',
+    ]);
+    expect(plan.steps[0]?.action).toEqual({
+      kind: 'start-instance',
+      replica: 'kubernetes-master-a01',
+      zone: 'europe-west1-c',
+    });
+    execute(failReplica(model, 'kubernetes-master-a01'), plan);
+  });
+
+  it('repair leaves the replicas of a zone the provider reports down, with a warning, and starts nothing there', () => {
+    const model = cluster({ replicas: 3 });
+    const view = { ...stoppedView(model, 'kubernetes-master-a01'), downZones: ['europe-west1-c'] };
+    const plan = planRepair(view);
+    expect(plan.steps).toEqual([]);
+    expect(plan.warnings.find((w) => w.code === 'REPAIR_DEFERRED')?.message).toMatch(
+      /kubernetes-master-a01 is stopped because zone europe-west1-c is down/,
+    );
+  });
+
+  it('replicate refuses a zone the provider reports down', () => {
+    const view = { ...viewOf(cluster({ replicas: 1 })), downZones: ['europe-west1-c'] };
+    const error = thrownBy(() => planReplicate(view, { zone: 'europe-west1-c' }));
+    expect(error.code).toBe('UNAVAILABLE');
+    expect(error.actions.join(' ')).toMatch(/another zone/);
+  });
+
+  it('repair adds back a healthy replica the load balancer does not target, and changes nothing else', () => {
+    const model = untarget(cluster({ replicas: 3 }), 'kubernetes-master-b02');
+    const plan = planRepair(viewOf(model));
+    expect(kinds(plan)).toEqual(['add-target:kubernetes-master-b02']);
+    execute(model, plan);
+  });
+
+  it('repair takes out the target and the member of an instance deleted by hand, through a remaining member', () => {
+    const model = vanish(cluster({ replicas: 3 }), 'kubernetes-master-a01');
+    const view = viewOf(model);
+    expect(view.endpoint).toMatchObject({ targets: expect.arrayContaining(['kubernetes-master-a01']) });
+    const plan = planRepair(view);
+    expect(kinds(plan)).toEqual(['drop-target:kubernetes-master-a01', 'remove-member:kubernetes-master-a01']);
+    const after = execute(model, plan);
+    expect(after.members.map((m) => m.name)).not.toContain('kubernetes-master-a01');
+  });
+
+  it('repair defers the member of a vanished instance when removing it would need the quorum it lacks', () => {
+    const model = vanish(cluster({ replicas: 2 }), 'kubernetes-master-a01');
+    const plan = planRepair(viewOf(model));
+    // The target still goes (the load balancer keeps the other one); the member cannot.
+    expect(kinds(plan)).toEqual(['drop-target:kubernetes-master-a01']);
+    expect(plan.warnings.map((w) => w.code)).toContain('REPAIR_DEFERRED');
+  });
+
+  it('replicate, remove and replace refuse while a target has no instance, naming repair', () => {
+    const view = viewOf(vanish(cluster({ replicas: 3 }), 'kubernetes-master-a01'));
+    const healthyOnly = {
+      ...view,
+      members: view.members.filter((m) => m.name !== 'kubernetes-master-a01'),
+    };
+    for (const run of [
+      () => planReplicate(healthyOnly, { zone: 'europe-west1-c' }),
+      () => planRemove(healthyOnly, { name: 'kubernetes-master-b02' }),
+      () => planReplace(healthyOnly, { name: 'kubernetes-master-b02' }),
+    ]) {
+      const error = thrownBy(run);
+      expect(error.code).toBe('CONFLICT');
+      expect(error.message).toMatch(/kubernetes-master-a01, whose instance is gone/);
+      expect(error.actions.join(' ')).toMatch(/hacp repair/);
+    }
+  });
+
+  it('replace of a replica whose instance is gone drops its target and member, then adds one in its zone', () => {
+    const model = vanish(cluster({ replicas: 3 }), 'kubernetes-master-a01');
+    const view = {
+      ...viewOf(model),
+      targetZones: { 'kubernetes-master-a01': 'europe-west1-c' },
+    };
+    const plan = planReplace(view, { name: 'kubernetes-master-a01', randomHex: hexes('e05') });
+    const ids = kinds(plan);
+    expect(ids.slice(0, 4)).toEqual([
+      'drop-target:kubernetes-master-a01',
+      'preflight:kubernetes-master-a01',
+      'snapshot',
+      'remove-member:kubernetes-master-a01',
+    ]);
+    expect(ids).toContain('create-instance:kubernetes-master-e05');
+    expect(plan.steps.find((s) => s.action.kind === 'create-instance')?.action).toMatchObject({
+      zone: 'europe-west1-c',
+    });
+    execute(model, plan);
+  });
+
+  it('replace of a vanished replica whose member cannot go refuses with QUORUM_AT_RISK', () => {
+    const view = viewOf(vanish(cluster({ replicas: 2 }), 'kubernetes-master-a01'));
+    expect(thrownBy(() => planReplace(view, { name: 'kubernetes-master-a01' })).code).toBe('QUORUM_AT_RISK');
+  });
+
+  it('down deletes what is left of the cluster beyond what the record lists, before the record', () => {
+    const plan = planDown(viewOf(cluster({ replicas: 2 })));
+    expect(kinds(plan).slice(-2)).toEqual(['delete-leftovers', 'delete-record']);
   });
 });
 

@@ -87,6 +87,8 @@ function endpointTitle(step: EndpointStep): string {
       return `Add ${step.replica} to the load balancer once it is ready`;
     case 'remove-target':
       return `Take ${step.replica} out of the load balancer and let its connections drain`;
+    case 'drop-target':
+      return `Take ${step.replica}, whose instance is gone, out of the load balancer`;
     case 'move-address-to-replica':
       return `Move the endpoint address from the load balancer back to ${step.replica}`;
     case 'delete-load-balancer':
@@ -154,6 +156,44 @@ function replicaHealth(view: ClusterView): Record<string, boolean> {
 
 function endpointReplicas(state: EndpointState): readonly string[] {
   return state.mode === 'attached' ? [state.replica] : state.targets;
+}
+
+/** Load-balancer targets whose instance is gone (someone deleted it outside hacp). */
+function staleTargets(view: ClusterView): string[] {
+  if (view.endpoint.mode !== 'load-balanced') return [];
+  return view.endpoint.targets.filter((target) => !view.replicas.some((replica) => replica.name === target));
+}
+
+/**
+ * Refuses a change of the replica set while the load balancer targets an instance that is gone:
+ * every target change would fail on it half-way (the provider cannot target a missing instance).
+ */
+function assertNoStaleTargets(view: ClusterView): void {
+  const stale = staleTargets(view);
+  if (stale.length === 0) return;
+  throw new HacpError({
+    code: ErrorCode.CONFLICT,
+    message: `The load balancer still targets ${stale.join(', ')}, whose instance is gone (deleted outside hacp); changing the replicas now would fail half-way.`,
+    actions: [
+      'Run `hacp repair` first: it takes the target out (and removes the etcd member of that instance).',
+    ],
+    details: { targets: stale },
+    retryable: false,
+  });
+}
+
+/** The view without these load-balancer targets. */
+function withoutTargets(view: ClusterView, names: readonly string[]): ClusterView {
+  if (view.endpoint.mode !== 'load-balanced' || names.length === 0) return view;
+  return {
+    ...view,
+    endpoint: { mode: 'load-balanced', targets: view.endpoint.targets.filter((t) => !names.includes(t)) },
+  };
+}
+
+/** Whether the provider reports the zone down. */
+function zoneDown(view: ClusterView, zone: string): boolean {
+  return view.downZones?.includes(zone) ?? false;
 }
 
 /** What `planUp` takes. */
@@ -237,13 +277,27 @@ export interface PlanReplicateOptions extends NamingOptions {
  * replica becomes a target once ready. `onFailure` removes the learner and deletes the instance.
  *
  * @throws HacpError LEARNER_PRESENT, QUORUM_AT_RISK (preflight); ZONE_INVALID, ZONE_NOT_IN_REGION,
- *   MULTIZONE_REQUIRED (zone); INVALID_ARGUMENT or ALREADY_EXISTS for a bad or taken name.
+ *   MULTIZONE_REQUIRED (zone); INVALID_ARGUMENT or ALREADY_EXISTS for a bad or taken name; CONFLICT
+ *   while the load balancer targets an instance that is gone (`hacp repair` first).
  */
 export function planReplicate(view: ClusterView, options: PlanReplicateOptions = {}): Plan {
   fail(canAddMember(view.members));
+  assertNoStaleTargets(view);
   const allowed = view.multizone ? zonesInRegion(view.zones, view.region) : [view.firstZone];
   const zone = options.zone ?? suggestZone(view.replicas, allowed.length > 0 ? allowed : [view.firstZone]);
   assertReplicaZone({ zone, region: view.region, multizone: view.multizone, firstZone: view.firstZone });
+  if (zoneDown(view, zone)) {
+    throw new HacpError({
+      code: ErrorCode.UNAVAILABLE,
+      message: `Zone ${zone} is down (the provider says so): a replica cannot be created there now.`,
+      actions: [
+        'Pick another zone with --zone.',
+        `Or wait until ${zone} is back up, then run the command again.`,
+      ],
+      details: { zone },
+      retryable: true,
+    });
+  }
   const existing = view.replicas.map((replica) => replica.name);
   const name =
     options.name ?? newReplicaName({ cluster: view.cluster, existing, randomHex: options.randomHex });
@@ -419,9 +473,11 @@ function assertNotLast(view: ClusterView, victim: ReplicaInfo): void {
  * its identity lease; going 2→1 gives the address back to the last replica and deletes the load
  * balancer. Ending at two replicas is allowed and warned about.
  *
- * @throws HacpError REPLICA_NOT_FOUND, LAST_REPLICA, QUORUM_AT_RISK.
+ * @throws HacpError REPLICA_NOT_FOUND, LAST_REPLICA, QUORUM_AT_RISK; CONFLICT while the load
+ *   balancer targets an instance that is gone (`hacp repair` first).
  */
 export function planRemove(view: ClusterView, options: PlanRemoveOptions = {}): Plan {
+  assertNoStaleTargets(view);
   const victim = chooseReplicaToRemove({
     replicas: view.replicas,
     zone: options.zone,
@@ -474,10 +530,18 @@ export interface PlanReplaceOptions extends NamingOptions {
  * instead: the instance is recreated under the same name on the surviving disk and the member keeps
  * its id and data (etcd's member migration), so nothing is streamed.
  *
+ * A replica whose instance is gone (deleted outside hacp) while its member is still listed, or the
+ * load balancer still targets it, is replaced too: its target is dropped and its member removed
+ * (through a remaining member, while quorum allows), then a new replica is added in its zone (the
+ * zone the load balancer named it in; else the allowed zone with the fewest replicas).
+ *
  * @throws HacpError REPLICA_NOT_FOUND, LAST_REPLICA (a single replica cannot be replaced without
- *   downtime: restore it instead), QUORUM_AT_RISK, LEARNER_PRESENT.
+ *   downtime: restore it instead), QUORUM_AT_RISK, LEARNER_PRESENT; CONFLICT while the load balancer
+ *   targets another instance that is gone (`hacp repair` first).
  */
 export function planReplace(view: ClusterView, options: PlanReplaceOptions): Plan {
+  if (isVanished(view, options.name)) return planVanishedReplace(view, options);
+  assertNoStaleTargets(view);
   const victim = chooseReplicaToRemove({
     replicas: view.replicas,
     name: options.name,
@@ -491,11 +555,18 @@ export function planReplace(view: ClusterView, options: PlanReplaceOptions): Pla
   const list = new StepList();
   const parts = removalParts(view, victim, list);
   const after = viewAfterRemoval(view, parts);
-  const add = planReplicate(after, {
-    zone: victim.zone,
-    name: options.newName,
-    randomHex: options.randomHex,
-  });
+  return removeThenAdd(view, list, after, victim.zone, options);
+}
+
+/** A replace's plan: the removal steps in `list`, then a replica added in `zone` to the view after them. */
+function removeThenAdd(
+  view: ClusterView,
+  list: StepList,
+  after: ClusterView,
+  zone: string,
+  options: PlanReplaceOptions,
+): Plan {
+  const add = planReplicate(after, { zone, name: options.newName, randomHex: options.randomHex });
   for (const step of add.steps) list.add(step.action, step.title, step.preconditions);
   return {
     operation: 'replace',
@@ -505,6 +576,66 @@ export function planReplace(view: ClusterView, options: PlanReplaceOptions): Pla
     warnings: add.warnings,
     expected: add.expected,
   };
+}
+
+/** A name that has an etcd member or a load-balancer target but no instance any more. */
+function isVanished(view: ClusterView, name: string): boolean {
+  if (view.replicas.some((replica) => replica.name === name)) return false;
+  return view.members.some((member) => member.name === name) || staleTargets(view).includes(name);
+}
+
+/**
+ * The steps that take away what is left of a replica whose instance is gone: its target (nothing to
+ * drain) and its member, removed through a remaining healthy voter while quorum allows.
+ * @throws HacpError QUORUM_AT_RISK when its member cannot go safely now.
+ */
+function vanishedParts(view: ClusterView, name: string, list: StepList): ClusterView {
+  const member = view.members.find((m) => m.name === name);
+  if (member !== undefined) {
+    fail(canRemoveMember(view.members, member.id));
+    if (throughMember(view, { exclude: name }) === undefined) throw noHealthyMember(view);
+  }
+  // The target first: dropping a target whose instance is gone is safe whatever etcd says.
+  if (staleTargets(view).includes(name)) list.endpoint({ action: 'drop-target', replica: name });
+  if (member !== undefined) {
+    list
+      .add(
+        {
+          kind: 'preflight',
+          checks: ['the remaining healthy voters keep quorum', 'no operation in flight'],
+          change: 'remove',
+          replica: name,
+        },
+        `Check that removing ${name}'s member keeps quorum`,
+      )
+      .add({ kind: 'snapshot' }, 'Take an etcd snapshot')
+      .add(
+        { kind: 'remove-member', replica: name, memberId: member.id },
+        `Remove ${name}'s etcd member, whose instance is gone`,
+        ['another voter is healthy'],
+      );
+  }
+  if (view.kubernetes === true) {
+    list.add({ kind: 'delete-identity-lease', replica: name }, `Delete ${name}'s apiserver identity lease`);
+  }
+  const leaderName = view.leaderName === name ? undefined : view.leaderName;
+  const { leaderName: _leader, ...rest } = withoutTargets(view, [name]);
+  return {
+    ...rest,
+    members: view.members.filter((m) => m.name !== name),
+    ...(leaderName === undefined ? {} : { leaderName }),
+  };
+}
+
+/** Replace a replica whose instance is gone: what is left of it goes, then a new one in its zone. */
+function planVanishedReplace(view: ClusterView, options: PlanReplaceOptions): Plan {
+  const list = new StepList();
+  const after = vanishedParts(view, options.name, list);
+  const allowed = view.multizone ? zonesInRegion(view.zones, view.region) : [view.firstZone];
+  const zone =
+    view.targetZones?.[options.name] ??
+    suggestZone(after.replicas, allowed.length > 0 ? allowed : [view.firstZone]);
+  return removeThenAdd(view, list, after, zone, options);
 }
 
 /** The most replicas a cluster has: etcd's recommended largest cluster. */
@@ -603,18 +734,62 @@ function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
 }
 
 /**
- * The plan that repairs what it finds, one fix at a time and each only while quorum allows: a
- * stuck learner is removed; a member without a replica (orphan) is removed; a replica without a
- * member is deleted; an unhealthy replica is replaced in its zone. Fixes that would not be safe are
- * left out with a warning; running repair again after the next recovery continues.
+ * The plan that repairs what it finds, one fix at a time, each the least change that fixes it and
+ * only while quorum allows:
+ * - a load-balancer target whose instance is gone is taken out (nothing to drain);
+ * - an endpoint whose holder does not serve (a dead HAProxy; a load balancer whose GCE forwarding
+ *   rule is gone) serves again where it is;
+ * - an instance stopped by hand is started again with its disk (a zone the provider reports down
+ *   is left alone: its replicas come back with the zone);
+ * - a stuck learner is removed; a member without a replica (its instance gone) is removed; a
+ *   replica without a member is deleted; an unhealthy replica is replaced in its zone;
+ * - a healthy replica missing from the load balancer's targets is added back.
+ * Fixes that would not be safe are left out with a warning; running repair again after the next
+ * recovery continues.
  */
 export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan {
   const list = new StepList();
   const warnings: Warning[] = [];
   let current: ClusterView = view;
   const note = (message: string) => warnings.push({ code: 'REPAIR_DEFERRED', message });
-  // The endpoint first: nothing reaches the cluster while its holder does not serve.
+
+  // Targets whose instance is gone first: every later target change would fail on them.
+  const stale = staleTargets(current);
+  const kept = endpointReplicas(current.endpoint).filter((target) => !stale.includes(target));
+  if (stale.length > 0 && kept.length === 0) {
+    note(`Every load-balancer target (${stale.join(', ')}) has lost its instance: restore from a snapshot.`);
+  } else {
+    for (const target of stale) list.endpoint({ action: 'drop-target', replica: target });
+    current = withoutTargets(current, stale);
+  }
+  // The endpoint next: nothing reaches the cluster while its holder does not serve.
   if (view.endpointServing === false) list.endpoint({ action: 'restore-endpoint' });
+
+  // Instances stopped by hand come back with their disk and member: the least change.
+  const started = new Set<string>();
+  for (const replica of current.replicas.filter((r) => r.stopped === true)) {
+    if (zoneDown(current, replica.zone)) {
+      note(`${replica.name} is stopped because zone ${replica.zone} is down; it comes back with the zone.`);
+      continue;
+    }
+    if (!current.members.some((m) => m.name === replica.name)) continue;
+    list
+      .add(
+        { kind: 'start-instance', replica: replica.name, zone: replica.zone },
+        `Start ${replica.name} again, with its disk and etcd member`,
+      )
+      .add({ kind: 'wait-healthy', replica: replica.name }, `Wait until ${replica.name} is healthy`);
+    started.add(replica.name);
+  }
+  if (started.size > 0) {
+    current = {
+      ...current,
+      replicas: current.replicas.map((r) =>
+        started.has(r.name) ? { ...r, stopped: false, healthy: true } : r,
+      ),
+      members: current.members.map((m) => (started.has(m.name) ? { ...m, started: true, healthy: true } : m)),
+    };
+  }
 
   for (const learner of current.members.filter((m) => m.learner)) {
     const through = throughMember(current);
@@ -669,6 +844,13 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
 
   const health = replicaHealth(current);
   for (const replica of current.replicas.filter((r) => !health[r.name])) {
+    if (zoneDown(current, replica.zone)) {
+      if (replica.stopped !== true)
+        note(
+          `${replica.name} is unhealthy in zone ${replica.zone}, which is down: it is left until the zone is back.`,
+        );
+      continue;
+    }
     if (current.replicas.length <= 1) {
       note(`${replica.name} is the only replica and unhealthy: restore it from a snapshot.`);
       break;
@@ -705,6 +887,29 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
     }
   }
 
+  // Healthy voters the load balancer does not target get no traffic: add them back.
+  if (current.endpoint.mode === 'load-balanced') {
+    const targets = current.endpoint.targets;
+    const healthNow = replicaHealth(current);
+    const missing = current.replicas.filter(
+      (r) =>
+        !targets.includes(r.name) &&
+        healthNow[r.name] === true &&
+        current.members.some((m) => m.name === r.name && !m.learner),
+    );
+    for (const replica of missing)
+      list.endpoint({ action: 'add-target', replica: replica.name, whenReady: true });
+    if (missing.length > 0) {
+      current = {
+        ...current,
+        endpoint: {
+          mode: 'load-balanced',
+          targets: [...targets, ...missing.map((r) => r.name)].sort((a, b) => a.localeCompare(b)),
+        },
+      };
+    }
+  }
+
   return {
     operation: 'repair',
     cluster: view.cluster,
@@ -720,8 +925,8 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
 
 /**
  * The plan that deletes the cluster: a last snapshot when a healthy member can take one, the load
- * balancer, the address (released only here), every replica with its disk, the firewall rules and
- * the record.
+ * balancer, the address (released only here), every replica with its disk, the firewall rules, what
+ * is left with the cluster's label or names (the disk of an instance deleted by hand), and the record.
  */
 export function planDown(view: ClusterView): Plan {
   const list = new StepList();
@@ -742,6 +947,10 @@ export function planDown(view: ClusterView): Plan {
     .add(
       { kind: 'delete-firewall', names: firewallRules(view.cluster).map((rule) => rule.name) },
       'Delete the firewall rules',
+    )
+    .add(
+      { kind: 'delete-leftovers' },
+      'Delete what is left of the cluster: resources with its label or its names that the record does not list',
     )
     .add({ kind: 'delete-record' }, 'Delete the cluster record');
   return {

@@ -13,6 +13,11 @@ export interface ReplicaInfo {
   createdAt: string;
   /** Its etcd member and kube-apiserver answer (the provider's health check and etcd's). */
   healthy: boolean;
+  /**
+   * Its instance is stopped (kept with its disk: starting it brings its member back). With
+   * `ClusterView.downZones` naming its zone, the zone's outage stopped it; otherwise someone did.
+   */
+  stopped?: boolean;
 }
 
 /** An etcd member as the Cluster API lists it, with its health. */
@@ -75,6 +80,8 @@ export type EndpointStep =
   | { action: 'add-target'; replica: string; whenReady: true }
   /** Remove a target and let its connections drain. */
   | { action: 'remove-target'; replica: string; drain: true }
+  /** Take out a target whose instance is gone (nothing to drain), so that target changes work again. */
+  | { action: 'drop-target'; replica: string }
   /** Move the address from the load balancer back to the replica's VM. */
   | { action: 'move-address-to-replica'; replica: string }
   /** Delete the load balancer; it no longer holds the address. */
@@ -109,6 +116,11 @@ export type StepAction =
   | { kind: 'issue-certs'; replica: string }
   /** Add the replica's member as a learner (the plan holds a healthy voter to take it). */
   | { kind: 'add-learner'; replica: string }
+  /**
+   * Start a stopped instance again, with its disk: its member comes back with its data and its id
+   * (repair's least change for an instance stopped by hand; never in a zone that is down).
+   */
+  | { kind: 'start-instance'; replica: string; zone: string }
   /** Create the instance; etcd starts `new` (the first) or `existing` (a joiner). */
   | { kind: 'create-instance'; replica: string; zone: string; etcdState: 'new' | 'existing' }
   | { kind: 'wait-healthy'; replica: string }
@@ -130,6 +142,12 @@ export type StepAction =
   | { kind: 'endpoint'; step: EndpointStep }
   /** The rules to delete, by name (absent in an older journal: the record's, else `firewallRules(cluster)`'s). */
   | { kind: 'delete-firewall'; names?: readonly string[] }
+  /**
+   * Delete what is left of the cluster beyond what the record names: resources carrying its label
+   * or named as its own (the disk and internal address of an instance deleted by hand), where the
+   * provider can (`deleteLeftovers`).
+   */
+  | { kind: 'delete-leftovers' }
   | { kind: 'delete-record' };
 
 /** What a step does, by name. */
@@ -183,6 +201,13 @@ export interface ClusterView {
   endpointServing?: boolean;
   /** Zones the provider offers. */
   zones: readonly string[];
+  /** Zones the provider reports down: nothing is started or created there. */
+  downZones?: readonly string[];
+  /**
+   * The zone of each load-balancer target, by name, as the load balancer names them: where a
+   * replica whose instance is gone was (so that `replace` adds its successor in that zone).
+   */
+  targetZones?: Readonly<Record<string, string>>;
   /** The replicas run the Kubernetes components (not an etcd-only cluster). */
   kubernetes?: boolean;
 }

@@ -6,12 +6,14 @@
 import { ErrorCode, HacpError, isHacpError, waitUntil } from '@hacp/core';
 import type { MemoryProvider } from '@hacp/provider-conformance';
 import { afterEach, describe, expect, it } from 'vitest';
-import { journalKey, lockName } from '../record.js';
+import { lockName } from '../record.js';
 import { grow } from './scenarios.test-support.js';
 import {
   CLUSTER,
   convergenceProblems,
   createWorld,
+  failure,
+  providerState,
   UNIT_TIMEOUTS,
   type World,
 } from './world.test-support.js';
@@ -21,24 +23,6 @@ afterEach(async () => {
   await world?.dispose();
   world = undefined;
 });
-
-const failure = (promise: Promise<unknown>) =>
-  promise.then(
-    () => {
-      throw new Error('expected the operation to fail');
-    },
-    (error: unknown) => error,
-  );
-
-/** What the provider holds, to compare before and after a refusal. */
-async function providerState(target: World) {
-  const instances = await target.provider.instances.list({ cluster: CLUSTER });
-  return {
-    instances: instances.map((instance) => `${instance.name}:${instance.status}`).sort(),
-    members: (await target.etcd.snapshotMembers()).map((member) => `${member.name}:${member.learner}`).sort(),
-    journal: await target.provider.state.get(journalKey(CLUSTER)),
-  };
-}
 
 describe('one session per operation', () => {
   it('replicate 1→2 connects to etcd and lists instances a bounded number of times, and writes the journal at commit points only', async () => {

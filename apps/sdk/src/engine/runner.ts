@@ -433,10 +433,19 @@ function resumable(error: unknown, journal: Journal): HacpError {
 
 function rolledBack(journal: Journal, failure: Journal['failure'], cause?: unknown): HacpError {
   const base = isHacpError(cause) ? cause : undefined;
+  // A replace that removed the old replica first: only its add was undone, and the old one is gone.
+  const removed = journal.plan.steps.find(
+    (step) => step.action.kind === 'remove-member' && journal.done.includes(step.id),
+  );
+  const created = journal.plan.steps.find((step) => step.action.kind === 'create-instance')?.action;
+  const again =
+    journal.operation === 'replace' && removed !== undefined && created?.kind === 'create-instance'
+      ? `The old replica is gone already: add its successor with \`hacp replicate --zone ${created.zone}\` once the cause is fixed.`
+      : 'Check `hacp status`, fix the cause and run the command again.';
   return new HacpError({
     code: (failure?.code as ErrorCode | undefined) ?? ErrorCode.INTERNAL,
     message: `${journal.operation} failed: ${failure?.message ?? 'unknown error'} The new replica's member and instance were removed again.`,
-    actions: [...(base?.actions ?? []), 'Check `hacp status`, fix the cause and run the command again.'],
+    actions: [...(base?.actions ?? []), again],
     details: { ...(base?.details ?? {}), operationId: journal.id, rolledBack: true },
     cause,
   });

@@ -21,6 +21,18 @@ export interface Scenario {
   /** Takes a converged world back to `before` replicas, for the next case. */
   undo(controlPlane: ControlPlane, world: World): Promise<unknown>;
   /**
+   * What an operator runs after a rolled-back run, as its error's actions say (default `run` again):
+   * a replace that removed the old replica first undoes only its add.
+   */
+  rerun?(controlPlane: ControlPlane, world: World): Promise<unknown>;
+  /** The instances there are when it runs, where `prepare` changes their number (default `before`). */
+  instancesBefore?: number;
+  /**
+   * The number of steps the operation runs, checked exactly, for one with fewer than four (a repair
+   * of one fault); others are checked to have more than three.
+   */
+  steps?: number;
+  /**
    * What a world at `before` replicas needs before the operation makes sense (a fault to repair),
    * done after `grow` and after each `undo`.
    */
@@ -91,6 +103,63 @@ export const SCENARIOS: Scenario[] = [
     prepare: (world) => wipeReplicaIn(world, 'local-c'),
   },
   {
+    // Drift: an instance stopped outside hacp. Repair starts it again, keeping its disk and member.
+    name: 'repair a stopped replica at 3',
+    before: 3,
+    after: 3,
+    steps: 2,
+    run: (cp, _world, signal) => cp.repair({ signal }),
+    undo: async () => undefined,
+    prepare: async (world) => stopReplicaIn(world, 'local-c'),
+  },
+  {
+    // Drift: a healthy replica taken out of the load balancer outside hacp. Repair adds it back.
+    name: 'repair a missing target at 3',
+    before: 3,
+    after: 3,
+    steps: 1,
+    run: (cp, _world, signal) => cp.repair({ signal }),
+    undo: async () => undefined,
+    prepare: async (world) => untargetReplicaIn(world, 'local-c'),
+  },
+  {
+    // Drift: the load balancer lost its address (GCE: its forwarding rule deleted). Repair retakes it.
+    name: 'repair a detached load balancer at 3',
+    before: 3,
+    after: 3,
+    steps: 1,
+    run: (cp, _world, signal) => cp.repair({ signal }),
+    undo: async () => undefined,
+    prepare: (world) =>
+      world.provider.loadBalancers.releaseAddress(LOAD_BALANCER, { requestId: 'drift-release' }),
+  },
+  {
+    // Drift: an instance deleted outside hacp, its member and target left. Repair removes both.
+    name: 'repair a vanished replica at 3',
+    before: 3,
+    instancesBefore: 2,
+    after: 2,
+    steps: 2,
+    run: (cp, _world, signal) => cp.repair({ signal }),
+    undo: (cp) => cp.replicate({ zone: 'local-c' }),
+    prepare: (world) => vanishReplicaIn(world, 'local-c'),
+  },
+  {
+    // The same, replaced: what is left of it goes, and a new replica comes in its zone.
+    name: 'replace a vanished replica at 3',
+    before: 3,
+    instancesBefore: 2,
+    after: 3,
+    run: (cp, _world, signal) => cp.replace({ name: vanished, signal }),
+    // As the rolled-back error says: replace again while its member is there, else replicate.
+    rerun: async (cp, world) =>
+      (await world.etcd.snapshotMembers()).some((member) => member.name === vanished)
+        ? cp.replace({ name: vanished })
+        : cp.replicate({ zone: 'local-c' }),
+    undo: async () => undefined,
+    prepare: (world) => vanishReplicaIn(world, 'local-c'),
+  },
+  {
     name: 'down',
     before: 3,
     after: 0,
@@ -100,6 +169,38 @@ export const SCENARIOS: Scenario[] = [
     undo: (_cp, world) => grow(world, 3),
   },
 ];
+
+/** The cluster's load balancer in the memory provider. */
+export const LOAD_BALANCER = { name: 'kubernetes-master', region: 'local' };
+
+/** The replica whose instance `vanishReplicaIn` deleted last. */
+let vanished = '';
+
+/** Stops the replica's instance as an operator would, outside hacp. */
+export async function stopReplicaIn(world: World, zone: string): Promise<string> {
+  const name = await replicaIn(world, zone);
+  await world.provider.instances.stop({ name, zone }, { requestId: `drift-stop-${name}` });
+  return name;
+}
+
+/** Takes the replica out of the load balancer's targets, outside hacp. */
+export async function untargetReplicaIn(world: World, zone: string): Promise<string> {
+  const name = await replicaIn(world, zone);
+  const lb = await world.provider.loadBalancers.get(LOAD_BALANCER);
+  const targets = (lb?.targets ?? []).filter((target) => target.name !== name);
+  await world.provider.loadBalancers.setTargets(LOAD_BALANCER, targets, {
+    requestId: `drift-untarget-${name}`,
+  });
+  return name;
+}
+
+/** Deletes the replica's instance outside hacp: its etcd member and its target stay. */
+export async function vanishReplicaIn(world: World, zone: string): Promise<string> {
+  const name = await replicaIn(world, zone);
+  await world.provider.instances.delete({ name, zone }, { requestId: `drift-delete-${name}` });
+  vanished = name;
+  return name;
+}
 
 async function wipeReplicaIn(world: World, zone: string): Promise<void> {
   world.etcd.diskWiped(await replicaIn(world, zone));
@@ -126,5 +227,6 @@ export async function finish(target: World, scenario: Scenario, rolledBack: bool
     if (!isHacpError(error, 'NOT_FOUND')) throw error;
   }
   const instances = await target.provider.instances.list({ cluster: 'kubernetes' });
-  if (instances.length === scenario.before) await scenario.run(target.controlPlane(), target);
+  if (instances.length === (scenario.instancesBefore ?? scenario.before))
+    await ((rolledBack ? scenario.rerun : undefined) ?? scenario.run)(target.controlPlane(), target);
 }

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ProviderV1 } from '@hacp/core';
+import type { HacpError, ProviderV1 } from '@hacp/core';
 import { createMemoryProvider, type MemoryProvider } from '@hacp/provider-conformance';
 import { createControlPlane } from '../control-plane.js';
 import { journalKey } from '../record.js';
@@ -146,4 +146,26 @@ export async function convergenceProblems(world: World, replicas: number): Promi
   }
   if (etcd.openPorts !== 0) problems.push(`${etcd.openPorts} etcd connection(s) left open`);
   return problems;
+}
+
+/** The error an operation fails with; fails the test when it succeeds. */
+export const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error('expected the operation to fail');
+    },
+    (error: unknown) => error as HacpError,
+  );
+
+/** What the provider and etcd hold, to compare before and after a refusal. */
+export async function providerState(target: World) {
+  const instances = await target.provider.instances.list({ cluster: CLUSTER });
+  const lb = await target.provider.loadBalancers.get({ name: `${CLUSTER}-master`, region: 'local' });
+  return {
+    instances: instances.map((instance) => `${instance.name}:${instance.zone}:${instance.status}`).sort(),
+    members: (await target.etcd.snapshotMembers()).map((member) => `${member.name}:${member.learner}`).sort(),
+    targets: (lb?.targets ?? []).map((target) => target.name).sort(),
+    address: await target.provider.addresses.get({ name: `${CLUSTER}-master-ip`, region: 'local' }),
+    journal: await target.provider.state.get(journalKey(CLUSTER)),
+  };
 }

@@ -166,6 +166,28 @@ const removeTarget: Handler<'remove-target'> = async (context, step) => {
 };
 
 /**
+ * A target whose instance is gone goes at once (nothing to drain). Other targets without an instance
+ * go with it: the provider cannot keep a target it cannot find (GCE refuses the pool's update).
+ */
+const dropTarget: Handler<'drop-target'> = async (context, step) => {
+  const { provider, signal } = context;
+  const lb = await provider.loadBalancers.get(loadBalancerRef(context), { signal });
+  if (lb === undefined || !lb.targets.some((target) => target.name === step.replica)) return 'skipped';
+  const instances = new Set((await context.session.instances(signal)).map((instance) => instance.name));
+  if (instances.has(step.replica)) {
+    throw new HacpError({
+      code: ErrorCode.CONFLICT,
+      message: `${step.replica}'s instance exists again, so its target is not dropped.`,
+      actions: ['Run `hacp status`, then `hacp repair` again.'],
+      details: { replica: step.replica },
+    });
+  }
+  const targets = lb.targets.filter((target) => target.name !== step.replica && instances.has(target.name));
+  await provider.loadBalancers.setTargets(loadBalancerRef(context), targets, mutation(context));
+  return 'done';
+};
+
+/**
  * The load balancer lets go of the address, and the replica takes it straight after. Where the
  * provider can free the address alone (GCE: the forwarding rule), the rest of the load balancer
  * goes in the next step, after the replica holds the address.
@@ -202,7 +224,11 @@ const releaseAddress: Handler<'release-address'> = async (context) => {
   return 'done';
 };
 
-/** Makes the endpoint serve again where it is: the address attached again, or the load balancer ensured again. */
+/**
+ * Makes the endpoint serve again where it is: the address attached again, or the load balancer
+ * ensured again (which takes the address back when it lost it: GCE's forwarding rule made again on
+ * the reserved address), with the targets whose instance exists.
+ */
 const restoreEndpoint: Handler<'restore-endpoint'> = async (context) => {
   const { provider, signal } = context;
   const [address, lb] = await Promise.all([
@@ -215,10 +241,12 @@ const restoreEndpoint: Handler<'restore-endpoint'> = async (context) => {
     await provider.addresses.attach(addressRef(context), holder.instance, mutation(context));
     return 'done';
   }
-  if (lb === undefined || lb.serving !== false) return 'skipped';
+  if (lb === undefined) return 'skipped';
+  if (holder?.kind === 'load-balancer' && lb.serving !== false) return 'skipped';
+  const instances = new Set((await context.session.instances(signal)).map((instance) => instance.name));
   const spec = await loadBalancerSpec(
     context,
-    lb.targets.map((target) => target.name),
+    lb.targets.map((target) => target.name).filter((name) => instances.has(name)),
   );
   await provider.loadBalancers.ensure(spec, mutation(context));
   return 'done';
@@ -230,6 +258,7 @@ const endpointHandlers: { [A in EndpointStep['action']]: Handler<A> } = {
   'move-address-to-load-balancer': moveAddressToLoadBalancer,
   'add-target': addTarget,
   'remove-target': removeTarget,
+  'drop-target': dropTarget,
   'move-address-to-replica': moveAddressToReplica,
   'delete-load-balancer': deleteLoadBalancer,
   'release-address': releaseAddress,

@@ -131,6 +131,46 @@ async function runningInstance(context: StepContext, replica: string): Promise<I
   return instance;
 }
 
+/**
+ * Starts an instance stopped outside hacp again, with its disk: its etcd member comes back with its
+ * data and id. Refused in a zone the provider reports down (it comes back with the zone).
+ */
+const startInstance: StepHandler<'start-instance'> = async (context, action) => {
+  const { provider, signal } = context;
+  const ref = { name: action.replica, zone: action.zone };
+  const instance = await provider.instances.get(ref, { signal });
+  if (instance === undefined) throw missingInstance(action.replica);
+  if (instance.status === 'running') return 'skipped';
+  const start = provider.instances.start;
+  if (start === undefined) {
+    throw new HacpError({
+      code: ErrorCode.PROVIDER_ERROR,
+      message: `Provider ${provider.name} cannot start a stopped instance, so ${action.replica} cannot be started.`,
+      actions: [
+        `Start it with the cloud's own tools, or replace it: \`hacp replace --replica ${action.replica}\`.`,
+      ],
+      details: { replica: action.replica },
+    });
+  }
+  const zone = (await provider.zones.list({ signal })).find((z) => z.name === action.zone);
+  if (zone?.status === 'down') {
+    throw new HacpError({
+      code: ErrorCode.UNAVAILABLE,
+      message: `Zone ${action.zone} is down, so ${action.replica} is not started: it comes back with the zone.`,
+      actions: [`Wait until ${action.zone} is up again, then run \`hacp resume\`.`],
+      details: { replica: action.replica, zone: action.zone },
+      retryable: true,
+    });
+  }
+  announceWait(context, `${action.replica} to start`);
+  try {
+    await start.call(provider.instances, ref, { requestId: context.requestId(), signal });
+  } finally {
+    context.session.instancesChanged();
+  }
+  return 'done';
+};
+
 const stopKubernetesStep: StepHandler<'stop-kubernetes'> = (context, action) =>
   stopKubernetes(context, { name: action.replica, zone: zoneOf(context, action.replica) });
 
@@ -185,6 +225,7 @@ const deleteIdentityLease: StepHandler<'delete-identity-lease'> = async (context
 export const replicaHandlers = {
   'issue-certs': issueCerts,
   'create-instance': createInstance,
+  'start-instance': startInstance,
   'wait-healthy': waitHealthy,
   'stop-kubernetes': stopKubernetesStep,
   'delete-instance': deleteInstance,

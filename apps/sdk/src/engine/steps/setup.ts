@@ -145,6 +145,18 @@ const deleteFirewall: StepHandler<'delete-firewall'> = async (context, action) =
   return 'done';
 };
 
+/** What is left of the cluster beyond what the record named, where the provider can find it. */
+const deleteLeftovers: StepHandler<'delete-leftovers'> = async (context) => {
+  const { provider } = context;
+  if (provider.deleteLeftovers === undefined) return 'not-applicable';
+  const deleted = await provider.deleteLeftovers(
+    { cluster: context.cluster, region: context.journal.target.region },
+    { requestId: context.requestId(), signal: context.signal },
+  );
+  if (deleted.length > 0) context.logger.info('deleted what was left of the cluster', { deleted });
+  return deleted.length > 0 ? 'done' : 'skipped';
+};
+
 const deleteRecord: StepHandler<'delete-record'> = async (context) => {
   await context.deleteRecord();
   await context.pkiStore.remove();
@@ -159,5 +171,6 @@ export const setupHandlers = {
   'write-record': writeRecord,
   preflight,
   'delete-firewall': deleteFirewall,
+  'delete-leftovers': deleteLeftovers,
   'delete-record': deleteRecord,
 };
