@@ -64,6 +64,7 @@ providerConformance({
     }),
   capabilities: {
     stopStart: true,
+    deleteLeftovers: true,
     zones: ['europe-west1-b', 'europe-west1-c'],
     nodeConfig: replicaNodeConfig,
     timeoutMs: 60_000,

@@ -87,7 +87,12 @@ export function createZoneCatalog(options: {
           .clients()
           .zones.listAsync({ project: session.project }, PAGED_NO_GAX_RETRY)) {
           if (typeof zone.name === 'string' && zone.name.length > 0) {
-            zones.push({ name: zone.name, region: regionOfZone(zone.name) });
+            // GCE's zone status: DOWN while Google takes the zone out (an outage, a turn-down).
+            zones.push({
+              name: zone.name,
+              region: regionOfZone(zone.name),
+              ...(zone.status === 'DOWN' ? { status: 'down' as const } : {}),
+            });
           }
         }
         return zones.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -677,6 +677,9 @@ export function createGceLoadBalancers(
       healthCheck: checkFromResource(check),
       targets,
       targetHealth: await healthOf(ref, targets, signal),
+      // Without its forwarding rule the pool serves nothing (someone deleted the rule, or a move
+      // between the address's holders is half-way): `ensure` makes it again on the address.
+      ...(rule === undefined ? { serving: false } : {}),
     };
   }
 

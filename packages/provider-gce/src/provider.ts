@@ -5,6 +5,7 @@ import {
   invalidArgument,
   type LoadBalancerApi,
   type Logger,
+  type MutationOptions,
   type ProviderBaseSettings,
   type ProviderV1,
   resolveLogger,
@@ -16,6 +17,7 @@ import { type ComputeClientOptions, createComputeSession, type RetrySettings } f
 import { createZoneCatalog, type GceContext, type ReachMode, type ResolvedGceSettings } from './context.js';
 import { createGceFirewalls } from './firewalls.js';
 import { assertInstanceRef, createGceInstances, type GceInstanceApi } from './instances.js';
+import { createGceLeftovers } from './leftovers.js';
 import { createGceLoadBalancers } from './load-balancers.js';
 import { createTunnels, findGcloud, type Tunnels } from './reach.js';
 import {
@@ -111,6 +113,12 @@ export interface GceProvider extends ProviderV1 {
   readonly settings: Readonly<ResolvedGceSettings>;
   readonly instances: GceInstanceApi;
   readonly loadBalancers: Required<LoadBalancerApi>;
+  /**
+   * Deletes what is left of a cluster: instances, data disks and addresses with its label, and the
+   * forwarding rule, target pool, health check, firewall rules and addresses named as kube-up
+   * names the cluster's (`<cluster>-master...`, matched whole). Returns them as `<kind>/<name>`.
+   */
+  deleteLeftovers(cluster: { cluster: string; region: string }, options: MutationOptions): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -283,6 +291,11 @@ export function createGceProvider(settings: GceProviderSettings): GceProvider {
   const addresses = createGceAddresses(context, instances);
   const firewalls = createGceFirewalls(context);
   const loadBalancers = createGceLoadBalancers(context, { instances, addresses, firewalls });
+  const deleteLeftovers = createGceLeftovers(context, {
+    instances,
+    firewalls,
+    deleteLoadBalancer: (ref, options) => loadBalancers.delete(ref, options),
+  });
   let tunnels: Tunnels | undefined;
 
   return {
@@ -306,6 +319,7 @@ export function createGceProvider(settings: GceProviderSettings): GceProvider {
     addresses: addresses.api,
     loadBalancers,
     firewalls: firewalls.api,
+    deleteLeftovers,
 
     async reach(ref, port, options) {
       assertInstanceRef(ref);

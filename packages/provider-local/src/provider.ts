@@ -140,7 +140,15 @@ export function createLocalProvider(settings: LocalProviderSettings = {}): Local
     binaries,
     ownHostnames: context.hostnameSupport !== undefined,
     loopbackAliases: context.loopbackAliases,
-    zones: fixedZones(LOCAL_ZONES),
+    zones: {
+      // A zone `failZone` failed is `down`: its replicas were stopped by the outage, not by hand.
+      async list(options) {
+        const [offered, failed] = await Promise.all([fixedZones(LOCAL_ZONES).list(options), zones.list()]);
+        return offered.map((zone) =>
+          failed.includes(zone.name) ? { ...zone, status: 'down' as const } : zone,
+        );
+      },
+    },
     ...groups,
     failZone: (zone, options) => zones.fail(zone, options),
     restoreZone: (zone, options) => zones.restore(zone, options),

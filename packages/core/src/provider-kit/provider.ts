@@ -10,6 +10,7 @@ import {
   type ProcessInstances,
   type ProcessInstancesSettings,
 } from './instances.js';
+import { createProcessLeftovers } from './leftovers.js';
 import { createProcessLoadBalancers, type ProcessLoadBalancerApi } from './load-balancers.js';
 import type { NetworkAllocations } from './networks.js';
 import { readFilesUnder } from './node-files.js';
@@ -32,6 +33,8 @@ export interface ProcessProviderGroups {
   loadBalancers: ProcessLoadBalancerApi;
   firewalls: ProviderV1['firewalls'];
   reach: ProviderV1['reach'];
+  /** What is left of a cluster: its instances, network places, firewall rules and replica folders. */
+  deleteLeftovers: NonNullable<ProviderV1['deleteLeftovers']>;
 }
 
 /**
@@ -55,6 +58,7 @@ export function createProcessProvider(settings: ProcessProviderSettings): {
     networks,
     endpoints: createEndpointHooks(cloud, runner),
   });
+  const firewalls = createRecordedFirewalls(cloud);
   return {
     instances,
     groups: {
@@ -68,8 +72,9 @@ export function createProcessProvider(settings: ProcessProviderSettings): {
       instances: instances.api,
       addresses: createProcessAddresses(cloud, { runner, networks }),
       loadBalancers: createProcessLoadBalancers(cloud, { runner }),
-      firewalls: createRecordedFirewalls(cloud),
+      firewalls,
       reach: createLoopbackReach(cloud),
+      deleteLeftovers: createProcessLeftovers(cloud, { instances: instances.api, firewalls }),
     },
   };
 }
@@ -91,6 +96,7 @@ export function fixedZones(zones: readonly ZoneInfo[]): ProviderV1['zones'] {
  */
 export const PROCESS_CLOUD_CAPABILITIES = Object.freeze({
   stopStart: true,
+  deleteLeftovers: true,
   failedStartRollsBack: true,
   stopProcesses: true,
   syncFiles: true,
