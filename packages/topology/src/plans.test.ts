@@ -496,6 +496,9 @@ describe('drift: changes made outside hacp', () => {
       'snapshot',
       'remove-member:kubernetes-master-a01',
     ]);
+    // What its instance left (disk, network place) goes with its member, in the zone its target named.
+    expect(ids[4]).toBe('delete-instance:kubernetes-master-a01');
+    expect(plan.steps[4]?.action).toMatchObject({ zone: 'europe-west1-c', keepDisk: false });
     expect(ids).toContain('create-instance:kubernetes-master-e05');
     expect(plan.steps.find((s) => s.action.kind === 'create-instance')?.action).toMatchObject({
       zone: 'europe-west1-c',

@@ -614,6 +614,7 @@ function vanishedParts(view: ClusterView, name: string, list: StepList): Cluster
         `Remove ${name}'s etcd member, whose instance is gone`,
         ['another voter is healthy'],
       );
+    deleteWhatIsLeft(view, name, list);
   }
   if (view.kubernetes === true) {
     list.add({ kind: 'delete-identity-lease', replica: name }, `Delete ${name}'s apiserver identity lease`);
@@ -625,6 +626,19 @@ function vanishedParts(view: ClusterView, name: string, list: StepList): Cluster
     members: view.members.filter((m) => m.name !== name),
     ...(leaderName === undefined ? {} : { leaderName }),
   };
+}
+
+/**
+ * Once the member of a replica whose instance is gone went: what its instance left (the data disk
+ * and network place a delete outside hacp keeps), where the load balancer named its zone.
+ */
+function deleteWhatIsLeft(view: ClusterView, name: string, list: StepList): void {
+  const zone = view.targetZones?.[name];
+  if (zone === undefined) return;
+  list.add(
+    { kind: 'delete-instance', replica: name, zone, keepDisk: false },
+    `Delete what is left of ${name}'s instance (its data disk and network place)`,
+  );
 }
 
 /** Replace a replica whose instance is gone: what is left of it goes, then a new one in its zone. */
@@ -824,6 +838,7 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
       { kind: 'remove-member', replica: orphan.name || `member-${orphan.id}`, memberId: orphan.id },
       `Remove member ${orphan.name || orphan.id}, which has no replica`,
     );
+    if (orphan.name !== '') deleteWhatIsLeft(view, orphan.name, list);
     current = { ...current, members: current.members.filter((m) => m.id !== orphan.id) };
   }
 

@@ -157,7 +157,11 @@ describe('an instance deleted outside hacp', () => {
     await grow(world, 3);
     const name = await vanishReplicaIn(world, 'local-c');
     const plan = await world.controlPlane().plan({ operation: 'repair' });
-    expect(stepIds(plan)).toEqual([`drop-target:${name}`, `remove-member:${name}`]);
+    expect(stepIds(plan)).toEqual([
+      `drop-target:${name}`,
+      `remove-member:${name}`,
+      `delete-instance:${name}`,
+    ]);
     await world.controlPlane().repair();
     expect(await convergenceProblems(world, 2)).toEqual([]);
     const status = await world.controlPlane().status();

@@ -139,7 +139,7 @@ export const SCENARIOS: Scenario[] = [
     before: 3,
     instancesBefore: 2,
     after: 2,
-    steps: 2,
+    steps: 3,
     run: (cp, _world, signal) => cp.repair({ signal }),
     undo: (cp) => cp.replicate({ zone: 'local-c' }),
     prepare: (world) => vanishReplicaIn(world, 'local-c'),

@@ -181,11 +181,14 @@ const deleteInstance: StepHandler<'delete-instance'> = async (context, action) =
   const existing = await provider.instances.get(ref, { signal });
   const allocated = journal.networks[action.replica] !== undefined;
   // A replica this operation allocated a network for (kept in the journal or not: a run cut short)
-  // whose instance was never made: `delete` frees the allocation.
+  // whose instance was never made: `delete` frees the allocation. A replica whose instance was
+  // deleted outside hacp (its member removed by this repair or replace): `delete` frees what the
+  // instance left, its data disk and network place.
   if (
     existing !== undefined ||
     allocated ||
-    (journal.operation !== 'down' && ownsReplica(context, action.replica))
+    (journal.operation !== 'down' && ownsReplica(context, action.replica)) ||
+    (journal.operation !== 'down' && removesMemberOf(context, action.replica))
   ) {
     try {
       await provider.instances.delete(ref, {
@@ -204,6 +207,13 @@ const deleteInstance: StepHandler<'delete-instance'> = async (context, action) =
   }
   return existing === undefined ? 'skipped' : 'done';
 };
+
+/** Whether this operation's plan removes the replica's member (a repair or replace of a vanished one). */
+function removesMemberOf(context: StepContext, replica: string): boolean {
+  return context.journal.plan.steps.some(
+    (step) => step.action.kind === 'remove-member' && step.action.replica === replica,
+  );
+}
 
 async function forgetReplicaCerts(
   context: StepContext,
