@@ -4,7 +4,7 @@ export default class Repair extends OperationCommand<typeof Repair> {
   static override summary = 'Fix stuck learners, orphan members or instances and unhealthy replicas.';
 
   static override description =
-    'Finds etcd members without an instance and instances without a member, learners that never caught up, and unhealthy replicas, and fixes them one at a time while quorum allows. What it cannot fix safely now is reported as a REPAIR_DEFERRED warning; run it again after a recovery.';
+    'Finds etcd members without an instance and instances without a member, learners that never caught up, and unhealthy replicas, and fixes them one at a time while quorum allows. It also undoes what was changed outside hacp, each with the least change: an instance stopped by hand is started again (one in a zone that is down is left for the zone), a load-balancer target whose instance is gone is dropped, a healthy replica missing from the targets is added back, and a load balancer that lost its address (GCE: its forwarding rule deleted) takes it back. What it cannot fix safely now is reported as a REPAIR_DEFERRED warning; run it again after a recovery.';
 
   static override examples = [
     { description: 'Repair the default cluster.', command: '<%= config.bin %> repair' },

@@ -5,7 +5,7 @@ export default class Replace extends OperationCommand<typeof Replace> {
   static override summary = 'Replace a broken replica with a new one in its zone.';
 
   static override description =
-    "Removes the broken replica (also when its instance is unreachable) and adds one in the same zone. Where the broken replica's data disk is intact, its etcd member moves onto the new instance instead (etcd member migration), so no data is streamed.";
+    "Removes the broken replica (also when its instance is unreachable, or was deleted outside hacp while its etcd member is still listed) and adds one in the same zone. Where the broken replica's data disk is intact, its etcd member moves onto the new instance instead (etcd member migration), so no data is streamed.";
 
   static override examples = [
     {
