@@ -25,7 +25,7 @@ type Handler<A extends EndpointStep['action']> = (
 ) => Promise<StepStatus>;
 
 /** The targets' health: one health read where the provider has it, else the whole load balancer. */
-async function targetHealth(context: StepContext) {
+export async function targetHealth(context: StepContext) {
   const { loadBalancers } = context.provider;
   const ref = loadBalancerRef(context);
   if (loadBalancers.health !== undefined) return loadBalancers.health(ref, { signal: context.signal });
@@ -33,7 +33,7 @@ async function targetHealth(context: StepContext) {
 }
 
 /** Waits until the load balancer reports the replica healthy (its health check passes). */
-async function waitTargetHealthy(context: StepContext, replica: string): Promise<void> {
+export async function waitTargetHealthy(context: StepContext, replica: string): Promise<void> {
   const description = `the load balancer's health check to pass for ${replica}`;
   announceWait(context, description);
   await waitUntil({

@@ -4,7 +4,7 @@
  * goes, and its identity lease deleted after.
  */
 import { issueReplicaCerts, withoutReplica, withReplica } from '@hacp/certs';
-import { ErrorCode, HacpError, type Instance } from '@hacp/core';
+import { ErrorCode, HacpError, type Instance, isHacpError } from '@hacp/core';
 import type { StepAction } from '@hacp/topology';
 import {
   deleteReplicaIdentityLeases,
@@ -24,6 +24,7 @@ import {
   type StepHandler,
   zoneOf,
 } from '../context.js';
+import { targetHealth, waitTargetHealthy } from './endpoint.js';
 import { renewStartedLearner, waitMemberHealthy } from './members.js';
 
 const issueCerts: StepHandler<'issue-certs'> = async (context, action) => {
@@ -112,12 +113,26 @@ const waitHealthy: StepHandler<'wait-healthy'> = async (context, action) => {
   announceWait(context, `${action.replica} to be healthy`);
   await waitMemberHealthy(context, action.replica);
   const record = await requireRecord(context);
-  if (record.kubernetesVersion === undefined) return 'done';
-  announceWait(context, `${action.replica}'s kube-apiserver, controller-manager and scheduler to be ready`);
-  const instance = await runningInstance(context, action.replica);
-  await waitKubernetesReady(context, record, instance);
+  if (record.kubernetesVersion !== undefined) {
+    announceWait(context, `${action.replica}'s kube-apiserver, controller-manager and scheduler to be ready`);
+    const instance = await runningInstance(context, action.replica);
+    await waitKubernetesReady(context, record, instance);
+  }
+  await waitListedTargetHealthy(context, action.replica);
   return 'done';
 };
+
+/**
+ * A replica the load balancer already lists (one repair started again) serves again only once the
+ * load balancer's check passes for it: its health checker's interval and thresholds, after the member.
+ */
+async function waitListedTargetHealthy(context: StepContext, replica: string): Promise<void> {
+  const health = await targetHealth(context).catch((error: unknown) => {
+    if (isHacpError(error, ErrorCode.NOT_FOUND)) return undefined;
+    throw error;
+  });
+  if (health?.some((entry) => entry.instance.name === replica)) await waitTargetHealthy(context, replica);
+}
 
 /** The replica's instance, listed again when the session's list does not show it running yet. */
 async function runningInstance(context: StepContext, replica: string): Promise<Instance> {

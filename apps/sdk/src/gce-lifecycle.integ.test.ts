@@ -1,0 +1,195 @@
+/**
+ * The SDK's lifecycle on the GCE provider against the Compute API test server (gce.test-support.ts):
+ * the default mode with the API checked through the endpoint at each step, a replica whose control
+ * plane cannot start, the etcd-only lifecycle and the refusals made before any API call.
+ */
+import { isHacpError } from '@hacp/core';
+import { createGceProvider } from '@hacp/provider-gce';
+import { testKubernetesBinaries } from '@hacp/testkit';
+import { describe, expect, it } from 'vitest';
+import { createControlPlane } from './control-plane.js';
+import {
+  CLUSTER,
+  expectConsistent,
+  mutating,
+  NOTHING,
+  PROJECT,
+  resources,
+  useGceWorlds,
+  ZONES,
+} from './gce.test-support.js';
+import { kubeApi, readyz } from './kubernetes.test-support.js';
+
+const worlds = useGceWorlds();
+
+const kube = await testKubernetesBinaries('latest-1.32');
+
+/** The Kubernetes API through the endpoint address, whatever holds it: the VM's NAT IP or the load balancer. */
+async function expectApiThroughEndpoint(kubeconfig: string | undefined, leases: Set<string>): Promise<void> {
+  expect(kubeconfig).toBeDefined();
+  const api = kubeApi(kubeconfig as string);
+  expect(await readyz(api.config)).toBe('ok');
+  // A write and a read through the endpoint: the lease of this step.
+  const name = `step-${leases.size}`;
+  await api.coordination.createNamespacedLease({
+    namespace: 'default',
+    body: { metadata: { name }, spec: { holderIdentity: 'gce-lifecycle-test' } },
+  });
+  leases.add(name);
+  const listed = await api.coordination.listNamespacedLease({ namespace: 'default' });
+  expect(
+    new Set(listed.items.map((lease) => lease.metadata?.name).filter((n) => n?.startsWith('step-'))),
+  ).toEqual(leases);
+}
+
+describe.skipIf(kube.skip !== undefined)(
+  `the SDK on the GCE provider, default mode (${kube.skip ?? `Kubernetes ${kube.binaries?.version}`})`,
+  () => {
+    it('grows 1→3 across three zones and back to 1, the API answering through the endpoint at each step', async () => {
+      const w = await worlds.create({ kubernetes: true });
+      const leases = new Set<string>();
+      const up = await w.controlPlane.up({
+        zone: ZONES[0],
+        multizone: true,
+        kubernetesVersion: 'latest-1.32',
+      });
+      expect(up.kubernetesVersion).toBe(kube.binaries?.version);
+      await expectConsistent(w, 1);
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      expect(resources(w.server).addresses).toContain(`${CLUSTER}-master-ip`);
+
+      await w.controlPlane.replicate({ zone: ZONES[1] });
+      await expectConsistent(w, 2);
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      await w.controlPlane.replicate({ zone: ZONES[2] });
+      const three = await expectConsistent(w, 3);
+      expect(new Set(three.replicas.map((replica) => replica.zone))).toEqual(new Set(ZONES));
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      // Every replica runs the whole control plane, each static pod started by the kubelet stand-in.
+      for (const replica of three.replicas) {
+        const pods = (w.server.runtime?.podStatus(replica.name, replica.zone) ?? { pods: [] }) as {
+          pods: { name: string; containers: { state: string; ready: boolean }[] }[];
+        };
+        expect(pods.pods.map((pod) => pod.name).sort(), replica.name).toEqual(
+          [
+            'etcd',
+            'hacp-health',
+            'kube-addon-manager',
+            'kube-apiserver',
+            'kube-controller-manager',
+            'kube-scheduler',
+          ].map((name) => expect.stringContaining(name)),
+        );
+        expect(pods.pods.flatMap((pod) => pod.containers.map((c) => c.state))).not.toContain('waiting');
+      }
+
+      await w.controlPlane.remove({ zone: ZONES[2] });
+      await expectConsistent(w, 2);
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      await w.controlPlane.remove({ zone: ZONES[1] });
+      await expectConsistent(w, 1);
+      await expectApiThroughEndpoint(up.kubeconfig, leases);
+      expect(resources(w.server).httpHealthChecks).toEqual([]);
+
+      // Every mutating call carried a GCE request id (a UUID), and the API was called on loopback only.
+      for (const request of mutating(w.server)) {
+        expect(request.requestId, `${request.httpMethod} ${request.path}`).toMatch(
+          /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+        );
+      }
+      expect(w.server.requests.every((request) => (request.remoteAddress ?? '').startsWith('127.'))).toBe(
+        true,
+      );
+      expect(w.server.runtimeErrors).toEqual([]);
+
+      await w.controlPlane.down();
+      expect(resources(w.server)).toEqual({
+        instances: [],
+        disks: [],
+        addresses: [],
+        targetPools: [],
+        forwardingRules: [],
+        httpHealthChecks: [],
+        firewalls: [],
+      });
+    }, 600_000);
+  },
+);
+
+describe('the SDK on the GCE provider, a replica whose control plane cannot start', () => {
+  it('up does not finish while kube-apiserver cannot start (its image cannot be pulled), and says which', async () => {
+    // v1.31.2's images are not on this machine: the kubelet reports ErrImagePull for the three Kubernetes pods.
+    const w = await worlds.create({ kubernetes: true, healthyMs: 20_000 });
+    const error = await w.controlPlane
+      .up({ zone: ZONES[0], multizone: true, kubernetesVersion: 'v1.31.2' })
+      .catch((caught: unknown) => caught);
+    expect(isHacpError(error, 'TIMEOUT')).toBe(true);
+    expect((error as Error).message).toMatch(/kube-apiserver/);
+    // The kubelet saw why: the pod's image could not be pulled.
+    const [replica] = resources(w.server).instances;
+    const pods = w.server.runtime?.podStatus(String(replica), ZONES[0]) as {
+      pods: { name: string; containers: { reason?: string }[] }[];
+    };
+    const apiserver = pods.pods.find((pod) => pod.name.includes('kube-apiserver'));
+    expect(apiserver?.containers[0]?.reason).toBe('ErrImagePull');
+  }, 180_000);
+});
+
+describe('the SDK on the GCE provider (Compute API test server, etcd-only replicas)', () => {
+  it('grows 1→3 and back to 1 keeping the data in etcd', async () => {
+    const w = await worlds.create();
+    await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+    await expectConsistent(w, 1);
+    await w.etcdctl(['put', 'hacp/one', '1']);
+    await w.controlPlane.replicate({ zone: ZONES[1] });
+    await expectConsistent(w, 2);
+    await w.etcdctl(['put', 'hacp/two', '2']);
+    await w.controlPlane.replicate({ zone: ZONES[2] });
+    await expectConsistent(w, 3);
+    expect(resources(w.server).httpHealthChecks).toEqual([`${CLUSTER}-master-hc`]);
+    expect(await w.etcdctl(['get', '--print-value-only', 'hacp/one'])).toBe('1');
+    await w.controlPlane.remove({ zone: ZONES[2] });
+    await w.controlPlane.remove({ zone: ZONES[1] });
+    await expectConsistent(w, 1);
+    expect(await w.etcdctl(['get', '--print-value-only', 'hacp/two'])).toBe('2');
+    await w.controlPlane.down();
+    expect(resources(w.server)).toEqual(NOTHING);
+  }, 300_000);
+
+  it('refuses a zone in another region before any mutating API call', async () => {
+    const w = await worlds.create();
+    await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+    const before = mutating(w.server).length;
+    const stateBefore = JSON.stringify(w.server.state());
+    const error = await w.controlPlane
+      .replicate({ zone: 'us-central1-a' })
+      .catch((caught: unknown) => caught);
+    expect(isHacpError(error, 'ZONE_NOT_IN_REGION')).toBe(true);
+    expect(mutating(w.server).length).toBe(before);
+    expect(JSON.stringify(w.server.state())).toBe(stateBefore);
+  }, 120_000);
+
+  it('says why it cannot reach etcd (no gcloud for the IAP tunnel) instead of calling replicas unhealthy', async () => {
+    const w = await worlds.create();
+    await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+    const throughIap = createGceProvider({
+      project: PROJECT,
+      region: 'europe-west1',
+      apiEndpoint: w.server.url,
+      reach: 'iap',
+      gcloud: '/nonexistent/hacp-test/gcloud',
+    });
+    const operator = createControlPlane({ provider: throughIap, cluster: CLUSTER, dataDir: w.dataDir });
+    try {
+      const error = await operator.status().catch((caught: unknown) => caught);
+      expect(isHacpError(error, 'DEPENDENCY_MISSING')).toBe(true);
+      expect((error as Error).message).toMatch(/cannot reach etcd on any replica/);
+      expect((error as { actions: string[] }).actions.join(' ')).toMatch(/gcloud/);
+    } finally {
+      await operator.close();
+      await throughIap.close();
+    }
+    // The cluster itself is fine.
+    await expectConsistent(w, 1);
+  }, 120_000);
+});
