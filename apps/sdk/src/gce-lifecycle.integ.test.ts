@@ -118,8 +118,9 @@ describe.skipIf(kube.skip !== undefined)(
 
 describe('the SDK on the GCE provider, a replica whose control plane cannot start', () => {
   it('up does not finish while kube-apiserver cannot start (its image cannot be pulled), and says which', async () => {
-    // v1.31.2's images are not on this machine: the kubelet reports ErrImagePull for the three Kubernetes pods.
-    const w = await worlds.create({ kubernetes: true, healthyMs: 20_000 });
+    // v1.31.2's images are not on this machine: the kubelet reports ErrImagePull for the three Kubernetes
+    // pods. The wait is long enough for etcd to come up on a busy machine, so it is kube-apiserver's that ends.
+    const w = await worlds.create({ kubernetes: true, healthyMs: 60_000 });
     const error = await w.controlPlane
       .up({ zone: ZONES[0], multizone: true, kubernetesVersion: 'v1.31.2' })
       .catch((caught: unknown) => caught);
