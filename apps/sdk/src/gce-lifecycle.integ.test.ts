@@ -103,15 +103,7 @@ describe.skipIf(kube.skip !== undefined)(
       expect(w.server.runtimeErrors).toEqual([]);
 
       await w.controlPlane.down();
-      expect(resources(w.server)).toEqual({
-        instances: [],
-        disks: [],
-        addresses: [],
-        targetPools: [],
-        forwardingRules: [],
-        httpHealthChecks: [],
-        firewalls: [],
-      });
+      expect(resources(w.server)).toEqual(NOTHING);
     }, 600_000);
   },
 );
