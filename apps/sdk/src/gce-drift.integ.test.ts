@@ -87,8 +87,9 @@ describe('changes made outside hacp, as gcloud makes them (issue 19)', () => {
     await replicateAndDown(w, 2, ZONES[2]);
   }, 300_000);
 
-  it('`instances delete` of a replica: status warns, repair removes its target and member, replicate and down leave nothing', async () => {
+  it('`instances delete` of a replica: status warns, repair removes its target and member; without its target, the member only, and the next replica of that name starts on an empty data folder', async () => {
     const w = await grown(3);
+    await w.etcdctl(['put', 'hacp/kept', 'yes']);
     const name = await replicaIn(w, ZONES[2]);
     await gcloud(w.server, 'DELETE', `zones/${ZONES[2]}/instances/${name}`);
     const status = await w.controlPlane.status();
@@ -119,11 +120,34 @@ describe('changes made outside hacp, as gcloud makes them (issue 19)', () => {
     await expectConsistent(w, 2);
     expect(resources(w.server).disks).not.toContain(`${name}-pd`);
     expect(resources(w.server).addresses).not.toContain(`${name}-internal`);
-    // The next replica gets the same name again (names come from the replicas and members, which
-    // are as they were before it), so it goes to another zone: the test server's VM runtime keeps
-    // a deleted disk's files and would boot a new disk of that name on the old member's data.
-    await replicateAndDown(w, 2, ZONES[0]);
-  }, 360_000);
+    // The next replica in that zone gets the same name again: names come from the replicas and
+    // members, which are as they were before it.
+    await w.controlPlane.replicate({ zone: ZONES[2] });
+    await expectConsistent(w, 3);
+    expect(await replicaIn(w, ZONES[2])).toBe(name);
+
+    // Now its target first, then its instance, by hand: the load balancer no longer names its zone,
+    // so repair removes the member only, and its data disk stays.
+    await gcloud(w.server, 'POST', `${POOL}/removeInstance`, {
+      instances: [{ instance: `projects/${PROJECT}/zones/${ZONES[2]}/instances/${name}` }],
+    });
+    await gcloud(w.server, 'DELETE', `zones/${ZONES[2]}/instances/${name}`);
+    expect(codesOf((await w.controlPlane.status()).warnings)).toContain('INSTANCE_MISSING');
+    const memberOnly = stepIdsOf(await w.controlPlane.plan({ operation: 'repair' }));
+    expect(memberOnly).toContain(`remove-member:${name}`);
+    expect(memberOnly).not.toContain(`delete-instance:${name}`);
+    await w.controlPlane.repair();
+    expect(resources(w.server).disks).toContain(`${name}-pd`);
+    // The next replica there has that name and that disk, with the removed member's etcd data on
+    // it: its startup script moves that aside (the instance id on the disk is another's), and the
+    // new member starts empty and catches up.
+    await w.controlPlane.replicate({ zone: ZONES[2] });
+    expect(w.server.runtime?.serialOutput(name, ZONES[2])).toMatch(/written by instance \d+, not this one/);
+    await expectConsistent(w, 3);
+    expect(await w.etcdctl(['get', '--print-value-only', 'hacp/kept'])).toBe('yes');
+    await w.controlPlane.down();
+    expect(resources(w.server)).toEqual(NOTHING);
+  }, 480_000);
 
   it('`instances delete` of a replica, then `replace --replica` it: a new replica in its zone', async () => {
     const w = await grown(3);

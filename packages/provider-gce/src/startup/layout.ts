@@ -54,5 +54,11 @@ export const BIN_DIR = '/home/kubernetes/bin';
 /** Where kubernetes release binaries are downloaded from (kube-up's configure.sh). */
 export const RELEASE_URL = 'https://dl.k8s.io/release';
 
+/**
+ * The file on the data disk naming the instance that wrote it (GCE's instance id): a disk another
+ * instance wrote has what it left moved aside at boot (startup-script.ts, step 1b).
+ */
+export const DISK_OWNER_FILE = '.hacp-instance-id';
+
 /** The GCE metadata server's folder of this instance's custom metadata. */
 export const METADATA_URL = 'http://metadata.google.internal/computeMetadata/v1/instance/attributes';

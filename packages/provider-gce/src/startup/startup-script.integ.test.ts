@@ -52,6 +52,8 @@ interface Boot {
   requests: Map<string, number>;
   /** Metadata requests refused for a missing Metadata-Flavor header. */
   refused: number;
+  /** The instance id the metadata server answers: a new one is a new instance on the same disk. */
+  instanceId: string;
 }
 
 let boot: Boot;
@@ -116,7 +118,11 @@ beforeEach(async () => {
       response.writeHead(403).end('Missing Metadata-Flavor:Google header.');
       return;
     }
-    const value = path.startsWith(attributes) ? metadata.get(path.slice(attributes.length)) : undefined;
+    const value = path.startsWith(attributes)
+      ? metadata.get(path.slice(attributes.length))
+      : path === '/computeMetadata/v1/instance/id'
+        ? boot.instanceId
+        : undefined;
     if (value === undefined) response.writeHead(404).end('not found');
     else response.writeHead(200, { 'content-type': 'application/text' }).end(value);
   });
@@ -164,6 +170,7 @@ beforeEach(async () => {
     requests,
     publishedSha: sha256(FAKE_KUBELET),
     refused: 0,
+    instanceId: '4107215583417036201',
   };
 });
 
@@ -340,6 +347,52 @@ describe('the startup script', () => {
     expect(readFileSync(join(boot.root, 'health/haproxy.cfg'), 'utf8')).toContain(
       'option httpchk GET /health\n',
     );
+  });
+
+  it("moves aside what another instance left on the data disk (an earlier member's etcd data), never what its own did", async () => {
+    const { nodeConfig } = replicaNodeConfig();
+    serveReplica(nodeConfig);
+    const first = await runScript();
+    expect(first.code, first.output).toBe(0);
+    const owner = join(boot.root, '.hacp-instance-id');
+    expect(readFileSync(owner, 'utf8')).toBe(`${boot.instanceId}\n`);
+    expect(mode(owner)).toBe(0o600);
+    // etcd ran: its data folder holds a member.
+    mkdirSync(join(boot.root, 'etcd-data', 'member', 'wal'), { recursive: true });
+    writeFileSync(join(boot.root, 'etcd-data', 'member', 'wal', '0.wal'), 'the first member');
+
+    // The same instance again (a reboot, a stop and start): its data stays where it is.
+    const again = await runScript();
+    expect(again.code, again.output).toBe(0);
+    expect(readFileSync(join(boot.root, 'etcd-data', 'member', 'wal', '0.wal'), 'utf8')).toBe(
+      'the first member',
+    );
+    expect(readdirSync(boot.root).filter((name) => name.startsWith('stale-'))).toEqual([]);
+
+    // A new instance of the same name on that disk: what the first left goes aside, whole, and the
+    // new member's data folder starts empty; the replica's files are written afresh.
+    const firstId = boot.instanceId;
+    boot.instanceId = '4107215583417036999';
+    const other = await runScript();
+    expect(other.code, other.output).toBe(0);
+    const aside = readdirSync(boot.root).filter((name) => name.startsWith('stale-'));
+    expect(aside).toHaveLength(1);
+    expect(other.output).toContain(`written by instance ${firstId}, not this one`);
+    const stale = join(boot.root, aside[0] as string);
+    expect(readFileSync(join(stale, 'etcd-data', 'member', 'wal', '0.wal'), 'utf8')).toBe('the first member');
+    expect(existsSync(join(boot.root, 'etcd-data'))).toBe(false);
+    expect(readFileSync(owner, 'utf8')).toBe(`${boot.instanceId}\n`);
+    for (const file of nodeConfig.files) expect(existsSync(join(boot.root, file.path)), file.path).toBe(true);
+    expect(existsSync(join(stale, '.hacp-instance-id'))).toBe(false);
+
+    // A disk that names no instance (written before hacp kept it): left as it is.
+    mkdirSync(join(boot.root, 'etcd-data', 'member'), { recursive: true });
+    rmSync(owner);
+    boot.instanceId = '4107215583417037777';
+    const unnamed = await runScript();
+    expect(unnamed.code, unnamed.output).toBe(0);
+    expect(existsSync(join(boot.root, 'etcd-data', 'member'))).toBe(true);
+    expect(readdirSync(boot.root).filter((name) => name.startsWith('stale-'))).toEqual(aside);
   });
 
   it("boots the whole control plane of a build version: six pods, the kubelet of the NodeConfig's version", async () => {

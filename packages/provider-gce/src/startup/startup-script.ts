@@ -2,6 +2,7 @@ import { CONTAINERD_CERTS_DIR, CONTAINERD_CONFIG_PATH, REGISTRY_HOSTS_MARKER } f
 import {
   BIN_DIR,
   DATA_DISK_DEVICE_NAME,
+  DISK_OWNER_FILE,
   MANIFESTS_DIR,
   METADATA_KEYS,
   METADATA_URL,
@@ -20,6 +21,9 @@ export const DATA_DISK_PATH = `/dev/disk/by-id/google-${DATA_DISK_DEVICE_NAME}`;
  *    containerd's `config.toml` (systemd cgroup driver, the version's pause image) and the registry
  *    mirrors' `hosts.toml` files, and restarts containerd only when its configuration changed;
  * 1. formats the data disk only when it holds no filesystem and mounts it at REPLICA_ROOT_DIR (0700);
+ *    a disk another instance wrote (an earlier replica of the same name, deleted outside hacp, left
+ *    it behind) has what that instance left moved aside into `stale-<time>/`, never deleted: this
+ *    replica's etcd member is a new one and must start from an empty data folder;
  * 2. writes every `hacp-files` line with its mode, atomically, never printing contents;
  * 3. installs the kubelet of `hacp-kubernetes-version` from dl.k8s.io into /home/kubernetes/bin,
  *    verified against its `.sha256`, unless that version is installed already;
@@ -201,6 +205,39 @@ mount_data_disk() {
   chmod 0700 "$root"
 }
 
+# 1b. Whose disk it is: the instance id (stable across stops and starts, new for a new instance)
+# is kept in $owner_file. A disk another instance wrote holds an earlier replica's etcd data: that
+# member was removed, and the new replica joins as a new member, which must start empty (etcd
+# refuses, or worse, a data folder of another member). So what the other instance left is moved
+# aside, never deleted. A disk without the file is this instance's, or one written before hacp kept
+# it: left as it is.
+claim_data_disk() {
+  local owner_file="$root/${DISK_OWNER_FILE}" id owner='' aside entry
+  fetch "\${metadata_url%/attributes}/id" "$work_dir/instance-id" 'Metadata-Flavor: Google' ||
+    fail "could not read this instance's id from the metadata server"
+  id="$(<"$work_dir/instance-id")"
+  [[ $id =~ ^[0-9]+$ ]] || fail "the metadata server's instance id is not a number"
+  if [[ -f $owner_file ]]; then owner="$(<"$owner_file")"; fi
+  [[ -z $owner || $owner =~ ^[0-9]+$ ]] || owner=unknown
+  if [[ -n $owner && $owner != "$id" ]]; then
+    aside="$root/stale-$(date -u +%Y%m%dT%H%M%SZ)-$owner"
+    mkdir -p -- "$aside"
+    for entry in "$root"/* "$root"/.[!.]*; do
+      [[ -e $entry ]] || continue
+      case "$(basename -- "$entry")" in
+        lost+found | stale-* | ${DISK_OWNER_FILE}) continue ;;
+      esac
+      mv -- "$entry" "$aside/"
+    done
+    log "the data disk was written by instance $owner, not this one: what it left (an earlier member's etcd data) moved to $aside"
+  fi
+  if [[ $owner != "$id" ]]; then
+    temp_beside "$owner_file"
+    printf '%s\n' "$id" >"$temp"
+    place "$temp" "$owner_file" 0600
+  fi
+}
+
 # 2. The replica's files (certificates, keys, configs), each with its mode. Contents are never printed.
 write_files() {
   local mode file data dest written=0 total=0
@@ -353,6 +390,7 @@ cluster="$(<"$work_dir/cluster")"
 log "booting a replica of cluster $cluster"
 configure_containerd
 mount_data_disk
+claim_data_disk
 write_files
 install_kubelet
 configure_kubelet

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 export interface GuestView {
   name: string;
   zone: string;
+  id?: string;
   projectNumber?: string;
   networkIP: string;
   metadata: Readonly<Record<string, string>>;
@@ -15,7 +16,8 @@ export interface GuestView {
  * The HTTP services a VM's boot reaches, listening on the VPC's gateway:
  * - the metadata server (`/computeMetadata/v1/...`): like GCE's, it knows the caller by its source
  *   address, wants `Metadata-Flavor: Google` (403 without it) and answers the instance's custom
- *   metadata under `instance/attributes/<key>` (404 for a key it does not have);
+ *   metadata under `instance/attributes/<key>` (404 for a key it does not have), and its name,
+ *   id, hostname, zone and internal IP;
  * - the release location the startup script downloads the kubelet from (`/release/v<version>/bin/
  *   linux/<arch>/kubelet` and its `.sha256`): every version is the kubelet stand-in, through a small
  *   wrapper that runs it with this machine's Node.
@@ -75,6 +77,7 @@ export async function startGuestServices(options: {
     }
     const simple: Record<string, string> = {
       '/computeMetadata/v1/instance/name': vm.name,
+      ...(vm.id === undefined ? {} : { '/computeMetadata/v1/instance/id': vm.id }),
       '/computeMetadata/v1/instance/hostname': `${vm.name}.${vm.zone}.c.internal`,
       '/computeMetadata/v1/instance/zone': `projects/${vm.projectNumber ?? '0'}/zones/${vm.zone}`,
       '/computeMetadata/v1/instance/network-interfaces/0/ip': vm.networkIP,

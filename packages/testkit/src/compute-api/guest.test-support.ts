@@ -60,6 +60,7 @@ export const TEST_STARTUP_SCRIPT = `#!/bin/bash
 set -euo pipefail
 md() { curl -fsS -H 'Metadata-Flavor: Google' "$HACP_METADATA_URL/$1"; }
 echo "test-boot: cluster $(md hacp-cluster)"
+echo "test-boot: instance $(curl -fsS -H 'Metadata-Flavor: Google' "\${HACP_METADATA_URL%/attributes}/id" || echo none)"
 if ! curl -fsS -o /dev/null "$HACP_METADATA_URL/hacp-cluster"; then echo "test-boot: no flavor, refused"; fi
 if ! "$HACP_BLKID" -p -s TYPE -o value "$HACP_DEVICE"; then echo "test-boot: formatting"; "$HACP_MKFS" -F "$HACP_DEVICE"; fi
 mkdir -p "$HACP_ROOT"

@@ -77,6 +77,7 @@ function vmSpecOf(instance: Json, zone: string): VmSpec {
   return {
     name: String(instance.name),
     zone,
+    id: String(instance.id),
     networkIP: interfacesOf(instance)[0]?.networkIP ?? '',
     metadata: metadataMap(instance),
     disks: disksOf(instance).map((disk) => ({

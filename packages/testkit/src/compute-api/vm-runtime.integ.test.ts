@@ -71,10 +71,11 @@ describe.skipIf(!canCreateVpc())('createVmRuntime', { timeout: 180_000 }, () => 
 
   it('boots through the startup script: metadata, data disk, kubelet download, the unit it enabled', async () => {
     const ip = ipAt(1);
-    await runtime.boot(vm('cp-1', ip, 'cp-1-pd'));
+    await runtime.boot({ ...vm('cp-1', ip, 'cp-1-pd'), id: '7001' });
     await runtime.booted('cp-1', ZONE);
     const serial = runtime.serialOutput('cp-1', ZONE);
     expect(serial).toContain('test-boot: cluster c1');
+    expect(serial).toContain('test-boot: instance 7001');
     expect(serial).toContain('test-boot: no flavor, refused');
     expect(serial).toContain('test-boot: formatting');
     expect(serial).toContain('startup-script exit status 0');

@@ -17,6 +17,8 @@ import { createVpc, type Vpc } from './vpc.js';
 export interface VmSpec {
   name: string;
   zone: string;
+  /** The instance's id: GCE's number, the same across stops and starts, new for a new instance. */
+  id?: string;
   /** The instance's internal IP, from the VPC's range: the address of its network namespace. */
   networkIP: string;
   /** The instance metadata items, key → value: what the metadata server answers it. */
