@@ -146,11 +146,14 @@ export function endpointServing(observation: Observation): boolean | undefined {
 }
 
 /**
- * Whether the load balancer exists but does not hold the address: outside an operation's move,
- * someone took the address from it (on GCE, deleted its forwarding rule), and the endpoint is down.
+ * Whether nothing holds the address although something should: the load balancer exists but does
+ * not hold it (on GCE, someone deleted its forwarding rule), or there is no load balancer and the
+ * replica it belongs to does not hold it (on GCE, someone deleted the VM's access config). Outside an
+ * operation's move, the endpoint is down.
  */
-export function loadBalancerDetached(observation: Observation): boolean {
-  return observation.loadBalancer !== undefined && observation.address?.holder === undefined;
+export function addressDetached(observation: Observation): boolean {
+  if (observation.address === undefined || observation.address.holder !== undefined) return false;
+  return observation.loadBalancer !== undefined || observation.instances.length > 0;
 }
 
 /** Load-balancer targets whose instance is gone. */
@@ -195,7 +198,7 @@ export function toClusterView(observation: Observation): ClusterView {
     members,
     ...(observation.leaderName === undefined ? {} : { leaderName: observation.leaderName }),
     endpoint: endpointState(observation),
-    ...(endpointServing(observation) === false || loadBalancerDetached(observation)
+    ...(endpointServing(observation) === false || addressDetached(observation)
       ? { endpointServing: false }
       : {}),
     zones: observation.zones,

@@ -227,6 +227,24 @@ describe('a load balancer that lost its address outside hacp (GCE: its forwardin
     expect(codes(after.warnings)).not.toContain('ENDPOINT_DETACHED');
   });
 
+  it('a single replica whose address was detached (GCE: its access config deleted): repair attaches it again', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const status = await world.controlPlane().status();
+    await world.provider.addresses.detach(
+      { name: `${CLUSTER}-master-ip`, region: 'local' },
+      { requestId: 'drift-detach' },
+    );
+    const detached = await world.controlPlane().status();
+    expect(detached.warnings.find((w) => w.code === 'ENDPOINT_DETACHED')?.message).toContain('hacp repair');
+    expect(stepIds(await world.controlPlane().plan({ operation: 'repair' }))).toEqual(['restore-endpoint']);
+    await world.controlPlane().repair();
+    expect(await convergenceProblems(world, 1)).toEqual([]);
+    const after = await world.controlPlane().status();
+    expect(after.endpoint).toMatchObject({ mode: 'attached', attachedTo: status.replicas[0]?.name });
+    expect(codes(after.warnings)).not.toContain('ENDPOINT_DETACHED');
+  });
+
   it('is not warned about while an operation really is moving the address', async () => {
     let failEnsure = true;
     world = await createWorld({

@@ -241,7 +241,18 @@ const restoreEndpoint: Handler<'restore-endpoint'> = async (context) => {
     await provider.addresses.attach(addressRef(context), holder.instance, mutation(context));
     return 'done';
   }
-  if (lb === undefined) return 'skipped';
+  if (lb === undefined) {
+    // No load balancer, and nothing holds the address: it goes back to the replica it belongs to,
+    // the first one, as observation places it.
+    const [first] = await context.session.instances(signal);
+    if (address === undefined || first === undefined) return 'skipped';
+    await provider.addresses.attach(
+      addressRef(context),
+      { name: first.name, zone: first.zone },
+      mutation(context),
+    );
+    return 'done';
+  }
   if (holder?.kind === 'load-balancer' && lb.serving !== false) return 'skipped';
   const instances = new Set((await context.session.instances(signal)).map((instance) => instance.name));
   const spec = await loadBalancerSpec(
