@@ -181,7 +181,8 @@ describe('kube-up’s resources, without its bugs', () => {
     expect(nic.networkIP).toBe(internal.address);
     expect((named('addresses', `${cluster}-master-ip`) as Json).addressType).toBe('EXTERNAL');
     const metadataKeys = ((vm.metadata as Json).items as Json[]).map((item) => item.key);
-    expect(metadataKeys).toEqual(expect.arrayContaining(['startup-script', 'hacp-node-config']));
+    expect(metadataKeys).toEqual(expect.arrayContaining(['startup-script', 'hacp-files', 'hacp-manifests']));
+    expect(metadataKeys).not.toContain('hacp-node-config');
     expect(named('firewalls', `${cluster}-master-etcd`)).toMatchObject({
       sourceTags: [`${cluster}-master`],
       targetTags: [`${cluster}-master`],

@@ -38,7 +38,6 @@ export {
   HEALTH_ENDPOINT,
   METADATA_KEYS,
   METADATA_LIMITS,
-  NODE_CONFIG_FORMAT,
   REPLICA_ROOT_DIR,
 } from './layout.js';
 export { type MetadataItem, renderReplicaMetadata } from './metadata.js';

@@ -24,14 +24,10 @@ export const DATA_DISK_DEVICE_NAME = 'master-pd';
  */
 export const HEALTH_ENDPOINT = { port: 8081, path: '/healthz' } as const;
 
-/** The version of the `hacp-node-config` metadata item's JSON. */
-export const NODE_CONFIG_FORMAT = 1;
-
 /** The instance metadata keys a replica's boot reads. */
 export const METADATA_KEYS = {
   cluster: 'hacp-cluster',
   kubernetesVersion: 'hacp-kubernetes-version',
-  nodeConfig: 'hacp-node-config',
   files: 'hacp-files',
   manifests: 'hacp-manifests',
   containerdConfig: 'hacp-containerd-config',

@@ -7,7 +7,7 @@ import {
   sdkReplicaNodeConfig,
 } from './fixtures.test-support.js';
 import { renderHealthEndpointConfig } from './health-endpoint.js';
-import { METADATA_LIMITS, NODE_CONFIG_FORMAT, REPLICA_ROOT_DIR } from './layout.js';
+import { METADATA_LIMITS } from './layout.js';
 import { renderReplicaMetadata } from './metadata.js';
 import { renderStartupScript } from './startup-script.js';
 import { type ReplicaMetadataOptions, renderStaticPods } from './static-pods.js';
@@ -64,7 +64,6 @@ describe('renderReplicaMetadata', () => {
         'hacp-files',
         'hacp-kubernetes-version',
         'hacp-manifests',
-        'hacp-node-config',
         'hacp-registry-hosts',
         'startup-script',
       ].sort(),
@@ -73,18 +72,6 @@ describe('renderReplicaMetadata', () => {
     // The NodeConfig's version wins over the provider's (1.31.2 here), without its `v`.
     expect(itemValue(items, 'hacp-kubernetes-version')).toBe('1.23.16');
     expect(itemValue(items, 'startup-script')).toBe(renderStartupScript());
-    expect(JSON.parse(itemValue(items, 'hacp-node-config'))).toEqual({
-      format: NODE_CONFIG_FORMAT,
-      rootDir: REPLICA_ROOT_DIR,
-      processes: nodeConfig.processes.map((process) => ({
-        name: process.name,
-        command: process.command,
-        args: process.args,
-        ...(process.env ? { env: process.env } : {}),
-        ...(process.ports ? { ports: process.ports } : {}),
-        ...(process.stopGraceSeconds === undefined ? {} : { stopGraceSeconds: process.stopGraceSeconds }),
-      })),
-    });
     const manifests = itemValue(items, 'hacp-manifests')
       .split('\n')
       .map((line) => line.split(' '));
@@ -158,9 +145,8 @@ describe('renderReplicaMetadata', () => {
     expect(ecdsa.total).toBeLessThan(METADATA_LIMITS.totalBytes * 0.15);
     expect(rsa.total).toBeLessThan(METADATA_LIMITS.totalBytes * 0.3);
     expect(rsa['hacp-files']).toBeLessThan(METADATA_LIMITS.valueBytes * 0.45);
-    // The five processes' arguments are in two items: the node config and (base64) the manifests.
+    // The processes' arguments are in the manifests (base64), and only there.
     expect(rsa['hacp-manifests']).toBeLessThan(METADATA_LIMITS.valueBytes * 0.1);
-    expect(rsa['hacp-node-config']).toBeLessThan(METADATA_LIMITS.valueBytes * 0.05);
   });
 
   it('refuses add-ons that take hacp-files past 256 KiB by a byte, and accepts them a byte short', () => {
@@ -189,8 +175,8 @@ describe('renderReplicaMetadata', () => {
       files: [...base.files, { path: 'addons/big.yaml', mode: 0o644, contents: 'x'.repeat(110 * 1024) }],
     };
     const before = sizes(renderReplicaMetadata(options(withAddons)));
-    // A long argument goes into the node config as it is and into the manifests in base64.
-    const note = 110 * 1024;
+    // A long argument goes into the manifests, in base64.
+    const note = 180 * 1024;
     const bigger: NodeConfig = {
       ...withAddons,
       processes: withAddons.processes.map((process) =>
@@ -199,20 +185,18 @@ describe('renderReplicaMetadata', () => {
           : process,
       ),
     };
-    const nodeConfigBytes = (before['hacp-node-config'] as number) + note + 8;
     const manifestsBytes = (before['hacp-manifests'] as number) + Math.ceil(((note + 8) * 4) / 3) + 4;
-    for (const bytes of [before['hacp-files'] as number, nodeConfigBytes, manifestsBytes]) {
+    for (const bytes of [before['hacp-files'] as number, manifestsBytes]) {
       expect(bytes).toBeLessThan(METADATA_LIMITS.valueBytes);
     }
-    const others =
-      before.total - (before['hacp-node-config'] as number) - (before['hacp-manifests'] as number);
-    expect(others + nodeConfigBytes + manifestsBytes).toBeGreaterThan(METADATA_LIMITS.totalBytes);
+    const others = before.total - (before['hacp-manifests'] as number);
+    expect(others + manifestsBytes).toBeGreaterThan(METADATA_LIMITS.totalBytes);
     expect(refusal(() => renderReplicaMetadata(options(bigger)))).toEqual({
       code: ErrorCode.INVALID_ARGUMENT,
       field: 'metadata',
     });
     // The same without the argument is accepted.
-    expect(renderReplicaMetadata(options(withAddons))).toHaveLength(8);
+    expect(renderReplicaMetadata(options(withAddons))).toHaveLength(7);
   });
 
   it('refuses a NodeConfig that fails assertNodeConfig, a process without image, and bad names', () => {

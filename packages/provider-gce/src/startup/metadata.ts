@@ -8,13 +8,7 @@ import {
 } from '@hacp/core';
 import { DEFAULT_REGISTRY_MIRRORS, renderContainerdConfig, renderRegistryHosts } from './containerd.js';
 import { renderHealthEndpointConfig } from './health-endpoint.js';
-import {
-  HEALTH_CONFIG_PATH,
-  METADATA_KEYS,
-  METADATA_LIMITS,
-  NODE_CONFIG_FORMAT,
-  REPLICA_ROOT_DIR,
-} from './layout.js';
+import { HEALTH_CONFIG_PATH, METADATA_KEYS, METADATA_LIMITS } from './layout.js';
 import { renderStartupScript } from './startup-script.js';
 import { type ReplicaMetadataOptions, renderStaticPods, replicaKubernetesVersion } from './static-pods.js';
 
@@ -32,22 +26,6 @@ const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 function fileLine(file: NodeFile): string {
   const contents = isSecret(file.contents) ? file.contents.reveal() : file.contents;
   return `${file.mode.toString(8).padStart(4, '0')} ${file.path} ${base64(contents)}`;
-}
-
-/** `hacp-node-config`: what the replica runs, without the files (their contents are in `hacp-files`). */
-function nodeConfigJson(config: NodeConfig): string {
-  return JSON.stringify({
-    format: NODE_CONFIG_FORMAT,
-    rootDir: REPLICA_ROOT_DIR,
-    processes: config.processes.map((process) => ({
-      name: process.name,
-      command: process.command,
-      args: [...process.args],
-      ...(process.env === undefined ? {} : { env: { ...process.env } }),
-      ...(process.ports === undefined ? {} : { ports: { ...process.ports } }),
-      ...(process.stopGraceSeconds === undefined ? {} : { stopGraceSeconds: process.stopGraceSeconds }),
-    })),
-  });
 }
 
 function assertWithinLimits(replica: string, items: readonly MetadataItem[]): void {
@@ -82,8 +60,6 @@ function assertWithinLimits(replica: string, items: readonly MetadataItem[]): vo
  *   else `kubernetesVersion`; a build such as `1.32.0-beta.0.0+cd13ec4ae44e` keeps its `+`);
  * - `hacp-files`: a line per file, `<4-digit octal mode> <path relative to REPLICA_ROOT_DIR>
  *   <base64 contents>`, the NodeConfig's files plus the health endpoint's `health/haproxy.cfg`;
- * - `hacp-node-config`: JSON `{ format: 1, rootDir, processes: [{ name, command, args, env?, ports?,
- *   stopGraceSeconds? }] }`;
  * - `hacp-manifests`: a line per static pod, `<file name> <base64 JSON>`;
  * - `hacp-containerd-config`: containerd's `config.toml` (renderContainerdConfig of the version);
  * - `hacp-registry-hosts`: a line per mirrored registry, `<registry> <base64 hosts.toml>` (empty
@@ -130,7 +106,6 @@ export function renderReplicaMetadata(options: ReplicaMetadataOptions): Metadata
   const items: MetadataItem[] = [
     { key: METADATA_KEYS.cluster, value: options.cluster },
     { key: METADATA_KEYS.kubernetesVersion, value: version },
-    { key: METADATA_KEYS.nodeConfig, value: nodeConfigJson(config) },
     { key: METADATA_KEYS.files, value: [...config.files, healthFile].map(fileLine).join('\n') },
     {
       key: METADATA_KEYS.manifests,

@@ -94,7 +94,7 @@ async function captureClientBodies(): Promise<void> {
             ],
           },
         ],
-        metadata: { items: [{ key: 'hacp-node-config', value: '{"format":1}' }] },
+        metadata: { items: [{ key: 'hacp-cluster', value: 'kubernetes' }] },
         scheduling: { automaticRestart: true, onHostMaintenance: 'MIGRATE' },
         serviceAccounts: [{ email: 'default', scopes: ['https://www.googleapis.com/auth/compute'] }],
       },
