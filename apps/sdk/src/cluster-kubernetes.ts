@@ -10,6 +10,7 @@ import { ErrorCode, HacpError, Secret } from '@hacp/core';
 import type { Warning } from '@hacp/topology';
 import { addAddons, readAddonFiles } from './addons.js';
 import { type ClusterContext, requireKubernetes } from './cluster-context.js';
+import { addonMarkerFile } from './kubernetes/addon-marker.js';
 import { endpointServer, requireEndpointAddress } from './kubernetes/api.js';
 import { inspectLeases } from './leases.js';
 import type { AddonsApplyResult, ClusterStatus, KubeconfigResult, SignalOptions } from './types.js';
@@ -96,7 +97,8 @@ export async function applyAddons(
     await sync.call(
       provider.instances,
       instance,
-      { prefix: 'addons', files: everything },
+      // The folder keeps the replica's own marker beside the cluster's add-ons.
+      { prefix: 'addons', files: [...everything, addonMarkerFile(instance.name)] },
       { requestId: `addons-${randomBytes(4).toString('hex')}`, ...(signal ? { signal } : {}) },
     );
     replicas.push(instance.name);

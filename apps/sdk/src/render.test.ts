@@ -1,7 +1,12 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addonModeOf, addonObjectName, checkAddonManifests } from '@hacp/addon-manager';
 import { createClusterPki, issueReplicaCerts, withReplica } from '@hacp/certs';
-import { assertNodeConfig, isSecret } from '@hacp/core';
+import { assertNodeConfig, isSecret, type NodeFile } from '@hacp/core';
 import { REPLICA_ROOT_DIR, renderReplicaMetadata, renderStaticPods } from '@hacp/provider-gce';
 import { describe, expect, it } from 'vitest';
+import { addAddons, listAddons, readAddonFiles } from './addons.js';
 import { renderReplica, replicaHealthCheck } from './render.js';
 
 const network = {
@@ -42,25 +47,13 @@ describe('renderReplica', () => {
     expect(args).toContain('--client-cert-auth=true');
     expect(args).toContain('--peer-client-cert-auth=true');
     expect(config.files.some((f) => f.path === 'pki/etcd/server.key' && f.mode === 0o600)).toBe(true);
+    // No add-on manager, so no add-on folder (nor its marker).
+    expect(config.files.filter((f) => f.path.startsWith('addons/'))).toEqual([]);
     expect(replicaHealthCheck(false)).toMatchObject({ protocol: 'http', port: 2381, path: '/health' });
   });
 
   it('runs the whole control plane on the host: programs by path, 1.23 flags, kubeconfigs and add-ons', async () => {
-    const config = renderReplica({
-      pki: await pkiFor(),
-      replica: 'kubernetes-master',
-      network: { ...network, portOffset: 20000 },
-      etcdToken: 't',
-      etcdState: 'existing',
-      initialCluster: [{ name: 'kubernetes-master', peerUrl: 'https://127.10.0.2:22380' }],
-      kubernetes: {
-        version: 'v1.23.16',
-        programs: { kind: 'host', paths: HOST_PATHS, addonManager: '/opt/hacp/addon-manager/main.js' },
-        endpointAddress: '127.10.0.1',
-        healthCheck: replicaHealthCheck(true),
-        addons: [{ path: 'addons/dns.yaml', mode: 0o644, contents: 'kind: ConfigMap' }],
-      },
-    });
+    const config = await hostReplica([{ path: 'addons/dns.yaml', mode: 0o644, contents: 'kind: ConfigMap' }]);
     assertNodeConfig(config);
     expect(config.kubernetesVersion).toBe('v1.23.16');
     expect(config.processes.map((p) => p.name)).toEqual([
@@ -176,6 +169,25 @@ const HOST_PATHS = {
   'kube-scheduler': '/opt/k8s/kube-scheduler',
 };
 
+/** kubernetes-master as a local replica runs it: 1.23 programs by path, on a port offset, with these add-ons. */
+async function hostReplica(addons: readonly NodeFile[]) {
+  return renderReplica({
+    pki: await pkiFor(),
+    replica: 'kubernetes-master',
+    network: { ...network, portOffset: 20000 },
+    etcdToken: 't',
+    etcdState: 'existing',
+    initialCluster: [{ name: 'kubernetes-master', peerUrl: 'https://127.10.0.2:22380' }],
+    kubernetes: {
+      version: 'v1.23.16',
+      programs: { kind: 'host', paths: HOST_PATHS, addonManager: '/opt/hacp/addon-manager/main.js' },
+      endpointAddress: '127.10.0.1',
+      healthCheck: replicaHealthCheck(true),
+      addons,
+    },
+  });
+}
+
 describe('what GCE boots from the rendered NodeConfig', () => {
   // Documentation addresses (RFC 5737): rendered, never dialled.
   it('becomes a static pod per component, the apiserver on every address of the VM', async () => {
@@ -247,3 +259,68 @@ describe('what GCE boots from the rendered NodeConfig', () => {
     ).not.toThrow();
   });
 });
+
+describe("a replica's add-on marker", () => {
+  const MARKER = 'addons/hacp/addon-manager-kubernetes-master.json';
+
+  it('is one more file of its add-on folder: an EnsureExists ConfigMap in kube-system named for the replica', async () => {
+    const config = await hostReplica([{ path: 'addons/dns.yaml', mode: 0o644, contents: 'kind: ConfigMap' }]);
+    assertNodeConfig(config);
+    const addons = config.files.filter((file) => file.path.startsWith('addons/'));
+    expect(addons.map((file) => file.path)).toEqual(['addons/dns.yaml', MARKER]);
+    const marker = addons[1];
+    expect(marker?.mode).toBe(0o644);
+    // What both add-on managers read: the manifest checks as `hacp addons apply` checks one.
+    const objects = checkAddonManifests(marker?.contents as string, MARKER);
+    expect(objects.map(addonObjectName)).toEqual([
+      'ConfigMap/kube-system/hacp-addon-manager-kubernetes-master',
+    ]);
+    expect(addonModeOf(objects[0] as (typeof objects)[number])).toBe('EnsureExists');
+    expect(JSON.parse(marker?.contents as string)).toEqual({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'hacp-addon-manager-kubernetes-master',
+        namespace: 'kube-system',
+        labels: { 'addonmanager.kubernetes.io/mode': 'EnsureExists' },
+      },
+      data: { replica: 'kubernetes-master' },
+    });
+  });
+
+  it('has a path no operator add-on can take, and `addons list` does not show it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hacp-addon-marker-'));
+    try {
+      // An operator's file of the marker's name lands at the top of the folder, by its base name.
+      await addAddons(dir, [
+        { name: 'hacp/addon-manager-kubernetes-master.json', text: configMapManifest('mine', 'Reconcile') },
+      ]);
+      // A subfolder of the operator's folder is not copied to the replicas at all.
+      await mkdir(join(dir, 'hacp'));
+      await writeFile(
+        join(dir, 'hacp', 'addon-manager-kubernetes-master.json'),
+        configMapManifest('sub', 'Reconcile'),
+      );
+      const operator = await readAddonFiles(dir);
+      expect(operator.map((file) => file.path)).toEqual(['addons/addon-manager-kubernetes-master.json']);
+      const config = await hostReplica(operator);
+      assertNodeConfig(config);
+      const marker = config.files.filter((file) => file.path === MARKER);
+      expect(marker).toHaveLength(1);
+      expect(JSON.parse(marker[0]?.contents as string).data).toEqual({ replica: 'kubernetes-master' });
+      expect((await listAddons(dir)).map((file) => file.file)).toEqual([
+        'addon-manager-kubernetes-master.json',
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function configMapManifest(name: string, mode: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, namespace: 'kube-system', labels: { 'addonmanager.kubernetes.io/mode': mode } },
+  });
+}

@@ -1,13 +1,14 @@
 /**
  * The one place a replica's node configuration is rendered: the files (its PKI and kubeconfigs,
- * kubeadm's layout under the provider's root folder, and the add-on manifests) and the processes
- * (etcd with @hacp/etcd's flags and, unless the cluster is etcd-only, the Kubernetes components).
- * Providers only materialise it.
+ * kubeadm's layout under the provider's root folder, the add-on manifests and the replica's add-on
+ * marker) and the processes (etcd with @hacp/etcd's flags and, unless the cluster is etcd-only, the
+ * Kubernetes components). Providers only materialise it.
  */
 import { join } from 'node:path';
 import { type ClusterPki, replicaNodeFiles } from '@hacp/certs';
 import type { HealthCheck, InstanceNetwork, NodeConfig, NodeFile, NodeProcess } from '@hacp/core';
 import { type InitialClusterEntry, memberFlags } from '@hacp/etcd';
+import { addonMarkerFile } from './kubernetes/addon-marker.js';
 import { type KubernetesRenderOptions, renderKubernetesProcesses } from './kubernetes/components.js';
 
 /** The ports a replica serves, before the provider's port offset. */
@@ -43,7 +44,7 @@ export interface ReplicaRenderOptions {
   initialCluster: readonly InitialClusterEntry[];
   /** The Kubernetes components; absent for an etcd-only replica. */
   kubernetes?: Omit<KubernetesRenderOptions, 'network' | 'settings' | 'etcdServer'> & {
-    /** The cluster's add-on manifests, copied to the replica's `addons/` folder. */
+    /** The cluster's add-on manifests, copied to the replica's `addons/` folder (with its marker). */
     addons: readonly NodeFile[];
   };
 }
@@ -85,7 +86,11 @@ export function renderReplica(options: ReplicaRenderOptions): NodeConfig {
   }
   const apiserverUrl = `https://${network.internalIp}:${REPLICA_PORTS.apiserver + network.portOffset}`;
   return {
-    files: [...replicaNodeFiles(options.pki, options.replica, { apiserverUrl }), ...kubernetes.addons],
+    files: [
+      ...replicaNodeFiles(options.pki, options.replica, { apiserverUrl }),
+      ...kubernetes.addons,
+      addonMarkerFile(options.replica),
+    ],
     processes: [
       etcd,
       ...renderKubernetesProcesses({
