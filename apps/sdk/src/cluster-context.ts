@@ -118,6 +118,9 @@ export function createClusterContext(settings: ControlPlaneSettings): ClusterCon
       source: binarySource,
       ...(signal ? { signal } : {}),
       onProgress: (progress) => emit({ type: 'download', ...progress }),
+      ...(settings.addonManagerProgram === undefined
+        ? {}
+        : { addonManagerProgram: settings.addonManagerProgram }),
     }),
     clusterApi: (record, signal) =>
       clusterKubeConfig({

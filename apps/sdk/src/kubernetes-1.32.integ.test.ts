@@ -1,16 +1,18 @@
 /**
  * The whole control plane with the real Kubernetes 1.32 binaries: 1→3→1 with the 1.27+ identity
- * leases (`apiserver-<hash of the hostname>`, labelled with it) mapped to their replicas, and the
- * lease-identity integration suite run unchanged against a replica's real apiserver. Skipped, with
- * the reason, when no binaries can be had.
+ * leases (`apiserver-<hash of the hostname>`, labelled with it) mapped to their replicas and each
+ * replica's add-on marker, the lease-identity integration suite run unchanged against a replica's
+ * real apiserver, and an `up` whose add-on manager never applies its add-ons. Skipped, with the
+ * reason, when no binaries can be had.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type Instance, isHacpError } from '@hacp/core';
 import { apiServerIdentityName } from '@hacp/lease-identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -25,6 +27,7 @@ const run = promisify(execFile);
 const v132 = await kubernetesTestSource('latest-1.32');
 const LONG = 600_000;
 const LEASE_IDENTITY = resolve(dirname(fileURLToPath(import.meta.url)), '../../../packages/lease-identity');
+const IDLE_ADDON_MANAGER = fileURLToPath(new URL('./addon-manager-idle.fixture.mjs', import.meta.url));
 
 async function expectIdentities(world: KubernetesWorld, replicas: readonly string[]) {
   const leases = await world.controlPlane.leases();
@@ -36,6 +39,18 @@ async function expectIdentities(world: KubernetesWorld, replicas: readonly strin
   );
 }
 
+/** The add-on markers in kube-system (`hacp-addon-manager-<replica>`): the replica each names. */
+async function addonMarkers(api: ReturnType<typeof kubeApi>): Promise<string[]> {
+  const list = await api.core.listNamespacedConfigMap({ namespace: 'kube-system' });
+  return list.items
+    .filter((item) => item.metadata?.name?.startsWith('hacp-addon-manager-'))
+    .map((item) => `${item.metadata?.name}=${item.data?.replica}`)
+    .sort();
+}
+
+const markersOf = (replicas: readonly string[]) =>
+  replicas.map((replica) => `hacp-addon-manager-${replica}=${replica}`).sort();
+
 describe.skipIf(v132.skip !== undefined)(
   `the whole control plane with Kubernetes 1.32${v132.skip ? ` (skipped: ${v132.skip})` : ''}`,
   () => {
@@ -46,7 +61,7 @@ describe.skipIf(v132.skip !== undefined)(
     afterAll(async () => world?.cleanup(), LONG);
 
     it(
-      '1→3 with /readyz through the endpoint and one 1.27+ identity lease per replica',
+      "1→3 with /readyz through the endpoint, one 1.27+ identity lease per replica, and each replica's add-on marker when it finishes",
       async () => {
         const up = await world.controlPlane.up({
           zone: 'local-a',
@@ -57,16 +72,30 @@ describe.skipIf(v132.skip !== undefined)(
         const api = kubeApi(up.kubeconfig as string);
         expect(await readyz(api.config)).toBe('ok');
         await expectIdentities(world, ['kubernetes-master']);
+        // `up` returns only once the replica's add-on manager has made its marker: no wait here.
+        expect(await addonMarkers(api)).toEqual(markersOf(['kubernetes-master']));
+        // The marker is the replica's, not one of the operator's add-ons.
+        expect(await world.controlPlane.addons.list()).toEqual([]);
         await world.controlPlane.replicate({ zone: 'local-b', name: 'kubernetes-master-b32' });
         expect(await readyz(api.config)).toBe('ok');
         await expectIdentities(world, ['kubernetes-master', 'kubernetes-master-b32']);
+        expect(await addonMarkers(api)).toEqual(markersOf(['kubernetes-master', 'kubernetes-master-b32']));
         await world.controlPlane.replicate({ zone: 'local-c', name: 'kubernetes-master-c32' });
         expect(await readyz(api.config)).toBe('ok');
-        await expectIdentities(world, [
-          'kubernetes-master',
-          'kubernetes-master-b32',
-          'kubernetes-master-c32',
-        ]);
+        const three = ['kubernetes-master', 'kubernetes-master-b32', 'kubernetes-master-c32'];
+        await expectIdentities(world, three);
+        expect(await addonMarkers(api)).toEqual(markersOf(three));
+
+        // Applying add-ons syncs every replica's folder to the operator's files: its marker stays.
+        await world.controlPlane.addons.apply({
+          files: [{ name: 'extra.json', text: JSON.stringify(reconciledConfigMap('hacp-extra')) }],
+        });
+        expect((await world.controlPlane.addons.list()).map((file) => file.file)).toEqual(['extra.json']);
+        for (const replica of three) {
+          const root = join(world.stateDir, 'replicas', replica, 'root', 'addons');
+          await expect(access(join(root, 'extra.json'))).resolves.toBeUndefined();
+          await expect(access(join(root, 'hacp', `addon-manager-${replica}.json`))).resolves.toBeUndefined();
+        }
       },
       LONG,
     );
@@ -126,6 +155,74 @@ describe.skipIf(v132.skip !== undefined)(
   },
 );
 
+describe.skipIf(v132.skip !== undefined)(
+  `a replica whose add-on manager never applies its add-ons, Kubernetes 1.32${v132.skip ? ` (skipped: ${v132.skip})` : ''}`,
+  () => {
+    let world: KubernetesWorld;
+    beforeAll(async () => {
+      // The wait is long enough for etcd and the apiserver on a busy machine, so it is the marker's that ends.
+      if (v132.skip === undefined)
+        world = await kubernetesWorld(v132.source, {
+          addonManagerProgram: IDLE_ADDON_MANAGER,
+          healthyMs: 60_000,
+        });
+    });
+    afterAll(async () => world?.cleanup(), LONG);
+
+    it(
+      'up fails with TIMEOUT naming kube-addon-manager and its ConfigMap, and stays resumable at its wait with the address unattached',
+      async () => {
+        const error = await world.controlPlane
+          .up({ zone: 'local-a', multizone: true, kubernetesVersion: 'latest-1.32' })
+          .catch((caught: unknown) => caught);
+        expect(isHacpError(error, 'TIMEOUT')).toBe(true);
+        if (!isHacpError(error)) throw error;
+        expect(error.message).toMatch(
+          /: kube-addon-manager on kubernetes-master has not applied its add-ons within 60 s: its ConfigMap kube-system\/hacp-addon-manager-kubernetes-master does not exist\.$/,
+        );
+        expect(error.actions[0]).toContain('replicas/kubernetes-master/logs/kube-addon-manager.log');
+        expect(error.details).toMatchObject({ step: 'wait-healthy:kubernetes-master', resumable: true });
+        // It did not report success, and said what it waited for.
+        const events = world.events.map((entry) => entry.event);
+        expect(events.filter((event) => event.type === 'operation-done')).toEqual([]);
+        expect(
+          events.some(
+            (event) =>
+              event.type === 'waiting' &&
+              event.message.includes('kube-addon-manager') &&
+              event.message.includes('kube-system/hacp-addon-manager-kubernetes-master'),
+          ),
+        ).toBe(true);
+
+        // The engine left the up where it stopped: the replica serves, only its add-on manager did nothing.
+        const status = await world.controlPlane.status();
+        expect(status.operation).toMatchObject({
+          operation: 'up',
+          next: 'Wait until kubernetes-master is healthy',
+        });
+        expect(status.endpoint).toMatchObject({ mode: 'detached' });
+        expect(status.endpoint.attachedTo).toBeUndefined();
+        expect(status.replicas).toMatchObject([
+          {
+            name: 'kubernetes-master',
+            state: 'healthy',
+            kubernetes: { apiserver: 'ok', controllerManager: 'ok', scheduler: 'ok' },
+          },
+        ]);
+        const [instance] = await world.provider.instances.list({ cluster: 'kubernetes' });
+        const manager = (await world.provider.processes(instance as Instance)).find(
+          (process) => process.name === 'kube-addon-manager',
+        );
+        expect(manager?.running).toBe(true);
+        expect(await readFile(manager?.logFile as string, 'utf8')).toContain(
+          'idle add-on manager stand-in started',
+        );
+      },
+      LONG,
+    );
+  },
+);
+
 /** The failed tests of a vitest JSON report, with their messages, for the error that names them. */
 async function failuresIn(report: string): Promise<string> {
   const results = JSON.parse(await readFile(report, 'utf8').catch(() => '{}')) as {
@@ -136,4 +233,13 @@ async function failuresIn(report: string): Promise<string> {
     .filter((test) => test.status === 'failed')
     .map((test) => `${test.fullName}: ${(test.failureMessages ?? []).join('\n').slice(0, 2_000)}`)
     .join('\n');
+}
+
+function reconciledConfigMap(name: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, namespace: 'kube-system', labels: { 'addonmanager.kubernetes.io/mode': 'Reconcile' } },
+    data: { value: 'one' },
+  };
 }

@@ -45,11 +45,15 @@ export interface KubernetesWorld {
   cleanup(): Promise<void>;
 }
 
-/** A local provider and a control plane that runs `source`'s Kubernetes, in a fresh state folder. */
+/**
+ * A local provider and a control plane that runs `source`'s Kubernetes, in a fresh state folder;
+ * `addonManagerProgram` and `healthyMs` go to createControlPlane.
+ */
 export async function kubernetesWorld(
   source: KubernetesBinarySource,
-  cluster = 'kubernetes',
+  options: { cluster?: string; addonManagerProgram?: string; healthyMs?: number } = {},
 ): Promise<KubernetesWorld> {
+  const cluster = options.cluster ?? 'kubernetes';
   const stateDir = await mkdtemp(join(process.env.HACP_LOCAL_TEST_ROOT ?? tmpdir(), 'hacp-k8s-'));
   const provider = createLocalProvider({ stateDir });
   const dataDir = join(stateDir, 'clusters', cluster);
@@ -60,7 +64,10 @@ export async function kubernetesWorld(
     cluster,
     kubernetesBinaries: source,
     onEvent: (event) => events.push({ at: Date.now(), event }),
-    timeouts: { drain: 1000 },
+    timeouts: { drain: 1000, ...(options.healthyMs === undefined ? {} : { healthy: options.healthyMs }) },
+    ...(options.addonManagerProgram === undefined
+      ? {}
+      : { addonManagerProgram: options.addonManagerProgram }),
   });
   return {
     stateDir,

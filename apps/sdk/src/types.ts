@@ -35,6 +35,11 @@ export interface ControlPlaneSettings {
    * KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, XDG_CACHE_HOME, HACP_KUBE_RELEASE_URL).
    */
   kubernetesBinaries?: KubernetesBinarySource;
+  /**
+   * For tests: the script a `host` provider's replicas run with node as their add-on manager, instead
+   * of `@hacp/addon-manager`'s (a stand-in that never applies anything, to test the wait for it).
+   */
+  addonManagerProgram?: string;
   /** Timeouts, in ms, for the long waits. */
   timeouts?: Partial<ControlPlaneTimeouts>;
   /** Who holds the cluster lock, for the lock's record; default `hacp-<pid>@<hostname>`. */

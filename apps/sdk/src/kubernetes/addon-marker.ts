@@ -5,8 +5,11 @@
  * folder. `EnsureExists`, so both managers create it when it is missing and never prune another
  * replica's.
  */
-import type { NodeFile } from '@hacp/core';
+import { ErrorCode, HacpError, kubernetesApiAnswerOf, type NodeFile } from '@hacp/core';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { KUBERNETES_FILES } from './components.js';
+
+const kubernetes = () => import('@kubernetes/client-node');
 
 export const ADDON_MARKER_NAMESPACE = 'kube-system';
 
@@ -33,4 +36,34 @@ export function addonMarkerFile(replica: string): NodeFile {
     mode: 0o644,
     contents: `${JSON.stringify(configMap, null, 2)}\n`,
   };
+}
+
+function apiFailed(replica: string, what: string, error: unknown): HacpError {
+  const answer = kubernetesApiAnswerOf(error);
+  const forbidden = answer?.httpStatus === 401 || answer?.httpStatus === 403;
+  return new HacpError({
+    code: forbidden ? ErrorCode.PERMISSION_DENIED : ErrorCode.UNAVAILABLE,
+    message: `${what} ConfigMap ${ADDON_MARKER_NAMESPACE}/${addonMarkerName(replica)} failed: ${answer ? `HTTP ${answer.httpStatus}` : (error as Error).message}.`,
+    actions: ['Check that the Kubernetes API answers, then run `hacp resume`.'],
+    details: { replica, configMap: addonMarkerName(replica) },
+    retryable: !forbidden,
+    cause: error,
+  });
+}
+
+/**
+ * Whether the replica's marker exists.
+ * @throws HacpError UNAVAILABLE (retryable) when the API does not answer or fails; PERMISSION_DENIED.
+ */
+export async function addonMarkerExists(kubeconfig: KubeConfig, replica: string): Promise<boolean> {
+  const { CoreV1Api } = await kubernetes();
+  try {
+    await kubeconfig
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ name: addonMarkerName(replica), namespace: ADDON_MARKER_NAMESPACE });
+    return true;
+  } catch (error) {
+    if (kubernetesApiAnswerOf(error)?.httpStatus === 404) return false;
+    throw apiFailed(replica, 'Reading', error);
+  }
 }

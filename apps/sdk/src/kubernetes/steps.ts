@@ -1,19 +1,20 @@
 /**
  * What the operation steps do for the Kubernetes components of a cluster that runs them: render them
- * into a new replica's NodeConfig, wait until they answer, mark a 1.20–1.25 identity lease with its
- * replica, stop them before a member goes, and delete a removed replica's identity lease.
+ * into a new replica's NodeConfig, wait until they answer and its add-on manager has applied its
+ * add-ons, mark a 1.20–1.25 identity lease with its replica, stop them before a member goes, and
+ * delete a removed replica's identity lease.
  */
 import { join } from 'node:path';
-import type { ClusterPki } from '@hacp/certs';
-import { ErrorCode, HacpError, type Instance, waitUntil } from '@hacp/core';
+import { ErrorCode, HacpError, type Instance, isHacpError, waitUntil } from '@hacp/core';
 import { parseKubernetesVersion } from '@hacp/kubernetes-release';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readAddonFiles } from '../addons.js';
-import type { StepContext } from '../engine/context.js';
+import { announceWait, type StepContext } from '../engine/context.js';
 import { deleteIdentityLeases } from '../leases.js';
 import type { ClusterRecord } from '../record.js';
 import type { ReplicaRenderOptions } from '../render.js';
 import type { StepStatus } from '../types.js';
+import { ADDON_MARKER_NAMESPACE, addonMarkerExists, addonMarkerName } from './addon-marker.js';
 import { clusterKubeConfig, replicaKubeConfig, requireEndpointAddress } from './api.js';
 import { KUBERNETES_PROCESSES } from './components.js';
 import { kubernetesHealth, notReady } from './health.js';
@@ -73,7 +74,8 @@ export async function recordIdentityLeasesBefore(
 
 /**
  * Waits until the replica's kube-apiserver answers /readyz and its controller-manager and scheduler
- * /healthz, then (1.20–1.25) until its identity lease exists, and labels it with the hostname.
+ * /healthz; then (1.20–1.25) until its identity lease exists, and labels it with the hostname; then
+ * until its add-on manager has applied its add-ons (its marker exists), read through its own apiserver.
  */
 export async function waitKubernetesReady(context: StepContext, record: ClusterRecord, instance: Instance) {
   const version = record.kubernetesVersion;
@@ -96,10 +98,20 @@ export async function waitKubernetesReady(context: StepContext, record: ClusterR
       return pending.length === 0 ? { done: true, value: true } : { done: false, reason: pending.join(', ') };
     },
   });
-  if (labelsIdentityLease(version)) await labelIdentityLease(context, pki, instance);
+  const api = await replicaKubeConfig({ provider: context.provider, pki, instance, signal: context.signal });
+  try {
+    if (labelsIdentityLease(version)) await labelIdentityLease(context, api.kubeconfig, instance);
+    await waitAddonsApplied(context, api.kubeconfig, instance.name);
+  } finally {
+    await api.close().catch(() => undefined);
+  }
 }
 
-async function labelIdentityLease(context: StepContext, pki: ClusterPki, instance: Instance): Promise<void> {
+async function labelIdentityLease(
+  context: StepContext,
+  kubeconfig: KubeConfig,
+  instance: Instance,
+): Promise<void> {
   const before = context.journal.identityLeasesBefore?.[instance.name];
   if (before === undefined) {
     context.logger.warn('no record of the identity leases before this replica started; not labelling', {
@@ -107,28 +119,70 @@ async function labelIdentityLease(context: StepContext, pki: ClusterPki, instanc
     });
     return;
   }
-  const api = await replicaKubeConfig({ provider: context.provider, pki, instance, signal: context.signal });
+  await waitUntil({
+    description: `${instance.name}'s apiserver identity lease`,
+    timeoutMs: context.timeouts.healthy,
+    signal: context.signal,
+    minDelayMs: 500,
+    maxDelayMs: 2000,
+    retryOn: (error) => !(error instanceof HacpError && error.code === ErrorCode.CONFLICT),
+    check: async () => {
+      const name = await labelNewIdentityLease({
+        kubeconfig,
+        hostname: instance.hostname ?? instance.name,
+        before,
+      });
+      return name === undefined
+        ? { done: false, reason: 'no new identity lease yet' }
+        : { done: true, value: name };
+    },
+  });
+}
+
+/**
+ * Waits until the replica's add-on manager has created its marker ConfigMap: neither add-on manager
+ * has a health port, and one that cannot start (a bad path, an image that cannot be pulled) would
+ * otherwise go unnoticed.
+ *
+ * @throws HacpError TIMEOUT naming kube-addon-manager and where to look.
+ */
+async function waitAddonsApplied(
+  context: StepContext,
+  kubeconfig: KubeConfig,
+  replica: string,
+): Promise<void> {
+  const marker = `${ADDON_MARKER_NAMESPACE}/${addonMarkerName(replica)}`;
+  const missing = `its ConfigMap ${marker} does not exist`;
+  const reason = `kube-addon-manager has not applied its add-ons: ${missing}`;
+  announceWait(context, `${replica}'s kube-addon-manager to apply its add-ons (its ConfigMap ${marker})`);
   try {
     await waitUntil({
-      description: `${instance.name}'s apiserver identity lease`,
+      description: `${replica}'s kube-addon-manager to apply its add-ons`,
       timeoutMs: context.timeouts.healthy,
       signal: context.signal,
       minDelayMs: 500,
       maxDelayMs: 2000,
-      retryOn: (error) => !(error instanceof HacpError && error.code === ErrorCode.CONFLICT),
-      check: async () => {
-        const name = await labelNewIdentityLease({
-          kubeconfig: api.kubeconfig,
-          hostname: instance.hostname ?? instance.name,
-          before,
-        });
-        return name === undefined
-          ? { done: false, reason: 'no new identity lease yet' }
-          : { done: true, value: name };
-      },
+      check: async () =>
+        (await addonMarkerExists(kubeconfig, replica))
+          ? { done: true, value: true }
+          : { done: false, reason },
     });
-  } finally {
-    await api.close().catch(() => undefined);
+  } catch (error) {
+    if (!isHacpError(error, ErrorCode.TIMEOUT)) throw error;
+    // A last check that could not read the ConfigMap says so.
+    const last = error.details.lastReason;
+    const failure = typeof last === 'string' && last !== reason ? ` (last check: ${last})` : '';
+    throw new HacpError({
+      code: ErrorCode.TIMEOUT,
+      message: `kube-addon-manager on ${replica} has not applied its add-ons within ${context.timeouts.healthy / 1000} s: ${missing}${failure}.`,
+      actions: [
+        `Read kube-addon-manager's log on ${replica} for why it did not start or cannot apply (the local provider keeps it at replicas/${replica}/logs/kube-addon-manager.log in its state folder; on GCE it is the kube-addon-manager pod's log).`,
+        `Run \`hacp status\` to see ${replica}'s other components and the operation waiting to be resumed.`,
+      ],
+      details: { replica, configMap: marker, timeoutMs: context.timeouts.healthy },
+      retryable: false,
+      cause: error,
+    });
   }
 }
 

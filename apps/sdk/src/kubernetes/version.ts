@@ -34,6 +34,8 @@ export interface KubernetesContext {
   source: KubernetesBinarySource;
   signal?: AbortSignal;
   onProgress?: (progress: DownloadProgress) => void;
+  /** For tests: the add-on manager script a `host` provider runs; default `@hacp/addon-manager`'s. */
+  addonManagerProgram?: string;
 }
 
 /** What `up` records: a version, or etcd only (with the warning that says why, unless asked for). */
@@ -140,5 +142,9 @@ export async function kubernetesPrograms(
     context.source,
     progressOptions(context),
   );
-  return { kind: 'host', paths: binaries.paths, addonManager: addonManagerProgram() };
+  return {
+    kind: 'host',
+    paths: binaries.paths,
+    addonManager: context.addonManagerProgram ?? addonManagerProgram(),
+  };
 }
