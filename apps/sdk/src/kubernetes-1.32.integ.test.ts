@@ -141,13 +141,20 @@ describe.skipIf(v132.skip !== undefined)(
     );
 
     it(
-      "3→1: each removed replica's identity lease is deleted",
+      "3→1: each removed replica's identity lease and add-on marker are deleted, the others' kept",
       async () => {
-        await world.controlPlane.remove({ name: 'kubernetes-master-c32' });
+        const api = kubeApi(join(world.dataDir, 'admin.conf'));
+        const first = await world.controlPlane.remove({ name: 'kubernetes-master-c32' });
+        expect(first.steps.find((s) => s.id === 'delete-identity-lease:kubernetes-master-c32')).toEqual({
+          id: 'delete-identity-lease:kubernetes-master-c32',
+          title: "Delete kubernetes-master-c32's identity lease and add-on marker",
+          status: 'done',
+        });
         await expectIdentities(world, ['kubernetes-master', 'kubernetes-master-b32']);
+        expect(await addonMarkers(api)).toEqual(markersOf(['kubernetes-master', 'kubernetes-master-b32']));
         await world.controlPlane.remove({ name: 'kubernetes-master-b32' });
         await expectIdentities(world, ['kubernetes-master']);
-        const api = kubeApi(join(world.dataDir, 'admin.conf'));
+        expect(await addonMarkers(api)).toEqual(markersOf(['kubernetes-master']));
         expect(await readyz(api.config)).toBe('ok');
       },
       LONG,

@@ -439,7 +439,7 @@ function removalParts(view: ClusterView, victim: ReplicaInfo, list: StepList): R
     )
     .add(
       { kind: 'delete-identity-lease', replica: victim.name },
-      `Delete ${victim.name}'s apiserver identity lease`,
+      `Delete ${victim.name}'s identity lease and add-on marker`,
     );
   const beforeLate = list.steps.length;
   for (const step of lateEndpoint) list.endpoint(step);
@@ -617,7 +617,10 @@ function vanishedParts(view: ClusterView, name: string, list: StepList): Cluster
     deleteWhatIsLeft(view, name, list);
   }
   if (view.kubernetes === true) {
-    list.add({ kind: 'delete-identity-lease', replica: name }, `Delete ${name}'s apiserver identity lease`);
+    list.add(
+      { kind: 'delete-identity-lease', replica: name },
+      `Delete ${name}'s identity lease and add-on marker`,
+    );
   }
   const leaderName = view.leaderName === name ? undefined : view.leaderName;
   const { leaderName: _leader, ...rest } = withoutTargets(view, [name]);

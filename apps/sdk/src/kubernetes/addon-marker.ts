@@ -38,32 +38,45 @@ export function addonMarkerFile(replica: string): NodeFile {
   };
 }
 
-function apiFailed(replica: string, what: string, error: unknown): HacpError {
-  const answer = kubernetesApiAnswerOf(error);
-  const forbidden = answer?.httpStatus === 401 || answer?.httpStatus === 403;
-  return new HacpError({
-    code: forbidden ? ErrorCode.PERMISSION_DENIED : ErrorCode.UNAVAILABLE,
-    message: `${what} ConfigMap ${ADDON_MARKER_NAMESPACE}/${addonMarkerName(replica)} failed: ${answer ? `HTTP ${answer.httpStatus}` : (error as Error).message}.`,
-    actions: ['Check that the Kubernetes API answers, then run `hacp resume`.'],
-    details: { replica, configMap: addonMarkerName(replica) },
-    retryable: !forbidden,
-    cause: error,
-  });
+/** Reads or deletes the replica's marker: false when the API answers that it does not exist. */
+async function markerRequest(
+  kubeconfig: KubeConfig,
+  replica: string,
+  verb: 'read' | 'delete',
+): Promise<boolean> {
+  const { CoreV1Api } = await kubernetes();
+  const api = kubeconfig.makeApiClient(CoreV1Api);
+  const target = { name: addonMarkerName(replica), namespace: ADDON_MARKER_NAMESPACE };
+  try {
+    await (verb === 'read' ? api.readNamespacedConfigMap(target) : api.deleteNamespacedConfigMap(target));
+    return true;
+  } catch (error) {
+    const answer = kubernetesApiAnswerOf(error);
+    if (answer?.httpStatus === 404) return false;
+    const forbidden = answer?.httpStatus === 401 || answer?.httpStatus === 403;
+    throw new HacpError({
+      code: forbidden ? ErrorCode.PERMISSION_DENIED : ErrorCode.UNAVAILABLE,
+      message: `${verb === 'read' ? 'Reading' : 'Deleting'} ConfigMap ${target.namespace}/${target.name} failed: ${answer ? `HTTP ${answer.httpStatus}` : (error as Error).message}.`,
+      actions: ['Check that the Kubernetes API answers, then run `hacp resume`.'],
+      details: { replica, configMap: target.name },
+      retryable: !forbidden,
+      cause: error,
+    });
+  }
 }
 
 /**
  * Whether the replica's marker exists.
  * @throws HacpError UNAVAILABLE (retryable) when the API does not answer or fails; PERMISSION_DENIED.
  */
-export async function addonMarkerExists(kubeconfig: KubeConfig, replica: string): Promise<boolean> {
-  const { CoreV1Api } = await kubernetes();
-  try {
-    await kubeconfig
-      .makeApiClient(CoreV1Api)
-      .readNamespacedConfigMap({ name: addonMarkerName(replica), namespace: ADDON_MARKER_NAMESPACE });
-    return true;
-  } catch (error) {
-    if (kubernetesApiAnswerOf(error)?.httpStatus === 404) return false;
-    throw apiFailed(replica, 'Reading', error);
-  }
+export function addonMarkerExists(kubeconfig: KubeConfig, replica: string): Promise<boolean> {
+  return markerRequest(kubeconfig, replica, 'read');
+}
+
+/**
+ * Deletes the replica's marker; false when it was already gone.
+ * @throws HacpError UNAVAILABLE (retryable) when the API does not answer or fails; PERMISSION_DENIED.
+ */
+export function deleteAddonMarker(kubeconfig: KubeConfig, replica: string): Promise<boolean> {
+  return markerRequest(kubeconfig, replica, 'delete');
 }

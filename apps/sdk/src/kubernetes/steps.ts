@@ -2,7 +2,7 @@
  * What the operation steps do for the Kubernetes components of a cluster that runs them: render them
  * into a new replica's NodeConfig, wait until they answer and its add-on manager has applied its
  * add-ons, mark a 1.20–1.25 identity lease with its replica, stop them before a member goes, and
- * delete a removed replica's identity lease.
+ * delete a removed replica's identity lease and add-on marker.
  */
 import { join } from 'node:path';
 import { ErrorCode, HacpError, type Instance, isHacpError, waitUntil } from '@hacp/core';
@@ -14,7 +14,12 @@ import { deleteIdentityLeases } from '../leases.js';
 import type { ClusterRecord } from '../record.js';
 import type { ReplicaRenderOptions } from '../render.js';
 import type { StepStatus } from '../types.js';
-import { ADDON_MARKER_NAMESPACE, addonMarkerExists, addonMarkerName } from './addon-marker.js';
+import {
+  ADDON_MARKER_NAMESPACE,
+  addonMarkerExists,
+  addonMarkerName,
+  deleteAddonMarker,
+} from './addon-marker.js';
 import { clusterKubeConfig, replicaKubeConfig, requireEndpointAddress } from './api.js';
 import { KUBERNETES_PROCESSES } from './components.js';
 import { kubernetesHealth, notReady } from './health.js';
@@ -202,8 +207,8 @@ export async function stopKubernetes(
   return 'done';
 }
 
-/** Deletes the identity leases of a removed replica. */
-export async function deleteReplicaIdentityLeases(
+/** Deletes the identity leases of a removed replica, and its add-on manager's marker. */
+export async function deleteReplicaKubernetesObjects(
   context: StepContext,
   record: ClusterRecord | undefined,
   replica: { name: string; hostname: string },
@@ -213,10 +218,10 @@ export async function deleteReplicaIdentityLeases(
     return 'not-applicable';
   if (context.journal.operation === 'down' || record === undefined) return 'not-applicable';
   const others = await context.session.instances(context.signal);
-  const deleted = await deleteIdentityLeases({
-    kubeconfig: await clusterApi(context, record),
-    replica,
-    others,
-  });
-  return deleted.length > 0 ? 'done' : 'skipped';
+  const kubeconfig = await clusterApi(context, record);
+  const deleted = await deleteIdentityLeases({ kubeconfig, replica, others });
+  // Only replicas that run Kubernetes have an add-on manager (a `kubeconfig` setting may name another API).
+  const marker =
+    record.kubernetesVersion !== undefined && (await deleteAddonMarker(kubeconfig, replica.name));
+  return deleted.length > 0 || marker ? 'done' : 'skipped';
 }

@@ -1,13 +1,13 @@
 /**
  * The steps that make and unmake a replica: its certificates, its instance (rendered from the
  * cluster's record), the wait until it serves, its Kubernetes components stopped before its member
- * goes, and its identity lease deleted after.
+ * goes, and its identity lease and add-on marker deleted after.
  */
 import { issueReplicaCerts, withoutReplica, withReplica } from '@hacp/certs';
 import { ErrorCode, HacpError, type Instance, isHacpError } from '@hacp/core';
 import type { StepAction } from '@hacp/topology';
 import {
-  deleteReplicaIdentityLeases,
+  deleteReplicaKubernetesObjects,
   kubernetesRender,
   recordIdentityLeasesBefore,
   stopKubernetes,
@@ -240,9 +240,10 @@ async function forgetReplicaCerts(
     await context.pkiStore.save(withoutReplica(pki, action.replica));
 }
 
+/** Deletes the gone replica's identity lease and its add-on manager's marker (the step's kind predates it). */
 const deleteIdentityLease: StepHandler<'delete-identity-lease'> = async (context, action) =>
   // The replica is gone by now: its hostname is the one its network was given, else its name.
-  deleteReplicaIdentityLeases(context, await context.record(), {
+  deleteReplicaKubernetesObjects(context, await context.record(), {
     name: action.replica,
     hostname: context.journal.networks[action.replica]?.hostname ?? action.replica,
   });
