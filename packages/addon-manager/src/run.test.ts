@@ -8,7 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ADDON_MODE_LABEL } from './manifests.js';
 import { REQUEST_TIMEOUT_MS } from './object-api.js';
-import { type AddonPassReport, runAddonManager } from './run.js';
+import { type AddonPassReport, FIRST_PASS_RETRY_MS, runAddonManager } from './run.js';
 
 /** An API server stand-in on loopback that records requests and never answers them. */
 async function silentServer(): Promise<{ server: Server; requests: IncomingMessage[]; url: string }> {
@@ -101,6 +101,31 @@ describe('runAddonManager', () => {
     expect(Date.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS);
     expect(passes).toEqual([]);
     expect(api.requests).toHaveLength(1);
+  });
+
+  it('tries a failed pass again within a second until one goes through (the API server starting)', async () => {
+    writeFileSync(
+      join(dir, 'cm.yaml'),
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: kube-system\n  labels:\n    ${ADDON_MODE_LABEL}: Reconcile\n`,
+    );
+    const controller = new AbortController();
+    const failed: number[] = [];
+    const started = Date.now();
+    await runAddonManager({
+      // Nothing listens on port 1 of loopback: every pass fails to connect.
+      kubeconfig: kubeconfigFor('http://127.0.0.1:1'),
+      addonsDir: dir,
+      intervalMs: 600_000,
+      signal: controller.signal,
+      onPass: (report) => {
+        if (report.failed.length > 0) failed.push(Date.now() - started);
+        if (failed.length === 3) controller.abort();
+      },
+    });
+    // Three failed passes, each a retry of the last, far sooner than one interval.
+    expect(failed).toHaveLength(3);
+    expect(failed[2]).toBeLessThan(120_000);
+    expect((failed[2] as number) - (failed[1] as number)).toBeGreaterThanOrEqual(FIRST_PASS_RETRY_MS - 50);
   });
 
   it('hands a pass that fails as a whole to onError and goes on', async () => {

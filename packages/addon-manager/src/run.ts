@@ -73,10 +73,18 @@ async function pass(options: {
   return { ...result, problems: folder.problems, ...(pruneSkipped === undefined ? {} : { pruneSkipped }) };
 }
 
+/** How soon a pass is tried again while none has gone through yet (the API server starting). */
+export const FIRST_PASS_RETRY_MS = 1000;
+/** How many such quick retries at most: an add-on that never applies gets the interval after. */
+export const FIRST_PASS_QUICK_RETRIES = 60;
+
 /**
  * Keeps the add-ons of `addonsDir` on the cluster: a pass (see `reconcileAddons`) every
  * `intervalMs`, measured from the start of one pass to the start of the next (a pass that takes
- * longer is followed at once), until `signal` aborts. The folder is re-read at every pass; a missing
+ * longer is followed at once), until `signal` aborts. Until a pass goes through (every object
+ * applied), one that did not is tried again after FIRST_PASS_RETRY_MS (or the interval, when that is
+ * shorter), at most FIRST_PASS_QUICK_RETRIES times: beside an API server that is starting, the
+ * add-ons are on as soon as it serves. The folder is re-read at every pass; a missing
  * folder is an empty set, and while it is missing or a file of it cannot be parsed nothing is pruned.
  * Besides the allowlist and the folder's kinds, pruning looks in every kind the folder has held
  * since the loop started, so removing the last Widget (or its CRD) from the folder prunes it.
@@ -118,15 +126,23 @@ export async function runAddonManager(options: {
     });
   }
   const seenKinds = new Map<string, AddonKind>();
+  let passed = false;
+  let quickRetries = 0;
   while (!signal.aborted) {
     const started = Date.now();
     try {
       const report = await untilAborted(pass({ kubeconfig, addonsDir, signal, seenKinds }), signal);
-      if (report !== undefined) options.onPass?.(report);
+      if (report !== undefined) {
+        passed ||= report.failed.length === 0;
+        options.onPass?.(report);
+      }
     } catch (error) {
       if (signal.aborted || isHacpError(error, ErrorCode.ABORTED)) break;
       options.onError?.(error);
     }
-    await pause(Math.max(0, intervalMs - (Date.now() - started)), signal);
+    // Until a pass has gone through, the API server is most likely still starting beside it.
+    const quick = !passed && quickRetries++ < FIRST_PASS_QUICK_RETRIES;
+    const wait = quick ? Math.min(intervalMs, FIRST_PASS_RETRY_MS) : intervalMs;
+    await pause(Math.max(0, wait - (Date.now() - started)), signal);
   }
 }
