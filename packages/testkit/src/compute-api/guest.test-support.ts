@@ -55,7 +55,11 @@ require('node:http').createServer((request, response) => {
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-/** Reads `test-port` and `test-bind` from the instance's metadata; needs a `master-pd` data disk. */
+/**
+ * Reads `test-port` and `test-bind` from the instance's metadata; needs a `master-pd` data disk. With
+ * `test-wait-url`, it waits (at most 30 s) after starting the kubelet until that URL answers, as the
+ * real script waits for the health endpoint.
+ */
 export const TEST_STARTUP_SCRIPT = `#!/bin/bash
 set -euo pipefail
 md() { curl -fsS -H 'Metadata-Flavor: Google' "$HACP_METADATA_URL/$1"; }
@@ -76,5 +80,11 @@ printf 'port: %s\\nbind: %s\\nname: %s\\n' "$(md test-port)" "$(md test-bind)" "
 printf '[Service]\\nExecStart=%s --config=%s\\nRestart=always\\nRestartSec=1\\n' "$HACP_BIN_DIR/kubelet" "$HACP_KUBELET_CONFIG_DIR/config" >"$HACP_SYSTEMD_DIR/kubelet.service"
 "$HACP_SYSTEMCTL" daemon-reload
 "$HACP_SYSTEMCTL" enable --now kubelet.service
+if wait_url="$(md test-wait-url 2>/dev/null)"; then
+  for _ in $(seq 150); do
+    if curl -fsS -o /dev/null --max-time 1 "$wait_url"; then echo "test-boot: $wait_url answered while the script ran"; break; fi
+    sleep 0.2
+  done
+fi
 echo "test-boot: done"
 `;

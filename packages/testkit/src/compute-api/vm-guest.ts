@@ -42,6 +42,8 @@ const VM_PATHS = {
 const KUBELET_UNIT = 'kubelet.service';
 /** How long the kubelet gets between SIGTERM and SIGKILL, as systemd's default stop timeout would be cut short on a GCE stop. */
 const KUBELET_STOP_GRACE_MS = 10_000;
+/** How often the runtime looks for the unit requests the startup script makes while it runs. */
+const UNIT_REQUEST_POLL_MS = 250;
 const RESTART_SEC = /^RestartSec=(\d+)/m;
 const EXEC_START = /^ExecStart=(.+)$/m;
 
@@ -85,14 +87,18 @@ function env(layout: GuestLayout, context: GuestContext): Record<string, string>
 
 /**
  * One VM's guest: on each boot it runs the instance's `startup-script` with real bash inside the VM's
- * network namespace (as GCE's guest agent does, output to the serial console), then starts the units
- * the script enabled. Only kubelet.service is run (systemd's part here); its ExecStart runs in a pid
- * namespace of its own, so everything it starts dies with it.
+ * network namespace (as GCE's guest agent does, output to the serial console). As systemd does, a unit
+ * the script starts (`enable --now`, `start`, `restart`) starts while the script still runs: the
+ * runtime acts on the systemctl stand-in's requests every UNIT_REQUEST_POLL_MS, and once more when the
+ * script ends. Only kubelet.service is run (systemd's part here); its ExecStart runs in a pid namespace
+ * of its own, so everything it starts dies with it.
  */
 export class Guest {
   private script: SpawnedProcess | undefined;
   private kubelet: SpawnedProcess | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** The unit requests being acted on, which halt waits for so that nothing starts after it. */
+  private unitWork: Promise<void> = Promise.resolve();
   private running = false;
   /** Why the last boot did not bring the kubelet up, if it did not. */
   problem: string | undefined;
@@ -102,7 +108,7 @@ export class Guest {
     private readonly context: GuestContext,
   ) {}
 
-  /** Runs one boot: the startup script, then the kubelet. Resolves when the script has finished. */
+  /** Runs one boot: the startup script and the units it starts. Resolves when the script has finished. */
   async boot(metadata: Readonly<Record<string, string>>): Promise<void> {
     this.running = true;
     this.problem = undefined;
@@ -127,28 +133,50 @@ export class Guest {
       env: env(layout, this.context),
     });
     this.script = process;
-    const { code, signal } = await process.exited;
+    let scriptRunning = true;
+    const exited = process.exited.finally(() => {
+      scriptRunning = false;
+    });
+    while (scriptRunning && this.running) {
+      await this.actOnUnitRequests();
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, UNIT_REQUEST_POLL_MS))]);
+    }
+    const { code, signal } = await exited;
     this.script = undefined;
     if (!this.running) return;
+    // Requests made just before the script ended.
+    await this.actOnUnitRequests();
     serialLine(layout, `google_metadata_script_runner: startup-script exit status ${code ?? signal}`);
     if (code !== 0) {
+      // What the script started keeps running, as under systemd.
       this.problem = `the startup script exited with ${code ?? signal}`;
       this.context.logger.warn('VM startup script failed', { folder: layout.folder, code, signal });
-      return;
     }
-    await this.startUnits();
   }
 
-  private unitRequested(suffix: string): boolean {
-    return existsSync(join(this.layout.folder, 'systemd', `${KUBELET_UNIT}.${suffix}`));
+  /** Takes (removes) one request file of the systemctl stand-in; true when it was there. */
+  private takeUnitRequest(suffix: string): boolean {
+    const file = join(this.layout.folder, 'systemd', `${KUBELET_UNIT}.${suffix}`);
+    if (!existsSync(file)) return false;
+    rmSync(file, { force: true });
+    return true;
   }
 
-  private async startUnits(): Promise<void> {
-    if (!this.unitRequested('enabled')) return;
-    const restart = this.unitRequested('restart');
-    if (this.kubelet?.isRunning() && !restart) return;
-    await this.stopKubelet();
-    await this.startKubelet();
+  /** `restart` stops and starts the unit; `start` (and `enable --now`) starts it unless it runs. */
+  private actOnUnitRequests(): Promise<void> {
+    const work = this.unitWork.then(async () => {
+      if (!this.running) return;
+      const restart = this.takeUnitRequest('restart');
+      const start = this.takeUnitRequest('start');
+      if (restart) {
+        await this.stopKubelet();
+        await this.startKubelet();
+      } else if (start && !this.kubelet?.isRunning()) {
+        await this.startKubelet();
+      }
+    });
+    this.unitWork = work.catch(() => undefined);
+    return work;
   }
 
   private async startKubelet(): Promise<void> {
@@ -163,6 +191,7 @@ export class Guest {
     }
     const argv = execStart.split(/\s+/);
     const images = await imageMap(manifestImages(join(layout.fs, VM_PATHS.manifests)), this.context.images);
+    if (!this.running) return;
     writeFileSync(join(layout.folder, 'images.json'), JSON.stringify(images, null, 2), { mode: 0o600 });
     const kubelet = spawnTracked({
       command: 'ip',
@@ -211,6 +240,7 @@ export class Guest {
     this.restartTimer = undefined;
     const script = this.script;
     if (script !== undefined) await script.stop({ signal: 'SIGKILL', graceMs: 1000 });
+    await this.unitWork;
     await this.stopKubelet();
   }
 

@@ -132,6 +132,25 @@ describe.skipIf(!canCreateVpc())('createVmRuntime', { timeout: 180_000 }, () => 
     await runtime.remove('cp-2', ZONE);
   });
 
+  it('starts a unit enabled with --now while the startup script still runs, as systemd does', async () => {
+    const ip = ipAt(5);
+    const spec = vm('cp-5', ip, 'cp-5-pd');
+    spec.metadata['test-wait-url'] = `http://127.0.0.1:${PORT}/`;
+    await runtime.boot(spec);
+    await runtime.booted('cp-5', ZONE);
+    for (const pid of runtime.pids()) seen.add(pid);
+    const serial = runtime.serialOutput('cp-5', ZONE);
+    expect(serial).toContain(`test-boot: http://127.0.0.1:${PORT}/ answered while the script ran`);
+    // The kubelet started before the script ended, and only once.
+    expect(serial.indexOf('Started kubelet.service')).toBeLessThan(
+      serial.indexOf('startup-script exit status 0'),
+    );
+    expect(serial.match(/Started kubelet\.service/g)).toHaveLength(1);
+    expect(runtime.pids()).toHaveLength(1);
+    await runtime.remove('cp-5', ZONE);
+    expect(runtime.pids()).toEqual([]);
+  });
+
   it('probes from inside a VM, where a process bound to 0.0.0.0 answers on any local address', async () => {
     const ip = ipAt(3);
     await runtime.boot(vm('cp-3', ip, 'cp-3-pd'));
