@@ -24,6 +24,27 @@ export const DATA_DISK_DEVICE_NAME = 'master-pd';
  */
 export const HEALTH_ENDPOINT = { port: 8081, path: '/healthz' } as const;
 
+/** Where the startup script asks the health endpoint, on the VM itself. */
+export const HEALTH_URL = `http://127.0.0.1:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}`;
+
+/**
+ * The startup script's own lines on the serial console that the provider reads (bootProblems): each
+ * line is `prefix` and a text, an error line `errorPrefix` and the reason. The script and the provider
+ * share these, so they cannot drift.
+ */
+export const STARTUP_LOG = {
+  prefix: 'hacp-startup: ',
+  errorPrefix: 'hacp-startup: error: ',
+  /** The script's first line of a boot, followed by the cluster's name. */
+  booting: 'booting a replica of cluster',
+  /** Printed after the kubelet started, and again about every 60 s while the health endpoint is silent. */
+  healthWaiting: 'waiting for the health endpoint to answer',
+  /** The boot is done: the health endpoint answered 200. */
+  healthAnswers: 'the health endpoint answers',
+  /** The error when the health endpoint stayed silent for HACP_HEALTH_WAIT_SECONDS, followed by `N s`. */
+  healthSilent: 'the health endpoint did not answer within',
+} as const;
+
 /** The instance metadata keys a replica's boot reads. */
 export const METADATA_KEYS = {
   cluster: 'hacp-cluster',

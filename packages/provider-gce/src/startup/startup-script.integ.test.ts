@@ -23,6 +23,7 @@ import { freePort, type SpawnedProcess, spawnTracked } from '@hacp/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RegistryMirrors } from './containerd.js';
 import { etcdProcess, replicaNodeConfig, sdkReplicaNodeConfig } from './fixtures.test-support.js';
+import { STARTUP_LOG } from './layout.js';
 import { renderReplicaMetadata } from './metadata.js';
 import { renderStartupScript } from './startup-script.js';
 import { renderStaticPods } from './static-pods.js';
@@ -54,6 +55,8 @@ interface Boot {
   refused: number;
   /** The instance id the metadata server answers: a new one is a new instance on the same disk. */
   instanceId: string;
+  /** What the fake health endpoint answers, one status a request, the last one from then on. */
+  healthStatuses: number[];
 }
 
 let boot: Boot;
@@ -135,6 +138,12 @@ beforeEach(async () => {
     else response.writeHead(200).end(FAKE_KUBELET);
   });
 
+  const healthPort = await serve((request, response) => {
+    count(request.url ?? '');
+    const status = boot.healthStatuses.length > 1 ? boot.healthStatuses.shift() : boot.healthStatuses[0];
+    response.writeHead(status ?? 200).end();
+  });
+
   const env: NodeJS.ProcessEnv = {
     // spawnTracked lays these over process.env: no_proxy keeps curl off any proxy the caller set.
     PATH: process.env.PATH,
@@ -147,6 +156,7 @@ beforeEach(async () => {
     HACP_ROOT: join(dir, 'mnt', 'disks', 'master-pd'),
     HACP_DEVICE: device,
     HACP_DEVICE_WAIT_SECONDS: '2',
+    HACP_HEALTH_URL: `http://127.0.0.1:${healthPort}/healthz`,
     HACP_MANIFESTS_DIR: join(dir, 'etc', 'kubernetes', 'manifests'),
     HACP_KUBELET_CONFIG_DIR: join(dir, 'etc', 'kubernetes'),
     HACP_BIN_DIR: join(dir, 'home', 'kubernetes', 'bin'),
@@ -171,6 +181,7 @@ beforeEach(async () => {
     publishedSha: sha256(FAKE_KUBELET),
     refused: 0,
     instanceId: '4107215583417036201',
+    healthStatuses: [200],
   };
 });
 
@@ -463,6 +474,46 @@ describe('the startup script', () => {
     expect(result.stubCalls.filter((call) => call.startsWith('systemctl '))).toEqual([
       'systemctl restart containerd.service',
     ]);
+  });
+
+  describe('the health endpoint', () => {
+    it('ends the boot once the health endpoint answers 200, after the kubelet started', async () => {
+      serveReplica(replicaNodeConfig().nodeConfig);
+      boot.healthStatuses = [503, 503, 200];
+      const result = await runScript();
+      expect(result.code, result.output).toBe(0);
+      expect(boot.requests.get('/healthz')).toBe(3);
+      expect(result.output).toContain(
+        `${STARTUP_LOG.prefix}${STARTUP_LOG.healthWaiting} at ${boot.env.HACP_HEALTH_URL}`,
+      );
+      const lines = result.output.trim().split('\n');
+      expect(lines.at(-1)).toBe(`${STARTUP_LOG.prefix}${STARTUP_LOG.healthAnswers}`);
+      expect(result.stubCalls.at(-1)).toBe('systemctl restart kubelet.service');
+    });
+
+    /** Boots with a health endpoint that answers 503 forever, waiting at most `wait` seconds. */
+    async function bootWithSilentHealth(wait: string) {
+      serveReplica(replicaNodeConfig().nodeConfig);
+      boot.healthStatuses = [503];
+      boot.env.HACP_HEALTH_WAIT_SECONDS = wait;
+      return runScript();
+    }
+
+    it('fails when the health endpoint stays silent for HACP_HEALTH_WAIT_SECONDS', async () => {
+      const result = await bootWithSilentHealth('2');
+      expect(result.code).toBe(1);
+      expect(result.output).toContain(`${STARTUP_LOG.errorPrefix}${STARTUP_LOG.healthSilent} 2 s\n`);
+      expect(result.output).not.toContain(STARTUP_LOG.healthAnswers);
+      expect(boot.requests.get('/healthz')).toBeGreaterThanOrEqual(2);
+    });
+
+    it('refuses a wait that is not a number of seconds', async () => {
+      const result = await bootWithSilentHealth('1m');
+      expect(result.code).toBe(1);
+      expect(result.output).toContain(
+        `${STARTUP_LOG.errorPrefix}HACP_HEALTH_WAIT_SECONDS is not a number of seconds`,
+      );
+    });
   });
 
   describe('containerd', () => {

@@ -3,11 +3,13 @@ import {
   BIN_DIR,
   DATA_DISK_DEVICE_NAME,
   DISK_OWNER_FILE,
+  HEALTH_URL,
   MANIFESTS_DIR,
   METADATA_KEYS,
   METADATA_URL,
   RELEASE_URL,
   REPLICA_ROOT_DIR,
+  STARTUP_LOG,
 } from './layout.js';
 
 /** The data disk as the guest sees it (udev's by-id link for GCE disks). */
@@ -29,12 +31,16 @@ export const DATA_DISK_PATH = `/dev/disk/by-id/google-${DATA_DISK_DEVICE_NAME}`;
  *    verified against its `.sha256`, unless that version is installed already;
  * 4. writes a standalone kubelet's configuration and systemd unit;
  * 5. writes every `hacp-manifests` static pod and removes `hacp-*.json` manifests no longer listed;
- * then enables the kubelet, restarting it when its binary, configuration or unit changed.
+ * then enables the kubelet, restarting it when its binary, configuration or unit changed, and
+ * 6. waits in the foreground until the health endpoint (HEALTH_URL) answers 200, saying so about every
+ *    60 s, then prints STARTUP_LOG.healthAnswers; after HACP_HEALTH_WAIT_SECONDS (default 1800) of
+ *    silence it fails with STARTUP_LOG.healthSilent. GCE's guest agent runs the script to completion,
+ *    its output on the serial console, where the provider reads how the boot went (bootProblems).
  *
  * Every location and command has an `HACP_*` override (HACP_ROOT, HACP_DEVICE, HACP_MANIFESTS_DIR,
  * HACP_KUBELET_CONFIG_DIR, HACP_BIN_DIR, HACP_SYSTEMD_DIR, HACP_METADATA_URL, HACP_RELEASE_URL,
- * HACP_CONTAINERD_SOCKET, HACP_DEVICE_WAIT_SECONDS, HACP_MOUNT, HACP_MKFS, HACP_BLKID,
- * HACP_MOUNTPOINT, HACP_SYSTEMCTL, HACP_CONTAINERD, HACP_CONTAINERD_CONFIG, HACP_CONTAINERD_CERTS_DIR)
+ * HACP_CONTAINERD_SOCKET, HACP_DEVICE_WAIT_SECONDS, HACP_HEALTH_URL, HACP_HEALTH_WAIT_SECONDS,
+ * HACP_MOUNT, HACP_MKFS, HACP_BLKID, HACP_MOUNTPOINT, HACP_SYSTEMCTL, HACP_CONTAINERD, HACP_CONTAINERD_CONFIG, HACP_CONTAINERD_CERTS_DIR)
  * for tests; the defaults are the real ones.
  *
  * @example
@@ -58,6 +64,8 @@ release_url="\${HACP_RELEASE_URL:-${RELEASE_URL}}"
 root="\${HACP_ROOT:-${REPLICA_ROOT_DIR}}"
 device="\${HACP_DEVICE:-${DATA_DISK_PATH}}"
 device_wait_seconds="\${HACP_DEVICE_WAIT_SECONDS:-300}"
+health_url="\${HACP_HEALTH_URL:-${HEALTH_URL}}"
+health_wait_seconds="\${HACP_HEALTH_WAIT_SECONDS:-1800}"
 manifests_dir="\${HACP_MANIFESTS_DIR:-${MANIFESTS_DIR}}"
 kubelet_config_dir="\${HACP_KUBELET_CONFIG_DIR:-/etc/kubernetes}"
 bin_dir="\${HACP_BIN_DIR:-${BIN_DIR}}"
@@ -81,9 +89,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log() { printf 'hacp-startup: %s\\n' "$*"; }
+log() { printf '${STARTUP_LOG.prefix}%s\\n' "$*"; }
 fail() {
-  printf 'hacp-startup: error: %s\\n' "$*" >&2
+  printf '${STARTUP_LOG.errorPrefix}%s\\n' "$*" >&2
   exit 1
 }
 
@@ -382,12 +390,31 @@ write_manifests() {
   log "static pods: $written of $total written, the rest unchanged"
 }
 
+# 6. The health endpoint (a static pod): the boot is done when it answers 200, which it does once the
+# local kube-apiserver is ready (or the local etcd member healthy). Waits in the foreground, so the
+# serial console tells how the boot ended; a kubelet restarting its pods meanwhile is fine.
+wait_for_health() {
+  local started=$SECONDS next_report=$SECONDS
+  [[ $health_wait_seconds =~ ^[0-9]+$ ]] || fail "HACP_HEALTH_WAIT_SECONDS is not a number of seconds"
+  until curl -fsS -o /dev/null --max-time 5 "$health_url" 2>/dev/null; do
+    if ((SECONDS - started >= health_wait_seconds)); then
+      fail "${STARTUP_LOG.healthSilent} $health_wait_seconds s"
+    fi
+    if ((SECONDS >= next_report)); then
+      log "${STARTUP_LOG.healthWaiting} at $health_url ($((SECONDS - started)) s so far)"
+      next_report=$((SECONDS + 60))
+    fi
+    sleep 1
+  done
+  log "${STARTUP_LOG.healthAnswers}"
+}
+
 placed=no
 kubelet_changed=no
 metadata ${METADATA_KEYS.cluster} "$work_dir/cluster"
 cluster="$(<"$work_dir/cluster")"
 [[ $cluster =~ ^[a-z][a-z0-9-]*$ ]] || fail "${METADATA_KEYS.cluster} is not a cluster name"
-log "booting a replica of cluster $cluster"
+log "${STARTUP_LOG.booting} $cluster"
 configure_containerd
 mount_data_disk
 claim_data_disk
@@ -404,4 +431,5 @@ else
   "$systemctl_command" enable --now kubelet.service
 fi
 log "replica of cluster $cluster booted"
+wait_for_health
 `;
