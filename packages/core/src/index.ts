@@ -37,6 +37,7 @@ export {
   type AddressApi,
   type AddressHolder,
   type AddressRef,
+  type BootProgress,
   type FirewallApi,
   type FirewallRule,
   type HealthCheck,

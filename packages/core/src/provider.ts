@@ -218,6 +218,27 @@ export interface InstanceApi {
     update: { prefix: string; files: readonly NodeFile[] },
     options: MutationOptions,
   ): Promise<void>;
+  /**
+   * Optional. How the instance's latest boot goes, as far as the provider itself must see it before
+   * the replica counts as started, beyond the NodeConfig's processes (whose health the SDK checks
+   * itself): GCE reads its startup script's lines on the serial console, which end once the replica's
+   * health endpoint answers. `wait-healthy` waits until nothing is pending, and the waits for a new
+   * member to start ask it too, so a boot that failed ends the operation at once rather than at the
+   * member-start bound. Without it, the processes alone say the replica started.
+   * @throws HacpError UNAVAILABLE, not retryable, when the boot failed: the message quotes the
+   *   boot's own error, the actions say where to read its log; NOT_FOUND when the instance does not
+   *   exist. A retryable error is a read that may go better.
+   */
+  bootProgress?(ref: InstanceRef, options?: ReadOptions): Promise<BootProgress>;
+}
+
+/** What an instance's boot still has to do (InstanceApi.bootProgress). */
+export interface BootProgress {
+  /**
+   * What the provider still waits for, each a phrase that completes "waiting for": `its health
+   * endpoint (:8081/healthz) to answer`. Empty once the boot is done.
+   */
+  pending: string[];
 }
 
 /** Who holds the endpoint address now. */

@@ -50,7 +50,10 @@ export interface MemoryProviderSettings {
   zones?: readonly string[];
 }
 
-/** A ProviderV1 with every optional instance method (`stop`, `start`, `stopProcesses`, `syncFiles`). */
+/**
+ * A ProviderV1 with every optional instance method (`stop`, `start`, `stopProcesses`, `syncFiles`,
+ * `bootProgress`).
+ */
 export interface MemoryProvider extends ProviderV1 {
   readonly instances: Required<InstanceApi>;
   /**
@@ -389,6 +392,13 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
         for (const path of disk.keys()) if (path.startsWith(`${update.prefix}/`)) disk.delete(path);
         for (const file of update.files) disk.set(file.path, { ...file });
         disks.set(ref.name, disk);
+      },
+      // Nothing boots here: an instance is started once it exists.
+      async bootProgress(ref, options) {
+        throwIfAborted(options?.signal);
+        assertInstanceRef(ref);
+        requireInstance(ref);
+        return { pending: [] };
       },
     },
 

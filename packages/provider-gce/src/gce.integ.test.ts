@@ -14,6 +14,7 @@ import { type ComputeApiServer, createRecordingLogger, startComputeApiServer } f
 import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGceProvider, type GceProvider, type GceProviderSettings } from './provider.js';
+import { HEALTH_ENDPOINT_PENDING } from './startup/index.js';
 import {
   ids,
   moveToLoadBalancer,
@@ -28,7 +29,7 @@ import {
 
 const PROJECT = 'hacp-test';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const READS = /\.(get|list|aggregatedList|wait|getHealth)$/;
+const READS = /\.(get|list|aggregatedList|wait|getHealth|getSerialPortOutput)$/;
 
 const logger = createRecordingLogger();
 let server: ComputeApiServer;
@@ -455,6 +456,21 @@ describe('replicas that run the control plane from images', () => {
     expect((refused as { details: { field: string } }).details.field).toBe('processes.shell.name');
     expect(changesSince(from)).toEqual([]);
     expect(JSON.stringify(server.state())).toBe(stateBefore);
+  });
+
+  it('reads how the boot goes off the serial console: pending while it says nothing, NOT_FOUND without the instance', async () => {
+    const provider = gce();
+    const cluster = newCluster();
+    const ref = { name: `${cluster}-master`, zone: ZONE_B };
+    const next = ids(cluster);
+    await provider.instances.create({ ...ref, cluster, nodeConfig: replicaNodeConfig(ref.name) }, next());
+    // This server boots no VM: the console stays empty, so the health endpoint never said it answers.
+    expect(await provider.instances.bootProgress(ref)).toEqual({ pending: [HEALTH_ENDPOINT_PENDING] });
+    const serialReads = server.requests.filter((r) => r.method === 'compute.instances.getSerialPortOutput');
+    expect(serialReads.at(-1)?.path).toContain(`/zones/${ZONE_B}/instances/${ref.name}/serialPort`);
+    await provider.instances.delete(ref, next());
+    const gone = await provider.instances.bootProgress(ref).catch((error: unknown) => error);
+    expect(isHacpError(gone, ErrorCode.NOT_FOUND)).toBe(true);
   });
 });
 

@@ -36,7 +36,12 @@ import {
   MASTER_SCOPES,
   masterTag,
 } from './names.js';
-import { DATA_DISK_DEVICE_NAME, REPLICA_ROOT_DIR, renderReplicaMetadata } from './startup/index.js';
+import {
+  DATA_DISK_DEVICE_NAME,
+  lastBootOutcome,
+  REPLICA_ROOT_DIR,
+  renderReplicaMetadata,
+} from './startup/index.js';
 
 type GceInstance = protos.google.cloud.compute.v1.IInstance;
 type GceAddress = protos.google.cloud.compute.v1.IAddress;
@@ -626,6 +631,41 @@ export function createGceInstances(context: GceContext): GceInstances {
             .clients()
             .instances.stop({ project, zone: ref.zone, instance: ref.name, requestId }, NO_GAX_RETRY),
       );
+    },
+
+    async bootProgress(ref, options) {
+      assertInstanceRef(ref);
+      throwIfAborted(options?.signal);
+      const found = await session.find(
+        { call: `getSerialPortOutput instance ${url(ref)}`, signal: options?.signal, zone: ref.zone },
+        () =>
+          session
+            .clients()
+            .instances.getSerialPortOutput(
+              { project, zone: ref.zone, instance: ref.name, port: 1 },
+              NO_GAX_RETRY,
+            ),
+      );
+      if (found === undefined) {
+        throw new HacpError({
+          code: ErrorCode.NOT_FOUND,
+          message: `Instance ${ref.name} does not exist in ${ref.zone}.`,
+          actions: ['Run `hacp status` to see the replicas.'],
+          details: { replica: ref.name, zone: ref.zone },
+        });
+      }
+      const outcome = lastBootOutcome(found[0]?.contents ?? '');
+      if (outcome.state === 'done') return { pending: [] };
+      if (outcome.state === 'pending') return { pending: [outcome.waitingFor] };
+      throw new HacpError({
+        code: ErrorCode.UNAVAILABLE,
+        message: `${ref.name}'s startup script failed: ${outcome.line}`,
+        actions: [
+          `Read its serial console: \`gcloud compute instances get-serial-port-output ${ref.name} --zone ${ref.zone}\`; fix what its error line names, then run the operation again.`,
+        ],
+        details: { replica: ref.name, zone: ref.zone, reason: outcome.reason },
+        retryable: false,
+      });
     },
 
     async start(ref, options) {

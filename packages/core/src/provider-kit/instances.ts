@@ -16,8 +16,11 @@ import { type ProcessState, processStates } from './process-set.js';
 
 export { type ProcessInstancesSettings, statusOf } from './instance-runtime.js';
 
-/** Every member of the instance contract, the optional ones included. */
-export type ProcessInstanceApi = Required<InstanceApi>;
+/**
+ * Every member of the instance contract, the optional ones included, but `bootProgress`: an
+ * instance here runs its NodeConfig's processes and nothing besides, so they alone say it started.
+ */
+export type ProcessInstanceApi = Required<Omit<InstanceApi, 'bootProgress'>>;
 
 /** A process cloud's instances: the contract's API and what zone failures need. */
 export interface ProcessInstances {

@@ -4,6 +4,7 @@
  * kube-controller-manager, kube-scheduler, add-on manager and health endpoint pods. The provider
  * only materialises the NodeConfig; it renders no flags and no certificates.
  */
+export { type BootOutcome, HEALTH_ENDPOINT_PENDING, lastBootOutcome } from './boot-log.js';
 export {
   assertImageHasContainerRuntime,
   assertRegistryMirrors,
@@ -36,9 +37,11 @@ export {
   DATA_DISK_DEVICE_NAME,
   HEALTH_CONFIG_PATH,
   HEALTH_ENDPOINT,
+  HEALTH_URL,
   METADATA_KEYS,
   METADATA_LIMITS,
   REPLICA_ROOT_DIR,
+  STARTUP_LOG,
 } from './layout.js';
 export { type MetadataItem, renderReplicaMetadata } from './metadata.js';
 export { DATA_DISK_PATH, renderStartupScript } from './startup-script.js';
