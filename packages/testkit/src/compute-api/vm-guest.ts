@@ -24,6 +24,8 @@ export interface GuestContext {
   releaseUrl: string;
   images: ImageSources;
   kubeletSyncMs: number;
+  /** Overrides laid over the startup script's environment (VmRuntimeOptions.startupEnv). */
+  startupEnv: Readonly<Record<string, string>>;
   logger: Logger;
 }
 
@@ -130,7 +132,7 @@ export class Guest {
       args: ['netns', 'exec', layout.namespace, 'bash', file],
       logFile: join(layout.folder, 'serial.log'),
       marker: file,
-      env: env(layout, this.context),
+      env: { ...env(layout, this.context), ...this.context.startupEnv },
     });
     this.script = process;
     let scriptRunning = true;

@@ -80,6 +80,11 @@ export interface VmRuntimeOptions {
   kubeletCommand?: readonly string[];
   /** How often the kubelet re-reads its manifest folder; default 500 ms. */
   kubeletSyncMs?: number;
+  /**
+   * More HACP_* overrides for every startup script, over the runtime's own (a test's shorter
+   * `HACP_HEALTH_WAIT_SECONDS`, so that a replica whose health endpoint stays silent fails its boot).
+   */
+  startupEnv?: Readonly<Record<string, string>>;
 }
 
 // GCE resource names (RFC 1035 labels): safe as folder names.
@@ -156,6 +161,7 @@ export async function createVmRuntime(options: VmRuntimeOptions): Promise<VmRunt
     releaseUrl: services.releaseUrl,
     images: { kubernetes: releaseBinaries, addonManager: workspaceAddonManager(), ...options.images },
     kubeletSyncMs: options.kubeletSyncMs ?? 500,
+    startupEnv: options.startupEnv ?? {},
     logger,
   };
 
