@@ -3,7 +3,7 @@
  * the default mode with the API checked through the endpoint at each step, a replica whose control
  * plane cannot start, the etcd-only lifecycle and the refusals made before any API call.
  */
-import { isHacpError } from '@hacp/core';
+import { type HacpError, isHacpError } from '@hacp/core';
 import { createGceProvider } from '@hacp/provider-gce';
 import { testKubernetesBinaries } from '@hacp/testkit';
 import { describe, expect, it } from 'vitest';
@@ -81,6 +81,10 @@ describe.skipIf(kube.skip !== undefined)(
           ].map((name) => expect.stringContaining(name)),
         );
         expect(pods.pods.flatMap((pod) => pod.containers.map((c) => c.state))).not.toContain('waiting');
+        // Its boot ended when its health endpoint answered, which wait-healthy waited for.
+        expect(w.server.runtime?.serialOutput(replica.name, replica.zone)).toContain(
+          'hacp-startup: the health endpoint answers',
+        );
       }
 
       await w.controlPlane.remove({ zone: ZONES[2] });
@@ -125,6 +129,37 @@ describe('the SDK on the GCE provider, a replica whose control plane cannot star
     };
     const apiserver = pods.pods.find((pod) => pod.name.includes('kube-apiserver'));
     expect(apiserver?.containers[0]?.reason).toBe('ErrImagePull');
+  }, 180_000);
+});
+
+describe('the SDK on the GCE provider, a replica whose startup script fails', () => {
+  it("up fails as soon as the startup script does, with the provider's error quoting the script's error line", async () => {
+    // kube-apiserver cannot start (v1.31.2's images are not on this machine), so the health endpoint
+    // never answers, and the script gives up after 15 s: long before timeouts.healthy and memberStart.
+    const w = await worlds.create({
+      kubernetes: true,
+      healthyMs: 300_000,
+      startupEnv: { HACP_HEALTH_WAIT_SECONDS: '15' },
+    });
+    const started = Date.now();
+    const error = await w.controlPlane
+      .up({ zone: ZONES[0], multizone: true, kubernetesVersion: 'v1.31.2' })
+      .catch((caught: unknown) => caught);
+    expect(Date.now() - started).toBeLessThan(120_000);
+    expect(isHacpError(error, 'UNAVAILABLE')).toBe(true);
+    const [replica] = resources(w.server).instances;
+    expect((error as Error).message).toBe(
+      `up stopped at "Wait until ${replica} is healthy": ${replica}'s startup script failed: hacp-startup: error: the health endpoint did not answer within 15 s`,
+    );
+    expect((error as HacpError).actions.join('\n')).toContain(
+      `gcloud compute instances get-serial-port-output ${replica} --zone ${ZONES[0]}`,
+    );
+    // What a failed up leaves: its replica and address stay for a resumed up, and the console says why.
+    expect(resources(w.server).instances).toEqual([`${CLUSTER}-master`]);
+    expect(resources(w.server).addresses).toContain(`${CLUSTER}-master-ip`);
+    expect(w.server.runtime?.serialOutput(String(replica), ZONES[0])).toContain(
+      'startup-script exit status 1',
+    );
   }, 180_000);
 });
 

@@ -54,7 +54,17 @@ function inVpc(address: string): boolean {
   });
 }
 
-async function gceWorld(options: { kubernetes?: boolean; healthyMs?: number } = {}): Promise<GceWorld> {
+/** What a GCE world is made with. */
+export interface GceWorldOptions {
+  /** The default mode (Kubernetes on every replica); else etcd-only. */
+  kubernetes?: boolean;
+  /** `timeouts.healthy`. */
+  healthyMs?: number;
+  /** More HACP_* overrides for every VM's startup script (the VM runtime's `startupEnv`). */
+  startupEnv?: Readonly<Record<string, string>>;
+}
+
+async function gceWorld(options: GceWorldOptions = {}): Promise<GceWorld> {
   const root = await mkdtemp(join(process.env.HACP_LOCAL_TEST_ROOT ?? tmpdir(), 'hacp-sdk-gce-'));
   const server = await startComputeApiServer({
     projects: [PROJECT],
@@ -62,6 +72,7 @@ async function gceWorld(options: { kubernetes?: boolean; healthyMs?: number } = 
     runtime: {
       dir: join(root, 'compute'),
       images: { addonManager: [process.execPath, addonManagerProgram()] },
+      ...(options.startupEnv === undefined ? {} : { startupEnv: options.startupEnv }),
     },
   });
   vpcCidrs.push(...(server.runtime?.vpc.cidrs ?? []));
@@ -202,7 +213,7 @@ export async function gcloud(
  * Returns `create`, which makes a world for the running test.
  */
 export function useGceWorlds(): {
-  create: (options?: { kubernetes?: boolean; healthyMs?: number }) => Promise<GceWorld>;
+  create: (options?: GceWorldOptions) => Promise<GceWorld>;
 } {
   let world: GceWorld | undefined;
   beforeAll(() => subscribe('net.client.socket', onSocket));

@@ -278,6 +278,35 @@ describe("a new replica's etcd member", () => {
     expect(await convergenceProblems(world, 1)).toEqual([]);
   });
 
+  it("whose boot failed ends the replicate at once with the provider's error, not at the member-start bound, and the replica rolled back", async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const before = await providerState(world);
+    world.etcd.learnerStarts('never');
+    const { instances } = world.provider;
+    const booted = instances.bootProgress.bind(instances);
+    const bootFailed = new HacpError({
+      code: ErrorCode.UNAVAILABLE,
+      message: 'The boot failed: its script said so.',
+      actions: ['Read its log.'],
+      retryable: false,
+    });
+    instances.bootProgress = async (ref, options) => {
+      if (ref.name !== 'kubernetes-master') throw bootFailed;
+      return booted(ref, options);
+    };
+    const started = Date.now();
+    const error = (await failure(
+      world.controlPlane({ timeouts: { ...timeouts, memberStart: 60_000 } }).replicate({ zone: 'local-b' }),
+    )) as HacpError;
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(isHacpError(error, ErrorCode.UNAVAILABLE)).toBe(true);
+    expect(error.message).toContain('The boot failed: its script said so.');
+    expect(error.details).toMatchObject({ rolledBack: true });
+    expect(await providerState(world)).toEqual(before);
+    expect(await convergenceProblems(world, 1)).toEqual([]);
+  });
+
   it('that starts and then makes no progress is evicted with LEARNER_STALLED at the stall bound', async () => {
     world = await createWorld();
     await grow(world, 1);

@@ -18,6 +18,7 @@ import {
   sleep,
   zoneOf,
 } from '../context.js';
+import { watchingBoot } from './boot.js';
 
 const snapshot: StepHandler<'snapshot'> = async (context, _action, step) => {
   const dir = join(context.dataDir, 'backups');
@@ -93,13 +94,16 @@ const promoteLearner: StepHandler<'promote-learner'> = async (context, action) =
   if (!member.learner) return 'skipped';
   announceWait(context, `${action.replica} to start its etcd member and catch up with the leader`);
   try {
-    await etcd.promoteWhenReady(member.id, {
-      signal,
-      timeoutMs: context.timeouts.promote,
-      stallAfterMs: context.timeouts.learnerStall,
-      memberStartTimeoutMs: context.timeouts.memberStart,
-      waitServing: true,
-    });
+    // A boot that failed ends the wait at once, not at the member-start bound.
+    await watchingBoot(context, action.replica, (watched) =>
+      etcd.promoteWhenReady(member.id, {
+        signal: watched.signal,
+        timeoutMs: context.timeouts.promote,
+        stallAfterMs: context.timeouts.learnerStall,
+        memberStartTimeoutMs: context.timeouts.memberStart,
+        waitServing: true,
+      }),
+    );
   } catch (error) {
     if (isHacpError(error, ErrorCode.MEMBER_NOT_STARTED)) throw neverStarted(context, action.replica, error);
     throw error;

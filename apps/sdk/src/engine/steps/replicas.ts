@@ -24,6 +24,7 @@ import {
   type StepHandler,
   zoneOf,
 } from '../context.js';
+import { waitBootDone, watchingBoot } from './boot.js';
 import { targetHealth, waitTargetHealthy } from './endpoint.js';
 import { renewStartedLearner, waitMemberHealthy } from './members.js';
 
@@ -109,16 +110,28 @@ const createInstance: StepHandler<'create-instance'> = async (context, action) =
   return 'done';
 };
 
+/**
+ * Waits until the replica serves: its etcd member, its Kubernetes components, then what its
+ * provider sees of its boot (GCE: its health endpoint answers), all the while watching that boot,
+ * so that one that failed ends the wait at once with the provider's error.
+ */
 const waitHealthy: StepHandler<'wait-healthy'> = async (context, action) => {
-  announceWait(context, `${action.replica} to be healthy`);
-  await waitMemberHealthy(context, action.replica);
-  const record = await requireRecord(context);
-  if (record.kubernetesVersion !== undefined) {
-    announceWait(context, `${action.replica}'s kube-apiserver, controller-manager and scheduler to be ready`);
-    const instance = await runningInstance(context, action.replica);
-    await waitKubernetesReady(context, record, instance);
-  }
-  await waitListedTargetHealthy(context, action.replica);
+  const { replica } = action;
+  await watchingBoot(context, replica, async (watched) => {
+    announceWait(watched, `${replica} to be healthy`);
+    await waitMemberHealthy(watched, replica);
+    const record = await requireRecord(watched);
+    if (record.kubernetesVersion !== undefined) {
+      announceWait(watched, `${replica}'s kube-apiserver, controller-manager and scheduler to be ready`);
+      const instance = await runningInstance(watched, replica);
+      await waitKubernetesReady(watched, record, instance);
+    }
+    if (watched.provider.instances.bootProgress !== undefined) {
+      announceWait(watched, `${replica}'s boot to finish: its health endpoint to answer`);
+      await waitBootDone(watched, replica);
+    }
+  });
+  await waitListedTargetHealthy(context, replica);
   return 'done';
 };
 
