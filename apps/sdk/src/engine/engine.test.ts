@@ -307,6 +307,33 @@ describe("a new replica's etcd member", () => {
     expect(await convergenceProblems(world, 1)).toEqual([]);
   });
 
+  it('counts as started only once its boot has nothing pending, saying what it waits for', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const { instances } = world.provider;
+    const booted = instances.bootProgress.bind(instances);
+    // Pending for the first two looks of wait-healthy.
+    let asked = 0;
+    const waitingHealthy = () =>
+      world?.events.some((event) => event.type === 'step-started' && event.step.startsWith('wait-healthy'));
+    instances.bootProgress = async (ref, options) => {
+      if (ref.name === 'kubernetes-master' || !waitingHealthy()) return booted(ref, options);
+      asked++;
+      return { pending: asked < 3 ? ['its health endpoint to answer'] : [] };
+    };
+    const result = await world.controlPlane({ timeouts }).replicate({ zone: 'local-b' });
+    expect(result.steps.find((step) => step.id.startsWith('wait-healthy'))?.status).toBe('done');
+    expect(asked).toBeGreaterThanOrEqual(3);
+    expect(world.events).toContainEqual(
+      expect.objectContaining({
+        type: 'waiting',
+        message: expect.stringMatching(
+          /^kubernetes-master-\w+'s boot to finish: its health endpoint to answer$/,
+        ),
+      }),
+    );
+  });
+
   it('that starts and then makes no progress is evicted with LEARNER_STALLED at the stall bound', async () => {
     world = await createWorld();
     await grow(world, 1);

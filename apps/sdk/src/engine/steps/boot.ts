@@ -6,7 +6,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { type BootProgress, ErrorCode, isHacpError, waitUntil } from '@hacp/core';
-import type { StepContext } from '../context.js';
+import { announceWait, type StepContext } from '../context.js';
 
 /** How often a wait for a replica's processes looks at its boot. */
 const BOOT_WATCH_INTERVAL_MS = 2000;
@@ -85,12 +85,14 @@ export async function watchingBoot<T>(
 }
 
 /**
- * Waits, within `timeouts.healthy`, until the provider sees nothing pending in the replica's boot.
+ * Waits, within `timeouts.healthy`, until the provider sees nothing pending in the replica's boot,
+ * saying what it waits for (the provider's words: GCE's health endpoint).
  * @throws the provider's error when the boot failed; TIMEOUT naming what is still pending.
  */
 export async function waitBootDone(context: StepContext, replica: string): Promise<void> {
   const bootProgress = await bootProgressOf(context, replica);
   if (bootProgress === undefined) return;
+  let announced: string | undefined;
   await waitUntil({
     description: `${replica}'s boot to finish`,
     timeoutMs: context.timeouts.healthy,
@@ -101,7 +103,10 @@ export async function waitBootDone(context: StepContext, replica: string): Promi
     check: async () => {
       const { pending } = await bootProgress(context.signal);
       if (pending.length === 0) return { done: true, value: undefined };
-      return { done: false, reason: `${replica} is waiting for ${pending.join(' and ')}` };
+      const waitingFor = pending.join(' and ');
+      if (waitingFor !== announced) announceWait(context, `${replica}'s boot to finish: ${waitingFor}`);
+      announced = waitingFor;
+      return { done: false, reason: `${replica} is waiting for ${waitingFor}` };
     },
   });
 }

@@ -126,10 +126,7 @@ const waitHealthy: StepHandler<'wait-healthy'> = async (context, action) => {
       const instance = await runningInstance(watched, replica);
       await waitKubernetesReady(watched, record, instance);
     }
-    if (watched.provider.instances.bootProgress !== undefined) {
-      announceWait(watched, `${replica}'s boot to finish: its health endpoint to answer`);
-      await waitBootDone(watched, replica);
-    }
+    await waitBootDone(watched, replica);
   });
   await waitListedTargetHealthy(context, replica);
   return 'done';
