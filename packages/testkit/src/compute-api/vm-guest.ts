@@ -166,8 +166,7 @@ export class Guest {
 
   /** `restart` stops and starts the unit; `start` (and `enable --now`) starts it unless it runs. */
   private actOnUnitRequests(): Promise<void> {
-    const work = this.unitWork.then(async () => {
-      if (!this.running) return;
+    return this.unitTask(async () => {
       const restart = this.takeUnitRequest('restart');
       const start = this.takeUnitRequest('start');
       if (restart) {
@@ -177,6 +176,11 @@ export class Guest {
         await this.startKubelet();
       }
     });
+  }
+
+  /** Runs `task` after the unit work before it (one at a time, so no two kubelets start), while the VM runs. */
+  private unitTask(task: () => Promise<void>): Promise<void> {
+    const work = this.unitWork.then(() => (this.running ? task() : undefined));
     this.unitWork = work.catch(() => undefined);
     return work;
   }
@@ -213,7 +217,14 @@ export class Guest {
       );
       this.restartTimer = setTimeout(() => {
         this.restartTimer = undefined;
-        if (this.running && this.kubelet === kubelet) void this.startKubelet();
+        this.unitTask(async () => {
+          if (this.kubelet === kubelet) await this.startKubelet();
+        }).catch((error: unknown) => {
+          this.context.logger.warn('VM kubelet restart failed', {
+            folder: layout.folder,
+            error: String(error),
+          });
+        });
       }, restartSeconds * 1000);
     });
   }
