@@ -468,6 +468,14 @@ describe('replicas that run the control plane from images', () => {
     expect(await provider.instances.bootProgress(ref)).toEqual({ pending: [HEALTH_ENDPOINT_PENDING] });
     const serialReads = server.requests.filter((r) => r.method === 'compute.instances.getSerialPortOutput');
     expect(serialReads.at(-1)?.path).toContain(`/zones/${ZONE_B}/instances/${ref.name}/serialPort`);
+    // Without the right to read the console, nothing is pending: the boot is not followed.
+    server.faults.add({
+      match: { method: 'compute.instances.getSerialPortOutput' },
+      times: 1,
+      effect: { kind: 'http', status: 403, reason: 'forbidden' },
+    });
+    expect(await provider.instances.bootProgress(ref)).toEqual({ pending: [] });
+    server.faults.clear();
     await provider.instances.delete(ref, next());
     const gone = await provider.instances.bootProgress(ref).catch((error: unknown) => error);
     expect(isHacpError(gone, ErrorCode.NOT_FOUND)).toBe(true);

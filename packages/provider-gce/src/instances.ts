@@ -410,6 +410,17 @@ export function createGceInstances(context: GceContext): GceInstances {
     assertClusterName(spec.cluster);
   }
 
+  function readSerialOutput(ref: InstanceRef, signal: AbortSignal | undefined) {
+    return session.find({ call: `getSerialPortOutput instance ${url(ref)}`, signal, zone: ref.zone }, () =>
+      session
+        .clients()
+        .instances.getSerialPortOutput(
+          { project, zone: ref.zone, instance: ref.name, port: 1 },
+          NO_GAX_RETRY,
+        ),
+    );
+  }
+
   const api: GceInstances['api'] = {
     async allocateNetwork(ref, options) {
       assertInstanceRef(ref);
@@ -636,16 +647,19 @@ export function createGceInstances(context: GceContext): GceInstances {
     async bootProgress(ref, options) {
       assertInstanceRef(ref);
       throwIfAborted(options?.signal);
-      const found = await session.find(
-        { call: `getSerialPortOutput instance ${url(ref)}`, signal: options?.signal, zone: ref.zone },
-        () =>
-          session
-            .clients()
-            .instances.getSerialPortOutput(
-              { project, zone: ref.zone, instance: ref.name, port: 1 },
-              NO_GAX_RETRY,
-            ),
-      );
+      let found: Awaited<ReturnType<typeof readSerialOutput>>;
+      try {
+        found = await readSerialOutput(ref, options?.signal);
+      } catch (error) {
+        // Without the right to read the console nothing tells how the boot goes: the replica's own
+        // processes are what the SDK waits for then.
+        if (!isHacpError(error, ErrorCode.PERMISSION_DENIED)) throw error;
+        logger.warn('cannot read the serial console to follow the boot; not waiting for it', {
+          replica: ref.name,
+          zone: ref.zone,
+        });
+        return { pending: [] };
+      }
       if (found === undefined) {
         throw new HacpError({
           code: ErrorCode.NOT_FOUND,

@@ -74,6 +74,11 @@ describe('lastBootOutcome', () => {
     ).toEqual({ state: 'done' });
   });
 
+  it("is done when the script ended with status 0 without a word on the health endpoint (an older hacp's script)", () => {
+    const older = `${testServerBoot(line('static pods: 6 of 6 written'))}google_metadata_script_runner: startup-script exit status 0\n`;
+    expect(lastBootOutcome(older)).toEqual({ state: 'done' });
+  });
+
   it('reads the latest boot only', () => {
     const failedThenBooting = testServerBoot(waiting, silent) + testServerBoot(waiting);
     expect(lastBootOutcome(failedThenBooting)).toEqual({

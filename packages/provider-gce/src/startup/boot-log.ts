@@ -29,7 +29,8 @@ export const HEALTH_ENDPOINT_PENDING = `its health endpoint (:${HEALTH_ENDPOINT.
 /**
  * Reads the latest boot off a replica's serial console output: failed when the startup script printed
  * an error line or ended with a non-zero status, done once it printed that the health endpoint
- * answers, else pending. Lines before the latest boot marker are an earlier boot's.
+ * answers or ended with status 0 (a script of an older hacp, which does not wait for it), else
+ * pending. Lines before the latest boot marker are an earlier boot's.
  *
  * @example
  * lastBootOutcome(contents); // { state: 'pending', waitingFor: 'its health endpoint (:8081/healthz) to answer' }
@@ -46,7 +47,10 @@ export function lastBootOutcome(serial: string): BootOutcome {
   }
   for (const line of lines) {
     const status = EXIT_STATUS.exec(line)?.[1];
-    if (status !== undefined && status !== '0') {
+    // A script that ended well is done: this one ends only once the health endpoint answers, and a
+    // replica an older hacp made runs a script that never says so.
+    if (status === '0') return { state: 'done' };
+    if (status !== undefined) {
       return {
         state: 'failed',
         reason: `the startup script exited with status ${status}`,
