@@ -1,11 +1,4 @@
-import {
-  assertClusterName,
-  assertNodeConfig,
-  invalidArgument,
-  isSecret,
-  type NodeConfig,
-  type NodeFile,
-} from '@hacp/core';
+import { assertClusterName, assertNodeConfig, invalidArgument, isSecret, type NodeFile } from '@hacp/core';
 import { DEFAULT_REGISTRY_MIRRORS, renderContainerdConfig, renderRegistryHosts } from './containerd.js';
 import { renderHealthEndpointConfig } from './health-endpoint.js';
 import { HEALTH_CONFIG_PATH, METADATA_KEYS, METADATA_LIMITS } from './layout.js';
