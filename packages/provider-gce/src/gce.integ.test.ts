@@ -475,6 +475,15 @@ describe('replicas that run the control plane from images', () => {
       effect: { kind: 'http', status: 403, reason: 'forbidden' },
     });
     expect(await provider.instances.bootProgress(ref)).toEqual({ pending: [] });
+    // A console GCE will not hand out now (a 400) is not a failed boot: it is still to be seen.
+    server.faults.add({
+      match: { method: 'compute.instances.getSerialPortOutput' },
+      times: 1,
+      effect: { kind: 'http', status: 400, reason: 'resourceNotReady' },
+    });
+    expect(await provider.instances.bootProgress(ref)).toEqual({
+      pending: ['its serial console to be readable'],
+    });
     server.faults.clear();
     await provider.instances.delete(ref, next());
     const gone = await provider.instances.bootProgress(ref).catch((error: unknown) => error);

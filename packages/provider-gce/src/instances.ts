@@ -653,12 +653,17 @@ export function createGceInstances(context: GceContext): GceInstances {
       } catch (error) {
         // Without the right to read the console nothing tells how the boot goes: the replica's own
         // processes are what the SDK waits for then.
-        if (!isHacpError(error, ErrorCode.PERMISSION_DENIED)) throw error;
-        logger.warn('cannot read the serial console to follow the boot; not waiting for it', {
-          replica: ref.name,
-          zone: ref.zone,
-        });
-        return { pending: [] };
+        if (isHacpError(error, ErrorCode.PERMISSION_DENIED)) {
+          logger.warn('cannot read the serial console to follow the boot; not waiting for it', {
+            replica: ref.name,
+            zone: ref.zone,
+          });
+          return { pending: [] };
+        }
+        // A console GCE will not hand out now (an instance stopping or not yet running answers so)
+        // says nothing of how the boot went: the boot is still to be seen, not failed.
+        if (!isHacpError(error) || error.retryable || isHacpError(error, ErrorCode.NOT_FOUND)) throw error;
+        return { pending: ['its serial console to be readable'] };
       }
       if (found === undefined) {
         throw new HacpError({

@@ -10,9 +10,10 @@ export type ComputeFaultEffect =
   /**
    * Refuse the request before it changes anything, with GCE's body for that status: 429
    * rateLimitExceeded, 403 (`reason`: rateLimitExceeded (default), userRateLimitExceeded, quotaExceeded, or
-   * any other reason for a permission refusal), 401 authError, 500/503 backendError.
+   * any other reason for a permission refusal), 401 authError, 500/503 backendError, 400 with `reason`
+   * (badRequest by default; GCE's resourceNotReady for a resource not in a state to answer).
    */
-  | { kind: 'http'; status: 401 | 403 | 429 | 500 | 503; reason?: string }
+  | { kind: 'http'; status: 400 | 401 | 403 | 429 | 500 | 503; reason?: string }
   /**
    * Accept the call and fail its operation: `status: DONE` with `error.errors[{ code, message }]`,
    * `httpErrorStatusCode` (default per code: QUOTA_EXCEEDED 403, ZONE_RESOURCE_POOL_EXHAUSTED 503, else
@@ -94,8 +95,8 @@ function assertRule(rule: ComputeFaultRule): void {
   count(rule.after, 'after');
   count(rule.times, 'times');
   if (effect.kind === 'latency' && !(effect.ms >= 0)) throw new RangeError('fault latency ms must be >= 0');
-  if (effect.kind === 'http' && ![401, 403, 429, 500, 503].includes(effect.status)) {
-    throw new RangeError(`fault http status must be 401, 403, 429, 500 or 503, got ${effect.status}`);
+  if (effect.kind === 'http' && ![400, 401, 403, 429, 500, 503].includes(effect.status)) {
+    throw new RangeError(`fault http status must be 400, 401, 403, 429, 500 or 503, got ${effect.status}`);
   }
   if (effect.kind === 'operation-error' && effect.code.trim() === '') {
     throw new RangeError('fault operation-error code must not be empty');
