@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalProvider } from '@hacp/provider-local';
 import { afterEach, describe, expect, it } from 'vitest';
-import { localWorld, membersMatchReplicas } from './test-support.js';
+import { expectMembersMatchReplicas, localWorld } from './test-support.js';
 
 type World = Awaited<ReturnType<typeof localWorld>>;
 let world: World | undefined;
@@ -39,11 +39,8 @@ async function replicaIn(w: World, zone: string): Promise<string> {
 
 async function expectConverged(w: World, count: number): Promise<void> {
   const status = await w.controlPlane.status();
-  const view = membersMatchReplicas(status);
-  expect(view.members).toEqual(view.replicas);
-  expect(view.replicas).toHaveLength(count);
-  expect(view.healthy).toBe(true);
-  expect(status.endpoint.targets.map((t) => t.replica).sort()).toEqual(view.replicas);
+  const replicas = expectMembersMatchReplicas(status, count);
+  expect(status.endpoint.targets.map((t) => t.replica).sort()).toEqual(replicas);
   expect(status.endpoint.targets.every((t) => t.healthy)).toBe(true);
 }
 

@@ -14,7 +14,7 @@ import { type ComputeApiServer, startComputeApiServer } from '@hacp/testkit';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { createControlPlane } from './control-plane.js';
 import { addonManagerProgram } from './kubernetes/components.js';
-import { etcdctlAt, etcdOnlyByDefault, membersMatchReplicas } from './test-support.js';
+import { etcdctlAt, etcdOnlyByDefault, expectMembersMatchReplicas } from './test-support.js';
 import type { ControlPlane } from './types.js';
 
 export const PROJECT = 'hacp-test';
@@ -143,16 +143,12 @@ export const NOTHING = {
 
 export async function expectConsistent(w: GceWorld, count: number) {
   const status = await w.controlPlane.status();
-  const view = membersMatchReplicas(status);
-  expect(view.members).toEqual(view.replicas);
-  expect(view.replicas).toHaveLength(count);
-  expect(view.voters).toBe(true);
-  expect(view.healthy).toBe(true);
+  const replicas = expectMembersMatchReplicas(status, count);
   const made = resources(w.server);
-  expect(made.instances).toEqual(view.replicas);
+  expect(made.instances).toEqual(replicas);
   // One data disk per replica, kube-up's `<vm>-pd`.
   expect(made.disks.filter((disk) => disk.endsWith('-pd'))).toEqual(
-    view.replicas.map((name) => `${name}-pd`).sort(),
+    replicas.map((name) => `${name}-pd`).sort(),
   );
   if (count === 1) {
     expect(status.endpoint).toMatchObject({ mode: 'attached', attachedTo: status.replicas[0]?.name });
@@ -160,7 +156,7 @@ export async function expectConsistent(w: GceWorld, count: number) {
     expect(made.targetPools).toEqual([]);
   } else {
     expect(status.endpoint.mode).toBe('load-balanced');
-    expect(status.endpoint.targets.map((t) => t.replica).sort()).toEqual(view.replicas);
+    expect(status.endpoint.targets.map((t) => t.replica).sort()).toEqual(replicas);
     expect(status.endpoint.targets.every((t) => t.healthy)).toBe(true);
     expect(made.forwardingRules).toEqual([`${CLUSTER}-master`]);
     expect(made.targetPools).toEqual([`${CLUSTER}-master`]);

@@ -6,7 +6,7 @@ import { createMembershipClient } from '@hacp/etcd';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createControlPlane } from './control-plane.js';
 import { journalKey } from './record.js';
-import { localWorld, membersMatchReplicas } from './test-support.js';
+import { expectMembersMatchReplicas, localWorld, membersMatchReplicas } from './test-support.js';
 
 type World = Awaited<ReturnType<typeof localWorld>>;
 let world: World | undefined;
@@ -17,16 +17,12 @@ afterEach(async () => {
 
 async function expectConsistent(w: World, count: number) {
   const status = await w.controlPlane.status();
-  const view = membersMatchReplicas(status);
-  expect(view.members).toEqual(view.replicas);
-  expect(view.replicas).toHaveLength(count);
-  expect(view.voters).toBe(true);
-  expect(view.healthy).toBe(true);
+  const replicas = expectMembersMatchReplicas(status, count);
   if (count === 1) {
     expect(status.endpoint).toMatchObject({ mode: 'attached', attachedTo: status.replicas[0]?.name });
   } else {
     expect(status.endpoint.mode).toBe('load-balanced');
-    expect(status.endpoint.targets.map((t) => t.replica).sort()).toEqual(view.replicas);
+    expect(status.endpoint.targets.map((t) => t.replica).sort()).toEqual(replicas);
     expect(status.endpoint.targets.every((t) => t.healthy)).toBe(true);
   }
   return status;

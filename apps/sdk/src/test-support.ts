@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createLocalProvider, type LocalProvider } from '@hacp/provider-local';
+import { expect } from 'vitest';
 import { createControlPlane } from './control-plane.js';
 import type { ClusterStatus, ControlPlane, ControlPlaneEvent, ControlPlaneSettings } from './types.js';
 
@@ -109,4 +110,17 @@ export function membersMatchReplicas(status: ClusterStatus): {
     voters: status.etcd.members.every((member) => !member.learner),
     healthy: status.replicas.every((replica) => replica.state === 'healthy'),
   };
+}
+
+/**
+ * Asserts those invariants with `count` replicas: each replica has its member, every member is a
+ * voter, every replica is healthy. Returns the replicas' names, sorted.
+ */
+export function expectMembersMatchReplicas(status: ClusterStatus, count: number): string[] {
+  const view = membersMatchReplicas(status);
+  expect(view.members).toEqual(view.replicas);
+  expect(view.replicas).toHaveLength(count);
+  expect(view.voters).toBe(true);
+  expect(view.healthy).toBe(true);
+  return view.replicas;
 }
