@@ -402,6 +402,7 @@ export function fakeControlPlane(
     remove: (options) => answer('remove', options, result('remove')),
     replace: (options) => answer('replace', options, result('replace')),
     repair: (options) => answer('repair', options, result('repair')),
+    recover: (options) => answer('recover', options, result('recover')),
     down: (options) => answer('down', options, result('down')),
     resume: (options) => answer('resume', options, result('up')),
     status: (options) => answer('status', options, behaviour.status ?? sampleStatus()),

@@ -4,7 +4,13 @@
  * the fault tolerance, the operation in flight and the warnings.
  */
 import { quorumOf } from '@hacp/core';
-import { faultTolerance, placementWarnings, type Warning, zoneLossAnalysis } from '@hacp/topology';
+import {
+  faultTolerance,
+  placementWarnings,
+  quorumLostActions,
+  type Warning,
+  zoneLossAnalysis,
+} from '@hacp/topology';
 import type { ClusterContext } from './cluster-context.js';
 import { notReady } from './kubernetes/health.js';
 import { componentsByReplica, kubernetesSummary } from './kubernetes/status.js';
@@ -14,6 +20,7 @@ import {
   type Observation,
   observe,
   targetsWithoutInstance,
+  toClusterView,
 } from './observe.js';
 import { type ClusterRecord, type Journal, readJournal } from './record.js';
 import type { ClusterStatus, ReplicaStatus, SignalOptions } from './types.js';
@@ -194,12 +201,9 @@ function statusWarnings(
           })),
         )
       : [];
-  if (voters.voters > 0 && voters.healthy < quorumOf(voters.voters)) {
-    warnings.unshift({
-      code: 'UNHEALTHY_REPLICA',
-      message: `etcd has lost quorum: ${voters.healthy} of ${voters.voters} voters are healthy.`,
-    });
-  }
+  const lost =
+    voters.voters > 0 ? voters.healthy < quorumOf(voters.voters) : observation.instances.length > 0;
+  if (lost && !voters.inFlight) warnings.unshift(quorumLostWarning(observation, voters));
   warnings.push(...driftWarnings(observation, replicas, voters.inFlight));
   if (!voters.inFlight && observation.address !== undefined && observation.address.holder === undefined) {
     warnings.unshift(detachedWarning(observation));
@@ -221,6 +225,18 @@ function statusWarnings(
     }
   }
   return warnings;
+}
+
+/** etcd has lost its quorum (or no member answers at all): what happened, and the way out. */
+function quorumLostWarning(observation: Observation, voters: { voters: number; healthy: number }): Warning {
+  const what =
+    voters.voters === 0
+      ? 'no etcd member answers'
+      : `${voters.healthy} of ${voters.voters} etcd voters are healthy, and it needs ${quorumOf(voters.voters)}`;
+  return {
+    code: 'QUORUM_LOST',
+    message: `etcd has lost quorum (${what}): no change to the cluster can commit. ${quorumLostActions(toClusterView(observation)).join(' ')}`,
+  };
 }
 
 /** Nothing holds the endpoint address, and no operation is moving it: the API endpoint is down. */

@@ -39,6 +39,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     remove: (options = {}) => run({ operation: 'remove', ...withoutSignal(options) }, options.signal),
     replace: (options) => run({ operation: 'replace', ...withoutSignal(options) }, options.signal),
     repair: (options = {}) => run({ operation: 'repair' }, options.signal),
+    recover: (options = {}) => run({ operation: 'recover', ...withoutSignal(options) }, options.signal),
     down: (options = {}) => run({ operation: 'down' }, options.signal),
     resume: (options = {}) => run({ operation: 'resume' }, options.signal),
     status: (options) => clusterStatus(context, options),

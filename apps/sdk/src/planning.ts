@@ -22,6 +22,7 @@ import { chooseKubernetes, type KubernetesChoice, kubernetesPrograms } from './k
 import { nameSuffixes } from './naming.js';
 import { observe, toClusterView } from './observe.js';
 import { type Journal, readJournal, readRecord } from './record.js';
+import { planRecovery } from './recovery.js';
 import type { PlanRequest } from './types.js';
 
 /** A plan and the names of what its operation manages. */
@@ -120,14 +121,15 @@ export async function makePlan(
     loadBalancerName: record.loadBalancerName,
   };
   // `down` deletes whatever it finds, so it does not need etcd to answer.
-  const view = toClusterView(
-    await observe({
-      session,
-      record,
-      ...(signal ? { signal } : {}),
-      requireReach: request.operation !== 'down',
-    }),
-  );
+  const observation = await observe({
+    session,
+    record,
+    ...(signal ? { signal } : {}),
+    requireReach: request.operation !== 'down',
+    // A lost quorum is what `recover` is for: members that do not answer are its input, not an error.
+    ...(request.operation === 'recover' ? { requireMembers: false } : {}),
+  });
+  const view = toClusterView(observation);
   const randomHex = nameSuffixes(record, view);
   switch (request.operation) {
     case 'replicate':
@@ -140,6 +142,16 @@ export async function makePlan(
       return { plan: planRepair(view, { randomHex }), target };
     case 'down':
       return { plan: planDown(view), target };
+    case 'recover': {
+      const plan = await planRecovery({
+        dataDir: context.dataDir,
+        observation,
+        view,
+        request,
+        naming: { randomHex },
+      });
+      return { plan, target };
+    }
   }
 }
 

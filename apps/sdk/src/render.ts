@@ -35,12 +35,19 @@ export function replicaHealthCheck(kubeApiserver: boolean): HealthCheck {
     : { protocol: 'http', port: REPLICA_PORTS.etcdMetrics, path: '/health', intervalSeconds: 1 };
 }
 
+/** The folder of a replica's etcd data, under its root: what `recover` restores a backup into. */
+export const ETCD_DATA_DIR = 'etcd-data';
+
 export interface ReplicaRenderOptions {
   pki: ClusterPki;
   replica: string;
   network: InstanceNetwork;
   etcdToken: string;
-  etcdState: 'new' | 'existing';
+  /**
+   * `new` (the first member), `existing` (a joiner); in `recover`, `force-new-cluster` or `own-data`:
+   * etcd starts on the data its disk holds (as `existing`), the first time forgetting the other members.
+   */
+  etcdState: 'new' | 'existing' | 'force-new-cluster' | 'own-data';
   initialCluster: readonly InitialClusterEntry[];
   /** The Kubernetes components; absent for an etcd-only replica. */
   kubernetes?: Omit<KubernetesRenderOptions, 'network' | 'settings' | 'etcdServer'> & {
@@ -69,9 +76,10 @@ export function renderReplica(options: ReplicaRenderOptions): NodeConfig {
         peerKeyFile: at('pki/etcd/peer.key'),
       },
       initialCluster: options.initialCluster,
-      state: options.etcdState,
+      state: options.etcdState === 'new' ? 'new' : 'existing',
+      ...(options.etcdState === 'force-new-cluster' ? { forceNewCluster: true } : {}),
       token: options.etcdToken,
-      dataDir: at('etcd-data'),
+      dataDir: at(ETCD_DATA_DIR),
       listenMetricsUrls: [`http://${ip}:${REPLICA_PORTS.etcdMetrics + network.portOffset}`],
     }),
     ports: {

@@ -304,13 +304,21 @@ export type ControlPlaneEvent =
   | { type: 'operation-done'; operation: OperationName; operationId: string };
 
 /** The options of `hacp plan <operation>`: the operation's own options, without a signal. */
+/** What `recover` takes. */
+export interface RecoverOptions {
+  /** Restore this backup (its id in `hacp backup list`) rather than recover from a surviving member. */
+  backup?: string;
+  signal?: AbortSignal;
+}
+
 export type PlanRequest =
   | ({ operation: 'up' } & Omit<UpOptions, 'signal'>)
   | ({ operation: 'replicate' } & Omit<ReplicateOptions, 'signal'>)
   | ({ operation: 'remove' } & Omit<RemoveOptions, 'signal'>)
   | ({ operation: 'replace' } & Omit<ReplaceOptions, 'signal'>)
   | { operation: 'repair' }
-  | { operation: 'down' };
+  | { operation: 'down' }
+  | ({ operation: 'recover' } & Omit<RecoverOptions, 'signal'>);
 
 /**
  * One cluster's control plane. Every mutating operation is a plan from @hacp/topology run step by
@@ -330,6 +338,16 @@ export interface ControlPlane {
   replace(options: ReplaceOptions): Promise<OperationResult>;
   /** Fixes stuck learners, orphan members or instances and unhealthy replicas, while quorum allows. */
   repair(options?: SignalOptions): Promise<OperationResult>;
+  /**
+   * Brings back a cluster that lost etcd quorum (or every replica): the surviving member with the
+   * most data becomes a one-member cluster (etcd's force-new-cluster), or, when none survives, the
+   * newest backup that verifies is restored (or the one named in `backup`); the other replicas are
+   * deleted with their data and come back one at a time in their zones as learners. The plan's
+   * RECOVERY_LOSES_DATA warning says what is lost: show `plan({ operation: 'recover' })` first.
+   * @throws HacpError CONFLICT when the cluster has quorum (without `backup`) or a replica's zone is
+   *   down (`zone restore` first); NOT_FOUND without any source or for an unknown backup.
+   */
+  recover(options?: RecoverOptions): Promise<OperationResult>;
   /** Deletes the cluster: replicas, load balancer, address, firewall rules, record, PKI. */
   down(options?: SignalOptions): Promise<OperationResult>;
   /** Continues the interrupted operation. @throws HacpError NOT_FOUND when none is in flight. */

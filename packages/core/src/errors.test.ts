@@ -97,7 +97,7 @@ describe('exitCodeFor', () => {
     expect(exitCodeFor(code)).toBe(2);
   });
 
-  it.each(['QUORUM_AT_RISK', 'LEARNER_PRESENT', 'LAST_REPLICA', 'LOCKED'] as const)(
+  it.each(['QUORUM_AT_RISK', 'QUORUM_LOST', 'LEARNER_PRESENT', 'LAST_REPLICA', 'LOCKED'] as const)(
     'is 3 (refused) for %s',
     (code) => {
       expect(exitCodeFor(code)).toBe(3);
@@ -119,6 +119,7 @@ describe('exitCodeFor', () => {
       'ALREADY_EXISTS',
       'PROVIDER_NOT_FOUND',
       'QUORUM_AT_RISK',
+      'QUORUM_LOST',
       'LEARNER_PRESENT',
       'LAST_REPLICA',
       'LOCKED',

@@ -19,6 +19,11 @@ export const ErrorCode = {
   MULTIZONE_REQUIRED: 'MULTIZONE_REQUIRED',
   /** The change would leave fewer healthy etcd voters than the quorum needs. */
   QUORUM_AT_RISK: 'QUORUM_AT_RISK',
+  /**
+   * etcd has lost its quorum (too few voters answer): no membership change can commit. `hacp recover`
+   * gets out, or `hacp zone restore` where the missing voters are in a zone that is only failed.
+   */
+  QUORUM_LOST: 'QUORUM_LOST',
   /** An etcd learner exists already; etcd allows one at a time. */
   LEARNER_PRESENT: 'LEARNER_PRESENT',
   /** A learner made no progress for too long and was removed. */
@@ -87,6 +92,7 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 /** Refused by a safety rule: the request was understood, and doing it would be unsafe now. */
 const REFUSED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.QUORUM_AT_RISK,
+  ErrorCode.QUORUM_LOST,
   ErrorCode.LEARNER_PRESENT,
   ErrorCode.LAST_REPLICA,
   ErrorCode.LOCKED,

@@ -177,7 +177,10 @@ export interface InstanceApi {
   list(filter: { cluster: string }, options?: ReadOptions): Promise<Instance[]>;
   /**
    * Stops the processes and deletes the instance and its data disk. Deleting a missing instance is
-   * fine. When it throws, the instance is assumed to still exist.
+   * fine. With `keepDisk`, the data disk stays, and so does the network place where the provider
+   * allocates one (`allocateNetwork`), so that a create of the same name starts on both: the same
+   * data, address and certificates (member migration, `recover`); a later delete without it frees
+   * them. When it throws, the instance is assumed to still exist.
    */
   delete(ref: InstanceRef, options: MutationOptions & { keepDisk?: boolean }): Promise<void>;
   /**
@@ -218,6 +221,15 @@ export interface InstanceApi {
     update: { prefix: string; files: readonly NodeFile[] },
     options: MutationOptions,
   ): Promise<void>;
+  /**
+   * Optional. Before the instance `ref` names is created: puts a folder prepared on this machine
+   * (`seed.from`) at `seed.path` (relative to the instance's root, as NodeFile paths are) on the data
+   * disk that instance will be created with, replacing whatever is there. `recover` restores an etcd
+   * backup with it. Without it, a backup cannot be restored onto a replica of this provider
+   * (recovery from a surviving member still works). When it throws, nothing at `seed.path` is usable.
+   * @throws HacpError CONFLICT when the instance exists; INVALID_ARGUMENT for a path outside its root.
+   */
+  seedData?(ref: InstanceRef, seed: { path: string; from: string }, options: MutationOptions): Promise<void>;
   /**
    * Optional. How the instance's latest boot goes, as far as the provider itself must see it before
    * the replica counts as started, beyond the NodeConfig's processes (whose health the SDK checks

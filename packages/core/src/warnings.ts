@@ -46,6 +46,10 @@ export const WarningCode = {
   CERTIFICATE_NOT_YET_VALID: 'CERTIFICATE_NOT_YET_VALID',
   /** A kube-up variable hacp does not honour, ignored. */
   VARIABLE_IGNORED: 'VARIABLE_IGNORED',
+  /** etcd lost its quorum: no change is possible until `hacp recover` (or the lost replicas' zone comes back). */
+  QUORUM_LOST: 'QUORUM_LOST',
+  /** `recover` brings the cluster back from a source that lacks the newest writes: it says which. */
+  RECOVERY_LOSES_DATA: 'RECOVERY_LOSES_DATA',
 } as const;
 export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode];
 

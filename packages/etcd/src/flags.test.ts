@@ -84,6 +84,13 @@ describe('memberFlags', () => {
     expect(flags.get('--advertise-client-urls')).toBe('https://10.0.0.3:2379');
   });
 
+  it('adds --force-new-cluster only when asked (recover), never otherwise', () => {
+    expect(memberFlags({ ...base, state: 'existing', forceNewCluster: true })).toContain(
+      '--force-new-cluster=true',
+    );
+    expect(memberFlags(base).some((flag) => flag.startsWith('--force-new-cluster'))).toBe(false);
+  });
+
   it('takes the initial cluster as entries, and the tuning knobs', () => {
     const args = memberFlags({
       ...base,

@@ -40,6 +40,12 @@ export interface MemberFlagsOptions {
   state: 'new' | 'existing';
   /** `--initial-cluster-token`, unique per cluster: member ids derive from it. */
   token: string;
+  /**
+   * `--force-new-cluster`: the member starts on its data dir as a one-member cluster, forgetting the
+   * others (disaster recovery from a lost quorum). Only for one start: a member restarted with it
+   * later would drop the members added since.
+   */
+  forceNewCluster?: boolean;
   /** An absolute path. */
   dataDir: string;
   /** `--quota-backend-bytes`. Default 4 GiB, kube-up's value. */
@@ -204,6 +210,7 @@ export function memberFlags(options: MemberFlagsOptions): string[] {
     `--snapshot-count=${positiveInteger(options.snapshotCount, 'snapshotCount', 10_000)}`,
     `--quota-backend-bytes=${positiveInteger(options.quotaBackendBytes, 'quotaBackendBytes', 4 * 1024 ** 3)}`,
   ];
+  if (options.forceNewCluster === true) args.push('--force-new-cluster=true');
   if (options.heartbeatIntervalMs !== undefined || options.electionTimeoutMs !== undefined) {
     const heartbeat = positiveInteger(options.heartbeatIntervalMs, 'heartbeatIntervalMs', 100);
     const election = positiveInteger(options.electionTimeoutMs, 'electionTimeoutMs', 1000);

@@ -52,7 +52,7 @@ export interface MemoryProviderSettings {
 
 /**
  * A ProviderV1 with every optional instance method (`stop`, `start`, `stopProcesses`, `syncFiles`,
- * `bootProgress`).
+ * `seedData`, `bootProgress`).
  */
 export interface MemoryProvider extends ProviderV1 {
   readonly instances: Required<InstanceApi>;
@@ -392,6 +392,25 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
         for (const path of disk.keys()) if (path.startsWith(`${update.prefix}/`)) disk.delete(path);
         for (const file of update.files) disk.set(file.path, { ...file });
         disks.set(ref.name, disk);
+      },
+      // No disk holds data here: a seed is checked, and then there is nothing to copy it to.
+      async seedData(ref, seed, options) {
+        throwIfAborted(options.signal);
+        assertInstanceRef(ref);
+        if (typeof seed?.path !== 'string' || typeof seed.from !== 'string') {
+          throw fail(ErrorCode.INVALID_ARGUMENT, 'A seed names a path and a folder to copy from.', {
+            field: 'seed',
+          });
+        }
+        if (findInstance(ref) !== undefined) {
+          throw fail(
+            ErrorCode.CONFLICT,
+            `Instance ${ref.name} exists: its disk can be seeded only before it is created.`,
+            {
+              instance: ref.name,
+            },
+          );
+        }
       },
       // Nothing boots here: an instance is started once it exists.
       async bootProgress(ref, options) {

@@ -87,7 +87,7 @@ function alreadyExists(message: string, details: Record<string, unknown>): HacpE
  * The contract's instance methods the GCE provider has: all but `stopProcesses` and `syncFiles`,
  * since a replica's processes and files change only when its VM boots from its metadata.
  */
-export type GceInstanceApi = Required<Omit<InstanceApi, 'stopProcesses' | 'syncFiles'>>;
+export type GceInstanceApi = Required<Omit<InstanceApi, 'stopProcesses' | 'syncFiles' | 'seedData'>>;
 
 /** The instance part of the GCE provider, plus what the other parts need from it. */
 export interface GceInstances {

@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -205,12 +206,40 @@ describe('instances', () => {
       op(),
     );
 
+    const before = await provider.instances.allocateNetwork({ ...ref, cluster: 'keepdisk' }, op());
     await provider.instances.delete(ref, { ...op(), keepDisk: true });
 
     expect(await readFile(join(dir, 'replicas', ref.name, 'root', 'etcd-data', 'marker'), 'utf8')).toBe(
       'data',
     );
     expect(await provider.instances.get(ref)).toBeUndefined();
+    // The place stays too: the same name is created again on the same address (and certificates).
+    expect(await provider.instances.allocateNetwork({ ...ref, cluster: 'keepdisk' }, op())).toEqual(before);
+    await provider.instances.delete(ref, op());
+    expect(existsSync(join(dir, 'replicas', ref.name))).toBe(false);
+  });
+
+  it('seeds the disk of an instance not created yet, replacing what is there, and refuses a created one', async () => {
+    const { provider, dir } = await freshProvider();
+    const ref = { name: `${cluster()}-master`, zone: 'local-a' };
+    const from = join(dir, 'prepared');
+    await mkdir(join(from, 'member'), { recursive: true });
+    await writeFile(join(from, 'member', 'db'), 'restored');
+    await mkdir(join(dir, 'replicas', ref.name, 'root', 'etcd-data'), { recursive: true });
+    await writeFile(join(dir, 'replicas', ref.name, 'root', 'etcd-data', 'stale'), 'old');
+
+    await provider.instances.seedData(ref, { path: 'etcd-data', from }, op());
+    await provider.instances.create({ ...ref, cluster: 'seed', nodeConfig: idle() }, op());
+
+    const data = join(dir, 'replicas', ref.name, 'root', 'etcd-data');
+    expect(await readFile(join(data, 'member', 'db'), 'utf8')).toBe('restored');
+    expect(existsSync(join(data, 'stale'))).toBe(false);
+    const refused = await caught(provider.instances.seedData(ref, { path: 'etcd-data', from }, op()));
+    expect(refused.code).toBe(ErrorCode.CONFLICT);
+    expect(await readFile(join(data, 'member', 'db'), 'utf8')).toBe('restored');
+    expect((await caught(provider.instances.seedData(ref, { path: '../x', from }, op()))).code).toBe(
+      ErrorCode.INVALID_ARGUMENT,
+    );
   });
 
   it('reports a corrupted instance record as STATE_CORRUPT and leaves it as it was', async () => {

@@ -85,6 +85,12 @@ export interface LocalProvider extends ProviderV1 {
       update: { prefix: string; files: readonly NodeFile[] },
       options: MutationOptions,
     ): Promise<void>;
+    /**
+     * Copies the folder `seed.from` to `<rootDir>/<seed.path>` of an instance not created yet (its
+     * disk kept by `delete` with `keepDisk`, or a new one), replacing what is there.
+     * @throws HacpError CONFLICT when the instance exists; INVALID_ARGUMENT for a path outside its root.
+     */
+    seedData(ref: InstanceRef, seed: { path: string; from: string }, options: MutationOptions): Promise<void>;
   };
   /** The load balancers, with `health` (the targets' health from HAProxy's stats socket). */
   loadBalancers: ProcessLoadBalancerApi;

@@ -240,9 +240,18 @@ export function withReplica(model: EndpointModel, replica: string): EndpointMode
  * @throws HacpError INTERNAL while the VM holds the address or is a target of the load balancer: take
  *   it out of the endpoint first (`down` releases the address before deleting VMs).
  */
-export function withoutReplica(model: EndpointModel, replica: string): EndpointModel {
+export function withoutReplica(
+  model: EndpointModel,
+  replica: string,
+  options: { detach?: boolean } = {},
+): EndpointModel {
   const step = `delete the VM of ${replica}`;
   if (model.holder?.kind === 'replica' && model.holder.replica === replica) {
+    // A cloud detaches the address from a VM it deletes and keeps it reserved: `recover` deletes a
+    // dead holder so, and attaches the address to the replica that serves again.
+    if (options.detach === true) {
+      return { ...model, holder: undefined, replicas: model.replicas.filter((name) => name !== replica) };
+    }
     throw impossible(step, 'it holds the endpoint address; move or release the address first');
   }
   if (model.loadBalancer?.targets.includes(replica)) {

@@ -41,6 +41,8 @@ export {
   type ZoneLossAnalysis,
   zoneLossAnalysis,
 } from './quorum.js';
+export { quorumLost, quorumLostActions, quorumLostError } from './quorum-lost.js';
+export { type PlanRecoverOptions, planRecover, type RecoverySource } from './recover.js';
 export {
   type ClusterView,
   type EndpointChange,

@@ -47,6 +47,8 @@ export interface ClusterModel {
   snapshots: number;
   clock: number;
   nextMemberId: number;
+  /** The replica a backup was restored for, until its instance starts on it. */
+  seeded?: string;
 }
 
 export function newClusterModel(options: { cluster: string; zones: readonly string[] }): ClusterModel {
@@ -127,6 +129,33 @@ export function recoverReplica(model: ClusterModel, name: string): ClusterModel 
   return reelect(setReplica(model, name, { up: true }));
 }
 
+/**
+ * A replica that starts on the data its disk holds (`recover`): with force-new-cluster, or on a
+ * restored backup, it is the only member; otherwise it is the member it was.
+ */
+function startOnOwnData(
+  next: ClusterModel,
+  model: ClusterModel,
+  replica: string,
+  state: 'force-new-cluster' | 'own-data',
+): ClusterModel {
+  const member = model.members.find((m) => m.name === replica);
+  const { seeded: _seeded, ...rest } = next;
+  if (state === 'own-data' && model.seeded !== replica) {
+    if (member === undefined || member.learner) throw violation(`${replica} starts on data it does not have`);
+    return setMember(rest, replica, { started: true });
+  }
+  if (state === 'force-new-cluster' && (member === undefined || member.learner))
+    throw violation(`${replica} forces a new cluster without being a voter`);
+  const id = member?.id ?? String(model.nextMemberId);
+  return {
+    ...rest,
+    members: [{ id, name: replica, learner: false, started: true }],
+    nextMemberId: model.nextMemberId + 1,
+    leader: replica,
+  };
+}
+
 function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
   switch (action.kind) {
     case 'validate-zone':
@@ -148,8 +177,16 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
         region: regionOfZone(action.firstZone),
       };
     case 'snapshot':
-      if (!someHealthyVoter(model)) throw violation('a snapshot without a healthy voter');
+      if (action.from !== undefined) {
+        // One member's own data: it need not have a quorum behind it, only run.
+        if (!model.replicas.some((r) => r.name === action.from && r.vm && r.up))
+          throw violation(`a snapshot of ${action.from}, which does not run`);
+      } else if (!someHealthyVoter(model)) throw violation('a snapshot without a healthy voter');
       return { ...model, snapshots: model.snapshots + 1 };
+    case 'restore-backup':
+      if (model.replicas.some((r) => r.name === action.replica && r.vm))
+        throw violation(`a backup restored under the running ${action.replica}`);
+      return { ...model, seeded: action.replica };
     case 'add-learner': {
       if (model.members.some((m) => m.learner)) throw violation(`a second learner (${action.replica})`);
       if (!someHealthyVoter(model)) throw violation(`adding ${action.replica} without a healthy voter`);
@@ -188,6 +225,9 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
         endpoint: endpointWithReplica(model.endpoint, action.replica),
       };
       const member = model.members.find((m) => m.name === action.replica);
+      if (action.etcdState === 'force-new-cluster' || action.etcdState === 'own-data') {
+        return reelect(startOnOwnData(next, model, action.replica, action.etcdState));
+      }
       if (action.etcdState === 'new') {
         if (model.members.length > 0) throw violation(`a second etcd cluster started by ${action.replica}`);
         next = {
@@ -241,8 +281,10 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
     }
     case 'delete-instance': {
       const holder = model.endpoint.holder;
-      if (holder?.kind === 'replica' && holder.replica === action.replica && model.exists) {
-        // Only `down` may delete the address holder, and it releases the address first.
+      const dead = model.replicas.some((r) => r.name === action.replica && !r.up);
+      if (holder?.kind === 'replica' && holder.replica === action.replica && model.exists && !dead) {
+        // Only `down` may delete the address holder (releasing the address first), and `recover` one
+        // that is dead (its address is attached to the replica that serves again).
         throw violation(`deleting ${action.replica} while it holds the endpoint address`);
       }
       if (model.endpoint.loadBalancer?.targets.includes(action.replica)) {
@@ -253,7 +295,7 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
         replicas: action.keepDisk
           ? model.replicas.map((r) => (r.name === action.replica ? { ...r, vm: false } : r))
           : model.replicas.filter((r) => r.name !== action.replica),
-        endpoint: endpointWithoutReplica(model.endpoint, action.replica),
+        endpoint: endpointWithoutReplica(model.endpoint, action.replica, { detach: dead }),
       };
       if (action.keepDisk) next = setMember(next, action.replica, { started: false });
       return reelect(next);

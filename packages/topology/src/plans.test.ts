@@ -506,9 +506,11 @@ describe('drift: changes made outside hacp', () => {
     execute(model, plan);
   });
 
-  it('replace of a vanished replica whose member cannot go refuses with QUORUM_AT_RISK', () => {
+  it('replace of a vanished replica whose member cannot go refuses with QUORUM_LOST, naming recover', () => {
     const view = viewOf(vanish(cluster({ replicas: 2 }), 'kubernetes-master-a01'));
-    expect(thrownBy(() => planReplace(view, { name: 'kubernetes-master-a01' })).code).toBe('QUORUM_AT_RISK');
+    const error = thrownBy(() => planReplace(view, { name: 'kubernetes-master-a01' }));
+    expect(error.code).toBe('QUORUM_LOST');
+    expect(error.actions.at(-1)).toMatch(/run `hacp recover`/);
   });
 
   it('down deletes what is left of the cluster beyond what the record lists, before the record', () => {

@@ -14,6 +14,7 @@ import { firewallRules } from './firewall.js';
 import { assertReplicaZone, zonesInRegion } from './geography.js';
 import { placementWarnings, suggestZone } from './placement.js';
 import { canAddMember, canRemoveMember, quorumSize } from './quorum.js';
+import { quorumLost, quorumLostActions, quorumLostError } from './quorum-lost.js';
 import type {
   ClusterView,
   EndpointState,
@@ -39,7 +40,7 @@ function fail(verdict: Verdict): void {
 }
 
 /** Builds steps with ids that are unique within a plan (`kind:subject`, `#2` on a repeat). */
-class StepList {
+export class StepList {
   readonly steps: PlanStep[] = [];
   readonly #ids = new Set<string>();
 
@@ -115,11 +116,13 @@ function endpointPreconditions(step: EndpointStep): string[] {
   }
 }
 
-function sortedReplicas(replicas: readonly { name: string; zone: string }[]): PlannedState['replicas'] {
+export function sortedReplicas(
+  replicas: readonly { name: string; zone: string }[],
+): PlannedState['replicas'] {
   return [...replicas].map(({ name, zone }) => ({ name, zone })).sort((a, b) => a.name.localeCompare(b.name));
 }
 
-function healthyVoters(members: readonly MemberInfo[]): MemberInfo[] {
+export function healthyVoters(members: readonly MemberInfo[]): MemberInfo[] {
   return members
     .filter((member) => !member.learner && member.started && member.healthy)
     .sort((a, b) => a.name.localeCompare(b.name));
@@ -139,7 +142,7 @@ function noHealthyMember(view: ClusterView): HacpError {
   return new HacpError({
     code: ErrorCode.QUORUM_AT_RISK,
     message: `Cluster ${view.cluster} has no healthy etcd voter to act through.`,
-    actions: ['Check the replicas with `hacp status`; recover a replica, or restore from a snapshot.'],
+    actions: quorumLostActions(view),
     details: { cluster: view.cluster },
   });
 }
@@ -159,7 +162,7 @@ function endpointReplicas(state: EndpointState): readonly string[] {
 }
 
 /** Load-balancer targets whose instance is gone (someone deleted it outside hacp). */
-function staleTargets(view: ClusterView): string[] {
+export function staleTargets(view: ClusterView): string[] {
   if (view.endpoint.mode !== 'load-balanced') return [];
   return view.endpoint.targets.filter((target) => !view.replicas.some((replica) => replica.name === target));
 }
@@ -192,7 +195,7 @@ function withoutTargets(view: ClusterView, names: readonly string[]): ClusterVie
 }
 
 /** Whether the provider reports the zone down. */
-function zoneDown(view: ClusterView, zone: string): boolean {
+export function zoneDown(view: ClusterView, zone: string): boolean {
   return view.downZones?.includes(zone) ?? false;
 }
 
@@ -281,6 +284,7 @@ export interface PlanReplicateOptions extends NamingOptions {
  *   while the load balancer targets an instance that is gone (`hacp repair` first).
  */
 export function planReplicate(view: ClusterView, options: PlanReplicateOptions = {}): Plan {
+  if (view.replicas.length > 0 && quorumLost(view)) throw quorumLostError(view, 'add a replica');
   fail(canAddMember(view.members));
   assertNoStaleTargets(view);
   const allowed = view.multizone ? zonesInRegion(view.zones, view.region) : [view.firstZone];
@@ -540,6 +544,7 @@ export interface PlanReplaceOptions extends NamingOptions {
  *   targets another instance that is gone (`hacp repair` first).
  */
 export function planReplace(view: ClusterView, options: PlanReplaceOptions): Plan {
+  if (view.replicas.length > 0 && quorumLost(view)) throw quorumLostError(view, `replace ${options.name}`);
   if (isVanished(view, options.name)) return planVanishedReplace(view, options);
   assertNoStaleTargets(view);
   const victim = chooseReplicaToRemove({
@@ -774,7 +779,9 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
   const stale = staleTargets(current);
   const kept = endpointReplicas(current.endpoint).filter((target) => !stale.includes(target));
   if (stale.length > 0 && kept.length === 0) {
-    note(`Every load-balancer target (${stale.join(', ')}) has lost its instance: restore from a snapshot.`);
+    note(
+      `Every load-balancer target (${stale.join(', ')}) has lost its instance: run \`hacp recover\` to bring the cluster back from a backup.`,
+    );
   } else {
     for (const target of stale) list.endpoint({ action: 'drop-target', replica: target });
     current = withoutTargets(current, stale);
@@ -870,7 +877,7 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
       continue;
     }
     if (current.replicas.length <= 1) {
-      note(`${replica.name} is the only replica and unhealthy: restore it from a snapshot.`);
+      note(`${replica.name} is the only replica and unhealthy. ${quorumLostActions(current).join(' ')}`);
       break;
     }
     try {

@@ -267,14 +267,14 @@ describe('canRemoveMember', () => {
     );
   });
 
-  it('refuses any removal once quorum is lost, pointing at a snapshot', () => {
+  it('refuses any removal once quorum is lost, pointing at recover', () => {
     const members = [voter('a'), voter('b', { healthy: false }), voter('c', { healthy: false })];
     for (const victim of ['a', 'b', 'c']) {
       const error = refusal(canRemoveMember(members, victim));
       expect(error.code).toBe('QUORUM_AT_RISK');
       expect(error.message).toContain(victim);
       expect(error.message).toContain('1 healthy voter of 3');
-      expect(error.actions.join(' ')).toContain('snapshot');
+      expect(error.actions.join(' ')).toContain('hacp recover');
     }
   });
 

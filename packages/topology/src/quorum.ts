@@ -195,7 +195,7 @@ export function canRemoveMember(members: readonly MemberInfo[], victim: string):
         message: `etcd has lost quorum (${healthy} healthy ${healthy === 1 ? 'voter' : 'voters'} of ${n}; it needs ${quorum}), so it cannot commit the removal of ${name}.`,
         actions: [
           'Bring the unhealthy voters back first (`hacp repair`); a removal needs a quorum to commit.',
-          'If they are lost for good, recover etcd from the latest snapshot (`hacp backup list`).',
+          'If they are lost for good, run `hacp recover`: it brings the cluster back from the surviving member with the most data, or from the newest backup.',
         ],
         details: { member: name, voters: n, healthy, quorum },
       }),

@@ -112,7 +112,14 @@ export type StepAction =
    * Snapshot etcd. The plan holds it only where a healthy voter can serve it; which member serves
    * it, like every etcd call, is etcd's client's choice when the step runs.
    */
-  | { kind: 'snapshot' }
+  | {
+      kind: 'snapshot';
+      /**
+       * The replica whose member serves it, where that matters: `recover` keeps a copy of the
+       * survivor's data before it makes it a cluster of its own (no healthy voter is there to ask).
+       */
+      from?: string;
+    }
   | { kind: 'issue-certs'; replica: string }
   /** Add the replica's member as a learner (the plan holds a healthy voter to take it). */
   | { kind: 'add-learner'; replica: string }
@@ -121,8 +128,23 @@ export type StepAction =
    * (repair's least change for an instance stopped by hand; never in a zone that is down).
    */
   | { kind: 'start-instance'; replica: string; zone: string }
-  /** Create the instance; etcd starts `new` (the first) or `existing` (a joiner). */
-  | { kind: 'create-instance'; replica: string; zone: string; etcdState: 'new' | 'existing' }
+  /**
+   * Create the instance; etcd starts `new` (the first), `existing` (a joiner), or, in `recover`, on
+   * the data its disk holds as the only member it knows: with `force-new-cluster` (etcd's flag: the
+   * survivor of a lost quorum becomes a one-member cluster with its data) or `own-data` (after that,
+   * or on a restored backup).
+   */
+  | {
+      kind: 'create-instance';
+      replica: string;
+      zone: string;
+      etcdState: 'new' | 'existing' | 'force-new-cluster' | 'own-data';
+    }
+  /**
+   * Put a backup's data on the replica's (new, empty) data disk as a one-member etcd cluster, before
+   * its instance is created (`recover` and `backup restore` when no member survived).
+   */
+  | { kind: 'restore-backup'; replica: string; zone: string; backup: string }
   | { kind: 'wait-healthy'; replica: string }
   /** Retry promotion every 500 ms while the learner catches up; evict it when it stalls. */
   | { kind: 'promote-learner'; replica: string }
@@ -164,7 +186,7 @@ export interface PlanStep {
   preconditions: readonly string[];
 }
 
-export type OperationName = 'up' | 'replicate' | 'remove' | 'replace' | 'repair' | 'down';
+export type OperationName = 'up' | 'replicate' | 'remove' | 'replace' | 'repair' | 'down' | 'recover';
 
 /** The state a plan promises to reach. */
 export interface PlannedState {

@@ -27,11 +27,18 @@ export type EtcdMembership = Pick<
   | 'removeMember'
   | 'moveLeaderAway'
   | 'migrateMember'
-  | 'snapshot'
 >;
 
 /** An open connection to a cluster's etcd, through some of its replicas. */
 export interface EtcdPort extends EtcdMembership {
+  /**
+   * Streams a snapshot to `file` from a healthy voter, or from the named replica's member (which
+   * need not have a quorum behind it: `recover` keeps the survivor's data first).
+   */
+  snapshot(
+    file: string,
+    options?: Parameters<MembershipClient['snapshot']>[1] & { replica?: string },
+  ): ReturnType<MembershipClient['snapshot']>;
   /** The replicas this connection reaches. */
   readonly reached: readonly string[];
   /** Closes every connection and tunnel; leaves no handle open. */
@@ -112,7 +119,19 @@ export const reachEtcd: EtcdConnector = async (options) => {
     removeMember: (id, o) => client.removeMember(id, o),
     moveLeaderAway: (id, o) => client.moveLeaderAway(id, o),
     migrateMember: (id, url, o) => client.migrateMember(id, url, o),
-    snapshot: (file, o) => client.snapshot(file, o),
+    snapshot: (file, o = {}) => {
+      const { replica, ...rest } = o;
+      const endpoint = replica === undefined ? undefined : urls.get(replica);
+      if (replica !== undefined && endpoint === undefined) {
+        throw new HacpError({
+          code: ErrorCode.UNAVAILABLE,
+          message: `${replica}'s etcd member cannot be reached for a snapshot.`,
+          actions: [`Check ${replica} with \`hacp status\`.`],
+          details: { replica },
+        });
+      }
+      return client.snapshot(file, endpoint === undefined ? rest : { ...rest, endpoint });
+    },
     close: async () => {
       client.close();
       await closeReaches();

@@ -10,7 +10,7 @@ import { type EtcdMember, learnerClock, type PromoteOptions } from '@hacp/etcd';
 import { REPLICA_PORTS } from '../render.js';
 import type { EtcdConnector, EtcdMembership, EtcdPort } from './etcd-port.js';
 
-export type FakeEtcdMethod = keyof EtcdMembership | 'connect';
+export type FakeEtcdMethod = keyof EtcdMembership | 'snapshot' | 'connect';
 
 export interface FakeEtcdCall {
   method: FakeEtcdMethod;

@@ -1,6 +1,7 @@
-import { rm } from 'node:fs/promises';
+import { cp, mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join, normalize } from 'node:path';
 import { assertClusterName } from '../domain.js';
-import { invalidArgument } from '../errors.js';
+import { ErrorCode, HacpError, invalidArgument } from '../errors.js';
 import type { NodeFile } from '../node-config.js';
 import type { InstanceApi, InstanceRef, MutationOptions } from '../provider.js';
 import { throwIfAborted } from '../provider-input.js';
@@ -53,10 +54,11 @@ async function deleteInstance(
     const current = await cloud.files.read<InstanceRecord>(cloud.instanceFile(ref.name));
     if (current !== undefined && current.zone !== ref.zone) return; // Another zone's instance.
     await rm(cloud.instanceFile(ref.name), { force: true });
-    // Also when it was never created: a rolled-back add must not keep its place.
+    if (keepDisk) return;
+    // Also when it was never created: a rolled-back add must not keep its place. A disk and place
+    // kept by an earlier delete go with a delete that does not keep them.
     await settings.networks.free(ref);
-    // A disk kept by an earlier delete goes with a delete that does not keep it.
-    if (!keepDisk) await rm(cloud.instancePaths(ref.name).dir, { recursive: true, force: true });
+    await rm(cloud.instancePaths(ref.name).dir, { recursive: true, force: true });
   });
   if (record !== undefined) {
     cloud.logger.info('deleted instance', { instance: ref.name, zone: ref.zone, keepDisk });
@@ -151,6 +153,46 @@ async function syncFiles(
 }
 
 /**
+ * Copies a prepared folder into the disk folder of an instance not created yet: to a temporary
+ * sibling first, then renamed into place, so that a seed cut short leaves nothing half-copied there.
+ */
+async function seedData(
+  runtime: InstanceRuntime,
+  ref: InstanceRef,
+  seed: { path: string; from: string },
+  options: MutationOptions,
+): Promise<void> {
+  const { cloud } = runtime;
+  cloud.assertRef(ref);
+  throwIfAborted(options.signal);
+  const path = typeof seed?.path === 'string' ? normalize(seed.path) : '';
+  if (path === '' || path.startsWith('..') || path.startsWith('/') || path === '.') {
+    throw invalidArgument({
+      field: 'path',
+      value: String(seed?.path),
+      message: 'The seed path must be a folder inside the instance root, such as etcd-data.',
+    });
+  }
+  const current = await runtime.read(ref);
+  if (current !== undefined && current.state === 'created') {
+    throw new HacpError({
+      code: ErrorCode.CONFLICT,
+      message: `Instance ${ref.name} exists: its disk can be seeded only before it is created.`,
+      actions: [`Delete ${ref.name} first.`],
+      details: { instance: ref.name },
+    });
+  }
+  const target = join(cloud.instancePaths(ref.name).root, path);
+  const temporary = `${target}.seed-${process.pid}`;
+  await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+  await rm(temporary, { recursive: true, force: true });
+  await cp(seed.from, temporary, { recursive: true });
+  await rm(target, { recursive: true, force: true });
+  await rename(temporary, target);
+  cloud.logger.info('seeded instance disk', { instance: ref.name, path });
+}
+
+/**
  * The instances of a process cloud: each one a set of detached processes in a folder of its own,
  * with its own network place, recorded with its state. A create is all or nothing; one whose
  * creator died half-way (a SIGKILLed CLI) is `terminated`, and the next create of it stops by pid
@@ -201,6 +243,7 @@ export function createProcessInstances(
     },
     stopProcesses: (ref, names, options) => stopSomeProcesses(runtime, ref, names, options),
     syncFiles: (ref, update, options) => syncFiles(runtime, ref, update, options),
+    seedData: (ref, seed, options) => seedData(runtime, ref, seed, options),
   };
   return {
     api,

@@ -4,6 +4,7 @@ import type { StepStatus } from '../../types.js';
 import type { StepContext, StepHandler, StepHandlers } from '../context.js';
 import { endpoint } from './endpoint.js';
 import { memberHandlers } from './members.js';
+import { recoverHandlers } from './recover.js';
 import { replicaHandlers } from './replicas.js';
 import { setupHandlers } from './setup.js';
 
@@ -11,6 +12,7 @@ export const STEP_HANDLERS: StepHandlers = {
   ...setupHandlers,
   ...memberHandlers,
   ...replicaHandlers,
+  ...recoverHandlers,
   endpoint,
 };
 

@@ -20,13 +20,16 @@ import {
 } from '../context.js';
 import { watchingBoot } from './boot.js';
 
-const snapshot: StepHandler<'snapshot'> = async (context, _action, step) => {
+const snapshot: StepHandler<'snapshot'> = async (context, action, step) => {
   const dir = join(context.dataDir, 'backups');
   const file = join(dir, `${context.journal.id}-${step.id.replace(/[^a-z0-9-]/gi, '_')}.db`);
   if (existsSync(file)) return 'skipped';
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const etcd = await context.session.requireEtcd(context.signal);
-  await etcd.snapshot(file, { signal: context.signal });
+  await etcd.snapshot(file, {
+    signal: context.signal,
+    ...(action.from === undefined ? {} : { replica: action.from }),
+  });
   return 'done';
 };
 

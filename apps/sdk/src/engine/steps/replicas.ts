@@ -77,6 +77,8 @@ const createInstance: StepHandler<'create-instance'> = async (context, action) =
   const peerUrl = etcdPeerUrl(network);
   if (existing !== undefined && action.etcdState === 'existing')
     await renewStartedLearner(context, action.replica, peerUrl);
+  // A joiner lists the members it joins; the first member, and one starting on its own data in
+  // `recover`, only itself (etcd ignores the list once its data dir holds a cluster).
   const initialCluster =
     action.etcdState === 'existing'
       ? await initialClusterOf(context, action.replica, peerUrl)
