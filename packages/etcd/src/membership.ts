@@ -355,6 +355,7 @@ export async function snapshot(
             stream: stream as unknown as SnapshotSource['stream'],
             memberId: status.header.member_id,
             revision: status.header.revision,
+            clusterId: status.header.cluster_id,
           };
         },
         { deadlineMs: options.deadlineMs },

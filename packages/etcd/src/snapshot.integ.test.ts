@@ -45,6 +45,7 @@ describe('snapshots and disaster recovery', () => {
     expect(taken.sha256).toBe(await sha256(file));
     expect(Number(taken.revision)).toBeGreaterThanOrEqual(100);
     expect((await test.etcd.members()).map((member) => member.id)).toContain(taken.memberId);
+    expect(taken.clusterId).toMatch(/^[1-9][0-9]*$/);
     expect(await verifySnapshot(file)).toEqual({ sizeBytes: taken.sizeBytes, sha256: taken.sha256 });
     // No temporary file is left beside it.
     expect(await readdir(folder)).toEqual(['before-change.db']);
@@ -129,6 +130,10 @@ describe('snapshots and disaster recovery', () => {
       const client = test.cluster.client({ members: ['restored'] });
       expect(await client.getAll().prefix('kept/').count()).toBe(100);
       expect(await client.get('kept/99').string()).toBe('value-99');
+      // Its snapshots carry its own cluster ID, not the one the snapshot was taken from.
+      const original = await test.etcd.snapshot(join(folder, 'original-again.db'));
+      const fromRestored = await recovered.snapshot(join(folder, 'from-restored.db'));
+      expect(fromRestored.clusterId).not.toBe(original.clusterId);
     } finally {
       recovered.close();
     }

@@ -14,6 +14,8 @@ export interface SnapshotResult {
   /** The member it came from, and the revision it held when the snapshot began. */
   memberId: string;
   revision: string;
+  /** The etcd cluster ID from that member's response header: a restored cluster has another. */
+  clusterId: string;
 }
 
 /** A verified snapshot file. */
@@ -81,6 +83,7 @@ export interface SnapshotSource {
   stream: AsyncIterable<{ blob: Buffer }> & { cancel?: () => void; destroy?: (error?: Error) => void };
   memberId: string;
   revision: string;
+  clusterId: string;
 }
 
 /**
@@ -142,7 +145,13 @@ export async function streamSnapshot(options: {
     await handle.close();
     const verified = await verifySnapshot(temporary);
     await rename(temporary, file);
-    return { file, ...verified, memberId: source.memberId, revision: source.revision };
+    return {
+      file,
+      ...verified,
+      memberId: source.memberId,
+      revision: source.revision,
+      clusterId: source.clusterId,
+    };
   } catch (error) {
     await handle.close().catch(() => undefined);
     await rm(temporary, { force: true });

@@ -334,7 +334,14 @@ export class FakeEtcd {
     if (!(await this.quorate()))
       throw new HacpError({ code: ErrorCode.UNAVAILABLE, message: 'fake etcd: no quorum' });
     await writeFile(file, 'fake etcd snapshot\n', { mode: 0o600 });
-    return { file, sizeBytes: 19, sha256: '', memberId: this.leaderId ?? '', revision: '1' };
+    return {
+      file,
+      sizeBytes: 19,
+      sha256: '',
+      memberId: this.leaderId ?? '',
+      revision: '1',
+      clusterId: '4242',
+    };
   }
 }
 
