@@ -84,6 +84,10 @@ function execute(model: ClusterModel, plan: Plan): ClusterModel {
   const hadQuorum = quorumState(model).hasQuorum;
   const hadReplicas = model.replicas.some((r) => r.vm);
   const learnersBefore = model.members.filter((m) => m.learner).length;
+  // A snapshot comes before the first member a plan removes (repair's included).
+  const firstRemoval = plan.steps.findIndex((step) => step.action.kind === 'remove-member');
+  if (firstRemoval >= 0)
+    expect(plan.steps.slice(0, firstRemoval).map((step) => step.action.kind)).toContain('snapshot');
   let current = model;
   for (const step of plan.steps) {
     current = applyPlanStep(current, step); // throws "model: ..." on a second learner, a removed leader, ...

@@ -341,7 +341,11 @@ describe('planRepair', () => {
     });
     model = failReplica(model, 'kubernetes-master-b02');
     const plan = planRepair(viewOf(model), { randomHex: hexes('f06') });
-    expect(plan.steps[0]?.action).toMatchObject({ kind: 'remove-member', memberId: expect.any(String) });
+    // One snapshot, before the first member removal, for the whole repair.
+    expect(plan.steps[0]?.action).toEqual({ kind: 'snapshot' });
+    expect(plan.steps[1]?.action).toMatchObject({ kind: 'remove-member', memberId: expect.any(String) });
+    expect(plan.steps.filter((s) => s.action.kind === 'snapshot')).toHaveLength(1);
+    expect(plan.steps.filter((s) => s.action.kind === 'remove-member')).toHaveLength(2);
     expect(plan.expected.replicas.map((r) => r.name)).toContain('kubernetes-master-f06');
     expect(plan.expected.replicas.map((r) => r.name)).not.toContain('kubernetes-master-b02');
     execute(model, plan);
@@ -451,7 +455,11 @@ describe('drift: changes made outside hacp', () => {
     const view = viewOf(model);
     expect(view.endpoint).toMatchObject({ targets: expect.arrayContaining(['kubernetes-master-a01']) });
     const plan = planRepair(view);
-    expect(kinds(plan)).toEqual(['drop-target:kubernetes-master-a01', 'remove-member:kubernetes-master-a01']);
+    expect(kinds(plan)).toEqual([
+      'drop-target:kubernetes-master-a01',
+      'snapshot',
+      'remove-member:kubernetes-master-a01',
+    ]);
     const after = execute(model, plan);
     expect(after.members.map((m) => m.name)).not.toContain('kubernetes-master-a01');
   });

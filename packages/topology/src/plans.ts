@@ -766,6 +766,7 @@ function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
  * - a stuck learner is removed; a member without a replica (its instance gone) is removed; a
  *   replica without a member is deleted; an unhealthy replica is replaced in its zone;
  * - a healthy replica missing from the load balancer's targets is added back.
+ * One etcd snapshot is taken before the first member it removes.
  * Fixes that would not be safe are left out with a warning; running repair again after the next
  * recovery continues.
  */
@@ -774,6 +775,12 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
   const warnings: Warning[] = [];
   let current: ClusterView = view;
   const note = (message: string) => warnings.push({ code: 'REPAIR_DEFERRED', message });
+  // One snapshot per repair, before the first member it removes (a stuck learner, an orphan, or
+  // the member of a replica it replaces), as before every other membership change.
+  const snapshotted = () => list.steps.some((step) => step.action.kind === 'snapshot');
+  const snapshotOnce = () => {
+    if (!snapshotted()) list.add({ kind: 'snapshot' }, 'Take an etcd snapshot');
+  };
 
   // Targets whose instance is gone first: every later target change would fail on them.
   const stale = staleTargets(current);
@@ -822,6 +829,7 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
       continue;
     }
     const replica = learner.name || `member-${learner.id}`;
+    snapshotOnce();
     list.add({ kind: 'remove-member', replica, memberId: learner.id }, `Remove the stuck learner ${replica}`);
     const instance = current.replicas.find((r) => r.name === learner.name);
     if (instance !== undefined) {
@@ -844,6 +852,7 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
       note(`Member ${orphan.name || orphan.id} has no replica, and removing it now would not be safe.`);
       continue;
     }
+    snapshotOnce();
     list.add(
       { kind: 'remove-member', replica: orphan.name || `member-${orphan.id}`, memberId: orphan.id },
       `Remove member ${orphan.name || orphan.id}, which has no replica`,
@@ -885,7 +894,10 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
       const parts = removalParts(current, replica, sub);
       const after = viewAfterRemoval(current, parts);
       const add = planReplicate(after, { zone: replica.zone, randomHex: options.randomHex });
-      for (const step of [...sub.steps, ...add.steps]) list.add(step.action, step.title, step.preconditions);
+      for (const step of [...sub.steps, ...add.steps]) {
+        if (step.action.kind === 'snapshot' && snapshotted()) continue;
+        list.add(step.action, step.title, step.preconditions);
+      }
       const added = add.expected.replicas.find((r) => !after.replicas.some((a) => a.name === r.name));
       const newReplica: ReplicaInfo = {
         name: added?.name ?? replica.name,
