@@ -11,6 +11,8 @@ import { Secret } from '@hacp/core';
 import type {
   AddonFile,
   AddonsApplyResult,
+  Backup,
+  BackupListResult,
   CertificateStatus,
   ClusterStatus,
   ControlPlane,
@@ -262,6 +264,51 @@ export function sampleAddonFiles(): AddonFile[] {
   ];
 }
 
+/** A backup of the catalogue, as the SDK lists it (verified). */
+export function sampleBackup(overrides: Partial<Backup> = {}): Backup {
+  const id = overrides.id ?? 'op-20261123230000-a1b2c3-snapshot';
+  return {
+    id,
+    path: `/srv/hacp/clusters/kubernetes/backups/${id}.db`,
+    identity: 'current',
+    cluster: 'kubernetes',
+    clusterUid: '0b7e1c1e-4f4e-4a8a-9a57-2f4f1a0e9d11',
+    etcdClusterId: '14841639068965178418',
+    memberId: '10276657743932975437',
+    memberName: 'kubernetes-master',
+    revision: '1042',
+    createdAt: '2026-11-23T23:00:01.000Z',
+    sizeBytes: 2_125_856,
+    sha256: 'a'.repeat(64),
+    operation: 'replicate',
+    operationId: 'op-20261123230000-a1b2c3',
+    step: 'snapshot',
+    verified: true,
+    ...overrides,
+  };
+}
+
+/** `backup list`'s result: the current cluster's two backups, one of them damaged, one hidden. */
+export function sampleBackupList(overrides: Partial<BackupListResult> = {}): BackupListResult {
+  return {
+    cluster: 'kubernetes',
+    clusterUid: '0b7e1c1e-4f4e-4a8a-9a57-2f4f1a0e9d11',
+    directory: '/srv/hacp/clusters/kubernetes/backups',
+    backups: [
+      sampleBackup({
+        id: 'backup-20261124080000-0f0f0f',
+        createdAt: '2026-11-24T08:00:00.000Z',
+        operation: 'backup create',
+        step: undefined,
+        operationId: undefined,
+      }),
+      sampleBackup({ verified: false, problem: 'its sha256 trailer does not match its contents' }),
+    ].map((backup) => JSON.parse(JSON.stringify(backup)) as Backup),
+    hidden: 1,
+    ...overrides,
+  };
+}
+
 /** A release location on disk, laid out as https://dl.k8s.io/release is, and a cache beside it. */
 export interface FakeRelease {
   /** The temporary folder holding both; `remove()` deletes it. */
@@ -358,6 +405,7 @@ export interface FakeControlPlaneBehaviour {
   certificates?: CertificateStatus[];
   leases?: LeasesResult;
   addons?: AddonFile[];
+  backups?: BackupListResult;
 }
 
 export interface FakeControlPlane extends ControlPlane {
@@ -434,6 +482,20 @@ export function fakeControlPlane(
           warnings: [],
         };
         return answer('addons.apply', options, applied);
+      },
+    },
+    backups: {
+      create: (options) =>
+        answer('backups.create', options, {
+          backup: sampleBackup({ operation: 'backup create' }),
+          pruned: [],
+        }),
+      list: (options) => answer('backups.list', options, behaviour.backups ?? sampleBackupList()),
+      prune: (options) => {
+        const [kept, ...deleted] = (behaviour.backups ?? sampleBackupList()).backups;
+        const retention = { ...(options?.keepLast === undefined ? {} : { keepLast: options.keepLast }) };
+        const dryRun = options?.dryRun === true;
+        return answer('backups.prune', options, { dryRun, retention, kept: kept ? [kept] : [], deleted });
       },
     },
     close: async () => {

@@ -19,6 +19,7 @@ import {
 } from '@hacp/core';
 import { kubernetesBinarySourceFromEnv } from '@hacp/kubernetes-release';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { DEFAULT_BACKUP_RETENTION, type RetentionRules, retentionRules } from './backup-retention.js';
 import { type EtcdConnector, reachEtcd } from './engine/etcd-port.js';
 import { LOCK_TTL_MS } from './engine/runner.js';
 import { createSession, type OperationSession } from './engine/session.js';
@@ -26,7 +27,12 @@ import { clusterKubeConfig } from './kubernetes/api.js';
 import type { KubernetesContext } from './kubernetes/version.js';
 import { PkiStore } from './pki-store.js';
 import { type ClusterRecord, lockName, readRecord } from './record.js';
-import type { ControlPlaneEvent, ControlPlaneSettings, ControlPlaneTimeouts } from './types.js';
+import type {
+  BackupRetention,
+  ControlPlaneEvent,
+  ControlPlaneSettings,
+  ControlPlaneTimeouts,
+} from './types.js';
 
 const DEFAULT_TIMEOUTS: ControlPlaneTimeouts = {
   healthy: 180_000,
@@ -47,6 +53,10 @@ export interface ClusterContext {
   timeouts: ControlPlaneTimeouts;
   /** Who holds the cluster lock. */
   holder: string;
+  /** The retention in force, applied after each new backup: the setting, or the default. */
+  backupRetentionSetting: BackupRetention;
+  /** The same, checked. */
+  backupRetention: RetentionRules;
   addonsDir: string;
   adminKubeconfigPath: string;
   /** The `kubeconfig` setting: a file for the cluster's Kubernetes API instead of its own admin's. */
@@ -78,6 +88,11 @@ export function createClusterContext(settings: ControlPlaneSettings): ClusterCon
   const etcdConnector: EtcdConnector = settings.etcd ?? reachEtcd;
   const kubeconfigFile = settings.kubeconfig;
   const openSessions = new Set<OperationSession>();
+  const backupRetentionSetting = { ...(settings.backupRetention ?? DEFAULT_BACKUP_RETENTION) };
+  const backupRetention = retentionRules(backupRetentionSetting, {
+    keepLast: 'backupRetention.keepLast',
+    keepWithin: 'backupRetention.keepWithin',
+  });
 
   const emit = (event: ControlPlaneEvent) => {
     try {
@@ -109,6 +124,8 @@ export function createClusterContext(settings: ControlPlaneSettings): ClusterCon
     pkiStore,
     timeouts: { ...DEFAULT_TIMEOUTS, ...settings.timeouts },
     holder,
+    backupRetentionSetting,
+    backupRetention,
     addonsDir: join(dataDir, 'addons'),
     adminKubeconfigPath: join(dataDir, 'admin.conf'),
     ...(kubeconfigFile === undefined ? {} : { kubeconfigFile }),

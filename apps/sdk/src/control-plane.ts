@@ -5,6 +5,7 @@
  * (`cluster-kubernetes.ts`), over one shared context (`cluster-context.ts`).
  */
 import { listAddons } from './addons.js';
+import { createBackup, listBackups, pruneBackups } from './backups.js';
 import { checkCertificates, renewCertificates } from './certificates.js';
 import { type ClusterContext, createClusterContext } from './cluster-context.js';
 import { applyAddons, clusterLeases, kubeconfigOf, writeKubeconfig } from './cluster-kubernetes.js';
@@ -65,6 +66,11 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       },
       apply: (options) => applyAddons(context, options.files, options.signal),
     },
+    backups: {
+      create: (options = {}) => createBackup(context, options),
+      list: (options = {}) => listBackups(context, options),
+      prune: (options = {}) => pruneBackups(context, options),
+    },
     close: () => context.closeSessions(),
   };
 }
@@ -78,6 +84,7 @@ function operationRunnerSettings(context: ClusterContext): RunnerSettings {
     pkiStore,
     dataDir,
     timeouts,
+    backupRetention: context.backupRetention,
     logger,
     holder,
     emit,

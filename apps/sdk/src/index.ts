@@ -15,6 +15,11 @@ export {
   parseKubernetesVersion,
   resolveKubernetesVersion,
 } from '@hacp/kubernetes-release';
+export {
+  checkBackupRetention,
+  DEFAULT_BACKUP_RETENTION,
+  parseRetentionDuration,
+} from './backup-retention.js';
 export { createControlPlane } from './control-plane.js';
 export { type EtcdConnector, type EtcdMembership, type EtcdPort, reachEtcd } from './engine/etcd-port.js';
 export * from './errors.js';

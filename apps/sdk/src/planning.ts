@@ -3,7 +3,7 @@
  * observation under it (`makePlan`), and what a new operation settles before it writes anything
  * (`newOperation`: `up`'s Kubernetes version, the binaries a new replica needs). Reads only.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ErrorCode, HacpError, regionOfZone } from '@hacp/core';
 import {
   assertReplicaZone,
@@ -214,6 +214,7 @@ export async function newOperation(
     ...(made.plan.operation === 'up'
       ? {
           settings: {
+            uid: randomUUID(),
             etcdToken: `hacp-${context.cluster}-${randomBytes(6).toString('hex')}`,
             createdAt: new Date().toISOString(),
             ...(kubernetes?.version === undefined ? {} : { kubernetesVersion: kubernetes.version }),

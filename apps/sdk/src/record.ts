@@ -19,6 +19,12 @@ export interface ClusterRecord {
   firstZone: string;
   multizone: boolean;
   quorumReads: boolean;
+  /**
+   * The cluster's identity, a random UUID made by `up`: backups are tied to it, so that a later
+   * cluster of the same name is another cluster. Absent in records written before it existed:
+   * {@link clusterIdentity} falls back to the etcd token, also unique per cluster.
+   */
+  uid?: string;
   /** etcd's `--initial-cluster-token`, unique per cluster. */
   etcdToken: string;
   addressName: string;
@@ -54,7 +60,7 @@ export interface Journal {
   /** Where the cluster's shared resources are, known before its record exists (early in `up`). */
   target: { region: string; addressName: string; loadBalancerName: string };
   /** Settings of an `up` before its record exists. */
-  settings?: { etcdToken: string; createdAt: string; kubernetesVersion?: string };
+  settings?: { uid?: string; etcdToken: string; createdAt: string; kubernetesVersion?: string };
   /**
    * The apiserver identity leases there were before each new replica started (1.20–1.25 leases name
    * no hostname: the new one is the lease that appeared since).
@@ -62,6 +68,11 @@ export interface Journal {
   identityLeasesBefore?: Record<string, string[]>;
   startedAt: string;
   holder: string;
+}
+
+/** The cluster's identity: its `uid`, or for a record without one, its etcd token. */
+export function clusterIdentity(record: Pick<ClusterRecord, 'uid' | 'etcdToken'>): string {
+  return record.uid ?? record.etcdToken;
 }
 
 export const recordKey = (cluster: string) => `hacp/clusters/${cluster}/record`;

@@ -49,6 +49,21 @@ export interface ControlPlaneSettings {
    * provider's `reach`; tests pass a fake.
    */
   etcd?: EtcdConnector;
+  /**
+   * Which of this cluster's backups are kept, applied after each new one (the snapshot before a
+   * membership change, `backups.create`, `down`'s last one). A backup is kept when any rule keeps
+   * it, and the newest always is. Default `{ keepLast: 10, keepWithin: '7d' }`; `{}` keeps every one.
+   * @throws HacpError INVALID_ARGUMENT from `createControlPlane` for a bad value.
+   */
+  backupRetention?: BackupRetention;
+}
+
+/** Retention rules for the backup catalogue (restic's `--keep-last` and `--keep-within`). */
+export interface BackupRetention {
+  /** Keep the newest N backups (a whole number, at least 1). */
+  keepLast?: number;
+  /** Keep every backup taken within this duration of now: `90m`, `36h`, `7d`, `2w`, `1d12h`. */
+  keepWithin?: string;
 }
 
 export interface ControlPlaneTimeouts {
@@ -144,6 +159,91 @@ export interface OperationResult {
   kubernetesVersion?: string;
   /** The admin kubeconfig `up` wrote (0600), for `kubectl --kubeconfig <it>`. */
   kubeconfig?: string;
+  /**
+   * The etcd backup this operation took before it changed the membership (`down`: its last one,
+   * which `down` keeps); absent when it took none.
+   */
+  backup?: BackupRef;
+}
+
+/** Where a backup is. */
+export interface BackupRef {
+  id: string;
+  /** The snapshot file (`<dataDir>/backups/<id>.db`), with its sidecar `<id>.json` beside it. */
+  path: string;
+}
+
+/**
+ * One etcd backup of the catalogue: a snapshot file and what its JSON sidecar says of it. Files
+ * written before hacp kept sidecars have only `id`, `path`, `cluster`, `createdAt` (the file's
+ * time) and `sizeBytes`, and `identity: 'unknown'`.
+ */
+export interface Backup extends BackupRef {
+  /**
+   * `current`: taken from the cluster that has this name now; `earlier`: from an earlier cluster of
+   * this name (with no cluster now, every backup with a sidecar); `unknown`: no sidecar says.
+   */
+  identity: 'current' | 'earlier' | 'unknown';
+  cluster: string;
+  /** The cluster's identity (its record's `uid`; for a cluster made before uids, its etcd token). */
+  clusterUid?: string;
+  /** etcd's cluster ID (decimal), from the member's response header. */
+  etcdClusterId?: string;
+  /** The member it came from: its id (decimal, as etcd3 gives it) and name. */
+  memberId?: string;
+  memberName?: string;
+  /** The etcd revision the member held when the snapshot began. */
+  revision?: string;
+  /** When it was taken (ISO 8601). */
+  createdAt: string;
+  sizeBytes: number;
+  /** sha256 of the whole file, as taken. */
+  sha256?: string;
+  /** What took it: an operation's name (`replicate`, `repair`, `down`, ...) or `backup create`. */
+  operation?: string;
+  /** The journal id of that operation. */
+  operationId?: string;
+  /** The plan step that took it. */
+  step?: string;
+  /**
+   * Whether it verifies now: its sha256 trailer and bbolt header, as `etcdctl snapshot status`
+   * checks them, and the sha256 its sidecar recorded. Absent when not asked for.
+   */
+  verified?: boolean;
+  /** Why it does not verify. */
+  problem?: string;
+}
+
+/** `backups.list()`'s result. */
+export interface BackupListResult {
+  cluster: string;
+  /** The identity of the cluster of this name now; absent when there is none (after `down`). */
+  clusterUid?: string;
+  /** The folder of the catalogue. */
+  directory: string;
+  /** Newest first. */
+  backups: Backup[];
+  /** How many backups of earlier clusters or of unknown identity were left out (`all` shows them). */
+  hidden: number;
+}
+
+/** `backups.create()`'s result. */
+export interface BackupCreateResult {
+  backup: Backup;
+  /** The older backups of this cluster that the retention in force deleted after it. */
+  pruned: Backup[];
+}
+
+/** `backups.prune()`'s result. */
+export interface BackupPruneResult {
+  /** True: nothing was deleted, `deleted` is what would go. */
+  dryRun: boolean;
+  /** The rules applied. */
+  retention: BackupRetention;
+  /** This cluster's backups that stay, newest first. */
+  kept: Backup[];
+  /** This cluster's backups deleted (or, with `dryRun`, that would be), newest first. */
+  deleted: Backup[];
 }
 
 /** A replica as `status` reports it. */
@@ -384,6 +484,32 @@ export interface ControlPlane {
       files: readonly { name: string; text: string }[];
       signal?: AbortSignal;
     }): Promise<AddonsApplyResult>;
+  };
+  /**
+   * The cluster's etcd backups: a catalogue of snapshot files with JSON sidecars in
+   * `<dataDir>/backups`, tied to the cluster's identity, so that two clusters of the same name one
+   * after the other never mix.
+   */
+  backups: {
+    /**
+     * Takes a snapshot now through a healthy member, under the cluster lock (briefly: a snapshot
+     * never races an operation), then applies the retention in force.
+     * @throws HacpError NOT_FOUND for a missing cluster; LOCKED while another hacp holds the lock;
+     *   UNAVAILABLE when no healthy member answers.
+     */
+    create(options?: SignalOptions): Promise<BackupCreateResult>;
+    /**
+     * This cluster's backups, newest first, each verified unless `verify: false`; `all` adds those
+     * of earlier clusters of this name and of unknown identity. With no cluster of this name, every
+     * backup left is listed.
+     */
+    list(options?: { all?: boolean; verify?: boolean; signal?: AbortSignal }): Promise<BackupListResult>;
+    /**
+     * Applies retention rules to this cluster's backups now (the retention in force when none is
+     * given); earlier clusters' backups and those of unknown identity are never touched.
+     * @throws HacpError INVALID_ARGUMENT for a bad rule (nothing is deleted); NOT_FOUND for a missing cluster.
+     */
+    prune(options?: BackupRetention & { dryRun?: boolean; signal?: AbortSignal }): Promise<BackupPruneResult>;
   };
   /** Closes the etcd clients it opened. */
   close(): Promise<void>;

@@ -15,10 +15,11 @@ import {
 } from '@hacp/core';
 import type { EtcdMember } from '@hacp/etcd';
 import type { PlanStep, StepAction, StepKind } from '@hacp/topology';
+import type { RetentionRules } from '../backup-retention.js';
 import type { KubernetesContext } from '../kubernetes/version.js';
 import type { PkiStore } from '../pki-store.js';
 import type { ClusterRecord, Journal } from '../record.js';
-import type { ControlPlaneEvent, ControlPlaneTimeouts, StepStatus } from '../types.js';
+import type { Backup, ControlPlaneEvent, ControlPlaneTimeouts, StepStatus } from '../types.js';
 import type { OperationSession } from './session.js';
 
 /** What a step needs; the journal is the operation's memory across runs. */
@@ -38,6 +39,10 @@ export interface StepContext {
   /** Where Kubernetes binaries come from, for a provider that runs them on this machine. */
   kubernetes: KubernetesContext;
   timeouts: ControlPlaneTimeouts;
+  /** The retention in force, applied after each new backup. */
+  backupRetention: RetentionRules;
+  /** A snapshot step took (or found) its backup: the operation's result names it. */
+  backupTaken(backup: Backup): void;
   logger: Logger;
   emit(event: ControlPlaneEvent): void;
   signal: AbortSignal;

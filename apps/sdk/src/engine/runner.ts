@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { ErrorCode, HacpError, isHacpError, type Logger, type ProviderV1, type StateLock } from '@hacp/core';
 import type { PlanStep } from '@hacp/topology';
+import type { RetentionRules } from '../backup-retention.js';
 import type { KubernetesContext } from '../kubernetes/version.js';
 import type { PkiStore } from '../pki-store.js';
 import {
@@ -19,6 +20,7 @@ import {
   recordKey,
 } from '../record.js';
 import type {
+  Backup,
   ControlPlaneEvent,
   ControlPlaneTimeouts,
   OperationResult,
@@ -47,6 +49,8 @@ export interface RunnerSettings {
   pkiStore: PkiStore;
   dataDir: string;
   timeouts: ControlPlaneTimeouts;
+  /** The retention in force, applied after each new backup. */
+  backupRetention: RetentionRules;
   logger: Logger;
   holder: string;
   emit(event: ControlPlaneEvent): void;
@@ -205,6 +209,8 @@ function newJournal(settings: RunnerSettings, request: PlanRequest, made: NewOpe
 /** One run of an operation's steps: the step loop, the journal's commit points, the rollback. */
 class OperationRun {
   private readonly outcomes: StepOutcome[] = [];
+  /** The last backup a snapshot step took (or found taken). */
+  private backup: Backup | undefined;
 
   constructor(
     private readonly settings: RunnerSettings,
@@ -250,6 +256,7 @@ class OperationRun {
         .map((instance) => ({ name: instance.name, zone: instance.zone }))
         .sort((a, b) => a.name.localeCompare(b.name)),
       ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
+      ...(this.backup === undefined ? {} : { backup: { id: this.backup.id, path: this.backup.path } }),
       ...(await settings.finished(journal, this.session, this.signal)),
     };
   }
@@ -372,6 +379,10 @@ class OperationRun {
       kubernetes: settings.kubernetes(signal),
       ...(settings.kubeconfigFile === undefined ? {} : { kubeconfigFile: settings.kubeconfigFile }),
       timeouts: settings.timeouts,
+      backupRetention: settings.backupRetention,
+      backupTaken: (backup) => {
+        this.backup = backup;
+      },
       logger: settings.logger,
       emit: settings.emit,
       signal,

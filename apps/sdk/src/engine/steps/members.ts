@@ -2,11 +2,16 @@
  * The steps that change etcd's membership, through the session's one etcd connection: the snapshot
  * before a change, a learner added, promoted, a member removed or migrated, leadership moved.
  */
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ErrorCode, HacpError, isHacpError, waitUntil } from '@hacp/core';
 import type { EtcdMember } from '@hacp/etcd';
+import {
+  applyRetention,
+  discardIncompleteBackup,
+  readBackup,
+  stepBackupId,
+  takeBackup,
+} from '../../backups.js';
+import { clusterIdentity } from '../../record.js';
 import { etcdPeerUrl } from '../../render.js';
 import {
   announceWait,
@@ -20,15 +25,48 @@ import {
 } from '../context.js';
 import { watchingBoot } from './boot.js';
 
+/**
+ * The backup before a membership change (and `down`'s last one): a snapshot with its sidecar in
+ * the catalogue, then the retention in force. Run again, it finds its backup taken.
+ */
 const snapshot: StepHandler<'snapshot'> = async (context, action, step) => {
-  const dir = join(context.dataDir, 'backups');
-  const file = join(dir, `${context.journal.id}-${step.id.replace(/[^a-z0-9-]/gi, '_')}.db`);
-  if (existsSync(file)) return 'skipped';
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const etcd = await context.session.requireEtcd(context.signal);
-  await etcd.snapshot(file, {
-    signal: context.signal,
-    ...(action.from === undefined ? {} : { replica: action.from }),
+  const { journal, signal } = context;
+  const id = stepBackupId(journal.id, step.id);
+  const record = await context.record();
+  const found = await readBackup(context.dataDir, id, record);
+  if (found !== undefined) {
+    context.backupTaken(found);
+    return 'skipped';
+  }
+  if (record === undefined) {
+    throw new HacpError({
+      code: ErrorCode.STATE_CORRUPT,
+      message: `Cluster ${context.cluster} has no record, so its backup cannot be tied to it.`,
+      actions: ['Run `hacp status`; if the cluster is gone, `hacp down --yes` deletes what is left.'],
+      details: { cluster: context.cluster },
+    });
+  }
+  // A snapshot whose sidecar was never written (its run stopped between the two) is taken again.
+  await discardIncompleteBackup(context.dataDir, id);
+  const backup = await takeBackup({
+    dataDir: context.dataDir,
+    cluster: context.cluster,
+    record,
+    etcd: await context.session.requireEtcd(signal),
+    id,
+    operation: journal.operation,
+    operationId: journal.id,
+    step: step.id,
+    ...(action.from === undefined ? {} : { from: action.from }),
+    signal,
+  });
+  context.backupTaken(backup);
+  await applyRetention({
+    dataDir: context.dataDir,
+    cluster: context.cluster,
+    clusterUid: clusterIdentity(record),
+    rules: context.backupRetention,
+    logger: context.logger,
   });
   return 'done';
 };

@@ -2,7 +2,7 @@
  * The steps that make and unmake what a cluster shares: the zone check, the address, the firewall,
  * the PKI, the record, and the preflight check that runs again on every run.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createClusterPki } from '@hacp/certs';
 import { ErrorCode, HacpError } from '@hacp/core';
 import type { EtcdMember } from '@hacp/etcd';
@@ -70,6 +70,7 @@ const writeRecord: StepHandler<'write-record'> = async (context, action) => {
     firstZone: action.firstZone,
     multizone: action.multizone,
     quorumReads: action.quorumReads,
+    uid: journal.settings?.uid ?? randomUUID(),
     etcdToken: journal.settings?.etcdToken ?? `hacp-${cluster}-${randomBytes(4).toString('hex')}`,
     addressName: journal.target.addressName,
     loadBalancerName: journal.target.loadBalancerName,
