@@ -6,6 +6,7 @@
 import { join, resolve } from 'node:path';
 import type { LocalProvider } from '@hacp/provider-local';
 import type {
+  BackupRetention,
   ControlPlane,
   ControlPlaneEvent,
   ControlPlaneSettings,
@@ -13,7 +14,7 @@ import type {
   KubernetesBinarySource,
 } from '@hacp/sdk';
 import { Command, Flags, type Interfaces, toConfiguredId } from '@oclif/core';
-import { defaultCluster, defaultStateDir } from './env.js';
+import { defaultCluster, defaultStateDir, readBackupRetentionVariables } from './env.js';
 import { type CliWarning, errorEnvelope, formatEnvelope, successEnvelope, WarningList } from './envelope.js';
 import {
   assertClusterName,
@@ -194,6 +195,22 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     return kubernetesBinarySourceFromEnv(this.io.env, { home: this.io.home });
   }
 
+  /**
+   * The backup retention in force from HACP_BACKUP_KEEP_LAST and HACP_BACKUP_KEEP_WITHIN, checked
+   * (undefined: the SDK's default). Loads the SDK.
+   * @throws HacpError INVALID_ARGUMENT naming the variable, before anything is touched.
+   */
+  protected async backupRetention(): Promise<BackupRetention | undefined> {
+    const retention = readBackupRetentionVariables(this.io.env);
+    if (retention === undefined) return undefined;
+    const { checkBackupRetention } = await import('@hacp/sdk');
+    checkBackupRetention(retention, {
+      keepLast: 'HACP_BACKUP_KEEP_LAST',
+      keepWithin: 'HACP_BACKUP_KEEP_WITHIN',
+    });
+    return retention;
+  }
+
   /** Draws a download's progress on a terminal (nothing with `--json` or without a terminal). */
   protected showDownload(progress: DownloadProgress): void {
     this.#progress?.download(progress);
@@ -202,12 +219,14 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
   /** The cluster's control plane, created on first use (later calls ignore `extra`) and closed at the end. */
   protected async controlPlane(extra: Pick<ControlPlaneSettings, 'kubeconfig'> = {}): Promise<ControlPlane> {
     if (this.#controlPlane === undefined) {
+      const backupRetention = await this.backupRetention();
       const settings: ControlPlaneSettings = {
         provider: await this.provider(),
         cluster: this.settings.cluster,
         dataDir: this.settings.dataDir,
         kubernetesBinaries: await this.kubernetesBinarySource(),
         onEvent: (event) => this.#onEvent(event),
+        ...(backupRetention === undefined ? {} : { backupRetention }),
       };
       if (extra.kubeconfig !== undefined) settings.kubeconfig = extra.kubeconfig;
       this.#controlPlane = this.io.createControlPlane(settings);

@@ -2,7 +2,8 @@
  * The environment variables hacp reads, in one place: kube-up's (`KUBE_GCE_ZONE`, `MULTIZONE`,
  * `ENABLE_ETCD_QUORUM_READ(S)`, `KUBE_REPLICATE_EXISTING_MASTER`, `KUBE_REPLICA_NAME`,
  * `KUBE_DELETE_NODES`) and hacp's own (`HACP_CLUSTER`, `HACP_STATE_DIR`, `HACP_KUBERNETES`,
- * `HACP_KUBERNETES_VERSION`). The ordinary commands take them as flag defaults; `kube-up` and
+ * `HACP_KUBERNETES_VERSION`, `HACP_BACKUP_KEEP_LAST`, `HACP_BACKUP_KEEP_WITHIN`). The ordinary
+ * commands take them as flag defaults; `kube-up` and
  * `kube-down` read only them. (The Kubernetes binaries' variables, `HACP_KUBE_BIN_DIR` and the
  * like, are read by the SDK's `kubernetesBinarySourceFromEnv`.)
  *
@@ -128,6 +129,45 @@ export function defaultStateDir(env: Environment, home: string): string {
   const explicit = readStringVariable(env, 'HACP_STATE_DIR');
   if (explicit !== undefined) return explicit;
   return join(readStringVariable(env, 'XDG_STATE_HOME') ?? join(home, '.local', 'state'), 'hacp');
+}
+
+/** The backup retention in force, as `HACP_BACKUP_KEEP_LAST` and `HACP_BACKUP_KEEP_WITHIN` set it. */
+export interface BackupRetentionVariables {
+  /** `HACP_BACKUP_KEEP_LAST`: keep the newest N backups. */
+  keepLast?: number;
+  /** `HACP_BACKUP_KEEP_WITHIN`: keep every backup of this last while (`90m`, `36h`, `7d`), checked by the SDK. */
+  keepWithin?: string;
+}
+
+/**
+ * The retention applied after each new backup: undefined when neither variable is set (the SDK's
+ * default, the last 10 and everything within 7 days); else exactly the rules they set.
+ *
+ * @example readBackupRetentionVariables({ HACP_BACKUP_KEEP_LAST: '3' }) // { keepLast: 3 }
+ * @throws HacpError INVALID_ARGUMENT for a `HACP_BACKUP_KEEP_LAST` that is not a whole number of at least 1.
+ */
+export function readBackupRetentionVariables(env: Environment): BackupRetentionVariables | undefined {
+  const keepLast = readStringVariable(env, 'HACP_BACKUP_KEEP_LAST');
+  const keepWithin = readStringVariable(env, 'HACP_BACKUP_KEEP_WITHIN');
+  if (keepLast === undefined && keepWithin === undefined) return undefined;
+  return {
+    ...(keepLast === undefined ? {} : { keepLast: parseKeepLast(keepLast, 'HACP_BACKUP_KEEP_LAST') }),
+    ...(keepWithin === undefined ? {} : { keepWithin }),
+  };
+}
+
+/**
+ * How many backups to keep, as typed in `field` (a variable or a flag).
+ * @throws HacpError INVALID_ARGUMENT for anything but a whole number of at least 1.
+ */
+export function parseKeepLast(value: string, field: string): number {
+  if (/^[1-9][0-9]{0,8}$/.test(value)) return Number(value);
+  throw new HacpError({
+    code: ErrorCode.INVALID_ARGUMENT,
+    message: `${field}=${JSON.stringify(value)} is not valid: it is how many backups to keep, a whole number of at least 1.`,
+    actions: [`Give ${field} a whole number such as 10.`],
+    details: { field, value },
+  });
 }
 
 /** What kube-up reads, validated. */

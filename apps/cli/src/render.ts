@@ -297,6 +297,10 @@ export function renderOperationResult(result: OperationResult): string {
     for (const line of columns(rows)) lines.push(`  ${line}`);
   }
   if (result.kubernetesVersion !== undefined) lines.push(`Kubernetes: ${result.kubernetesVersion}`);
+  if (result.backup !== undefined) {
+    const which = result.operation === 'down' ? 'Last etcd backup (kept)' : 'etcd backup before the change';
+    lines.push(`${which}: ${result.backup.path}`);
+  }
   if (result.kubeconfig !== undefined) {
     lines.push(`Admin kubeconfig: ${result.kubeconfig}`);
     lines.push(`Next: kubectl --kubeconfig ${shellWord(result.kubeconfig)} get nodes`);

@@ -12,6 +12,8 @@ import {
 } from './schemas.js';
 import {
   sampleAddonFiles,
+  sampleBackup,
+  sampleBackupList,
   sampleCertificates,
   sampleKubernetesStatus,
   sampleLeases,
@@ -37,7 +39,15 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
   remove: sampleOperationResult({ operation: 'remove' }),
   replace: sampleOperationResult({ operation: 'replace' }),
   repair: sampleOperationResult({ operation: 'repair', steps: [] }),
-  down: sampleOperationResult({ operation: 'down', replicas: [], warnings: [] }),
+  down: sampleOperationResult({
+    operation: 'down',
+    replicas: [],
+    warnings: [],
+    backup: {
+      id: 'op-20261123230000-a1b2c3-snapshot',
+      path: '/srv/hacp/clusters/kubernetes/backups/op-20261123230000-a1b2c3-snapshot.db',
+    },
+  }),
   resume: sampleOperationResult({ resumed: true }),
   'kube-up': sampleOperationResult({ operation: 'up' }),
   'kube-down': sampleOperationResult({ operation: 'remove' }),
@@ -119,6 +129,31 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
     files: sampleAddonFiles(),
     replicas: ['kubernetes-master'],
     warnings: [{ code: 'UNHEALTHY_REPLICA', message: 'kubernetes-master-1f3 is down.' }],
+  },
+  'backup-create': {
+    backup: sampleBackup({ operation: 'backup create' }),
+    pruned: [sampleBackup({ id: 'op-20261101000000-000000-snapshot' })],
+  },
+  'backup-list': sampleBackupList({
+    backups: [
+      ...sampleBackupList().backups,
+      sampleBackup({ id: 'earlier', identity: 'earlier', clusterUid: 'hacp-kubernetes-0a1b2c' }),
+      {
+        id: 'legacy',
+        path: '/srv/b/legacy.db',
+        identity: 'unknown',
+        cluster: 'kubernetes',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        sizeBytes: 20480,
+        verified: true,
+      },
+    ],
+  }),
+  'backup-prune': {
+    dryRun: true,
+    retention: { keepLast: 3, keepWithin: '36h' },
+    kept: [sampleBackup()],
+    deleted: [sampleBackup({ id: 'older' })],
   },
 };
 
@@ -465,5 +500,48 @@ describe('schemas', () => {
       schemaName('addons:apply'),
     ]).toEqual(['zone-fail', 'zone-fail', 'certs-check', 'addons', 'addons-apply']);
     expect(() => schemaName('frobnicate')).toThrow(/No --json schema/);
+  });
+});
+
+describe('the backup schemas', () => {
+  it('refuse a backup without its identity, with an unknown one, or with a field the SDK never gives', () => {
+    const envelope = successEnvelope(sampleBackupList(), []);
+    expect(
+      validateEnvelope(
+        'backup-list',
+        edited(envelope, (c) => delete c.result.backups[0].identity),
+      ).errors,
+    ).toEqual(["/result/backups/0 must have required property 'identity'"]);
+    expect(
+      validateEnvelope(
+        'backup list',
+        edited(envelope, (c) => (c.result.backups[0].identity = 'mine')),
+      ).valid,
+    ).toBe(false);
+    expect(
+      validateEnvelope(
+        'backup-list',
+        edited(envelope, (c) => (c.result.backups[1].key = 'x')),
+      ).errors,
+    ).toEqual(['/result/backups/1 must NOT have additional properties ("key")']);
+  });
+
+  it("refuse a prune retention the flags would have refused, and a down result's backup without its path", () => {
+    const prune = successEnvelope(
+      { dryRun: false, retention: { keepWithin: '7 days' }, kept: [], deleted: [] },
+      [],
+    );
+    expect(validateEnvelope('backup-prune', prune).valid).toBe(false);
+    const down = successEnvelope(
+      sampleOperationResult({ operation: 'down', backup: { id: 'x', path: '/b/x.db' } }),
+      [],
+    );
+    expect(validateEnvelope('down', down).valid).toBe(true);
+    expect(
+      validateEnvelope(
+        'down',
+        edited(down, (c) => delete c.result.backup.path),
+      ).errors,
+    ).toEqual(["/result/backup must have required property 'path'"]);
   });
 });

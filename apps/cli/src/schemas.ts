@@ -35,6 +35,9 @@ export const ENVELOPE_SCHEMAS = [
   'binaries-fetch',
   'addons',
   'addons-apply',
+  'backup-create',
+  'backup-list',
+  'backup-prune',
 ] as const;
 
 /** Commands typed another way than their schema is named: `addons list` is `addons`. */
