@@ -178,6 +178,10 @@ describe('repair', () => {
       expect(plan.steps.map((s) => s.action.kind)).toContain('remove-member');
       const repaired = await w.controlPlane.repair();
       expect(repaired.steps.some((s) => s.id.startsWith('remove-member') && s.status === 'done')).toBe(true);
+      // One backup first, named in the result and listed as repair's.
+      expect(repaired.steps.filter((s) => s.id === 'snapshot' && s.status === 'done')).toHaveLength(1);
+      const backups = (await w.controlPlane.backups.list()).backups;
+      expect(backups[0]).toMatchObject({ path: repaired.backup?.path, operation: 'repair', verified: true });
       expect((await client.members()).some((m) => m.learner)).toBe(false);
     } finally {
       client.close();
