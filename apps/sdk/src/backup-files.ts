@@ -1,60 +1,55 @@
 /**
- * Where a cluster's backups are, for `recover`: a backup by its id, and the newest one that
- * verifies. (The catalogue with identities, listing and retention is `backups.ts`.)
+ * The backups `recover` may restore: one of this cluster's (never an earlier cluster's of the same
+ * name) that verifies, by its id, or the newest such.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ErrorCode, HacpError, isHacpError } from '@hacp/core';
-import { verifySnapshot } from '@hacp/etcd';
+import { ErrorCode, HacpError } from '@hacp/core';
+import { type BackupCatalogueContext, listBackups } from './backups.js';
+import type { Backup } from './types.js';
 
-/** A backup `recover` can restore. */
-export interface RestorableBackup {
-  id: string;
-  file: string;
-  createdAt: string;
-}
-
-export const backupsDir = (dataDir: string) => join(dataDir, 'backups');
-
-/** The file of the backup `id`. @throws HacpError NOT_FOUND when there is none. */
-export async function backupFile(dataDir: string, id: string): Promise<string> {
-  const file = join(backupsDir(dataDir), `${id}.db`);
-  if (
-    !/^[A-Za-z0-9._-]+$/.test(id) ||
-    !(await stat(file).then(
-      (info) => info.isFile(),
-      () => false,
-    ))
-  ) {
+/**
+ * This cluster's backup `id`, checked as `etcdctl snapshot restore` will check it.
+ * @throws HacpError NOT_FOUND when this cluster has none of that id; CONFLICT for an earlier
+ *   cluster's; STATE_CORRUPT when it does not verify.
+ */
+export async function restorableBackup(context: BackupCatalogueContext, id: string): Promise<Backup> {
+  const { backups, directory } = await listBackups(context, { verify: true, all: true });
+  const backup = backups.find((entry) => entry.id === id);
+  if (backup === undefined) {
     throw new HacpError({
       code: ErrorCode.NOT_FOUND,
-      message: `There is no backup ${id} of this cluster in ${backupsDir(dataDir)}.`,
+      message: `There is no backup ${id} of cluster ${context.cluster} in ${directory}.`,
       actions: ['List the backups with `hacp backup list`.'],
       details: { field: 'backup', backup: id },
     });
   }
-  return file;
+  if (backup.identity === 'earlier') {
+    throw new HacpError({
+      code: ErrorCode.CONFLICT,
+      message: `Backup ${id} was taken from an earlier cluster named ${context.cluster}, not from this one: restoring it would mix two clusters.`,
+      actions: ["Pick one of this cluster's backups (`hacp backup list`)."],
+      details: { field: 'backup', backup: id, clusterUid: backup.clusterUid },
+      retryable: false,
+    });
+  }
+  if (backup.verified !== true) {
+    throw new HacpError({
+      code: ErrorCode.STATE_CORRUPT,
+      message: `Backup ${id} does not verify: ${backup.problem ?? 'it is damaged'}.`,
+      actions: ['Pick another backup (`hacp backup list` shows which verify).'],
+      details: { field: 'backup', backup: id },
+    });
+  }
+  return backup;
 }
 
-/** The backups newest first, each checked as `etcdctl snapshot restore` will; the newest that verifies. */
-export async function newestVerifiedBackup(dataDir: string): Promise<RestorableBackup | undefined> {
-  const names = await readdir(backupsDir(dataDir)).catch(() => [] as string[]);
-  const backups = await Promise.all(
-    names
-      .filter((name) => name.endsWith('.db'))
-      .map(async (name) => {
-        const file = join(backupsDir(dataDir), name);
-        return { id: name.slice(0, -3), file, createdAt: (await stat(file)).mtime.toISOString() };
-      }),
-  );
-  backups.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  for (const backup of backups) {
-    try {
-      await verifySnapshot(backup.file);
-      return backup;
-    } catch (error) {
-      if (!isHacpError(error)) throw error;
-    }
-  }
-  return undefined;
+/** This cluster's newest backup that verifies, or undefined. */
+export async function newestRestorableBackup(context: BackupCatalogueContext): Promise<Backup | undefined> {
+  const { backups } = await listBackups(context, { verify: true });
+  return backups.find((backup) => backup.identity === 'current' && backup.verified === true);
+}
+
+/** When and at what revision a backup was taken, for what its restore loses. */
+export function describeBackup(backup: Backup): string {
+  const revision = backup.revision === undefined ? '' : `, revision ${backup.revision}`;
+  return `${backup.id} (taken ${backup.createdAt}${revision})`;
 }

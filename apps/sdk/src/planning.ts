@@ -144,7 +144,7 @@ export async function makePlan(
       return { plan: planDown(view), target };
     case 'recover': {
       const plan = await planRecovery({
-        dataDir: context.dataDir,
+        catalogue: context,
         observation,
         view,
         request,

@@ -6,6 +6,7 @@ import { expectMembersMatchReplicas, localWorld } from './test-support.js';
 
 type World = Awaited<ReturnType<typeof localWorld>>;
 let world: World | undefined;
+let backupId = '';
 afterEach(async () => {
   await world?.cleanup();
   world = undefined;
@@ -17,9 +18,9 @@ async function threeWithBackup(): Promise<World> {
   const w = world;
   await w.controlPlane.up({ zone: 'local-a', multizone: true });
   await w.controlPlane.replicate({ zone: 'local-b' });
-  await w.etcdctl(['put', 'hacp/first', '1']);
-  // The snapshot this replicate takes before its change is the newest backup: it has the first key.
   await w.controlPlane.replicate({ zone: 'local-c' });
+  await w.etcdctl(['put', 'hacp/first', '1']);
+  backupId = (await w.controlPlane.backups.create()).backup.id;
   await w.etcdctl(['put', 'hacp/second', '2']);
   return w;
 }
@@ -82,8 +83,11 @@ describe('recover on the local provider', () => {
 
     const plan = await w.controlPlane.plan({ operation: 'recover' });
     const loss = plan.warnings.find((warning) => warning.code === 'RECOVERY_LOSES_DATA');
+    expect(loss?.message).toContain(
+      `No etcd member survived: the newest backup that verifies, ${backupId} (taken `,
+    );
     expect(loss?.message).toMatch(
-      /No etcd member survived: the newest backup that verifies, .* is restored\. Every write made after .* is lost\./,
+      /, revision \d+\), is restored\. Every write made after it was taken is lost\.$/,
     );
     expect(plan.steps.some((step) => step.action.kind === 'restore-backup')).toBe(true);
 

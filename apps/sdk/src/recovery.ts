@@ -5,7 +5,8 @@
 import { ErrorCode, HacpError } from '@hacp/core';
 import type { NamingOptions } from '@hacp/topology';
 import { type ClusterView, type Plan, planRecover, quorumLost, type RecoverySource } from '@hacp/topology';
-import { backupFile, newestVerifiedBackup } from './backup-files.js';
+import { describeBackup, newestRestorableBackup, restorableBackup } from './backup-files.js';
+import type { BackupCatalogueContext } from './backups.js';
 import type { Observation } from './observe.js';
 
 /** What `recover` is asked: from a chosen backup (`backup restore`), or the best source there is. */
@@ -15,19 +16,19 @@ export interface RecoverRequest {
 
 /** The recover plan for the cluster as observed. */
 export async function planRecovery(options: {
-  dataDir: string;
+  catalogue: BackupCatalogueContext;
   observation: Observation;
   view: ClusterView;
   request: RecoverRequest;
   naming: NamingOptions;
 }): Promise<Plan> {
-  const { view, observation, request, dataDir } = options;
+  const { view, observation, request, catalogue } = options;
   const lost = quorumLost(view);
   if (request.backup !== undefined) {
-    await backupFile(dataDir, request.backup);
+    const chosen = describeBackup(await restorableBackup(catalogue, request.backup));
     const loss = lost
-      ? `Backup ${request.backup} is restored: every write made after it was taken is lost.`
-      : `Cluster ${view.cluster} has quorum now: restoring backup ${request.backup} replaces its data with the backup's, and every write made after it was taken is lost.`;
+      ? `Backup ${chosen} is restored: every write made after it was taken is lost.`
+      : `Cluster ${view.cluster} has quorum now: restoring backup ${chosen} replaces its data with the backup's, and every write made after it was taken is lost.`;
     return planRecover(view, { source: { kind: 'backup', id: request.backup }, loss, ...options.naming });
   }
   if (!lost) throw hasQuorum(view);
@@ -37,9 +38,9 @@ export async function planRecovery(options: {
     const loss = `${survivor.replica}'s member has the most data of those that answer (applied index ${survivor.appliedIndex}); it is kept in a backup first. Writes that only the lost members had applied, if any, are lost.`;
     return planRecover(view, { source, loss, ...options.naming });
   }
-  const backup = await newestVerifiedBackup(dataDir);
+  const backup = await newestRestorableBackup(catalogue);
   if (backup === undefined) throw nothingToRecoverFrom(view);
-  const loss = `No etcd member survived: the newest backup that verifies, ${backup.id} (taken ${backup.createdAt}), is restored. Every write made after ${backup.createdAt} is lost.`;
+  const loss = `No etcd member survived: the newest backup that verifies, ${describeBackup(backup)}, is restored. Every write made after it was taken is lost.`;
   return planRecover(view, { source: { kind: 'backup', id: backup.id }, loss, ...options.naming });
 }
 

@@ -6,7 +6,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, HacpError } from '@hacp/core';
 import { restoreSingleMember } from '@hacp/etcd';
-import { backupFile } from '../../backup-files.js';
+import { restorableBackup } from '../../backup-files.js';
 import { ETCD_DATA_DIR, etcdPeerUrl } from '../../render.js';
 import { networkOf, requireRecord, type StepHandler } from '../context.js';
 
@@ -23,17 +23,14 @@ const restoreBackup: StepHandler<'restore-backup'> = async (context, action) => 
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true, mode: 0o700 });
   try {
-    const restored = await restoreSingleMember(
-      await backupFile(context.dataDir, action.backup),
-      join(work, ETCD_DATA_DIR),
-      {
-        name: action.replica,
-        peerUrl: etcdPeerUrl(network),
-        // A restored cluster is a new etcd cluster: its own token, from this operation.
-        token: `${record.etcdToken}-${context.journal.id}`.slice(0, 128),
-        logger: context.logger,
-      },
-    );
+    const backup = await restorableBackup(context, action.backup);
+    const restored = await restoreSingleMember(backup.path, join(work, ETCD_DATA_DIR), {
+      name: action.replica,
+      peerUrl: etcdPeerUrl(network),
+      // A restored cluster is a new etcd cluster: its own token, from this operation.
+      token: `${record.etcdToken}-${context.journal.id}`.slice(0, 128),
+      logger: context.logger,
+    });
     await seed.call(
       provider.instances,
       ref,
