@@ -184,7 +184,15 @@ export function replaceOptions(flags: OperationFlagValues): Omit<ReplaceOptions,
 }
 
 /** The operations `hacp plan` plans. */
-export const PLANNED_OPERATIONS = ['up', 'replicate', 'remove', 'replace', 'repair', 'down'] as const;
+export const PLANNED_OPERATIONS = [
+  'up',
+  'replicate',
+  'remove',
+  'replace',
+  'repair',
+  'down',
+  'recover',
+] as const;
 export type PlannedOperation = (typeof PLANNED_OPERATIONS)[number];
 
 /** Which operation flags each operation takes. */
@@ -195,6 +203,7 @@ export const FLAGS_OF_OPERATION: Record<PlannedOperation, readonly (keyof Operat
   replace: ['replica'],
   repair: [],
   down: [],
+  recover: [],
 };
 
 /**

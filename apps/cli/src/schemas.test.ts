@@ -39,6 +39,13 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
   remove: sampleOperationResult({ operation: 'remove' }),
   replace: sampleOperationResult({ operation: 'replace' }),
   repair: sampleOperationResult({ operation: 'repair', steps: [] }),
+  recover: sampleOperationResult({
+    operation: 'recover',
+    warnings: [
+      { code: 'RECOVERY_LOSES_DATA', message: 'Writes that only the lost members applied are lost.' },
+    ],
+  }),
+  'backup-restore': sampleOperationResult({ operation: 'recover' }),
   down: sampleOperationResult({
     operation: 'down',
     replicas: [],

@@ -38,6 +38,8 @@ export const ENVELOPE_SCHEMAS = [
   'backup-create',
   'backup-list',
   'backup-prune',
+  'backup-restore',
+  'recover',
 ] as const;
 
 /** Commands typed another way than their schema is named: `addons list` is `addons`. */
