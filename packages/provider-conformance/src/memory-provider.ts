@@ -368,7 +368,8 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
             if (holder?.kind === 'instance' && sameInstance(holder.instance, ref)) delete address.holder;
           }
         }
-        if (allocations.get(ref.name)?.zone === ref.zone) allocations.delete(ref.name);
+        // A kept disk keeps the network place too: the same name is created again on both.
+        if (!options.keepDisk && allocations.get(ref.name)?.zone === ref.zone) allocations.delete(ref.name);
       },
       stop: (ref, options) => setStatus(ref, 'stopped', options),
       start: (ref, options) => setStatus(ref, 'running', options),

@@ -50,7 +50,8 @@ describe('planRecover', () => {
     expect(force?.action).toMatchObject({ replica: 'kubernetes-master', etcdState: 'force-new-cluster' });
     // The force flag is dropped before anyone joins: a later restart must not reset the membership.
     const own = ids.indexOf('create-instance:kubernetes-master#2');
-    expect(own).toBeGreaterThan(ids.indexOf('wait-healthy:kubernetes-master'));
+    expect(own).toBeGreaterThan(ids.indexOf('create-instance:kubernetes-master'));
+    expect(ids.indexOf('wait-healthy:kubernetes-master')).toBeGreaterThan(own);
     expect(own).toBeLessThan(ids.indexOf('add-learner:kubernetes-master-a01'));
     expect(ids.indexOf('promote-learner:kubernetes-master-a01')).toBeLessThan(
       ids.indexOf('add-learner:kubernetes-master-b02'),

@@ -197,11 +197,12 @@ function startServing(list: StepList, serving: Lost, source: RecoverySource): vo
       { kind: 'delete-instance', replica: name, zone, keepDisk: true },
       `Delete ${name}'s instance, keeping its etcd disk`,
     )
+    // The wait for it to serve as the only member is part of this step: a resumed run re-checks its
+    // waits, and this instance is gone again by the next step.
     .add(
       { kind: 'create-instance', replica: name, zone, etcdState: 'force-new-cluster' },
-      `Create ${name} again on its disk; etcd starts with --force-new-cluster, a one-member cluster with its data`,
+      `Create ${name} again on its disk with --force-new-cluster, and wait until it serves as a one-member cluster with its data`,
     )
-    .add({ kind: 'wait-healthy', replica: name }, `Wait until ${name} is healthy as the only member`)
     .add(
       { kind: 'delete-instance', replica: name, zone, keepDisk: true },
       `Delete ${name}'s instance again, keeping its etcd disk`,

@@ -159,6 +159,7 @@ describe('an instance deleted outside hacp', () => {
     const plan = await world.controlPlane().plan({ operation: 'repair' });
     expect(stepIds(plan)).toEqual([
       `drop-target:${name}`,
+      'snapshot',
       `remove-member:${name}`,
       `delete-instance:${name}`,
     ]);

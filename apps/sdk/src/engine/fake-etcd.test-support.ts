@@ -79,7 +79,7 @@ export class FakeEtcd {
       removeMember: async (id) => this.call('removeMember', id, () => this.remove(id)),
       moveLeaderAway: async (id) => this.call('moveLeaderAway', id, () => this.moveLeaderAway(id)),
       migrateMember: async (id, url) => this.call('migrateMember', id, () => this.migrate(id, url)),
-      snapshot: async (file) => this.call('snapshot', file, () => this.snapshot(file)),
+      snapshot: async (file, o) => this.call('snapshot', file, () => this.snapshot(file, o?.replica)),
       close: async () => {
         if (open) this.openPorts -= 1;
         open = false;
@@ -109,6 +109,17 @@ export class FakeEtcd {
    */
   diskWiped(replica: string): void {
     for (const member of this.members) if (member.name === replica) member.lost = true;
+  }
+
+  /**
+   * `replica`'s etcd started with --force-new-cluster on its data: it is the only member now, with
+   * its id and data (the others are forgotten), and it leads.
+   */
+  forceNewCluster(replica: string): void {
+    const survivor = this.members.find((member) => member.name === replica && !member.lost);
+    if (survivor === undefined) return;
+    this.members = [{ ...survivor, learner: false }];
+    this.leaderId = survivor.id;
   }
 
   /** How many calls of `method` were made. */
@@ -330,15 +341,17 @@ export class FakeEtcd {
     };
   }
 
-  private async snapshot(file: string) {
-    if (!(await this.quorate()))
+  /** A snapshot through a healthy voter, or of one running member's own data (no quorum needed). */
+  private async snapshot(file: string, replica?: string) {
+    const from = replica === undefined ? undefined : (await this.list()).find((m) => m.name === replica);
+    if (replica !== undefined ? from?.running !== true : !(await this.quorate()))
       throw new HacpError({ code: ErrorCode.UNAVAILABLE, message: 'fake etcd: no quorum' });
     await writeFile(file, 'fake etcd snapshot\n', { mode: 0o600 });
     return {
       file,
       sizeBytes: 19,
       sha256: '',
-      memberId: this.leaderId ?? '',
+      memberId: from?.id ?? this.leaderId ?? '',
       revision: '1',
       clusterId: '4242',
     };

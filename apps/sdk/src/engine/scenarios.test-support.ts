@@ -139,7 +139,7 @@ export const SCENARIOS: Scenario[] = [
     before: 3,
     instancesBefore: 2,
     after: 2,
-    steps: 3,
+    steps: 4,
     run: (cp, _world, signal) => cp.repair({ signal }),
     undo: (cp) => cp.replicate({ zone: 'local-c' }),
     prepare: (world) => vanishReplicaIn(world, 'local-c'),
@@ -158,6 +158,21 @@ export const SCENARIOS: Scenario[] = [
         : cp.replicate({ zone: 'local-c' }),
     undo: async () => undefined,
     prepare: (world) => vanishReplicaIn(world, 'local-c'),
+  },
+  {
+    // Quorum lost: two replicas stopped with their disks wiped. Recover makes the survivor a
+    // one-member cluster and brings the other two back; re-running finishes what a kill left.
+    name: 'recover at 3',
+    before: 3,
+    after: 3,
+    run: (cp, _world, signal) => cp.recover({ ...(signal ? { signal } : {}) }),
+    undo: async () => undefined,
+    prepare: async (world) => {
+      for (const zone of ['local-b', 'local-c']) {
+        await stopReplicaIn(world, zone);
+        await wipeReplicaIn(world, zone);
+      }
+    },
   },
   {
     name: 'down',

@@ -56,6 +56,23 @@ export function countingProvider(provider: MemoryProvider): {
   return { provider: counted, calls };
 }
 
+/**
+ * The memory provider, with the fake etcd told what a real etcd learns when an instance starts:
+ * one whose etcd runs with --force-new-cluster makes a cluster of its own (`recover`).
+ */
+function withEtcdStarts(memory: MemoryProvider, etcd: FakeEtcd): MemoryProvider {
+  const instances: MemoryProvider['instances'] = {
+    ...memory.instances,
+    async create(spec, options) {
+      const created = await memory.instances.create(spec, options);
+      const args = spec.nodeConfig.processes.find((process) => process.name === 'etcd')?.args ?? [];
+      if (args.includes('--force-new-cluster=true')) etcd.forceNewCluster(spec.name);
+      return created;
+    },
+  };
+  return Object.assign(Object.create(Object.getPrototypeOf(memory)), memory, { instances });
+}
+
 export interface World {
   provider: MemoryProvider;
   /** With `count`: hacp's provider calls by `<api>.<method>` (the fake etcd's own reads left out). */
@@ -73,11 +90,11 @@ export async function createWorld(
 ): Promise<World> {
   const root = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hacp-engine-'));
   const memory = createMemoryProvider({ name: 'memory' });
-  const wrapped = options.wrap?.(memory) ?? memory;
+  const etcd = new FakeEtcd(memory, CLUSTER);
+  const wrapped = options.wrap?.(withEtcdStarts(memory, etcd)) ?? withEtcdStarts(memory, etcd);
   const { provider, calls } = options.count
     ? countingProvider(wrapped)
     : { provider: wrapped, calls: new Map() };
-  const etcd = new FakeEtcd(memory, CLUSTER);
   const events: ControlPlaneEvent[] = [];
   const dataDir = join(root, 'clusters', CLUSTER);
   const made: ControlPlane[] = [];

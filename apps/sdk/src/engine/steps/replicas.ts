@@ -70,7 +70,10 @@ const createInstance: StepHandler<'create-instance'> = async (context, action) =
   const ref = { name: action.replica, zone: action.zone };
   // Read afresh: a run that was killed while creating may have left it half-made (`terminated`).
   const existing = await context.provider.instances.get(ref, { signal: context.signal });
-  if (existing !== undefined && existing.status !== 'terminated') return 'skipped';
+  if (existing !== undefined && existing.status !== 'terminated') {
+    await servesAlone(context, action);
+    return 'skipped';
+  }
   const record = await requireRecord(context);
   const pki = await context.pkiStore.load(record);
   const network = await networkOf(context, action.replica);
@@ -109,8 +112,20 @@ const createInstance: StepHandler<'create-instance'> = async (context, action) =
   } finally {
     context.session.instancesChanged();
   }
+  await servesAlone(context, action);
   return 'done';
 };
+
+/**
+ * A replica forced to be a cluster of its own is deleted again by the next step: it must serve as
+ * one first (also when a run cut short during this wait finds the instance made).
+ */
+async function servesAlone(
+  context: StepContext,
+  action: Extract<StepAction, { kind: 'create-instance' }>,
+): Promise<void> {
+  if (action.etcdState === 'force-new-cluster') await waitMemberHealthy(context, action.replica);
+}
 
 /**
  * Waits until the replica serves: its etcd member, its Kubernetes components, then what its

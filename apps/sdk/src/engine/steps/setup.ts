@@ -126,6 +126,10 @@ const preflight: StepHandler<'preflight'> = async (context, action) => {
   const replica = action.replica;
   const members = await memberInfos(context, { change: action.change, replica });
   if (action.change === 'add') {
+    // Its member is a voter already: the add this check guards is done (a resumed run of a plan
+    // that adds several replicas, one learner at a time, checks again while the next one joins).
+    if (members.some((member) => member.name === replica && !member.learner && member.started))
+      return 'skipped';
     const verdict = canAddMember(members.filter((member) => member.name !== replica));
     if (!verdict.ok) throw verdict.error;
     return 'done';
