@@ -42,7 +42,11 @@ async function planNewCluster(
     throw new HacpError({
       code: ErrorCode.ALREADY_EXISTS,
       message: `Cluster ${cluster} exists already.`,
-      actions: ['Add replicas with `hacp replicate --zone <zone>`.', 'Or pick another name with --cluster.'],
+      actions: [
+        'Add replicas with `hacp replicate --zone <zone>`.',
+        'If its replicas are down or lost, `hacp status` says how to bring it back (`hacp zone restore`, `hacp repair` or `hacp recover`).',
+        'Or pick another name with --cluster.',
+      ],
       details: { cluster },
     });
   }

@@ -99,6 +99,52 @@ describe('recover on the local provider', () => {
     expect(await w.etcdctl(['get', '--print-value-only', 'hacp/after'])).toBe('3');
   }, 300_000);
 
+  it('names the way out of every dead end of a single replica whose zone failed, and changes nothing', async () => {
+    world = await localWorld();
+    const w = world;
+    await w.controlPlane.up({ zone: 'local-a', multizone: true });
+    await w.etcdctl(['put', 'hacp/kept', '1']);
+    await w.provider.failZone('local-a');
+    const zoneRestore = /run `hacp zone restore local-a`/;
+    const instances = async () =>
+      (await w.provider.instances.list({ cluster: 'kubernetes' })).map((i) => [
+        i.name,
+        i.status,
+        i.createdAt,
+      ]);
+    const before = await instances();
+
+    const status = await w.controlPlane.status();
+    const lost = status.warnings.find((warning) => warning.code === 'QUORUM_LOST');
+    expect(lost?.message).toMatch(/etcd has lost quorum \(no etcd member answers\)/);
+    expect(lost?.message).toMatch(zoneRestore);
+    for (const refused of [
+      () => w.controlPlane.replicate({ zone: 'local-b' }),
+      () => w.controlPlane.replace({ name: 'kubernetes-master' }),
+    ]) {
+      const error = await refused().catch((thrown: unknown) => thrown);
+      expect(error).toMatchObject({ code: ErrorCode.QUORUM_LOST });
+      expect((error as { actions: string[] }).actions[0]).toMatch(zoneRestore);
+    }
+    const repair = await w.controlPlane.plan({ operation: 'repair' });
+    expect(repair.steps).toEqual([]);
+    expect(repair.warnings.map((warning) => warning.message).join(' ')).toMatch(/comes back with the zone/);
+    const up = await w.controlPlane.up({ zone: 'local-a' }).catch((thrown: unknown) => thrown);
+    expect(up).toMatchObject({ code: ErrorCode.ALREADY_EXISTS });
+    expect((up as { actions: string[] }).actions.join(' ')).toMatch(
+      /`hacp status` says how to bring it back/,
+    );
+    expect(await w.controlPlane.recover().catch((thrown: unknown) => thrown)).toMatchObject({
+      code: ErrorCode.CONFLICT,
+      actions: [expect.stringMatching(/^Run `hacp zone restore local-a`/), expect.any(String)],
+    });
+
+    expect(await instances()).toEqual(before);
+    await w.provider.restoreZone('local-a');
+    expectMembersMatchReplicas(await w.controlPlane.status(), 1);
+    expect(await w.etcdctl(['get', '--print-value-only', 'hacp/kept'])).toBe('1');
+  }, 120_000);
+
   it('refuses a cluster that has quorum, and one whose lost replicas are in a failed zone, changing nothing', async () => {
     world = await localWorld();
     const w = world;

@@ -4,7 +4,14 @@
  */
 import { ErrorCode, HacpError } from '@hacp/core';
 import type { NamingOptions } from '@hacp/topology';
-import { type ClusterView, type Plan, planRecover, quorumLost, type RecoverySource } from '@hacp/topology';
+import {
+  assertNoDownZone,
+  type ClusterView,
+  type Plan,
+  planRecover,
+  quorumLost,
+  type RecoverySource,
+} from '@hacp/topology';
 import { describeBackup, newestRestorableBackup, restorableBackup } from './backup-files.js';
 import type { BackupCatalogueContext } from './backups.js';
 import type { Observation } from './observe.js';
@@ -23,6 +30,8 @@ export async function planRecovery(options: {
   naming: NamingOptions;
 }): Promise<Plan> {
   const { view, observation, request, catalogue } = options;
+  // First: a zone that may come back whole is the answer, whatever the source would be.
+  assertNoDownZone(view);
   const lost = quorumLost(view);
   if (request.backup !== undefined) {
     const chosen = describeBackup(await restorableBackup(catalogue, request.backup));

@@ -42,7 +42,7 @@ export {
   zoneLossAnalysis,
 } from './quorum.js';
 export { quorumLost, quorumLostActions, quorumLostError } from './quorum-lost.js';
-export { type PlanRecoverOptions, planRecover, type RecoverySource } from './recover.js';
+export { assertNoDownZone, type PlanRecoverOptions, planRecover, type RecoverySource } from './recover.js';
 export {
   type ClusterView,
   type EndpointChange,

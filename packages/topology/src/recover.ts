@@ -113,8 +113,11 @@ export function planRecover(view: ClusterView, options: PlanRecoverOptions): Pla
   };
 }
 
-/** A replica in a zone that is down may come back whole with its zone: never delete it. */
-function assertNoDownZone(view: ClusterView): void {
+/**
+ * A replica in a zone that is down may come back whole with its zone: never delete it.
+ * @throws HacpError CONFLICT naming `hacp zone restore` for each such zone.
+ */
+export function assertNoDownZone(view: ClusterView): void {
   const down = view.replicas.filter((replica) => zoneDown(view, replica.zone));
   if (down.length === 0) return;
   const zones = [...new Set(down.map((replica) => replica.zone))].sort();
