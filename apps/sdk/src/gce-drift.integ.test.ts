@@ -113,6 +113,7 @@ describe('changes made outside hacp, as gcloud makes them (issue 19)', () => {
     const plan = await w.controlPlane.plan({ operation: 'repair' });
     expect(stepIdsOf(plan)).toEqual([
       `drop-target:${name}`,
+      'snapshot',
       `remove-member:${name}`,
       `delete-instance:${name}`,
     ]);
