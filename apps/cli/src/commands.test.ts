@@ -6,6 +6,7 @@
 import type { ControlPlaneEvent } from '@hacp/sdk';
 import { describe, expect, it } from 'vitest';
 import CertsCheck from './commands/certs/check.js';
+import CertsRenew from './commands/certs/renew.js';
 import Down from './commands/down.js';
 import KubeDown from './commands/kube-down.js';
 import KubeUp from './commands/kube-up.js';
@@ -22,7 +23,7 @@ import { HacpError } from './errors.js';
 import { createCliProvider } from './providers.js';
 import { validateEnvelope } from './schemas.js';
 import { parseStepLine } from './terminal-run.mjs';
-import { type FakeRuntime, fakeProvider, fakeRuntime, runCommand } from './test-support.js';
+import { type FakeRuntime, fakeProvider, fakeRuntime, runCommand, sampleServed } from './test-support.js';
 
 const STATE = { HACP_STATE_DIR: '/var/lib/hacp-test' };
 
@@ -499,9 +500,45 @@ describe('the other commands', () => {
       {
         code: 'CERTIFICATE_EXPIRING',
         message:
-          'Certificate etcd-peer:kubernetes-master expires in 17 days (2026-12-10T23:00:00.000Z); run `hacp certs renew`.',
+          'Certificate etcd-peer:kubernetes-master expires in 17 days (2026-12-10T23:00:00.000Z); run `hacp certs renew`, which reissues it and rolls it onto the replicas.',
       },
     ]);
+  });
+
+  it("certs check reports what each replica serves, and warns where it is not the operator's copy", async () => {
+    const runtime = fakeRuntime({ env: STATE, served: sampleServed() });
+    await runCommand(CertsCheck, 'certs:check', ['--json'], runtime);
+    const envelope = json(runtime);
+    expect(validateEnvelope('certs check', envelope).errors).toEqual([]);
+    expect((envelope.result as { served: unknown[] }).served).toHaveLength(3);
+    expect(envelope.warnings).toContainEqual({
+      code: 'CERTIFICATE_NOT_ROLLED',
+      message:
+        "kubernetes-master serves a certificate with serial 77AA on its etcd-client port, not the operator's copy of kubernetes-master/etcd-server (serial 88BB); run `hacp certs renew` to roll the copy onto the replicas.",
+    });
+    // A port that could not be read is shown, not warned about: status says why the replica is down.
+    expect(
+      (envelope.warnings as { code: string }[]).filter((w) => w.code === 'CERTIFICATE_NOT_ROLLED'),
+    ).toHaveLength(1);
+
+    const text = fakeRuntime({ env: STATE, served: sampleServed() });
+    await runCommand(CertsCheck, 'certs:check', [], text);
+    expect(text.stdout).toContain('MISMATCH (copy 88BB)');
+  });
+
+  it('certs renew returns the operation with the renewed certificates, as text and JSON', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(CertsRenew, 'certs:renew', ['--json'], runtime);
+    const envelope = json(runtime);
+    expect(validateEnvelope('certs renew', envelope).errors).toEqual([]);
+    expect(envelope.result).toMatchObject({
+      operation: 'renew-certs',
+      renewed: ['etcd-peer:kubernetes-master'],
+    });
+    const text = fakeRuntime({ env: STATE });
+    await runCommand(CertsRenew, 'certs:renew', [], text);
+    expect(text.stdout).toContain('renew-certs finished on cluster');
+    expect(text.stdout).toContain('Renewed 1 certificate from the same CAs');
   });
 
   it("leases reads through the cluster's own credentials, ignoring KUBECONFIG; --kubeconfig overrides", async () => {

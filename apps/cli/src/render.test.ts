@@ -22,6 +22,7 @@ import {
   sampleLeases,
   sampleOperationResult,
   samplePlan,
+  sampleServed,
   sampleStatus,
 } from './test-support.js';
 
@@ -319,23 +320,43 @@ describe('renderPlan', () => {
 });
 
 describe('the other renderers', () => {
-  it('lists certificates soonest first', () => {
-    expect(renderCertificates({ certificates: sampleCertificates() })).toBe(
+  it('lists certificates soonest first, then what each replica serves', () => {
+    expect(renderCertificates({ certificates: sampleCertificates(), served: [] })).toBe(
       [
-        'CERTIFICATE                  COMMON NAME        EXPIRES                   DAYS LEFT  STATUS',
-        'etcd-peer:kubernetes-master  kubernetes-master  2026-12-10T23:00:00.000Z  17         expiring',
-        'cluster-ca (CA)              kubernetes         2036-11-21T23:00:00.000Z  3650       ok',
+        'CERTIFICATE                  COMMON NAME        SERIAL  EXPIRES                   DAYS LEFT  STATUS',
+        'etcd-peer:kubernetes-master  kubernetes-master  4D5E6F  2026-12-10T23:00:00.000Z  17         expiring',
+        'cluster-ca (CA)              kubernetes         1A2B3C  2036-11-21T23:00:00.000Z  3650       ok',
         '',
       ].join('\n'),
     );
-    expect(renderCertificates({ certificates: [] })).toBe('No certificates.\n');
+    expect(renderCertificates({ certificates: [], served: [] })).toBe('No certificates.\n');
+    const text = renderCertificates({ certificates: sampleCertificates(), served: sampleServed() });
+    expect(text).toContain(
+      [
+        'Served by the replicas (read over TLS):',
+        "  REPLICA            PORT         SERIAL  EXPIRES                   OPERATOR'S COPY",
+        '  kubernetes-master  etcd-client  77AA    2026-12-10T23:00:00.000Z  MISMATCH (copy 88BB)',
+        '  kubernetes-master  etcd-peer    4D5E6F  2026-12-10T23:00:00.000Z  same',
+        '  kubernetes-master  apiserver    -       -                         unread: instance stopped',
+      ].join('\n'),
+    );
   });
 
-  it('lists renewed certificates', () => {
-    expect(renderRenewed({ renewed: ['a', 'b'] })).toBe(
-      'Renewed 2 certificates from the same CAs:\n  a\n  b\n',
+  it('lists renewed certificates and the replicas they were rolled onto', () => {
+    const result = sampleOperationResult({
+      operation: 'renew-certs',
+      steps: [
+        { id: 'renew-pki', title: 'Reissue', status: 'done' },
+        { id: 'roll-certs:kubernetes-master', title: 'Give', status: 'done' },
+        { id: 'roll-certs:kubernetes-master-1f3', title: 'Give', status: 'skipped' },
+      ],
+    });
+    const text = renderRenewed({ ...result, renewed: ['a', 'b'] });
+    expect(text).toContain('Renewed 2 certificates from the same CAs:\n  a\n  b\n');
+    expect(text).toContain(
+      'Rolled onto the replicas one at a time:\n  kubernetes-master: restarted with them\n  kubernetes-master-1f3: served them already\n',
     );
-    expect(renderRenewed({ renewed: [] })).toBe('No certificates were renewed.\n');
+    expect(renderRenewed({ ...result, steps: [], renewed: [] })).toContain('No certificates were renewed.\n');
   });
 
   it('lists leases', () => {

@@ -11,6 +11,8 @@ import type {
   KubernetesComponentsStatus,
   OperationResult,
   Plan,
+  RenewResult,
+  ServedCertificate,
   StepStatus,
 } from '@hacp/sdk';
 import type { CliWarning } from './envelope.js';
@@ -22,15 +24,13 @@ export interface ZoneChangeResult {
   replicas: string[];
 }
 
-/** `certs check`'s result. */
+/** `certs check`'s result: the operator's copies, and what each replica serves (read over TLS). */
 export interface CertificatesResult {
   certificates: CertificateStatus[];
+  served: ServedCertificate[];
 }
 
-/** `certs renew`'s result: the leaf certificates reissued. */
-export interface RenewResult {
-  renewed: string[];
-}
+export type { RenewResult };
 
 /** `leases`' result. */
 export type LeasesResult = NonNullable<ClusterStatus['leases']>;
@@ -341,31 +341,61 @@ export function renderPlan(plan: Plan): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Every certificate with its expiry, soonest first. */
+/** Every certificate with its expiry, soonest first, then what each replica serves. */
 export function renderCertificates(result: CertificatesResult): string {
   if (result.certificates.length === 0) return 'No certificates.\n';
   const sorted = [...result.certificates].sort(
     (a, b) => a.daysLeft - b.daysLeft || a.name.localeCompare(b.name),
   );
   const rows = [
-    ['CERTIFICATE', 'COMMON NAME', 'EXPIRES', 'DAYS LEFT', 'STATUS'],
+    ['CERTIFICATE', 'COMMON NAME', 'SERIAL', 'EXPIRES', 'DAYS LEFT', 'STATUS'],
     ...sorted.map((certificate) => [
       certificate.isCa ? `${certificate.name} (CA)` : certificate.name,
       certificate.commonName,
+      certificate.serial,
       certificate.notAfter,
       String(certificate.daysLeft),
       certificate.status,
     ]),
   ];
-  return `${columns(rows).join('\n')}\n`;
+  const lines = columns(rows);
+  if (result.served.length > 0) {
+    lines.push('', 'Served by the replicas (read over TLS):');
+    const served = [
+      ['REPLICA', 'PORT', 'SERIAL', 'EXPIRES', "OPERATOR'S COPY"],
+      ...result.served.map((entry) => [
+        entry.replica,
+        entry.port,
+        entry.serial ?? '-',
+        entry.notAfter ?? '-',
+        entry.error !== undefined
+          ? `unread: ${entry.error}`
+          : entry.matches
+            ? 'same'
+            : `MISMATCH (copy ${entry.operatorSerial ?? 'missing'})`,
+      ]),
+    ];
+    for (const line of columns(served)) lines.push(`  ${line}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
-/** The certificates `certs renew` reissued. */
+/** The certificates `certs renew` reissued, and the roll onto the replicas. */
 export function renderRenewed(result: RenewResult): string {
-  if (result.renewed.length === 0) return 'No certificates were renewed.\n';
-  return `Renewed ${plural(result.renewed.length, 'certificate')} from the same CAs:\n${result.renewed
-    .map((name) => `  ${name}`)
-    .join('\n')}\n`;
+  const renewed =
+    result.renewed.length === 0
+      ? 'No certificates were renewed.\n'
+      : `Renewed ${plural(result.renewed.length, 'certificate')} from the same CAs:\n${result.renewed
+          .map((name) => `  ${name}`)
+          .join('\n')}\n`;
+  const rolled = result.steps
+    .filter((step) => step.id.startsWith('roll-certs:'))
+    .map(
+      (step) =>
+        `  ${step.id.slice('roll-certs:'.length)}: ${step.status === 'done' ? 'restarted with them' : 'served them already'}`,
+    );
+  const roll = rolled.length === 0 ? '' : `Rolled onto the replicas one at a time:\n${rolled.join('\n')}\n`;
+  return `${renderOperationResult(result)}${renewed}${roll}`;
 }
 
 /** The apiserver identity leases and the leader leases, each leader with the replica that holds it. */

@@ -19,6 +19,7 @@ import {
   sampleLeases,
   sampleOperationResult,
   samplePlan,
+  sampleServed,
   sampleStatus,
 } from './test-support.js';
 
@@ -78,8 +79,11 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
   }),
   'zone-fail': { zone: 'local-b', replicas: ['kubernetes-master-1f3'] },
   'zone-restore': { zone: 'local-b', replicas: [] },
-  'certs-check': { certificates: sampleCertificates() },
-  'certs-renew': { renewed: ['etcd-peer:kubernetes-master'] },
+  'certs-check': { certificates: sampleCertificates(), served: sampleServed() },
+  'certs-renew': {
+    ...sampleOperationResult({ operation: 'renew-certs' }),
+    renewed: ['etcd-peer:kubernetes-master'],
+  },
   leases: sampleLeases(),
   providers: {
     providers: [
@@ -374,13 +378,25 @@ describe('schemas', () => {
     expect(validateEnvelope('zone fail', successEnvelope({ zone: 'local-b' }, [])).errors).toEqual([
       "/result must have required property 'replicas'",
     ]);
-    const certs = successEnvelope({ certificates: sampleCertificates() }, []);
+    const certs = successEnvelope({ certificates: sampleCertificates(), served: sampleServed() }, []);
     expect(
       validateEnvelope(
         'certs:check',
         edited(certs, (c) => delete c.result.certificates[0].daysLeft),
       ).errors,
     ).toEqual(["/result/certificates/0 must have required property 'daysLeft'"]);
+    expect(
+      validateEnvelope(
+        'certs:check',
+        edited(certs, (c) => (c.result.served[0].port = 'kubelet')),
+      ).errors,
+    ).toEqual([
+      '/result/served/0/port must be equal to one of the allowed values ({"allowedValues":["etcd-client","etcd-peer","apiserver"]})',
+    ]);
+    const renewed = successEnvelope({ ...sampleOperationResult({ operation: 'renew-certs' }) }, []);
+    expect(validateEnvelope('certs:renew', renewed).errors).toEqual([
+      "/result must have required property 'renewed'",
+    ]);
     expect(
       validateEnvelope(
         'leases',

@@ -21,6 +21,7 @@ import type {
   KubeconfigResult,
   OperationResult,
   Plan,
+  ServedCertificate,
 } from '@hacp/sdk';
 import { Config } from '@oclif/core';
 import type { Environment } from './env.js';
@@ -171,6 +172,7 @@ export function sampleCertificates(): CertificateStatus[] {
       notAfter: '2036-11-21T23:00:00.000Z',
       daysLeft: 3650,
       status: 'ok',
+      serial: '1A2B3C',
     },
     {
       name: 'etcd-peer:kubernetes-master',
@@ -179,6 +181,39 @@ export function sampleCertificates(): CertificateStatus[] {
       notAfter: '2026-12-10T23:00:00.000Z',
       daysLeft: 17,
       status: 'expiring',
+      serial: '4D5E6F',
+    },
+  ];
+}
+
+export function sampleServed(): ServedCertificate[] {
+  const base = { replica: 'kubernetes-master', zone: 'local-a' };
+  return [
+    {
+      ...base,
+      port: 'etcd-client',
+      certificate: 'kubernetes-master/etcd-server',
+      serial: '77AA',
+      notAfter: '2026-12-10T23:00:00.000Z',
+      operatorSerial: '88BB',
+      matches: false,
+    },
+    {
+      ...base,
+      port: 'etcd-peer',
+      certificate: 'kubernetes-master/etcd-peer',
+      serial: '4D5E6F',
+      notAfter: '2026-12-10T23:00:00.000Z',
+      operatorSerial: '4D5E6F',
+      matches: true,
+    },
+    {
+      ...base,
+      port: 'apiserver',
+      certificate: 'kubernetes-master/apiserver',
+      operatorSerial: '9C9C',
+      matches: false,
+      error: 'instance stopped',
     },
   ];
 }
@@ -403,6 +438,7 @@ export interface FakeControlPlaneBehaviour {
   result?: OperationResult;
   plan?: Plan;
   certificates?: CertificateStatus[];
+  served?: ServedCertificate[];
   leases?: LeasesResult;
   addons?: AddonFile[];
   backups?: BackupListResult;
@@ -457,7 +493,12 @@ export function fakeControlPlane(
     plan: (request) => answer('plan', request, behaviour.plan ?? samplePlan()),
     certs: {
       check: (options) => answer('certs.check', options, behaviour.certificates ?? sampleCertificates()),
-      renew: (options) => answer('certs.renew', options, { renewed: ['etcd-peer:kubernetes-master'] }),
+      served: (options) => answer('certs.served', options, behaviour.served ?? []),
+      renew: (options) =>
+        answer('certs.renew', options, {
+          ...(behaviour.result ?? sampleOperationResult({ operation: 'renew-certs' })),
+          renewed: ['etcd-peer:kubernetes-master'],
+        }),
     },
     leases: (options) => answer('leases', options, behaviour.leases ?? sampleLeases()),
     // Writes nothing: where the real one writes is the SDK's concern; the call says where it was asked to.

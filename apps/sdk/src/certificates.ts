@@ -1,10 +1,18 @@
 /**
- * `certs check` and `certs renew`: every certificate's expiry, and new leaves from the same CAs
- * written to the operator's PKI folder under the cluster lock.
+ * `certs check`, `certs served` and `certs renew`: every certificate's expiry in the operator's
+ * PKI, what each replica actually serves (read over TLS), and the leaves reissued from the same CAs
+ * and rolled onto the replicas (the `renew-certs` operation, run by the engine).
  */
-import { checkExpiry, renewLeaves } from '@hacp/certs';
+import { certificatesOf, checkExpiry } from '@hacp/certs';
 import type { ClusterContext } from './cluster-context.js';
-import type { CertificateStatus, SignalOptions } from './types.js';
+import { certificateIdentity, servedCertificates } from './served-certs.js';
+import type {
+  CertificateStatus,
+  OperationResult,
+  RenewResult,
+  ServedCertificate,
+  SignalOptions,
+} from './types.js';
 
 export async function checkCertificates(
   context: ClusterContext,
@@ -12,6 +20,9 @@ export async function checkCertificates(
 ): Promise<CertificateStatus[]> {
   const { value: record } = await context.requireRecord();
   const pki = await context.pkiStore.load(record);
+  const serials = new Map(
+    certificatesOf(pki).map((entry) => [entry.name, certificateIdentity(entry.certPem).serial]),
+  );
   return checkExpiry(pki, options.now ?? new Date(), {
     warnWithinDays: options.warnWithinDays ?? 30,
   }).map((entry) => ({
@@ -21,24 +32,39 @@ export async function checkCertificates(
     notAfter: entry.notAfter.toISOString(),
     daysLeft: entry.daysLeft,
     status: entry.status,
+    serial: serials.get(entry.name) ?? '',
   }));
 }
 
-export async function renewCertificates(
+/** What each replica serves on its TLS ports, beside the operator's copy. */
+export async function servedByReplicas(
   context: ClusterContext,
   options: SignalOptions = {},
-): Promise<{ renewed: string[] }> {
+): Promise<ServedCertificate[]> {
+  context.pkiStore.forget();
   const { value: record } = await context.requireRecord(options.signal);
-  const lock = await context.takeLock(options.signal);
-  try {
-    const renewed = await renewLeaves(await context.pkiStore.load(record), { logger: context.logger });
-    await context.pkiStore.save(renewed);
-    return {
-      renewed: checkExpiry(renewed)
-        .filter((entry) => !entry.isCa)
-        .map((entry) => entry.name),
-    };
-  } finally {
-    await lock.release().catch(() => undefined);
-  }
+  const pki = await context.pkiStore.load(record);
+  const instances = await context.provider.instances.list(
+    { cluster: context.cluster },
+    options.signal ? { signal: options.signal } : {},
+  );
+  return servedCertificates({
+    provider: context.provider,
+    pki,
+    instances,
+    kubernetes: record.kubernetesVersion !== undefined,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+/** The leaves `renew-certs` reissued, with the operation's result. */
+export async function renewedResult(context: ClusterContext, result: OperationResult): Promise<RenewResult> {
+  context.pkiStore.forget();
+  const pki = await context.pkiStore.load();
+  return {
+    ...result,
+    renewed: checkExpiry(pki)
+      .filter((entry) => !entry.isCa)
+      .map((entry) => entry.name),
+  };
 }

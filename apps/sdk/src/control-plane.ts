@@ -6,7 +6,7 @@
  */
 import { listAddons } from './addons.js';
 import { createBackup, listBackups, pruneBackups } from './backups.js';
-import { checkCertificates, renewCertificates } from './certificates.js';
+import { checkCertificates, renewedResult, servedByReplicas } from './certificates.js';
 import { type ClusterContext, createClusterContext } from './cluster-context.js';
 import { applyAddons, clusterLeases, kubeconfigOf, writeKubeconfig } from './cluster-kubernetes.js';
 import { clusterStatus } from './cluster-status.js';
@@ -55,7 +55,9 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     },
     certs: {
       check: (options) => checkCertificates(context, options),
-      renew: (options) => renewCertificates(context, options),
+      served: (options) => servedByReplicas(context, options),
+      renew: async (options = {}) =>
+        renewedResult(context, await run({ operation: 'renew-certs' }, options.signal)),
     },
     leases: (options) => clusterLeases(context, options),
     kubeconfig: (options = {}) => kubeconfigOf(context, options.path, options.signal),
@@ -96,7 +98,9 @@ function operationRunnerSettings(context: ClusterContext): RunnerSettings {
     plan: (request, session, signal) => newOperation(context, request, session, signal),
     finished: async (journal, session, signal) => {
       const version = session.record()?.kubernetesVersion;
-      if (journal.operation !== 'up' || version === undefined) return {};
+      // `up` writes the admin kubeconfig; `renew-certs` rewrites it with the renewed admin certificate.
+      if ((journal.operation !== 'up' && journal.operation !== 'renew-certs') || version === undefined)
+        return {};
       return { kubeconfig: (await writeKubeconfig(context, context.adminKubeconfigPath, signal)).path };
     },
   };

@@ -10,6 +10,7 @@ import {
   type Plan,
   planDown,
   planRemove,
+  planRenewCerts,
   planRepair,
   planReplace,
   planReplicate,
@@ -18,6 +19,7 @@ import {
 import { type ClusterContext, notFound } from './cluster-context.js';
 import { type NewOperation, nothingToResume, type OperationRequest } from './engine/runner.js';
 import type { OperationSession } from './engine/session.js';
+import { assertCanRoll } from './engine/steps/certs.js';
 import { chooseKubernetes, type KubernetesChoice, kubernetesPrograms } from './kubernetes/version.js';
 import { nameSuffixes } from './naming.js';
 import { observe, toClusterView } from './observe.js';
@@ -156,6 +158,14 @@ export async function makePlan(
       });
       return { plan, target };
     }
+    case 'renew-certs': {
+      const plan = planRenewCerts(view);
+      assertCanRoll(
+        provider,
+        plan.expected.replicas.map((replica) => replica.name),
+      );
+      return { plan, target };
+    }
   }
 }
 
@@ -194,7 +204,8 @@ async function prepare(
   signal?: AbortSignal,
 ): Promise<KubernetesChoice | undefined> {
   if (request.operation === 'up') return chooseKubernetes(request, context.kubernetesContext(signal));
-  if (request.operation === 'down' || request.operation === 'remove') return undefined;
+  if (request.operation === 'down' || request.operation === 'remove' || request.operation === 'renew-certs')
+    return undefined;
   const version = (await readRecord(context.provider.state, context.cluster, signal))?.value
     .kubernetesVersion;
   if (version !== undefined) await kubernetesPrograms(version, context.kubernetesContext(signal));

@@ -376,6 +376,35 @@ export interface CertificateStatus {
   notAfter: string;
   daysLeft: number;
   status: 'ok' | 'expiring' | 'expired' | 'not-yet-valid';
+  /** The serial number, upper-case hex (as `openssl x509 -serial` prints it). */
+  serial: string;
+}
+
+/** A replica's TLS port: etcd's client and peer ports, kube-apiserver's. */
+export type ServedPort = 'etcd-client' | 'etcd-peer' | 'apiserver';
+
+/** What a replica serves on one TLS port, read over TLS, beside the operator's copy. */
+export interface ServedCertificate {
+  replica: string;
+  zone: string;
+  port: ServedPort;
+  /** The operator's certificate it should serve there: `<replica>/etcd-server`, `/etcd-peer`, `/apiserver`. */
+  certificate: string;
+  /** What it serves: the serial (upper-case hex) and end; absent when it could not be read. */
+  serial?: string;
+  notAfter?: string;
+  /** The serial of the operator's copy; absent when the PKI has no certificates for the replica. */
+  operatorSerial?: string;
+  /** It serves the operator's copy. */
+  matches: boolean;
+  /** Why it could not be read (a stopped replica, a port that does not answer TLS). */
+  error?: string;
+}
+
+/** `certs renew`'s result: the operation that rolled the renewed leaves onto every replica. */
+export interface RenewResult extends OperationResult {
+  /** The leaf certificates reissued, by name (as `certs check` names them). */
+  renewed: string[];
 }
 
 /** Progress, as `onEvent` receives it. */
@@ -418,7 +447,8 @@ export type PlanRequest =
   | ({ operation: 'replace' } & Omit<ReplaceOptions, 'signal'>)
   | { operation: 'repair' }
   | { operation: 'down' }
-  | ({ operation: 'recover' } & Omit<RecoverOptions, 'signal'>);
+  | ({ operation: 'recover' } & Omit<RecoverOptions, 'signal'>)
+  | { operation: 'renew-certs' };
 
 /**
  * One cluster's control plane. Every mutating operation is a plan from @hacp/topology run step by
@@ -459,8 +489,20 @@ export interface ControlPlane {
   certs: {
     /** Every certificate's expiry. */
     check(options?: { warnWithinDays?: number; now?: Date }): Promise<CertificateStatus[]>;
-    /** Reissues every leaf from the same CAs and writes them to the PKI folder. */
-    renew(options?: SignalOptions): Promise<{ renewed: string[] }>;
+    /**
+     * What each replica serves on its etcd client and peer ports and kube-apiserver's, read over
+     * TLS, beside the operator's copy.
+     */
+    served(options?: SignalOptions): Promise<ServedCertificate[]>;
+    /**
+     * Reissues every leaf from the same CAs and rolls them onto the replicas one at a time (new
+     * files, then a restart, each replica out of the load balancer and healthy again before the
+     * next): a journaled operation, resumable like the others.
+     * @throws HacpError QUORUM_AT_RISK, nothing changed, while a replica or member is unhealthy;
+     *   PROVIDER_ERROR where the provider cannot rewrite a running replica's files (GCE: replace
+     *   each replica instead).
+     */
+    renew(options?: SignalOptions): Promise<RenewResult>;
   };
   /**
    * Apiserver identity leases and leader leases, through the cluster's own admin credentials (or the

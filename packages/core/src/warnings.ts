@@ -44,6 +44,13 @@ export const WarningCode = {
   CERTIFICATE_EXPIRED: 'CERTIFICATE_EXPIRED',
   /** A certificate is not valid yet (a clock ahead on the machine that issued it). */
   CERTIFICATE_NOT_YET_VALID: 'CERTIFICATE_NOT_YET_VALID',
+  /**
+   * A replica serves another certificate than the operator's copy of its own (renewed here but not
+   * rolled onto it): `hacp certs renew` rolls the copy on.
+   */
+  CERTIFICATE_NOT_ROLLED: 'CERTIFICATE_NOT_ROLLED',
+  /** A rolling change restarts the only replica: its API and etcd are down meanwhile. */
+  OUTAGE_DURING_ROLL: 'OUTAGE_DURING_ROLL',
   /** A kube-up variable hacp does not honour, ignored. */
   VARIABLE_IGNORED: 'VARIABLE_IGNORED',
   /** etcd lost its quorum: no change is possible until `hacp recover` (or the lost replicas' zone comes back). */

@@ -309,7 +309,25 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
     }
     case 'delete-firewall':
     case 'delete-leftovers':
+    case 'renew-pki':
       return model;
+    case 'roll-certs': {
+      const others = model.members.filter((m) => m.name !== action.replica);
+      if (others.some((m) => !healthyVoter(model, m.name)))
+        throw violation(`restarting ${action.replica} while another member is not a healthy voter`);
+      // Out of the load balancer and no longer leading while it restarts; it comes back up.
+      const out =
+        model.endpoint.loadBalancer === undefined
+          ? model.endpoint
+          : applyEndpointStep(model.endpoint, {
+              action: 'remove-target',
+              replica: action.replica,
+              drain: true,
+            });
+      const down = reelect({ ...setReplica(model, action.replica, { up: false }), endpoint: out });
+      if (down.leader === action.replica) throw violation(`restarting the leader ${action.replica}`);
+      return reelect(setReplica(down, action.replica, { up: true }));
+    }
     case 'delete-record':
       return { ...model, exists: false };
   }

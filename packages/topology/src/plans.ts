@@ -148,7 +148,7 @@ function noHealthyMember(view: ClusterView): HacpError {
 }
 
 /** The health hacp acts on: a replica is healthy when it says so and its member (if any) does. */
-function replicaHealth(view: ClusterView): Record<string, boolean> {
+export function replicaHealth(view: ClusterView): Record<string, boolean> {
   const health: Record<string, boolean> = {};
   for (const replica of view.replicas) {
     const member = view.members.find((m) => m.name === replica.name);

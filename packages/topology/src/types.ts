@@ -170,7 +170,18 @@ export type StepAction =
    * provider can (`deleteLeftovers`).
    */
   | { kind: 'delete-leftovers' }
-  | { kind: 'delete-record' };
+  | { kind: 'delete-record' }
+  /**
+   * Reissue every leaf certificate of the operator's PKI from the same CAs (`certs renew`); the
+   * replicas keep serving the old ones until `roll-certs` reaches them.
+   */
+  | { kind: 'renew-pki' }
+  /**
+   * Give a running replica the operator's certificates and restart the processes that read them,
+   * unless it already serves them: only while every other member is a started, healthy voter; out
+   * of the load balancer (drained) and with etcd leadership moved away first.
+   */
+  | { kind: 'roll-certs'; replica: string; zone: string };
 
 /** What a step does, by name. */
 export type StepKind = StepAction['kind'];
@@ -186,7 +197,15 @@ export interface PlanStep {
   preconditions: readonly string[];
 }
 
-export type OperationName = 'up' | 'replicate' | 'remove' | 'replace' | 'repair' | 'down' | 'recover';
+export type OperationName =
+  | 'up'
+  | 'replicate'
+  | 'remove'
+  | 'replace'
+  | 'repair'
+  | 'down'
+  | 'recover'
+  | 'renew-certs';
 
 /** The state a plan promises to reach. */
 export interface PlannedState {

@@ -4,10 +4,10 @@ import type { CliWarning } from '../../envelope.js';
 import { type CertificatesResult, plural, renderCertificates } from '../../render.js';
 
 export default class CertsCheck extends HacpCommand<typeof CertsCheck, CertificatesResult> {
-  static override summary = "Show every certificate's expiry.";
+  static override summary = "Show every certificate's expiry, and what each replica serves.";
 
   static override description =
-    'Lists the CAs and every leaf certificate of the cluster PKI with the days left; a certificate within --warn-within-days of its end is `expiring`, and each expiring or expired one is also a warning.';
+    "Lists the CAs and every leaf certificate of the cluster PKI (the operator's copy) with its serial and the days left; a certificate within --warn-within-days of its end is `expiring`, and each expiring or expired one is also a warning. Then reads, over TLS, what each replica serves on its etcd client and peer ports and kube-apiserver's port (where it runs), with the serial and end of each; a replica that serves another certificate than the operator's copy is a CERTIFICATE_NOT_ROLLED warning (`hacp certs renew` rolls the copy on).";
 
   static override examples = [
     { description: 'The default window.', command: '<%= config.bin %> certs check' },
@@ -28,20 +28,32 @@ export default class CertsCheck extends HacpCommand<typeof CertsCheck, Certifica
 
   async run() {
     const days = this.flags['warn-within-days'];
-    const certificates = await (await this.controlPlane()).certs.check(
-      days === undefined ? {} : { warnWithinDays: days },
-    );
-    return { certificates };
+    const controlPlane = await this.controlPlane();
+    const certificates = await controlPlane.certs.check(days === undefined ? {} : { warnWithinDays: days });
+    const served = await controlPlane.certs.served({ signal: this.signal });
+    return { certificates, served };
   }
 
   protected override resultWarnings(result: CertificatesResult): CliWarning[] {
+    const notRolled = result.served
+      .filter((entry) => entry.error === undefined && !entry.matches)
+      .map(
+        (entry): CliWarning => ({
+          code: 'CERTIFICATE_NOT_ROLLED',
+          message: `${entry.replica} serves a certificate with serial ${entry.serial} on its ${entry.port} port, not the operator's copy of ${entry.certificate} (serial ${entry.operatorSerial ?? 'none'}); run \`hacp certs renew\` to roll the copy onto the replicas.`,
+        }),
+      );
+    return [...this.expiryWarnings(result), ...notRolled];
+  }
+
+  private expiryWarnings(result: CertificatesResult): CliWarning[] {
     return result.certificates.flatMap((certificate): CliWarning[] => {
       const what = certificate.isCa
         ? `CA certificate ${certificate.name}`
         : `Certificate ${certificate.name}`;
       const renew = certificate.isCa
         ? 'renewing reissues leaves only, from the same CA'
-        : 'run `hacp certs renew`';
+        : 'run `hacp certs renew`, which reissues it and rolls it onto the replicas';
       switch (certificate.status) {
         case 'expiring':
           return [

@@ -154,16 +154,20 @@ const addTarget: Handler<'add-target'> = async (context, step) => {
   return 'done';
 };
 
-const removeTarget: Handler<'remove-target'> = async (context, step) => {
+const removeTarget: Handler<'remove-target'> = (context, step) =>
+  takeOutOfLoadBalancer(context, step.replica);
+
+/** Takes the replica out of the load balancer (where there is one) and lets its connections drain. */
+export async function takeOutOfLoadBalancer(context: StepContext, replica: string): Promise<StepStatus> {
   const { provider, signal } = context;
   const lb = await provider.loadBalancers.get(loadBalancerRef(context), { signal });
-  if (lb === undefined || !lb.targets.some((target) => target.name === step.replica)) return 'skipped';
-  const targets = lb.targets.filter((target) => target.name !== step.replica);
+  if (lb === undefined || !lb.targets.some((target) => target.name === replica)) return 'skipped';
+  const targets = lb.targets.filter((target) => target.name !== replica);
   await provider.loadBalancers.setTargets(loadBalancerRef(context), targets, mutation(context));
-  announceWait(context, `connections to ${step.replica} to drain`);
+  announceWait(context, `connections to ${replica} to drain`);
   await sleep(context.timeouts.drain, signal);
   return 'done';
-};
+}
 
 /**
  * A target whose instance is gone goes at once (nothing to drain). Other targets without an instance

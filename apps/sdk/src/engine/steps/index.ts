@@ -2,6 +2,7 @@
 import type { PlanStep, StepKind } from '@hacp/topology';
 import type { StepStatus } from '../../types.js';
 import type { StepContext, StepHandler, StepHandlers } from '../context.js';
+import { certHandlers } from './certs.js';
 import { endpoint } from './endpoint.js';
 import { memberHandlers } from './members.js';
 import { recoverHandlers } from './recover.js';
@@ -13,6 +14,7 @@ export const STEP_HANDLERS: StepHandlers = {
   ...memberHandlers,
   ...replicaHandlers,
   ...recoverHandlers,
+  ...certHandlers,
   endpoint,
 };
 

@@ -1,0 +1,129 @@
+/**
+ * The steps of `certs renew`: the leaves reissued in the operator's PKI, then rolled onto one
+ * replica at a time: its PKI files rewritten and the processes that read them restarted, once it is
+ * out of the load balancer and no longer leads etcd, and only while every other member is healthy.
+ */
+import { renewLeaves, replicaNodeFiles } from '@hacp/certs';
+import { ErrorCode, HacpError, type Instance, type ProviderV1 } from '@hacp/core';
+import { canRestartMember, type MemberInfo } from '@hacp/topology';
+import { KUBERNETES_PROCESSES } from '../../kubernetes/components.js';
+import { servedByReplica } from '../../served-certs.js';
+import {
+  announceWait,
+  missingInstance,
+  requireRecord,
+  type StepContext,
+  type StepHandler,
+} from '../context.js';
+import { takeOutOfLoadBalancer } from './endpoint.js';
+
+/** The folder of a replica's PKI files, relative to its root (kubeadm's `pki/`). */
+const PKI_FOLDER = 'pki';
+
+const renewPki: StepHandler<'renew-pki'> = async (context) => {
+  const record = await requireRecord(context);
+  const renewed = await renewLeaves(await context.pkiStore.load(record), { logger: context.logger });
+  await context.pkiStore.save(renewed);
+  return 'done';
+};
+
+/**
+ * What `certs renew` needs from the provider to roll certificates onto a running replica: rewrite
+ * its files, stop its processes, start them again. Refused, naming what to do instead, without.
+ */
+export function assertCanRoll(provider: ProviderV1, replicas: readonly string[]): void {
+  const { syncFiles, stopProcesses, start } = provider.instances;
+  const missing = [
+    ...(syncFiles === undefined ? ['instances.syncFiles'] : []),
+    ...(stopProcesses === undefined ? ['instances.stopProcesses'] : []),
+    ...(start === undefined ? ['instances.start'] : []),
+  ];
+  if (missing.length === 0) return;
+  throw new HacpError({
+    code: ErrorCode.PROVIDER_ERROR,
+    message: `Provider ${provider.name} cannot rewrite the certificates of a running replica (it has no ${missing.join(', ')}), so \`certs renew\` cannot roll renewed certificates onto the replicas. Nothing was changed.`,
+    actions: [
+      `Replace the replicas one at a time instead: each new replica gets fresh certificates from the cluster's CAs (${replicas.map((name) => `\`hacp replace --replica ${name}\``).join(', then ') || '`hacp replace --replica <name>`'}, each after the one before is healthy).`,
+    ],
+    details: { provider: provider.name, missing },
+  });
+}
+
+/** Refuses to restart the replica unless every other member is a started, healthy voter. */
+async function assertOthersHealthy(context: StepContext, replica: string): Promise<void> {
+  const { signal } = context;
+  const etcd = await context.session.requireEtcd(signal);
+  const [members, health] = await Promise.all([
+    etcd.members({ signal }),
+    etcd.health({ signal, timeoutMs: 2000 }),
+  ]);
+  const infos = members.map(
+    (member): MemberInfo => ({
+      id: member.id,
+      name: member.name,
+      learner: member.learner,
+      started: member.started,
+      healthy: health.some((entry) => entry.id === member.id && entry.healthy),
+    }),
+  );
+  const verdict = canRestartMember(infos, replica);
+  if (!verdict.ok) throw verdict.error;
+}
+
+/** Whether the replica serves its own certificates of the operator's PKI on every TLS port. */
+async function servesOperatorCopy(context: StepContext, instance: Instance): Promise<boolean> {
+  if (instance.status !== 'running') return false;
+  const record = await requireRecord(context);
+  const served = await servedByReplica({
+    provider: context.provider,
+    pki: await context.pkiStore.load(record),
+    instance,
+    kubernetes: record.kubernetesVersion !== undefined,
+    signal: context.signal,
+  });
+  return served.every((entry) => entry.matches);
+}
+
+const rollCerts: StepHandler<'roll-certs'> = async (context, action) => {
+  const { provider, signal } = context;
+  const ref = { name: action.replica, zone: action.zone };
+  const instance = await provider.instances.get(ref, { signal });
+  if (instance === undefined) throw missingInstance(action.replica);
+  if (await servesOperatorCopy(context, instance)) return 'skipped';
+  assertCanRoll(provider, [action.replica]);
+  await assertOthersHealthy(context, action.replica);
+
+  await takeOutOfLoadBalancer(context, action.replica);
+  const etcd = await context.session.requireEtcd(signal);
+  const member = (await etcd.members({ signal })).find((m) => m.name === action.replica);
+  if (member !== undefined) await etcd.moveLeaderAway(member.id, { signal });
+
+  const record = await requireRecord(context);
+  const pki = await context.pkiStore.load(record);
+  const files = replicaNodeFiles(pki, action.replica).filter((file) =>
+    file.path.startsWith(`${PKI_FOLDER}/`),
+  );
+  const mutation = () => ({ requestId: context.requestId(), signal });
+  const instances = provider.instances;
+  await instances.syncFiles?.call(instances, ref, { prefix: PKI_FOLDER, files }, mutation());
+  announceWait(context, `${action.replica}'s processes to restart with the renewed certificates`);
+  try {
+    // kube-apiserver and the other components before the etcd member they use.
+    await instances.stopProcesses?.call(
+      instances,
+      ref,
+      [...[...KUBERNETES_PROCESSES].reverse(), 'etcd'],
+      mutation(),
+    );
+    await instances.start?.call(instances, ref, mutation());
+  } finally {
+    // Its member went away for a moment: read etcd anew.
+    context.session.instancesChanged();
+  }
+  return 'done';
+};
+
+export const certHandlers = {
+  'renew-pki': renewPki,
+  'roll-certs': rollCerts,
+};

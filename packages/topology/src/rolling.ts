@@ -1,0 +1,122 @@
+/**
+ * Rolling a change onto the running replicas one at a time (`certs renew`): the rule that says when
+ * one replica may restart, and the plan that renews the operator's certificates and rolls them on.
+ */
+import { ErrorCode, HacpError } from '@hacp/core';
+import { replicaHealth, StepList } from './plans.js';
+import type { ClusterView, MemberInfo, Plan, Verdict, Warning } from './types.js';
+
+/**
+ * Whether the replica's member may restart now: every other member is a started, healthy voter (no
+ * learner either), so that quorum holds while it is down and nothing else is already down. The
+ * replica's own member may be down: a run cut short may have stopped it.
+ *
+ * @example
+ * canRestartMember(members, 'kubernetes-master-a1f') // { ok: true } or { ok: false, error }
+ * @throws Never: a refusal (QUORUM_AT_RISK) is returned as `{ ok: false, error }`.
+ */
+export function canRestartMember(members: readonly MemberInfo[], replica: string): Verdict {
+  const others = members.filter((member) => member.name !== replica);
+  const unfit = others.filter((member) => member.learner || !member.started || !member.healthy);
+  if (unfit.length === 0) return { ok: true };
+  const names = unfit.map((member) => (member.name === '' ? `unstarted member ${member.id}` : member.name));
+  return {
+    ok: false,
+    error: new HacpError({
+      code: ErrorCode.QUORUM_AT_RISK,
+      message: `${replica} is not restarted while ${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} not a started, healthy voter: with it down too, etcd could lose quorum.`,
+      actions: [
+        'Bring the other replicas back first (`hacp status` shows them; `hacp repair` or `hacp replace --replica <name>`), then run the command again or `hacp resume`.',
+      ],
+      details: { replica, unhealthy: names },
+      retryable: true,
+    }),
+  };
+}
+
+/**
+ * The plan of `certs renew`: reissue the leaves in the operator's PKI, then, one replica at a time
+ * (the etcd leader last), give it the new files and restart its processes (`roll-certs`, which first
+ * takes it out of the load balancer and moves leadership away), wait until it is healthy, and put it
+ * back behind the load balancer. Refused, before anything changes, while any replica or member is
+ * unhealthy or a learner is present: restarting another replica then could lose quorum.
+ *
+ * @example
+ * planRenewCerts(view).steps.map((s) => s.id);
+ * // ['renew-pki', 'roll-certs:kubernetes-master-b2c', 'wait-healthy:kubernetes-master-b2c', ...]
+ * @throws HacpError QUORUM_AT_RISK while a replica or member is unhealthy, stopped or a learner;
+ *   REPLICA_NOT_FOUND when the cluster has no replica.
+ */
+export function planRenewCerts(view: ClusterView): Plan {
+  if (view.replicas.length === 0) {
+    throw new HacpError({
+      code: ErrorCode.REPLICA_NOT_FOUND,
+      message: `Cluster ${view.cluster} has no replica to give renewed certificates to.`,
+      actions: ['Run `hacp status`; `hacp repair` recreates what is missing.'],
+      details: { cluster: view.cluster },
+    });
+  }
+  const health = replicaHealth(view);
+  const unhealthy = view.replicas.filter((replica) => !health[replica.name]).map((replica) => replica.name);
+  const orphans = view.members
+    .filter((member) => member.learner || !view.replicas.some((replica) => replica.name === member.name))
+    .map((member) => (member.name === '' ? `unstarted member ${member.id}` : member.name));
+  if (unhealthy.length + orphans.length > 0) {
+    const names = [...unhealthy, ...orphans];
+    throw new HacpError({
+      code: ErrorCode.QUORUM_AT_RISK,
+      message: `Cluster ${view.cluster} has ${names.join(', ')} unhealthy, stopped or not a voter: renewing restarts every replica in turn, and restarting one now could lose quorum. Nothing was changed.`,
+      actions: [
+        'Fix the cluster first (`hacp status` shows what is wrong; `hacp repair`, or `hacp replace --replica <name>`, which also gives the new replica fresh certificates), then run `hacp certs renew` again.',
+      ],
+      details: { cluster: view.cluster, unhealthy: names },
+      retryable: true,
+    });
+  }
+  // Followers first and the leader last: leadership moves at most once.
+  const order = [...view.replicas].sort(
+    (a, b) =>
+      Number(a.name === view.leaderName) - Number(b.name === view.leaderName) || a.name.localeCompare(b.name),
+  );
+  const targets = view.endpoint.mode === 'load-balanced' ? view.endpoint.targets : [];
+  const list = new StepList().add(
+    { kind: 'renew-pki' },
+    'Reissue every leaf certificate from the same CAs in the PKI folder',
+  );
+  for (const replica of order) {
+    list
+      .add(
+        { kind: 'roll-certs', replica: replica.name, zone: replica.zone },
+        `Give ${replica.name} the renewed certificates and restart its processes`,
+        [
+          'every other etcd member is a started, healthy voter',
+          `${replica.name} is out of the load balancer and does not lead etcd`,
+        ],
+      )
+      .add({ kind: 'wait-healthy', replica: replica.name }, `Wait until ${replica.name} is healthy`);
+    if (targets.includes(replica.name))
+      list.endpoint({ action: 'add-target', replica: replica.name, whenReady: true });
+  }
+  const warnings: Warning[] =
+    view.replicas.length === 1
+      ? [
+          {
+            code: 'OUTAGE_DURING_ROLL',
+            message: `${view.cluster} has one replica: its API and etcd are down while it restarts with the renewed certificates. Three replicas keep serving throughout.`,
+          },
+        ]
+      : [];
+  return {
+    operation: 'renew-certs',
+    cluster: view.cluster,
+    steps: list.steps,
+    onFailure: [],
+    warnings,
+    expected: {
+      replicas: [...view.replicas]
+        .map(({ name, zone }) => ({ name, zone }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+      endpoint: view.endpoint,
+    },
+  };
+}
