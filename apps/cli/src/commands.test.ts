@@ -23,7 +23,14 @@ import { HacpError } from './errors.js';
 import { createCliProvider } from './providers.js';
 import { validateEnvelope } from './schemas.js';
 import { parseStepLine } from './terminal-run.mjs';
-import { type FakeRuntime, fakeProvider, fakeRuntime, runCommand, sampleServed } from './test-support.js';
+import {
+  type FakeRuntime,
+  fakeProvider,
+  fakeRuntime,
+  runCommand,
+  samplePlan,
+  sampleServed,
+} from './test-support.js';
 
 const STATE = { HACP_STATE_DIR: '/var/lib/hacp-test' };
 
@@ -447,6 +454,26 @@ describe('plan', () => {
       quorumReads: false,
       kubernetes: true,
     });
+    expect(validateEnvelope('plan', json(runtime)).errors).toEqual([]);
+  });
+
+  it('plans certs renew as renew-certs, its steps valid against the plan schema', async () => {
+    const plan = samplePlan({
+      operation: 'renew-certs',
+      steps: [
+        { id: 'renew-pki', title: 'Reissue every leaf', action: { kind: 'renew-pki' }, preconditions: [] },
+        {
+          id: 'roll-certs:kubernetes-master',
+          title: 'Give kubernetes-master the renewed certificates and restart its processes',
+          action: { kind: 'roll-certs', replica: 'kubernetes-master', zone: 'local-a' },
+          preconditions: ['every other etcd member is a started, healthy voter'],
+        },
+      ],
+      onFailure: [],
+    });
+    const runtime = fakeRuntime({ env: STATE, plan });
+    await runCommand(Plan, 'plan', ['renew-certs', '--json'], runtime);
+    expect(callsOf(runtime)[0]?.options).toEqual({ operation: 'renew-certs' });
     expect(validateEnvelope('plan', json(runtime)).errors).toEqual([]);
   });
 

@@ -192,6 +192,7 @@ export const PLANNED_OPERATIONS = [
   'repair',
   'down',
   'recover',
+  'renew-certs',
 ] as const;
 export type PlannedOperation = (typeof PLANNED_OPERATIONS)[number];
 
@@ -204,6 +205,7 @@ export const FLAGS_OF_OPERATION: Record<PlannedOperation, readonly (keyof Operat
   repair: [],
   down: [],
   recover: [],
+  'renew-certs': [],
 };
 
 /**

@@ -8,7 +8,7 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
   static override summary = 'Print the steps an operation would run now, without running it.';
 
   static override description =
-    'Plans up, replicate, remove, replace, repair, down or recover from the cluster as it is now, with the same flags and environment variables as the operation, and prints its steps, what undoes it on failure and the state it reaches. It only reads. With --json the result is the plan itself (schemas/plan.json).';
+    'Plans up, replicate, remove, replace, repair, down, recover or renew-certs (`certs renew`) from the cluster as it is now, with the same flags and environment variables as the operation, and prints its steps, what undoes it on failure and the state it reaches. It only reads. With --json the result is the plan itself (schemas/plan.json).';
 
   static override examples = [
     {
