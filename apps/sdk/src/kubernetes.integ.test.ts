@@ -5,6 +5,7 @@
  * the endpoint while replicas come and go. Skipped, with the reason, when no binaries can be had.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { connect } from 'node:tls';
 import { waitUntil } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -126,6 +127,60 @@ describe.skipIf(v123.skip !== undefined)(
         expect(status.replicas.map((r) => r.kubernetes?.apiserver)).toEqual(['ok', 'ok', 'ok']);
         expect(status.endpoint.targets.every((target) => target.healthy)).toBe(true);
         expectOnlyDuringMoves(report, world);
+      },
+      LONG,
+    );
+
+    it(
+      'certs renew: every apiserver and etcd serves its new certificate, one replica at a time, and /readyz never fails through the endpoint',
+      async () => {
+        const apiserverSerials = async () => {
+          const serials: Record<string, string> = {};
+          for (const instance of await world.provider.instances.list({ cluster: 'kubernetes' })) {
+            const reach = await world.provider.reach(instance, 6443);
+            serials[instance.name] = await new Promise<string>((resolve, reject) => {
+              const socket = connect({ host: reach.host, port: reach.port, rejectUnauthorized: false });
+              socket.once('secureConnect', () => {
+                resolve(socket.getPeerCertificate().serialNumber.toUpperCase());
+                socket.destroy();
+              });
+              socket.once('error', reject);
+            });
+            await reach.close();
+          }
+          return serials;
+        };
+        const before = {
+          served: await world.controlPlane.certs.served(),
+          apiservers: await apiserverSerials(),
+        };
+        expect(before.served.filter((entry) => entry.port === 'apiserver')).toHaveLength(3);
+        const probe = startReadyzProbe(api.config);
+        const renewed = await world.controlPlane.certs.renew();
+        const report = await probe.stop();
+        expect(report.failures).toEqual([]);
+        expect(report.requests).toBeGreaterThan(20);
+        expect(renewed.steps.filter((step) => step.id.startsWith('roll-certs:'))).toHaveLength(3);
+
+        const served = await world.controlPlane.certs.served();
+        expect(served).toHaveLength(9);
+        for (const entry of served) {
+          expect(entry.matches, `${entry.replica} ${entry.port}`).toBe(true);
+          const old = before.served.find((b) => b.replica === entry.replica && b.port === entry.port);
+          expect(entry.serial, `${entry.replica} ${entry.port}`).not.toBe(old?.serial);
+        }
+        const apiservers = await apiserverSerials();
+        for (const [replica, serial] of Object.entries(apiservers)) {
+          expect(serial).not.toBe(before.apiservers[replica]);
+          expect(serial).toBe(served.find((e) => e.replica === replica && e.port === 'apiserver')?.serial);
+        }
+        // The admin kubeconfig was written again, with the renewed admin certificate.
+        expect(renewed.kubeconfig).toBe(`${world.dataDir}/admin.conf`);
+        api = kubeApi(renewed.kubeconfig as string);
+        expect(await readyz(api.config)).toBe('ok');
+        const status = await world.controlPlane.status();
+        expect(status.replicas.map((r) => r.kubernetes?.apiserver)).toEqual(['ok', 'ok', 'ok']);
+        await waitFor('both leaders after the roll', 60_000, () => leadersOf(world.controlPlane));
       },
       LONG,
     );
