@@ -5,7 +5,9 @@
  * the endpoint while replicas come and go. Skipped, with the reason, when no binaries can be had.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { connect } from 'node:tls';
+import { loadPki } from '@hacp/certs';
 import { waitUntil } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -173,6 +175,20 @@ describe.skipIf(v123.skip !== undefined)(
         for (const [replica, serial] of Object.entries(apiservers)) {
           expect(serial).not.toBe(before.apiservers[replica]);
           expect(serial).toBe(served.find((e) => e.replica === replica && e.port === 'apiserver')?.serial);
+        }
+        // Each replica's component kubeconfigs carry the renewed client certificates.
+        const pki = await loadPki(join(world.dataDir, 'pki'));
+        for (const instance of await world.provider.instances.list({ cluster: 'kubernetes' })) {
+          const log = (await world.provider.processes(instance))[0]?.logFile as string;
+          const root = join(dirname(dirname(log)), 'root');
+          for (const [file, leaf] of [
+            ['controller-manager.conf', pki.controllerManager],
+            ['scheduler.conf', pki.scheduler],
+            ['addon-manager.conf', pki.addonManager],
+          ] as const) {
+            const text = await readFile(join(root, file), 'utf8');
+            expect(text, `${instance.name} ${file}`).toContain(Buffer.from(leaf.certPem).toString('base64'));
+          }
         }
         // The admin kubeconfig was written again, with the renewed admin certificate.
         expect(renewed.kubeconfig).toBe(`${world.dataDir}/admin.conf`);

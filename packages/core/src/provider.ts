@@ -231,6 +231,16 @@ export interface InstanceApi {
    */
   seedData?(ref: InstanceRef, seed: { path: string; from: string }, options: MutationOptions): Promise<void>;
   /**
+   * Optional. Writes these files of a running instance (paths relative to its root, as NodeFile
+   * paths are), each replaced atomically with its mode where it differs, and leaves every other file
+   * as it is: for files a process reads when it starts that sit beside others (the component
+   * kubeconfigs at the root), which take effect when it restarts. `certs renew` uses it for those
+   * kubeconfigs. Without it, such files change only when the instance is created.
+   * @throws HacpError NOT_FOUND when the instance does not exist; INVALID_ARGUMENT for a file that
+   *   is not a valid NodeConfig file (nothing is written then).
+   */
+  writeFiles?(ref: InstanceRef, files: readonly NodeFile[], options: MutationOptions): Promise<void>;
+  /**
    * Optional. How the instance's latest boot goes, as far as the provider itself must see it before
    * the replica counts as started, beyond the NodeConfig's processes (whose health the SDK checks
    * itself): GCE reads its startup script's lines on the serial console, which end once the replica's

@@ -179,4 +179,33 @@ describe('createMemoryProvider', () => {
     await provider.instances.delete(ref, { requestId });
     expect(() => provider.instanceFiles(ref)).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
   });
+  it('writeFiles writes just the files named, leaving the others, and refuses a bad path with nothing written', async () => {
+    const provider = createMemoryProvider();
+    const ref = { name: 'kubernetes-master', zone: 'local-a' };
+    await provider.instances.create(spec(ref.name), { requestId });
+    await provider.instances.writeFiles(
+      ref,
+      [{ path: 'scheduler.conf', mode: 0o600, contents: new Secret('kubeconfig') }],
+      { requestId },
+    );
+    await expectHacpError(
+      provider.instances.writeFiles(
+        ref,
+        [
+          { path: 'controller-manager.conf', mode: 0o600, contents: 'x' },
+          { path: '../outside', mode: 0o600, contents: 'x' },
+        ],
+        { requestId },
+      ),
+      'INVALID_ARGUMENT',
+    );
+    expect(provider.instanceFiles(ref)).toEqual([
+      { path: 'pki/etcd/peer.key', mode: 0o600, contents: 'key' },
+      { path: 'scheduler.conf', mode: 0o600, contents: 'kubeconfig' },
+    ]);
+    await expectHacpError(
+      provider.instances.writeFiles({ name: 'kubernetes-master-abc', zone: 'local-a' }, [], { requestId }),
+      'NOT_FOUND',
+    );
+  });
 });

@@ -52,7 +52,7 @@ export interface MemoryProviderSettings {
 
 /**
  * A ProviderV1 with every optional instance method (`stop`, `start`, `stopProcesses`, `syncFiles`,
- * `seedData`, `bootProgress`).
+ * `writeFiles`, `seedData`, `bootProgress`).
  */
 export interface MemoryProvider extends ProviderV1 {
   readonly instances: Required<InstanceApi>;
@@ -412,6 +412,17 @@ export function createMemoryProvider(settings: MemoryProviderSettings = {}): Mem
             },
           );
         }
+      },
+      async writeFiles(ref, files, options) {
+        throwIfAborted(options.signal);
+        assertInstanceRef(ref);
+        if (!Array.isArray(files))
+          throw fail(ErrorCode.INVALID_ARGUMENT, 'files must be a list of files.', { field: 'files' });
+        assertNodeConfig({ files, processes: [] });
+        requireInstance(ref);
+        const disk = disks.get(ref.name) ?? new Map<string, NodeFile>();
+        for (const file of files) disk.set(file.path, { ...file });
+        disks.set(ref.name, disk);
       },
       // Nothing boots here: an instance is started once it exists.
       async bootProgress(ref, options) {

@@ -84,10 +84,12 @@ function alreadyExists(message: string, details: Record<string, unknown>): HacpE
 }
 
 /**
- * The contract's instance methods the GCE provider has: all but `stopProcesses` and `syncFiles`,
+ * The contract's instance methods the GCE provider has: all but `stopProcesses`, `syncFiles` and `writeFiles`,
  * since a replica's processes and files change only when its VM boots from its metadata.
  */
-export type GceInstanceApi = Required<Omit<InstanceApi, 'stopProcesses' | 'syncFiles' | 'seedData'>>;
+export type GceInstanceApi = Required<
+  Omit<InstanceApi, 'stopProcesses' | 'syncFiles' | 'writeFiles' | 'seedData'>
+>;
 
 /** The instance part of the GCE provider, plus what the other parts need from it. */
 export interface GceInstances {

@@ -2,7 +2,7 @@ import { cp, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
 import { assertClusterName } from '../domain.js';
 import { ErrorCode, HacpError, invalidArgument } from '../errors.js';
-import type { NodeFile } from '../node-config.js';
+import { assertNodeConfig, type NodeFile } from '../node-config.js';
 import type { InstanceApi, InstanceRef, MutationOptions } from '../provider.js';
 import { throwIfAborted } from '../provider-input.js';
 import { type InstanceRecord, notFound, type ProcessCloud } from './cloud.js';
@@ -12,7 +12,7 @@ import {
   type InstanceRuntime,
   type ProcessInstancesSettings,
 } from './instance-runtime.js';
-import { assertFileUpdate, syncFolder } from './node-files.js';
+import { assertFileUpdate, syncFolder, writeChangedFiles } from './node-files.js';
 import { type ProcessState, processStates } from './process-set.js';
 
 export { type ProcessInstancesSettings, statusOf } from './instance-runtime.js';
@@ -152,6 +152,24 @@ async function syncFiles(
   }
 }
 
+async function writeFiles(
+  runtime: InstanceRuntime,
+  ref: InstanceRef,
+  files: readonly NodeFile[],
+  options: MutationOptions,
+): Promise<void> {
+  runtime.cloud.assertRef(ref);
+  if (!Array.isArray(files))
+    throw invalidArgument({ field: 'files', message: 'files must be a list of files.' });
+  assertNodeConfig({ files, processes: [] });
+  throwIfAborted(options.signal);
+  const record = await runtime.require(ref);
+  // Outside the mutex, as syncFiles: the SDK's cluster lock orders the calls for one instance.
+  const written = await writeChangedFiles(runtime.cloud.instancePaths(record.name).root, files);
+  if (written.length > 0)
+    runtime.cloud.logger.info('wrote instance files', { instance: ref.name, written: written.length });
+}
+
 /**
  * Copies a prepared folder into the disk folder of an instance not created yet: to a temporary
  * sibling first, then renamed into place, so that a seed cut short leaves nothing half-copied there.
@@ -244,6 +262,7 @@ export function createProcessInstances(
     stopProcesses: (ref, names, options) => stopSomeProcesses(runtime, ref, names, options),
     syncFiles: (ref, update, options) => syncFiles(runtime, ref, update, options),
     seedData: (ref, seed, options) => seedData(runtime, ref, seed, options),
+    writeFiles: (ref, files, options) => writeFiles(runtime, ref, files, options),
   };
   return {
     api,

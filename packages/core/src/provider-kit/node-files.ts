@@ -154,8 +154,20 @@ export async function syncFolder(
   // Something that is not a folder where the folder goes (a stray file) cannot hold the files.
   if ((await lstat(folder).catch(() => undefined))?.isDirectory() === false)
     await rm(folder, { force: true });
+  const written = await writeChangedFiles(root, update.files);
+  const removed = await removeOthers(root, folder, new Set(update.files.map((file) => file.path)));
+  return { written, removed };
+}
+
+/**
+ * Writes each of `files` under `root` that does not hold its contents and mode already, atomically,
+ * in 0700 folders; other files stay. What `instances.writeFiles` does, and syncFolder before it removes.
+ *
+ * @returns the paths written, relative to `root`.
+ */
+export async function writeChangedFiles(root: string, files: readonly NodeFile[]): Promise<string[]> {
   const written: string[] = [];
-  for (const file of update.files) {
+  for (const file of files) {
     const target = join(root, file.path);
     const contents = contentsOf(file);
     if (await holds(target, contents, file.mode)) continue;
@@ -167,8 +179,7 @@ export async function syncFolder(
     await writeFileAtomically(target, contents, file.mode);
     written.push(file.path);
   }
-  const removed = await removeOthers(root, folder, new Set(update.files.map((file) => file.path)));
-  return { written, removed };
+  return written;
 }
 
 /**

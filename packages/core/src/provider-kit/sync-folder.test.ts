@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, isHacpError } from '../errors.js';
 import { Secret } from '../redact.js';
-import { assertFileUpdate, syncFolder } from './node-files.js';
+import { assertFileUpdate, syncFolder, writeChangedFiles } from './node-files.js';
 
 function refusal(update: unknown): { code: string; field: unknown } {
   try {
@@ -120,5 +120,33 @@ describe('syncFolder', () => {
     expect(await readdir(join(root, 'addons'))).toEqual(['a']);
     expect(await readFile(join(root, 'addons/a'), 'utf8')).toBe('now a file');
     expect((await stat(join(root, 'addons/a'))).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('writeChangedFiles', () => {
+  const roots: string[] = [];
+  afterEach(async () => {
+    for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
+  });
+
+  it('writes changed files with their modes, leaves unchanged and unnamed files alone', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hacp-write-unit-'));
+    roots.push(root);
+    await writeFile(join(root, 'scheduler.conf'), 'old', { mode: 0o600 });
+    await writeFile(join(root, 'other.conf'), 'untouched', { mode: 0o644 });
+    const first = await writeChangedFiles(root, [
+      { path: 'scheduler.conf', mode: 0o600, contents: new Secret('new') },
+      { path: 'kube/controller-manager.conf', mode: 0o600, contents: 'cm' },
+    ]);
+    expect(first).toEqual(['scheduler.conf', 'kube/controller-manager.conf']);
+    expect(await readFile(join(root, 'scheduler.conf'), 'utf8')).toBe('new');
+    expect((await stat(join(root, 'kube'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(root, 'kube/controller-manager.conf'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(root, 'other.conf'), 'utf8')).toBe('untouched');
+    // Run again: nothing differs, nothing is written.
+    expect(await writeChangedFiles(root, [{ path: 'scheduler.conf', mode: 0o600, contents: 'new' }])).toEqual(
+      [],
+    );
+    expect((await readdir(root)).sort()).toEqual(['kube', 'other.conf', 'scheduler.conf']);
   });
 });

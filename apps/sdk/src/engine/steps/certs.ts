@@ -1,12 +1,14 @@
 /**
  * The steps of `certs renew`: the leaves reissued in the operator's PKI, then rolled onto one
- * replica at a time: its PKI files rewritten and the processes that read them restarted, once it is
- * out of the load balancer and no longer leads etcd, and only while every other member is healthy.
+ * replica at a time: its PKI files and component kubeconfigs rewritten and the processes that read
+ * them restarted, once it is out of the load balancer and no longer leads etcd, and only while every
+ * other member is healthy.
  */
 import { renewLeaves, replicaNodeFiles } from '@hacp/certs';
-import { ErrorCode, HacpError, type Instance, type ProviderV1 } from '@hacp/core';
+import { ErrorCode, HacpError, type Instance, type NodeFile, type ProviderV1 } from '@hacp/core';
 import { canRestartMember, type MemberInfo } from '@hacp/topology';
 import { KUBERNETES_PROCESSES } from '../../kubernetes/components.js';
+import { REPLICA_PORTS } from '../../render.js';
 import { servedByReplica } from '../../served-certs.js';
 import {
   announceWait,
@@ -84,6 +86,33 @@ async function servesOperatorCopy(context: StepContext, instance: Instance): Pro
   return served.every((entry) => entry.matches);
 }
 
+/**
+ * The replica's files that carry certificates, as its NodeConfig renders them from the operator's
+ * PKI now: those under `pki/`, and the component kubeconfigs (a cluster that runs Kubernetes).
+ */
+async function renewedFiles(
+  context: StepContext,
+  instance: Instance,
+): Promise<{ pki: NodeFile[]; others: NodeFile[] }> {
+  const record = await requireRecord(context);
+  const pki = await context.pkiStore.load(record);
+  const apiserverUrl =
+    record.kubernetesVersion === undefined
+      ? undefined
+      : `https://${instance.internalIp}:${REPLICA_PORTS.apiserver + (instance.portOffset ?? 0)}`;
+  const files = replicaNodeFiles(pki, instance.name, apiserverUrl === undefined ? {} : { apiserverUrl });
+  const inPki = (file: NodeFile) => file.path.startsWith(`${PKI_FOLDER}/`);
+  return { pki: files.filter(inPki), others: files.filter((file) => !inPki(file)) };
+}
+
+function keepsOldKubeconfigs(context: StepContext, replica: string): void {
+  context.emit({
+    type: 'warning',
+    code: 'CERTIFICATE_NOT_ROLLED',
+    message: `Provider ${context.provider.name} cannot write single files of a running replica (no instances.writeFiles): ${replica}'s component kubeconfigs keep their earlier client certificates until it is replaced (\`hacp replace --replica ${replica}\`).`,
+  });
+}
+
 const rollCerts: StepHandler<'roll-certs'> = async (context, action) => {
   const { provider, signal } = context;
   const ref = { name: action.replica, zone: action.zone };
@@ -98,14 +127,14 @@ const rollCerts: StepHandler<'roll-certs'> = async (context, action) => {
   const member = (await etcd.members({ signal })).find((m) => m.name === action.replica);
   if (member !== undefined) await etcd.moveLeaderAway(member.id, { signal });
 
-  const record = await requireRecord(context);
-  const pki = await context.pkiStore.load(record);
-  const files = replicaNodeFiles(pki, action.replica).filter((file) =>
-    file.path.startsWith(`${PKI_FOLDER}/`),
-  );
   const mutation = () => ({ requestId: context.requestId(), signal });
   const instances = provider.instances;
-  await instances.syncFiles?.call(instances, ref, { prefix: PKI_FOLDER, files }, mutation());
+  const { pki: pkiFiles, others } = await renewedFiles(context, instance);
+  // The component kubeconfigs (their client certificates inside) sit at the root beside the rest.
+  if (others.length > 0 && instances.writeFiles !== undefined)
+    await instances.writeFiles.call(instances, ref, others, mutation());
+  else if (others.length > 0) keepsOldKubeconfigs(context, action.replica);
+  await instances.syncFiles?.call(instances, ref, { prefix: PKI_FOLDER, files: pkiFiles }, mutation());
   announceWait(context, `${action.replica}'s processes to restart with the renewed certificates`);
   try {
     // kube-apiserver and the other components before the etcd member they use.
