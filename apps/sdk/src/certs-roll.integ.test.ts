@@ -3,8 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { loadPki } from '@hacp/certs';
-import { ErrorCode, type Instance } from '@hacp/core';
+import { ErrorCode, type Instance, type ProviderV1 } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createControlPlane } from './control-plane.js';
 import { journalKey } from './record.js';
 import { etcdctlAt, expectMembersMatchReplicas, localWorld } from './test-support.js';
 
@@ -202,5 +203,42 @@ describe('certs renew on three local replicas', () => {
     expect(after).toEqual(copy);
     for (const [key, serial] of Object.entries(after)) expect(serial, key).not.toBe(before[key]);
     expectMembersMatchReplicas(await world.controlPlane.status(), 3);
+  }, 240_000);
+  it('continues a renew cut off between stopping a replica and starting it again', async () => {
+    const before = await servedSerials();
+    const controller = new AbortController();
+    let stopped: string | undefined;
+    // The provider stops the first replica's processes, then the run is cut off before the start.
+    const cutting: ProviderV1 = {
+      ...world.provider,
+      instances: {
+        ...world.provider.instances,
+        stopProcesses: async (ref, names, options) => {
+          await world.provider.instances.stopProcesses(ref, names, options);
+          stopped ??= ref.name;
+          controller.abort();
+        },
+      },
+    };
+    const interrupted = createControlPlane({
+      provider: cutting,
+      dataDir: world.dataDir,
+      timeouts: { drain: 200 },
+    });
+    const error = await interrupted.certs.renew({ signal: controller.signal }).catch((e: unknown) => e);
+    await interrupted.close();
+    expect(error).toMatchObject({ code: ErrorCode.ABORTED });
+    const down = (await world.controlPlane.status()).replicas.find((replica) => replica.name === stopped);
+    expect(down?.state).not.toBe('healthy');
+    const copy = await operatorSerials();
+
+    const resumed = await world.controlPlane.resume();
+    expect(resumed).toMatchObject({ operation: 'renew-certs', resumed: true });
+    expect(resumed.steps.find((step) => step.id === `roll-certs:${stopped}`)?.status).toBe('done');
+    const after = await servedSerials();
+    expect(after).toEqual(copy);
+    for (const [key, serial] of Object.entries(after)) expect(serial, key).not.toBe(before[key]);
+    expectMembersMatchReplicas(await world.controlPlane.status(), 3);
+    expect(await world.etcdctl(['get', '--print-value-only', 'hacp/before'])).toBe('kept');
   }, 240_000);
 });

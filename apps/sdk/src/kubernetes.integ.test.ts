@@ -197,6 +197,14 @@ describe.skipIf(v123.skip !== undefined)(
         const status = await world.controlPlane.status();
         expect(status.replicas.map((r) => r.kubernetes?.apiserver)).toEqual(['ok', 'ok', 'ok']);
         await waitFor('both leaders after the roll', 60_000, () => leadersOf(world.controlPlane));
+        // Each restarted 1.23 apiserver took a new identity lease: the old one is gone, the new one labelled.
+        await expectOneLeasePerReplica(world.controlPlane, [
+          'kubernetes-master',
+          'kubernetes-master-b0b',
+          'kubernetes-master-c0c',
+        ]);
+        const leases = await world.controlPlane.leases();
+        expect(leases.identities.filter((identity) => identity.stale)).toEqual([]);
       },
       LONG,
     );

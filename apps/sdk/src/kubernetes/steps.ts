@@ -78,6 +78,22 @@ export async function recordIdentityLeasesBefore(
 }
 
 /**
+ * After a replica's kube-apiserver was stopped to restart (certs renew): a 1.20–1.25 apiserver takes
+ * a new identity lease at every start, so its old one, which nothing renews any more, is deleted
+ * now; wait-healthy then labels the new one (the names there were before are recorded first, with
+ * recordIdentityLeasesBefore). Other versions keep their lease across a restart.
+ */
+export async function forgetStoppedIdentityLease(
+  context: StepContext,
+  record: ClusterRecord,
+  replica: { name: string; hostname: string },
+): Promise<void> {
+  if (record.kubernetesVersion === undefined || !labelsIdentityLease(record.kubernetesVersion)) return;
+  const others = (await context.session.instances(context.signal)).filter((i) => i.name !== replica.name);
+  await deleteIdentityLeases({ kubeconfig: await clusterApi(context, record), replica, others });
+}
+
+/**
  * Waits until the replica's kube-apiserver answers /readyz and its controller-manager and scheduler
  * /healthz; then (1.20–1.25) until its identity lease exists, and labels it with the hostname; then
  * until its add-on manager has applied its add-ons (its marker exists), read through its own apiserver.

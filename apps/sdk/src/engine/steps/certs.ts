@@ -8,6 +8,7 @@ import { renewLeaves, replicaNodeFiles } from '@hacp/certs';
 import { ErrorCode, HacpError, type Instance, type NodeFile, type ProviderV1 } from '@hacp/core';
 import { canRestartMember, type MemberInfo } from '@hacp/topology';
 import { KUBERNETES_PROCESSES } from '../../kubernetes/components.js';
+import { forgetStoppedIdentityLease, recordIdentityLeasesBefore } from '../../kubernetes/steps.js';
 import { REPLICA_PORTS } from '../../render.js';
 import { servedByReplica } from '../../served-certs.js';
 import {
@@ -135,6 +136,9 @@ const rollCerts: StepHandler<'roll-certs'> = async (context, action) => {
     await instances.writeFiles.call(instances, ref, others, mutation());
   else if (others.length > 0) keepsOldKubeconfigs(context, action.replica);
   await instances.syncFiles?.call(instances, ref, { prefix: PKI_FOLDER, files: pkiFiles }, mutation());
+  const record = await requireRecord(context);
+  // A 1.20–1.25 apiserver starts with a new identity lease: note the ones there are, to label it.
+  await recordIdentityLeasesBefore(context, record, action.replica);
   announceWait(context, `${action.replica}'s processes to restart with the renewed certificates`);
   try {
     // kube-apiserver and the other components before the etcd member they use.
@@ -144,6 +148,10 @@ const rollCerts: StepHandler<'roll-certs'> = async (context, action) => {
       [...[...KUBERNETES_PROCESSES].reverse(), 'etcd'],
       mutation(),
     );
+    await forgetStoppedIdentityLease(context, record, {
+      name: action.replica,
+      hostname: instance.hostname ?? action.replica,
+    });
     await instances.start?.call(instances, ref, mutation());
   } finally {
     // Its member went away for a moment: read etcd anew.
