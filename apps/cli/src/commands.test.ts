@@ -28,6 +28,7 @@ import {
   fakeProvider,
   fakeRuntime,
   runCommand,
+  sampleCertificates,
   samplePlan,
   sampleServed,
 } from './test-support.js';
@@ -551,6 +552,18 @@ describe('the other commands', () => {
     const text = fakeRuntime({ env: STATE, served: sampleServed() });
     await runCommand(CertsCheck, 'certs:check', [], text);
     expect(text.stdout).toContain('MISMATCH (copy 88BB)');
+  });
+
+  it('certs check names a command that helps when a CA expires', async () => {
+    const certificates = sampleCertificates().map((certificate) =>
+      certificate.isCa ? { ...certificate, daysLeft: 20, status: 'expiring' as const } : certificate,
+    );
+    const runtime = fakeRuntime({ env: STATE, certificates });
+    await runCommand(CertsCheck, 'certs:check', ['--json'], runtime);
+    const warnings = json(runtime).warnings as { code: string; message: string }[];
+    expect(warnings[0]).toMatchObject({ code: 'CERTIFICATE_EXPIRING' });
+    expect(warnings[0]?.message).toContain('CA certificate cluster-ca expires in 20 days');
+    expect(warnings[0]?.message).toContain('`hacp up --cluster <name>`');
   });
 
   it('certs renew returns the operation with the renewed certificates, as text and JSON', async () => {

@@ -52,7 +52,7 @@ export default class CertsCheck extends HacpCommand<typeof CertsCheck, Certifica
         ? `CA certificate ${certificate.name}`
         : `Certificate ${certificate.name}`;
       const renew = certificate.isCa
-        ? 'renewing reissues leaves only, from the same CA'
+        ? '`hacp certs renew` reissues leaves only, from this CA, and hacp cannot replace a CA yet: before it ends, create a new cluster (`hacp up --cluster <name>`) and move the workloads to it'
         : 'run `hacp certs renew`, which reissues it and rolls it onto the replicas';
       switch (certificate.status) {
         case 'expiring':
