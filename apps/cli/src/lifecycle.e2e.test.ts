@@ -153,7 +153,8 @@ describe('hacp end to end on the local provider', () => {
       )
       .not.toBe('healthy');
 
-    await c.ok(['replace', '--replica', victim.name]);
+    // Its data folder survived, so replace would migrate its member; --no-keep-data adds a new one.
+    await c.ok(['replace', '--replica', victim.name, '--no-keep-data']);
     const replaced = await checkInvariants(c, 3);
     expect(replaced.replicas.map((r) => r.name)).not.toContain(victim.name);
     expect(replaced.replicas.every((r) => r.zone === 'local-b')).toBe(true);

@@ -60,6 +60,12 @@ export const operationFlags = {
     summary: 'The replica (KUBE_REPLICA_NAME).',
     helpValue: '<replica>',
   }),
+  'keep-data': Flags.boolean({
+    summary: "Keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",
+    description:
+      'With --keep-data the instance is recreated under the same name on its surviving data disk and its etcd member keeps its id and data (the peer URL updated where it changed), so the leader streams nothing; refused where the provider does not report the disk intact (GCE does not yet), where the others would not keep quorum while the member is down, where the endpoint address is attached to it, or where it has no voter. With --no-keep-data a new member is added and the data streamed to it. Default: a broken replica whose data disk the provider reports intact is migrated, where that is safe; the plan says so.',
+    allowNo: true,
+  }),
 };
 
 /** A shared flag with the summary (and description) one command gives it. */
@@ -80,6 +86,7 @@ export interface OperationFlagValues {
   kubernetes?: boolean | undefined;
   name?: string | undefined;
   replica?: string | undefined;
+  'keep-data'?: boolean | undefined;
 }
 
 function missing(flag: string, variable: string | undefined, operation: string): HacpError {
@@ -177,10 +184,11 @@ export function removeOptions(flags: OperationFlagValues, env: Environment): Omi
   return options;
 }
 
-/** `replace`'s options: `--replica` (required). */
+/** `replace`'s options: `--replica` (required), `--[no-]keep-data`. */
 export function replaceOptions(flags: OperationFlagValues): Omit<ReplaceOptions, 'signal'> {
   if (flags.replica === undefined) throw missing('replica', undefined, 'replace');
-  return { name: flags.replica };
+  const keepData = flags['keep-data'];
+  return { name: flags.replica, ...(keepData === undefined ? {} : { keepData }) };
 }
 
 /** The operations `hacp plan` plans. */
@@ -201,7 +209,7 @@ export const FLAGS_OF_OPERATION: Record<PlannedOperation, readonly (keyof Operat
   up: ['zone', 'multizone', 'quorum-reads', 'key-algorithm', 'kubernetes-version', 'kubernetes'],
   replicate: ['zone', 'name'],
   remove: ['zone', 'replica'],
-  replace: ['replica'],
+  replace: ['replica', 'keep-data'],
   repair: [],
   down: [],
   recover: [],

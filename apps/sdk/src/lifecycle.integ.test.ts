@@ -68,7 +68,7 @@ describe('the SDK on the local provider', () => {
     await expect(w.controlPlane.status()).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
   });
 
-  it('replaces a replica whose processes were killed, in its zone', async () => {
+  it('replaces a replica whose processes were killed, in its zone, with a new member (keepData: false)', async () => {
     world = await localWorld();
     const w = world;
     await w.controlPlane.up({ zone: 'local-a', multizone: true });
@@ -83,7 +83,8 @@ describe('the SDK on the local provider', () => {
     const broken = await w.controlPlane.status();
     expect(broken.replicas.find((r) => r.name === victim.name)?.state).not.toBe('healthy');
 
-    const result = await w.controlPlane.replace({ name: victim.name });
+    // Its data folder survived, so replace would migrate its member; keepData: false adds a new one.
+    const result = await w.controlPlane.replace({ name: victim.name, keepData: false });
     const after = await expectConsistent(w, 3);
     expect(after.replicas.map((r) => r.name)).not.toContain(victim.name);
     expect(after.replicas.filter((r) => r.zone === 'local-b')).toHaveLength(1);

@@ -184,6 +184,7 @@ export function toClusterView(observation: Observation): ClusterView {
       // A replica is healthy when its instance runs and its member answers; one without a member is not.
       healthy: instance.status === 'running' && member !== undefined && memberHealthy(observation, member),
       ...(canStart && instance.status === 'stopped' ? { stopped: true } : {}),
+      ...(instance.dataDiskIntact === true ? { dataDiskIntact: true } : {}),
     };
   });
   const targetZones = Object.fromEntries(

@@ -143,7 +143,14 @@ export async function makePlan(
     case 'remove':
       return { plan: planRemove(view, { zone: request.zone, name: request.name }), target };
     case 'replace':
-      return { plan: planReplace(view, { name: request.name, randomHex }), target };
+      return {
+        plan: planReplace(view, {
+          name: request.name,
+          randomHex,
+          ...(request.keepData === undefined ? {} : { keepData: request.keepData }),
+        }),
+        target,
+      };
     case 'repair':
       return { plan: planRepair(view, { randomHex }), target };
     case 'down':

@@ -152,6 +152,14 @@ export interface Instance extends InstanceRef {
   externalIp?: string;
   labels: Readonly<Record<string, string>>;
   createdAt: Date;
+  /**
+   * Optional. `true` when the provider knows that the instance's data disk (its `rootDir`, where the
+   * etcd data lives) exists and is handed over: `delete` with `keepDisk` keeps it and the next
+   * `create` of the same name starts on it (the local provider keeps the replica's folder). Then the
+   * SDK can migrate the replica's etcd member (`hacp replace --keep-data`): it keeps its id and data,
+   * and nothing is streamed. Absent or `false`: unknown, or not handed over; the SDK never migrates.
+   */
+  dataDiskIntact?: boolean;
 }
 
 export interface InstanceApi {

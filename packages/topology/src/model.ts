@@ -238,7 +238,8 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
         };
       } else if (member === undefined) {
         throw violation(`${action.replica} joins an existing cluster without a member`);
-      } else if (member.learner) {
+      } else if (member.learner || !member.started) {
+        // A learner starts; a migrated member starts again on its kept data.
         next = setMember(next, action.replica, { started: true });
       }
       return reelect(next);
@@ -277,7 +278,9 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
         throw violation(`migrating ${action.replica} without another healthy voter`);
       const member = model.members.find((m) => m.name === action.replica);
       if (member === undefined) throw violation(`migrating ${action.replica}, which has no member`);
-      return reelect(setMember(model, action.replica, { started: true }));
+      if (model.replicas.some((r) => r.name === action.replica && r.vm))
+        throw violation(`migrating ${action.replica} while its instance still runs its member`);
+      return model;
     }
     case 'delete-instance': {
       const holder = model.endpoint.holder;

@@ -12,7 +12,7 @@ import {
 } from './model.js';
 import { planDown, planRemove, planRepair, planReplace, planReplicate, planToJson, planUp } from './plans.js';
 import { thrown as thrownBy } from './test-support.js';
-import type { Plan, StepAction } from './types.js';
+import type { ClusterView, Plan, StepAction } from './types.js';
 
 const ZONES = ['europe-west1-b', 'europe-west1-c', 'europe-west1-d', 'us-east1-b'];
 
@@ -314,6 +314,98 @@ describe('planReplace', () => {
     });
     expect(plan.steps.some((s) => s.action.kind === 'migrate-member')).toBe(true);
     execute(model, plan);
+  });
+});
+
+/** The view of `model` with the provider reporting the named replicas' data disks intact. */
+function withIntactDisks(model: ClusterModel, ...names: string[]): ClusterView {
+  const view = viewOf(model);
+  return {
+    ...view,
+    replicas: view.replicas.map((r) => (names.includes(r.name) ? { ...r, dataDiskIntact: true } : r)),
+  };
+}
+
+describe('planReplace keepData (member migration)', () => {
+  const victim = 'kubernetes-master-b02';
+
+  it('migrates a broken replica whose disk the provider reports intact, on its own, and says so', () => {
+    const model = failReplica(cluster({ replicas: 3 }), victim);
+    const plan = planReplace(withIntactDisks(model, victim), { name: victim, randomHex: hexes('e05') });
+    expect(kinds(plan)).toEqual([
+      'preflight',
+      'snapshot',
+      `remove-target:${victim}`,
+      `delete-instance:${victim}`,
+      `issue-certs:${victim}`,
+      `migrate-member:${victim}`,
+      `create-instance:${victim}`,
+      `wait-healthy:${victim}`,
+      `add-target:${victim}`,
+    ]);
+    expect(plan.steps[0]?.title).toMatch(/keeping its id and data: its data disk survived/);
+    expect(plan.steps[0]?.title).toContain('--no-keep-data');
+    expect(plan.expected.replicas.map((r) => r.name)).toContain(victim);
+    execute(model, plan);
+  });
+
+  it('keepData: false removes the member and adds a new one although the disk survived', () => {
+    const model = failReplica(cluster({ replicas: 3 }), victim);
+    const plan = planReplace(withIntactDisks(model, victim), {
+      name: victim,
+      keepData: false,
+      randomHex: hexes('e05'),
+    });
+    expect(plan.steps.some((s) => s.action.kind === 'migrate-member')).toBe(false);
+    expect(indexOf(plan, (a) => a.kind === 'remove-member')).toBeLessThan(
+      indexOf(plan, (a) => a.kind === 'add-learner'),
+    );
+    execute(model, plan);
+  });
+
+  it('replaces a healthy replica by surge unless asked: surge never takes a voter down', () => {
+    const model = cluster({ replicas: 3 });
+    const view = withIntactDisks(model, victim);
+    const surge = planReplace(view, { name: victim, randomHex: hexes('e05') });
+    expect(surge.steps.some((s) => s.action.kind === 'migrate-member')).toBe(false);
+    expect(indexOf(surge, (a) => a.kind === 'add-learner')).toBeGreaterThanOrEqual(0);
+    const asked = planReplace(view, { name: victim, keepData: true });
+    expect(asked.steps.some((s) => s.action.kind === 'migrate-member')).toBe(true);
+    expect(asked.steps[0]?.title).toContain('as asked (--keep-data)');
+    execute(model, asked);
+  });
+
+  it('keepData: true is refused where the disk is not reported intact, naming --no-keep-data, view unchanged', () => {
+    const view = viewOf(failReplica(cluster({ replicas: 3 }), victim));
+    const before = JSON.stringify(view);
+    const error = thrownBy(() => planReplace(view, { name: victim, keepData: true }));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toContain('--keep-data');
+    expect(error.actions.join(' ')).toContain('--no-keep-data');
+    expect(JSON.stringify(view)).toBe(before);
+  });
+
+  it('keepData: true is refused when the others would not keep quorum while the member is down', () => {
+    const model = failReplica(failReplica(cluster({ replicas: 3 }), victim), 'kubernetes-master-a01');
+    const view = withIntactDisks(model, victim);
+    const before = JSON.stringify(view);
+    const error = thrownBy(() => planReplace(view, { name: victim, keepData: true }));
+    expect(error.code).toBe('QUORUM_AT_RISK');
+    expect(error.message).toMatch(/leaving 1 healthy voter\(s\) of 3; etcd needs 2/);
+    expect(JSON.stringify(view)).toBe(before);
+  });
+
+  it('keepData: true is refused for a replica whose member is a learner, naming --no-keep-data', () => {
+    const view = withIntactDisks(cluster({ replicas: 3 }), victim);
+    const learner = {
+      ...view,
+      members: view.members.map((m) => (m.name === victim ? { ...m, learner: true } : m)),
+    };
+    const before = JSON.stringify(learner);
+    const error = thrownBy(() => planReplace(learner, { name: victim, keepData: true }));
+    expect(error.code).toBe('REPLICA_NOT_FOUND');
+    expect(error.actions.join(' ')).toContain('--no-keep-data');
+    expect(JSON.stringify(learner)).toBe(before);
   });
 });
 

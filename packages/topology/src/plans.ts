@@ -518,7 +518,19 @@ function viewAfterRemoval(view: ClusterView, parts: RemovalParts): ClusterView {
 export interface PlanReplaceOptions extends NamingOptions {
   /** The broken replica. */
   name: string;
-  /** Its etcd data disk survived: migrate the member onto a new instance instead of removing it. */
+  /**
+   * Keep its etcd member and data (etcd's member migration; `hacp replace --keep-data`): `true`
+   * migrates the member onto a new instance of the same name on its surviving disk, refused where
+   * the view does not report that disk intact; `false` never migrates (a new member, the data
+   * streamed to it). Absent: migrate where the replica's disk is reported intact, its member is a
+   * voter, the replica cannot be replaced by surge (its member is down) and migrating is safe;
+   * otherwise as `false`.
+   */
+  keepData?: boolean;
+  /**
+   * @deprecated Use `keepData: true`. The caller vouches that the disk survived, whatever the view
+   * reports; migrates as `keepData: true` does.
+   */
   dataDiskIntact?: boolean;
   /** The new replica's name (without migration); default a fresh one. */
   newName?: string;
@@ -530,9 +542,10 @@ export interface PlanReplaceOptions extends NamingOptions {
  * voter (Cluster API's scale-up before scale-down): the cluster never runs on fewer voters than it
  * had, and a failure in the add half is rolled back with the old replica untouched. Otherwise (the
  * replica is broken, or seven already) it removes the old one first (even when its instance is
- * unreachable), then adds one in the same zone. With `dataDiskIntact`, the member is migrated
- * instead: the instance is recreated under the same name on the surviving disk and the member keeps
- * its id and data (etcd's member migration), so nothing is streamed.
+ * unreachable), then adds one in the same zone. Where the replica's data disk survived (`keepData`,
+ * or on its own where the view reports the disk intact and the replica is broken), the member is
+ * migrated instead: the instance is recreated under the same name on the surviving disk and the
+ * member keeps its id and data (etcd's member migration), so nothing is streamed.
  *
  * A replica whose instance is gone (deleted outside hacp) while its member is still listed, or the
  * load balancer still targets it, is replaced too: its target is dropped and its member removed
@@ -541,7 +554,10 @@ export interface PlanReplaceOptions extends NamingOptions {
  *
  * @throws HacpError REPLICA_NOT_FOUND, LAST_REPLICA (a single replica cannot be replaced without
  *   downtime: restore it instead), QUORUM_AT_RISK, LEARNER_PRESENT; CONFLICT while the load balancer
- *   targets another instance that is gone (`hacp repair` first).
+ *   targets another instance that is gone (`hacp repair` first). With `keepData: true`:
+ *   INVALID_ARGUMENT when the disk is not reported intact, REPLICA_NOT_FOUND without a voter,
+ *   CONFLICT when the endpoint address is attached to it, QUORUM_AT_RISK when the others would not
+ *   keep quorum while its member is down.
  */
 export function planReplace(view: ClusterView, options: PlanReplaceOptions): Plan {
   if (view.replicas.length > 0 && quorumLost(view)) throw quorumLostError(view, `replace ${options.name}`);
@@ -553,9 +569,16 @@ export function planReplace(view: ClusterView, options: PlanReplaceOptions): Pla
     leaderName: view.leaderName,
   });
   assertNotLast(view, victim);
-  if (options.dataDiskIntact) return planMigration(view, victim);
-  if (view.replicas.length < MAX_REPLICAS && canAddMember(view.members).ok)
-    return planSurge(view, victim, options);
+  if (options.dataDiskIntact === true)
+    return planMigration(view, { ...victim, dataDiskIntact: true }, 'asked');
+  if (options.keepData === true) return planMigration(view, victim, 'asked');
+  const surge = view.replicas.length < MAX_REPLICAS && canAddMember(view.members).ok;
+  // A healthy replica is replaced by surge, which never takes a voter down; a broken one whose disk
+  // survived keeps its member rather than having the data streamed to a new one.
+  if (options.keepData === undefined && !surge && canMigrate(view, victim).ok) {
+    return planMigration(view, victim, 'disk-intact');
+  }
+  if (surge) return planSurge(view, victim, options);
 
   const list = new StepList();
   const parts = removalParts(view, victim, list);
@@ -687,45 +710,79 @@ function planSurge(view: ClusterView, victim: ReplicaInfo, options: PlanReplaceO
   };
 }
 
-function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
+/** Whether the replica's member can be migrated now (member migration's safety rules). */
+function canMigrate(view: ClusterView, victim: ReplicaInfo): Verdict {
+  const refused = (error: HacpError): Verdict => ({ ok: false, error });
+  const withoutMigration =
+    'Replace it with --no-keep-data: a new member in its zone, the data streamed to it.';
+  if (victim.dataDiskIntact !== true) {
+    return refused(
+      new HacpError({
+        code: ErrorCode.INVALID_ARGUMENT,
+        message: `The provider does not report ${victim.name}'s data disk as intact and kept for a new instance of that name, so its etcd member cannot be migrated (--keep-data).`,
+        actions: [withoutMigration],
+        details: { field: 'keep-data', replica: victim.name },
+      }),
+    );
+  }
   const member = view.members.find((m) => m.name === victim.name);
   if (member === undefined || member.learner) {
-    throw new HacpError({
-      code: ErrorCode.REPLICA_NOT_FOUND,
-      message: `${victim.name} has no etcd voter to migrate.`,
-      actions: ['Replace it without --data-disk-intact.'],
-      details: { replica: victim.name },
-    });
+    return refused(
+      new HacpError({
+        code: ErrorCode.REPLICA_NOT_FOUND,
+        message: `${victim.name} has no etcd voter to migrate.`,
+        actions: [withoutMigration],
+        details: { replica: victim.name },
+      }),
+    );
   }
   // Its instance goes and comes back: the endpoint must not be on it (an interrupted 1→2 leaves the
   // address attached to the first replica while a second one exists).
   if (view.endpoint.mode === 'attached' && view.endpoint.replica === victim.name) {
-    throw new HacpError({
-      code: ErrorCode.CONFLICT,
-      message: `The endpoint address is attached to ${victim.name}: migrating it would take the endpoint away while its instance is recreated.`,
-      actions: [
-        'Finish the interrupted operation first (`hacp resume`), so that a load balancer holds the address.',
-      ],
-      details: { replica: victim.name },
-    });
+    return refused(
+      new HacpError({
+        code: ErrorCode.CONFLICT,
+        message: `The endpoint address is attached to ${victim.name}: migrating it would take the endpoint away while its instance is recreated.`,
+        actions: [
+          'Finish the interrupted operation first (`hacp resume`), so that a load balancer holds the address.',
+        ],
+        details: { replica: victim.name },
+      }),
+    );
   }
   // While the member moves it is down: the others must hold a quorum without it.
   const others = healthyVoters(view.members).filter((m) => m.name !== victim.name).length;
   const voters = view.members.filter((m) => !m.learner).length;
   if (others < quorumSize(voters)) {
-    throw new HacpError({
-      code: ErrorCode.QUORUM_AT_RISK,
-      message: `Migrating ${victim.name} takes its member down for a while, leaving ${others} healthy voter(s) of ${voters}; etcd needs ${quorumSize(voters)}.`,
-      actions: ['Repair the other replicas first.'],
-      details: { replica: victim.name, healthy: others, voters },
-    });
+    return refused(
+      new HacpError({
+        code: ErrorCode.QUORUM_AT_RISK,
+        message: `Migrating ${victim.name} takes its member down for a while, leaving ${others} healthy voter(s) of ${voters}; etcd needs ${quorumSize(voters)}.`,
+        actions: ['Repair the other replicas first.'],
+        details: { replica: victim.name, healthy: others, voters },
+      }),
+    );
   }
-  const through = throughMember(view, { exclude: victim.name });
-  if (through === undefined) throw noHealthyMember(view);
+  if (throughMember(view, { exclude: victim.name }) === undefined) return refused(noHealthyMember(view));
+  return { ok: true };
+}
+
+/**
+ * Member migration: the instance is deleted keeping its disk and made again under the same name on
+ * it, its certificates follow its new network place, and its member's peer URL is updated where it
+ * changed (`member update`), so the member keeps its id and data and the leader streams nothing.
+ */
+function planMigration(view: ClusterView, victim: ReplicaInfo, why: 'asked' | 'disk-intact'): Plan {
+  fail(canMigrate(view, victim));
+  const through = throughMember(view, { exclude: victim.name }) as string;
+  const reason =
+    why === 'asked'
+      ? 'as asked (--keep-data)'
+      : 'its data disk survived, as the provider reports (--no-keep-data streams the data to a new member instead)';
   const list = new StepList()
     .add(
       { kind: 'preflight', checks: ['the other healthy voters keep quorum', 'no operation in flight'] },
-      `Check that ${victim.name} can be migrated`,
+      `Check that ${victim.name}'s etcd member can be migrated, keeping its id and data: ${reason}`,
     )
     .add({ kind: 'snapshot' }, 'Take an etcd snapshot');
   if (view.leaderName === victim.name) {
@@ -739,10 +796,18 @@ function planMigration(view: ClusterView, victim: ReplicaInfo): Plan {
       `Delete ${victim.name}'s instance, keeping its etcd disk`,
     )
     .add(
-      { kind: 'create-instance', replica: victim.name, zone: victim.zone, etcdState: 'existing' },
-      `Recreate ${victim.name} in ${victim.zone} on its surviving disk`,
+      { kind: 'issue-certs', replica: victim.name },
+      `Issue ${victim.name}'s certificates for its network place`,
     )
-    .add({ kind: 'migrate-member', replica: victim.name }, `Point ${victim.name}'s member at its new address`)
+    // etcd's order: the member is stopped, `member update` points it at its new peer URL, then it starts there.
+    .add(
+      { kind: 'migrate-member', replica: victim.name },
+      `Point ${victim.name}'s stopped member at its new peer URL, keeping its id`,
+    )
+    .add(
+      { kind: 'create-instance', replica: victim.name, zone: victim.zone, etcdState: 'existing' },
+      `Recreate ${victim.name} in ${victim.zone} on its surviving disk, its member starting on its data`,
+    )
     .add({ kind: 'wait-healthy', replica: victim.name }, `Wait until ${victim.name} is healthy`);
   if (lb) list.endpoint({ action: 'add-target', replica: victim.name, whenReady: true });
   return {

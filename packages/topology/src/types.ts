@@ -18,6 +18,12 @@ export interface ReplicaInfo {
    * `ClusterView.downZones` naming its zone, the zone's outage stopped it; otherwise someone did.
    */
   stopped?: boolean;
+  /**
+   * The provider reports that its etcd data disk exists and is handed to a new instance of the same
+   * name (`Instance.dataDiskIntact`): `replace` can migrate its member (keep its id and data) instead
+   * of removing it and streaming the data to a new one. Absent: unknown, or the provider cannot.
+   */
+  dataDiskIntact?: boolean;
 }
 
 /** An etcd member as the Cluster API lists it, with its health. */

@@ -20,6 +20,10 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
       command: '<%= config.bin %> plan remove --zone local-a',
     },
     {
+      description: "Whether replace would migrate a broken replica's etcd member onto its surviving disk.",
+      command: '<%= config.bin %> plan replace --replica kubernetes-master-1f3 --keep-data',
+    },
+    {
       description: 'A new cluster, as JSON.',
       command: '<%= config.bin %> plan up --zone local-a --multizone --json',
     },
@@ -53,6 +57,10 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
     name: describedFlag(operationFlags.name, { summary: "replicate: the new replica's name." }),
     replica: describedFlag(operationFlags.replica, {
       summary: 'remove (KUBE_REPLICA_NAME), replace: the replica.',
+    }),
+    'keep-data': describedFlag(operationFlags['keep-data'], {
+      summary:
+        "replace: keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",
     }),
   };
 

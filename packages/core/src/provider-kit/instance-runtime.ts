@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type { NodeProcess } from '../node-config.js';
 import type { Instance, InstanceRef, InstanceSpec, InstanceStatus } from '../provider.js';
@@ -101,6 +101,11 @@ export function createInstanceRuntime(
         portOffset: record.network.portOffset,
         labels: { ...record.labels },
         createdAt: new Date(record.createdAt),
+        // `delete` with keepDisk keeps the root, and the next create of this name writes into it.
+        dataDiskIntact: await access(cloud.instancePaths(record.name).root).then(
+          () => true,
+          () => false,
+        ),
       };
     },
     storedProcess(process, spec) {

@@ -43,7 +43,11 @@ const issueCerts: StepHandler<'issue-certs'> = async (context, action) => {
   return 'done';
 };
 
-/** The members a joining replica's etcd starts with: etcd's list, with this replica's own name. */
+/**
+ * The members a joining replica's etcd starts with: etcd's list, with this replica's own name. A
+ * migrated member (listed under its name, at its old address until `migrate-member`) is listed at
+ * its new peer URL, which its flags advertise; etcd reads the list only when its data dir is empty.
+ */
 async function initialClusterOf(
   context: StepContext,
   replica: string,
@@ -51,10 +55,10 @@ async function initialClusterOf(
 ): Promise<{ name: string; peerUrl: string }[]> {
   const etcd = await context.session.requireEtcd(context.signal);
   const members = await etcd.members({ signal: context.signal });
-  const initial = members.map((member) => ({
-    name: member.peerUrls.includes(peerUrl) ? replica : member.name,
-    peerUrl: member.peerUrls[0] as string,
-  }));
+  const initial = members.map((member) => {
+    const own = member.peerUrls.includes(peerUrl) || member.name === replica;
+    return { name: own ? replica : member.name, peerUrl: own ? peerUrl : (member.peerUrls[0] as string) };
+  });
   if (!initial.some((entry) => entry.name === replica)) {
     throw new HacpError({
       code: ErrorCode.CONFLICT,
