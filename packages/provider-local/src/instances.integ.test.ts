@@ -207,6 +207,7 @@ describe('instances', () => {
     );
 
     const before = await provider.instances.allocateNetwork({ ...ref, cluster: 'keepdisk' }, op());
+    expect((await provider.instances.get(ref))?.dataDiskIntact).toBe(true);
     await provider.instances.delete(ref, { ...op(), keepDisk: true });
 
     expect(await readFile(join(dir, 'replicas', ref.name, 'root', 'etcd-data', 'marker'), 'utf8')).toBe(
@@ -215,8 +216,22 @@ describe('instances', () => {
     expect(await provider.instances.get(ref)).toBeUndefined();
     // The place stays too: the same name is created again on the same address (and certificates).
     expect(await provider.instances.allocateNetwork({ ...ref, cluster: 'keepdisk' }, op())).toEqual(before);
+
+    // A create of the same name starts on that folder: its process reads what the first one left.
+    const reader = {
+      name: 'reader',
+      command: 'sh',
+      args: ['-c', 'cat etcd-data/marker > seen; exec sleep 3600'],
+    };
+    const again = await provider.instances.create(
+      { ...ref, cluster: 'keepdisk', nodeConfig: idle({ processes: [reader] }) },
+      op(),
+    );
+    expect(again.dataDiskIntact).toBe(true);
+    const seen = join(dir, 'replicas', ref.name, 'root', 'seen');
+    await expect.poll(() => readFile(seen, 'utf8').catch(() => ''), { timeout: 5000 }).toBe('data');
     await provider.instances.delete(ref, op());
-    expect(existsSync(join(dir, 'replicas', ref.name))).toBe(false);
+    await expect(stat(join(dir, 'replicas', ref.name))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('seeds the disk of an instance not created yet, replacing what is there, and refuses a created one', async () => {

@@ -42,7 +42,7 @@ export interface Scenario {
 const ZONES = ['local-a', 'local-b', 'local-c'];
 
 /** The replica of a zone, by the instances now. */
-async function replicaIn(world: World, zone: string): Promise<string> {
+export async function replicaIn(world: World, zone: string): Promise<string> {
   const instances = await world.provider.instances.list({ cluster: 'kubernetes' });
   const found = instances.find((instance) => instance.zone === zone);
   if (found === undefined) throw new Error(`no replica in ${zone}`);
