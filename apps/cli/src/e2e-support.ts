@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { expect } from 'vitest';
 
 const run = promisify(execFile);
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js');
@@ -174,3 +175,23 @@ export function clusterCli(stateDir: string, cluster: string) {
   };
 }
 export type ClusterCli = ReturnType<typeof clusterCli>;
+
+/**
+ * Kills every process of a local replica by its pid files (not through hacp), as a crash would,
+ * leaving its data folder; resolves once `hacp status` no longer calls it healthy.
+ */
+export async function killReplica(c: ClusterCli, stateDir: string, replica: string): Promise<void> {
+  const runDir = join(stateDir, 'replicas', replica, 'run');
+  for (const file of readdirSync(runDir)) {
+    const pid = (JSON.parse(readFileSync(join(runDir, file), 'utf8')) as { process?: { pid?: number } })
+      .process?.pid;
+    if (pid !== undefined) process.kill(-pid, 'SIGKILL');
+  }
+  type Status = { replicas: { name: string; state: string }[] };
+  await expect
+    .poll(async () => (await c.ok<Status>(['status'])).replicas.find((r) => r.name === replica)?.state, {
+      timeout: 30_000,
+      interval: 500,
+    })
+    .not.toBe('healthy');
+}

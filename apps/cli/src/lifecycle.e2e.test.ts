@@ -1,7 +1,7 @@
 // The seed's story with the built CLI and real processes: 1→3→1 replicas in one zone and across
 // zones, a zone failure survived, a killed replica replaced, and every step checked against etcd.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClusterCli, clusterCli, hacp, snapshotTree, tempStateDir } from './e2e-support.js';
+import { type ClusterCli, clusterCli, hacp, killReplica, snapshotTree, tempStateDir } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
 
 interface Status {
@@ -136,22 +136,7 @@ describe('hacp end to end on the local provider', () => {
     // Kill one replica's processes (not through hacp): its member goes down.
     const victim = three.replicas.find((r) => r.name !== 'single-master') ?? three.replicas[0];
     if (victim === undefined) throw new Error('no replica');
-    const runDir = `${stateDir.dir}/replicas/${victim.name}/run`;
-    const { readdirSync, readFileSync } = await import('node:fs');
-    for (const file of readdirSync(runDir)) {
-      const pid = (JSON.parse(readFileSync(`${runDir}/${file}`, 'utf8')) as { process?: { pid?: number } })
-        .process?.pid;
-      if (pid !== undefined) process.kill(-pid, 'SIGKILL');
-    }
-    await expect
-      .poll(
-        async () => (await c.ok<Status>(['status'])).replicas.find((r) => r.name === victim.name)?.state,
-        {
-          timeout: 30_000,
-          interval: 500,
-        },
-      )
-      .not.toBe('healthy');
+    await killReplica(c, stateDir.dir, victim.name);
 
     // Its data folder survived, so replace would migrate its member; --no-keep-data adds a new one.
     await c.ok(['replace', '--replica', victim.name, '--no-keep-data']);
