@@ -1,0 +1,363 @@
+// Times `hacp replace` of a replica whose processes died but whose data folder survived, both ways, on
+// the same three-replica cluster in the same run: `--no-keep-data` (its member removed, a new one
+// added, the database streamed to it from the leader) and `--keep-data` (etcd's member migration: the
+// same member id and data, nothing streamed). The cluster holds about 32 MiB and the leader has taken a
+// raft snapshot first, as a cluster that has lived has. On the local provider (real etcd and HAProxy on
+// loopback), each command a new `hacp` process. A benchmark, not a test:
+// `node bench/replace/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Etcd3 } from 'etcd3';
+import { benchOptions, onInterrupt, removeFolder, tempFolder } from '../lib/harness.mjs';
+import {
+  builtCodeSha256,
+  describeHost,
+  describeTmpFolder,
+  firstLine,
+  packageVersion,
+} from '../lib/machine.mjs';
+import {
+  loadText,
+  markdownTable,
+  median,
+  msText as ms,
+  plural,
+  readResults,
+  recordedOn,
+  round1,
+  saveResults,
+} from '../lib/report.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
+const options = benchOptions(import.meta.url);
+const { quick } = options;
+const ROUNDS = quick ? 1 : 3;
+const MiB = 1024 * 1024;
+const FILL_BYTES = 32 * MiB;
+const FILL_VALUE_BYTES = 100 * 1024;
+const FILL_IN_FLIGHT = 32;
+/** memberFlags' `--snapshot-count`: the leader takes a raft snapshot every 10000 entries. */
+const SNAPSHOT_COUNT = 10_000;
+const COMMAND_TIMEOUT_MS = 300_000;
+const CLUSTER = 'bench';
+const README_START = '<!-- replace-results:start -->';
+const README_END = '<!-- replace-results:end -->';
+const MODES = [
+  { mode: 'new member', flag: '--no-keep-data' },
+  { mode: 'keep data', flag: '--keep-data' },
+];
+
+// --- the CLI ----------------------------------------------------------------------------------------
+
+/** The `hacp` package: the bench's workspace dependency once installed, else the repo's apps/cli. */
+function cliDir() {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('hacp/package.json'));
+  } catch {
+    return join(repoRoot, 'apps', 'cli');
+  }
+}
+const CLI_DIR = cliDir();
+const CLI = join(CLI_DIR, 'bin', 'run.js');
+
+/** The environment of every CLI process: the state folder and none of the variables hacp reads as defaults. */
+function cliEnv(stateDir) {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (/^(KUBE_|HACP_)/.test(key)) delete env[key];
+  for (const key of ['MULTIZONE', 'ENABLE_ETCD_QUORUM_READ', 'ENABLE_ETCD_QUORUM_READS']) delete env[key];
+  return { ...env, HACP_STATE_DIR: stateDir, HACP_KUBERNETES: 'false' };
+}
+
+/** Runs `hacp <args> --cluster bench`, timed from just before the spawn to its exit; throws unless it exits 0. */
+function hacp(stateDir, args) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [CLI, ...args, '--cluster', CLUSTER], {
+      env: cliEnv(stateDir),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const ms = performance.now() - started;
+      if (code !== 0) reject(new Error(`hacp ${args.join(' ')} exited ${code}:\n${stdout}${stderr}`));
+      else resolve({ ms, stdout });
+    });
+  });
+}
+
+const status = async (stateDir) => JSON.parse((await hacp(stateDir, ['status', '--json'])).stdout).result;
+
+// --- the cluster ------------------------------------------------------------------------------------
+
+/** An etcd3 client through the cluster's endpoint, with hacp's health-check client certificate. */
+function clientOf(stateDir) {
+  const pki = join(stateDir, 'clusters', CLUSTER, 'pki', 'pki', 'etcd');
+  const addresses = join(stateDir, 'local', 'addresses');
+  const address = readdirSync(addresses)
+    .map((file) => JSON.parse(readFileSync(join(addresses, file), 'utf8')))
+    .find((entry) => entry.name === `${CLUSTER}-master-ip`);
+  return new Etcd3({
+    hosts: `https://${address.ip}:${2379 + (address.portOffset ?? 0)}`,
+    credentials: {
+      rootCertificate: readFileSync(join(pki, 'ca.crt')),
+      certChain: readFileSync(join(pki, 'healthcheck-client.crt')),
+      privateKey: readFileSync(join(pki, 'healthcheck-client.key')),
+    },
+  });
+}
+
+const etcdLog = (stateDir, replica) => join(stateDir, 'replicas', replica, 'logs', 'etcd.log');
+
+/** The `msg` of every zap JSON line of a log from byte `from` on. */
+function logMessages(file, from = 0) {
+  return readFileSync(file)
+    .subarray(from)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line).msg ?? '');
+}
+
+/**
+ * Fills the database with ~100 KiB values until it holds `FILL_BYTES`, then writes small puts until
+ * the raft index passes the snapshot count, so that the leader has taken a raft snapshot and dropped
+ * the log before it: a new member then gets the database as a snapshot, as from any cluster that has lived.
+ */
+async function fill(client) {
+  const values = Array.from({ length: 16 }, (_, i) => Buffer.alloc(FILL_VALUE_BYTES, i + 1));
+  let size = Number((await client.maintenance.status()).dbSize);
+  let next = 0;
+  const filler = async () => {
+    while (size < FILL_BYTES) {
+      const n = next++;
+      await client.put(`fill/${String(n).padStart(8, '0')}`).value(values[n % values.length]);
+      if (n % 16 === 0) size = Math.max(size, Number((await client.maintenance.status()).dbSize));
+    }
+  };
+  await Promise.all(Array.from({ length: FILL_IN_FLIGHT }, filler));
+  let index = Number((await client.maintenance.status()).raftIndex);
+  let pad = 0;
+  const padder = async () => {
+    while (index <= SNAPSHOT_COUNT + 500) {
+      const n = pad++;
+      await client.put(`pad/${n % 64}`).value('x');
+      if (n % 64 === 0) index = Math.max(index, Number((await client.maintenance.status()).raftIndex));
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, padder));
+  const end = await client.maintenance.status();
+  return { puts: next + pad, dbSizeBytes: Number(end.dbSize), raftIndex: Number(end.raftIndex) };
+}
+
+/** Kills every process of the replica by its pid files, as a crash would; waits until status sees it. */
+async function killReplica(stateDir, replica) {
+  const runDir = join(stateDir, 'replicas', replica, 'run');
+  for (const file of readdirSync(runDir)) {
+    const pid = JSON.parse(readFileSync(join(runDir, file), 'utf8')).process?.pid;
+    if (pid === undefined) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+  }
+  for (let waited = 0; ; waited += 500) {
+    const seen = await status(stateDir);
+    if (seen.replicas.find((r) => r.name === replica)?.state !== 'healthy') return;
+    if (waited > 30_000) throw new Error(`${replica} still healthy 30 s after its processes were killed`);
+    await sleep(500);
+  }
+}
+
+/** Three healthy replicas in local-a, -b, -c, every member a healthy voter; fails the run otherwise. */
+function checkThree(seen) {
+  const healthy = seen.replicas.length === 3 && seen.replicas.every((r) => r.state === 'healthy');
+  const voters = seen.etcd.members.length === 3 && seen.etcd.members.every((m) => !m.learner && m.healthy);
+  const zones = seen.replicas.map((r) => r.zone).sort();
+  if (!healthy || !voters || zones.join() !== 'local-a,local-b,local-c')
+    throw new Error(`not three healthy voters in three zones: ${JSON.stringify(seen)}`);
+}
+
+/** One replace of the local-b replica, killed first (not timed); what it took and what the logs say. */
+async function timedReplace(stateDir, { mode, flag }) {
+  const before = await status(stateDir);
+  checkThree(before);
+  const victim = before.replicas.find((r) => r.zone === 'local-b').name;
+  const memberId = before.etcd.members.find((m) => m.name === victim).id;
+  const others = before.replicas.filter((r) => r.name !== victim).map((r) => r.name);
+  const logFrom = new Map(others.map((name) => [name, readFileSync(etcdLog(stateDir, name)).length]));
+  await killReplica(stateDir, victim);
+  const { ms: wallMs, stdout } = await hacp(stateDir, ['replace', '--replica', victim, flag, '--json']);
+  const steps = JSON.parse(stdout).result.steps;
+  const after = await status(stateDir);
+  checkThree(after);
+  const successor = after.replicas.find((r) => r.zone === 'local-b').name;
+  const successorId = after.etcd.members.find((m) => m.name === successor).id;
+  const migrated = steps.some((step) => step.id.startsWith('migrate-member:'));
+  const sent = others.reduce(
+    (count, name) =>
+      count +
+      logMessages(etcdLog(stateDir, name), logFrom.get(name)).filter(
+        (msg) => msg === 'sent database snapshot',
+      ).length,
+    0,
+  );
+  const received = logMessages(etcdLog(stateDir, successor)).includes('received and saved database snapshot');
+  if (flag === '--keep-data' && (!migrated || successorId !== memberId || successor !== victim || sent > 0))
+    throw new Error(`--keep-data did not keep ${victim}'s member (or a snapshot was sent): ${stdout}`);
+  if (flag === '--no-keep-data' && (migrated || successorId === memberId))
+    throw new Error(`--no-keep-data kept ${victim}'s member: ${stdout}`);
+  return {
+    mode,
+    wallMs: round1(wallMs),
+    replica: victim,
+    successor,
+    memberKept: successorId === memberId,
+    snapshotsSent: sent,
+    successorReceivedSnapshot: received,
+    steps: steps.length,
+  };
+}
+
+// --- the run ----------------------------------------------------------------------------------------
+
+let stateDir;
+let cleaning;
+function cleanup() {
+  cleaning ??= (async () => {
+    if (stateDir === undefined) return;
+    await hacp(stateDir, ['down', '--yes']).catch((error) =>
+      process.stderr.write(`cleanup: ${error.message}\n`),
+    );
+    removeFolder(stateDir);
+  })();
+  return cleaning;
+}
+onInterrupt('the cluster this run started', cleanup);
+
+/** A hash of the built code the CLI runs (its dist and that of the workspace packages), to tell builds apart. */
+function buildHash() {
+  const dirs = [join(CLI_DIR, 'dist'), join(repoRoot, 'apps', 'sdk', 'dist')];
+  for (const name of readdirSync(join(repoRoot, 'packages')).sort())
+    dirs.push(join(repoRoot, 'packages', name, 'dist'));
+  return builtCodeSha256({ root: repoRoot, dirs });
+}
+
+function machine() {
+  return {
+    ...describeHost(),
+    etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
+    haproxy: firstLine('haproxy', ['-v'])
+      .replace(/^HAProxy version\s*/, '')
+      .split(' ')[0],
+    hacp: packageVersion(join(CLI_DIR, 'package.json')),
+    ...describeTmpFolder(),
+  };
+}
+
+async function measure() {
+  const runStarted = performance.now();
+  const loadAtStart = loadavg();
+  const build = buildHash();
+  stateDir = tempFolder('replace');
+  try {
+    await hacp(stateDir, ['up', '--zone', 'local-a', '--multizone', '--no-kubernetes']);
+    await hacp(stateDir, ['replicate', '--zone', 'local-b']);
+    await hacp(stateDir, ['replicate', '--zone', 'local-c']);
+    const client = clientOf(stateDir);
+    let filled;
+    try {
+      filled = await fill(client);
+    } finally {
+      client.close();
+    }
+    process.stderr.write(
+      `filled ${(filled.dbSizeBytes / MiB).toFixed(0)} MiB with ${filled.puts} puts (raft index ${filled.raftIndex})\n`,
+    );
+    const samples = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate which goes first, so both share the machine's drift.
+      const order = round % 2 === 0 ? MODES : [...MODES].reverse();
+      for (const mode of order) {
+        const sample = await timedReplace(stateDir, mode);
+        process.stderr.write(`round ${round + 1}: ${sample.mode} ${ms(sample.wallMs)} ms\n`);
+        samples.push({ round: round + 1, ...sample });
+      }
+    }
+    if (buildHash() !== build) throw new Error('the built code changed during the run; nothing recorded');
+    const rows = MODES.map(({ mode, flag }) => {
+      const of = samples.filter((sample) => sample.mode === mode);
+      return {
+        mode,
+        flag,
+        wallMsMedian: round1(median(of.map((s) => s.wallMs))),
+        wallMsMin: round1(Math.min(...of.map((s) => s.wallMs))),
+        wallMsMax: round1(Math.max(...of.map((s) => s.wallMs))),
+        memberKept: of.every((s) => s.memberKept),
+        snapshotsSent: of.map((s) => s.snapshotsSent),
+        steps: of[0].steps,
+      };
+    });
+    return {
+      date: new Date().toISOString(),
+      machine: machine(),
+      build,
+      rounds: ROUNDS,
+      settings: { fillBytes: FILL_BYTES, fillValueBytes: FILL_VALUE_BYTES, snapshotCount: SNAPSHOT_COUNT },
+      filled,
+      loadAverage: { start: loadAtStart.map(round1), end: loadavg().map(round1) },
+      runMs: Math.round(performance.now() - runStarted),
+      rows,
+      samples,
+    };
+  } finally {
+    await cleanup();
+  }
+}
+
+function summary(results) {
+  const [plain, keep] = results.rows;
+  const table = markdownTable(
+    [
+      { title: 'hacp replace' },
+      { title: 'member' },
+      { title: 'snapshots sent (per round)', right: true },
+      { title: 'steps', right: true },
+      { title: 'wall ms: median (min–max)', right: true },
+    ],
+    results.rows.map((row) => [
+      `\`${row.flag}\``,
+      row.memberKept ? 'kept (same id)' : 'new (removed, added)',
+      row.snapshotsSent.join(', '),
+      String(row.steps),
+      `${ms(row.wallMsMedian)} (${ms(row.wallMsMin)}–${ms(row.wallMsMax)})`,
+    ]),
+  );
+  const host = results.machine;
+  return [
+    table,
+    '',
+    `\`--keep-data\` took ${(keep.wallMsMedian / plain.wallMsMedian).toFixed(2)}× the time of \`--no-keep-data\` (medians) on ${(results.filled.dbSizeBytes / MiB).toFixed(0)} MiB.`,
+    '',
+    `${recordedOn(results.date, host)}, etcd ${host.etcd}, HAProxy ${host.haproxy}; data dirs on ${host.tmpFilesystem}; load average ${loadText(results.loadAverage.start)} at the start, ${loadText(results.loadAverage.end)} at the end. ${plural(results.rounds, 'round')} of each, alternating which goes first; the whole run took ${Math.round(results.runMs / 1000)} s.`,
+  ].join('\n');
+}
+
+const results = options['from-results'] ? readResults(here) : await measure();
+const text = summary(results);
+console.log(text);
+saveResults({ folder: here, options, results, sections: [{ start: README_START, end: README_END, text }] });
