@@ -8,7 +8,6 @@
 // `node bench/lifecycle/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,9 +29,9 @@ import {
   STABLE_MS,
   tlsOf,
 } from '../etcd-add/floor.mjs';
+import { buildHash, CLI, CLI_DIR, cliEnv } from '../lib/cli.mjs';
 import { benchOptions, onInterrupt, removeFolder, tempFolder } from '../lib/harness.mjs';
 import {
-  builtCodeSha256,
   dependencyVersion,
   describeHost,
   describeTmpFolder,
@@ -62,7 +61,6 @@ import {
 } from './kubernetes-floor.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, '..', '..');
 const options = benchOptions(import.meta.url);
 const { quick } = options;
 const ROUNDS = quick ? 1 : 3;
@@ -97,37 +95,6 @@ const KUBE_CACHE = join(tmpdir(), 'hacp-bench-lifecycle-cache');
 const label = (args) => `hacp ${args.join(' ')}`;
 
 // --- the CLI ----------------------------------------------------------------------------------------
-
-/** The `hacp` package: the bench's workspace dependency once installed, else the repo's apps/cli. */
-function cliDir() {
-  try {
-    return dirname(createRequire(import.meta.url).resolve('hacp/package.json'));
-  } catch {
-    return join(repoRoot, 'apps', 'cli');
-  }
-}
-const CLI_DIR = cliDir();
-const CLI = join(CLI_DIR, 'bin', 'run.js');
-
-/**
- * The environment of every CLI process: the state folder, none of the variables hacp reads as defaults,
- * and `extra` (the Kubernetes lifecycle's release location and binary cache).
- */
-function cliEnv(stateDir, extra = {}) {
-  const env = { ...process.env };
-  for (const key of Object.keys(env)) {
-    if (/^(KUBE_|HACP_)/.test(key)) delete env[key];
-  }
-  for (const key of ['MULTIZONE', 'ENABLE_ETCD_QUORUM_READ', 'ENABLE_ETCD_QUORUM_READS', 'KUBECONFIG']) {
-    delete env[key];
-  }
-  return {
-    ...env,
-    ...(stateDir === undefined ? {} : { HACP_STATE_DIR: stateDir }),
-    SHELL: '/bin/sh',
-    ...extra,
-  };
-}
 
 /** The process group of the child now running, so that a timeout or Ctrl-C stops it by its pid. */
 let running;
@@ -612,14 +579,6 @@ function cleanup() {
 onInterrupt('the clusters this run started', cleanup);
 
 // --- reporting --------------------------------------------------------------------------------------
-
-/** A hash of the built code the CLI runs (its dist and that of the workspace packages), to tell builds apart. */
-function buildHash() {
-  const dirs = [join(CLI_DIR, 'dist'), join(repoRoot, 'apps', 'sdk', 'dist')];
-  for (const name of readdirSync(join(repoRoot, 'packages')).sort())
-    dirs.push(join(repoRoot, 'packages', name, 'dist'));
-  return builtCodeSha256({ root: repoRoot, dirs });
-}
 
 function machine() {
   const cliPackage = join(CLI_DIR, 'package.json');

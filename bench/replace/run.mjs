@@ -7,20 +7,14 @@
 // `node bench/replace/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
+import { buildHash, CLI, CLI_DIR, cliEnv } from '../lib/cli.mjs';
 import { benchOptions, onInterrupt, removeFolder, tempFolder } from '../lib/harness.mjs';
-import {
-  builtCodeSha256,
-  describeHost,
-  describeTmpFolder,
-  firstLine,
-  packageVersion,
-} from '../lib/machine.mjs';
+import { describeHost, describeTmpFolder, firstLine, packageVersion } from '../lib/machine.mjs';
 import {
   loadText,
   markdownTable,
@@ -34,7 +28,6 @@ import {
 } from '../lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, '..', '..');
 const options = benchOptions(import.meta.url);
 const { quick } = options;
 const ROUNDS = quick ? 1 : 3;
@@ -55,31 +48,12 @@ const MODES = [
 
 // --- the CLI ----------------------------------------------------------------------------------------
 
-/** The `hacp` package: the bench's workspace dependency once installed, else the repo's apps/cli. */
-function cliDir() {
-  try {
-    return dirname(createRequire(import.meta.url).resolve('hacp/package.json'));
-  } catch {
-    return join(repoRoot, 'apps', 'cli');
-  }
-}
-const CLI_DIR = cliDir();
-const CLI = join(CLI_DIR, 'bin', 'run.js');
-
-/** The environment of every CLI process: the state folder and none of the variables hacp reads as defaults. */
-function cliEnv(stateDir) {
-  const env = { ...process.env };
-  for (const key of Object.keys(env)) if (/^(KUBE_|HACP_)/.test(key)) delete env[key];
-  for (const key of ['MULTIZONE', 'ENABLE_ETCD_QUORUM_READ', 'ENABLE_ETCD_QUORUM_READS']) delete env[key];
-  return { ...env, HACP_STATE_DIR: stateDir, HACP_KUBERNETES: 'false' };
-}
-
 /** Runs `hacp <args> --cluster bench`, timed from just before the spawn to its exit; throws unless it exits 0. */
 function hacp(stateDir, args) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, [CLI, ...args, '--cluster', CLUSTER], {
-      env: cliEnv(stateDir),
+      env: { ...cliEnv(stateDir), HACP_KUBERNETES: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -248,14 +222,6 @@ function cleanup() {
   return cleaning;
 }
 onInterrupt('the cluster this run started', cleanup);
-
-/** A hash of the built code the CLI runs (its dist and that of the workspace packages), to tell builds apart. */
-function buildHash() {
-  const dirs = [join(CLI_DIR, 'dist'), join(repoRoot, 'apps', 'sdk', 'dist')];
-  for (const name of readdirSync(join(repoRoot, 'packages')).sort())
-    dirs.push(join(repoRoot, 'packages', name, 'dist'));
-  return builtCodeSha256({ root: repoRoot, dirs });
-}
 
 function machine() {
   return {
