@@ -63,7 +63,7 @@ export const operationFlags = {
   'keep-data': Flags.boolean({
     summary: "Keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",
     description:
-      'With --keep-data the instance is recreated under the same name on its surviving data disk and its etcd member keeps its id and data (the peer URL updated where it changed), so the leader streams nothing; refused where the provider does not report the disk intact (GCE does not yet), where the others would not keep quorum while the member is down, where the endpoint address is attached to it, or where it has no voter. With --no-keep-data a new member is added and the data streamed to it. Default: a broken replica whose data disk the provider reports intact is migrated, where that is safe; the plan says so.',
+      'With --keep-data the instance is recreated under the same name on its surviving data disk and its etcd member keeps its id and data (the peer URL updated where it changed), so the leader streams nothing; refused where the provider does not report the disk intact (a plugin that cannot hand a disk over), where the others would not keep quorum while the member is down, where the endpoint address is attached to it, or where it has no voter. With --no-keep-data a new member is added and the data streamed to it. Default: a broken replica whose data disk the provider reports intact is migrated, where that is safe; the plan says so.',
     allowNo: true,
   }),
 };

@@ -184,6 +184,29 @@ describe('the SDK on the GCE provider (Compute API test server, etcd-only replic
     expect(resources(w.server)).toEqual(NOTHING);
   }, 300_000);
 
+  it('replace --keep-data migrates a replica onto its kept PD: the same member id and data', async () => {
+    const w = await worlds.create();
+    await w.controlPlane.up({ zone: ZONES[0], multizone: true });
+    await w.controlPlane.replicate({ zone: ZONES[1] });
+    await w.controlPlane.replicate({ zone: ZONES[2] });
+    await w.etcdctl(['put', 'hacp/before', 'kept']);
+    const before = await expectConsistent(w, 3);
+    const victim = before.replicas.find((r) => r.zone === ZONES[1]);
+    if (victim === undefined) throw new Error(`no replica in ${ZONES[1]}`);
+    const memberId = before.etcd.members.find((m) => m.name === victim.name)?.id;
+
+    const result = await w.controlPlane.replace({ name: victim.name, keepData: true });
+    expect(result.steps.map((s) => s.id)).toContain(`migrate-member:${victim.name}`);
+    const after = await expectConsistent(w, 3);
+    expect(after.replicas.map((r) => r.name).sort()).toEqual(before.replicas.map((r) => r.name).sort());
+    expect(after.etcd.members.find((m) => m.name === victim.name)?.id).toBe(memberId);
+    expect(await w.etcdctl(['get', '--print-value-only', 'hacp/before'])).toBe('kept');
+    // The new VM's startup script took the PD over, data included, rather than moving it aside.
+    expect(w.server.runtime?.serialOutput(victim.name, ZONES[1])).toContain('handed over to this one');
+    await w.controlPlane.down();
+    expect(resources(w.server)).toEqual(NOTHING);
+  }, 300_000);
+
   it('refuses a zone in another region before any mutating API call', async () => {
     const w = await worlds.create();
     await w.controlPlane.up({ zone: ZONES[0], multizone: true });

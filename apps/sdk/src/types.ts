@@ -126,7 +126,7 @@ export interface ReplaceOptions {
    * Keep its etcd member and data (etcd's member migration, `hacp replace --keep-data`): the
    * instance is recreated under the same name on its surviving data disk and the member keeps its
    * id, so the leader streams nothing. `true`: migrate, refused (INVALID_ARGUMENT) where the
-   * provider does not report the disk intact (`Instance.dataDiskIntact`; GCE does not yet), and
+   * provider does not report the disk intact (`Instance.dataDiskIntact`; the local and GCE providers do), and
    * refused where the others would not keep quorum while its member is down, the endpoint address is
    * attached to it, or it has no voter. `false`: never (a new member, the data streamed to it).
    * Default: migrate a broken replica whose disk the provider reports intact, where that is safe.

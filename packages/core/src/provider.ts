@@ -106,6 +106,13 @@ export interface InstanceSpec extends InstanceRef {
   /** Provider-specific size hints (GCE machine type, disk size); ignored where meaningless. */
   machineType?: string;
   diskSizeGb?: number;
+  /**
+   * The data disk a `delete` with `keepDisk` left for this name is handed to this instance on
+   * purpose, data included (etcd's member migration: the replica's member starts again on its own
+   * data). Absent: a disk another instance left holds no data of this replica's, and a provider
+   * that tells instances apart on a disk (GCE's startup script) moves what it holds aside.
+   */
+  dataDiskHandedOver?: boolean;
 }
 
 export type InstanceStatus = 'provisioning' | 'running' | 'stopped' | 'terminated' | 'unknown';
@@ -155,7 +162,8 @@ export interface Instance extends InstanceRef {
   /**
    * Optional. `true` when the provider knows that the instance's data disk (its `rootDir`, where the
    * etcd data lives) exists and is handed over: `delete` with `keepDisk` keeps it and the next
-   * `create` of the same name starts on it (the local provider keeps the replica's folder). Then the
+   * `create` of the same name starts on it (the local provider keeps the replica's folder, GCE its
+   * `-pd` disk). Then the
    * SDK can migrate the replica's etcd member (`hacp replace --keep-data`): it keeps its id and data,
    * and nothing is streamed. Absent or `false`: unknown, or not handed over; the SDK never migrates.
    */

@@ -238,6 +238,41 @@ describe('kube-up’s resources, without its bugs', () => {
     expect(project().disks?.filter((disk) => String(disk.name).startsWith(cluster))).toEqual([]);
   });
 
+  it('hands a PD kept by delete to the next instance of the name, saying so in its metadata (member migration)', async () => {
+    const provider = gce();
+    const cluster = newCluster();
+    const next = ids(`${cluster}-handover`);
+    const ref = { name: `${cluster}-master`, zone: ZONE_B };
+    const spec = { ...ref, cluster, nodeConfig: replicaNodeConfig(ref.name) };
+    const dataDisk = (vm: Json) =>
+      ((vm.metadata as Json).items as { key: string; value: string }[]).find(
+        (item) => item.key === 'hacp-data-disk',
+      )?.value;
+    const created = await provider.instances.create(spec, next());
+    expect(created.dataDiskIntact).toBe(true);
+    expect(dataDisk(named('instances', ref.name) as Json)).toBe('own');
+    const disk = named('disks', `${ref.name}-pd`) as Json;
+
+    await provider.instances.delete(ref, { ...next(), keepDisk: true });
+    expect(await provider.instances.get(ref)).toBeUndefined();
+    const kept = named('disks', `${ref.name}-pd`) as Json;
+    expect(kept.id).toBe(disk.id);
+    expect(kept.users ?? []).toEqual([]);
+
+    const again = await provider.instances.create({ ...spec, dataDiskHandedOver: true }, next());
+    expect(again.dataDiskIntact).toBe(true);
+    const vm = named('instances', ref.name) as Json;
+    expect(dataDisk(vm)).toBe('handed-over');
+    // The same disk, not a new one: the startup script keeps what it holds.
+    expect(named('disks', `${ref.name}-pd`)).toMatchObject({ id: disk.id });
+    expect((vm.disks as Json[]).find((d) => d.boot !== true)).toMatchObject({
+      source: expect.stringMatching(new RegExp(`/disks/${ref.name}-pd$`)),
+    });
+
+    await provider.instances.delete(ref, next());
+    expect(named('disks', `${ref.name}-pd`)).toBeUndefined();
+  });
+
   it('moves the address VM → load balancer with only the detach and the forwarding rule in the gap, and back', async () => {
     const provider = gce();
     const world = await twoReplicas(provider);

@@ -135,6 +135,10 @@ export function createGceInstances(context: GceContext): GceInstances {
     const nic = instance.networkInterfaces?.[0];
     const externalIp = nic?.accessConfigs?.find((config) => config.natIP)?.natIP ?? undefined;
     const labels = { ...(instance.labels ?? {}) } as Record<string, string>;
+    // Its PD is kept when the instance goes (`autoDelete: false`) and the next create of the name attaches it.
+    const dataDisk = instance.disks?.find(
+      (disk) => disk.boot !== true && lastSegment(disk.source) === derivedName.disk(name),
+    );
     return {
       name,
       zone: lastSegment(instance.zone) || zone,
@@ -146,6 +150,7 @@ export function createGceInstances(context: GceContext): GceInstances {
       ...(externalIp ? { externalIp } : {}),
       labels,
       createdAt: new Date(instance.creationTimestamp ?? 0),
+      ...(dataDisk !== undefined && dataDisk.autoDelete !== true ? { dataDiskIntact: true } : {}),
     };
   }
 
@@ -465,6 +470,7 @@ export function createGceInstances(context: GceContext): GceInstances {
         kubernetesVersion: settings.kubernetesVersion,
         images: settings.images,
         registryMirrors: settings.registryMirrors,
+        ...(spec.dataDiskHandedOver === true ? { dataDiskHandedOver: true } : {}),
       });
 
       const { network, made: madeAddress } = await allocate(spec, options, { address: internalAddress });

@@ -352,7 +352,7 @@ describe("a new replica's etcd member", () => {
   });
 });
 
-// GCE and the memory provider do not report a replica's data disk intact (Instance.dataDiskIntact).
+// The memory provider, as a plugin may, does not report a replica's data disk intact (Instance.dataDiskIntact).
 describe('replace keepData on a provider that does not report the data disk', () => {
   it('is refused with INVALID_ARGUMENT naming --no-keep-data, changing nothing', async () => {
     world = await createWorld();

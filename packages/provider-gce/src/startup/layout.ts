@@ -53,6 +53,8 @@ export const METADATA_KEYS = {
   manifests: 'hacp-manifests',
   containerdConfig: 'hacp-containerd-config',
   registryHosts: 'hacp-registry-hosts',
+  /** `handed-over` (InstanceSpec.dataDiskHandedOver: the disk another instance wrote is this one's now) or `own`. */
+  dataDisk: 'hacp-data-disk',
   startupScript: 'startup-script',
 } as const;
 
@@ -73,7 +75,8 @@ export const RELEASE_URL = 'https://dl.k8s.io/release';
 
 /**
  * The file on the data disk naming the instance that wrote it (GCE's instance id): a disk another
- * instance wrote has what it left moved aside at boot (startup-script.ts, step 1b).
+ * instance wrote has what it left moved aside at boot (startup-script.ts, step 1b), unless the
+ * instance's `hacp-data-disk` metadata says it was handed over.
  */
 export const DISK_OWNER_FILE = '.hacp-instance-id';
 

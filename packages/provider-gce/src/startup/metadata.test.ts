@@ -61,6 +61,7 @@ describe('renderReplicaMetadata', () => {
       [
         'hacp-cluster',
         'hacp-containerd-config',
+        'hacp-data-disk',
         'hacp-files',
         'hacp-kubernetes-version',
         'hacp-manifests',
@@ -196,7 +197,7 @@ describe('renderReplicaMetadata', () => {
       field: 'metadata',
     });
     // The same without the argument is accepted.
-    expect(renderReplicaMetadata(options(withAddons))).toHaveLength(7);
+    expect(renderReplicaMetadata(options(withAddons))).toHaveLength(8);
   });
 
   it('refuses a NodeConfig that fails assertNodeConfig, a process without image, and bad names', () => {

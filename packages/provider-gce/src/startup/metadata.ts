@@ -105,6 +105,7 @@ export function renderReplicaMetadata(options: ReplicaMetadataOptions): Metadata
       value: pods.map((pod) => `${pod.name} ${base64(JSON.stringify(pod.manifest))}`).join('\n'),
     },
     { key: METADATA_KEYS.containerdConfig, value: renderContainerdConfig(version) },
+    { key: METADATA_KEYS.dataDisk, value: options.dataDiskHandedOver === true ? 'handed-over' : 'own' },
     {
       key: METADATA_KEYS.registryHosts,
       value: Object.entries(options.registryMirrors ?? DEFAULT_REGISTRY_MIRRORS)

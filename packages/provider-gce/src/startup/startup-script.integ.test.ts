@@ -193,7 +193,10 @@ afterEach(async () => {
   rmSync(boot.dir, { recursive: true, force: true });
 });
 
-function serveReplica(nodeConfig: NodeConfig, options: { registryMirrors?: RegistryMirrors } = {}): void {
+function serveReplica(
+  nodeConfig: NodeConfig,
+  options: { registryMirrors?: RegistryMirrors; dataDiskHandedOver?: boolean } = {},
+): void {
   boot.metadata.clear();
   const items = renderReplicaMetadata({
     cluster: 'prod',
@@ -404,6 +407,29 @@ describe('the startup script', () => {
     expect(unnamed.code, unnamed.output).toBe(0);
     expect(existsSync(join(boot.root, 'etcd-data', 'member'))).toBe(true);
     expect(readdirSync(boot.root).filter((name) => name.startsWith('stale-'))).toEqual(aside);
+  });
+
+  it('keeps what another instance wrote on a data disk handed over on purpose (member migration)', async () => {
+    const { nodeConfig } = replicaNodeConfig();
+    serveReplica(nodeConfig);
+    const first = await runScript();
+    expect(first.code, first.output).toBe(0);
+    mkdirSync(join(boot.root, 'etcd-data', 'member', 'wal'), { recursive: true });
+    writeFileSync(join(boot.root, 'etcd-data', 'member', 'wal', '0.wal'), 'the migrated member');
+
+    // hacp deleted that instance keeping the disk, and made this one saying the disk is handed over.
+    const firstId = boot.instanceId;
+    boot.instanceId = '4107215583417038888';
+    serveReplica(nodeConfig, { dataDiskHandedOver: true });
+    const migrated = await runScript();
+    expect(migrated.code, migrated.output).toBe(0);
+    expect(migrated.output).toContain(`written by instance ${firstId} and handed over to this one`);
+    expect(readdirSync(boot.root).filter((name) => name.startsWith('stale-'))).toEqual([]);
+    expect(readFileSync(join(boot.root, 'etcd-data', 'member', 'wal', '0.wal'), 'utf8')).toBe(
+      'the migrated member',
+    );
+    expect(readFileSync(join(boot.root, '.hacp-instance-id'), 'utf8')).toBe(`${boot.instanceId}\n`);
+    for (const file of nodeConfig.files) expect(existsSync(join(boot.root, file.path)), file.path).toBe(true);
   });
 
   it("boots the whole control plane of a build version: six pods, the kubelet of the NodeConfig's version", async () => {

@@ -25,7 +25,9 @@ export const DATA_DISK_PATH = `/dev/disk/by-id/google-${DATA_DISK_DEVICE_NAME}`;
  * 1. formats the data disk only when it holds no filesystem and mounts it at REPLICA_ROOT_DIR (0700);
  *    a disk another instance wrote (an earlier replica of the same name, deleted outside hacp, left
  *    it behind) has what that instance left moved aside into `stale-<time>/`, never deleted: this
- *    replica's etcd member is a new one and must start from an empty data folder;
+ *    replica's etcd member is a new one and must start from an empty data folder; unless the
+ *    `hacp-data-disk` metadata says `handed-over` (hacp deleted that instance keeping the disk, to
+ *    migrate its etcd member onto this one, which starts on its data);
  * 2. writes every `hacp-files` line with its mode, atomically, never printing contents;
  * 3. installs the kubelet of `hacp-kubernetes-version` from dl.k8s.io into /home/kubernetes/bin,
  *    verified against its `.sha256`, unless that version is installed already;
@@ -218,16 +220,22 @@ mount_data_disk() {
 # member was removed, and the new replica joins as a new member, which must start empty (etcd
 # refuses, or worse, a data folder of another member). So what the other instance left is moved
 # aside, never deleted. A disk without the file is this instance's, or one written before hacp kept
-# it: left as it is.
+# it: left as it is. A disk handed over on purpose (metadata ${METADATA_KEYS.dataDisk}=handed-over:
+# hacp deleted the other instance keeping the disk, to migrate its member here) is taken over whole.
 claim_data_disk() {
-  local owner_file="$root/${DISK_OWNER_FILE}" id owner='' aside entry
+  local owner_file="$root/${DISK_OWNER_FILE}" id owner='' aside entry handover
   fetch "\${metadata_url%/attributes}/id" "$work_dir/instance-id" 'Metadata-Flavor: Google' ||
     fail "could not read this instance's id from the metadata server"
   id="$(<"$work_dir/instance-id")"
   [[ $id =~ ^[0-9]+$ ]] || fail "the metadata server's instance id is not a number"
   if [[ -f $owner_file ]]; then owner="$(<"$owner_file")"; fi
   [[ -z $owner || $owner =~ ^[0-9]+$ ]] || owner=unknown
-  if [[ -n $owner && $owner != "$id" ]]; then
+  metadata ${METADATA_KEYS.dataDisk} "$work_dir/data-disk"
+  handover="$(<"$work_dir/data-disk")"
+  [[ $handover == own || $handover == handed-over ]] || fail "${METADATA_KEYS.dataDisk} is neither own nor handed-over"
+  if [[ -n $owner && $owner != "$id" && $handover == handed-over ]]; then
+    log "the data disk was written by instance $owner and handed over to this one: its etcd data kept"
+  elif [[ -n $owner && $owner != "$id" ]]; then
     aside="$root/stale-$(date -u +%Y%m%dT%H%M%SZ)-$owner"
     mkdir -p -- "$aside"
     for entry in "$root"/* "$root"/.[!.]*; do

@@ -29,6 +29,8 @@ export interface ReplicaMetadataOptions {
   images?: ReplicaImages;
   /** containerd's registry mirrors (already checked). Default DEFAULT_REGISTRY_MIRRORS. */
   registryMirrors?: RegistryMirrors;
+  /** The data disk another instance of this name left is handed to this one, data included (member migration). */
+  dataDiskHandedOver?: boolean;
 }
 
 /** One static pod: its manifest file name in the kubelet's folder and the Pod object. */

@@ -110,6 +110,7 @@ const createInstance: StepHandler<'create-instance'> = async (context, action) =
         cluster: context.cluster,
         nodeConfig,
         labels: { 'hacp-cluster': context.cluster },
+        ...(migratesMemberOf(context, action.replica) ? { dataDiskHandedOver: true } : {}),
       },
       { requestId: context.requestId(), signal: context.signal },
     );
@@ -253,6 +254,13 @@ const deleteInstance: StepHandler<'delete-instance'> = async (context, action) =
   }
   return existing === undefined ? 'skipped' : 'done';
 };
+
+/** Whether this operation's plan migrates the replica's member onto its kept data disk (replace --keep-data). */
+function migratesMemberOf(context: StepContext, replica: string): boolean {
+  return context.journal.plan.steps.some(
+    (step) => step.action.kind === 'migrate-member' && step.action.replica === replica,
+  );
+}
 
 /** Whether this operation's plan removes the replica's member (a repair or replace of a vanished one). */
 function removesMemberOf(context: StepContext, replica: string): boolean {
