@@ -7,7 +7,7 @@ import { ErrorCode, HacpError, isHacpError, waitUntil } from '@hacp/core';
 import type { MemoryProvider } from '@hacp/provider-conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lockName } from '../record.js';
-import { grow, replicaIn, stopReplicaIn } from './scenarios.test-support.js';
+import { grow, replicaIn, stopReplicaIn, withIntactDisks } from './scenarios.test-support.js';
 import {
   CLUSTER,
   convergenceProblems,
@@ -387,5 +387,25 @@ describe('replace keepData on a provider that does not report the data disk', ()
     expect(plan.steps.map((step) => step.action.kind)).toContain('add-learner');
     await world.controlPlane().replace({ name });
     expect(await convergenceProblems(world, 3)).toEqual([]);
+  });
+});
+
+describe('replace keepData where the provider reports the data disk intact', () => {
+  it('migrates a stopped replica by itself: its member and its id kept, nothing added or removed', async () => {
+    world = await createWorld({ wrap: withIntactDisks });
+    await grow(world, 3);
+    const ids = async () =>
+      (await world?.etcd.snapshotMembers())?.map((member) => `${member.name}:${member.id}:${member.learner}`);
+    const members = await ids();
+    const name = await stopReplicaIn(world, 'local-b');
+    const plan = await world.controlPlane().plan({ operation: 'replace', name });
+    expect(plan.steps[0]?.title).toContain('its data disk survived');
+    const result = await world.controlPlane().replace({ name });
+    expect(result.steps.map((step) => step.id)).toContain(`migrate-member:${name}`);
+    expect(world.etcd.count('addLearner')).toBe(2);
+    expect(world.etcd.count('removeMember')).toBe(0);
+    expect(await convergenceProblems(world, 3)).toEqual([]);
+    // The same members and ids; only the migrated one's peer URL follows its new network place.
+    expect(await ids()).toEqual(members);
   });
 });

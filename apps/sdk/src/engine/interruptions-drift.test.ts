@@ -7,4 +7,5 @@ describeInterruptions([
   'repair a detached load balancer at 3',
   'repair a vanished replica at 3',
   'replace a vanished replica at 3',
+  'replace --keep-data at 3',
 ]);

@@ -23,7 +23,7 @@ export function describeInterruptions(names: readonly string[]): void {
     it('converges after an interruption at every step, before, during or after it', {
       timeout: 300_000,
     }, async () => {
-      world = await createWorld();
+      world = await createWorld(scenario.world);
       await grow(world, scenario.before);
       await scenario.prepare?.(world);
       await scenario.run(world.controlPlane(), world);

@@ -2,9 +2,12 @@
  * The operations the engine's convergence tests run, each from a cluster of `before` replicas, and
  * how an operator finishes what an interrupted run left.
  */
+
+import type { Instance } from '@hacp/core';
 import { isHacpError } from '@hacp/core';
+import type { MemoryProvider } from '@hacp/provider-conformance';
 import type { ControlPlane } from '../types.js';
-import type { World } from './world.test-support.js';
+import type { createWorld, World } from './world.test-support.js';
 
 export interface Scenario {
   name: string;
@@ -37,6 +40,25 @@ export interface Scenario {
    * done after `grow` and after each `undo`.
    */
   prepare?(world: World): Promise<unknown>;
+  /** How its world is made (default: the memory provider as it is). */
+  world?: Parameters<typeof createWorld>[0];
+}
+
+/** The memory provider reporting every instance's data disk intact, as the local and GCE providers do. */
+export function withIntactDisks(memory: MemoryProvider): MemoryProvider {
+  const intact = (instance: Instance): Instance => ({ ...instance, dataDiskIntact: true });
+  const instances = memory.instances;
+  return {
+    ...memory,
+    instances: {
+      ...instances,
+      get: async (ref, options) => {
+        const found = await instances.get(ref, options);
+        return found === undefined ? undefined : intact(found);
+      },
+      list: async (filter, options) => (await instances.list(filter, options)).map(intact),
+    },
+  } as MemoryProvider;
 }
 
 const ZONES = ['local-a', 'local-b', 'local-c'];
@@ -173,6 +195,17 @@ export const SCENARIOS: Scenario[] = [
         await wipeReplicaIn(world, zone);
       }
     },
+  },
+  {
+    // A replica stopped with its disk, migrated (its member kept) rather than replaced by a new one.
+    name: 'replace --keep-data at 3',
+    before: 3,
+    after: 3,
+    world: { wrap: withIntactDisks },
+    run: async (cp, world, signal) =>
+      cp.replace({ name: await replicaIn(world, 'local-b'), keepData: true, signal }),
+    undo: async () => undefined,
+    prepare: (world) => stopReplicaIn(world, 'local-b'),
   },
   {
     name: 'down',
