@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterCli, hacp, killReplica, tempStateDir } from './e2e-support.js';
+import { clusterCli, hacp, killReplica, snapshotTree, tempStateDir } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
 
 interface Status {
@@ -34,7 +34,7 @@ function logMessages(file: string, from = 0): string[] {
 }
 
 describe('hacp replace --keep-data on the local provider', () => {
-  it('migrates a killed replica: the same member id and data, no snapshot sent, three healthy voters', async () => {
+  it('migrates a killed replica: the same member id and data, no snapshot sent, three healthy voters; refused at two', async () => {
     const c = clusterCli(stateDir.dir, CLUSTER);
     await c.ok(['up', '--zone', 'local-a', '--multizone']);
     await c.ok(['replicate', '--zone', 'local-b']);
@@ -79,5 +79,18 @@ describe('hacp replace --keep-data on the local provider', () => {
     }
     expect(logMessages(etcdLog(victim.name))).not.toContain('received and saved database snapshot');
     expect(await c.etcd(['get', '--print-value-only', 'keep/before'])).toBe('kept');
+
+    // At two replicas the other alone is no quorum while the member is down: refused, nothing changed.
+    await c.ok(['remove', '--zone', 'local-c']);
+    const before = snapshotTree(stateDir.dir);
+    const refused = await c.run(['replace', '--replica', victim.name, '--keep-data', '--json']);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(3);
+    assertEnvelope('error', refused.json);
+    expect(refused.json).toMatchObject({
+      error: { code: 'QUORUM_AT_RISK', message: expect.stringContaining(`Migrating ${victim.name}`) },
+    });
+    expect(snapshotTree(stateDir.dir)).toEqual(before);
+    const two = await c.ok<Status>(['status']);
+    expect(two.etcd.members.find((m) => m.name === victim.name)?.id).toBe(memberId);
   });
 });
