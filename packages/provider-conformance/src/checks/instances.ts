@@ -265,6 +265,31 @@ export function instanceChecks({ check, capabilities }: CheckRegistry): void {
     });
   }
 
+  check(
+    'an instance that says its data disk is intact hands it to the next create of its name after delete with keepDisk',
+    async (sandbox) => {
+      const { instances } = sandbox.provider;
+      const instance = await sandbox.createInstance();
+      // Optional: a provider that does not report the disk makes the SDK refuse member migration.
+      if (instance.dataDiskIntact !== true) return;
+      const ref = { name: instance.name, zone: instance.zone };
+      await instances.delete(ref, { requestId: sandbox.requestId(), keepDisk: true });
+      await assertGone(sandbox, ref, sandbox.cluster, 'delete with keepDisk');
+      const again = await sandbox.createInstance({
+        name: ref.name,
+        zone: ref.zone,
+        dataDiskHandedOver: true,
+      });
+      assert.equal(
+        again.dataDiskIntact,
+        true,
+        `${ref.name}, made again on the disk its delete with keepDisk kept, does not say dataDiskIntact.`,
+      );
+      await instances.delete(ref, { requestId: sandbox.requestId() });
+      await assertGone(sandbox, ref, sandbox.cluster, 'delete without keepDisk');
+    },
+  );
+
   if (capabilities.stopStart) {
     check('stop makes the instance stopped and start makes it running again', async (sandbox) => {
       const { instances } = sandbox.provider;
