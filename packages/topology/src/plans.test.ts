@@ -390,9 +390,15 @@ describe('planReplace keepData (member migration)', () => {
     const view = withIntactDisks(model, victim);
     const before = JSON.stringify(view);
     const error = thrownBy(() => planReplace(view, { name: victim, keepData: true }));
-    expect(error.code).toBe('QUORUM_AT_RISK');
-    expect(error.message).toMatch(/leaving 1 healthy voter\(s\) of 3; etcd needs 2/);
+    // Two of three down: quorum is lost already, and the way out is named.
+    expect(error.code).toBe('QUORUM_LOST');
+    expect(error.message).toMatch(/1 of 3 etcd voters is healthy, and it needs 2/);
     expect(JSON.stringify(view)).toBe(before);
+    // At two replicas, both healthy: migrating one would leave one voter of two.
+    const two = withIntactDisks(cluster({ replicas: 2 }), 'kubernetes-master-a01');
+    const atRisk = thrownBy(() => planReplace(two, { name: 'kubernetes-master-a01', keepData: true }));
+    expect(atRisk.code).toBe('QUORUM_AT_RISK');
+    expect(atRisk.message).toMatch(/leaving 1 healthy voter\(s\) of 2; etcd needs 2/);
   });
 
   it('keepData: true is refused for a replica whose member is a learner, naming --no-keep-data', () => {

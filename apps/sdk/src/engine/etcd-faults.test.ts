@@ -56,7 +56,7 @@ async function worldAt(world: World | undefined, scenario: Scenario): Promise<Wo
     }
     await world.dispose();
   }
-  const fresh = await createWorld();
+  const fresh = await createWorld(scenario.world);
   await grow(fresh, scenario.before);
   await scenario.prepare?.(fresh);
   return fresh;

@@ -110,7 +110,7 @@ const createInstance: StepHandler<'create-instance'> = async (context, action) =
         cluster: context.cluster,
         nodeConfig,
         labels: { 'hacp-cluster': context.cluster },
-        ...(migratesMemberOf(context, action.replica) ? { dataDiskHandedOver: true } : {}),
+        ...(startsOnItsDisk(context, action) ? { dataDiskHandedOver: true } : {}),
       },
       { requestId: context.requestId(), signal: context.signal },
     );
@@ -256,6 +256,18 @@ const deleteInstance: StepHandler<'delete-instance'> = async (context, action) =
 };
 
 /** Whether this operation's plan migrates the replica's member onto its kept data disk (replace --keep-data). */
+/**
+ * Whether the instance starts on the data its kept disk holds: a migrated member, or `recover`'s
+ * replica that serves first (its survivor's data, or a restored backup).
+ */
+function startsOnItsDisk(
+  context: StepContext,
+  action: Extract<StepAction, { kind: 'create-instance' }>,
+): boolean {
+  if (action.etcdState === 'force-new-cluster' || action.etcdState === 'own-data') return true;
+  return migratesMemberOf(context, action.replica);
+}
+
 function migratesMemberOf(context: StepContext, replica: string): boolean {
   return context.journal.plan.steps.some(
     (step) => step.action.kind === 'migrate-member' && step.action.replica === replica,
