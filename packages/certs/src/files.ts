@@ -19,6 +19,7 @@ import {
 } from './cluster-leaves.js';
 import { issueLeaf } from './issue.js';
 import { clientKubeconfig, httpsOrigin, type KubeconfigClient } from './kubeconfig.js';
+import { etcdTrustedCaPem } from './rotation.js';
 import type {
   CertificateAndKey,
   ClusterPki,
@@ -56,6 +57,12 @@ const REPLICA_FILES = {
   etcdPeer: 'etcd/peer',
 } as const;
 
+/** The etcd CAs of a rotation in flight (`certs rotate-ca`), relative to the PKI folder. */
+const ROTATION_FILES = {
+  next: 'pki/etcd/ca-next',
+  previous: 'pki/etcd/ca-previous.crt',
+} as const;
+
 type ReplicaLeafName = keyof typeof REPLICA_FILES;
 const REPLICA_LEAVES = Object.keys(REPLICA_FILES) as ReplicaLeafName[];
 
@@ -68,6 +75,8 @@ interface PkiMetadata {
     string,
     { identity: ReplicaCerts['identity']; leaves: Record<ReplicaLeafName, LeafProfile> }
   >;
+  /** Which etcd CAs of a rotation in flight the folder holds (absent: none). */
+  etcdCaRotation?: { next: boolean; previous: boolean };
 }
 
 function pair(base: string, value: CertificateAndKey): NodeFile[] {
@@ -113,6 +122,11 @@ export function pkiFiles(pki: ClusterPki): NodeFile[] {
         },
       ]),
     ),
+    ...(pki.etcdCaNext === undefined && pki.etcdCaPrevious === undefined
+      ? {}
+      : {
+          etcdCaRotation: { next: pki.etcdCaNext !== undefined, previous: pki.etcdCaPrevious !== undefined },
+        }),
   };
   const files: NodeFile[] = [
     { path: METADATA, mode: CERT_MODE, contents: `${JSON.stringify(metadata, null, 2)}\n` },
@@ -122,6 +136,10 @@ export function pkiFiles(pki: ClusterPki): NodeFile[] {
     ...CLUSTER_LEAF_NAMES.flatMap((name) => pair(`pki/${CLUSTER_LEAVES[name].file}`, pki[name])),
     { path: 'pki/sa.key', mode: KEY_MODE, contents: pki.serviceAccount.privateKeyPem },
     { path: 'pki/sa.pub', mode: CERT_MODE, contents: pki.serviceAccount.publicKeyPem },
+    ...(pki.etcdCaNext === undefined ? [] : pair(ROTATION_FILES.next, pki.etcdCaNext)),
+    ...(pki.etcdCaPrevious === undefined
+      ? []
+      : [{ path: ROTATION_FILES.previous, mode: CERT_MODE, contents: pki.etcdCaPrevious }]),
   ];
   for (const name of Object.keys(pki.replicas).sort()) {
     assertReplicaName(name);
@@ -170,7 +188,8 @@ export function replicaNodeFiles(
         }));
   return [
     ...pair('pki/ca', pki.ca),
-    { path: 'pki/etcd/ca.crt', mode: CERT_MODE, contents: pki.etcdCa.certPem },
+    // During a rotation, a bundle: the old and the new etcd CA are both trusted.
+    { path: 'pki/etcd/ca.crt', mode: CERT_MODE, contents: etcdTrustedCaPem(pki) },
     { path: 'pki/front-proxy-ca.crt', mode: CERT_MODE, contents: pki.frontProxyCa.certPem },
     ...pair(`pki/${CLUSTER_LEAVES.frontProxyClient.file}`, pki.frontProxyClient),
     ...pair(`pki/${CLUSTER_LEAVES.apiserverKubeletClient.file}`, pki.apiserverKubeletClient),
@@ -243,6 +262,12 @@ export async function writePki(target: string, pki: ClusterPki): Promise<void> {
   const [metadata, ...rest] = files;
   await Promise.all(rest.map((file) => writeIfChanged(dir, file)));
   await writeIfChanged(dir, metadata as NodeFile);
+  // A rotation's CAs that the PKI no longer holds (after the metadata: it no longer names them).
+  const stale = [
+    ...(pki.etcdCaNext === undefined ? [`${ROTATION_FILES.next}.crt`, `${ROTATION_FILES.next}.key`] : []),
+    ...(pki.etcdCaPrevious === undefined ? [ROTATION_FILES.previous] : []),
+  ];
+  await Promise.all(stale.map((path) => rm(join(dir, path), { force: true })));
   const replicasDir = join(dir, REPLICAS_DIR);
   const present = await readdir(replicasDir).catch(() => [] as string[]);
   for (const name of present) {
@@ -447,6 +472,12 @@ export async function loadPki(
     });
   }
   const [saPrivate, saPublic] = await Promise.all([reader.read('pki/sa.key'), reader.read('pki/sa.pub')]);
+  const rotation = {
+    ...(metadata.etcdCaRotation?.next ? { etcdCaNext: await reader.readPair(ROTATION_FILES.next) } : {}),
+    ...(metadata.etcdCaRotation?.previous
+      ? { etcdCaPrevious: await reader.read(ROTATION_FILES.previous) }
+      : {}),
+  };
   const replicas: Record<string, ReplicaCerts> = {};
   for (const [name, entry] of Object.entries(metadata.replicas ?? {})) {
     assertReplicaName(name);
@@ -473,6 +504,7 @@ export async function loadPki(
     serviceAccount: { publicKeyPem: saPublic, privateKeyPem: new Secret(saPrivate) },
     ...leaves,
     replicas,
+    ...rotation,
   };
 }
 

@@ -19,6 +19,12 @@ export {
   withoutReplica,
   withReplica,
 } from './pki.js';
+export {
+  etcdTrustedCaPem,
+  promoteNextEtcdCa,
+  withNextEtcdCa,
+  withoutPreviousEtcdCa,
+} from './rotation.js';
 export type {
   CertificateAndKey,
   ClusterPki,

@@ -346,6 +346,13 @@ export function certificatesOf(pki: ClusterPki): { name: string; certPem: string
     { name: 'ca', certPem: pki.ca.certPem, isCa: true },
     { name: 'etcd-ca', certPem: pki.etcdCa.certPem, isCa: true },
     { name: 'front-proxy-ca', certPem: pki.frontProxyCa.certPem, isCa: true },
+    // A rotation in flight (`certs rotate-ca`): the etcd CA to come, or the one being dropped.
+    ...(pki.etcdCaNext === undefined
+      ? []
+      : [{ name: 'etcd-ca-next', certPem: pki.etcdCaNext.certPem, isCa: true }]),
+    ...(pki.etcdCaPrevious === undefined
+      ? []
+      : [{ name: 'etcd-ca-previous', certPem: pki.etcdCaPrevious, isCa: true }]),
     ...CLUSTER_LEAF_NAMES.map((leaf) => ({
       name: CLUSTER_LEAVES[leaf].name,
       certPem: pki[leaf].certPem,

@@ -91,4 +91,14 @@ export interface ClusterPki {
   addonManager: IssuedLeaf;
   /** Each replica's leaves, by replica name. */
   replicas: Readonly<Record<string, ReplicaCerts>>;
+  /**
+   * The etcd CA that `certs rotate-ca` made and replicas trust beside `etcdCa`, before any leaf is
+   * issued from it (`pki/etcd/ca-next.crt`). Absent outside a rotation.
+   */
+  etcdCaNext?: CertificateAndKey;
+  /**
+   * The certificate of the etcd CA being replaced, still trusted beside `etcdCa` while leaves it
+   * signed may be served (`pki/etcd/ca-previous.crt`). Absent outside a rotation.
+   */
+  etcdCaPrevious?: string;
 }
