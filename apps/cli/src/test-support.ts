@@ -499,6 +499,13 @@ export function fakeControlPlane(
           ...(behaviour.result ?? sampleOperationResult({ operation: 'renew-certs' })),
           renewed: ['etcd-peer:kubernetes-master'],
         }),
+      rotateCa: (options) =>
+        answer('certs.rotateCa', options, {
+          ...(behaviour.result ?? sampleOperationResult({ operation: 'rotate-ca' })),
+          ca: 'etcd' as const,
+          newCa: { commonName: 'etcd-ca-1796680800', serial: '5A1F0C', notAfter: '2036-12-05T22:00:00.000Z' },
+          reissued: ['etcd-client', 'kubernetes-master/etcd-peer'],
+        }),
     },
     leases: (options) => answer('leases', options, behaviour.leases ?? sampleLeases()),
     // Writes nothing: where the real one writes is the SDK's concern; the call says where it was asked to.

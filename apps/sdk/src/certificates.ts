@@ -3,6 +3,7 @@
  * PKI, what each replica actually serves (read over TLS), and the leaves reissued from the same CAs
  * and rolled onto the replicas (the `renew-certs` operation, run by the engine).
  */
+import { X509Certificate } from 'node:crypto';
 import { certificatesOf, checkExpiry } from '@hacp/certs';
 import type { ClusterContext } from './cluster-context.js';
 import { certificateIdentity, servedCertificates } from './served-certs.js';
@@ -10,6 +11,7 @@ import type {
   CertificateStatus,
   OperationResult,
   RenewResult,
+  RotateCaResult,
   ServedCertificate,
   SignalOptions,
 } from './types.js';
@@ -65,6 +67,29 @@ export async function renewedResult(context: ClusterContext, result: OperationRe
     ...result,
     renewed: checkExpiry(pki)
       .filter((entry) => !entry.isCa)
+      .map((entry) => entry.name),
+  };
+}
+
+/** The etcd CA `rotate-ca` put in place and the leaves it signed, with the operation's result. */
+export async function rotatedResult(
+  context: ClusterContext,
+  result: OperationResult,
+): Promise<RotateCaResult> {
+  context.pkiStore.forget();
+  const pki = await context.pkiStore.load();
+  const etcdCa = checkExpiry(pki).find((entry) => entry.name === 'etcd-ca');
+  const signer = new X509Certificate(pki.etcdCa.certPem);
+  return {
+    ...result,
+    ca: 'etcd',
+    newCa: {
+      commonName: etcdCa?.commonName ?? '',
+      serial: certificateIdentity(pki.etcdCa.certPem).serial,
+      notAfter: etcdCa?.notAfter.toISOString() ?? '',
+    },
+    reissued: certificatesOf(pki)
+      .filter((entry) => !entry.isCa && new X509Certificate(entry.certPem).verify(signer.publicKey))
       .map((entry) => entry.name),
   };
 }

@@ -6,7 +6,7 @@
  */
 import { listAddons } from './addons.js';
 import { createBackup, listBackups, pruneBackups } from './backups.js';
-import { checkCertificates, renewedResult, servedByReplicas } from './certificates.js';
+import { checkCertificates, renewedResult, rotatedResult, servedByReplicas } from './certificates.js';
 import { type ClusterContext, createClusterContext } from './cluster-context.js';
 import { applyAddons, clusterLeases, kubeconfigOf, writeKubeconfig } from './cluster-kubernetes.js';
 import { clusterStatus } from './cluster-status.js';
@@ -58,6 +58,8 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       served: (options) => servedByReplicas(context, options),
       renew: async (options = {}) =>
         renewedResult(context, await run({ operation: 'renew-certs' }, options.signal)),
+      rotateCa: async (options) =>
+        rotatedResult(context, await run({ operation: 'rotate-ca', ca: options.ca }, options.signal)),
     },
     leases: (options) => clusterLeases(context, options),
     kubeconfig: (options = {}) => kubeconfigOf(context, options.path, options.signal),

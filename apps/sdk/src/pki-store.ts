@@ -51,9 +51,11 @@ export class PkiStore {
       this.#cached = pki;
     }
     const pki = this.#cached;
+    // Mid-rotation (`certs rotate-ca`) the record names the etcd CA being replaced until its last phase.
+    const etcdCas = [pki.etcdCa.certPem, pki.etcdCaPrevious];
     if (
       record !== undefined &&
-      (pki.ca.certPem !== record.caCertificates.ca || pki.etcdCa.certPem !== record.caCertificates.etcdCa)
+      (pki.ca.certPem !== record.caCertificates.ca || !etcdCas.includes(record.caCertificates.etcdCa))
     ) {
       throw new HacpError({
         code: ErrorCode.STATE_CORRUPT,

@@ -14,6 +14,7 @@ import {
   planRepair,
   planReplace,
   planReplicate,
+  planRotateCa,
   planUp,
 } from '@hacp/topology';
 import { type ClusterContext, notFound } from './cluster-context.js';
@@ -165,11 +166,14 @@ export async function makePlan(
       });
       return { plan, target };
     }
-    case 'renew-certs': {
-      const plan = planRenewCerts(view);
+    case 'renew-certs':
+    case 'rotate-ca': {
+      const plan =
+        request.operation === 'rotate-ca' ? planRotateCa(view, { ca: request.ca }) : planRenewCerts(view);
       assertCanRoll(
         provider,
         plan.expected.replicas.map((replica) => replica.name),
+        request.operation === 'rotate-ca' ? 'certs rotate-ca' : 'certs renew',
       );
       return { plan, target };
     }
@@ -211,8 +215,7 @@ async function prepare(
   signal?: AbortSignal,
 ): Promise<KubernetesChoice | undefined> {
   if (request.operation === 'up') return chooseKubernetes(request, context.kubernetesContext(signal));
-  if (request.operation === 'down' || request.operation === 'remove' || request.operation === 'renew-certs')
-    return undefined;
+  if (['down', 'remove', 'renew-certs', 'rotate-ca'].includes(request.operation)) return undefined;
   const version = (await readRecord(context.provider.state, context.cluster, signal))?.value
     .kubernetesVersion;
   if (version !== undefined) await kubernetesPrograms(version, context.kubernetesContext(signal));

@@ -417,6 +417,16 @@ export interface RenewResult extends OperationResult {
   renewed: string[];
 }
 
+/** `certs rotate-ca`'s result: the operation that replaced the CA on every replica, and the new CA. */
+export interface RotateCaResult extends OperationResult {
+  /** The CA replaced (`etcd`). */
+  ca: 'etcd';
+  /** The CA that signs now, as `certs check` reports it (`etcd-ca`). */
+  newCa: { commonName: string; serial: string; notAfter: string };
+  /** The leaf certificates reissued from the new CA, by name (as `certs check` names them). */
+  reissued: string[];
+}
+
 /** Progress, as `onEvent` receives it. */
 export type ControlPlaneEvent =
   | {
@@ -458,7 +468,8 @@ export type PlanRequest =
   | { operation: 'repair' }
   | { operation: 'down' }
   | ({ operation: 'recover' } & Omit<RecoverOptions, 'signal'>)
-  | { operation: 'renew-certs' };
+  | { operation: 'renew-certs' }
+  | { operation: 'rotate-ca'; ca: string };
 
 /**
  * One cluster's control plane. Every mutating operation is a plan from @hacp/topology run step by
@@ -513,6 +524,20 @@ export interface ControlPlane {
      *   each replica instead).
      */
     renew(options?: SignalOptions): Promise<RenewResult>;
+    /**
+     * Replaces a CA in the safe order, each phase rolled onto the replicas one at a time as `renew`
+     * rolls: a new CA trusted beside the old, every leaf it signs reissued from the new one, the old
+     * one dropped (a client certificate it signed is then refused). Only the etcd CA (`ca: 'etcd'`)
+     * yet. Journaled and resumable like the others.
+     *
+     * @example
+     * const result = await cp.certs.rotateCa({ ca: 'etcd' });
+     * console.log(result.newCa.serial);
+     * @throws HacpError INVALID_ARGUMENT for a CA other than `etcd`; QUORUM_AT_RISK, nothing
+     *   changed, while a replica or member is unhealthy; PROVIDER_ERROR, nothing changed, on a
+     *   provider that cannot rewrite a running replica's files (GCE).
+     */
+    rotateCa(options: { ca: string; signal?: AbortSignal }): Promise<RotateCaResult>;
   };
   /**
    * Apiserver identity leases and leader leases, through the cluster's own admin credentials (or the

@@ -43,7 +43,7 @@ export {
 } from './quorum.js';
 export { quorumLost, quorumLostActions, quorumLostError } from './quorum-lost.js';
 export { assertNoDownZone, type PlanRecoverOptions, planRecover, type RecoverySource } from './recover.js';
-export { canRestartMember, planRenewCerts } from './rolling.js';
+export { CA_NAMES, type CaName, canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
 export {
   type ClusterView,
   type EndpointChange,

@@ -8,7 +8,7 @@ import {
   viewOf,
 } from './model.js';
 import { planReplicate, planUp } from './plans.js';
-import { canRestartMember, planRenewCerts } from './rolling.js';
+import { canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
 import { thrown } from './test-support.js';
 import type { MemberInfo, Plan } from './types.js';
 
@@ -122,5 +122,62 @@ describe('planRenewCerts', () => {
     );
     expect(error.code).toBe('QUORUM_AT_RISK');
     expect(error.details).toMatchObject({ unhealthy: ['unstarted member 99'] });
+  });
+});
+
+describe('planRotateCa', () => {
+  it('rolls three phases (trust both, reissue, drop the old), each one replica at a time with the leader last', () => {
+    const model = cluster(3);
+    const view = viewOf(model);
+    const plan = planRotateCa(view, { ca: 'etcd' });
+    const leader = view.leaderName as string;
+    const order = [
+      ...view.replicas
+        .map((r) => r.name)
+        .filter((name) => name !== leader)
+        .sort(),
+      leader,
+    ];
+    const roll = (suffix: string) =>
+      order.flatMap((name) => [
+        `roll-certs:${name}${suffix}`,
+        `wait-healthy:${name}${suffix}`,
+        `add-target:${name}${suffix}`,
+      ]);
+    expect(plan.operation).toBe('rotate-ca');
+    expect(plan.steps.map((step) => step.id)).toEqual([
+      'rotate-etcd-ca',
+      ...roll(''),
+      'rotate-etcd-ca#2',
+      ...roll('#2'),
+      'rotate-etcd-ca#3',
+      ...roll('#3'),
+    ]);
+    expect(
+      plan.steps.flatMap((step) => (step.action.kind === 'rotate-etcd-ca' ? [step.action.phase] : [])),
+    ).toEqual(['trust-new', 'issue-from-new', 'drop-old']);
+    // Every roll restarts even a replica that serves the operator's leaves: what it trusts changed.
+    expect(
+      plan.steps.every((step) => step.action.kind !== 'roll-certs' || step.action.trustChanged === true),
+    ).toBe(true);
+    expect(viewOf(run(model, plan)).endpoint).toEqual(view.endpoint);
+  });
+
+  it('refuses the cluster and front-proxy CAs (not supported yet) and unknown names', () => {
+    const view = viewOf(cluster(3));
+    for (const ca of ['cluster', 'front-proxy', 'etcd-ca']) {
+      const error = thrown(() => planRotateCa(view, { ca }));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(ca === 'etcd-ca' ? 'no CA named' : 'not supported yet');
+    }
+  });
+
+  it('is refused while a replica is unhealthy, as renew is', () => {
+    const error = thrown(() =>
+      planRotateCa(viewOf(failReplica(cluster(3), 'kubernetes-master-a01')), { ca: 'etcd' }),
+    );
+    expect(error.code).toBe('QUORUM_AT_RISK');
+    expect(error.message).toContain('rotating the etcd CA');
+    expect(error.actions.join(' ')).toContain('hacp certs rotate-ca --ca etcd');
   });
 });

@@ -2,9 +2,9 @@
  * Rolling a change onto the running replicas one at a time (`certs renew`): the rule that says when
  * one replica may restart, and the plan that renews the operator's certificates and rolls them on.
  */
-import { ErrorCode, HacpError } from '@hacp/core';
+import { ErrorCode, HacpError, invalidArgument } from '@hacp/core';
 import { replicaHealth, StepList } from './plans.js';
-import type { ClusterView, MemberInfo, Plan, Verdict, Warning } from './types.js';
+import type { ClusterView, MemberInfo, OperationName, Plan, Verdict, Warning } from './types.js';
 
 /**
  * Whether the replica's member may restart now: every other member is a started, healthy voter (no
@@ -48,10 +48,69 @@ export function canRestartMember(members: readonly MemberInfo[], replica: string
  *   REPLICA_NOT_FOUND when the cluster has no replica.
  */
 export function planRenewCerts(view: ClusterView): Plan {
+  assertCanRoll(view, 'renewing', '`hacp certs renew`');
+  const list = new StepList().add(
+    { kind: 'renew-pki' },
+    'Reissue every leaf certificate from the same CAs in the PKI folder',
+  );
+  rollOnto(list, view, { what: 'the renewed certificates', trustChanged: false });
+  return rollingPlan('renew-certs', view, list, 'the renewed certificates');
+}
+
+/** The CAs of a cluster, as `certs rotate-ca --ca` names them. */
+export const CA_NAMES = ['etcd', 'cluster', 'front-proxy'] as const;
+export type CaName = (typeof CA_NAMES)[number];
+
+/**
+ * The plan of `certs rotate-ca --ca etcd`: replace the etcd CA in the safe order, each phase rolled
+ * onto one replica at a time (followers first, the etcd leader last) as `certs renew` does: a new CA
+ * trusted beside the old on every replica; every etcd leaf (peer, server, kube-apiserver's and
+ * hacp's etcd clients) reissued from the new CA; the old CA dropped, so that a client certificate
+ * it signed is refused. Refused, before anything changes, as `planRenewCerts` refuses.
+ *
+ * @example
+ * planRotateCa(view, { ca: 'etcd' }).steps.map((s) => s.id);
+ * // ['rotate-etcd-ca', 'roll-certs:kubernetes-master-b2c', ..., 'rotate-etcd-ca#2', ...]
+ * @throws HacpError INVALID_ARGUMENT (field `ca`) for a CA other than `etcd` (not supported yet);
+ *   QUORUM_AT_RISK and REPLICA_NOT_FOUND as `planRenewCerts`.
+ */
+export function planRotateCa(view: ClusterView, options: { ca: string }): Plan {
+  if (options.ca !== 'etcd') {
+    throw invalidArgument({
+      field: 'ca',
+      value: options.ca,
+      message: (CA_NAMES as readonly string[]).includes(options.ca)
+        ? `Rotating the ${options.ca} CA is not supported yet; only the etcd CA (--ca etcd) can be rotated. Nothing was changed.`
+        : `There is no CA named "${options.ca}": the CAs are ${CA_NAMES.join(', ')}, and only etcd can be rotated yet.`,
+    });
+  }
+  assertCanRoll(view, 'rotating the etcd CA', '`hacp certs rotate-ca --ca etcd`');
+  const list = new StepList();
+  const phases = [
+    ['trust-new', 'Make a new etcd CA, trusted beside the current one', 'both etcd CAs as trusted'],
+    [
+      'issue-from-new',
+      'Reissue every etcd certificate from the new etcd CA',
+      'etcd certificates of the new CA',
+    ],
+    ['drop-old', 'Stop trusting the old etcd CA and record the new one', 'the new etcd CA alone as trusted'],
+  ] as const;
+  for (const [phase, title, what] of phases) {
+    list.add({ kind: 'rotate-etcd-ca', phase }, title);
+    rollOnto(list, view, { what, trustChanged: true });
+  }
+  return rollingPlan('rotate-ca', view, list, 'its new etcd certificates');
+}
+
+/**
+ * Refuses a roll while any replica or member is unhealthy or a learner is present: restarting
+ * another replica then could lose quorum.
+ */
+function assertCanRoll(view: ClusterView, doing: string, command: string): void {
   if (view.replicas.length === 0) {
     throw new HacpError({
       code: ErrorCode.REPLICA_NOT_FOUND,
-      message: `Cluster ${view.cluster} has no replica to give renewed certificates to.`,
+      message: `Cluster ${view.cluster} has no replica to roll certificates onto.`,
       actions: ['Run `hacp status`; `hacp repair` recreates what is missing.'],
       details: { cluster: view.cluster },
     });
@@ -65,29 +124,34 @@ export function planRenewCerts(view: ClusterView): Plan {
     const names = [...unhealthy, ...orphans];
     throw new HacpError({
       code: ErrorCode.QUORUM_AT_RISK,
-      message: `Cluster ${view.cluster} has ${names.join(', ')} unhealthy, stopped or not a voter: renewing restarts every replica in turn, and restarting one now could lose quorum. Nothing was changed.`,
+      message: `Cluster ${view.cluster} has ${names.join(', ')} unhealthy, stopped or not a voter: ${doing} restarts every replica in turn, and restarting one now could lose quorum. Nothing was changed.`,
       actions: [
-        'Fix the cluster first (`hacp status` shows what is wrong; `hacp repair`, or `hacp replace --replica <name>`, which also gives the new replica fresh certificates), then run `hacp certs renew` again.',
+        `Fix the cluster first (\`hacp status\` shows what is wrong; \`hacp repair\`, or \`hacp replace --replica <name>\`, which also gives the new replica fresh certificates), then run ${command} again.`,
       ],
       details: { cluster: view.cluster, unhealthy: names },
       retryable: true,
     });
   }
+}
+
+/** One replica at a time, followers first and the leader last: roll, wait healthy, back as target. */
+function rollOnto(list: StepList, view: ClusterView, options: { what: string; trustChanged: boolean }): void {
   // Followers first and the leader last: leadership moves at most once.
   const order = [...view.replicas].sort(
     (a, b) =>
       Number(a.name === view.leaderName) - Number(b.name === view.leaderName) || a.name.localeCompare(b.name),
   );
   const targets = view.endpoint.mode === 'load-balanced' ? view.endpoint.targets : [];
-  const list = new StepList().add(
-    { kind: 'renew-pki' },
-    'Reissue every leaf certificate from the same CAs in the PKI folder',
-  );
   for (const replica of order) {
     list
       .add(
-        { kind: 'roll-certs', replica: replica.name, zone: replica.zone },
-        `Give ${replica.name} the renewed certificates and restart its processes`,
+        {
+          kind: 'roll-certs',
+          replica: replica.name,
+          zone: replica.zone,
+          ...(options.trustChanged ? { trustChanged: true } : {}),
+        },
+        `Give ${replica.name} ${options.what} and restart its processes`,
         [
           'every other etcd member is a started, healthy voter',
           `${replica.name} is out of the load balancer and does not lead etcd`,
@@ -97,17 +161,20 @@ export function planRenewCerts(view: ClusterView): Plan {
     if (targets.includes(replica.name))
       list.endpoint({ action: 'add-target', replica: replica.name, whenReady: true });
   }
+}
+
+function rollingPlan(operation: OperationName, view: ClusterView, list: StepList, what: string): Plan {
   const warnings: Warning[] =
     view.replicas.length === 1
       ? [
           {
             code: 'OUTAGE_DURING_ROLL',
-            message: `${view.cluster} has one replica: its API and etcd are down while it restarts with the renewed certificates. Three replicas keep serving throughout.`,
+            message: `${view.cluster} has one replica: its API and etcd are down while it restarts with ${what}. Three replicas keep serving throughout.`,
           },
         ]
       : [];
   return {
-    operation: 'renew-certs',
+    operation,
     cluster: view.cluster,
     steps: list.steps,
     onFailure: [],

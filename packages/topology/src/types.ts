@@ -187,7 +187,22 @@ export type StepAction =
    * unless it already serves them: only while every other member is a started, healthy voter; out
    * of the load balancer (drained) and with etcd leadership moved away first.
    */
-  | { kind: 'roll-certs'; replica: string; zone: string };
+  | {
+      kind: 'roll-certs';
+      replica: string;
+      zone: string;
+      /**
+       * The trusted CAs changed (`certs rotate-ca`): restart even when the replica already serves
+       * the operator's leaves, which do not show what it trusts.
+       */
+      trustChanged?: boolean;
+    }
+  /**
+   * One phase of replacing the etcd CA in the operator's PKI (`certs rotate-ca --ca etcd`):
+   * `trust-new` makes a new CA trusted beside the old, `issue-from-new` reissues every etcd leaf
+   * from it, `drop-old` stops trusting the old one and records the new one.
+   */
+  | { kind: 'rotate-etcd-ca'; phase: 'trust-new' | 'issue-from-new' | 'drop-old' };
 
 /** What a step does, by name. */
 export type StepKind = StepAction['kind'];
@@ -211,7 +226,8 @@ export type OperationName =
   | 'repair'
   | 'down'
   | 'recover'
-  | 'renew-certs';
+  | 'renew-certs'
+  | 'rotate-ca';
 
 /** The state a plan promises to reach. */
 export interface PlannedState {

@@ -1,14 +1,17 @@
 /**
- * `certs renew` where the provider cannot rewrite a running replica's files (GCE has no syncFiles
- * or stopProcesses): refused before anything changes, naming `hacp replace` as the way.
+ * `certs renew` and `certs rotate-ca` where the provider cannot rewrite a running replica's files
+ * (GCE has no syncFiles or stopProcesses): refused before anything changes, naming `hacp replace`
+ * as the way. And `rotate-ca` on the memory provider, interrupted between its phases, converges.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, isHacpError } from '@hacp/core';
 import type { MemoryProvider } from '@hacp/provider-conformance';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readRecord } from '../record.js';
 import { grow } from './scenarios.test-support.js';
-import { createWorld, failure, providerState, type World } from './world.test-support.js';
+import { CLUSTER, createWorld, failure, providerState, type World } from './world.test-support.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -39,4 +42,70 @@ describe('certs renew on a provider that cannot update running replicas', () => 
       pki,
     );
   });
+});
+
+const etcdClientFile = (target: World) =>
+  readFile(join(target.dataDir, 'pki', 'pki', 'etcd', 'healthcheck-client.crt'), 'utf8');
+
+describe('certs rotate-ca', () => {
+  it('is refused on a provider that cannot update running replicas, and nothing changes', async () => {
+    world = await createWorld({ wrap: withoutFileUpdates });
+    await grow(world, 2);
+    const before = await providerState(world);
+    const client = await etcdClientFile(world);
+    const error = await failure(world.controlPlane().certs.rotateCa({ ca: 'etcd' }));
+    expect(isHacpError(error, ErrorCode.PROVIDER_ERROR)).toBe(true);
+    expect(error.message).toContain('certs rotate-ca');
+    expect(await providerState(world)).toEqual(before);
+    expect(await etcdClientFile(world)).toBe(client);
+  });
+
+  it('refuses the cluster and front-proxy CAs with INVALID_ARGUMENT, and nothing changes', async () => {
+    world = await createWorld();
+    await grow(world, 1);
+    const before = await providerState(world);
+    for (const ca of ['cluster', 'front-proxy']) {
+      const error = await failure(world.controlPlane().certs.rotateCa({ ca }));
+      expect(isHacpError(error, ErrorCode.INVALID_ARGUMENT)).toBe(true);
+      expect(error.message).toContain('not supported yet');
+    }
+    expect(await providerState(world)).toEqual(before);
+  });
+
+  for (const stopAfter of ['rotate-etcd-ca', 'rotate-etcd-ca#2', 'rotate-etcd-ca#3']) {
+    it(`interrupted after ${stopAfter}, resumes to every replica trusting and serving the new etcd CA alone`, async () => {
+      world = await createWorld();
+      await grow(world, 3);
+      const oldCa = (await readRecord(world.provider.state, CLUSTER))?.value.caCertificates.etcdCa;
+      const controller = new AbortController();
+      const interrupted = world.controlPlane({
+        onEvent: (event) => {
+          if (event.type === 'step-done' && event.step === stopAfter) controller.abort();
+        },
+      });
+      const stopped = await failure(interrupted.certs.rotateCa({ ca: 'etcd', signal: controller.signal }));
+      expect(isHacpError(stopped, ErrorCode.ABORTED)).toBe(true);
+      const result = await world.controlPlane().resume();
+      expect(result.operation).toBe('rotate-ca');
+
+      const record = (await readRecord(world.provider.state, CLUSTER))?.value;
+      const newCa = record?.caCertificates.etcdCa as string;
+      expect(newCa).not.toBe(oldCa);
+      const caKey = new X509Certificate(newCa).publicKey;
+      expect(new X509Certificate(await etcdClientFile(world)).verify(caKey)).toBe(true);
+      const instances = await world.provider.instances.list({ cluster: CLUSTER });
+      expect(instances).toHaveLength(3);
+      for (const instance of instances) {
+        const files = new Map(
+          world.provider.instanceFiles(instance, 'pki').map((file) => [file.path, file.contents]),
+        );
+        expect(files.get('pki/etcd/ca.crt')).toBe(newCa);
+        for (const leaf of ['etcd/server', 'etcd/peer', 'apiserver-etcd-client'])
+          expect(new X509Certificate(files.get(`pki/${leaf}.crt`) as string).verify(caKey)).toBe(true);
+      }
+      expect((await providerState(world)).journal).toBeUndefined();
+      const check = await world.controlPlane().certs.check();
+      expect(check.map((entry) => entry.name)).not.toContain('etcd-ca-previous');
+    });
+  }
 });

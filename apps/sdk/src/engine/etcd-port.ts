@@ -3,7 +3,7 @@
  * can run against a fake in milliseconds (Cluster API's WorkloadCluster). `reachEtcd` is the real
  * one: `@hacp/etcd` over the provider's `reach` to each running replica.
  */
-import type { ClusterPki } from '@hacp/certs';
+import { type ClusterPki, etcdTrustedCaPem } from '@hacp/certs';
 import {
   ErrorCode,
   HacpError,
@@ -101,7 +101,8 @@ export const reachEtcd: EtcdConnector = async (options) => {
   const client = createMembershipClient({
     endpoints: [...urls.values()],
     tls: {
-      caPem: options.pki.etcdCa.certPem,
+      // Both etcd CAs during a rotation: the replicas serve certificates of either.
+      caPem: etcdTrustedCaPem(options.pki),
       certPem: options.pki.etcdClient.certPem,
       keyPem: options.pki.etcdClient.keyPem,
     },

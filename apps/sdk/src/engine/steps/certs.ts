@@ -4,11 +4,18 @@
  * them restarted, once it is out of the load balancer and no longer leads etcd, and only while every
  * other member is healthy.
  */
-import { renewLeaves, replicaNodeFiles } from '@hacp/certs';
+import {
+  promoteNextEtcdCa,
+  renewLeaves,
+  replicaNodeFiles,
+  withNextEtcdCa,
+  withoutPreviousEtcdCa,
+} from '@hacp/certs';
 import { ErrorCode, HacpError, type Instance, type NodeFile, type ProviderV1 } from '@hacp/core';
 import { canRestartMember, type MemberInfo } from '@hacp/topology';
 import { KUBERNETES_PROCESSES } from '../../kubernetes/components.js';
 import { forgetStoppedIdentityLease, recordIdentityLeasesBefore } from '../../kubernetes/steps.js';
+import { readRecord, recordKey } from '../../record.js';
 import { REPLICA_PORTS } from '../../render.js';
 import { servedByReplica } from '../../served-certs.js';
 import {
@@ -34,7 +41,11 @@ const renewPki: StepHandler<'renew-pki'> = async (context) => {
  * What `certs renew` needs from the provider to roll certificates onto a running replica: rewrite
  * its files, stop its processes, start them again. Refused, naming what to do instead, without.
  */
-export function assertCanRoll(provider: ProviderV1, replicas: readonly string[]): void {
+export function assertCanRoll(
+  provider: ProviderV1,
+  replicas: readonly string[],
+  command = 'certs renew',
+): void {
   const { syncFiles, stopProcesses, start } = provider.instances;
   const missing = [
     ...(syncFiles === undefined ? ['instances.syncFiles'] : []),
@@ -44,7 +55,7 @@ export function assertCanRoll(provider: ProviderV1, replicas: readonly string[])
   if (missing.length === 0) return;
   throw new HacpError({
     code: ErrorCode.PROVIDER_ERROR,
-    message: `Provider ${provider.name} cannot rewrite the certificates of a running replica (it has no ${missing.join(', ')}), so \`certs renew\` cannot roll renewed certificates onto the replicas. Nothing was changed.`,
+    message: `Provider ${provider.name} cannot rewrite the certificates of a running replica (it has no ${missing.join(', ')}), so \`${command}\` cannot roll new certificates onto the replicas. Nothing was changed.`,
     actions: [
       `Replace the replicas one at a time instead: each new replica gets fresh certificates from the cluster's CAs (${replicas.map((name) => `\`hacp replace --replica ${name}\``).join(', then ') || '`hacp replace --replica <name>`'}, each after the one before is healthy).`,
     ],
@@ -119,7 +130,8 @@ const rollCerts: StepHandler<'roll-certs'> = async (context, action) => {
   const ref = { name: action.replica, zone: action.zone };
   const instance = await provider.instances.get(ref, { signal });
   if (instance === undefined) throw missingInstance(action.replica);
-  if (await servesOperatorCopy(context, instance)) return 'skipped';
+  // What a replica trusts does not show in what it serves: a changed trust bundle always restarts.
+  if (action.trustChanged !== true && (await servesOperatorCopy(context, instance))) return 'skipped';
   assertCanRoll(provider, [action.replica]);
   await assertOthersHealthy(context, action.replica);
 
@@ -160,7 +172,57 @@ const rollCerts: StepHandler<'roll-certs'> = async (context, action) => {
   return 'done';
 };
 
+/** The record names the etcd CA that signs now (the last phase of a rotation). */
+async function recordEtcdCa(context: StepContext, etcdCa: string): Promise<void> {
+  const { provider, cluster, signal } = context;
+  const current = await readRecord(provider.state, cluster, signal);
+  if (current === undefined) throw missingRecord(cluster);
+  if (current.value.caCertificates.etcdCa === etcdCa) return;
+  const value = { ...current.value, caCertificates: { ...current.value.caCertificates, etcdCa } };
+  await provider.state.put(recordKey(cluster), value, {
+    expectedVersion: current.version,
+    requestId: context.requestId(),
+    signal,
+  });
+  context.session.setRecord(value);
+}
+
+function missingRecord(cluster: string): HacpError {
+  return new HacpError({
+    code: ErrorCode.STATE_CORRUPT,
+    message: `Cluster ${cluster} lost its record during the etcd CA rotation.`,
+    actions: ['Restore the record from a backup of the state store, then run `hacp resume`.'],
+    details: { cluster },
+  });
+}
+
+/**
+ * One phase of the etcd CA rotation in the operator's PKI; each finds its work done when run
+ * again (a PKI already past the phase).
+ */
+const rotateEtcdCa: StepHandler<'rotate-etcd-ca'> = async (context, action) => {
+  const record = await requireRecord(context);
+  const pki = await context.pkiStore.load(record);
+  const options = { logger: context.logger };
+  if (action.phase === 'trust-new') {
+    if (pki.etcdCaNext !== undefined || pki.etcdCaPrevious !== undefined) return 'skipped';
+    await context.pkiStore.save(await withNextEtcdCa(pki, options));
+  } else if (action.phase === 'issue-from-new') {
+    if (pki.etcdCaPrevious !== undefined) return 'skipped';
+    await context.pkiStore.save(await promoteNextEtcdCa(pki, options));
+  } else {
+    // The record first: a PKI without the previous CA no longer matches a record that names it.
+    await recordEtcdCa(context, pki.etcdCa.certPem);
+    if (pki.etcdCaPrevious === undefined) return 'skipped';
+    await context.pkiStore.save(withoutPreviousEtcdCa(pki));
+  }
+  // hacp's own etcd connection: the trust bundle and client certificate of the PKI as it is now.
+  context.session.instancesChanged();
+  return 'done';
+};
+
 export const certHandlers = {
   'renew-pki': renewPki,
   'roll-certs': rollCerts,
+  'rotate-etcd-ca': rotateEtcdCa,
 };
