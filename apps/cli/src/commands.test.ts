@@ -7,6 +7,7 @@ import type { ControlPlaneEvent } from '@hacp/sdk';
 import { describe, expect, it } from 'vitest';
 import CertsCheck from './commands/certs/check.js';
 import CertsRenew from './commands/certs/renew.js';
+import CertsRotateCa from './commands/certs/rotate-ca.js';
 import Down from './commands/down.js';
 import KubeDown from './commands/kube-down.js';
 import KubeUp from './commands/kube-up.js';
@@ -579,6 +580,27 @@ describe('the other commands', () => {
     await runCommand(CertsRenew, 'certs:renew', [], text);
     expect(text.stdout).toContain('renew-certs finished on cluster');
     expect(text.stdout).toContain('Renewed 1 certificate from the same CAs');
+  });
+
+  it('certs rotate-ca --ca etcd returns the operation with the new CA, as text and JSON; other CAs are refused by the SDK', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(CertsRotateCa, 'certs:rotate-ca', ['--ca', 'etcd', '--json'], runtime);
+    const envelope = json(runtime);
+    expect(validateEnvelope('certs rotate-ca', envelope).errors).toEqual([]);
+    expect(callsOf(runtime)[0]?.options).toMatchObject({ ca: 'etcd' });
+    expect(envelope.result).toMatchObject({
+      operation: 'rotate-ca',
+      ca: 'etcd',
+      newCa: { serial: '5A1F0C' },
+    });
+    const text = fakeRuntime({ env: STATE });
+    await runCommand(CertsRotateCa, 'certs:rotate-ca', ['--ca', 'etcd'], text);
+    expect(text.stdout).toContain('The etcd CA is now etcd-ca-1796680800');
+    expect(text.stdout).toContain('Reissued 2 certificates from it');
+    const unknown = fakeRuntime({ env: STATE });
+    await runCommand(CertsRotateCa, 'certs:rotate-ca', ['--ca', 'kubelet', '--json'], unknown);
+    expect(unknown.exitCode).toBe(2);
+    expect(callsOf(unknown)).toEqual([]);
   });
 
   it("leases reads through the cluster's own credentials, ignoring KUBECONFIG; --kubeconfig overrides", async () => {

@@ -89,6 +89,7 @@ export {
   type LeasesResult,
   plural,
   type RenewResult,
+  type RotateCaResult,
   renderCertificates,
   renderDownload,
   renderLeases,

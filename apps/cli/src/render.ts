@@ -12,6 +12,7 @@ import type {
   OperationResult,
   Plan,
   RenewResult,
+  RotateCaResult,
   ServedCertificate,
   StepStatus,
 } from '@hacp/sdk';
@@ -30,7 +31,7 @@ export interface CertificatesResult {
   served: ServedCertificate[];
 }
 
-export type { RenewResult };
+export type { RenewResult, RotateCaResult };
 
 /** `leases`' result. */
 export type LeasesResult = NonNullable<ClusterStatus['leases']>;
@@ -378,6 +379,16 @@ export function renderCertificates(result: CertificatesResult): string {
     for (const line of columns(served)) lines.push(`  ${line}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The CA `certs rotate-ca` put in place and the certificates it reissued. */
+export function renderRotated(result: RotateCaResult): string {
+  const rolls = result.steps.filter((step) => step.id.startsWith('roll-certs:')).length;
+  return `${renderOperationResult(result)}The ${result.ca} CA is now ${result.newCa.commonName} (serial ${result.newCa.serial}, valid until ${result.newCa.notAfter}); the old one is no longer trusted.
+Reissued ${plural(result.reissued.length, 'certificate')} from it:
+${result.reissued.map((name) => `  ${name}`).join('\n')}
+Rolled onto the replicas one at a time, three times (${plural(rolls, 'restart')}).
+`;
 }
 
 /** The certificates `certs renew` reissued, and the roll onto the replicas. */

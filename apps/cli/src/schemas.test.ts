@@ -84,6 +84,12 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
     ...sampleOperationResult({ operation: 'renew-certs' }),
     renewed: ['etcd-peer:kubernetes-master'],
   },
+  'certs-rotate-ca': {
+    ...sampleOperationResult({ operation: 'rotate-ca' }),
+    ca: 'etcd',
+    newCa: { commonName: 'etcd-ca-1796680800', serial: '5A1F0C', notAfter: '2036-12-05T22:00:00.000Z' },
+    reissued: ['etcd-client', 'kubernetes-master/etcd-peer'],
+  },
   leases: sampleLeases(),
   providers: {
     providers: [

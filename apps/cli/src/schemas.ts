@@ -28,6 +28,7 @@ export const ENVELOPE_SCHEMAS = [
   'zone-restore',
   'certs-check',
   'certs-renew',
+  'certs-rotate-ca',
   'leases',
   'providers',
   'kubeconfig',
