@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
-import { loadPki } from '@hacp/certs';
+import { etcdTrustedCaPem, loadPki } from '@hacp/certs';
 import type { Instance } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRecord } from './record.js';
@@ -109,7 +109,8 @@ describe('certs rotate-ca --ca etcd on three local replicas', () => {
         if (event.step === 'rotate-etcd-ca')
           following = following.then(async () => {
             const pki = await loadPki(join(world.dataDir, 'pki'));
-            await place(client, 'ca.crt', `${oldPki.etcdCa.certPem}${pki.etcdCaNext?.certPem}`);
+            // Both CAs, as the replicas and hacp's own client now trust them.
+            await place(client, 'ca.crt', etcdTrustedCaPem(pki));
           });
         if (event.step === 'rotate-etcd-ca#2')
           following = following.then(async () => {
