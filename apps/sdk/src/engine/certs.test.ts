@@ -10,7 +10,7 @@ import { ErrorCode, isHacpError } from '@hacp/core';
 import type { MemoryProvider } from '@hacp/provider-conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readRecord } from '../record.js';
-import { grow } from './scenarios.test-support.js';
+import { grow, stopReplicaIn } from './scenarios.test-support.js';
 import { CLUSTER, createWorld, failure, providerState, type World } from './world.test-support.js';
 
 let world: World | undefined;
@@ -70,6 +70,19 @@ describe('certs rotate-ca', () => {
       expect(error.message).toContain('not supported yet');
     }
     expect(await providerState(world)).toEqual(before);
+  });
+
+  it('is refused with QUORUM_AT_RISK while a replica is stopped, and nothing changes', async () => {
+    world = await createWorld();
+    await grow(world, 3);
+    const stopped = await stopReplicaIn(world, 'local-c');
+    const before = await providerState(world);
+    const client = await etcdClientFile(world);
+    const error = await failure(world.controlPlane().certs.rotateCa({ ca: 'etcd' }));
+    expect(isHacpError(error, ErrorCode.QUORUM_AT_RISK)).toBe(true);
+    expect(error.message).toContain(stopped);
+    expect(await providerState(world)).toEqual(before);
+    expect(await etcdClientFile(world)).toBe(client);
   });
 
   for (const stopAfter of ['rotate-etcd-ca', 'rotate-etcd-ca#2', 'rotate-etcd-ca#3']) {
