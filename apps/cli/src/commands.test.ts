@@ -479,6 +479,39 @@ describe('plan', () => {
     expect(validateEnvelope('plan', json(runtime)).errors).toEqual([]);
   });
 
+  it('plans certs rotate-ca as rotate-ca with its --ca, its steps valid against the plan schema; without --ca it is refused', async () => {
+    const plan = samplePlan({
+      operation: 'rotate-ca',
+      steps: [
+        {
+          id: 'rotate-etcd-ca',
+          title: 'Make a new etcd CA, trusted beside the current one',
+          action: { kind: 'rotate-etcd-ca', phase: 'trust-new' },
+          preconditions: [],
+        },
+        {
+          id: 'roll-certs:kubernetes-master',
+          title: 'Give kubernetes-master both etcd CAs as trusted and restart its processes',
+          action: { kind: 'roll-certs', replica: 'kubernetes-master', zone: 'local-a', trustChanged: true },
+          preconditions: [],
+        },
+      ],
+      onFailure: [],
+    });
+    const runtime = fakeRuntime({ env: STATE, plan });
+    await runCommand(Plan, 'plan', ['rotate-ca', '--ca', 'etcd', '--json'], runtime);
+    expect(callsOf(runtime)[0]?.options).toEqual({ operation: 'rotate-ca', ca: 'etcd' });
+    expect(validateEnvelope('plan', json(runtime)).errors).toEqual([]);
+    const bare = fakeRuntime({ env: STATE, plan });
+    await runCommand(Plan, 'plan', ['rotate-ca', '--json'], bare);
+    expect(bare.exitCode).toBe(2);
+    expect(json(bare)).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+    expect(callsOf(bare)).toEqual([]);
+    const stray = fakeRuntime({ env: STATE, plan });
+    await runCommand(Plan, 'plan', ['renew-certs', '--ca', 'etcd', '--json'], stray);
+    expect(stray.exitCode).toBe(2);
+  });
+
   it('refuses a flag the operation does not take, and an unknown operation', async () => {
     const stray = fakeRuntime({ env: STATE });
     await runCommand(Plan, 'plan', ['down', '--zone', 'local-a'], stray);

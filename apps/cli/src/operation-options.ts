@@ -18,6 +18,9 @@ export const KEY_ALGORITHMS = ['ecdsa-p256', 'rsa-2048', 'rsa-4096'] as const sa
   UpOptions['keyAlgorithm']
 >[];
 
+/** The CAs `certs rotate-ca --ca` names (`@hacp/topology`'s CA_NAMES); the SDK refuses all but etcd yet. */
+export const CA_NAMES = ['etcd', 'cluster', 'front-proxy'] as const;
+
 export const operationFlags = {
   zone: Flags.string({
     summary: 'The zone (KUBE_GCE_ZONE).',
@@ -60,6 +63,11 @@ export const operationFlags = {
     summary: 'The replica (KUBE_REPLICA_NAME).',
     helpValue: '<replica>',
   }),
+  ca: Flags.option({
+    options: CA_NAMES,
+    summary: 'The CA to replace.',
+    description: 'Only `etcd` is supported yet; `cluster` and `front-proxy` are refused.',
+  })(),
   'keep-data': Flags.boolean({
     summary: "Keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",
     description:
@@ -87,6 +95,7 @@ export interface OperationFlagValues {
   name?: string | undefined;
   replica?: string | undefined;
   'keep-data'?: boolean | undefined;
+  ca?: (typeof CA_NAMES)[number] | undefined;
 }
 
 function missing(flag: string, variable: string | undefined, operation: string): HacpError {
@@ -201,6 +210,7 @@ export const PLANNED_OPERATIONS = [
   'down',
   'recover',
   'renew-certs',
+  'rotate-ca',
 ] as const;
 export type PlannedOperation = (typeof PLANNED_OPERATIONS)[number];
 
@@ -214,6 +224,7 @@ export const FLAGS_OF_OPERATION: Record<PlannedOperation, readonly (keyof Operat
   down: [],
   recover: [],
   'renew-certs': [],
+  'rotate-ca': ['ca'],
 };
 
 /**
@@ -252,6 +263,9 @@ export function planRequest(
       return { operation, ...removeOptions(flags, env) };
     case 'replace':
       return { operation, ...replaceOptions(flags) };
+    case 'rotate-ca':
+      if (flags.ca === undefined) throw missing('ca', undefined, 'rotate-ca');
+      return { operation, ca: flags.ca };
     default:
       return { operation };
   }

@@ -8,7 +8,7 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
   static override summary = 'Print the steps an operation would run now, without running it.';
 
   static override description =
-    'Plans up, replicate, remove, replace, repair, down, recover or renew-certs (`certs renew`) from the cluster as it is now, with the same flags and environment variables as the operation, and prints its steps, what undoes it on failure and the state it reaches. It only reads. With --json the result is the plan itself (schemas/plan.json).';
+    'Plans up, replicate, remove, replace, repair, down, recover, renew-certs (`certs renew`) or rotate-ca (`certs rotate-ca`) from the cluster as it is now, with the same flags and environment variables as the operation, and prints its steps, what undoes it on failure and the state it reaches. It only reads. With --json the result is the plan itself (schemas/plan.json).';
 
   static override examples = [
     {
@@ -58,6 +58,7 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
     replica: describedFlag(operationFlags.replica, {
       summary: 'remove (KUBE_REPLICA_NAME), replace: the replica.',
     }),
+    ca: describedFlag(operationFlags.ca, { summary: 'rotate-ca: the CA to replace (etcd).' }),
     'keep-data': describedFlag(operationFlags['keep-data'], {
       summary:
         "replace: keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",

@@ -72,6 +72,17 @@ describe('certs rotate-ca', () => {
     expect(await providerState(world)).toEqual(before);
   });
 
+  it('plans three phases, each rolled onto the three replicas, and changes nothing', async () => {
+    world = await createWorld();
+    await grow(world, 3);
+    const before = await providerState(world);
+    const plan = await world.controlPlane().plan({ operation: 'rotate-ca', ca: 'etcd' });
+    expect(plan.operation).toBe('rotate-ca');
+    expect(plan.steps.filter((step) => step.action.kind === 'rotate-etcd-ca')).toHaveLength(3);
+    expect(plan.steps.filter((step) => step.action.kind === 'roll-certs')).toHaveLength(9);
+    expect(await providerState(world)).toEqual(before);
+  });
+
   it('is refused with QUORUM_AT_RISK while a replica is stopped, and nothing changes', async () => {
     world = await createWorld();
     await grow(world, 3);

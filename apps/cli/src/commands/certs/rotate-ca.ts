@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { HacpCommand } from '../../base-command.js';
+import { CA_NAMES } from '../../operation-options.js';
 import { type RotateCaResult, renderRotated } from '../../render.js';
 
 export default class CertsRotateCa extends HacpCommand<typeof CertsRotateCa, RotateCaResult> {
@@ -14,15 +15,19 @@ export default class CertsRotateCa extends HacpCommand<typeof CertsRotateCa, Rot
       command: '<%= config.bin %> certs rotate-ca --ca etcd && <%= config.bin %> certs check',
     },
     { description: 'The same, as JSON.', command: '<%= config.bin %> certs rotate-ca --ca etcd --json' },
+    {
+      description: 'Its steps, without running them.',
+      command: '<%= config.bin %> plan rotate-ca --ca etcd',
+    },
   ];
 
   static override flags = {
-    ca: Flags.string({
+    ca: Flags.option({
+      options: CA_NAMES,
       summary: 'The CA to replace.',
       description: 'Only `etcd` is supported yet; `cluster` and `front-proxy` are refused.',
-      options: ['etcd', 'cluster', 'front-proxy'],
       required: true,
-    }),
+    })(),
   };
 
   protected override readonly resumable: boolean = true;
