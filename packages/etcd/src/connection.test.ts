@@ -77,7 +77,9 @@ describe('deadlines and close', () => {
     expect(error.code).toBe(ErrorCode.UNAVAILABLE);
     expect(error.message).toContain(member.url);
     expect(error.message).toMatch(/did not answer/);
-    expect(error.details).toMatchObject({ reason: EtcdReason.CONNECTION });
+    // Which bound ends it first depends on the machine's load: the connection attempt (no TLS
+    // handshake ever comes) or the call's deadline. Either way the call failed within its deadline.
+    expect([EtcdReason.CONNECTION, EtcdReason.DEADLINE]).toContain(error.details.reason);
     expect(member.accepted.length).toBeGreaterThan(0);
     // Cut before the deadline, not left to close().
     await waitUntil({
