@@ -99,6 +99,21 @@ function isAlive(pid: number): boolean {
   }
 }
 
+const numberOf = (address: string) => address.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
+
+/**
+ * Whether any address in `routes` (`ip route show` output) lies in block `index`: a route of a live
+ * VPC, or one a killed test run left behind (its bridge's, or the unreachable external half).
+ */
+export function routesInBlock(routes: string, index: number): boolean {
+  const start = BLOCK_BASE + index * BLOCK_SIZE;
+  for (const [address] of routes.matchAll(/\b\d{1,3}(?:\.\d{1,3}){3}\b/g)) {
+    const offset = numberOf(address) - start;
+    if (offset >= 0 && offset < BLOCK_SIZE) return true;
+  }
+  return false;
+}
+
 /** Claims a free /21 block: a claim file names the owner's pid; a dead owner's claim is taken over. */
 function claimBlock(): { index: number; release: () => void } {
   mkdirSync(CLAIMS_DIR, { recursive: true, mode: 0o700 });
@@ -106,11 +121,7 @@ function claimBlock(): { index: number; release: () => void } {
   for (let attempt = 0; attempt < 64; attempt += 1) {
     const index = randomInt(0, BLOCKS);
     const file = join(CLAIMS_DIR, String(index));
-    const prefix = ipOf(BLOCK_BASE + index * BLOCK_SIZE)
-      .split('.')
-      .slice(0, 3)
-      .join('.');
-    if (routes.includes(` ${prefix}.`) || routes.startsWith(`${prefix}.`)) continue;
+    if (routesInBlock(routes, index)) continue;
     try {
       const fd = openSync(file, 'wx', 0o600);
       writeFileSync(fd, String(process.pid));
