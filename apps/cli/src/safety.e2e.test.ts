@@ -1,8 +1,7 @@
-// Crash safety (kill -9 after every step, then the same command again), two replicates at once,
-// and every refusal with its exit code and the state folder unchanged. The kills come from outside,
-// as a person's would: the CLI runs on a terminal and is SIGKILLed by pid when a step's progress
-// line says it is done (terminal-run.mjs); the shipped CLI has no fault hook.
+// Crash safety (kill -9 after every step, then the same command again: crash-steps.test-support),
+// two replicates at once, and every refusal with its exit code and the state folder unchanged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crashAfterEveryStep, expectConverged, type Status } from './crash-steps.test-support.js';
 import {
   type ClusterCli,
   clusterCli,
@@ -13,18 +12,6 @@ import {
   tempStateDir,
 } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
-import { parseStepLine, runOnTerminal } from './terminal-run.mjs';
-
-interface Status {
-  replicas: { name: string; zone: string; state: string }[];
-  etcd: { members: { name: string; learner: boolean; healthy: boolean }[] };
-  endpoint: { mode: string; attachedTo?: string; targets: { replica: string }[] };
-  operation?: unknown;
-}
-
-interface Plan {
-  steps: { id: string; title: string }[];
-}
 
 let stateDir: { dir: string; remove(): Promise<void> };
 beforeAll(async () => {
@@ -39,101 +26,6 @@ afterAll(async () => {
 
 const cli = (cluster: string) => clusterCli(stateDir.dir, cluster);
 
-/** No orphan: members equal instances, no learner, the address held as the replica count says. */
-async function expectConverged(c: ClusterCli, count: number): Promise<Status> {
-  const status = await c.ok<Status>(['status']);
-  const replicas = status.replicas.map((r) => r.name).sort();
-  expect(replicas).toHaveLength(count);
-  expect(status.etcd.members.map((m) => m.name).sort()).toEqual(replicas);
-  expect(status.etcd.members.some((m) => m.learner)).toBe(false);
-  expect(status.replicas.every((r) => r.state === 'healthy')).toBe(true);
-  expect(status.operation).toBeUndefined();
-  if (count === 1) expect(status.endpoint).toMatchObject({ mode: 'attached', attachedTo: replicas[0] });
-  else expect(status.endpoint.targets.map((t) => t.replica).sort()).toEqual(replicas);
-  return status;
-}
-
-/** How many times a campaign is run again for the steps whose kill landed late. */
-const CAMPAIGN_ROUNDS = 4;
-
-/**
- * Runs `args` killed with SIGKILL right after each step at `positions` in turn (when a step at or
- * past the position reads done; a run that finds it done already is killed after the next one it
- * does); then once more to the end, unless the last kill landed after the operation finished.
- * Returns the steps each kill landed after.
- */
-async function killCampaign(
-  c: ClusterCli,
-  args: string[],
-  plan: Plan,
-  positions: number[],
-): Promise<string[]> {
-  const killedAfter: string[] = [];
-  for (const position of positions) {
-    const result = await runOnTerminal([...args, '--cluster', c.cluster], {
-      stateDir: stateDir.dir,
-      kill: {
-        atLine: (line) => {
-          const shown = parseStepLine(line);
-          return shown?.outcome !== undefined && shown.index > position;
-        },
-      },
-    });
-    // The kill is sent when the step's line shows; on two busy cores the run can finish its last,
-    // quick steps (a lease already gone, "not needed") before the signal lands. Then the operation
-    // is complete, and there is no later point of it left to kill: this run either finished it
-    // itself, or found it finished by the run killed before (and is refused as any command run
-    // again after it finished: the replica is gone, or exists already).
-    if (result.signal !== 'SIGKILL') {
-      if (result.code !== 0 && killedAfter.length > 0) {
-        expect(result.code, `${args.join(' ')} again: ${result.output}`).toBe(2);
-        expect((await c.ok<Status>(['status'])).operation).toBeUndefined();
-        break;
-      }
-      const step = plan.steps[position]?.id;
-      expect(result.code, `${args.join(' ')}, to be killed after ${step}, failed: ${result.output}`).toBe(0);
-      expect(result.output).toMatch(/finished on cluster/);
-      break;
-    }
-    const after = parseStepLine(result.killedAt ?? '');
-    expect(after?.steps).toBe(plan.steps.length);
-    killedAfter.push(plan.steps[(after?.index ?? 0) - 1]?.id ?? '');
-  }
-  // Killed after the last step, it may have finished the operation before the signal landed.
-  if ((await c.ok<Status>(['status'])).operation !== undefined) {
-    const last = await c.run([...args, '--json']);
-    expect(last.code, last.stdout + last.stderr).toBe(0);
-  }
-  return killedAfter;
-}
-
-/**
- * Kills `args` after every step but the last (killCampaign), converging each time. A kill that
- * landed late (after a later step, or after the operation finished) leaves a step no kill followed:
- * the operation is then undone with `undo` and run again, killed only after the steps missed, up to
- * CAMPAIGN_ROUNDS times. Returns every step a kill landed after.
- */
-async function crashAfterEveryStep(
-  c: ClusterCli,
-  args: string[],
-  expected: { count: number; undo: string[]; countUndone: number },
-): Promise<string[]> {
-  const plan = await c.ok<Plan>(['plan', ...args]);
-  const killedAfter = new Set<string>();
-  // After the last step there is nothing left to resume: a kill there proves no more than the run.
-  let missing = plan.steps.slice(0, -1).map((_, position) => position);
-  for (let round = 0; round < CAMPAIGN_ROUNDS && missing.length > 0; round += 1) {
-    if (round > 0) {
-      await c.ok(expected.undo);
-      await expectConverged(c, expected.countUndone);
-    }
-    for (const id of await killCampaign(c, args, plan, missing)) killedAfter.add(id);
-    await expectConverged(c, expected.count);
-    missing = missing.filter((position) => !killedAfter.has(plan.steps[position]?.id ?? ''));
-  }
-  return [...killedAfter];
-}
-
 describe('crash safety', () => {
   it('replicate and remove killed with -9 after each step converge when run again', async () => {
     const c = cli('crash');
@@ -143,28 +35,32 @@ describe('crash safety', () => {
     const endpoint = endpointOf(stateDir.dir, 'crash');
     await etcdctl(stateDir.dir, 'crash', endpoint, ['put', 'crash/before', 'kept']);
 
-    const grown = await crashAfterEveryStep(
-      c,
-      ['replicate', '--zone', 'local-b', '--name', 'crash-master-b0b'],
-      { count: 3, undo: ['remove', '--replica', 'crash-master-b0b'], countUndone: 2 },
-    );
+    const grow = ['replicate', '--zone', 'local-b', '--name', 'crash-master-b0b'];
+    const shrink = ['remove', '--replica', 'crash-master-b0b'];
+    // A late kill's operation is undone by its opposite, and the campaign runs again.
+    const undoneBy = (args: string[], count: number) => async () => {
+      await c.ok(args);
+      await expectConverged(c, count);
+    };
+    const grown = await crashAfterEveryStep(c, stateDir.dir, grow, {
+      converged: () => expectConverged(c, 3),
+      undo: undoneBy(shrink, 2),
+    });
     expect(grown).toContain('add-learner:crash-master-b0b');
     expect(grown).toContain('promote-learner:crash-master-b0b');
 
-    const shrunk = await crashAfterEveryStep(c, ['remove', '--replica', 'crash-master-b0b'], {
-      count: 2,
-      undo: ['replicate', '--zone', 'local-b', '--name', 'crash-master-b0b'],
-      countUndone: 3,
+    const shrunk = await crashAfterEveryStep(c, stateDir.dir, shrink, {
+      converged: () => expectConverged(c, 2),
+      undo: undoneBy(grow, 3),
     });
     expect(shrunk).toContain('remove-member:crash-master-b0b');
 
     // 2→1 moves the address back: killed after each of those steps too.
     const last = (await c.ok<Status>(['status'])).replicas.find((r) => r.name !== 'crash-master');
     if (last === undefined) throw new Error('no second replica');
-    const toOne = await crashAfterEveryStep(c, ['remove', '--replica', last.name], {
-      count: 1,
-      undo: ['replicate', '--zone', last.zone, '--name', last.name],
-      countUndone: 2,
+    const toOne = await crashAfterEveryStep(c, stateDir.dir, ['remove', '--replica', last.name], {
+      converged: () => expectConverged(c, 1),
+      undo: undoneBy(['replicate', '--zone', last.zone, '--name', last.name], 2),
     });
     expect(toOne).toContain('move-address-to-replica:crash-master');
     expect(

@@ -10,9 +10,9 @@ import { checkCertificates, renewedResult, rotatedResult, servedByReplicas } fro
 import { type ClusterContext, createClusterContext } from './cluster-context.js';
 import { applyAddons, clusterLeases, kubeconfigOf, writeKubeconfig } from './cluster-kubernetes.js';
 import { clusterStatus } from './cluster-status.js';
-import { type OperationRequest, type RunnerSettings, runOperation } from './engine/runner.js';
+import { continues, type OperationRequest, type RunnerSettings, runOperation } from './engine/runner.js';
 import { makePlan, newOperation, precheck } from './planning.js';
-import { readRecord } from './record.js';
+import { readJournal, readRecord } from './record.js';
 import type { ControlPlane, ControlPlaneSettings, PlanRequest } from './types.js';
 
 /**
@@ -45,6 +45,10 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     resume: (options = {}) => run({ operation: 'resume' }, options.signal),
     status: (options) => clusterStatus(context, options),
     plan: async (request: PlanRequest) => {
+      // What a run of this request would do now: continue the interrupted operation it matches
+      // (a recover cut short no longer sees a lost quorum, but the same command finishes it).
+      const stored = await readJournal(provider.state, cluster);
+      if (stored !== undefined && continues(stored.value, request)) return stored.value.plan;
       pkiStore.forget();
       const session = context.openSession((await readRecord(provider.state, cluster))?.value);
       try {

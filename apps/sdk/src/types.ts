@@ -505,7 +505,10 @@ export interface ControlPlane {
   resume(options?: SignalOptions): Promise<OperationResult>;
   /** What the cluster looks like now. */
   status(options?: SignalOptions): Promise<ClusterStatus>;
-  /** The plan an operation would run now, without running it. */
+  /**
+   * The plan an operation would run now, without running it: the interrupted operation's own plan
+   * when the request would continue it (the same operation and options).
+   */
   plan(request: PlanRequest): Promise<Plan>;
   certs: {
     /** Every certificate's expiry. */

@@ -125,8 +125,13 @@ export function interceptedApi(
  * takeover, a renewal) holds on a loaded machine only with the API's own latency added, so tests add
  * the slowest round trip they saw instead of a fixed allowance.
  */
-export function timedApi(api: LeaseApi): { api: LeaseApi; slowestMs(): number } {
+export function timedApi(api: LeaseApi): {
+  api: LeaseApi;
+  slowestMs(): number;
+  busyMsBefore(at: number): number;
+} {
   let slowest = 0;
+  const calls: { from: number; to: number }[] = [];
   const timed =
     <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
@@ -134,7 +139,9 @@ export function timedApi(api: LeaseApi): { api: LeaseApi; slowestMs(): number } 
       try {
         return await call(...args);
       } finally {
-        slowest = Math.max(slowest, performance.now() - startedAt);
+        const endedAt = performance.now();
+        slowest = Math.max(slowest, endedAt - startedAt);
+        calls.push({ from: startedAt, to: endedAt });
       }
     };
   return {
@@ -146,6 +153,11 @@ export function timedApi(api: LeaseApi): { api: LeaseApi; slowestMs(): number } 
       deleteNamespacedLease: timed((param, options) => api.deleteNamespacedLease(param, options)),
     },
     slowestMs: () => slowest,
+    // One candidate's calls follow one another: their sum is the time it waited on the API.
+    busyMsBefore: (at) =>
+      calls
+        .filter((call) => call.from < at)
+        .reduce((sum, call) => sum + Math.min(call.to, at) - call.from, 0),
   };
 }
 

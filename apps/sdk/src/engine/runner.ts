@@ -73,7 +73,7 @@ export interface RunnerSettings {
 }
 
 /** A new request continues the journal when every option it names matches the journal's. */
-function continues(journal: Journal, request: PlanRequest): boolean {
+export function continues(journal: Journal, request: PlanRequest): boolean {
   if (journal.operation !== request.operation) return false;
   const before = journal.request as unknown as Record<string, unknown>;
   return Object.entries(request).every(([key, value]) => value === undefined || before[key] === value);
