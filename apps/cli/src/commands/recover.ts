@@ -5,7 +5,7 @@ export default class Recover extends OperationCommand<typeof Recover> {
   static override summary = 'Bring back a cluster that lost etcd quorum (or every replica).';
 
   static override description =
-    "Picks the best source: the surviving etcd member with the highest applied index (its data, through etcd's --force-new-cluster), or, when none survives, this cluster's newest backup that verifies. It says which, and what is lost, and asks first (or runs with --yes). Then that replica serves as a one-member cluster, the other replicas are deleted with their data and come back one at a time in their zones as learners, and the endpoint follows. It refuses a cluster that has quorum (`hacp repair` is for that) and one with replicas in a zone that is down (`hacp zone restore` brings them back with nothing lost). An interrupted recover continues with `hacp resume`.";
+    "Picks the best source: the surviving etcd member with the highest applied index (its data, through etcd's --force-new-cluster), or, when none survives, this cluster's newest backup that verifies. It says which, and what is lost, and asks first (or runs with --yes). Then that replica serves as a one-member cluster, the other replicas are deleted with their data and come back one at a time in their zones as learners, and the endpoint follows. It refuses a cluster that has quorum (`hacp repair` is for that) and one with replicas in a zone that is down (`hacp zone restore` brings them back with nothing lost). An interrupted recover continues with `hacp resume`, or the same command again.";
 
   static override examples = [
     {
