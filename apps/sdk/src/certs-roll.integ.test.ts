@@ -7,7 +7,7 @@ import { ErrorCode, type Instance, type ProviderV1 } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createControlPlane } from './control-plane.js';
 import { journalKey } from './record.js';
-import { etcdctlAt, expectMembersMatchReplicas, localWorld } from './test-support.js';
+import { endpointWriter, expectMembersMatchReplicas, localWorld } from './test-support.js';
 
 type World = Awaited<ReturnType<typeof localWorld>>;
 let world: World;
@@ -67,40 +67,6 @@ async function waitAllHealthy(): Promise<void> {
   throw new Error('the replicas did not become healthy again');
 }
 
-/** Writes through the endpoint in a loop (a fresh etcdctl connection each) until stopped. */
-function writer() {
-  let running = true;
-  const written: string[] = [];
-  const failures: string[] = [];
-  const loop = (async () => {
-    const status = await world.controlPlane.status();
-    const address = await world.provider.addresses.get({
-      name: 'kubernetes-master-ip',
-      region: status.region,
-    });
-    const endpoint = `https://${address?.ip}:${2379 + (address?.portOffset ?? 0)}`;
-    for (let i = 0; running; i++) {
-      try {
-        await etcdctlAt({
-          dataDir: world.dataDir,
-          endpoints: [endpoint],
-          args: ['put', `roll/${i}`, String(i)],
-        });
-        written.push(`roll/${i}`);
-      } catch (error) {
-        failures.push(String(error));
-      }
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return { written, failures };
-    },
-  };
-}
-
 beforeAll(async () => {
   world = await localWorld();
   await world.controlPlane.up({ zone: 'local-a', multizone: true });
@@ -141,7 +107,7 @@ describe('certs renew on three local replicas', () => {
     expect(before).toEqual(await operatorSerials());
     const events: string[] = [];
     const start = world.events.length;
-    const writes = writer();
+    const writes = endpointWriter(world, 'roll/');
     await new Promise((resolve) => setTimeout(resolve, 500));
     const result = await world.controlPlane.certs.renew();
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -13,6 +13,7 @@ import { clusterStatus } from './cluster-status.js';
 import { continues, type OperationRequest, type RunnerSettings, runOperation } from './engine/runner.js';
 import { makePlan, newOperation, precheck } from './planning.js';
 import { readJournal, readRecord } from './record.js';
+import { runRollout } from './rollout.js';
 import type { ControlPlane, ControlPlaneSettings, PlanRequest } from './types.js';
 
 /**
@@ -41,6 +42,8 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     replace: (options) => run({ operation: 'replace', ...withoutSignal(options) }, options.signal),
     repair: (options = {}) => run({ operation: 'repair' }, options.signal),
     recover: (options = {}) => run({ operation: 'recover', ...withoutSignal(options) }, options.signal),
+    rollout: (options = {}) => runRollout(context, run, { kind: 'restart', ...options }),
+    upgrade: (options) => runRollout(context, run, { kind: 'upgrade', ...options }),
     down: (options = {}) => run({ operation: 'down' }, options.signal),
     resume: (options = {}) => run({ operation: 'resume' }, options.signal),
     status: (options) => clusterStatus(context, options),

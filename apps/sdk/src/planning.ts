@@ -149,6 +149,7 @@ export async function makePlan(
           name: request.name,
           randomHex,
           ...(request.keepData === undefined ? {} : { keepData: request.keepData }),
+          ...(request.maxSurge === 0 ? { surge: false } : {}),
         }),
         target,
       };

@@ -97,6 +97,37 @@ export async function localWorld(
   };
 }
 
+/**
+ * Writes `<prefix><n>` through the cluster's endpoint in a loop (a fresh etcdctl connection each,
+ * as a client reconnecting would) until stopped: what was acknowledged, and what failed.
+ */
+export function endpointWriter(world: Awaited<ReturnType<typeof localWorld>>, prefix: string) {
+  let running = true;
+  const written: string[] = [];
+  const failures: string[] = [];
+  const loop = (async () => {
+    const { region } = await world.controlPlane.status();
+    const cluster = world.controlPlane.cluster;
+    const address = await world.provider.addresses.get({ name: `${cluster}-master-ip`, region });
+    const endpoints = [`https://${address?.ip}:${2379 + (address?.portOffset ?? 0)}`];
+    for (let i = 0; running; i++) {
+      try {
+        await etcdctlAt({ dataDir: world.dataDir, endpoints, args: ['put', `${prefix}${i}`, String(i)] });
+        written.push(`${prefix}${i}`);
+      } catch (error) {
+        failures.push(String(error));
+      }
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { written, failures };
+    },
+  };
+}
+
 /** The invariants after every step of a lifecycle: members equal replicas, all voters and healthy. */
 export function membersMatchReplicas(status: ClusterStatus): {
   replicas: string[];

@@ -132,7 +132,32 @@ export interface ReplaceOptions {
    * Default: migrate a broken replica whose disk the provider reports intact, where that is safe.
    */
   keepData?: boolean;
+  /**
+   * 0: the old replica goes before the new one comes, even where the cluster could add one first
+   * (a rollout's `maxSurge: 0`). Default 1: new before old where the cluster is healthy.
+   */
+  maxSurge?: 0 | 1;
   signal?: AbortSignal;
+}
+
+/** What `rollout restart` and `upgrade` take. */
+export interface RolloutOptions {
+  /**
+   * 1 (default): each replica's replacement comes before it goes (Cluster API's default). 0: each
+   * goes first, then its replacement comes; only with three replicas or more.
+   */
+  maxSurge?: 0 | 1;
+  signal?: AbortSignal;
+}
+
+/** What `rollout restart` and `upgrade` did: each replica replaced once, in order. */
+export interface RolloutResult {
+  operation: 'rollout-restart' | 'upgrade';
+  cluster: string;
+  /** The version every replica runs now; absent for an etcd-only cluster. */
+  kubernetesVersion?: string;
+  /** Each replica replaced: its name, its replacement's, and their zone. */
+  replaced: { old: string; new: string; zone: string }[];
 }
 
 export interface SignalOptions {
@@ -499,6 +524,23 @@ export interface ControlPlane {
    *   down (`zone restore` first); NOT_FOUND without any source or for an unknown backup.
    */
   recover(options?: RecoverOptions): Promise<OperationResult>;
+  /**
+   * Replaces every replica once, one at a time (followers first, the etcd leader last), each by a
+   * normal replace: to pick up a changed setting, or new machines. Run again after an interruption,
+   * it finishes the replace that was cut short, then the rest.
+   * @throws HacpError QUORUM_AT_RISK, nothing changed, while a replica or member is unhealthy;
+   *   INVALID_ARGUMENT for `maxSurge: 0` below three replicas; CONFLICT while an upgrade is under way.
+   */
+  rollout(options?: RolloutOptions): Promise<RolloutResult>;
+  /**
+   * `rollout` onto another Kubernetes version: the record names the new version, so each
+   * replacement runs it. The version skew policy is checked before anything changes: at most one
+   * minor up, never a minor down.
+   * @throws HacpError INVALID_ARGUMENT (field `kubernetesVersion`) for a skew the policy does not
+   *   allow or an etcd-only cluster; NOT_FOUND/UNAVAILABLE when the version's binaries cannot be had;
+   *   as `rollout` otherwise.
+   */
+  upgrade(options: RolloutOptions & { kubernetesVersion: string }): Promise<RolloutResult>;
   /** Deletes the cluster: replicas, load balancer, address, firewall rules, record, PKI. */
   down(options?: SignalOptions): Promise<OperationResult>;
   /** Continues the interrupted operation. @throws HacpError NOT_FOUND when none is in flight. */

@@ -44,6 +44,7 @@ export {
 export { quorumLost, quorumLostActions, quorumLostError } from './quorum-lost.js';
 export { assertNoDownZone, type PlanRecoverOptions, planRecover, type RecoverySource } from './recover.js';
 export { CA_NAMES, type CaName, canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
+export { type MaxSurge, MIN_REPLICAS_WITHOUT_SURGE, rolloutOrder } from './rollout.js';
 export {
   type ClusterView,
   type EndpointChange,

@@ -303,6 +303,26 @@ describe('planReplace', () => {
     execute(model, plan);
   });
 
+  it('replaces a healthy replica new before old, or old before new with surge: false (a rollout at maxSurge 0)', () => {
+    const model = cluster({ replicas: 3 });
+    const options = { name: 'kubernetes-master-b02', randomHex: hexes('e05'), keepData: false };
+    const surged = planReplace(viewOf(model), options);
+    const order = (plan: typeof surged) => [
+      indexOf(plan, (a) => a.kind === 'add-learner'),
+      indexOf(plan, (a) => a.kind === 'remove-member'),
+    ];
+    const [addedFirst, removedAfter] = order(surged);
+    expect(addedFirst).toBeLessThan(removedAfter as number);
+    const oldFirst = planReplace(viewOf(model), { ...options, surge: false });
+    const [addedLast, removedFirst] = order(oldFirst);
+    expect(removedFirst).toBeLessThan(addedLast as number);
+    expect(oldFirst.expected.replicas).toContainEqual({
+      name: 'kubernetes-master-e05',
+      zone: 'europe-west1-d',
+    });
+    execute(model, oldFirst);
+  });
+
   it('migrates the member when the data disk survived: same name, disk kept, nothing re-streamed', () => {
     const model = failReplica(cluster({ replicas: 3 }), 'kubernetes-master-b02');
     const plan = planReplace(viewOf(model), { name: 'kubernetes-master-b02', dataDiskIntact: true });

@@ -534,6 +534,11 @@ export interface PlanReplaceOptions extends NamingOptions {
   dataDiskIntact?: boolean;
   /** The new replica's name (without migration); default a fresh one. */
   newName?: string;
+  /**
+   * `false`: the old replica goes before the new one comes, even when surge is possible (a rollout's
+   * `maxSurge: 0`, at three replicas or more). Default: surge where it is possible.
+   */
+  surge?: boolean;
 }
 
 /**
@@ -572,7 +577,8 @@ export function planReplace(view: ClusterView, options: PlanReplaceOptions): Pla
   if (options.dataDiskIntact === true)
     return planMigration(view, { ...victim, dataDiskIntact: true }, 'asked');
   if (options.keepData === true) return planMigration(view, victim, 'asked');
-  const surge = view.replicas.length < MAX_REPLICAS && canAddMember(view.members).ok;
+  const surge =
+    options.surge !== false && view.replicas.length < MAX_REPLICAS && canAddMember(view.members).ok;
   // A healthy replica is replaced by surge, which never takes a voter down; a broken one whose disk
   // survived keeps its member rather than having the data streamed to a new one.
   if (options.keepData === undefined && !surge && canMigrate(view, victim).ok) {

@@ -9,6 +9,7 @@ import {
 } from './model.js';
 import { planReplicate, planUp } from './plans.js';
 import { canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
+import { rolloutOrder } from './rollout.js';
 import { thrown } from './test-support.js';
 import type { MemberInfo, Plan } from './types.js';
 
@@ -179,5 +180,35 @@ describe('planRotateCa', () => {
     expect(error.code).toBe('QUORUM_AT_RISK');
     expect(error.message).toContain('rotating the etcd CA');
     expect(error.actions.join(' ')).toContain('hacp certs rotate-ca --ca etcd');
+  });
+});
+
+describe('rolloutOrder', () => {
+  const command = '`hacp rollout restart`';
+
+  it('replaces the followers first and the etcd leader last', () => {
+    const view = viewOf(cluster(3));
+    const order = rolloutOrder(view, { maxSurge: 1, command });
+    expect(order).toHaveLength(3);
+    expect(order.at(-1)).toBe(view.leaderName);
+    expect([...order].sort()).toEqual(view.replicas.map((replica) => replica.name).sort());
+  });
+
+  it('allows maxSurge 0 from three replicas, refuses it below, and refuses other values', () => {
+    expect(rolloutOrder(viewOf(cluster(3)), { maxSurge: 0, command })).toHaveLength(3);
+    const two = thrown(() => rolloutOrder(viewOf(cluster(2)), { maxSurge: 0, command }));
+    expect(two).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'maxSurge', value: 0 } });
+    expect(two.message).toMatch(/has 2 replicas: with --max-surge 0 each would be removed before/);
+    expect(thrown(() => rolloutOrder(viewOf(cluster(3)), { maxSurge: 2, command }))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+
+  it('refuses while a replica is unhealthy, naming it and the command', () => {
+    const broken = failReplica(cluster(3), viewOf(cluster(3)).replicas[1]?.name as string);
+    const error = thrown(() => rolloutOrder(viewOf(broken), { maxSurge: 1, command }));
+    expect(error.code).toBe('QUORUM_AT_RISK');
+    expect(error.message).toMatch(/a rollout replaces every replica in turn/);
+    expect(error.actions.join(' ')).toContain(command);
   });
 });

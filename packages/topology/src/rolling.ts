@@ -103,10 +103,12 @@ export function planRotateCa(view: ClusterView, options: { ca: string }): Plan {
 }
 
 /**
- * Refuses a roll while any replica or member is unhealthy or a learner is present: restarting
- * another replica then could lose quorum.
+ * Refuses a roll (of certificates, or of replicas in a rollout) while any replica or member is
+ * unhealthy or a learner is present: taking another replica down then could lose quorum.
+ *
+ * @throws HacpError REPLICA_NOT_FOUND without replicas; QUORUM_AT_RISK, naming them, otherwise.
  */
-function assertCanRoll(view: ClusterView, doing: string, command: string): void {
+export function assertCanRoll(view: ClusterView, doing: string, command: string): void {
   if (view.replicas.length === 0) {
     throw new HacpError({
       code: ErrorCode.REPLICA_NOT_FOUND,
@@ -134,13 +136,17 @@ function assertCanRoll(view: ClusterView, doing: string, command: string): void 
   }
 }
 
-/** One replica at a time, followers first and the leader last: roll, wait healthy, back as target. */
-function rollOnto(list: StepList, view: ClusterView, options: { what: string; trustChanged: boolean }): void {
-  // Followers first and the leader last: leadership moves at most once.
-  const order = [...view.replicas].sort(
+/** The replicas, followers first and the etcd leader last: leadership moves at most once. */
+export function followersFirst(view: ClusterView): ClusterView['replicas'] {
+  return [...view.replicas].sort(
     (a, b) =>
       Number(a.name === view.leaderName) - Number(b.name === view.leaderName) || a.name.localeCompare(b.name),
   );
+}
+
+/** One replica at a time, followers first and the leader last: roll, wait healthy, back as target. */
+function rollOnto(list: StepList, view: ClusterView, options: { what: string; trustChanged: boolean }): void {
+  const order = followersFirst(view);
   const targets = view.endpoint.mode === 'load-balanced' ? view.endpoint.targets : [];
   for (const replica of order) {
     list
