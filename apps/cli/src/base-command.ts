@@ -115,6 +115,11 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
   /** Whether an interruption leaves an operation for `hacp resume` (the mutating commands). */
   protected readonly resumable: boolean = false;
 
+  /** What an interrupted run says to do next: `hacp resume` for a resumable command. */
+  protected get continueAction(): string | undefined {
+    return this.resumable ? 'Run `hacp resume` to continue.' : undefined;
+  }
+
   readonly #abort = new AbortController();
   readonly #warnings = new WarningList();
   /** Warnings already on stderr. */
@@ -341,15 +346,20 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
           ? reason
           : this.#abortedError('Interrupted.', thrown)
         : toHacpError(thrown);
+    const next = this.continueAction;
+    const resumes = (action: string) => action.includes('hacp resume');
     if (
       error.code === ErrorCode.ABORTED &&
-      this.resumable &&
-      !error.actions.some((a) => a.includes('hacp resume'))
+      next !== undefined &&
+      !error.actions.some((a) => a === next || (this.resumable && resumes(a)))
     ) {
+      // A command that is more than one operation (a rollout) says how to go on with all of it:
+      // `hacp resume` would finish only the operation under way.
+      const others = this.resumable ? error.actions : error.actions.filter((a) => !resumes(a));
       error = new HacpError({
         code: error.code,
         message: error.message,
-        actions: [...error.actions, 'Run `hacp resume` to continue.'],
+        actions: [...others, next],
         details: error.details,
         cause: error,
       });
@@ -361,7 +371,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     return new HacpError({
       code: ErrorCode.ABORTED,
       message,
-      actions: this.resumable ? ['Run `hacp resume` to continue.'] : [],
+      actions: this.continueAction === undefined ? [] : [this.continueAction],
       cause,
     });
   }

@@ -16,8 +16,10 @@ import Plan from './commands/plan.js';
 import Remove from './commands/remove.js';
 import Replace from './commands/replace.js';
 import Replicate from './commands/replicate.js';
+import RolloutRestart from './commands/rollout/restart.js';
 import Status from './commands/status.js';
 import Up from './commands/up.js';
+import Upgrade from './commands/upgrade.js';
 import ZoneFail from './commands/zone/fail.js';
 import type { ErrorEnvelope, SuccessEnvelope } from './envelope.js';
 import { HacpError } from './errors.js';
@@ -42,6 +44,10 @@ type Printed = { status: number } & Partial<Omit<SuccessEnvelope<unknown>, 'stat
 
 function json(runtime: FakeRuntime): Printed {
   return JSON.parse(runtime.stdout) as Printed;
+}
+
+async function untilCalled(runtime: FakeRuntime): Promise<void> {
+  for (let i = 0; i < 200 && callsOf(runtime).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
 }
 
 function callsOf(runtime: FakeRuntime) {
@@ -249,9 +255,6 @@ describe('progress', () => {
 });
 
 describe('interruption', () => {
-  async function untilCalled(runtime: FakeRuntime): Promise<void> {
-    for (let i = 0; i < 200 && callsOf(runtime).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-  }
 
   it('aborts the operation on SIGINT: exit 4, ABORTED, and how to resume', async () => {
     const runtime = fakeRuntime({ env: STATE, hangUntilAborted: true });
@@ -521,6 +524,50 @@ describe('plan', () => {
     const unknown = fakeRuntime({ env: STATE });
     await runCommand(Plan, 'plan', ['grow', '--json'], unknown);
     expect(json(unknown)).toMatchObject({ status: 2, error: { code: 'INVALID_ARGUMENT' } });
+  });
+});
+
+describe('rollout restart and upgrade', () => {
+  it('rollout restart passes --max-surge as a number and prints each replacement', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(RolloutRestart, 'rollout:restart', ['--max-surge', '0'], runtime);
+    expect(runtime.exitCode).toBe(0);
+    expect(callsOf(runtime)[0]).toMatchObject({ method: 'rollout', options: { maxSurge: 0 } });
+    expect(runtime.stdout).toContain('2 replicas replaced, one at a time');
+    expect(runtime.stdout).toContain('kubernetes-master-b2c → kubernetes-master-e5f in local-b');
+    const json = fakeRuntime({ env: STATE });
+    await runCommand(RolloutRestart, 'rollout:restart', ['--json'], json);
+    expect(callsOf(json)[0]?.options).not.toHaveProperty('maxSurge');
+    expect(validateEnvelope('rollout restart', JSON.parse(json.stdout)).errors).toEqual([]);
+  });
+
+  it('refuses --max-surge 2 and an upgrade without a version, before any call', async () => {
+    const surge = fakeRuntime({ env: STATE });
+    await runCommand(RolloutRestart, 'rollout:restart', ['--max-surge', '2', '--json'], surge);
+    expect(surge.exitCode).toBe(2);
+    expect(callsOf(surge)).toEqual([]);
+    const bare = fakeRuntime({ env: STATE });
+    await runCommand(Upgrade, 'upgrade', ['--json'], bare);
+    expect(bare.exitCode).toBe(2);
+    expect(callsOf(bare)).toEqual([]);
+  });
+
+  it('upgrade passes the version; interrupted, it says to run it again', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Upgrade, 'upgrade', ['--kubernetes-version', '1.24', '--json'], runtime);
+    expect(callsOf(runtime)[0]).toMatchObject({ method: 'upgrade', options: { kubernetesVersion: '1.24' } });
+    expect(validateEnvelope('upgrade', JSON.parse(runtime.stdout)).errors).toEqual([]);
+
+    const cut = fakeRuntime({ env: STATE, hangUntilAborted: true });
+    const running = runCommand(Upgrade, 'upgrade', ['--kubernetes-version', '1.24', '--json'], cut);
+    await untilCalled(cut);
+    cut.interrupt('SIGINT');
+    await running;
+    expect(cut.exitCode).toBe(4);
+    const actions = json(cut).error?.actions ?? [];
+    expect(actions).toContain('Run `hacp upgrade --kubernetes-version 1.24` again to finish it.');
+    // `hacp resume` would finish only the replace under way.
+    expect(actions.join(' ')).not.toContain('hacp resume');
   });
 });
 

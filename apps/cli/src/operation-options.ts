@@ -68,6 +68,13 @@ export const operationFlags = {
     summary: 'The CA to replace.',
     description: 'Only `etcd` is supported yet; `cluster` and `front-proxy` are refused.',
   })(),
+  'max-surge': Flags.option({
+    options: ['0', '1'] as const,
+    summary:
+      'Replicas a rollout may add beyond the count: 1, new before old (default), or 0, old before new.',
+    description:
+      "1 (Cluster API's default): each replica's replacement joins before it leaves, so the cluster never runs on fewer voters than it had. 0: each replica leaves before its replacement comes, so there is never one more machine; only with three replicas or more.",
+  })(),
   'keep-data': Flags.boolean({
     summary: "Keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",
     description:

@@ -12,6 +12,7 @@ import type {
   OperationResult,
   Plan,
   RenewResult,
+  RolloutResult,
   RotateCaResult,
   ServedCertificate,
   StepStatus,
@@ -389,6 +390,17 @@ Reissued ${plural(result.reissued.length, 'certificate')} from it:
 ${result.reissued.map((name) => `  ${name}`).join('\n')}
 Rolled onto the replicas one at a time, three times (${plural(rolls, 'restart')}).
 `;
+}
+
+/** Each replica a rollout (or upgrade) replaced, in order. */
+export function renderRollout(result: RolloutResult): string {
+  const what =
+    result.operation === 'upgrade'
+      ? `Upgraded cluster ${result.cluster}`
+      : `Rolled out cluster ${result.cluster}`;
+  const version = result.kubernetesVersion === undefined ? '' : ` (Kubernetes ${result.kubernetesVersion})`;
+  const lines = result.replaced.map(({ old, new: added, zone }) => `  ${old} → ${added} in ${zone}`);
+  return `${what}${version}: ${plural(result.replaced.length, 'replica')} replaced, one at a time.\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`;
 }
 
 /** The certificates `certs renew` reissued, and the roll onto the replicas. */

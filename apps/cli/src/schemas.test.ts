@@ -19,6 +19,7 @@ import {
   sampleLeases,
   sampleOperationResult,
   samplePlan,
+  sampleRollout,
   sampleServed,
   sampleStatus,
 } from './test-support.js';
@@ -47,6 +48,8 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
     ],
   }),
   'backup-restore': sampleOperationResult({ operation: 'recover' }),
+  'rollout-restart': sampleRollout('rollout-restart'),
+  upgrade: sampleRollout('upgrade'),
   down: sampleOperationResult({
     operation: 'down',
     replicas: [],

@@ -41,6 +41,8 @@ export const ENVELOPE_SCHEMAS = [
   'backup-prune',
   'backup-restore',
   'recover',
+  'rollout-restart',
+  'upgrade',
 ] as const;
 
 /** Commands typed another way than their schema is named: `addons list` is `addons`. */

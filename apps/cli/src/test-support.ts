@@ -21,6 +21,7 @@ import type {
   KubeconfigResult,
   OperationResult,
   Plan,
+  RolloutResult,
   ServedCertificate,
 } from '@hacp/sdk';
 import { Config } from '@oclif/core';
@@ -444,6 +445,19 @@ export interface FakeControlPlaneBehaviour {
   backups?: BackupListResult;
 }
 
+/** What a rollout of two replicas returns. */
+export function sampleRollout(operation: RolloutResult['operation']): RolloutResult {
+  return {
+    operation,
+    cluster: 'kubernetes',
+    kubernetesVersion: 'v1.23.16',
+    replaced: [
+      { old: 'kubernetes-master-b2c', new: 'kubernetes-master-e5f', zone: 'local-b' },
+      { old: 'kubernetes-master', new: 'kubernetes-master-f6a', zone: 'local-a' },
+    ],
+  };
+}
+
 export interface FakeControlPlane extends ControlPlane {
   calls: ControlPlaneCall[];
   closed: boolean;
@@ -487,6 +501,8 @@ export function fakeControlPlane(
     replace: (options) => answer('replace', options, result('replace')),
     repair: (options) => answer('repair', options, result('repair')),
     recover: (options) => answer('recover', options, result('recover')),
+    rollout: (options) => answer('rollout', options, sampleRollout('rollout-restart')),
+    upgrade: (options) => answer('upgrade', options, sampleRollout('upgrade')),
     down: (options) => answer('down', options, result('down')),
     resume: (options) => answer('resume', options, result('up')),
     status: (options) => answer('status', options, behaviour.status ?? sampleStatus()),
