@@ -10,7 +10,6 @@ let world: Awaited<ReturnType<typeof localWorld>>;
 beforeAll(async () => {
   world = await localWorld();
   await world.controlPlane.up({ zone: 'local-a', multizone: true });
-  await world.controlPlane.replicate({ zone: 'local-b' });
 }, 180_000);
 afterAll(async () => {
   await world?.cleanup();
@@ -21,7 +20,21 @@ const names = async () =>
 const rolloutKey = 'hacp/clusters/kubernetes/rollout';
 
 describe('rollout restart on the local provider', () => {
+  it("replaces a cluster's only replica by a new one in its zone, the address following, data kept", async () => {
+    await world.etcdctl(['put', 'hacp/first', 'kept']);
+    const [only] = (await world.controlPlane.status()).replicas;
+    const result = await world.controlPlane.rollout();
+    expect(result.replaced).toEqual([{ old: only?.name, new: expect.any(String), zone: 'local-a' }]);
+    const after = await world.controlPlane.status();
+    expectMembersMatchReplicas(after, 1);
+    expect(after.replicas[0]?.name).toBe(result.replaced[0]?.new);
+    expect(after.endpoint).toMatchObject({ mode: 'attached', attachedTo: result.replaced[0]?.new });
+    expect(await world.etcdctl(['get', '--print-value-only', 'hacp/first'])).toBe('kept');
+    expect(await world.provider.state.get(rolloutKey)).toBeUndefined();
+  }, 240_000);
+
   it('refuses --max-surge 0 with two replicas, and upgrade of an etcd-only cluster, nothing changed', async () => {
+    await world.controlPlane.replicate({ zone: 'local-b' });
     const before = await names();
     const surge = await world.controlPlane.rollout({ maxSurge: 0 }).catch((error: unknown) => error);
     expect(isHacpError(surge, 'INVALID_ARGUMENT')).toBe(true);

@@ -4,7 +4,9 @@
  * more). What is left to do is kept in the state store beside the journal, so that the same command
  * run again after a kill finishes the interrupted replace and then the rest.
  */
+import { randomBytes } from 'node:crypto';
 import { ErrorCode, HacpError } from '@hacp/core';
+import { resolveKubernetesVersion } from '@hacp/kubernetes-release';
 import { type ClusterView, type MaxSurge, rolloutOrder } from '@hacp/topology';
 import type { ClusterContext } from './cluster-context.js';
 import type { OperationRequest } from './engine/runner.js';
@@ -27,6 +29,8 @@ interface RolloutState {
   /** The replicas still to replace, in order. */
   pending: string[];
   replaced: RolloutResult['replaced'];
+  /** The only replica's turn under way: its replacement's name, made before it is added. */
+  surge?: { old: string; name: string; zone: string };
 }
 
 /** The rollout as stored, with the version its next write must expect. */
@@ -61,19 +65,35 @@ export async function runRollout(
   const { signal } = request;
   let stored = await startOrContinue(context, request);
   const { provider, cluster } = context;
-  // A replace a kill cut short is finished first.
+  // What a kill cut short (the rollout's replace, or the replicate and remove of a last replica's
+  // turn) is finished first; the loop below then finds that replica done, or half done.
   const journal = await readJournal(provider.state, cluster, signal);
-  if (journal !== undefined && journal.value.operation === 'replace') {
+  if (journal !== undefined && ['replace', 'replicate', 'remove'].includes(journal.value.operation)) {
     const old = (journal.value.request as { name?: string }).name ?? '';
     const before = (await observeView(context, signal)).replicas;
     const result = await run({ operation: 'resume' }, signal);
     // Someone else's replace is finished too, but only the rollout's own is noted.
-    if (stored.value.pending.includes(old)) stored = await noted(context, stored, old, before, result);
+    if (journal.value.operation === 'replace' && stored.value.pending.includes(old))
+      stored = await noted(context, stored, old, before, result);
   }
   for (const name of stored.value.pending) {
     const before = (await observeView(context, signal)).replicas;
+    const surge = stored.value.surge;
     if (!before.some((replica) => replica.name === name)) {
-      stored = await save(context, stored, { pending: stored.value.pending.filter((p) => p !== name) });
+      // Gone: replaced by a run a kill cut short after its remove, or removed by someone else.
+      const replaced =
+        surge?.old === name
+          ? [...stored.value.replaced, { old: name, new: surge.name, zone: surge.zone }]
+          : stored.value.replaced;
+      stored = await save(context, stored, {
+        pending: stored.value.pending.filter((p) => p !== name),
+        replaced,
+        surge: undefined,
+      });
+      continue;
+    }
+    if (before.length === 1 || surge?.old === name) {
+      stored = await replaceLast(context, run, stored, before, name, signal);
       continue;
     }
     const replace: OperationRequest = {
@@ -98,6 +118,37 @@ export async function runRollout(
   };
 }
 
+/**
+ * The turn of a cluster's only replica, which `replace` refuses (it would take the cluster down):
+ * a new replica in its zone by `replicate` (1→2, the address moves to a load balancer), then the old
+ * one removed (2→1, the address moves to the new one). The new name is kept first, so that a run a
+ * kill cut short knows which replica is the rollout's.
+ */
+async function replaceLast(
+  context: ClusterContext,
+  run: Run,
+  stored: Stored,
+  before: ClusterView['replicas'],
+  old: string,
+  signal?: AbortSignal,
+): Promise<Stored> {
+  let current = stored;
+  const zone = before.find((replica) => replica.name === old)?.zone ?? '';
+  if (current.value.surge?.old !== old) {
+    const name = `${context.cluster}-master-${randomBytes(2).toString('hex').slice(0, 3)}`;
+    current = await save(context, current, { surge: { old, name, zone } });
+  }
+  const added = current.value.surge?.name as string;
+  if (!before.some((replica) => replica.name === added))
+    await run({ operation: 'replicate', zone, name: added }, signal);
+  await run({ operation: 'remove', name: old }, signal);
+  return save(context, current, {
+    pending: current.value.pending.filter((name) => name !== old),
+    replaced: [...current.value.replaced, { old, new: added, zone }],
+    surge: undefined,
+  });
+}
+
 /** Notes a finished replace of `old`: its successor, and that it is no longer pending. */
 function noted(
   context: ClusterContext,
@@ -116,6 +167,7 @@ function noted(
 
 async function save(context: ClusterContext, stored: Stored, change: Partial<RolloutState>): Promise<Stored> {
   const value = { ...stored.value, ...change };
+  if (value.surge === undefined) delete value.surge;
   const { version } = await context.provider.state.put(rolloutKey(context.cluster), value, {
     expectedVersion: stored.version,
     requestId: `rollout-${value.startedAt}-${value.pending.length}-${value.replaced.length}`,
@@ -184,10 +236,10 @@ async function continues(
   if (state.kind !== request.kind) return false;
   if (request.maxSurge !== undefined && request.maxSurge !== state.maxSurge) return false;
   if (request.kind === 'restart' || request.kubernetesVersion === undefined) return true;
-  const { version } = await chooseKubernetes(
-    { kubernetesVersion: request.kubernetesVersion },
-    context.kubernetesContext(request.signal),
-  );
+  const { version } = await resolveKubernetesVersion(request.kubernetesVersion, {
+    releaseUrl: context.kubernetesContext(request.signal).source.releaseUrl,
+    ...(request.signal ? { signal: request.signal } : {}),
+  });
   return version === state.kubernetesVersion;
 }
 
@@ -231,12 +283,14 @@ async function targetVersion(
       details: { field: 'kubernetesVersion' },
     });
   }
-  const choice = await chooseKubernetes(
-    { kubernetesVersion: request.kubernetesVersion },
-    context.kubernetesContext(request.signal),
-  );
-  const version = choice.version as string;
+  const kubernetes = context.kubernetesContext(request.signal);
+  const { version } = await resolveKubernetesVersion(request.kubernetesVersion, {
+    releaseUrl: kubernetes.source.releaseUrl,
+    ...(request.signal ? { signal: request.signal } : {}),
+  });
+  // The policy first: a refused version is not fetched.
   assertUpgradeSkew(record.kubernetesVersion, version);
+  await chooseKubernetes({ kubernetesVersion: version }, kubernetes);
   return version;
 }
 
