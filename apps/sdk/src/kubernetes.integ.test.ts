@@ -22,6 +22,7 @@ import {
   readyz,
   startReadyzProbe,
 } from './kubernetes.test-support.js';
+import { recordKey } from './record.js';
 import type { ClusterStatus, ControlPlane } from './types.js';
 
 const v123 = await kubernetesTestSource('1.23');
@@ -371,6 +372,38 @@ describe.skipIf(v123.skip !== undefined)(
         expectOnlyDuringMoves(report, world);
         const status = await world.controlPlane.status();
         expect(status.endpoint).toMatchObject({ mode: 'attached', attachedTo: 'kubernetes-master' });
+      },
+      LONG,
+    );
+
+    it(
+      'upgrade: a skipped minor is refused with nothing changed; the same version replaces the only replica, its lease following',
+      async () => {
+        const before = await world.controlPlane.status();
+        const skipped = await world.controlPlane
+          .upgrade({ kubernetesVersion: 'latest-1.32' })
+          .catch((error: unknown) => error);
+        expect(skipped).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'kubernetesVersion' } });
+        expect((skipped as Error).message).toMatch(/would skip 8 minor versions/);
+        const unchanged = await world.controlPlane.status();
+        expect(unchanged.replicas).toEqual(before.replicas);
+        const record = await world.provider.state.get<{ kubernetesVersion?: string }>(
+          recordKey('kubernetes'),
+        );
+        expect(record?.value.kubernetesVersion).toBe('v1.23.16');
+        expect(await world.provider.state.get('hacp/clusters/kubernetes/rollout')).toBeUndefined();
+
+        const probe = startReadyzProbe(api.config);
+        const result = await world.controlPlane.upgrade({ kubernetesVersion: 'v1.23.16' });
+        const report = await probe.stop();
+        expect(result).toMatchObject({ operation: 'upgrade', kubernetesVersion: 'v1.23.16' });
+        expect(result.replaced).toEqual([
+          { old: 'kubernetes-master', new: expect.any(String), zone: 'local-a' },
+        ]);
+        const added = result.replaced[0]?.new as string;
+        await expectOneLeasePerReplica(world.controlPlane, [added]);
+        expect(await readyz(api.config)).toBe('ok');
+        expectOnlyDuringMoves(report, world);
       },
       LONG,
     );
