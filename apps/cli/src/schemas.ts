@@ -41,6 +41,7 @@ export const ENVELOPE_SCHEMAS = [
   'backup-prune',
   'backup-restore',
   'recover',
+  'scale',
 ] as const;
 
 /** Commands typed another way than their schema is named: `addons list` is `addons`. */

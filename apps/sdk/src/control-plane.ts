@@ -13,6 +13,7 @@ import { clusterStatus } from './cluster-status.js';
 import { type OperationRequest, type RunnerSettings, runOperation } from './engine/runner.js';
 import { makePlan, newOperation, precheck } from './planning.js';
 import { readRecord } from './record.js';
+import { scaleCluster } from './scale.js';
 import type { ControlPlane, ControlPlaneSettings, PlanRequest } from './types.js';
 
 /**
@@ -40,6 +41,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     remove: (options = {}) => run({ operation: 'remove', ...withoutSignal(options) }, options.signal),
     replace: (options) => run({ operation: 'replace', ...withoutSignal(options) }, options.signal),
     repair: (options = {}) => run({ operation: 'repair' }, options.signal),
+    scale: (options) => scaleCluster(context, run, options),
     recover: (options = {}) => run({ operation: 'recover', ...withoutSignal(options) }, options.signal),
     down: (options = {}) => run({ operation: 'down' }, options.signal),
     resume: (options = {}) => run({ operation: 'resume' }, options.signal),

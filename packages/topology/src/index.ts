@@ -45,6 +45,14 @@ export { quorumLost, quorumLostActions, quorumLostError } from './quorum-lost.js
 export { assertNoDownZone, type PlanRecoverOptions, planRecover, type RecoverySource } from './recover.js';
 export { CA_NAMES, type CaName, canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
 export {
+  assertScaleTarget,
+  MAX_SCALE_REPLICAS,
+  nextScaleChange,
+  planScale,
+  type ScaleChange,
+  type ScaleOptions,
+} from './scale.js';
+export {
   type ClusterView,
   type EndpointChange,
   type EndpointHealthCheck,

@@ -234,7 +234,9 @@ export type OperationName =
   | 'down'
   | 'recover'
   | 'renew-certs'
-  | 'rotate-ca';
+  | 'rotate-ca'
+  /** Only a plan (`hacp plan scale`): scale runs as replicates or removes, one at a time. */
+  | 'scale';
 
 /** The state a plan promises to reach. */
 export interface PlannedState {
