@@ -1,8 +1,8 @@
 // Issue 21's outage sequence through the built CLI: with zone local-c failed, `hacp repair` leaves
 // the cluster exactly as it was and names `hacp zone restore local-c`; after the restore all is
 // healthy; a replica whose processes were killed is started again by `repair` (same member id).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterCli, hacp, killReplica, tempStateDir } from './e2e-support.js';
+import { describe, expect, it } from 'vitest';
+import { clusterCli, killReplica, stateDirOfFile } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
 
 interface Status {
@@ -18,14 +18,7 @@ interface RepairResult {
 }
 
 const CLUSTER = 'outage';
-let stateDir: { dir: string; remove(): Promise<void> };
-beforeAll(async () => {
-  stateDir = await tempStateDir();
-});
-afterAll(async () => {
-  await hacp(['down', '--yes', '--cluster', CLUSTER], { stateDir: stateDir.dir });
-  await stateDir.remove();
-});
+const stateDir = stateDirOfFile([CLUSTER]);
 
 /** Replicas with their zones, members with their ids, the load balancer's targets: what repair must keep. */
 const shape = (status: Status) => ({
@@ -36,7 +29,7 @@ const shape = (status: Status) => ({
 
 describe('repair in an outage (issue 21)', () => {
   it('leaves a failed zone as it is, naming zone restore, and starts a killed replica again', async () => {
-    const c = clusterCli(stateDir.dir, CLUSTER);
+    const c = clusterCli(stateDir(), CLUSTER);
     await c.ok(['up', '--zone', 'local-a', '--multizone']);
     await c.ok(['replicate', '--zone', 'local-b']);
     await c.ok(['replicate', '--zone', 'local-c']);
@@ -69,7 +62,7 @@ describe('repair in an outage (issue 21)', () => {
     // A replica whose processes died (not its zone): repair starts it, its member kept.
     const victim = during.replicas.find((r) => r.zone === 'local-b');
     if (victim === undefined) throw new Error('no replica in local-b');
-    await killReplica(c, stateDir.dir, victim.name);
+    await killReplica(c, stateDir(), victim.name);
     const started = await c.ok<RepairResult>(['repair']);
     expect(started.steps.map((s) => `${s.id}:${s.status}`)).toEqual([
       `start-instance:${victim.name}:done`,

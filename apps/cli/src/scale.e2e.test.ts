@@ -2,8 +2,8 @@
 // unchanged; 1 → 3 killed with SIGKILL in the middle of its second change (as a person's kill
 // would land: on a terminal, by pid, when a step's line shows), then run again, converges with one
 // replica per zone; back to 1 keeps the first. The counts in between are the SDK's tests.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterCli, hacp, snapshotTree, tempStateDir } from './e2e-support.js';
+import { describe, expect, it } from 'vitest';
+import { clusterCli, snapshotTree, stateDirOfFile } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
 import { parseStepLine, runOnTerminal } from './terminal-run.mjs';
 
@@ -15,21 +15,14 @@ interface Status {
 }
 
 const CLUSTER = 'scaled';
-let stateDir: { dir: string; remove(): Promise<void> };
-beforeAll(async () => {
-  stateDir = await tempStateDir();
-});
-afterAll(async () => {
-  await hacp(['down', '--yes', '--cluster', CLUSTER], { stateDir: stateDir.dir });
-  await stateDir.remove();
-});
+const stateDir = stateDirOfFile([CLUSTER]);
 
 describe('hacp scale', () => {
   it('refuses an even count and more than 7 (exit 2, nothing changed); 1 → 3 killed midway converges when run again; back to 1 keeps the first', async () => {
-    const c = clusterCli(stateDir.dir, CLUSTER);
+    const c = clusterCli(stateDir(), CLUSTER);
     await c.ok(['up', '--zone', 'local-a', '--multizone']);
 
-    const before = snapshotTree(stateDir.dir);
+    const before = snapshotTree(stateDir());
     for (const [args, reason] of [
       [['--replicas', '2'], /2 is an even count/],
       [['--replicas', '9'], /more than 7/],
@@ -40,12 +33,12 @@ describe('hacp scale', () => {
         error: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(reason) },
       });
     }
-    expect(snapshotTree(stateDir.dir)).toEqual(before);
+    expect(snapshotTree(stateDir())).toEqual(before);
 
     // Killed once the second replicate's learner is in: a member without its instance.
     let operations = 0;
     const killed = await runOnTerminal(['scale', '--replicas', '3', '--cluster', CLUSTER], {
-      stateDir: stateDir.dir,
+      stateDir: stateDir(),
       kill: {
         atLine: (line) => {
           const shown = parseStepLine(line);

@@ -4,7 +4,7 @@
  * after the last one (`@hacp/topology`'s nextScaleChange), so a run cut short and run again simply
  * goes on from where the cluster is, after finishing the change left in flight.
  */
-import { ErrorCode, HacpError } from '@hacp/core';
+import { ErrorCode, HacpError, isHacpError } from '@hacp/core';
 import { assertScaleTarget, type ClusterView, nextScaleChange, placementWarnings } from '@hacp/topology';
 import type { ClusterContext } from './cluster-context.js';
 import type { OperationRequest } from './engine/runner.js';
@@ -40,7 +40,11 @@ export async function scaleCluster(
   const changes: OperationResult[] = [];
   const inFlight = await readJournal(context.provider.state, context.cluster, signal);
   if (inFlight !== undefined && SCALE_CHANGES.has(inFlight.value.operation)) {
-    changes.push(await run({ operation: 'resume' }, signal));
+    changes.push(
+      await run({ operation: 'resume' }, signal).catch((error: unknown) =>
+        throwWithScaleAgain(error, target.replicas),
+      ),
+    );
   }
   let view = await currentView(context, signal);
   const from = view.replicas.length;
@@ -53,7 +57,9 @@ export async function scaleCluster(
       change.kind === 'add'
         ? { operation: 'replicate', zone: change.zone }
         : { operation: 'remove', name: change.name, zone: change.zone };
-    changes.push(await run(request, signal));
+    changes.push(
+      await run(request, signal).catch((error: unknown) => throwWithScaleAgain(error, target.replicas)),
+    );
     view = await currentView(context, signal);
   }
   return {
@@ -78,6 +84,22 @@ async function currentView(context: ClusterContext, signal?: AbortSignal): Promi
   } finally {
     await session.close();
   }
+}
+
+/** A change's error, with what continues the whole scale once its cause is fixed. */
+function throwWithScaleAgain(error: unknown, replicas: number): never {
+  if (!isHacpError(error)) throw error;
+  throw new HacpError({
+    code: error.code,
+    message: error.message,
+    actions: [
+      ...error.actions,
+      `Then run \`hacp scale --replicas ${replicas}\` again: it finishes a change left in flight first, then goes on.`,
+    ],
+    details: error.details,
+    retryable: error.retryable,
+    cause: error,
+  });
 }
 
 function notConverging(cluster: string, view: ClusterView, replicas: number): HacpError {
