@@ -189,5 +189,9 @@ describe('scale refusals: the reason, and nothing planned', () => {
       'MULTIZONE_REQUIRED',
     );
     expect(thrown(() => assertScaleTarget(view(), { replicas: 3, zones: [] })).code).toBe('INVALID_ARGUMENT');
+    // In the region, but not a zone the provider offers.
+    expect(thrown(() => assertScaleTarget(view(), { replicas: 3, zones: ['europe-west1-z'] })).code).toBe(
+      'ZONE_INVALID',
+    );
   });
 });

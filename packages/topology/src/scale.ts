@@ -41,7 +41,8 @@ export type ScaleChange = { kind: 'add'; zone: string } | { kind: 'remove'; name
  * than seven without `force`, and zones the cluster may not use. Nothing is read or changed.
  *
  * @throws HacpError INVALID_ARGUMENT (`details.field`: `replicas` or `zones`) with the reason;
- *   ZONE_INVALID, ZONE_NOT_IN_REGION, MULTIZONE_REQUIRED for a zone of `zones`.
+ *   ZONE_INVALID (malformed, or one the provider does not offer), ZONE_NOT_IN_REGION,
+ *   MULTIZONE_REQUIRED for a zone of `zones`.
  */
 export function assertScaleTarget(view: ClusterView, options: ScaleOptions): void {
   const { replicas } = options;
@@ -85,6 +86,14 @@ export function assertScaleTarget(view: ClusterView, options: ScaleOptions): voi
     }
     for (const zone of options.zones) {
       assertReplicaZone({ zone, region: view.region, multizone: view.multizone, firstZone: view.firstZone });
+      if (view.zones.length > 0 && !view.zones.includes(zone)) {
+        throw new HacpError({
+          code: ErrorCode.ZONE_INVALID,
+          message: `The provider has no zone ${zone}; it offers ${view.zones.join(', ')}.`,
+          actions: [`Pick zones among: ${view.zones.join(', ')}.`],
+          details: { zone, zones: [...view.zones] },
+        });
+      }
     }
   }
 }
