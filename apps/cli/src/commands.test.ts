@@ -17,6 +17,7 @@ import Remove from './commands/remove.js';
 import Replace from './commands/replace.js';
 import Replicate from './commands/replicate.js';
 import RolloutRestart from './commands/rollout/restart.js';
+import Scale from './commands/scale.js';
 import Status from './commands/status.js';
 import Up from './commands/up.js';
 import Upgrade from './commands/upgrade.js';
@@ -255,7 +256,6 @@ describe('progress', () => {
 });
 
 describe('interruption', () => {
-
   it('aborts the operation on SIGINT: exit 4, ABORTED, and how to resume', async () => {
     const runtime = fakeRuntime({ env: STATE, hangUntilAborted: true });
     const running = runCommand(Replicate, 'replicate', ['--zone', 'local-b', '--json'], runtime);
@@ -568,6 +568,44 @@ describe('rollout restart and upgrade', () => {
     expect(actions).toContain('Run `hacp upgrade --kubernetes-version 1.24` again to finish it.');
     // `hacp resume` would finish only the replace under way.
     expect(actions.join(' ')).not.toContain('hacp resume');
+  });
+});
+
+describe('scale', () => {
+  it('passes --replicas, --zones, --allow-even and --force to the SDK and prints a valid envelope', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(
+      Scale,
+      'scale',
+      ['--replicas', '4', '--zones', 'local-a, local-b', '--allow-even', '--force', '--json'],
+      runtime,
+    );
+    expect(runtime.exitCode).toBe(0);
+    const { signal: _signal, ...options } = (callsOf(runtime)[0]?.options ?? {}) as Record<string, unknown>;
+    expect(options).toEqual({ replicas: 4, zones: ['local-a', 'local-b'], allowEven: true, force: true });
+    expect(validateEnvelope('scale', json(runtime)).errors).toEqual([]);
+    const text = fakeRuntime({ env: STATE });
+    await runCommand(Scale, 'scale', ['--replicas', '3'], text);
+    expect(text.stdout).toContain('scale finished on cluster kubernetes: 1 → 3 replicas, 2 changes');
+  });
+
+  it('needs --replicas, a whole number, and zones without empty entries: exit 2, the SDK never called', async () => {
+    for (const args of [[], ['--replicas', 'three'], ['--replicas', '3', '--zones', 'local-a,,local-b']]) {
+      const runtime = fakeRuntime({ env: STATE });
+      await runCommand(Scale, 'scale', [...args, '--json'], runtime);
+      expect(runtime.exitCode, args.join(' ')).toBe(2);
+      expect(json(runtime)).toMatchObject({ status: 2, error: { code: 'INVALID_ARGUMENT' } });
+      expect(callsOf(runtime).filter((call) => call.method === 'scale')).toEqual([]);
+    }
+  });
+
+  it('plan scale passes the same options to the SDK, and refuses them for another operation', async () => {
+    const runtime = fakeRuntime({ env: STATE });
+    await runCommand(Plan, 'plan', ['scale', '--replicas', '5', '--json'], runtime);
+    expect(callsOf(runtime)[0]?.options).toEqual({ operation: 'scale', replicas: 5 });
+    const stray = fakeRuntime({ env: STATE });
+    await runCommand(Plan, 'plan', ['repair', '--replicas', '5', '--json'], stray);
+    expect(json(stray)).toMatchObject({ status: 2, error: { code: 'INVALID_ARGUMENT' } });
   });
 });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 const run = promisify(execFile);
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js');
@@ -194,4 +194,25 @@ export async function killReplica(c: ClusterCli, stateDir: string, replica: stri
       interval: 500,
     })
     .not.toBe('healthy');
+}
+
+/**
+ * A state folder for one test file, made before its tests and, after them, its clusters taken down
+ * and the folder removed. Returns the folder's path (read it inside a test or hook).
+ */
+export function stateDirOfFile(clusters: readonly string[]): () => string {
+  let stateDir: { dir: string; remove(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    stateDir = await tempStateDir();
+  });
+  afterAll(async () => {
+    if (stateDir === undefined) return;
+    for (const cluster of clusters)
+      await hacp(['down', '--yes', '--cluster', cluster], { stateDir: stateDir.dir });
+    await stateDir.remove();
+  });
+  return () => {
+    if (stateDir === undefined) throw new Error('the state folder is made in beforeAll');
+    return stateDir.dir;
+  };
 }

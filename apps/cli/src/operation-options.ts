@@ -2,7 +2,14 @@
  * The flags of the operations and how they become the SDK's options, with kube-up's variables as
  * defaults. `up`, `replicate`, `remove`, `replace` and `plan <operation>` share them.
  */
-import type { PlanRequest, RemoveOptions, ReplaceOptions, ReplicateOptions, UpOptions } from '@hacp/sdk';
+import type {
+  PlanRequest,
+  RemoveOptions,
+  ReplaceOptions,
+  ReplicateOptions,
+  ScaleOptions,
+  UpOptions,
+} from '@hacp/sdk';
 import { Flags } from '@oclif/core';
 import {
   type Environment,
@@ -75,6 +82,22 @@ export const operationFlags = {
     description:
       "1 (Cluster API's default): each replica's replacement joins before it leaves, so the cluster never runs on fewer voters than it had. 0: each replica leaves before its replacement comes, so there is never one more machine; only with three replicas or more.",
   })(),
+  replicas: Flags.integer({
+    summary: 'The replica count to reach: 1, 3, 5 or 7.',
+    description: 'An even count needs --allow-even, more than 7 needs --force.',
+    helpValue: '<count>',
+  }),
+  zones: Flags.string({
+    summary: 'The zones new replicas may go to, comma-separated (default: every allowed zone).',
+    description: 'Replicas outside them are the first removed.',
+    helpValue: '<zone,zone,...>',
+  }),
+  'allow-even': Flags.boolean({
+    summary: 'Allow an even count (it tolerates no more failures than one fewer).',
+  }),
+  force: Flags.boolean({
+    summary: "Allow more than 7 replicas (etcd's recommended largest cluster).",
+  }),
   'keep-data': Flags.boolean({
     summary: "Keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",
     description:
@@ -103,6 +126,10 @@ export interface OperationFlagValues {
   replica?: string | undefined;
   'keep-data'?: boolean | undefined;
   ca?: (typeof CA_NAMES)[number] | undefined;
+  replicas?: number | undefined;
+  zones?: string | undefined;
+  'allow-even'?: boolean | undefined;
+  force?: boolean | undefined;
 }
 
 function missing(flag: string, variable: string | undefined, operation: string): HacpError {
@@ -207,6 +234,30 @@ export function replaceOptions(flags: OperationFlagValues): Omit<ReplaceOptions,
   return { name: flags.replica, ...(keepData === undefined ? {} : { keepData }) };
 }
 
+/**
+ * `scale`'s options: `--replicas` (required), `--zones a,b,c`, `--allow-even`, `--force`.
+ * @throws HacpError INVALID_ARGUMENT without --replicas, or for an empty zone in --zones.
+ */
+export function scaleOptions(flags: OperationFlagValues): Omit<ScaleOptions, 'signal'> {
+  if (flags.replicas === undefined) throw missing('replicas', undefined, 'scale');
+  const options: Omit<ScaleOptions, 'signal'> = { replicas: flags.replicas };
+  if (flags.zones !== undefined) {
+    const zones = flags.zones.split(',').map((zone) => zone.trim());
+    if (zones.some((zone) => zone === '')) {
+      throw new HacpError({
+        code: ErrorCode.INVALID_ARGUMENT,
+        message: `--zones "${flags.zones}" has an empty zone: give zones separated by commas, such as local-a,local-b,local-c.`,
+        actions: ['Pass --zones a,b,c without empty entries.'],
+        details: { field: 'zones', value: flags.zones },
+      });
+    }
+    options.zones = zones;
+  }
+  if (flags['allow-even'] === true) options.allowEven = true;
+  if (flags.force === true) options.force = true;
+  return options;
+}
+
 /** The operations `hacp plan` plans. */
 export const PLANNED_OPERATIONS = [
   'up',
@@ -218,6 +269,7 @@ export const PLANNED_OPERATIONS = [
   'recover',
   'renew-certs',
   'rotate-ca',
+  'scale',
 ] as const;
 export type PlannedOperation = (typeof PLANNED_OPERATIONS)[number];
 
@@ -232,6 +284,7 @@ export const FLAGS_OF_OPERATION: Record<PlannedOperation, readonly (keyof Operat
   recover: [],
   'renew-certs': [],
   'rotate-ca': ['ca'],
+  scale: ['replicas', 'zones', 'allow-even', 'force'],
 };
 
 /**
@@ -273,6 +326,8 @@ export function planRequest(
     case 'rotate-ca':
       if (flags.ca === undefined) throw missing('ca', undefined, 'rotate-ca');
       return { operation, ca: flags.ca };
+    case 'scale':
+      return { operation, ...scaleOptions(flags) };
     default:
       return { operation };
   }

@@ -43,6 +43,7 @@ export const ENVELOPE_SCHEMAS = [
   'recover',
   'rollout-restart',
   'upgrade',
+  'scale',
 ] as const;
 
 /** Commands typed another way than their schema is named: `addons list` is `addons`. */

@@ -500,6 +500,20 @@ export function fakeControlPlane(
     remove: (options) => answer('remove', options, result('remove')),
     replace: (options) => answer('replace', options, result('replace')),
     repair: (options) => answer('repair', options, result('repair')),
+    scale: (options) =>
+      answer('scale', options, {
+        operation: 'scale' as const,
+        cluster: settings.cluster ?? 'kubernetes',
+        from: 1,
+        to: options.replicas,
+        changes: [result('replicate'), result('replicate')],
+        replicas: [
+          { name: 'kubernetes-master', zone: 'local-a' },
+          { name: 'kubernetes-master-1a2', zone: 'local-b' },
+          { name: 'kubernetes-master-3b4', zone: 'local-c' },
+        ],
+        warnings: [],
+      }),
     recover: (options) => answer('recover', options, result('recover')),
     rollout: (options) => answer('rollout', options, sampleRollout('rollout-restart')),
     upgrade: (options) => answer('upgrade', options, sampleRollout('upgrade')),

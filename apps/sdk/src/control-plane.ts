@@ -14,6 +14,7 @@ import { continues, type OperationRequest, type RunnerSettings, runOperation } f
 import { makePlan, newOperation, precheck } from './planning.js';
 import { readJournal, readRecord } from './record.js';
 import { runRollout } from './rollout.js';
+import { scaleCluster } from './scale.js';
 import type { ControlPlane, ControlPlaneSettings, PlanRequest } from './types.js';
 
 /**
@@ -41,6 +42,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     remove: (options = {}) => run({ operation: 'remove', ...withoutSignal(options) }, options.signal),
     replace: (options) => run({ operation: 'replace', ...withoutSignal(options) }, options.signal),
     repair: (options = {}) => run({ operation: 'repair' }, options.signal),
+    scale: (options) => scaleCluster(context, run, options),
     recover: (options = {}) => run({ operation: 'recover', ...withoutSignal(options) }, options.signal),
     rollout: (options = {}) => runRollout(context, run, { kind: 'restart', ...options }),
     upgrade: (options) => runRollout(context, run, { kind: 'upgrade', ...options }),

@@ -173,8 +173,10 @@ export function toClusterView(observation: Observation): ClusterView {
     started: member.started,
     healthy: memberHealthy(observation, member),
   }));
-  // A stopped instance is started again only where the provider can start one; else it is replaced.
+  // An instance that does not run (stopped, or its processes died) is started again where the
+  // provider can start one; else it is replaced.
   const canStart = observation.startable;
+  const startable = (status: Instance['status']) => status === 'stopped' || status === 'terminated';
   const replicas: ReplicaInfo[] = observation.instances.map((instance) => {
     const member = observation.members.find((m) => m.name === instance.name);
     return {
@@ -183,7 +185,8 @@ export function toClusterView(observation: Observation): ClusterView {
       createdAt: instance.createdAt.toISOString(),
       // A replica is healthy when its instance runs and its member answers; one without a member is not.
       healthy: instance.status === 'running' && member !== undefined && memberHealthy(observation, member),
-      ...(canStart && instance.status === 'stopped' ? { stopped: true } : {}),
+      ...(canStart && startable(instance.status) ? { stopped: true } : {}),
+      ...(instance.status === 'unknown' ? { unreachable: true } : {}),
       ...(instance.dataDiskIntact === true ? { dataDiskIntact: true } : {}),
     };
   });

@@ -15,6 +15,7 @@ import {
   planReplace,
   planReplicate,
   planRotateCa,
+  planScale,
   planUp,
 } from '@hacp/topology';
 import { type ClusterContext, notFound } from './cluster-context.js';
@@ -155,6 +156,11 @@ export async function makePlan(
       };
     case 'repair':
       return { plan: planRepair(view, { randomHex }), target };
+    case 'scale': {
+      // Only planned: `scale` runs each change as its own replicate or remove (scale.ts).
+      const { operation: _operation, ...options } = request;
+      return { plan: planScale(view, { ...options, randomHex }), target };
+    }
     case 'down':
       return { plan: planDown(view), target };
     case 'recover': {

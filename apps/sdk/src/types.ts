@@ -164,6 +164,37 @@ export interface SignalOptions {
   signal?: AbortSignal;
 }
 
+/** `scale`'s options (`hacp scale --replicas N [--zones a,b,c] [--allow-even] [--force]`). */
+export interface ScaleOptions {
+  /** The replica count to reach: 1, 3, 5 or 7 (an even count needs `allowEven`, more than 7 `force`). */
+  replicas: number;
+  /** The zones new replicas may go to (default: every allowed zone); replicas outside them are removed first. */
+  zones?: readonly string[];
+  /** Allow an even count, which tolerates no more failures than one fewer. */
+  allowEven?: boolean;
+  /** Allow more than 7 replicas. */
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+/** What `scale` returns: the changes it ran, each a replicate or remove, and where it ended. */
+export interface ScaleResult {
+  operation: 'scale';
+  cluster: string;
+  /** The replica count before (after finishing an interrupted change), and the one reached. */
+  from: number;
+  to: number;
+  /**
+   * Each replicate or remove it ran, in order; the first is `resumed` when a scale cut short left
+   * one in flight and this run finished it.
+   */
+  changes: OperationResult[];
+  /** The replicas now, by name. */
+  replicas: { name: string; zone: string }[];
+  /** The warnings of the replica set it ended with (placement, unhealthy replicas). */
+  warnings: Warning[];
+}
+
 /** One step as an operation ran it. */
 export interface StepOutcome {
   id: string;
@@ -494,7 +525,8 @@ export type PlanRequest =
   | { operation: 'down' }
   | ({ operation: 'recover' } & Omit<RecoverOptions, 'signal'>)
   | { operation: 'renew-certs' }
-  | { operation: 'rotate-ca'; ca: string };
+  | { operation: 'rotate-ca'; ca: string }
+  | ({ operation: 'scale' } & Omit<ScaleOptions, 'signal'>);
 
 /**
  * One cluster's control plane. Every mutating operation is a plan from @hacp/topology run step by
@@ -514,6 +546,20 @@ export interface ControlPlane {
   replace(options: ReplaceOptions): Promise<OperationResult>;
   /** Fixes stuck learners, orphan members or instances and unhealthy replicas, while quorum allows. */
   repair(options?: SignalOptions): Promise<OperationResult>;
+  /**
+   * Takes the cluster from its replica count to `replicas`, one change at a time, each a normal
+   * journaled replicate or remove: a new replica goes to the zone with the fewest replicas among
+   * those that are up (of `zones`, when given), a removal comes from the zone with the most, never
+   * the first replica (back to 1 keeps it). Run again after an interruption, it first finishes the
+   * replicate or remove left in flight, then goes on: it converges.
+   *
+   * @example
+   * await cp.scale({ replicas: 3 }); // from 1: one replica per zone
+   * @throws HacpError INVALID_ARGUMENT, nothing changed, for an even count without `allowEven`,
+   *   more than 7 without `force`, or a count below 1; the zone errors for a bad `zones`; CONFLICT
+   *   while another kind of operation is in flight; each change's own errors.
+   */
+  scale(options: ScaleOptions): Promise<ScaleResult>;
   /**
    * Brings back a cluster that lost etcd quorum (or every replica): the surviving member with the
    * most data becomes a one-member cluster (etcd's force-new-cluster), or, when none survives, the

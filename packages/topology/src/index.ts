@@ -46,6 +46,14 @@ export { assertNoDownZone, type PlanRecoverOptions, planRecover, type RecoverySo
 export { CA_NAMES, type CaName, canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
 export { type MaxSurge, MIN_REPLICAS_WITHOUT_SURGE, rolloutOrder } from './rollout.js';
 export {
+  assertScaleTarget,
+  MAX_SCALE_REPLICAS,
+  nextScaleChange,
+  planScale,
+  type ScaleChange,
+  type ScaleOptions,
+} from './scale.js';
+export {
   type ClusterView,
   type EndpointChange,
   type EndpointHealthCheck,

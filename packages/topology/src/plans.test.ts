@@ -544,14 +544,84 @@ describe('drift: changes made outside hacp', () => {
     execute(failReplica(model, 'kubernetes-master-a01'), plan);
   });
 
-  it('repair leaves the replicas of a zone the provider reports down, with a warning, and starts nothing there', () => {
+  it('repair leaves the replicas of a zone the provider reports down, with a warning naming zone restore, and starts nothing there', () => {
     const model = cluster({ replicas: 3 });
     const view = { ...stoppedView(model, 'kubernetes-master-a01'), downZones: ['europe-west1-c'] };
     const plan = planRepair(view);
     expect(plan.steps).toEqual([]);
-    expect(plan.warnings.find((w) => w.code === 'REPAIR_DEFERRED')?.message).toMatch(
-      /kubernetes-master-a01 is stopped because zone europe-west1-c is down/,
+    const warning = plan.warnings.find((w) => w.code === 'ZONE_DOWN');
+    expect(warning?.message).toMatch(
+      /Zone europe-west1-c is down: repair leaves kubernetes-master-a01 as it is/,
     );
+    expect(warning?.message).toContain('`hacp zone restore europe-west1-c`');
+    expect(plan.expected.replicas.map((r) => r.name)).toEqual(view.replicas.map((r) => r.name).sort());
+  });
+
+  it('repair deletes nothing in a zone that is down: not an unhealthy running replica, nor one without a member', () => {
+    const model = cluster({ replicas: 5 });
+    const view = viewOf(failReplica(failReplica(model, 'kubernetes-master-a01'), 'kubernetes-master-d04'));
+    // Both are in europe-west1-c; a01 still runs (its member is dead), d04 lost its member.
+    const down = {
+      ...view,
+      downZones: ['europe-west1-c'],
+      members: view.members.filter((m) => m.name !== 'kubernetes-master-d04'),
+    };
+    const plan = planRepair(down);
+    expect(plan.steps).toEqual([]);
+    const zoneWarnings = plan.warnings.filter((w) => w.code === 'ZONE_DOWN');
+    expect(zoneWarnings).toHaveLength(1);
+    expect(zoneWarnings[0]?.message).toContain('kubernetes-master-a01, kubernetes-master-d04');
+  });
+
+  it('repair starts an instance whose processes died before it considers replacing it, and never a learner', () => {
+    const model = cluster({ replicas: 3 });
+    const view = stoppedView(model, 'kubernetes-master-b02');
+    const plan = planRepair(view);
+    expect(kinds(plan)).toEqual([
+      'start-instance:kubernetes-master-b02',
+      'wait-healthy:kubernetes-master-b02',
+    ]);
+    expect(plan.steps.map((s) => s.action.kind)).not.toContain('remove-member');
+    // The same replica as a learner's instance: the learner goes, nothing is started.
+    const asLearner = {
+      ...view,
+      members: view.members.map((m) => (m.name === 'kubernetes-master-b02' ? { ...m, learner: true } : m)),
+    };
+    expect(kinds(planRepair(asLearner))).not.toContain('start-instance:kubernetes-master-b02');
+  });
+
+  it('repair never deletes a replica whose instance the provider cannot see (unreachable), and says so', () => {
+    const model = cluster({ replicas: 3 });
+    const view = viewOf(failReplica(model, 'kubernetes-master-a01'));
+    const unreachable = {
+      ...view,
+      replicas: view.replicas.map((r) =>
+        r.name === 'kubernetes-master-a01' ? { ...r, unreachable: true } : r,
+      ),
+    };
+    const plan = planRepair(unreachable);
+    expect(plan.steps).toEqual([]);
+    expect(plan.warnings.find((w) => w.code === 'REPAIR_DEFERRED')?.message).toMatch(
+      /cannot tell the state of kubernetes-master-a01's instance/,
+    );
+    // The same replica, reachable: replaced in its zone.
+    expect(kinds(planRepair(view))).toContain('remove-member:kubernetes-master-a01');
+  });
+
+  it('automatic zone choice skips a zone the provider reports down', () => {
+    const view = viewOf(cluster({ replicas: 2 }));
+    // europe-west1-d has no replica, so it would be chosen; down, the next emptiest is.
+    const plan = planReplicate(view, { randomHex: hexes('e07') });
+    expect(plan.expected.replicas.find((r) => r.name === 'kubernetes-master-e07')?.zone).toBe(
+      'europe-west1-d',
+    );
+    const skipping = planReplicate({ ...view, downZones: ['europe-west1-d'] }, { randomHex: hexes('e07') });
+    expect(skipping.expected.replicas.find((r) => r.name === 'kubernetes-master-e07')?.zone).not.toBe(
+      'europe-west1-d',
+    );
+    // Every allowed zone down: the refusal names the zone, nothing is planned.
+    const allDown = { ...view, downZones: ['europe-west1-b', 'europe-west1-c', 'europe-west1-d'] };
+    expect(thrownBy(() => planReplicate(allDown)).code).toBe('UNAVAILABLE');
   });
 
   it('replicate refuses a zone the provider reports down', () => {

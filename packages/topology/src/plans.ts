@@ -199,6 +199,18 @@ export function zoneDown(view: ClusterView, zone: string): boolean {
   return view.downZones?.includes(zone) ?? false;
 }
 
+/**
+ * The zones a new replica may go to when none is given: the cluster's allowed zones (its region's
+ * with multizone, else the first replica's) that the provider does not report down. Where every
+ * allowed zone is down, the allowed ones, so that the refusal names the zone.
+ */
+export function placementZones(view: ClusterView): string[] {
+  const allowed = view.multizone ? zonesInRegion(view.zones, view.region) : [view.firstZone];
+  const candidates = allowed.length > 0 ? allowed : [view.firstZone];
+  const up = candidates.filter((zone) => !zoneDown(view, zone));
+  return up.length > 0 ? up : candidates;
+}
+
 /** What `planUp` takes. */
 export interface PlanUpOptions {
   cluster: string;
@@ -287,8 +299,7 @@ export function planReplicate(view: ClusterView, options: PlanReplicateOptions =
   if (view.replicas.length > 0 && quorumLost(view)) throw quorumLostError(view, 'add a replica');
   fail(canAddMember(view.members));
   assertNoStaleTargets(view);
-  const allowed = view.multizone ? zonesInRegion(view.zones, view.region) : [view.firstZone];
-  const zone = options.zone ?? suggestZone(view.replicas, allowed.length > 0 ? allowed : [view.firstZone]);
+  const zone = options.zone ?? suggestZone(view.replicas, placementZones(view));
   assertReplicaZone({ zone, region: view.region, multizone: view.multizone, firstZone: view.firstZone });
   if (zoneDown(view, zone)) {
     throw new HacpError({
@@ -682,10 +693,7 @@ function deleteWhatIsLeft(view: ClusterView, name: string, list: StepList): void
 function planVanishedReplace(view: ClusterView, options: PlanReplaceOptions): Plan {
   const list = new StepList();
   const after = vanishedParts(view, options.name, list);
-  const allowed = view.multizone ? zonesInRegion(view.zones, view.region) : [view.firstZone];
-  const zone =
-    view.targetZones?.[options.name] ??
-    suggestZone(after.replicas, allowed.length > 0 ? allowed : [view.firstZone]);
+  const zone = view.targetZones?.[options.name] ?? suggestZone(after.replicas, placementZones(view));
   return removeThenAdd(view, list, after, zone, options);
 }
 
@@ -832,8 +840,11 @@ function planMigration(view: ClusterView, victim: ReplicaInfo, why: 'asked' | 'd
  * - a load-balancer target whose instance is gone is taken out (nothing to drain);
  * - an endpoint whose holder does not serve (a dead HAProxy; a load balancer whose GCE forwarding
  *   rule is gone) serves again where it is;
- * - an instance stopped by hand is started again with its disk (a zone the provider reports down
- *   is left alone: its replicas come back with the zone);
+ * - an instance stopped by hand, or whose processes died, is started again with its disk, keeping
+ *   its member: the least change, tried before any replacement;
+ * - nothing in a zone the provider reports down is deleted, replaced or started: its replicas come
+ *   back with the zone (one ZONE_DOWN warning per zone, naming `hacp zone restore <zone>`); nor is
+ *   a replica whose instance the provider cannot see (`unreachable`) deleted;
  * - a stuck learner is removed; a member without a replica (its instance gone) is removed; a
  *   replica without a member is deleted; an unhealthy replica is replaced in its zone;
  * - a healthy replica missing from the load balancer's targets is added back.
@@ -846,6 +857,12 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
   const warnings: Warning[] = [];
   let current: ClusterView = view;
   const note = (message: string) => warnings.push({ code: 'REPAIR_DEFERRED', message });
+  // A zone that is down is never touched: its replicas are reported once per zone, and left as they are.
+  const leftInDownZones = new Map<string, string[]>();
+  const leaveInDownZone = (replica: ReplicaInfo) => {
+    const names = leftInDownZones.get(replica.zone) ?? [];
+    if (!names.includes(replica.name)) leftInDownZones.set(replica.zone, [...names, replica.name]);
+  };
   // One snapshot per repair, before the first member it removes (a stuck learner, an orphan, or
   // the member of a replica it replaces), as before every other membership change.
   const snapshotted = () => list.steps.some((step) => step.action.kind === 'snapshot');
@@ -871,10 +888,11 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
   const started = new Set<string>();
   for (const replica of current.replicas.filter((r) => r.stopped === true)) {
     if (zoneDown(current, replica.zone)) {
-      note(`${replica.name} is stopped because zone ${replica.zone} is down; it comes back with the zone.`);
+      leaveInDownZone(replica);
       continue;
     }
-    if (!current.members.some((m) => m.name === replica.name)) continue;
+    // A voter's instance only: a learner's goes with its learner, one without a member is deleted.
+    if (!current.members.some((m) => m.name === replica.name && !m.learner)) continue;
     list
       .add(
         { kind: 'start-instance', replica: replica.name, zone: replica.zone },
@@ -903,6 +921,12 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
     snapshotOnce();
     list.add({ kind: 'remove-member', replica, memberId: learner.id }, `Remove the stuck learner ${replica}`);
     const instance = current.replicas.find((r) => r.name === learner.name);
+    // Its instance in a zone that is down stays until the zone is back (then it has no member).
+    if (instance !== undefined && (zoneDown(current, instance.zone) || instance.unreachable === true)) {
+      if (zoneDown(current, instance.zone)) leaveInDownZone(instance);
+      current = { ...current, members: current.members.filter((m) => m.id !== learner.id) };
+      continue;
+    }
     if (instance !== undefined) {
       list.add(
         { kind: 'delete-instance', replica: instance.name, zone: instance.zone, keepDisk: false },
@@ -934,6 +958,16 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
 
   for (const replica of current.replicas.filter((r) => !current.members.some((m) => m.name === r.name))) {
     if (current.replicas.length <= 1) break;
+    if (zoneDown(current, replica.zone)) {
+      leaveInDownZone(replica);
+      continue;
+    }
+    if (replica.unreachable === true) {
+      note(
+        `${replica.name} has no etcd member, but the provider cannot tell its instance's state: it is left.`,
+      );
+      continue;
+    }
     if (endpointReplicas(current.endpoint).includes(replica.name)) {
       note(
         `Replica ${replica.name} has no etcd member but the endpoint uses it; replace it with \`hacp replace\`.`,
@@ -950,10 +984,13 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
   const health = replicaHealth(current);
   for (const replica of current.replicas.filter((r) => !health[r.name])) {
     if (zoneDown(current, replica.zone)) {
-      if (replica.stopped !== true)
-        note(
-          `${replica.name} is unhealthy in zone ${replica.zone}, which is down: it is left until the zone is back.`,
-        );
+      leaveInDownZone(replica);
+      continue;
+    }
+    if (replica.unreachable === true) {
+      note(
+        `The provider cannot tell the state of ${replica.name}'s instance in zone ${replica.zone} (the zone may be unreachable): repair does not delete it, since it may hold a voter's data. Run \`hacp status\` once the provider answers, then \`hacp repair\` again; \`hacp replace --replica ${replica.name}\` if it is gone for good.`,
+      );
       continue;
     }
     if (current.replicas.length <= 1) {
@@ -1018,17 +1055,27 @@ export function planRepair(view: ClusterView, options: NamingOptions = {}): Plan
     }
   }
 
+  const zoneWarnings: Warning[] = [...leftInDownZones.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([zone, names]) => ({ code: 'ZONE_DOWN', message: downZoneMessage(zone, names) }));
   return {
     operation: 'repair',
     cluster: view.cluster,
     steps: list.steps,
     onFailure: [],
     warnings: [
+      ...zoneWarnings,
       ...warnings,
       ...placementWarnings(current.replicas).filter((w) => w.code !== 'UNHEALTHY_REPLICA'),
     ],
     expected: { replicas: sortedReplicas(current.replicas), endpoint: current.endpoint },
   };
+}
+
+/** Why repair leaves the replicas of a zone that is down as they are, and what brings them back. */
+function downZoneMessage(zone: string, names: readonly string[]): string {
+  const which = [...names].sort((a, b) => a.localeCompare(b)).join(', ');
+  return `Zone ${zone} is down: repair leaves ${which} as ${names.length === 1 ? 'it is' : 'they are'} (nothing there is deleted, replaced or started), and ${names.length === 1 ? 'it comes' : 'they come'} back with the zone, data and etcd member kept. Run \`hacp zone restore ${zone}\` if the zone was failed on purpose, or wait until it is up again; then \`hacp status\`.`;
 }
 
 /**

@@ -14,10 +14,17 @@ export interface ReplicaInfo {
   /** Its etcd member and kube-apiserver answer (the provider's health check and etcd's). */
   healthy: boolean;
   /**
-   * Its instance is stopped (kept with its disk: starting it brings its member back). With
-   * `ClusterView.downZones` naming its zone, the zone's outage stopped it; otherwise someone did.
+   * Its instance does not run but is kept with its disk (stopped, or its processes died), and the
+   * provider can start it: starting it brings its member back with its data and id. With
+   * `ClusterView.downZones` naming its zone, the zone's outage stopped it; otherwise someone (or a
+   * crash) did.
    */
   stopped?: boolean;
+  /**
+   * The provider cannot tell what state its instance is in (GCE's status it does not know; a zone
+   * it cannot reach): nothing may delete it, since it may still hold a voter's data.
+   */
+  unreachable?: boolean;
   /**
    * The provider reports that its etcd data disk exists and is handed to a new instance of the same
    * name (`Instance.dataDiskIntact`): `replace` can migrate its member (keep its id and data) instead
@@ -227,7 +234,9 @@ export type OperationName =
   | 'down'
   | 'recover'
   | 'renew-certs'
-  | 'rotate-ca';
+  | 'rotate-ca'
+  /** Only a plan (`hacp plan scale`): scale runs as replicates or removes, one at a time. */
+  | 'scale';
 
 /** The state a plan promises to reach. */
 export interface PlannedState {

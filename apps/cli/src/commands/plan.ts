@@ -8,7 +8,7 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
   static override summary = 'Print the steps an operation would run now, without running it.';
 
   static override description =
-    'Plans up, replicate, remove, replace, repair, down, recover, renew-certs (`certs renew`) or rotate-ca (`certs rotate-ca`) from the cluster as it is now, with the same flags and environment variables as the operation, and prints its steps, what undoes it on failure and the state it reaches. It only reads. With --json the result is the plan itself (schemas/plan.json).';
+    'Plans up, replicate, remove, replace, repair, down, recover, renew-certs (`certs renew`) rotate-ca (`certs rotate-ca`) or scale (every replicate or remove `hacp scale` would run, each planned on the cluster the one before leaves) from the cluster as it is now, with the same flags and environment variables as the operation, and prints its steps, what undoes it on failure and the state it reaches. It only reads. With --json the result is the plan itself (schemas/plan.json).';
 
   static override examples = [
     {
@@ -59,6 +59,10 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
       summary: 'remove (KUBE_REPLICA_NAME), replace: the replica.',
     }),
     ca: describedFlag(operationFlags.ca, { summary: 'rotate-ca: the CA to replace (etcd).' }),
+    replicas: describedFlag(operationFlags.replicas, { summary: 'scale: the replica count to reach.' }),
+    zones: describedFlag(operationFlags.zones, { summary: 'scale: the zones new replicas may go to.' }),
+    'allow-even': describedFlag(operationFlags['allow-even'], { summary: 'scale: allow an even count.' }),
+    force: describedFlag(operationFlags.force, { summary: 'scale: allow more than 7 replicas.' }),
     'keep-data': describedFlag(operationFlags['keep-data'], {
       summary:
         "replace: keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",

@@ -66,6 +66,30 @@ describe('an instance stopped outside hacp', () => {
     expect(codes(after.warnings)).not.toContain('REPLICA_STOPPED');
   });
 
+  it('that does not come back healthy from the start ends the repair there: no journal, replace named, nothing replaced', async () => {
+    world = await createWorld();
+    await grow(world, 3);
+    const membersBefore = await world.etcd.snapshotMembers();
+    const name = await stopReplicaIn(world, 'local-c');
+    world.etcd.diskWiped(name);
+    const error = await world
+      .controlPlane()
+      .repair()
+      .then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+    expect(isHacpError(error)).toBe(true);
+    const failed = error as { message: string; actions: string[]; details: Record<string, unknown> };
+    expect(failed.message).toMatch(new RegExp(`repair started ${name} again, but it did not become healthy`));
+    expect(failed.actions.join(' ')).toContain(`hacp replace --replica ${name}`);
+    expect(failed.details.resumable).toBeUndefined();
+    // Not in flight: every other command may run; the member was kept, nothing was added.
+    expect((await world.controlPlane().status()).operation).toBeUndefined();
+    expect(await world.etcd.snapshotMembers()).toEqual(membersBefore);
+    expect(world.etcd.count('addLearner')).toBe(2);
+  });
+
   it('is replaced by repair where the provider cannot start an instance', async () => {
     world = await createWorld({
       wrap: (memory) =>
@@ -90,7 +114,9 @@ describe('a zone down', () => {
     expect(codes(status.warnings)).not.toContain('REPLICA_STOPPED');
     const plan = await world.controlPlane().plan({ operation: 'repair' });
     expect(plan.steps).toEqual([]);
-    expect(plan.warnings.find((w) => w.code === 'REPAIR_DEFERRED')?.message).toMatch(/zone local-c is down/);
+    expect(plan.warnings.find((w) => w.code === 'ZONE_DOWN')?.message).toMatch(
+      /Zone local-c is down: .*`hacp zone restore local-c`/,
+    );
     const before = await providerState(world);
     const repaired = await world.controlPlane().repair();
     expect(repaired.steps).toEqual([]);

@@ -267,6 +267,12 @@ class OperationRun {
     const failure = isHacpError(error) ? error : undefined;
     if (signal.aborted || failure?.code === ErrorCode.ABORTED)
       throw abortedError(signal.reason ?? error, journal);
+    const notBack = startedNotHealthy(journal);
+    if (notBack !== undefined) {
+      // Nothing is half-done: the start was the whole change, so the operation ends here.
+      await this.finish();
+      throw notBackAfterStart(error, journal, notBack);
+    }
     if (!shouldRollBack(journal)) throw resumable(error, journal);
     settings.emit({
       type: 'rollback-started',
@@ -396,6 +402,38 @@ function shouldRollBack(journal: Journal): boolean {
   if (journal.plan.onFailure.length === 0) return false;
   const promote = journal.plan.steps.find((step) => step.action.kind === 'promote-learner');
   return promote !== undefined && !journal.done.includes(promote.id);
+}
+
+/**
+ * The replica a repair started again whose health wait failed (the step that failed), where every
+ * step before it is complete: then nothing is left to resume.
+ */
+function startedNotHealthy(journal: Journal): string | undefined {
+  if (journal.operation !== 'repair') return undefined;
+  const next = journal.plan.steps.find((step) => !journal.done.includes(step.id));
+  if (next?.action.kind !== 'wait-healthy') return undefined;
+  const replica = next.action.replica;
+  const started = journal.plan.steps.some(
+    (step) =>
+      step.action.kind === 'start-instance' &&
+      step.action.replica === replica &&
+      journal.done.includes(step.id),
+  );
+  return started ? replica : undefined;
+}
+
+function notBackAfterStart(error: unknown, journal: Journal, replica: string): HacpError {
+  const base = isHacpError(error) ? error : undefined;
+  return new HacpError({
+    code: base?.code ?? ErrorCode.INTERNAL,
+    message: `repair started ${replica} again, but it did not become healthy: ${(error as Error).message} Nothing else was changed, and the repair is over.`,
+    actions: [
+      `Run \`hacp status\`; if ${replica} stays unhealthy, \`hacp replace --replica ${replica}\` replaces it with a new replica in its zone.`,
+    ],
+    details: { ...(base?.details ?? {}), operationId: journal.id, replica },
+    retryable: false,
+    cause: error,
+  });
 }
 
 export function nothingToResume(cluster: string): HacpError {
