@@ -294,7 +294,14 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     if (flags.project !== undefined) this.settings.project = flags.project;
   }
 
+  /** With --json, one object per line (events before the envelope) rather than one indented envelope. */
+  protected readonly jsonLines: boolean = false;
+
+  /** Each event of the control plane as it comes, for a command that prints them (`watch`). */
+  protected onControlPlaneEvent(_event: ControlPlaneEvent): void {}
+
   #onEvent(event: ControlPlaneEvent): void {
+    this.onControlPlaneEvent(event);
     if (event.type === 'warning') {
       const warning = { code: event.code, message: event.message };
       if (this.#warnings.add(warning)) this.#shown.add(warning);
@@ -314,7 +321,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     if (this.#exited) return;
     for (const warning of this.resultWarnings(result)) this.#warnings.add(warning);
     if (json) {
-      this.io.writeStdout(formatEnvelope(successEnvelope(result, this.#warnings.all())));
+      this.io.writeStdout(formatEnvelope(successEnvelope(result, this.#warnings.all()), { lines: this.jsonLines }));
     } else {
       this.#progress?.finish();
       this.io.writeStdout(this.renderText(result));
@@ -328,7 +335,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     const error = this.#explain(thrown);
     this.io.setExitCode(exitCodeOf(error));
     if (json) {
-      this.io.writeStdout(formatEnvelope(errorEnvelope(error)));
+      this.io.writeStdout(formatEnvelope(errorEnvelope(error), { lines: this.jsonLines }));
       return;
     }
     this.#progress?.finish();
@@ -393,7 +400,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     );
     this.#exited = true;
     this.io.setExitCode(exitCodeOf(error));
-    if (json) this.io.writeStdout(formatEnvelope(errorEnvelope(error)));
+    if (json) this.io.writeStdout(formatEnvelope(errorEnvelope(error), { lines: this.jsonLines }));
     else this.io.writeStderr(`\n${renderError(error)}`);
     this.io.exitNow(exitCodeOf(error));
   }

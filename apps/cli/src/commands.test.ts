@@ -21,6 +21,7 @@ import Scale from './commands/scale.js';
 import Status from './commands/status.js';
 import Up from './commands/up.js';
 import Upgrade from './commands/upgrade.js';
+import Watch from './commands/watch.js';
 import ZoneFail from './commands/zone/fail.js';
 import type { ErrorEnvelope, SuccessEnvelope } from './envelope.js';
 import { HacpError } from './errors.js';
@@ -606,6 +607,54 @@ describe('scale', () => {
     const stray = fakeRuntime({ env: STATE });
     await runCommand(Plan, 'plan', ['repair', '--replicas', '5', '--json'], stray);
     expect(json(stray)).toMatchObject({ status: 2, error: { code: 'INVALID_ARGUMENT' } });
+  });
+});
+
+describe('watch', () => {
+  const event = {
+    type: 'watch',
+    time: '2026-12-08T01:00:00.000Z',
+    action: 'waiting',
+    code: 'ZONE_DOWN',
+    message: 'Zone local-c looks failed.',
+  } as const;
+
+  it('prints each watch event as a JSON line, and its envelope when stopped: exit 0', async () => {
+    const runtime = fakeRuntime({ env: STATE, events: [event] });
+    const running = runCommand(
+      Watch,
+      'watch',
+      ['--unhealthy-after', '2m', '--max-retries', '1', '--json'],
+      runtime,
+    );
+    await untilCalled(runtime);
+    runtime.interrupt('SIGTERM');
+    await running;
+    expect(runtime.exitCode).toBe(0);
+    const { signal: _signal, ...options } = (callsOf(runtime)[0]?.options ?? {}) as Record<string, unknown>;
+    expect(options).toMatchObject({ limits: { unhealthyAfterMs: 120_000, maxRetries: 1 } });
+    const lines = runtime.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines[0]).toEqual(event);
+    expect(validateEnvelope('watch', lines[1]).errors).toEqual([]);
+    expect(lines[1]).toMatchObject({ result: { cluster: 'kubernetes', events: 1 } });
+  });
+
+  it('prints one line per event without --json, and refuses a bad duration before watching', async () => {
+    const runtime = fakeRuntime({ env: STATE, events: [event] });
+    const running = runCommand(Watch, 'watch', [], runtime);
+    await untilCalled(runtime);
+    runtime.interrupt('SIGINT');
+    await running;
+    expect(runtime.stdout).toContain(
+      '2026-12-08T01:00:00.000Z waiting (ZONE_DOWN): Zone local-c looks failed.',
+    );
+    const bad = fakeRuntime({ env: STATE });
+    await runCommand(Watch, 'watch', ['--interval', 'soon', '--json'], bad);
+    expect(bad.exitCode).toBe(2);
+    expect(callsOf(bad)).toEqual([]);
   });
 });
 

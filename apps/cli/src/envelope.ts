@@ -35,8 +35,8 @@ export function errorEnvelope(error: unknown): ErrorEnvelope {
 }
 
 /** An envelope as printed: indented JSON and one newline. */
-export function formatEnvelope(envelope: Envelope<unknown>): string {
-  return `${JSON.stringify(envelope, null, 2)}\n`;
+export function formatEnvelope(envelope: Envelope<unknown>, options: { lines?: boolean } = {}): string {
+  return `${options.lines ? JSON.stringify(envelope) : JSON.stringify(envelope, null, 2)}\n`;
 }
 
 /** Warnings in the order they came, each once (the SDK reports some both as events and in results). */

@@ -50,6 +50,7 @@ const samples: Record<(typeof ENVELOPE_SCHEMAS)[number], unknown> = {
   'backup-restore': sampleOperationResult({ operation: 'recover' }),
   'rollout-restart': sampleRollout('rollout-restart'),
   upgrade: sampleRollout('upgrade'),
+  watch: { cluster: 'kubernetes', events: 3 },
   down: sampleOperationResult({
     operation: 'down',
     replicas: [],

@@ -44,6 +44,7 @@ export const ENVELOPE_SCHEMAS = [
   'rollout-restart',
   'upgrade',
   'scale',
+  'watch',
 ] as const;
 
 /** Commands typed another way than their schema is named: `addons list` is `addons`. */

@@ -516,6 +516,15 @@ export function fakeControlPlane(
       }),
     recover: (options) => answer('recover', options, result('recover')),
     rollout: (options) => answer('rollout', options, sampleRollout('rollout-restart')),
+    // Says what the watch would, then ends with the signal, as the real one does.
+    watch: async (options) => {
+      calls.push({ method: 'watch', options });
+      for (const event of behaviour.events ?? []) settings.onEvent?.(event);
+      if (!options.signal.aborted)
+        await new Promise<void>((resolve) =>
+          options.signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
+    },
     upgrade: (options) => answer('upgrade', options, sampleRollout('upgrade')),
     down: (options) => answer('down', options, result('down')),
     resume: (options) => answer('resume', options, result('up')),

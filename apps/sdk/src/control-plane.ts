@@ -16,6 +16,7 @@ import { readJournal, readRecord } from './record.js';
 import { runRollout } from './rollout.js';
 import { scaleCluster } from './scale.js';
 import type { ControlPlane, ControlPlaneSettings, PlanRequest } from './types.js';
+import { watchCluster } from './watch.js';
 
 /**
  * Creates the control plane of one cluster over a provider.
@@ -34,9 +35,10 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
   const runnerSettings = operationRunnerSettings(context);
   const run = (request: OperationRequest, signal?: AbortSignal) =>
     runOperation(runnerSettings, request, signal);
-  return {
+  const controlPlane: ControlPlane = {
     cluster,
     provider,
+    watch: (options) => watchCluster(controlPlane, context.emit, options),
     up: (options) => run({ operation: 'up', ...withoutSignal(options) }, options.signal),
     replicate: (options = {}) => run({ operation: 'replicate', ...withoutSignal(options) }, options.signal),
     remove: (options = {}) => run({ operation: 'remove', ...withoutSignal(options) }, options.signal),
@@ -86,6 +88,7 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
     },
     close: () => context.closeSessions(),
   };
+  return controlPlane;
 }
 
 /** How the operation runner plans, observes and finishes, for this cluster. */

@@ -44,3 +44,4 @@ export {
 export type { ClusterRecord, Journal } from './record.js';
 export { REPLICA_PORTS, type ReplicaRenderOptions, renderReplica, replicaHealthCheck } from './render.js';
 export type * from './types.js';
+export { DEFAULT_WATCH_LIMITS, type WatchLimits } from './watch-policy.js';

@@ -97,6 +97,16 @@ export async function localWorld(
   };
 }
 
+/** Kills every process of a local replica by its pid (its process group), as a crash would. */
+export async function killReplicaProcesses(
+  world: Awaited<ReturnType<typeof localWorld>>,
+  replica: { name: string; zone: string },
+): Promise<void> {
+  for (const proc of await world.provider.processes(replica)) {
+    if (proc.running && proc.pid !== undefined) process.kill(-proc.pid, 'SIGKILL');
+  }
+}
+
 /**
  * Writes `<prefix><n>` through the cluster's endpoint in a loop (a fresh etcdctl connection each,
  * as a client reconnecting would) until stopped: what was acknowledged, and what failed.

@@ -506,7 +506,44 @@ export type ControlPlaneEvent =
   | { type: 'download'; file: string; url: string; receivedBytes: number; totalBytes?: number }
   | { type: 'warning'; code: WarningCode; message: string }
   | { type: 'rollback-started'; operationId: string; reason: string }
-  | { type: 'operation-done'; operation: OperationName; operationId: string };
+  | { type: 'operation-done'; operation: OperationName; operationId: string }
+  | WatchEvent;
+
+/**
+ * What `watch` did or why it did not: `started`/`stopped`; an action it takes (`repair`, `replace`,
+ * `backup`, `renew-certs`) and how it ended (`done`, `refused` with the error's code); `waiting`
+ * with the reason's code (`ZONE_DOWN`, `RETRIES_EXHAUSTED`, ...), said once until it ends; `failed`
+ * when the cluster could not be looked at.
+ */
+export interface WatchEvent {
+  type: 'watch';
+  /** ISO 8601. */
+  time: string;
+  action:
+    | 'started'
+    | 'stopped'
+    | 'repair'
+    | 'replace'
+    | 'backup'
+    | 'renew-certs'
+    | 'done'
+    | 'refused'
+    | 'waiting'
+    | 'failed';
+  code?: string;
+  replica?: string;
+  message: string;
+}
+
+/** What `watch` takes. */
+export interface WatchOptions {
+  /** Ends the watch (it resolves once the action under way has stopped). */
+  signal: AbortSignal;
+  /** How often it looks; default 30 s. */
+  intervalMs?: number;
+  /** Its limits; each defaults as `hacp watch` does (see DEFAULT_WATCH_LIMITS). */
+  limits?: Partial<import('./watch-policy.js').WatchLimits>;
+}
 
 /** The options of `hacp plan <operation>`: the operation's own options, without a signal. */
 /** What `recover` takes. */
@@ -587,6 +624,15 @@ export interface ControlPlane {
    *   as `rollout` otherwise.
    */
   upgrade(options: RolloutOptions & { kubernetesVersion: string }): Promise<RolloutResult>;
+  /**
+   * Watches the cluster until `signal` aborts: every interval it looks, and within limits it acts
+   * (starts a stopped replica; replaces one unhealthy for longer than `unhealthyAfterMs`, at most
+   * `maxRetries` times per place, never twice within `retryPeriodMs`, never with one replica, never
+   * while an operation is in flight or a zone looks failed; takes backups; renews certificates),
+   * each action a normal operation under the cluster lock. Every action and every refusal is a
+   * `watch` event.
+   */
+  watch(options: WatchOptions): Promise<void>;
   /** Deletes the cluster: replicas, load balancer, address, firewall rules, record, PKI. */
   down(options?: SignalOptions): Promise<OperationResult>;
   /** Continues the interrupted operation. @throws HacpError NOT_FOUND when none is in flight. */
