@@ -43,8 +43,9 @@ export {
 } from './quorum.js';
 export { quorumLost, quorumLostActions, quorumLostError } from './quorum-lost.js';
 export { assertNoDownZone, type PlanRecoverOptions, planRecover, type RecoverySource } from './recover.js';
-export { CA_NAMES, type CaName, canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
+export { CA_NAMES, canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
 export {
+  type CaName,
   type ClusterView,
   type EndpointChange,
   type EndpointHealthCheck,

@@ -58,7 +58,9 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
     replica: describedFlag(operationFlags.replica, {
       summary: 'remove (KUBE_REPLICA_NAME), replace: the replica.',
     }),
-    ca: describedFlag(operationFlags.ca, { summary: 'rotate-ca: the CA to replace (etcd).' }),
+    ca: describedFlag(operationFlags.ca, {
+      summary: 'rotate-ca: the CA to replace (etcd, cluster or front-proxy).',
+    }),
     'keep-data': describedFlag(operationFlags['keep-data'], {
       summary:
         "replace: keep the replica's etcd member and data (member migration); --no-keep-data for a new member.",
