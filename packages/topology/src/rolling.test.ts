@@ -176,10 +176,17 @@ describe('planRotateCa', () => {
         `rotate-${ca}-ca`,
         `rotate-${ca}-ca#2`,
         `rotate-${ca}-ca#3`,
+        `rotate-${ca}-ca#4`,
       ]);
       expect(rotations.map((step) => step.action)).toEqual(
-        ['trust-new', 'issue-from-new', 'drop-old'].map((phase) => ({ kind: 'rotate-ca', ca, phase })),
+        ['trust-new', 'issue-from-new', 'drop-old', 'republish'].map((phase) => ({
+          kind: 'rotate-ca',
+          ca,
+          phase,
+        })),
       );
+      // Republished last, once every replica trusts the new CA alone.
+      expect(plan.steps.at(-1)?.id).toBe(`rotate-${ca}-ca#4`);
       for (const step of rotations) expect(step.title).toContain(words);
       expect(plan.steps.filter((step) => step.action.kind === 'roll-certs')).toHaveLength(9);
       expect(viewOf(run(model, plan)).endpoint).toEqual(view.endpoint);

@@ -78,7 +78,8 @@ const CA_PLAN_WORDS: Record<CaName, { ca: string; leaves: string }> = {
  * The plan of `certs rotate-ca --ca <etcd|cluster|front-proxy>`: replace that CA in the safe order,
  * each phase rolled onto one replica at a time (followers first, the etcd leader last) as `certs
  * renew` does: a new CA trusted beside the old on every replica; every leaf that CA signs reissued
- * from the new CA; the old CA dropped, so that a client certificate it signed is refused. Refused,
+ * from the new CA; the old CA dropped, so that a client certificate it signed is refused; for the
+ * cluster and front-proxy CAs, the apiservers made to publish the new CA alone. Refused,
  * before anything changes, as `planRenewCerts` refuses.
  *
  * @example
@@ -116,6 +117,12 @@ export function planRotateCa(view: ClusterView, options: { ca: string }): Plan {
     list.add({ kind: 'rotate-ca', ca, phase }, title);
     rollOnto(list, view, { what, trustChanged: true });
   }
+  // The apiservers publish the CAs they trust for clients, and only ever add to what is published.
+  if (ca !== 'etcd')
+    list.add(
+      { kind: 'rotate-ca', ca, phase: 'republish' },
+      `Have the apiservers publish the new ${words.ca} alone (kube-system/extension-apiserver-authentication)`,
+    );
   return rollingPlan('rotate-ca', view, list, `its certificates of the new ${words.ca}`);
 }
 

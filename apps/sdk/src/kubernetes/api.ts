@@ -4,7 +4,8 @@
  * (before the address is attached, or to ask that replica alone). The Kubernetes client is loaded
  * only when used: it costs every command about 0.4 s.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type ClusterPki, clientKubeconfig } from '@hacp/certs';
 import { type Address, ErrorCode, HacpError, type Instance, type ProviderV1, type Reach } from '@hacp/core';
@@ -40,8 +41,15 @@ export async function adminKubeconfigFile(options: {
   if (options.path !== undefined) {
     const target = resolve(options.path);
     await mkdir(dirname(target), { recursive: true, mode: 0o700 });
-    await writeFile(target, contents, { mode: 0o600 });
-    await chmod(target, 0o600);
+    // Replaced whole: kubectl reading it while a CA rotation rewrites it never sees half a file.
+    const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(temporary, contents, { mode: 0o600, flag: 'wx' });
+      await chmod(temporary, 0o600);
+      await rename(temporary, target);
+    } finally {
+      await rm(temporary, { force: true });
+    }
   }
   return { server, contents };
 }

@@ -14,17 +14,24 @@ import {
   promoteNextCa,
   renewLeaves,
   replicaNodeFiles,
+  trustedCaPem,
   withNextCa,
   withoutPreviousCa,
 } from '@hacp/certs';
 import { ErrorCode, HacpError, type Instance, type NodeFile, type ProviderV1 } from '@hacp/core';
 import { canRestartMember, type MemberInfo, type StepAction } from '@hacp/topology';
 import { ADMIN_KUBECONFIG, adminKubeconfigFile } from '../../kubernetes/api.js';
+import { type PublishedCaKey, republishTrust } from '../../kubernetes/authentication-trust.js';
 import { KUBERNETES_PROCESSES } from '../../kubernetes/components.js';
-import { forgetStoppedIdentityLease, recordIdentityLeasesBefore } from '../../kubernetes/steps.js';
-import { readRecord, recordKey } from '../../record.js';
+import {
+  clusterApi,
+  forgetStoppedIdentityLease,
+  recordIdentityLeasesBefore,
+} from '../../kubernetes/steps.js';
+import { type ClusterRecord, readRecord, recordKey } from '../../record.js';
 import { REPLICA_PORTS } from '../../render.js';
 import { servedByReplica } from '../../served-certs.js';
+import type { StepStatus } from '../../types.js';
 import {
   announceWait,
   missingInstance,
@@ -208,7 +215,7 @@ async function afterPhase(
   context: StepContext,
   pki: ClusterPki,
   key: CaKey,
-  phase: Extract<StepAction, { kind: 'rotate-ca' }>['phase'],
+  phase: Exclude<Extract<StepAction, { kind: 'rotate-ca' }>['phase'], 'republish'>,
 ): Promise<ClusterPki | undefined> {
   const options = { logger: context.logger };
   const previous = pki[previousCaKey(key)] !== undefined;
@@ -220,6 +227,28 @@ async function afterPhase(
   return previous ? withoutPreviousCa(pki, key) : undefined;
 }
 
+/** Where the apiservers publish each CA they trust for clients; the etcd CA is not published. */
+const PUBLISHED: Partial<Record<CaKey, PublishedCaKey>> = {
+  ca: 'client-ca-file',
+  frontProxyCa: 'requestheader-client-ca-file',
+};
+
+/** The last step of a cluster or front-proxy CA rotation: the old CA no longer published. */
+async function republish(context: StepContext, record: ClusterRecord, key: CaKey): Promise<StepStatus> {
+  const published = PUBLISHED[key];
+  // An etcd-only cluster has no apiserver to publish anything.
+  if (published === undefined || record.kubernetesVersion === undefined) return 'not-applicable';
+  announceWait(context, 'the apiservers to publish the new CA alone');
+  const changed = await republishTrust({
+    kubeconfig: await clusterApi(context, record),
+    key: published,
+    trusted: trustedCaPem(await context.pkiStore.load(record), key),
+    timeoutMs: context.timeouts.healthy,
+    signal: context.signal,
+  });
+  return changed ? 'done' : 'skipped';
+}
+
 /**
  * One phase of a CA rotation in the operator's PKI; each finds its work done when run again (a PKI
  * already past the phase). What reads the PKI outside the replicas follows at once: hacp's own etcd
@@ -229,6 +258,7 @@ async function afterPhase(
 const rotateCa: StepHandler<'rotate-ca'> = async (context, action) => {
   const record = await requireRecord(context);
   const key = CA_KEYS[action.ca];
+  if (action.phase === 'republish') return republish(context, record, key);
   const pki = await context.pkiStore.load(record);
   const changed = await afterPhase(context, pki, key, action.phase);
   if (changed !== undefined) await context.pkiStore.save(changed);
