@@ -5,6 +5,7 @@ import {
   ErrorCode,
   HacpError,
   invalidArgument,
+  isHacpError,
   type Logger,
   type NodeFile,
   resolveLogger,
@@ -465,6 +466,19 @@ export async function loadPki(
   dir: string,
   options: { now?: Date; logger?: Logger } = {},
 ): Promise<ClusterPki> {
+  // A writePki running meanwhile (a CA rotation's phase while `hacp status` reads) replaces the
+  // files one by one, pki.json last: what looks corrupt mid-way is read again a moment later.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loadPkiOnce(dir, options);
+    } catch (error) {
+      if (attempt >= 5 || !isHacpError(error, ErrorCode.STATE_CORRUPT)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+async function loadPkiOnce(dir: string, options: { now?: Date; logger?: Logger }): Promise<ClusterPki> {
   const logger = resolveLogger(options.logger);
   const metadata = await readMetadata(dir);
   const { settings } = metadata;

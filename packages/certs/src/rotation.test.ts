@@ -141,3 +141,24 @@ describe('cluster CA rotation on a replica', () => {
     expect(paths).not.toContain('pki/front-proxy-ca.key');
   });
 });
+
+describe('loading a PKI while a rotation writes it', () => {
+  it('gives a whole PKI of one phase or another, never STATE_CORRUPT', async () => {
+    const dir = join(root, 'concurrent');
+    await writePki(dir, pki);
+    const trusting = await withNextCa(pki, 'etcdCa');
+    const promoted = await promoteNextCa(trusting, 'etcdCa');
+    const phases = [trusting, promoted, withoutPreviousCa(promoted, 'etcdCa')];
+    const known = new Set([pki, ...phases].map((value) => value.etcdClient.certPem));
+    let writing = true;
+    const writer = (async () => {
+      for (const phase of phases) await writePki(dir, phase);
+      writing = false;
+    })();
+    const loaded: string[] = [];
+    while (writing) loaded.push((await loadPki(dir)).etcdClient.certPem);
+    await writer;
+    expect(loaded.length).toBeGreaterThan(0);
+    for (const certPem of loaded) expect(known.has(certPem)).toBe(true);
+  });
+});
