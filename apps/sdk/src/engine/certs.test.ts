@@ -176,6 +176,23 @@ describe('certs rotate-ca', () => {
     expect(await providerState(world)).toEqual(before);
   });
 
+  it('plans the cluster CA as three phases rolled onto the replicas, then the apiservers republishing it, and changes nothing', async () => {
+    world = await createWorld();
+    await grow(world, 3);
+    const before = await providerState(world);
+    const plan = await world.controlPlane().plan({ operation: 'rotate-ca', ca: 'cluster' });
+    const rotations = plan.steps.filter((step) => step.action.kind === 'rotate-ca');
+    expect(rotations.map((step) => step.id)).toEqual([
+      'rotate-cluster-ca',
+      'rotate-cluster-ca#2',
+      'rotate-cluster-ca#3',
+      'rotate-cluster-ca#4',
+    ]);
+    expect(rotations.map((step) => step.title).join(' ')).toContain('cluster CA');
+    expect(plan.steps.filter((step) => step.action.kind === 'roll-certs')).toHaveLength(9);
+    expect(await providerState(world)).toEqual(before);
+  });
+
   it('is refused with QUORUM_AT_RISK while a replica is stopped, and nothing changes', async () => {
     world = await createWorld();
     await grow(world, 3);
