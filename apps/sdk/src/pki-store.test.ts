@@ -39,7 +39,7 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 describe.each(['etcdCa', 'ca', 'frontProxyCa'] as const)('PkiStore.load against the record (%s)', (key) => {
   it("refuses a PKI whose CA is not the record's, also mid-rotation, and accepts the one being replaced", async () => {
     const store = new PkiStore(join(root, `rotating-${key}`));
-    const promoted = await promoteNextCa(await withNextCa(pki, key), key);
+    const promoted = await promoteNextCa(await withNextCa(pki, { ca: key }), { ca: key });
     await store.save(promoted);
     // Until the rotation's last phase, the record names the CA being replaced.
     await expect(store.load(recordNaming(key, pki[key].certPem))).resolves.toBe(promoted);
@@ -51,7 +51,7 @@ describe.each(['etcdCa', 'ca', 'frontProxyCa'] as const)('PkiStore.load against 
 
   it('refuses a PKI that only trusts the next CA the record names (nothing signs with it yet)', async () => {
     const store = new PkiStore(join(root, `trusting-${key}`));
-    const trusting = await withNextCa(pki, key);
+    const trusting = await withNextCa(pki, { ca: key });
     await store.save(trusting);
     await expect(store.load(recordNaming(key, pki[key].certPem))).resolves.toBe(trusting);
     await expect(

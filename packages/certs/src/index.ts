@@ -27,7 +27,7 @@ export {
   withoutReplica,
   withReplica,
 } from './pki.js';
-export { promoteNextCa, withNextCa, withoutPreviousCa } from './rotation.js';
+export { promoteNextCa, type RotationOptions, withNextCa, withoutPreviousCa } from './rotation.js';
 export type {
   CaKey,
   CertificateAndKey,

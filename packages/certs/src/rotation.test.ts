@@ -79,8 +79,8 @@ describe.each(CASES)('$key rotation', ({ key, trustFile, signs }) => {
     const oldCa = pki[key].certPem;
     const before = leavesOf(pki);
 
-    const trusting = await withNextCa(pki, key);
-    expect(await withNextCa(trusting, key)).toBe(trusting);
+    const trusting = await withNextCa(pki, { ca: key });
+    expect(await withNextCa(trusting, { ca: key })).toBe(trusting);
     expect(rotatingCas(trusting)).toEqual([key]);
     const next = trusting[nextCaKey(key)]?.certPem as string;
     expect(new X509Certificate(next).subject).not.toBe(new X509Certificate(oldCa).subject);
@@ -93,7 +93,7 @@ describe.each(CASES)('$key rotation', ({ key, trustFile, signs }) => {
     const reported = certificatesOf(loaded1).map((entry) => entry.name);
     expect(reported.filter((name) => name.endsWith('-next'))).toHaveLength(1);
 
-    const promoted = await promoteNextCa(loaded1, key);
+    const promoted = await promoteNextCa(loaded1, { ca: key });
     expect(promoted[key].certPem).toBe(next);
     expect(promoted[previousCaKey(key)]).toBe(oldCa);
     expect(promoted[nextCaKey(key)]).toBeUndefined();
@@ -120,19 +120,19 @@ describe.each(CASES)('$key rotation', ({ key, trustFile, signs }) => {
   });
 
   it('refuses to promote without a next CA, and the PKI is unchanged', async () => {
-    await expect(promoteNextCa(pki, key)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(promoteNextCa(pki, { ca: key })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(pki[nextCaKey(key)]).toBeUndefined();
   });
 });
 
 describe('cluster CA rotation on a replica', () => {
   it('puts both CAs in the kubeconfigs and the trust bundle, and the signing CA alone beside its key', async () => {
-    const trusting = await withNextCa(pki, 'ca');
+    const trusting = await withNextCa(pki, { ca: 'ca' });
     expect(kubeconfigCa(pki)).toBe(pki.ca.certPem);
     expect(kubeconfigCa(trusting)).toBe(trustedCaPem(trusting, 'ca'));
     expect(pemCount(kubeconfigCa(trusting))).toBe(2);
     expect(nodeFile(trusting, CLUSTER_SIGNING_CA_FILE)).toBe(pki.ca.certPem);
-    const promoted = await promoteNextCa(trusting, 'ca');
+    const promoted = await promoteNextCa(trusting, { ca: 'ca' });
     expect(nodeFile(promoted, CLUSTER_SIGNING_CA_FILE)).toBe(trusting.caNext?.certPem);
     expect(text(nodeFile(promoted, 'pki/ca.key'))).toBe(promoted.ca.keyPem.reveal());
     // The front-proxy and etcd CA keys stay off the replicas, as before.
@@ -146,8 +146,8 @@ describe('loading a PKI while a rotation writes it', () => {
   it('gives a whole PKI of one phase or another, never STATE_CORRUPT', async () => {
     const dir = join(root, 'concurrent');
     await writePki(dir, pki);
-    const trusting = await withNextCa(pki, 'etcdCa');
-    const promoted = await promoteNextCa(trusting, 'etcdCa');
+    const trusting = await withNextCa(pki, { ca: 'etcdCa' });
+    const promoted = await promoteNextCa(trusting, { ca: 'etcdCa' });
     const phases = [trusting, promoted, withoutPreviousCa(promoted, 'etcdCa')];
     const known = new Set([pki, ...phases].map((value) => value.etcdClient.certPem));
     let writing = true;

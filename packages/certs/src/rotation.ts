@@ -11,15 +11,19 @@ import { createCa } from './issue.js';
 import { reissueLeaves } from './pki.js';
 import type { CaKey, ClusterPki } from './types.js';
 
+/** Which CA a rotation's phase is for, and when and with what logger its certificates are made. */
+export interface RotationOptions {
+  ca: CaKey;
+  now?: Date;
+  logger?: Logger;
+}
+
 /**
  * Phase 1: a new CA kept beside the current one (`<key>Next`); no leaf changes. A PKI that already
  * has one is returned unchanged, so that a resumed rotation does not make a second.
  */
-export async function withNextCa(
-  pki: ClusterPki,
-  key: CaKey,
-  options: { now?: Date; logger?: Logger } = {},
-): Promise<ClusterPki> {
+export async function withNextCa(pki: ClusterPki, options: RotationOptions): Promise<ClusterPki> {
+  const key = options.ca;
   if (pki[nextCaKey(key)] !== undefined) return pki;
   const now = options.now ?? new Date();
   const next = await createCa({
@@ -42,11 +46,8 @@ export async function withNextCa(
  *
  * @throws HacpError INVALID_ARGUMENT (field `pki`) when it has no next CA (`withNextCa` first).
  */
-export async function promoteNextCa(
-  pki: ClusterPki,
-  key: CaKey,
-  options: { now?: Date; logger?: Logger } = {},
-): Promise<ClusterPki> {
+export async function promoteNextCa(pki: ClusterPki, options: RotationOptions): Promise<ClusterPki> {
+  const key = options.ca;
   const next = pki[nextCaKey(key)];
   if (next === undefined)
     throw invalidArgument({
@@ -55,7 +56,11 @@ export async function promoteNextCa(
     });
   const { [nextCaKey(key)]: _promoted, ...rest } = pki;
   const promoted: ClusterPki = { ...rest, [key]: next, [previousCaKey(key)]: pki[key].certPem };
-  return reissueLeaves(promoted, { ...options, issuer: key });
+  return reissueLeaves(promoted, {
+    issuer: key,
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
 }
 
 /** Phase 3: the old CA is no longer trusted. */

@@ -220,8 +220,10 @@ async function afterPhase(
   const options = { logger: context.logger };
   const previous = pki[previousCaKey(key)] !== undefined;
   if (phase === 'trust-new')
-    return pki[nextCaKey(key)] !== undefined || previous ? undefined : withNextCa(pki, key, options);
-  if (phase === 'issue-from-new') return previous ? undefined : promoteNextCa(pki, key, options);
+    return pki[nextCaKey(key)] !== undefined || previous
+      ? undefined
+      : withNextCa(pki, { ...options, ca: key });
+  if (phase === 'issue-from-new') return previous ? undefined : promoteNextCa(pki, { ...options, ca: key });
   // The record first: a PKI without the previous CA no longer matches a record that names it.
   await recordCa(context, key, pki[key].certPem);
   return previous ? withoutPreviousCa(pki, key) : undefined;
