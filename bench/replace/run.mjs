@@ -5,16 +5,14 @@
 // raft snapshot first, as a cluster that has lived has. On the local provider (real etcd and HAProxy on
 // loopback), each command a new `hacp` process. A benchmark, not a test:
 // `node bench/replace/run.mjs` (full run, records results) or `--quick` (smoke run, records nothing).
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
-import { buildHash, CLI, CLI_DIR, cliEnv } from '../lib/cli.mjs';
+import { buildHash } from '../lib/cli.mjs';
 import { benchOptions, onInterrupt, removeFolder, tempFolder } from '../lib/harness.mjs';
-import { describeHost, describeTmpFolder, firstLine, packageVersion } from '../lib/machine.mjs';
+import { checkThree, hacpIn, killReplica, localMachine, statusOf } from '../lib/local-cluster.mjs';
 import {
   loadText,
   markdownTable,
@@ -37,7 +35,6 @@ const FILL_VALUE_BYTES = 100 * 1024;
 const FILL_IN_FLIGHT = 32;
 /** memberFlags' `--snapshot-count`: the leader takes a raft snapshot every 10000 entries. */
 const SNAPSHOT_COUNT = 10_000;
-const COMMAND_TIMEOUT_MS = 300_000;
 const CLUSTER = 'bench';
 const README_START = '<!-- replace-results:start -->';
 const README_END = '<!-- replace-results:end -->';
@@ -48,34 +45,10 @@ const MODES = [
 
 // --- the CLI ----------------------------------------------------------------------------------------
 
-/** Runs `hacp <args> --cluster bench`, timed from just before the spawn to its exit; throws unless it exits 0. */
-function hacp(stateDir, args) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(process.execPath, [CLI, ...args, '--cluster', CLUSTER], {
-      env: { ...cliEnv(stateDir), HACP_KUBERNETES: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const ms = performance.now() - started;
-      if (code !== 0) reject(new Error(`hacp ${args.join(' ')} exited ${code}:\n${stdout}${stderr}`));
-      else resolve({ ms, stdout });
-    });
-  });
-}
+/** Runs `hacp <args> --cluster bench`, timed; throws unless it exits 0. */
+const hacp = (stateDir, args) => hacpIn(stateDir, CLUSTER, args);
 
-const status = async (stateDir) => JSON.parse((await hacp(stateDir, ['status', '--json'])).stdout).result;
+const status = (stateDir) => statusOf(stateDir, CLUSTER);
 
 // --- the cluster ------------------------------------------------------------------------------------
 
@@ -139,33 +112,6 @@ async function fill(client) {
   return { puts: next + pad, dbSizeBytes: Number(end.dbSize), raftIndex: Number(end.raftIndex) };
 }
 
-/** Kills every process of the replica by its pid files, as a crash would; waits until status sees it. */
-async function killReplica(stateDir, replica) {
-  const runDir = join(stateDir, 'replicas', replica, 'run');
-  for (const file of readdirSync(runDir)) {
-    const pid = JSON.parse(readFileSync(join(runDir, file), 'utf8')).process?.pid;
-    if (pid === undefined) continue;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {}
-  }
-  for (let waited = 0; ; waited += 500) {
-    const seen = await status(stateDir);
-    if (seen.replicas.find((r) => r.name === replica)?.state !== 'healthy') return;
-    if (waited > 30_000) throw new Error(`${replica} still healthy 30 s after its processes were killed`);
-    await sleep(500);
-  }
-}
-
-/** Three healthy replicas in local-a, -b, -c, every member a healthy voter; fails the run otherwise. */
-function checkThree(seen) {
-  const healthy = seen.replicas.length === 3 && seen.replicas.every((r) => r.state === 'healthy');
-  const voters = seen.etcd.members.length === 3 && seen.etcd.members.every((m) => !m.learner && m.healthy);
-  const zones = seen.replicas.map((r) => r.zone).sort();
-  if (!healthy || !voters || zones.join() !== 'local-a,local-b,local-c')
-    throw new Error(`not three healthy voters in three zones: ${JSON.stringify(seen)}`);
-}
-
 /** One replace of the local-b replica, killed first (not timed); what it took and what the logs say. */
 async function timedReplace(stateDir, { mode, flag }) {
   const before = await status(stateDir);
@@ -174,7 +120,7 @@ async function timedReplace(stateDir, { mode, flag }) {
   const memberId = before.etcd.members.find((m) => m.name === victim).id;
   const others = before.replicas.filter((r) => r.name !== victim).map((r) => r.name);
   const logFrom = new Map(others.map((name) => [name, readFileSync(etcdLog(stateDir, name)).length]));
-  await killReplica(stateDir, victim);
+  await killReplica(stateDir, CLUSTER, victim);
   const { ms: wallMs, stdout } = await hacp(stateDir, ['replace', '--replica', victim, flag, '--json']);
   const steps = JSON.parse(stdout).result.steps;
   const after = await status(stateDir);
@@ -223,18 +169,6 @@ function cleanup() {
 }
 onInterrupt('the cluster this run started', cleanup);
 
-function machine() {
-  return {
-    ...describeHost(),
-    etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
-    haproxy: firstLine('haproxy', ['-v'])
-      .replace(/^HAProxy version\s*/, '')
-      .split(' ')[0],
-    hacp: packageVersion(join(CLI_DIR, 'package.json')),
-    ...describeTmpFolder(),
-  };
-}
-
 async function measure() {
   const runStarted = performance.now();
   const loadAtStart = loadavg();
@@ -280,7 +214,7 @@ async function measure() {
     });
     return {
       date: new Date().toISOString(),
-      machine: machine(),
+      machine: localMachine(),
       build,
       rounds: ROUNDS,
       settings: { fillBytes: FILL_BYTES, fillValueBytes: FILL_VALUE_BYTES, snapshotCount: SNAPSHOT_COUNT },

@@ -1,6 +1,7 @@
-// `hacp certs rotate-ca` with the built CLI and real processes: another CA than etcd is refused with
-// the state folder unchanged; `--ca etcd` leaves both replicas serving certificates of the new etcd
-// CA, which `certs check` reports, and the JSON follows its schema.
+// `hacp certs rotate-ca` with the built CLI and real processes: an unknown CA name is refused with
+// the state folder unchanged; `--ca front-proxy` on this etcd-only cluster rotates that CA in the PKI
+// and on the replicas; `--ca etcd` leaves both replicas serving certificates of the new etcd CA,
+// which `certs check` reports, and the JSON follows its schema.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterCli, hacp, snapshotTree, tempStateDir } from './e2e-support.js';
 import { assertEnvelope } from './schemas.js';
@@ -26,22 +27,33 @@ afterAll(async () => {
 });
 
 describe('hacp certs rotate-ca on the local provider', () => {
-  it('refuses --ca cluster (exit 2, nothing changed), then rotates the etcd CA onto both replicas', async () => {
+  it('refuses an unknown CA (exit 2, nothing changed), rotates the front-proxy CA, then the etcd CA onto both replicas', async () => {
     const c = clusterCli(stateDir.dir, 'rotate');
     await c.ok(['up', '--zone', 'local-a', '--multizone']);
     await c.ok(['replicate', '--zone', 'local-b']);
     await c.etcd(['put', 'rotate/before', 'kept']);
     const checked = await c.run(['certs', 'check', '--json']);
     const before = (checked.json as { result: Check }).result;
-    const oldSerial = before.certificates.find((entry) => entry.name === 'etcd-ca')?.serial;
+    const serialOf = (check: Check, name: string) =>
+      check.certificates.find((entry) => entry.name === name)?.serial;
+    const oldSerial = serialOf(before, 'etcd-ca');
 
     const snapshot = snapshotTree(stateDir.dir);
-    const refused = await c.run(['certs', 'rotate-ca', '--ca', 'cluster', '--json']);
+    const refused = await c.run(['certs', 'rotate-ca', '--ca', 'kubernetes', '--json']);
     expect(refused.code, refused.stdout + refused.stderr).toBe(2);
-    expect(refused.json).toMatchObject({ status: 2, error: { code: 'INVALID_ARGUMENT' } });
-    assertEnvelope('error', refused.json);
-    expect((refused.json as { error: { message: string } }).error.message).toContain('not supported yet');
     expect(snapshotTree(stateDir.dir)).toEqual(snapshot);
+
+    const frontProxy = await c.run(['certs', 'rotate-ca', '--ca', 'front-proxy', '--json']);
+    expect(frontProxy.code, frontProxy.stderr).toBe(0);
+    assertEnvelope('certs rotate-ca', frontProxy.json);
+    const proxied = (frontProxy.json as { result: Rotated }).result;
+    expect(proxied).toMatchObject({ operation: 'rotate-ca', ca: 'front-proxy' });
+    expect(proxied.newCa.serial).not.toBe(serialOf(before, 'front-proxy-ca'));
+    expect(proxied.reissued).toEqual(['front-proxy-client']);
+    const middle = (await c.run(['certs', 'check', '--json'])).json as { result: Check };
+    expect(serialOf(middle.result, 'front-proxy-ca')).toBe(proxied.newCa.serial);
+    expect(serialOf(middle.result, 'etcd-ca')).toBe(oldSerial);
+    expect(serialOf(middle.result, 'ca')).toBe(serialOf(before, 'ca'));
 
     const rotated = await c.run(['certs', 'rotate-ca', '--ca', 'etcd', '--json']);
     expect(rotated.code, rotated.stderr).toBe(0);
@@ -59,5 +71,5 @@ describe('hacp certs rotate-ca on the local provider', () => {
     expect(check.served.every((entry) => entry.matches)).toBe(true);
     expect((after.json as { warnings: unknown[] }).warnings).toEqual([]);
     expect(await c.etcd(['get', '--print-value-only', 'rotate/before'])).toBe('kept');
-  }, 240_000);
+  }, 420_000);
 });

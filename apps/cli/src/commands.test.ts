@@ -490,7 +490,7 @@ describe('plan', () => {
         {
           id: 'rotate-etcd-ca',
           title: 'Make a new etcd CA, trusted beside the current one',
-          action: { kind: 'rotate-etcd-ca', phase: 'trust-new' },
+          action: { kind: 'rotate-ca', ca: 'etcd', phase: 'trust-new' },
           preconditions: [],
         },
         {

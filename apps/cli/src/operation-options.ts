@@ -25,7 +25,7 @@ export const KEY_ALGORITHMS = ['ecdsa-p256', 'rsa-2048', 'rsa-4096'] as const sa
   UpOptions['keyAlgorithm']
 >[];
 
-/** The CAs `certs rotate-ca --ca` names (`@hacp/topology`'s CA_NAMES); the SDK refuses all but etcd yet. */
+/** The CAs `certs rotate-ca --ca` names (`@hacp/topology`'s CA_NAMES). */
 export const CA_NAMES = ['etcd', 'cluster', 'front-proxy'] as const;
 
 export const operationFlags = {
@@ -73,7 +73,8 @@ export const operationFlags = {
   ca: Flags.option({
     options: CA_NAMES,
     summary: 'The CA to replace.',
-    description: 'Only `etcd` is supported yet; `cluster` and `front-proxy` are refused.',
+    description:
+      "`etcd` (etcd peer, server and client certificates), `cluster` (the apiserver serving certificates and every Kubernetes client certificate and kubeconfig), or `front-proxy` (the aggregation layer's client certificate).",
   })(),
   'max-surge': Flags.option({
     options: ['0', '1'] as const,

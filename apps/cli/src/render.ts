@@ -389,7 +389,7 @@ export function renderRotated(result: RotateCaResult): string {
 Reissued ${plural(result.reissued.length, 'certificate')} from it:
 ${result.reissued.map((name) => `  ${name}`).join('\n')}
 Rolled onto the replicas one at a time, three times (${plural(rolls, 'restart')}).
-`;
+${result.ca === 'cluster' ? 'The admin kubeconfig in the state folder has the new CA and certificate; copies of it made before the rotation no longer work: write them again with `hacp kubeconfig --output <file>`.\n' : ''}`;
 }
 
 /** Each replica a rollout (or upgrade) replaced, in order. */

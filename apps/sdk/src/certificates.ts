@@ -4,7 +4,8 @@
  * and rolled onto the replicas (the `renew-certs` operation, run by the engine).
  */
 import { X509Certificate } from 'node:crypto';
-import { certificatesOf, checkExpiry } from '@hacp/certs';
+import { CA_KEYS, CAS, certificatesOf, checkExpiry } from '@hacp/certs';
+import type { CaName } from '@hacp/topology';
 import type { ClusterContext } from './cluster-context.js';
 import { certificateIdentity, servedCertificates } from './served-certs.js';
 import type {
@@ -71,22 +72,26 @@ export async function renewedResult(context: ClusterContext, result: OperationRe
   };
 }
 
-/** The etcd CA `rotate-ca` put in place and the leaves it signed, with the operation's result. */
+/** The CA `rotate-ca` put in place and the leaves it signed, with the operation's result. */
 export async function rotatedResult(
   context: ClusterContext,
   result: OperationResult,
+  name: string,
 ): Promise<RotateCaResult> {
+  // The operation ran, so its plan took the name as one of CA_NAMES.
+  const ca = name as CaName;
   context.pkiStore.forget();
   const pki = await context.pkiStore.load();
-  const etcdCa = checkExpiry(pki).find((entry) => entry.name === 'etcd-ca');
-  const signer = new X509Certificate(pki.etcdCa.certPem);
+  const key = CA_KEYS[ca];
+  const signer = new X509Certificate(pki[key].certPem);
+  const reported = checkExpiry(pki).find((entry) => entry.name === CAS[key].name);
   return {
     ...result,
-    ca: 'etcd',
+    ca,
     newCa: {
-      commonName: etcdCa?.commonName ?? '',
-      serial: certificateIdentity(pki.etcdCa.certPem).serial,
-      notAfter: etcdCa?.notAfter.toISOString() ?? '',
+      commonName: reported?.commonName ?? '',
+      serial: certificateIdentity(pki[key].certPem).serial,
+      notAfter: reported?.notAfter.toISOString() ?? '',
     },
     reissued: certificatesOf(pki)
       .filter((entry) => !entry.isCa && new X509Certificate(entry.certPem).verify(signer.publicKey))

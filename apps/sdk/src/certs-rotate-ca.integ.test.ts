@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
-import { etcdTrustedCaPem, loadPki } from '@hacp/certs';
+import { loadPki, trustedCaPem } from '@hacp/certs';
 import type { Instance } from '@hacp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRecord } from './record.js';
@@ -110,7 +110,7 @@ describe('certs rotate-ca --ca etcd on three local replicas', () => {
           following = following.then(async () => {
             const pki = await loadPki(join(world.dataDir, 'pki'));
             // Both CAs, as the replicas and hacp's own client now trust them.
-            await place(client, 'ca.crt', etcdTrustedCaPem(pki));
+            await place(client, 'ca.crt', trustedCaPem(pki, 'etcdCa'));
           });
         if (event.step === 'rotate-etcd-ca#2')
           following = following.then(async () => {

@@ -23,7 +23,7 @@ import { DEFAULT_BACKUP_RETENTION, type RetentionRules, retentionRules } from '.
 import { type EtcdConnector, reachEtcd } from './engine/etcd-port.js';
 import { LOCK_TTL_MS } from './engine/runner.js';
 import { createSession, type OperationSession } from './engine/session.js';
-import { clusterKubeConfig } from './kubernetes/api.js';
+import { ADMIN_KUBECONFIG, clusterKubeConfig } from './kubernetes/api.js';
 import type { KubernetesContext } from './kubernetes/version.js';
 import { PkiStore } from './pki-store.js';
 import { type ClusterRecord, lockName, readRecord } from './record.js';
@@ -127,7 +127,7 @@ export function createClusterContext(settings: ControlPlaneSettings): ClusterCon
     backupRetentionSetting,
     backupRetention,
     addonsDir: join(dataDir, 'addons'),
-    adminKubeconfigPath: join(dataDir, 'admin.conf'),
+    adminKubeconfigPath: join(dataDir, ADMIN_KUBECONFIG),
     ...(kubeconfigFile === undefined ? {} : { kubeconfigFile }),
     emit,
     kubernetesContext: (signal) => ({

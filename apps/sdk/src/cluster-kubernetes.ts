@@ -3,15 +3,13 @@
  * its add-ons copied to every replica. An etcd-only cluster has none of these (INVALID_ARGUMENT).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { clientKubeconfig } from '@hacp/certs';
+import { resolve } from 'node:path';
 import { ErrorCode, HacpError, Secret } from '@hacp/core';
 import type { Warning } from '@hacp/topology';
 import { addAddons, readAddonFiles } from './addons.js';
 import { type ClusterContext, requireKubernetes } from './cluster-context.js';
 import { addonMarkerFile } from './kubernetes/addon-marker.js';
-import { endpointServer, requireEndpointAddress } from './kubernetes/api.js';
+import { adminKubeconfigFile } from './kubernetes/api.js';
 import { inspectLeases } from './leases.js';
 import type { AddonsApplyResult, ClusterStatus, KubeconfigResult, SignalOptions } from './types.js';
 
@@ -29,14 +27,13 @@ export async function kubeconfigOf(
     'it has no Kubernetes API to write a kubeconfig for',
     'Create a cluster with Kubernetes: `hacp up --kubernetes-version <version>`.',
   );
-  const server = endpointServer(await requireEndpointAddress(provider, record, signal));
-  const contents = clientKubeconfig(await pkiStore.load(record), { server, client: 'admin' });
-  if (path !== undefined) {
-    const target = resolve(path);
-    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
-    await writeFile(target, contents, { mode: 0o600 });
-    await chmod(target, 0o600);
-  }
+  const { server, contents } = await adminKubeconfigFile({
+    provider,
+    record,
+    pki: await pkiStore.load(record),
+    ...(path === undefined ? {} : { path }),
+    ...(signal === undefined ? {} : { signal }),
+  });
   return {
     server,
     context: cluster,

@@ -70,7 +70,11 @@ export function createControlPlane(settings: ControlPlaneSettings): ControlPlane
       renew: async (options = {}) =>
         renewedResult(context, await run({ operation: 'renew-certs' }, options.signal)),
       rotateCa: async (options) =>
-        rotatedResult(context, await run({ operation: 'rotate-ca', ca: options.ca }, options.signal)),
+        rotatedResult(
+          context,
+          await run({ operation: 'rotate-ca', ca: options.ca }, options.signal),
+          options.ca,
+        ),
     },
     leases: (options) => clusterLeases(context, options),
     kubeconfig: (options = {}) => kubeconfigOf(context, options.path, options.signal),
@@ -112,9 +116,9 @@ function operationRunnerSettings(context: ClusterContext): RunnerSettings {
     plan: (request, session, signal) => newOperation(context, request, session, signal),
     finished: async (journal, session, signal) => {
       const version = session.record()?.kubernetesVersion;
-      // `up` writes the admin kubeconfig; `renew-certs` rewrites it with the renewed admin certificate.
-      if ((journal.operation !== 'up' && journal.operation !== 'renew-certs') || version === undefined)
-        return {};
+      // `up` writes the admin kubeconfig; `renew-certs` and `rotate-ca` rewrite it with the new
+      // admin certificate and CA.
+      if (!['up', 'renew-certs', 'rotate-ca'].includes(journal.operation) || version === undefined) return {};
       return { kubeconfig: (await writeKubeconfig(context, context.adminKubeconfigPath, signal)).path };
     },
   };

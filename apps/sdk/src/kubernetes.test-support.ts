@@ -150,8 +150,11 @@ export interface ProbeFailure {
   message: string;
 }
 
-/** A /readyz probe through the endpoint every 100 ms, until stopped. */
-export function startReadyzProbe(config: KubeConfig): {
+/**
+ * A /readyz probe through the endpoint every 100 ms, until stopped; with a function, the KubeConfig
+ * is had anew for each request (a kubeconfig file that hacp rewrites meanwhile).
+ */
+export function startReadyzProbe(config: KubeConfig | (() => Promise<KubeConfig>)): {
   stop(): Promise<{ startedAt: number; requests: number; failures: ProbeFailure[] }>;
 } {
   const startedAt = Date.now();
@@ -161,7 +164,10 @@ export function startReadyzProbe(config: KubeConfig): {
   const loop = (async () => {
     while (running) {
       const started = Date.now();
-      const answer = await readyz(config);
+      const answer = await (typeof config === 'function' ? config() : Promise.resolve(config)).then(
+        readyz,
+        (error: Error) => `no KubeConfig: ${error.message}`,
+      );
       requests += 1;
       if (answer !== 'ok') failures.push({ at: started, message: answer });
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,7 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ClusterPki, createClusterPki, promoteNextEtcdCa, withNextEtcdCa } from '@hacp/certs';
+import {
+  type CaKey,
+  type ClusterPki,
+  createClusterPki,
+  nextCaKey,
+  promoteNextCa,
+  withNextCa,
+} from '@hacp/certs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PkiStore } from './pki-store.js';
 import type { ClusterRecord } from './record.js';
@@ -10,8 +17,17 @@ let root: string;
 let pki: ClusterPki;
 let other: ClusterPki;
 
-const recordNaming = (etcdCa: string) =>
-  ({ cluster: 'kubernetes', caCertificates: { ca: pki.ca.certPem, etcdCa } }) as ClusterRecord;
+/** A record naming the PKI's CAs, but `certPem` for the CA `key`. */
+const recordNaming = (key: CaKey, certPem: string) =>
+  ({
+    cluster: 'kubernetes',
+    caCertificates: {
+      ca: pki.ca.certPem,
+      etcdCa: pki.etcdCa.certPem,
+      frontProxyCa: pki.frontProxyCa.certPem,
+      [key]: certPem,
+    },
+  }) as ClusterRecord;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'hacp-pki-store-'));
@@ -20,26 +36,40 @@ beforeAll(async () => {
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 
-describe('PkiStore.load against the record', () => {
-  it("refuses a PKI whose etcd CA is not the record's, also mid-rotation, and accepts the one being replaced", async () => {
-    const store = new PkiStore(join(root, 'rotating'));
-    const promoted = await promoteNextEtcdCa(await withNextEtcdCa(pki));
+describe.each(['etcdCa', 'ca', 'frontProxyCa'] as const)('PkiStore.load against the record (%s)', (key) => {
+  it("refuses a PKI whose CA is not the record's, also mid-rotation, and accepts the one being replaced", async () => {
+    const store = new PkiStore(join(root, `rotating-${key}`));
+    const promoted = await promoteNextCa(await withNextCa(pki, { ca: key }), { ca: key });
     await store.save(promoted);
     // Until the rotation's last phase, the record names the CA being replaced.
-    await expect(store.load(recordNaming(pki.etcdCa.certPem))).resolves.toBe(promoted);
-    await expect(store.load(recordNaming(promoted.etcdCa.certPem))).resolves.toBe(promoted);
-    await expect(store.load(recordNaming(other.etcdCa.certPem))).rejects.toMatchObject({
+    await expect(store.load(recordNaming(key, pki[key].certPem))).resolves.toBe(promoted);
+    await expect(store.load(recordNaming(key, promoted[key].certPem))).resolves.toBe(promoted);
+    await expect(store.load(recordNaming(key, other[key].certPem))).rejects.toMatchObject({
       code: 'STATE_CORRUPT',
     });
   });
 
-  it('refuses a PKI that only trusts the next etcd CA the record names (nothing signs with it yet)', async () => {
-    const store = new PkiStore(join(root, 'trusting'));
-    const trusting = await withNextEtcdCa(pki);
+  it('refuses a PKI that only trusts the next CA the record names (nothing signs with it yet)', async () => {
+    const store = new PkiStore(join(root, `trusting-${key}`));
+    const trusting = await withNextCa(pki, { ca: key });
     await store.save(trusting);
-    await expect(store.load(recordNaming(pki.etcdCa.certPem))).resolves.toBe(trusting);
-    await expect(store.load(recordNaming(trusting.etcdCaNext?.certPem as string))).rejects.toMatchObject({
-      code: 'STATE_CORRUPT',
-    });
+    await expect(store.load(recordNaming(key, pki[key].certPem))).resolves.toBe(trusting);
+    await expect(
+      store.load(recordNaming(key, trusting[nextCaKey(key)]?.certPem as string)),
+    ).rejects.toMatchObject({ code: 'STATE_CORRUPT' });
+  });
+});
+
+describe('PkiStore.load against a record written before hacp recorded the front-proxy CA', () => {
+  it('checks the CAs that record names', async () => {
+    const store = new PkiStore(join(root, 'older-record'));
+    await store.save(pki);
+    const older = {
+      cluster: 'kubernetes',
+      caCertificates: { ca: pki.ca.certPem, etcdCa: pki.etcdCa.certPem },
+    };
+    await expect(store.load(older as ClusterRecord)).resolves.toBe(pki);
+    const wrong = { ...older, caCertificates: { ...older.caCertificates, ca: other.ca.certPem } };
+    await expect(store.load(wrong as ClusterRecord)).rejects.toMatchObject({ code: 'STATE_CORRUPT' });
   });
 });

@@ -4,7 +4,7 @@
  */
 import { access, chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ClusterPki, hasPki, loadPki, writePki } from '@hacp/certs';
+import { CA_KEY_LIST, type ClusterPki, hasPki, loadPki, previousCaKey, writePki } from '@hacp/certs';
 import { ErrorCode, HacpError } from '@hacp/core';
 import type { ClusterRecord } from './record.js';
 
@@ -13,6 +13,17 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
+
+/**
+ * Whether every CA the record names is the PKI's. Mid-rotation (`certs rotate-ca`) the record names
+ * the CA being replaced until the rotation's last phase, which the PKI keeps as the previous one.
+ */
+function namesThisPki(record: ClusterRecord, pki: ClusterPki): boolean {
+  return CA_KEY_LIST.every((key) => {
+    const named = record.caCertificates[key];
+    return named === undefined || named === pki[key].certPem || named === pki[previousCaKey(key)];
+  });
+}
 
 export class PkiStore {
   readonly dir: string;
@@ -51,12 +62,7 @@ export class PkiStore {
       this.#cached = pki;
     }
     const pki = this.#cached;
-    // Mid-rotation (`certs rotate-ca`) the record names the etcd CA being replaced until its last phase.
-    const etcdCas = [pki.etcdCa.certPem, pki.etcdCaPrevious];
-    if (
-      record !== undefined &&
-      (pki.ca.certPem !== record.caCertificates.ca || !etcdCas.includes(record.caCertificates.etcdCa))
-    ) {
+    if (record !== undefined && !namesThisPki(record, pki)) {
       throw new HacpError({
         code: ErrorCode.STATE_CORRUPT,
         message: `The PKI in ${this.dir} belongs to another cluster than ${record.cluster}'s record.`,

@@ -4,6 +4,7 @@
  * (`newOperation`: `up`'s Kubernetes version, the binaries a new replica needs). Reads only.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { CA_KEYS, type ClusterPki, rotatingCas } from '@hacp/certs';
 import { ErrorCode, HacpError, regionOfZone } from '@hacp/core';
 import {
   assertReplicaZone,
@@ -175,6 +176,8 @@ export async function makePlan(
     }
     case 'renew-certs':
     case 'rotate-ca': {
+      if (request.operation === 'rotate-ca')
+        assertNoOtherRotation(await context.pkiStore.load(record), request.ca, cluster);
       const plan =
         request.operation === 'rotate-ca' ? planRotateCa(view, { ca: request.ca }) : planRenewCerts(view);
       assertCanRoll(
@@ -185,6 +188,26 @@ export async function makePlan(
       return { plan, target };
     }
   }
+}
+
+/**
+ * Refuses to start rotating one CA while another's rotation is mid-way (its next or previous CA still
+ * in the PKI): finish that one first. The same CA's continues (each phase skips what is done).
+ */
+function assertNoOtherRotation(pki: ClusterPki, ca: string, cluster: string): void {
+  const rotating = rotatingCas(pki);
+  const others = (Object.keys(CA_KEYS) as (keyof typeof CA_KEYS)[]).filter(
+    (name) => name !== ca && rotating.includes(CA_KEYS[name]),
+  );
+  if (others.length === 0) return;
+  throw new HacpError({
+    code: ErrorCode.CONFLICT,
+    message: `Cluster ${cluster}'s ${others.join(' and ')} CA rotation is not finished: its replicas still trust two ${others[0]} CAs. One CA is rotated at a time. Nothing was changed.`,
+    actions: [
+      `Finish it first: \`hacp resume\`, or \`hacp certs rotate-ca --ca ${others[0]}\` again (it continues where it stopped); then rotate the ${ca} CA.`,
+    ],
+    details: { cluster, rotating: others },
+  });
 }
 
 /** `down` after an `up` that stopped before writing its record: delete what it made. */

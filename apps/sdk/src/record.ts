@@ -36,8 +36,11 @@ export interface ClusterRecord {
   kubeApiserver: boolean;
   /** The Kubernetes version every replica runs (`v1.23.16`); absent for an etcd-only cluster. */
   kubernetesVersion?: string;
-  /** The CA certificates (public): a PKI folder that does not match them is refused. */
-  caCertificates: { ca: string; etcdCa: string };
+  /**
+   * The CA certificates (public), by their field in the PKI: a PKI folder that does not match them
+   * is refused. `frontProxyCa` is absent from records written before hacp recorded it.
+   */
+  caCertificates: { ca: string; etcdCa: string; frontProxyCa?: string };
   createdAt: string;
 }
 

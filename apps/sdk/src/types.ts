@@ -6,7 +6,7 @@
 import type { KeyAlgorithm } from '@hacp/certs';
 import type { Logger, ProviderV1, Secret, WarningCode } from '@hacp/core';
 import type { KubernetesBinarySource } from '@hacp/kubernetes-release';
-import type { OperationName, Plan, Warning } from '@hacp/topology';
+import type { CaName, OperationName, Plan, Warning } from '@hacp/topology';
 import type { EtcdConnector } from './engine/etcd-port.js';
 
 export type { OperationName, Plan, Warning };
@@ -475,9 +475,9 @@ export interface RenewResult extends OperationResult {
 
 /** `certs rotate-ca`'s result: the operation that replaced the CA on every replica, and the new CA. */
 export interface RotateCaResult extends OperationResult {
-  /** The CA replaced (`etcd`). */
-  ca: 'etcd';
-  /** The CA that signs now, as `certs check` reports it (`etcd-ca`). */
+  /** The CA replaced. */
+  ca: CaName;
+  /** The CA that signs now, as `certs check` reports it (`etcd-ca`, `ca`, `front-proxy-ca`). */
   newCa: { commonName: string; serial: string; notAfter: string };
   /** The leaf certificates reissued from the new CA, by name (as `certs check` names them). */
   reissued: string[];

@@ -568,6 +568,7 @@ describe('replicaNodeFiles', () => {
       [
         'pki/ca.crt',
         'pki/ca.key',
+        'pki/cluster-signing-ca.crt',
         'pki/sa.key',
         'pki/sa.pub',
         'pki/etcd/ca.crt',

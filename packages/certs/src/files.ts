@@ -5,11 +5,13 @@ import {
   ErrorCode,
   HacpError,
   invalidArgument,
+  isHacpError,
   type Logger,
   type NodeFile,
   resolveLogger,
   Secret,
 } from '@hacp/core';
+import { CA_KEY_LIST, CAS, nextCaKey, previousCaKey, rotatingCas, trustedCaPem } from './cas.js';
 import {
   CLUSTER_LEAF_NAMES,
   CLUSTER_LEAVES,
@@ -19,8 +21,8 @@ import {
 } from './cluster-leaves.js';
 import { issueLeaf } from './issue.js';
 import { clientKubeconfig, httpsOrigin, type KubeconfigClient } from './kubeconfig.js';
-import { etcdTrustedCaPem } from './rotation.js';
 import type {
+  CaKey,
   CertificateAndKey,
   ClusterPki,
   ClusterPkiSettings,
@@ -30,17 +32,16 @@ import type {
 } from './types.js';
 
 const CERT_MODE = 0o644;
+
+/**
+ * On a replica, the cluster CA certificate that signs now, alone (`--cluster-signing-cert-file`):
+ * `pki/ca.crt` is the trust bundle, which holds two CAs during a rotation.
+ */
+export const CLUSTER_SIGNING_CA_FILE = 'pki/cluster-signing-ca.crt';
 const KEY_MODE = 0o600;
 const DIR_MODE = 0o700;
 const METADATA = 'pki.json';
 const REPLICAS_DIR = 'replicas';
-
-/** kubeadm's file names for the CAs, relative to `pki/` (the cluster-wide leaves' are in CLUSTER_LEAVES). */
-const CA_FILES = {
-  ca: 'ca',
-  etcdCa: 'etcd/ca',
-  frontProxyCa: 'front-proxy-ca',
-} as const;
 
 /** The kubeconfigs a replica's components read, at its root, as kubeadm names them. */
 const COMPONENT_KUBECONFIGS = {
@@ -57,16 +58,19 @@ const REPLICA_FILES = {
   etcdPeer: 'etcd/peer',
 } as const;
 
-/** The etcd CAs of a rotation in flight (`certs rotate-ca`), relative to the PKI folder. */
-const ROTATION_FILES = {
-  next: 'pki/etcd/ca-next',
-  previous: 'pki/etcd/ca-previous.crt',
-} as const;
+/** The CAs of a rotation in flight (`certs rotate-ca`), relative to the PKI folder. */
+const rotationFiles = (key: CaKey) => ({
+  next: `pki/${CAS[key].file}-next`,
+  previous: `pki/${CAS[key].file}-previous.crt`,
+});
+
+/** The field of `pki.json` that says which CAs of a rotation in flight the folder holds. */
+const rotationField = <K extends CaKey>(key: K) => `${key}Rotation` as const;
 
 type ReplicaLeafName = keyof typeof REPLICA_FILES;
 const REPLICA_LEAVES = Object.keys(REPLICA_FILES) as ReplicaLeafName[];
 
-interface PkiMetadata {
+interface PkiMetadata extends RotationMetadata {
   formatVersion: 1;
   settings: ClusterPkiSettings;
   /** A folder written before a leaf was added to hacp lacks its profile (see `addedLater`). */
@@ -75,9 +79,10 @@ interface PkiMetadata {
     string,
     { identity: ReplicaCerts['identity']; leaves: Record<ReplicaLeafName, LeafProfile> }
   >;
-  /** Which etcd CAs of a rotation in flight the folder holds (absent: none). */
-  etcdCaRotation?: { next: boolean; previous: boolean };
 }
+
+/** Which CAs of a rotation in flight the folder holds, per CA (`etcdCaRotation`; absent: none). */
+type RotationMetadata = Partial<Record<`${CaKey}Rotation`, { next: boolean; previous: boolean }>>;
 
 function pair(base: string, value: CertificateAndKey): NodeFile[] {
   return [
@@ -122,24 +127,28 @@ export function pkiFiles(pki: ClusterPki): NodeFile[] {
         },
       ]),
     ),
-    ...(pki.etcdCaNext === undefined && pki.etcdCaPrevious === undefined
-      ? {}
-      : {
-          etcdCaRotation: { next: pki.etcdCaNext !== undefined, previous: pki.etcdCaPrevious !== undefined },
-        }),
+    ...Object.fromEntries(
+      rotatingCas(pki).map((key) => [
+        rotationField(key),
+        { next: pki[nextCaKey(key)] !== undefined, previous: pki[previousCaKey(key)] !== undefined },
+      ]),
+    ),
   };
   const files: NodeFile[] = [
     { path: METADATA, mode: CERT_MODE, contents: `${JSON.stringify(metadata, null, 2)}\n` },
-    ...(Object.keys(CA_FILES) as (keyof typeof CA_FILES)[]).flatMap((name) =>
-      pair(`pki/${CA_FILES[name]}`, pki[name]),
-    ),
+    ...CA_KEY_LIST.flatMap((key) => pair(`pki/${CAS[key].file}`, pki[key])),
     ...CLUSTER_LEAF_NAMES.flatMap((name) => pair(`pki/${CLUSTER_LEAVES[name].file}`, pki[name])),
     { path: 'pki/sa.key', mode: KEY_MODE, contents: pki.serviceAccount.privateKeyPem },
     { path: 'pki/sa.pub', mode: CERT_MODE, contents: pki.serviceAccount.publicKeyPem },
-    ...(pki.etcdCaNext === undefined ? [] : pair(ROTATION_FILES.next, pki.etcdCaNext)),
-    ...(pki.etcdCaPrevious === undefined
-      ? []
-      : [{ path: ROTATION_FILES.previous, mode: CERT_MODE, contents: pki.etcdCaPrevious }]),
+    ...CA_KEY_LIST.flatMap((key) => {
+      const next = pki[nextCaKey(key)];
+      const previous = pki[previousCaKey(key)];
+      const paths = rotationFiles(key);
+      return [
+        ...(next === undefined ? [] : pair(paths.next, next)),
+        ...(previous === undefined ? [] : [{ path: paths.previous, mode: CERT_MODE, contents: previous }]),
+      ];
+    }),
   ];
   for (const name of Object.keys(pki.replicas).sort()) {
     assertReplicaName(name);
@@ -187,10 +196,16 @@ export function replicaNodeFiles(
           contents: new Secret(clientKubeconfig(pki, { server, client })),
         }));
   return [
-    ...pair('pki/ca', pki.ca),
-    // During a rotation, a bundle: the old and the new etcd CA are both trusted.
-    { path: 'pki/etcd/ca.crt', mode: CERT_MODE, contents: etcdTrustedCaPem(pki) },
-    { path: 'pki/front-proxy-ca.crt', mode: CERT_MODE, contents: pki.frontProxyCa.certPem },
+    // During a rotation each CA file is a bundle: the old and the new CA are both trusted.
+    ...CA_KEY_LIST.map((key) => ({
+      path: `pki/${CAS[key].file}.crt`,
+      mode: CERT_MODE,
+      contents: trustedCaPem(pki, key),
+    })),
+    // kube-controller-manager signs with the cluster CA: its certificate alone (a bundle is refused
+    // there) beside its key.
+    { path: CLUSTER_SIGNING_CA_FILE, mode: CERT_MODE, contents: pki.ca.certPem },
+    { path: 'pki/ca.key', mode: KEY_MODE, contents: pki.ca.keyPem },
     ...pair(`pki/${CLUSTER_LEAVES.frontProxyClient.file}`, pki.frontProxyClient),
     ...pair(`pki/${CLUSTER_LEAVES.apiserverKubeletClient.file}`, pki.apiserverKubeletClient),
     { path: 'pki/sa.key', mode: KEY_MODE, contents: pki.serviceAccount.privateKeyPem },
@@ -263,10 +278,13 @@ export async function writePki(target: string, pki: ClusterPki): Promise<void> {
   await Promise.all(rest.map((file) => writeIfChanged(dir, file)));
   await writeIfChanged(dir, metadata as NodeFile);
   // A rotation's CAs that the PKI no longer holds (after the metadata: it no longer names them).
-  const stale = [
-    ...(pki.etcdCaNext === undefined ? [`${ROTATION_FILES.next}.crt`, `${ROTATION_FILES.next}.key`] : []),
-    ...(pki.etcdCaPrevious === undefined ? [ROTATION_FILES.previous] : []),
-  ];
+  const stale = CA_KEY_LIST.flatMap((key) => {
+    const paths = rotationFiles(key);
+    return [
+      ...(pki[nextCaKey(key)] === undefined ? [`${paths.next}.crt`, `${paths.next}.key`] : []),
+      ...(pki[previousCaKey(key)] === undefined ? [paths.previous] : []),
+    ];
+  });
   await Promise.all(stale.map((path) => rm(join(dir, path), { force: true })));
   const replicasDir = join(dir, REPLICAS_DIR);
   const present = await readdir(replicasDir).catch(() => [] as string[]);
@@ -448,14 +466,27 @@ export async function loadPki(
   dir: string,
   options: { now?: Date; logger?: Logger } = {},
 ): Promise<ClusterPki> {
+  // A writePki running meanwhile (a CA rotation's phase while `hacp status` reads) replaces the
+  // files one by one, pki.json last: what looks corrupt mid-way is read again a moment later.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loadPkiOnce(dir, options);
+    } catch (error) {
+      if (attempt >= 5 || !isHacpError(error, ErrorCode.STATE_CORRUPT)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+async function loadPkiOnce(dir: string, options: { now?: Date; logger?: Logger }): Promise<ClusterPki> {
   const logger = resolveLogger(options.logger);
   const metadata = await readMetadata(dir);
   const { settings } = metadata;
   const reader = pkiReader(dir);
   const [ca, etcdCa, frontProxyCa] = await Promise.all([
-    reader.readPair(`pki/${CA_FILES.ca}`),
-    reader.readPair(`pki/${CA_FILES.etcdCa}`),
-    reader.readPair(`pki/${CA_FILES.frontProxyCa}`),
+    reader.readPair(`pki/${CAS.ca.file}`),
+    reader.readPair(`pki/${CAS.etcdCa.file}`),
+    reader.readPair(`pki/${CAS.frontProxyCa.file}`),
   ]);
   const cas = { ca, etcdCa, frontProxyCa };
   const now = options.now ?? new Date();
@@ -472,12 +503,13 @@ export async function loadPki(
     });
   }
   const [saPrivate, saPublic] = await Promise.all([reader.read('pki/sa.key'), reader.read('pki/sa.pub')]);
-  const rotation = {
-    ...(metadata.etcdCaRotation?.next ? { etcdCaNext: await reader.readPair(ROTATION_FILES.next) } : {}),
-    ...(metadata.etcdCaRotation?.previous
-      ? { etcdCaPrevious: await reader.read(ROTATION_FILES.previous) }
-      : {}),
-  };
+  const rotation: Partial<ClusterPki> = {};
+  for (const key of CA_KEY_LIST) {
+    const held = metadata[rotationField(key)];
+    const paths = rotationFiles(key);
+    if (held?.next) rotation[nextCaKey(key)] = await reader.readPair(paths.next);
+    if (held?.previous) rotation[previousCaKey(key)] = await reader.read(paths.previous);
+  }
   const replicas: Record<string, ReplicaCerts> = {};
   for (const [name, entry] of Object.entries(metadata.replicas ?? {})) {
     assertReplicaName(name);

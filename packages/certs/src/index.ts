@@ -1,4 +1,12 @@
-export { hasPki, loadPki, pkiFiles, replicaNodeFiles, writePki } from './files.js';
+export { CA_KEY_LIST, CA_KEYS, CAS, nextCaKey, previousCaKey, rotatingCas, trustedCaPem } from './cas.js';
+export {
+  CLUSTER_SIGNING_CA_FILE,
+  hasPki,
+  loadPki,
+  pkiFiles,
+  replicaNodeFiles,
+  writePki,
+} from './files.js';
 export { KEY_ALGORITHMS, type KeyAlgorithm } from './keys.js';
 export {
   adminKubeconfig,
@@ -19,13 +27,9 @@ export {
   withoutReplica,
   withReplica,
 } from './pki.js';
-export {
-  etcdTrustedCaPem,
-  promoteNextEtcdCa,
-  withNextEtcdCa,
-  withoutPreviousEtcdCa,
-} from './rotation.js';
+export { promoteNextCa, type RotationOptions, withNextCa, withoutPreviousCa } from './rotation.js';
 export type {
+  CaKey,
   CertificateAndKey,
   ClusterPki,
   ClusterPkiSettings,

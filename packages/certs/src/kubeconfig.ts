@@ -1,4 +1,5 @@
 import { invalidArgument } from '@hacp/core';
+import { trustedCaPem } from './cas.js';
 import type { ClusterPki } from './types.js';
 
 /** The clients hacp renders a kubeconfig for, each with its cluster-wide client certificate. */
@@ -100,7 +101,8 @@ export function clientKubeconfig(pki: ClusterPki, options: ClientKubeconfigOptio
     'kind: Config',
     'clusters:',
     '- cluster:',
-    `    certificate-authority-data: ${base64(pki.ca.certPem)}`,
+    // During a cluster CA rotation both CAs, so that either one's serving certificate is trusted.
+    `    certificate-authority-data: ${base64(trustedCaPem(pki, 'ca'))}`,
     `    server: ${server}`,
     `  name: ${yamlScalar(cluster)}`,
     'contexts:',

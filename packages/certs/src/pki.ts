@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { assertClusterName, invalidArgument, type Logger, resolveLogger } from '@hacp/core';
+import { CA_KEY_LIST, CAS, nextCaKey, previousCaKey } from './cas.js';
 import {
   CLUSTER_LEAF_NAMES,
   CLUSTER_LEAVES,
@@ -17,6 +18,7 @@ import {
 } from './keys.js';
 import { assertDnsName, assertIp, firstServiceIp, isCertificateIp, isDnsName } from './net.js';
 import type {
+  CaKey,
   ClusterPki,
   ClusterPkiSettings,
   IssuedLeaf,
@@ -195,9 +197,9 @@ export async function createClusterPki(options: CreateClusterPkiOptions): Promis
 
   const caOptions = { algorithm: keyAlgorithm, days: caValidityDays, now, logger };
   const [ca, etcdCa, frontProxyCa, serviceAccountKeys] = await Promise.all([
-    createCa({ ...caOptions, commonName: 'kubernetes' }),
-    createCa({ ...caOptions, commonName: 'etcd-ca' }),
-    createCa({ ...caOptions, commonName: 'front-proxy-ca' }),
+    createCa({ ...caOptions, commonName: CAS.ca.commonName }),
+    createCa({ ...caOptions, commonName: CAS.etcdCa.commonName }),
+    createCa({ ...caOptions, commonName: CAS.frontProxyCa.commonName }),
     generateKeyPair(keyAlgorithm),
   ]);
   const serviceAccount = {
@@ -295,32 +297,47 @@ export async function renewLeaves(
   pki: ClusterPki,
   options: { now?: Date; logger?: Logger } = {},
 ): Promise<ClusterPki> {
+  const renewed = await reissueLeaves(pki, options);
+  resolveLogger(options.logger).info('renewed leaf certificates', {
+    cluster: pki.settings.clusterName,
+    replicas: Object.keys(renewed.replicas),
+  });
+  return renewed;
+}
+
+/**
+ * Reissues the leaves `issuer` signs (every leaf without it) from the PKI's CA of that kind, with the
+ * same profiles and new keys; the others are kept as they are. `renewLeaves` and a CA rotation's
+ * second phase are this.
+ */
+export async function reissueLeaves(
+  pki: ClusterPki,
+  options: { issuer?: CaKey; now?: Date; logger?: Logger } = {},
+): Promise<ClusterPki> {
   const logger = resolveLogger(options.logger);
   const now = options.now ?? new Date();
-  const renew = (leaf: IssuedLeaf) =>
-    issueLeaf({
-      profile: leaf.profile,
-      issuer: issuerOf(pki, leaf.profile),
-      algorithm: pki.settings.keyAlgorithm,
-      days: pki.settings.leafValidityDays,
-      now,
-      logger,
-    });
-  const leaves = await forEachClusterLeaf((name) => renew(pki[name]));
+  const reissue = async (leaf: IssuedLeaf): Promise<IssuedLeaf> =>
+    options.issuer !== undefined && leaf.profile.issuer !== options.issuer
+      ? leaf
+      : issueLeaf({
+          profile: leaf.profile,
+          issuer: issuerOf(pki, leaf.profile),
+          algorithm: pki.settings.keyAlgorithm,
+          days: pki.settings.leafValidityDays,
+          now,
+          logger,
+        });
+  const leaves = await forEachClusterLeaf((name) => reissue(pki[name]));
   const replicas: Record<string, ReplicaCerts> = {};
   for (const [name, certs] of Object.entries(pki.replicas)) {
     const [etcdPeer, etcdServer, apiserver, apiserverEtcdClient] = await Promise.all([
-      renew(certs.etcdPeer),
-      renew(certs.etcdServer),
-      renew(certs.apiserver),
-      renew(certs.apiserverEtcdClient),
+      reissue(certs.etcdPeer),
+      reissue(certs.etcdServer),
+      reissue(certs.apiserver),
+      reissue(certs.apiserverEtcdClient),
     ]);
     replicas[name] = { identity: certs.identity, etcdPeer, etcdServer, apiserver, apiserverEtcdClient };
   }
-  logger.info('renewed leaf certificates', {
-    cluster: pki.settings.clusterName,
-    replicas: Object.keys(replicas),
-  });
   return { ...pki, ...leaves, replicas };
 }
 
@@ -343,16 +360,18 @@ export interface CertificateExpiry {
 /** Every certificate of the PKI, by name, in a stable order. */
 export function certificatesOf(pki: ClusterPki): { name: string; certPem: string; isCa: boolean }[] {
   const list = [
-    { name: 'ca', certPem: pki.ca.certPem, isCa: true },
-    { name: 'etcd-ca', certPem: pki.etcdCa.certPem, isCa: true },
-    { name: 'front-proxy-ca', certPem: pki.frontProxyCa.certPem, isCa: true },
-    // A rotation in flight (`certs rotate-ca`): the etcd CA to come, or the one being dropped.
-    ...(pki.etcdCaNext === undefined
-      ? []
-      : [{ name: 'etcd-ca-next', certPem: pki.etcdCaNext.certPem, isCa: true }]),
-    ...(pki.etcdCaPrevious === undefined
-      ? []
-      : [{ name: 'etcd-ca-previous', certPem: pki.etcdCaPrevious, isCa: true }]),
+    ...CA_KEY_LIST.map((key) => ({ name: CAS[key].name, certPem: pki[key].certPem, isCa: true })),
+    // A rotation in flight (`certs rotate-ca`): the CA to come, or the one being dropped.
+    ...CA_KEY_LIST.flatMap((key) => {
+      const next = pki[nextCaKey(key)];
+      const previous = pki[previousCaKey(key)];
+      return [
+        ...(next === undefined ? [] : [{ name: `${CAS[key].name}-next`, certPem: next.certPem, isCa: true }]),
+        ...(previous === undefined
+          ? []
+          : [{ name: `${CAS[key].name}-previous`, certPem: previous, isCa: true }]),
+      ];
+    }),
     ...CLUSTER_LEAF_NAMES.map((leaf) => ({
       name: CLUSTER_LEAVES[leaf].name,
       certPem: pki[leaf].certPem,

@@ -9,10 +9,13 @@ export interface CertificateAndKey {
   keyPem: Secret;
 }
 
+/** A CA of the cluster, by its field in `ClusterPki`: the cluster CA, the etcd CA, the front-proxy CA. */
+export type CaKey = 'ca' | 'etcdCa' | 'frontProxyCa';
+
 /** How a leaf is issued, kept with it so that `renewLeaves` reissues the same certificate. */
 export interface LeafProfile {
   /** Which CA signs it. */
-  issuer: 'ca' | 'etcdCa' | 'frontProxyCa';
+  issuer: CaKey;
   commonName: string;
   organizations: readonly string[];
   usage: 'server' | 'client' | 'server-and-client';
@@ -92,13 +95,21 @@ export interface ClusterPki {
   /** Each replica's leaves, by replica name. */
   replicas: Readonly<Record<string, ReplicaCerts>>;
   /**
-   * The etcd CA that `certs rotate-ca` made and replicas trust beside `etcdCa`, before any leaf is
-   * issued from it (`pki/etcd/ca-next.crt`). Absent outside a rotation.
+   * The etcd CA that `certs rotate-ca --ca etcd` made and replicas trust beside `etcdCa`, before
+   * any leaf is issued from it (`pki/etcd/ca-next.*`). Absent outside a rotation; so are the five below.
    */
   etcdCaNext?: CertificateAndKey;
   /**
    * The certificate of the etcd CA being replaced, still trusted beside `etcdCa` while leaves it
-   * signed may be served (`pki/etcd/ca-previous.crt`). Absent outside a rotation.
+   * signed may be served (`pki/etcd/ca-previous.crt`).
    */
   etcdCaPrevious?: string;
+  /** The next cluster CA of `certs rotate-ca --ca cluster` (`pki/ca-next.*`). */
+  caNext?: CertificateAndKey;
+  /** The cluster CA being replaced (`pki/ca-previous.crt`). */
+  caPrevious?: string;
+  /** The next front-proxy CA of `certs rotate-ca --ca front-proxy` (`pki/front-proxy-ca-next.*`). */
+  frontProxyCaNext?: CertificateAndKey;
+  /** The front-proxy CA being replaced (`pki/front-proxy-ca-previous.crt`). */
+  frontProxyCaPrevious?: string;
 }

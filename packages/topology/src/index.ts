@@ -43,7 +43,7 @@ export {
 } from './quorum.js';
 export { quorumLost, quorumLostActions, quorumLostError } from './quorum-lost.js';
 export { assertNoDownZone, type PlanRecoverOptions, planRecover, type RecoverySource } from './recover.js';
-export { CA_NAMES, type CaName, canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
+export { CA_NAMES, canRestartMember, planRenewCerts, planRotateCa } from './rolling.js';
 export { type MaxSurge, MIN_REPLICAS_WITHOUT_SURGE, rolloutOrder } from './rollout.js';
 export {
   assertScaleTarget,
@@ -54,6 +54,7 @@ export {
   type ScaleOptions,
 } from './scale.js';
 export {
+  type CaName,
   type ClusterView,
   type EndpointChange,
   type EndpointHealthCheck,

@@ -313,7 +313,7 @@ function applyAction(model: ClusterModel, action: StepAction): ClusterModel {
     case 'delete-firewall':
     case 'delete-leftovers':
     case 'renew-pki':
-    case 'rotate-etcd-ca':
+    case 'rotate-ca':
       return model;
     case 'roll-certs': {
       const others = model.members.filter((m) => m.name !== action.replica);

@@ -60,7 +60,10 @@ export class StepList {
 }
 
 function stepKind(action: StepAction): string {
-  return action.kind === 'endpoint' ? action.step.action : action.kind;
+  if (action.kind === 'endpoint') return action.step.action;
+  // `rotate-etcd-ca`, `rotate-cluster-ca`, `rotate-front-proxy-ca`: which CA shows in the id.
+  if (action.kind === 'rotate-ca') return `rotate-${action.ca}-ca`;
+  return action.kind;
 }
 
 function subjectOf(action: StepAction): string | undefined {

@@ -155,7 +155,7 @@ describe('planRotateCa', () => {
       ...roll('#3'),
     ]);
     expect(
-      plan.steps.flatMap((step) => (step.action.kind === 'rotate-etcd-ca' ? [step.action.phase] : [])),
+      plan.steps.flatMap((step) => (step.action.kind === 'rotate-ca' ? [step.action.phase] : [])),
     ).toEqual(['trust-new', 'issue-from-new', 'drop-old']);
     // Every roll restarts even a replica that serves the operator's leaves: what it trusts changed.
     expect(
@@ -164,12 +164,46 @@ describe('planRotateCa', () => {
     expect(viewOf(run(model, plan)).endpoint).toEqual(view.endpoint);
   });
 
-  it('refuses the cluster and front-proxy CAs (not supported yet) and unknown names', () => {
+  it('plans the cluster and front-proxy CAs in the same three phases, with their own ids and titles', () => {
+    const model = cluster(3);
+    const view = viewOf(model);
+    for (const [ca, words] of [
+      ['cluster', 'cluster CA'],
+      ['front-proxy', 'front-proxy CA'],
+    ] as const) {
+      const plan = planRotateCa(view, { ca });
+      const rotations = plan.steps.filter((step) => step.action.kind === 'rotate-ca');
+      expect(rotations.map((step) => step.id)).toEqual([
+        `rotate-${ca}-ca`,
+        `rotate-${ca}-ca#2`,
+        `rotate-${ca}-ca#3`,
+        `rotate-${ca}-ca#4`,
+      ]);
+      expect(rotations.map((step) => step.action)).toEqual(
+        ['trust-new', 'issue-from-new', 'drop-old', 'republish'].map((phase) => ({
+          kind: 'rotate-ca',
+          ca,
+          phase,
+        })),
+      );
+      // Republished last, once every replica trusts the new CA alone.
+      expect(plan.steps.at(-1)?.id).toBe(`rotate-${ca}-ca#4`);
+      for (const step of rotations) expect(step.title).toContain(words);
+      expect(plan.steps.filter((step) => step.action.kind === 'roll-certs')).toHaveLength(9);
+      expect(viewOf(run(model, plan)).endpoint).toEqual(view.endpoint);
+    }
+    const second = planRotateCa(view, { ca: 'cluster' }).steps.find(
+      (step) => step.id === 'rotate-cluster-ca#2',
+    );
+    expect(second?.title).toContain("each apiserver's serving cert");
+  });
+
+  it('refuses an unknown CA name', () => {
     const view = viewOf(cluster(3));
-    for (const ca of ['cluster', 'front-proxy', 'etcd-ca']) {
+    for (const ca of ['etcd-ca', 'kubernetes', '']) {
       const error = thrown(() => planRotateCa(view, { ca }));
       expect(error.code).toBe('INVALID_ARGUMENT');
-      expect(error.message).toContain(ca === 'etcd-ca' ? 'no CA named' : 'not supported yet');
+      expect(error.message).toContain('no CA named');
     }
   });
 

@@ -4,7 +4,7 @@
  */
 import { ErrorCode, HacpError, invalidArgument } from '@hacp/core';
 import { replicaHealth, StepList } from './plans.js';
-import type { ClusterView, MemberInfo, OperationName, Plan, Verdict, Warning } from './types.js';
+import type { CaName, ClusterView, MemberInfo, OperationName, Plan, Verdict, Warning } from './types.js';
 
 /**
  * Whether the replica's member may restart now: every other member is a started, healthy voter (no
@@ -58,48 +58,72 @@ export function planRenewCerts(view: ClusterView): Plan {
 }
 
 /** The CAs of a cluster, as `certs rotate-ca --ca` names them. */
-export const CA_NAMES = ['etcd', 'cluster', 'front-proxy'] as const;
-export type CaName = (typeof CA_NAMES)[number];
+export const CA_NAMES = ['etcd', 'cluster', 'front-proxy'] as const satisfies readonly CaName[];
+
+/** How each CA's plan names it and what its second phase reissues. */
+const CA_PLAN_WORDS: Record<CaName, { ca: string; leaves: string }> = {
+  etcd: {
+    ca: 'etcd CA',
+    leaves: "every etcd certificate (peer, server, kube-apiserver's and hacp's etcd clients)",
+  },
+  cluster: {
+    ca: 'cluster CA',
+    leaves:
+      "every certificate the cluster CA signs (each apiserver's serving cert, its kubelet client, the admin, controller-manager, scheduler and add-on manager clients)",
+  },
+  'front-proxy': { ca: 'front-proxy CA', leaves: 'the front-proxy client certificate' },
+};
 
 /**
- * The plan of `certs rotate-ca --ca etcd`: replace the etcd CA in the safe order, each phase rolled
- * onto one replica at a time (followers first, the etcd leader last) as `certs renew` does: a new CA
- * trusted beside the old on every replica; every etcd leaf (peer, server, kube-apiserver's and
- * hacp's etcd clients) reissued from the new CA; the old CA dropped, so that a client certificate
- * it signed is refused. Refused, before anything changes, as `planRenewCerts` refuses.
+ * The plan of `certs rotate-ca --ca <etcd|cluster|front-proxy>`: replace that CA in the safe order,
+ * each phase rolled onto one replica at a time (followers first, the etcd leader last) as `certs
+ * renew` does: a new CA trusted beside the old on every replica; every leaf that CA signs reissued
+ * from the new CA; the old CA dropped, so that a client certificate it signed is refused; for the
+ * cluster and front-proxy CAs, the apiservers made to publish the new CA alone. Refused,
+ * before anything changes, as `planRenewCerts` refuses.
  *
  * @example
- * planRotateCa(view, { ca: 'etcd' }).steps.map((s) => s.id);
- * // ['rotate-etcd-ca', 'roll-certs:kubernetes-master-b2c', ..., 'rotate-etcd-ca#2', ...]
- * @throws HacpError INVALID_ARGUMENT (field `ca`) for a CA other than `etcd` (not supported yet);
+ * planRotateCa(view, { ca: 'cluster' }).steps.map((s) => s.id);
+ * // ['rotate-cluster-ca', 'roll-certs:kubernetes-master-b2c', ..., 'rotate-cluster-ca#2', ...]
+ * @throws HacpError INVALID_ARGUMENT (field `ca`) for a name that is none of CA_NAMES;
  *   QUORUM_AT_RISK and REPLICA_NOT_FOUND as `planRenewCerts`.
  */
 export function planRotateCa(view: ClusterView, options: { ca: string }): Plan {
-  if (options.ca !== 'etcd') {
+  const ca = CA_NAMES.find((name) => name === options.ca);
+  if (ca === undefined) {
     throw invalidArgument({
       field: 'ca',
       value: options.ca,
-      message: (CA_NAMES as readonly string[]).includes(options.ca)
-        ? `Rotating the ${options.ca} CA is not supported yet; only the etcd CA (--ca etcd) can be rotated. Nothing was changed.`
-        : `There is no CA named "${options.ca}": the CAs are ${CA_NAMES.join(', ')}, and only etcd can be rotated yet.`,
+      message: `There is no CA named "${options.ca}": the CAs are ${CA_NAMES.join(', ')}. Nothing was changed.`,
     });
   }
-  assertCanRoll(view, 'rotating the etcd CA', '`hacp certs rotate-ca --ca etcd`');
+  const words = CA_PLAN_WORDS[ca];
+  assertCanRoll(view, `rotating the ${words.ca}`, `\`hacp certs rotate-ca --ca ${ca}\``);
   const list = new StepList();
   const phases = [
-    ['trust-new', 'Make a new etcd CA, trusted beside the current one', 'both etcd CAs as trusted'],
+    ['trust-new', `Make a new ${words.ca}, trusted beside the current one`, `both ${words.ca}s as trusted`],
     [
       'issue-from-new',
-      'Reissue every etcd certificate from the new etcd CA',
-      'etcd certificates of the new CA',
+      `Reissue ${words.leaves} from the new ${words.ca}`,
+      `certificates of the new ${words.ca}`,
     ],
-    ['drop-old', 'Stop trusting the old etcd CA and record the new one', 'the new etcd CA alone as trusted'],
+    [
+      'drop-old',
+      `Stop trusting the old ${words.ca} and record the new one`,
+      `the new ${words.ca} alone as trusted`,
+    ],
   ] as const;
   for (const [phase, title, what] of phases) {
-    list.add({ kind: 'rotate-etcd-ca', phase }, title);
+    list.add({ kind: 'rotate-ca', ca, phase }, title);
     rollOnto(list, view, { what, trustChanged: true });
   }
-  return rollingPlan('rotate-ca', view, list, 'its new etcd certificates');
+  // The apiservers publish the CAs they trust for clients, and only ever add to what is published.
+  if (ca !== 'etcd')
+    list.add(
+      { kind: 'rotate-ca', ca, phase: 'republish' },
+      `Have the apiservers publish the new ${words.ca} alone (kube-system/extension-apiserver-authentication)`,
+    );
+  return rollingPlan('rotate-ca', view, list, `its certificates of the new ${words.ca}`);
 }
 
 /**

@@ -205,11 +205,21 @@ export type StepAction =
       trustChanged?: boolean;
     }
   /**
-   * One phase of replacing the etcd CA in the operator's PKI (`certs rotate-ca --ca etcd`):
-   * `trust-new` makes a new CA trusted beside the old, `issue-from-new` reissues every etcd leaf
-   * from it, `drop-old` stops trusting the old one and records the new one.
+   * One phase of replacing a CA in the operator's PKI (`certs rotate-ca --ca <ca>`; its step id is
+   * `rotate-<ca>-ca`): `trust-new` makes a new CA trusted beside the old, `issue-from-new` reissues
+   * every leaf that CA signs from it, `drop-old` stops trusting the old one and records the new one.
+   * For the cluster and front-proxy CAs, once every replica trusts the new one alone, `republish`
+   * has the apiservers publish it alone in kube-system/extension-apiserver-authentication (they
+   * only ever add to it).
    */
-  | { kind: 'rotate-etcd-ca'; phase: 'trust-new' | 'issue-from-new' | 'drop-old' };
+  | {
+      kind: 'rotate-ca';
+      ca: CaName;
+      phase: 'trust-new' | 'issue-from-new' | 'drop-old' | 'republish';
+    };
+
+/** The CAs of a cluster, as `certs rotate-ca --ca` names them. */
+export type CaName = 'etcd' | 'cluster' | 'front-proxy';
 
 /** What a step does, by name. */
 export type StepKind = StepAction['kind'];

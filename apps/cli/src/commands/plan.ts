@@ -58,7 +58,9 @@ export default class Plan extends HacpCommand<typeof Plan, OperationPlan> {
     replica: describedFlag(operationFlags.replica, {
       summary: 'remove (KUBE_REPLICA_NAME), replace: the replica.',
     }),
-    ca: describedFlag(operationFlags.ca, { summary: 'rotate-ca: the CA to replace (etcd).' }),
+    ca: describedFlag(operationFlags.ca, {
+      summary: 'rotate-ca: the CA to replace (etcd, cluster or front-proxy).',
+    }),
     replicas: describedFlag(operationFlags.replicas, { summary: 'scale: the replica count to reach.' }),
     zones: describedFlag(operationFlags.zones, { summary: 'scale: the zones new replicas may go to.' }),
     'allow-even': describedFlag(operationFlags['allow-even'], { summary: 'scale: allow an even count.' }),

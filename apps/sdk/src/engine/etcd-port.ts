@@ -3,7 +3,7 @@
  * can run against a fake in milliseconds (Cluster API's WorkloadCluster). `reachEtcd` is the real
  * one: `@hacp/etcd` over the provider's `reach` to each running replica.
  */
-import { type ClusterPki, etcdTrustedCaPem } from '@hacp/certs';
+import { type ClusterPki, trustedCaPem } from '@hacp/certs';
 import {
   ErrorCode,
   HacpError,
@@ -102,7 +102,7 @@ export const reachEtcd: EtcdConnector = async (options) => {
     endpoints: [...urls.values()],
     tls: {
       // Both etcd CAs during a rotation: the replicas serve certificates of either.
-      caPem: etcdTrustedCaPem(options.pki),
+      caPem: trustedCaPem(options.pki, 'etcdCa'),
       certPem: options.pki.etcdClient.certPem,
       keyPem: options.pki.etcdClient.keyPem,
     },

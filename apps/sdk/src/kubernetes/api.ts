@@ -4,6 +4,9 @@
  * (before the address is attached, or to ask that replica alone). The Kubernetes client is loaded
  * only when used: it costs every command about 0.4 s.
  */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { type ClusterPki, clientKubeconfig } from '@hacp/certs';
 import { type Address, ErrorCode, HacpError, type Instance, type ProviderV1, type Reach } from '@hacp/core';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -16,6 +19,39 @@ const kubernetes = () => import('@kubernetes/client-node');
 /** The endpoint's API URL: the address on the apiserver port (plus the address's port offset). */
 export function endpointServer(address: Pick<Address, 'ip' | 'portOffset'>): string {
   return `https://${address.ip}:${KUBERNETES_PORTS.apiserver + (address.portOffset ?? 0)}`;
+}
+
+/** The admin kubeconfig's file in the cluster's data folder, where `hacp up` writes it. */
+export const ADMIN_KUBECONFIG = 'admin.conf';
+
+/**
+ * The admin kubeconfig for the cluster's endpoint from `pki` and, given a path, written there 0600
+ * (folders 0700): what `hacp up` and `hacp kubeconfig` write, and a cluster CA rotation rewrites.
+ */
+export async function adminKubeconfigFile(options: {
+  provider: ProviderV1;
+  record: ClusterRecord;
+  pki: ClusterPki;
+  path?: string;
+  signal?: AbortSignal;
+}): Promise<{ server: string; contents: string }> {
+  const address = await requireEndpointAddress(options.provider, options.record, options.signal);
+  const server = endpointServer(address);
+  const contents = clientKubeconfig(options.pki, { server, client: 'admin' });
+  if (options.path !== undefined) {
+    const target = resolve(options.path);
+    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    // Replaced whole: kubectl reading it while a CA rotation rewrites it never sees half a file.
+    const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(temporary, contents, { mode: 0o600, flag: 'wx' });
+      await chmod(temporary, 0o600);
+      await rename(temporary, target);
+    } finally {
+      await rm(temporary, { force: true });
+    }
+  }
+  return { server, contents };
 }
 
 /** The admin KubeConfig for `server`, in memory (the key never touches a file here). */

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { ClusterPkiSettings } from '@hacp/certs';
+import { CLUSTER_SIGNING_CA_FILE, type ClusterPkiSettings } from '@hacp/certs';
 import type { HealthCheck, InstanceNetwork, NodeProcess } from '@hacp/core';
 import { type KubernetesBinary, parseKubernetesVersion } from '@hacp/kubernetes-release';
 
@@ -164,7 +164,7 @@ function controllerManager(options: KubernetesRenderOptions, at: (file: string) 
       ),
       `--client-ca-file=${at('pki/ca.crt')}`,
       `--requestheader-client-ca-file=${at('pki/front-proxy-ca.crt')}`,
-      `--cluster-signing-cert-file=${at('pki/ca.crt')}`,
+      `--cluster-signing-cert-file=${at(CLUSTER_SIGNING_CA_FILE)}`,
       `--cluster-signing-key-file=${at('pki/ca.key')}`,
       `--root-ca-file=${at('pki/ca.crt')}`,
       `--service-account-private-key-file=${at('pki/sa.key')}`,

@@ -7,7 +7,13 @@ export default class CertsRotateCa extends HacpCommand<typeof CertsRotateCa, Rot
   static override summary = 'Replace a CA in the safe order: trust both, reissue, drop the old.';
 
   static override description =
-    "Replaces the cluster's etcd CA in three phases, each rolled onto the replicas one at a time as `hacp certs renew` rolls (each replica leaves the load balancer, hands etcd leadership on, gets the new files and restarts, and is healthy and back before the next): (1) a new etcd CA is made and every replica trusts both; (2) every certificate the etcd CA signs (etcd peer and server certificates, kube-apiserver's etcd client certificate, hacp's own etcd client certificate) is reissued from the new CA; (3) the old CA is dropped, so that a client certificate it signed is refused, and the cluster record names the new one. The etcd CA only for now: `--ca cluster` and `--ca front-proxy` are refused. Refused, with nothing changed, while a replica or etcd member is unhealthy, and on a provider that cannot rewrite a running replica's files (GCE). An interrupted rotation continues with `hacp resume` or by running it again.";
+    `Replaces one of the cluster's CAs in three phases, each rolled onto the replicas one at a time as \`hacp certs renew\` rolls (each replica leaves the load balancer, hands etcd leadership on, gets the new files and restarts, and is healthy and back before the next): (1) a new CA is made and every replica trusts both; (2) every certificate that CA signs is reissued from the new CA; (3) the old CA is dropped, so that a client certificate it signed is refused, and the cluster record names the new one.
+
+--ca etcd: the etcd peer and server certificates, kube-apiserver's etcd client certificate and hacp's own etcd client certificate; replicas trust pki/etcd/ca.crt.
+--ca cluster: each kube-apiserver's serving and kubelet-client certificates, and the admin, controller-manager, scheduler and add-on manager client certificates inside their kubeconfigs; replicas trust pki/ca.crt (--client-ca-file, --root-ca-file, the kubeconfigs' certificate-authority-data) and kube-controller-manager signs with the new CA from phase 2. The admin kubeconfig in the state folder (what \`hacp kubeconfig\` writes) is rewritten at every phase, so it keeps working; copies made elsewhere before the rotation stop working at phase 2: write them again with \`hacp kubeconfig --output <file>\`.
+--ca front-proxy: the aggregation layer's client certificate; replicas trust pki/front-proxy-ca.crt (--requestheader-client-ca-file).
+
+A cluster without Kubernetes (etcd only) rotates the cluster and front-proxy CAs all the same: its PKI and the files on its replicas change, so that a Kubernetes added later finds them consistent. One CA at a time: refused (CONFLICT, nothing changed) while another CA's rotation is unfinished. Refused, with nothing changed, while a replica or etcd member is unhealthy, and on a provider that cannot rewrite a running replica's files (GCE). An interrupted rotation continues with \`hacp resume\` or by running it again.`;
 
   static override examples = [
     {
@@ -16,16 +22,21 @@ export default class CertsRotateCa extends HacpCommand<typeof CertsRotateCa, Rot
     },
     { description: 'The same, as JSON.', command: '<%= config.bin %> certs rotate-ca --ca etcd --json' },
     {
+      description: 'Rotate the cluster CA, then write the new admin kubeconfig where kubectl reads it.',
+      command:
+        '<%= config.bin %> certs rotate-ca --ca cluster && <%= config.bin %> kubeconfig --output ~/.kube/hacp',
+    },
+    {
       description: 'Its steps, without running them.',
-      command: '<%= config.bin %> plan rotate-ca --ca etcd',
+      command: '<%= config.bin %> plan rotate-ca --ca front-proxy',
     },
   ];
 
   static override flags = {
     ca: Flags.option({
       options: CA_NAMES,
-      summary: 'The CA to replace.',
-      description: 'Only `etcd` is supported yet; `cluster` and `front-proxy` are refused.',
+      summary: 'The CA to replace: etcd, cluster or front-proxy.',
+      description: 'What each one signs is listed above.',
       required: true,
     })(),
   };

@@ -4,20 +4,34 @@
  * them restarted, once it is out of the load balancer and no longer leads etcd, and only while every
  * other member is healthy.
  */
+import { join } from 'node:path';
 import {
-  promoteNextEtcdCa,
+  CA_KEYS,
+  type CaKey,
+  type ClusterPki,
+  nextCaKey,
+  previousCaKey,
+  promoteNextCa,
   renewLeaves,
   replicaNodeFiles,
-  withNextEtcdCa,
-  withoutPreviousEtcdCa,
+  trustedCaPem,
+  withNextCa,
+  withoutPreviousCa,
 } from '@hacp/certs';
 import { ErrorCode, HacpError, type Instance, type NodeFile, type ProviderV1 } from '@hacp/core';
-import { canRestartMember, type MemberInfo } from '@hacp/topology';
+import { canRestartMember, type MemberInfo, type StepAction } from '@hacp/topology';
+import { ADMIN_KUBECONFIG, adminKubeconfigFile } from '../../kubernetes/api.js';
+import { type PublishedCaKey, republishTrust } from '../../kubernetes/authentication-trust.js';
 import { KUBERNETES_PROCESSES } from '../../kubernetes/components.js';
-import { forgetStoppedIdentityLease, recordIdentityLeasesBefore } from '../../kubernetes/steps.js';
-import { readRecord, recordKey } from '../../record.js';
+import {
+  clusterApi,
+  forgetStoppedIdentityLease,
+  recordIdentityLeasesBefore,
+} from '../../kubernetes/steps.js';
+import { type ClusterRecord, readRecord, recordKey } from '../../record.js';
 import { REPLICA_PORTS } from '../../render.js';
 import { servedByReplica } from '../../served-certs.js';
+import type { StepStatus } from '../../types.js';
 import {
   announceWait,
   missingInstance,
@@ -172,13 +186,13 @@ const rollCerts: StepHandler<'roll-certs'> = async (context, action) => {
   return 'done';
 };
 
-/** The record names the etcd CA that signs now (the last phase of a rotation). */
-async function recordEtcdCa(context: StepContext, etcdCa: string): Promise<void> {
+/** The record names the CA that signs now (the last phase of a rotation). */
+async function recordCa(context: StepContext, key: CaKey, certPem: string): Promise<void> {
   const { provider, cluster, signal } = context;
   const current = await readRecord(provider.state, cluster, signal);
   if (current === undefined) throw missingRecord(cluster);
-  if (current.value.caCertificates.etcdCa === etcdCa) return;
-  const value = { ...current.value, caCertificates: { ...current.value.caCertificates, etcdCa } };
+  if (current.value.caCertificates[key] === certPem) return;
+  const value = { ...current.value, caCertificates: { ...current.value.caCertificates, [key]: certPem } };
   await provider.state.put(recordKey(cluster), value, {
     expectedVersion: current.version,
     requestId: context.requestId(),
@@ -190,39 +204,82 @@ async function recordEtcdCa(context: StepContext, etcdCa: string): Promise<void>
 function missingRecord(cluster: string): HacpError {
   return new HacpError({
     code: ErrorCode.STATE_CORRUPT,
-    message: `Cluster ${cluster} lost its record during the etcd CA rotation.`,
+    message: `Cluster ${cluster} lost its record during a CA rotation.`,
     actions: ['Restore the record from a backup of the state store, then run `hacp resume`.'],
     details: { cluster },
   });
 }
 
-/**
- * One phase of the etcd CA rotation in the operator's PKI; each finds its work done when run
- * again (a PKI already past the phase).
- */
-const rotateEtcdCa: StepHandler<'rotate-etcd-ca'> = async (context, action) => {
-  const record = await requireRecord(context);
-  const pki = await context.pkiStore.load(record);
+/** The PKI after one phase of rotating the CA `key`, or undefined when it is past that phase already. */
+async function afterPhase(
+  context: StepContext,
+  pki: ClusterPki,
+  key: CaKey,
+  phase: Exclude<Extract<StepAction, { kind: 'rotate-ca' }>['phase'], 'republish'>,
+): Promise<ClusterPki | undefined> {
   const options = { logger: context.logger };
-  if (action.phase === 'trust-new') {
-    if (pki.etcdCaNext !== undefined || pki.etcdCaPrevious !== undefined) return 'skipped';
-    await context.pkiStore.save(await withNextEtcdCa(pki, options));
-  } else if (action.phase === 'issue-from-new') {
-    if (pki.etcdCaPrevious !== undefined) return 'skipped';
-    await context.pkiStore.save(await promoteNextEtcdCa(pki, options));
-  } else {
-    // The record first: a PKI without the previous CA no longer matches a record that names it.
-    await recordEtcdCa(context, pki.etcdCa.certPem);
-    if (pki.etcdCaPrevious === undefined) return 'skipped';
-    await context.pkiStore.save(withoutPreviousEtcdCa(pki));
+  const previous = pki[previousCaKey(key)] !== undefined;
+  if (phase === 'trust-new')
+    return pki[nextCaKey(key)] !== undefined || previous
+      ? undefined
+      : withNextCa(pki, { ...options, ca: key });
+  if (phase === 'issue-from-new') return previous ? undefined : promoteNextCa(pki, { ...options, ca: key });
+  // The record first: a PKI without the previous CA no longer matches a record that names it.
+  await recordCa(context, key, pki[key].certPem);
+  return previous ? withoutPreviousCa(pki, key) : undefined;
+}
+
+/** Where the apiservers publish each CA they trust for clients; the etcd CA is not published. */
+const PUBLISHED: Partial<Record<CaKey, PublishedCaKey>> = {
+  ca: 'client-ca-file',
+  frontProxyCa: 'requestheader-client-ca-file',
+};
+
+/** The last step of a cluster or front-proxy CA rotation: the old CA no longer published. */
+async function republish(context: StepContext, record: ClusterRecord, key: CaKey): Promise<StepStatus> {
+  const published = PUBLISHED[key];
+  // An etcd-only cluster has no apiserver to publish anything.
+  if (published === undefined || record.kubernetesVersion === undefined) return 'not-applicable';
+  announceWait(context, 'the apiservers to publish the new CA alone');
+  const changed = await republishTrust({
+    kubeconfig: await clusterApi(context, record),
+    key: published,
+    trusted: trustedCaPem(await context.pkiStore.load(record), key),
+    timeoutMs: context.timeouts.healthy,
+    signal: context.signal,
+  });
+  return changed ? 'done' : 'skipped';
+}
+
+/**
+ * One phase of a CA rotation in the operator's PKI; each finds its work done when run again (a PKI
+ * already past the phase). What reads the PKI outside the replicas follows at once: hacp's own etcd
+ * connection (etcd CA) and the operator's admin kubeconfig (cluster CA), so both keep working
+ * against replicas rolled and not yet rolled.
+ */
+const rotateCa: StepHandler<'rotate-ca'> = async (context, action) => {
+  const record = await requireRecord(context);
+  const key = CA_KEYS[action.ca];
+  if (action.phase === 'republish') return republish(context, record, key);
+  const pki = await context.pkiStore.load(record);
+  const changed = await afterPhase(context, pki, key, action.phase);
+  if (changed !== undefined) await context.pkiStore.save(changed);
+  // Also when skipped: a run cut short between the PKI and the kubeconfig rewrites it now.
+  if (key === 'ca' && record.kubernetesVersion !== undefined) {
+    await adminKubeconfigFile({
+      provider: context.provider,
+      record,
+      pki: changed ?? pki,
+      path: join(context.dataDir, ADMIN_KUBECONFIG),
+      signal: context.signal,
+    });
   }
-  // hacp's own etcd connection: the trust bundle and client certificate of the PKI as it is now.
-  context.session.instancesChanged();
-  return 'done';
+  if (key === 'etcdCa') context.session.instancesChanged();
+  return changed === undefined ? 'skipped' : 'done';
 };
 
 export const certHandlers = {
   'renew-pki': renewPki,
   'roll-certs': rollCerts,
-  'rotate-etcd-ca': rotateEtcdCa,
+  'rotate-ca': rotateCa,
 };

@@ -78,7 +78,11 @@ const writeRecord: StepHandler<'write-record'> = async (context, action) => {
     healthCheck: replicaHealthCheck(kubernetesVersion !== undefined),
     kubeApiserver: kubernetesVersion !== undefined,
     ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
-    caCertificates: { ca: pki.ca.certPem, etcdCa: pki.etcdCa.certPem },
+    caCertificates: {
+      ca: pki.ca.certPem,
+      etcdCa: pki.etcdCa.certPem,
+      frontProxyCa: pki.frontProxyCa.certPem,
+    },
     createdAt: journal.settings?.createdAt ?? new Date().toISOString(),
   });
   return 'done';
