@@ -104,6 +104,10 @@ async function timedHealing(stateDir, way, zone) {
     const healedMs = await untilHealed(stateDir, killedAt).catch((error) => {
       throw new Error(`${error.message}; the watch said:\n${JSON.stringify(watch?.events() ?? [], null, 1)}`);
     });
+    // Stopped only once its action has ended: stopped mid-way, it would leave that operation for the
+    // next watch to finish first.
+    if (watch)
+      while (!watch.events().some((e) => e.action === 'done' || e.action === 'refused')) await sleep(100);
     const actions = watch?.events().filter((e) => ['repair', 'replace'].includes(e.action)) ?? [];
     const after = await statusOf(stateDir, CLUSTER);
     return {

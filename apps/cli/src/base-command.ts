@@ -321,7 +321,9 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     if (this.#exited) return;
     for (const warning of this.resultWarnings(result)) this.#warnings.add(warning);
     if (json) {
-      this.io.writeStdout(formatEnvelope(successEnvelope(result, this.#warnings.all()), { lines: this.jsonLines }));
+      this.io.writeStdout(
+        formatEnvelope(successEnvelope(result, this.#warnings.all()), { lines: this.jsonLines }),
+      );
     } else {
       this.#progress?.finish();
       this.io.writeStdout(this.renderText(result));

@@ -510,8 +510,8 @@ export type ControlPlaneEvent =
   | WatchEvent;
 
 /**
- * What `watch` did or why it did not: `started`/`stopped`; an action it takes (`repair`, `replace`,
- * `backup`, `renew-certs`) and how it ended (`done`, `refused` with the error's code); `waiting`
+ * What `watch` did or why it did not: `started`/`stopped`; an action it takes (`resume` of an
+ * interrupted repair, replace or certificate renewal; `repair`, `replace`, `backup`, `renew-certs`) and how it ended (`done`, `refused` with the error's code); `waiting`
  * with the reason's code (`ZONE_DOWN`, `RETRIES_EXHAUSTED`, ...), said once until it ends; `failed`
  * when the cluster could not be looked at.
  */
@@ -522,6 +522,7 @@ export interface WatchEvent {
   action:
     | 'started'
     | 'stopped'
+    | 'resume'
     | 'repair'
     | 'replace'
     | 'backup'

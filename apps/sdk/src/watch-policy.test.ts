@@ -92,6 +92,11 @@ describe('the watch policy', () => {
       operation: { id: 'op-1', operation: 'replicate', steps: 9, stepsDone: 3, next: 'x' },
     } as Partial<ClusterStatus>);
     expect(kinds(decide(busy, memory, LIMITS, 0))).toEqual(['wait:OPERATION_IN_FLIGHT']);
+    // A repair cut short (the watch's own, stopped mid-way) is finished first.
+    const cut = status([replica('a', 'local-a', 'stopped')], {
+      operation: { id: 'op-2', operation: 'repair', steps: 2, stepsDone: 1, next: 'x' },
+    } as Partial<ClusterStatus>);
+    expect(kinds(decide(cut, memory, LIMITS, 0))).toEqual(['resume']);
   });
 
   it('takes a backup every backupEvery and renews certificates within renewWithin days', () => {

@@ -50,6 +50,7 @@ export const newWatchMemory = (now: number): WatchMemory => ({
 
 /** One thing to do, or one reason not to. */
 export type WatchDecision =
+  | { kind: 'resume'; operation: string; reason: string }
   | { kind: 'repair'; replicas: string[]; reason: string }
   | { kind: 'replace'; replica: string; reason: string }
   | { kind: 'backup'; reason: string }
@@ -65,6 +66,8 @@ export type WatchWaitCode =
   | 'UNHEALTHY_NOT_YET';
 
 const STARTABLE = new Set(['stopped', 'terminated']);
+/** The operations the watch itself runs: one of them interrupted, it finishes. */
+const RESUMABLE = new Set(['repair', 'replace', 'renew-certs']);
 
 /**
  * Decides from one status (and the certificates, when renewal is on). Updates `memory`'s
@@ -78,12 +81,24 @@ export function decide(
   certificates: readonly CertificateStatus[] = [],
 ): WatchDecision[] {
   trackUnhealthy(status, memory, now);
-  if (status.operation !== undefined) {
+  const inFlight = status.operation;
+  // An interrupted action of the kind the watch takes (its own, cut short when it was stopped, or a
+  // person's) is finished first; if it is running now, the resume is refused LOCKED and waits.
+  if (inFlight !== undefined && RESUMABLE.has(inFlight.operation)) {
+    return [
+      {
+        kind: 'resume',
+        operation: inFlight.operation,
+        reason: `An interrupted ${inFlight.operation} (${inFlight.id}, ${inFlight.stepsDone} of ${inFlight.steps} steps done) is recorded.`,
+      },
+    ];
+  }
+  if (inFlight !== undefined) {
     return [
       {
         kind: 'wait',
         code: 'OPERATION_IN_FLIGHT',
-        reason: `An operation is in flight (${status.operation.operation}, ${status.operation.stepsDone} of ${status.operation.steps} steps done): the watch does not act until it ends. Run \`hacp resume\` to finish it.`,
+        reason: `An operation is in flight (${inFlight.operation}, ${inFlight.stepsDone} of ${inFlight.steps} steps done): the watch does not act until it ends, and does not finish a person's ${inFlight.operation}. Run \`hacp resume\` to finish it.`,
       },
     ];
   }

@@ -100,6 +100,7 @@ async function act(
   say({ action: decision.kind, message: `${decision.reason} Running ${commandOf(decision)}.`, ...replica });
   try {
     if (decision.kind === 'repair') await controlPlane.repair({ signal });
+    else if (decision.kind === 'resume') await controlPlane.resume({ signal });
     else if (decision.kind === 'backup') {
       memory.lastBackupAt = Date.now();
       await controlPlane.backups.create({});
@@ -122,6 +123,7 @@ function commandOf(decision: Exclude<WatchDecision, { kind: 'wait' }>): string {
   if (decision.kind === 'replace') return `\`hacp replace --replica ${decision.replica}\``;
   if (decision.kind === 'backup') return '`hacp backup create`';
   if (decision.kind === 'renew-certs') return '`hacp certs renew`';
+  if (decision.kind === 'resume') return '`hacp resume`';
   return '`hacp repair`';
 }
 
