@@ -25,6 +25,7 @@ import {
   renderError,
   toHacpError,
 } from './errors.js';
+import { type GivenFlags, withGivenFlags } from './hints.js';
 import { ProgressPrinter } from './progress.js';
 import { assertProviderName, isLocalProvider, KNOWN_PROVIDERS, type Provider } from './providers.js';
 import { renderWarnings } from './render.js';
@@ -314,7 +315,33 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     const unshown = warnings.filter((warning) => this.#shown.add(warning));
     if (unshown.length === 0) return;
     this.#progress?.finish();
-    this.io.writeStderr(renderWarnings(unshown));
+    this.io.writeStderr(renderWarnings(this.#hintedWarnings(unshown)));
+  }
+
+  /** The global flags given on the command line, which every printed hint keeps. */
+  #given(): GivenFlags {
+    const flags = (this.flags ?? {}) as HacpFlags<typeof HacpCommand>;
+    return {
+      cluster: flags.cluster,
+      // Its flag defaults to the local provider: only another one was given.
+      provider: flags.provider === KNOWN_PROVIDERS[0] ? undefined : flags.provider,
+      project: flags.project,
+      'state-dir': flags['state-dir'],
+    };
+  }
+
+  #hintedWarnings(warnings: readonly CliWarning[]): CliWarning[] {
+    const given = this.#given();
+    return warnings.map((warning) => ({ ...warning, message: withGivenFlags(warning.message, given) }));
+  }
+
+  /** The error with the commands it names keeping the flags the user gave. */
+  #hinted(error: HacpError): HacpError {
+    const given = this.#given();
+    const message = withGivenFlags(error.message, given);
+    const actions = error.actions.map((action) => withGivenFlags(action, given));
+    if (message === error.message && actions.every((action, i) => action === error.actions[i])) return error;
+    return new HacpError({ code: error.code, message, actions, details: error.details, cause: error });
   }
 
   #succeed(result: R, json: boolean): void {
@@ -322,7 +349,9 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     for (const warning of this.resultWarnings(result)) this.#warnings.add(warning);
     if (json) {
       this.io.writeStdout(
-        formatEnvelope(successEnvelope(result, this.#warnings.all()), { lines: this.jsonLines }),
+        formatEnvelope(successEnvelope(result, this.#hintedWarnings(this.#warnings.all())), {
+          lines: this.jsonLines,
+        }),
       );
     } else {
       this.#progress?.finish();
@@ -334,7 +363,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
 
   #fail(thrown: unknown, json: boolean): void {
     if (this.#exited) return;
-    const error = this.#explain(thrown);
+    const error = this.#hinted(this.#explain(thrown));
     this.io.setExitCode(exitCodeOf(error));
     if (json) {
       this.io.writeStdout(formatEnvelope(errorEnvelope(error), { lines: this.jsonLines }));
@@ -397,8 +426,10 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
       this.#abort.abort(this.#abortedError(`Interrupted by ${signal}.`));
       return;
     }
-    const error = this.#abortedError(
-      `Interrupted twice (${signal}): exited at once, possibly half-way through a step; every step checks the real state first, so continuing is safe.`,
+    const error = this.#hinted(
+      this.#abortedError(
+        `Interrupted twice (${signal}): exited at once, possibly half-way through a step; every step checks the real state first, so continuing is safe.`,
+      ),
     );
     this.#exited = true;
     this.io.setExitCode(exitCodeOf(error));

@@ -274,6 +274,18 @@ describe('interruption', () => {
     expect(runtime.controlPlanes[0]?.controlPlane.closed).toBe(true);
   });
 
+  it('keeps the flags the user gave in every hint it prints (the cluster, the state folder)', async () => {
+    const runtime = fakeRuntime({ env: STATE, hangUntilAborted: true });
+    const args = ['replicate', '--zone', 'local-b', '--cluster', 'solo', '--state-dir', '/srv/hacp state'];
+    const running = runCommand(Replicate, 'replicate', args.slice(1), runtime);
+    await untilCalled(runtime);
+    runtime.interrupt('SIGINT');
+    await running;
+    expect(runtime.exitCode).toBe(4);
+    expect(runtime.stderr).toContain("`hacp resume --cluster solo --state-dir '/srv/hacp state'`");
+    expect(runtime.stderr).not.toMatch(/`hacp resume`/);
+  });
+
   it('exits at once on a second signal, printing one envelope', async () => {
     const runtime = fakeRuntime({ env: STATE, hangUntilAborted: true });
     // The fake control plane ends on the first abort; the second signal arrives before it does.

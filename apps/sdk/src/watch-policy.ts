@@ -178,7 +178,7 @@ function replacements(
       decisions.push(
         wait(
           'RETRIES_EXHAUSTED',
-          `${replica.name}'s place was replaced ${done.count} times and is unhealthy again: the watch leaves it. Look at its logs, then run \`hacp replace --replica ${replica.name}\`.`,
+          `${replica.name}'s place was replaced ${done.count} time${done.count === 1 ? '' : 's'} and is unhealthy again: the watch leaves it. Look at its logs, then run \`hacp replace --replica ${replica.name}\`.`,
         ),
       );
       continue;
