@@ -386,9 +386,13 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
         : toHacpError(thrown);
     const next = this.continueAction;
     const resumes = (action: string) => action.includes('hacp resume');
+    // `hacp resume` only where an operation was recorded (the SDK's error names it): interrupted before
+    // that (a prompt, a preflight, the wait for the lock), there is nothing to resume.
+    const recorded = (error.details as { operationId?: unknown } | undefined)?.operationId !== undefined;
     if (
       error.code === ErrorCode.ABORTED &&
       next !== undefined &&
+      (recorded || !this.resumable) &&
       !error.actions.some((a) => a === next || (this.resumable && resumes(a)))
     ) {
       // A command that is more than one operation (a rollout) says how to go on with all of it:
@@ -409,7 +413,9 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     return new HacpError({
       code: ErrorCode.ABORTED,
       message,
-      actions: this.continueAction === undefined ? [] : [this.continueAction],
+      actions: [
+        'Run `hacp status`: it shows an operation that was recorded and `hacp resume` continues; otherwise nothing was changed.',
+      ],
       cause,
     });
   }

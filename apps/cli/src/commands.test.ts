@@ -441,6 +441,8 @@ describe('down', () => {
     expect(callsOf(runtime)).toEqual([]);
     expect(runtime.exitCode).toBe(4);
     expect(runtime.stderr).toContain('Not confirmed: cluster kubernetes was not deleted.');
+    // Nothing was started: there is nothing to resume.
+    expect(runtime.stderr).not.toContain('hacp resume');
   });
 
   it('does not ask with --yes', async () => {
