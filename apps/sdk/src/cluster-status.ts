@@ -199,6 +199,7 @@ function statusWarnings(
             createdAt: instance.createdAt.toISOString(),
             healthy: replicas.find((r) => r.name === instance.name)?.state === 'healthy',
           })),
+          { multizone: observation.record.multizone },
         )
       : [];
   const lost =

@@ -113,8 +113,16 @@ describe('placementWarnings', () => {
     const warnings = placementWarnings([replica('a', B), replica('b', B), replica('c', B)]);
     expect(warnings.map((warning) => warning.code)).toEqual(['SINGLE_ZONE']);
     expect(warnings[0]!.message).toBe(
-      `All 3 replicas are in zone ${B}: an outage of zone ${B} takes the control plane down; add replicas in other zones (needs multizone).`,
+      `All 3 replicas are in zone ${B}: an outage of zone ${B} takes the control plane down; add replicas in other zones (\`hacp replicate --zone <zone>\`, where the cluster was made with --multizone).`,
     );
+  });
+
+  it('does not advise other zones to a cluster made without multizone, which cannot change', () => {
+    const [warning] = placementWarnings([replica('a', B), replica('b', B), replica('c', B)], {
+      multizone: false,
+    });
+    expect(warning?.message).toContain('made without --multizone, which cannot change after `hacp up`');
+    expect(warning?.message).not.toContain('hacp replicate --zone');
   });
 
   it('warns when losing one zone loses quorum, with the verdict', () => {
@@ -123,6 +131,14 @@ describe('placementWarnings', () => {
     expect(warnings.map((warning) => warning.code)).toEqual(['ZONE_LOSS_LOSES_QUORUM']);
     expect(warnings[0]!.message).toContain(`losing zone ${B} loses quorum`);
     expect(warnings[0]!.message).toContain(zoneLossAnalysis(replicas).verdict);
+    expect(warnings[0]!.message).toContain('spread them');
+  });
+
+  it('advises repair, not spreading, where the replicas are spread well but some are unhealthy', () => {
+    const [warning] = placementWarnings([replica('a', B), replica('b', C, false), replica('c', D)]);
+    expect(warning?.code).toBe('ZONE_LOSS_LOSES_QUORUM');
+    expect(warning?.message).toContain('repair them (`hacp repair`)');
+    expect(warning?.message).not.toContain('spread');
   });
 
   it('does not warn about zone loss for fewer than three replicas', () => {

@@ -49,6 +49,7 @@ export function suggestZone(replicas: readonly { zone: string }[], zones: readon
  */
 export function placementWarnings(
   replicas: readonly { name: string; zone: string; healthy?: boolean }[],
+  options: { multizone?: boolean } = {},
 ): Warning[] {
   const warnings: Warning[] = [];
   const count = replicas.length;
@@ -71,15 +72,22 @@ export function placementWarnings(
     const zone = zones[0]!;
     warnings.push({
       code: WarningCode.SINGLE_ZONE,
-      message: `All ${count} replicas are in zone ${zone}: an outage of zone ${zone} takes the control plane down; add replicas in other zones (needs multizone).`,
+      message:
+        options.multizone === false
+          ? `All ${count} replicas are in zone ${zone}: an outage of zone ${zone} takes the control plane down. This cluster was made without --multizone, which cannot change after \`hacp up\`: only a cluster made with \`hacp up --multizone\` can have replicas in other zones.`
+          : `All ${count} replicas are in zone ${zone}: an outage of zone ${zone} takes the control plane down; add replicas in other zones (\`hacp replicate --zone <zone>\`, where the cluster was made with --multizone).`,
     });
   }
   if (count >= 3 && zones.length >= 2) {
     const analysis = zoneLossAnalysis(replicas);
     if (!analysis.survivesAnyZoneLoss) {
+      // Spread well but some unhealthy: the way out is repair, not moving replicas.
+      const spreadWell = zoneLossAnalysis(replicas.map((r) => ({ ...r, healthy: true }))).survivesAnyZoneLoss;
       warnings.push({
         code: WarningCode.ZONE_LOSS_LOSES_QUORUM,
-        message: `With ${count} replicas in ${zones.length} zones, ${analysis.verdict}; spread them so that the healthy replicas outside any one zone still form a majority, and repair unhealthy ones.`,
+        message: spreadWell
+          ? `With ${count} replicas in ${zones.length} zones, ${analysis.verdict} while some are unhealthy; repair them (\`hacp repair\`) and losing any one zone keeps quorum again.`
+          : `With ${count} replicas in ${zones.length} zones, ${analysis.verdict}; spread them so that the replicas outside any one zone still form a majority (\`hacp replicate --zone <zone>\` in the zone with the fewest, then \`hacp remove --replica <name>\` in the one with the most).`,
       });
     }
   }
