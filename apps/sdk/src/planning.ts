@@ -29,6 +29,7 @@ import { observe, toClusterView } from './observe.js';
 import { type Journal, readJournal, readRecord } from './record.js';
 import { planRecovery } from './recovery.js';
 import type { PlanRequest } from './types.js';
+import { assertZoneUsable } from './zones.js';
 
 /** A plan and the names of what its operation manages. */
 interface Planned {
@@ -97,14 +98,17 @@ export async function precheck(
   signal?: AbortSignal,
 ): Promise<void> {
   const { provider, cluster } = context;
-  if (request.operation === 'up') await planNewCluster(context, request, signal);
-  else if (request.operation === 'resume') {
+  if (request.operation === 'up') {
+    await planNewCluster(context, request, signal);
+    await assertZoneUsable(provider, request.zone, signal);
+  } else if (request.operation === 'resume') {
     if ((await readJournal(provider.state, cluster, signal)) === undefined) throw nothingToResume(cluster);
   } else if (request.operation !== 'down') {
     const { value: record } = await context.requireRecord(signal);
     if (request.operation === 'replicate' && request.zone !== undefined) {
       const { region, multizone, firstZone } = record;
       assertReplicaZone({ zone: request.zone, region, multizone, firstZone });
+      await assertZoneUsable(provider, request.zone, signal);
     }
   }
 }

@@ -135,6 +135,19 @@ describe('a zone down', () => {
     expect(error.message).toMatch(/Zone local-c is down/);
     expect(await providerState(world)).toEqual(before);
   });
+
+  it('refuses an up into it at its first step: no address, firewall, PKI or record made', async () => {
+    world = await createWorld();
+    world.provider.failZone('local-b');
+    const before = await providerState(world);
+    const error = await failure(world.controlPlane().up({ zone: 'local-b', multizone: true }));
+    expect(isHacpError(error, ErrorCode.UNAVAILABLE)).toBe(true);
+    expect(error.message).toBe(
+      'Zone local-b is down: nothing can be created there until it is up again. Nothing was changed.',
+    );
+    expect(error.actions.join(' ')).toContain('local-a, local-c');
+    expect(await providerState(world)).toEqual(before);
+  });
 });
 
 describe('a healthy replica taken out of the load balancer outside hacp', () => {

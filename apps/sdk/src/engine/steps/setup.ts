@@ -8,19 +8,11 @@ import { ErrorCode, HacpError } from '@hacp/core';
 import type { EtcdMember } from '@hacp/etcd';
 import { canAddMember, canRemoveMember, firewallRules, type MemberInfo } from '@hacp/topology';
 import { etcdPeerUrl, replicaHealthCheck } from '../../render.js';
+import { assertZoneUsable } from '../../zones.js';
 import { addressRef, findMember, networkOf, type StepContext, type StepHandler } from '../context.js';
 
 const validateZone: StepHandler<'validate-zone'> = async (context, action) => {
-  const zones = await context.provider.zones.list({ signal: context.signal });
-  if (!zones.some((zone) => zone.name === action.zone)) {
-    const names = zones.map((z) => z.name).join(', ');
-    throw new HacpError({
-      code: ErrorCode.ZONE_INVALID,
-      message: `Provider ${context.provider.name} has no zone ${action.zone}; it offers ${names}.`,
-      actions: [`Pick one of: ${names}.`],
-      details: { zone: action.zone },
-    });
-  }
+  await assertZoneUsable(context.provider, action.zone, context.signal);
   return 'done';
 };
 
