@@ -179,6 +179,27 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
   }
 
   /** The local provider, for what only it can do (`zone fail`). @throws HacpError INVALID_ARGUMENT */
+  /**
+   * The local provider, for `zone fail|restore <zone>`: refused (nothing changed) for a zone it does
+   * not offer, and, where `--cluster` names a cluster, for one that does not exist (a zone outage
+   * hits every cluster's replicas in it, so a mistyped cluster must not go on to stop the others).
+   */
+  protected async zoneProvider(command: string, zone: string): Promise<LocalProvider> {
+    const provider = await this.localProvider(command);
+    const zones = (await provider.zones.list({ signal: this.signal })).map((offered) => offered.name);
+    if (!zones.includes(zone)) {
+      throw new HacpError({
+        code: ErrorCode.ZONE_INVALID,
+        message: `Provider ${provider.name} has no zone ${zone}; it offers ${zones.join(', ')}. Nothing was changed.`,
+        actions: [`Run \`hacp ${command} <zone>\` with one of: ${zones.join(', ')}.`],
+        details: { zone },
+      });
+    }
+    if ((this.flags as HacpFlags<typeof HacpCommand>).cluster !== undefined)
+      await (await this.controlPlane()).status({ signal: this.signal });
+    return provider;
+  }
+
   protected async localProvider(command: string): Promise<LocalProvider> {
     const provider = await this.provider();
     if (!isLocalProvider(provider)) {

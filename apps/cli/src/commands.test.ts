@@ -693,6 +693,24 @@ describe('the other commands', () => {
     expect(validateEnvelope('zone fail', json(runtime)).errors).toEqual([]);
   });
 
+  it('zone fail refuses a zone the provider does not offer, and a --cluster that does not exist, stopping nothing', async () => {
+    const provider = fakeProvider();
+    const typo = fakeRuntime({ env: STATE, provider });
+    await runCommand(ZoneFail, 'zone:fail', ['locl-b', '--json'], typo);
+    expect(typo.exitCode).toBe(2);
+    expect(json(typo)).toMatchObject({ error: { code: 'ZONE_INVALID' } });
+    expect(json(typo).error?.message).toContain('it offers local-a, local-b, local-c');
+    const missing = new HacpError({
+      code: 'NOT_FOUND',
+      message: 'Cluster nope does not exist.',
+      actions: [],
+    });
+    const nope = fakeRuntime({ env: STATE, provider, error: missing });
+    await runCommand(ZoneFail, 'zone:fail', ['local-b', '--cluster', 'nope', '--json'], nope);
+    expect(json(nope)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    expect(provider.failedZones).toEqual([]);
+  });
+
   it('zone fail refuses a provider without zones to fail', async () => {
     const runtime = fakeRuntime({ env: STATE, provider: { ...fakeProvider('gce') } });
     await runCommand(ZoneFail, 'zone:fail', ['local-b'], runtime);

@@ -402,6 +402,7 @@ export async function makeFakeRelease(options: {
 export interface FakeProvider {
   name: string;
   failedZones: string[];
+  zones: { list(): Promise<{ name: string; region: string }[]> };
   failZone(zone: string): Promise<string[]>;
   restoreZone(zone: string): Promise<string[]>;
 }
@@ -410,6 +411,9 @@ export function fakeProvider(name = 'local'): FakeProvider {
   const provider: FakeProvider = {
     name,
     failedZones: [],
+    zones: {
+      list: async () => ['local-a', 'local-b', 'local-c'].map((zone) => ({ name: zone, region: 'local' })),
+    },
     failZone: async (zone) => {
       provider.failedZones.push(zone);
       return ['kubernetes-master-1f3'];

@@ -6,7 +6,7 @@ export default class ZoneFail extends HacpCommand<typeof ZoneFail, ZoneChangeRes
   static override summary = 'Stop every replica in a zone, as an outage would (local provider).';
 
   static override description =
-    'Stops every process of every replica in the zone and refuses new instances there until `hacp zone restore`, to show that the control plane survives the loss of a zone. Only the local provider can do this.';
+    'Stops every process of every replica in the zone (of every cluster in the state folder, as an outage would) and refuses new instances there until `hacp zone restore`, to show that the control plane survives the loss of a zone. A zone the provider does not offer is refused, and so is a `--cluster` that does not exist, with nothing stopped. Only the local provider can do this.';
 
   static override examples = [
     {
@@ -20,7 +20,7 @@ export default class ZoneFail extends HacpCommand<typeof ZoneFail, ZoneChangeRes
   };
 
   async run() {
-    const replicas = await (await this.localProvider('zone fail')).failZone(this.args.zone, {
+    const replicas = await (await this.zoneProvider('zone fail', this.args.zone)).failZone(this.args.zone, {
       signal: this.signal,
     });
     return { zone: this.args.zone, replicas };

@@ -17,9 +17,12 @@ export default class ZoneRestore extends HacpCommand<typeof ZoneRestore, ZoneCha
   };
 
   async run() {
-    const replicas = await (await this.localProvider('zone restore')).restoreZone(this.args.zone, {
-      signal: this.signal,
-    });
+    const replicas = await (await this.zoneProvider('zone restore', this.args.zone)).restoreZone(
+      this.args.zone,
+      {
+        signal: this.signal,
+      },
+    );
     return { zone: this.args.zone, replicas };
   }
 
