@@ -14,7 +14,7 @@ import type {
   KubernetesBinarySource,
 } from '@hacp/sdk';
 import { Command, Flags, type Interfaces, toConfiguredId } from '@oclif/core';
-import { defaultCluster, defaultStateDir, readBackupRetentionVariables } from './env.js';
+import { defaultCluster, defaultProvider, defaultStateDir, readBackupRetentionVariables } from './env.js';
 import { type CliWarning, errorEnvelope, formatEnvelope, successEnvelope, WarningList } from './envelope.js';
 import {
   assertClusterName,
@@ -80,6 +80,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
   static override enableJsonFlag = true;
 
   static override baseFlags = {
+    help: Flags.help({ char: 'h', summary: 'Show this help.', helpGroup: 'GLOBAL' }),
     cluster: Flags.string({
       summary: 'The cluster to act on.',
       description: 'Default: $HACP_CLUSTER, else kubernetes.',
@@ -88,8 +89,8 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     }),
     provider: Flags.string({
       summary: `Where the replicas run: ${KNOWN_PROVIDERS.join(', ')}, or a plugin's provider.`,
-      description: 'Run `hacp providers` to list them; `hacp plugins install` adds more.',
-      default: 'local',
+      description:
+        'Default: $HACP_PROVIDER, else local. Run `hacp providers` to list them; `hacp plugins install` adds more.',
       helpGroup: 'GLOBAL',
       helpValue: '<name>',
     }),
@@ -307,7 +308,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     this.args = parsed.args as HacpArgs<T>;
     const flags = this.flags as HacpFlags<typeof HacpCommand>;
     const env = this.io.env;
-    const provider = flags.provider ?? KNOWN_PROVIDERS[0];
+    const provider = flags.provider ?? defaultProvider(env);
     assertProviderName(provider);
     const cluster = flags.cluster ?? defaultCluster(env);
     assertClusterName(cluster);
@@ -344,8 +345,7 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
     const flags = (this.flags ?? {}) as HacpFlags<typeof HacpCommand>;
     return {
       cluster: flags.cluster,
-      // Its flag defaults to the local provider: only another one was given.
-      provider: flags.provider === KNOWN_PROVIDERS[0] ? undefined : flags.provider,
+      provider: flags.provider,
       project: flags.project,
       'state-dir': flags['state-dir'],
     };

@@ -123,6 +123,15 @@ describe('global flags and output', () => {
     expect(runtime.providersCreated).toEqual([]);
   });
 
+  it('takes the provider from HACP_PROVIDER when --provider is not given, and lets the flag win', async () => {
+    const fromEnv = fakeRuntime({ env: { ...STATE, HACP_PROVIDER: 'gce', HACP_GCE_PROJECT: 'p-1' } });
+    await runCommand(Status, 'status', ['--json'], fromEnv);
+    expect(fromEnv.providersCreated.map((created) => created.name)).toEqual(['gce']);
+    const flag = fakeRuntime({ env: { ...STATE, HACP_PROVIDER: 'gce' } });
+    await runCommand(Status, 'status', ['--provider', 'local', '--json'], flag);
+    expect(flag.providersCreated.map((created) => created.name)).toEqual(['local']);
+  });
+
   it('refuses an unknown provider with exit 2 (PROVIDER_NOT_FOUND), listing the known ones', async () => {
     const runtime = fakeRuntime({ env: STATE });
     const made: string[] = [];

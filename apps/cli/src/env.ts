@@ -121,6 +121,11 @@ export function defaultCluster(env: Environment): string {
   return readStringVariable(env, 'HACP_CLUSTER') ?? DEFAULT_CLUSTER;
 }
 
+/** The provider: `HACP_PROVIDER`, else the local one. */
+export function defaultProvider(env: Environment): string {
+  return readStringVariable(env, 'HACP_PROVIDER') ?? 'local';
+}
+
 /**
  * The state folder: `HACP_STATE_DIR`, else `$XDG_STATE_HOME/hacp`, else `~/.local/state/hacp` (the
  * local provider's own default).
