@@ -17,6 +17,8 @@ describe('commandLine', () => {
     expect(commandLine(['help', 'up'])).toEqual(['up', '--help']);
     expect(commandLine(['help', 'zone', 'fail'])).toEqual(['zone', 'fail', '--help']);
     expect(commandLine(['help'])).toEqual(['--help']);
+    expect(commandLine(['up', '-h'])).toEqual(['up', '--help']);
+    expect(commandLine(['kube-up', '--', '-h'])).toEqual(['kube-up', '--', '-h']);
   });
 
   it('leaves everything else as it was typed', () => {

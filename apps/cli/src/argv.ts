@@ -1,6 +1,7 @@
 /**
  * The command line as people type it, made into one oclif parses: global flags before the command
- * (`hacp --cluster x status`) move after it, and `hacp help <command>` is `hacp <command> --help`.
+ * (`hacp --cluster x status`) move after it, `hacp help <command>` is `hacp <command> --help`, and
+ * `-h` is `--help`.
  * Kept apart from the rest of the CLI so that `bin/run.js` loads nothing else before oclif.
  */
 
@@ -14,7 +15,9 @@ const BOOLEAN_FLAGS = new Set(['--json']);
  * commandLine(['--cluster', 'x', 'status']); // ['status', '--cluster', 'x']
  * commandLine(['help', 'zone', 'fail']); // ['zone', 'fail', '--help']
  */
-export function commandLine(argv: readonly string[]): string[] {
+export function commandLine(typed: readonly string[]): string[] {
+  const end = typed.indexOf('--');
+  const argv = typed.map((word, i) => (word === '-h' && (end === -1 || i < end) ? '--help' : word));
   const leading: string[] = [];
   let i = 0;
   while (i < argv.length) {
@@ -27,7 +30,7 @@ export function commandLine(argv: readonly string[]): string[] {
     i += 1;
   }
   const rest = argv.slice(i);
-  if (rest.length === 0) return [...argv];
+  if (rest.length === 0) return argv;
   if (rest[0] === 'help' && rest.length === 1) return ['--help', ...leading];
   if (rest[0] === 'help' && !rest[1]?.startsWith('-')) return [...rest.slice(1), '--help', ...leading];
   return [...rest, ...leading];

@@ -80,7 +80,6 @@ export abstract class HacpCommand<T extends typeof Command, R> extends Command {
   static override enableJsonFlag = true;
 
   static override baseFlags = {
-    help: Flags.help({ char: 'h', summary: 'Show this help.', helpGroup: 'GLOBAL' }),
     cluster: Flags.string({
       summary: 'The cluster to act on.',
       description: 'Default: $HACP_CLUSTER, else kubernetes.',
