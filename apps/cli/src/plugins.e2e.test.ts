@@ -252,7 +252,8 @@ describe('a provider plugin, linked into the built CLI', () => {
     expect(status.code).toBe(2);
     expect(status.json).toMatchObject({ error: { code: 'NOT_FOUND' } });
     expect((status.json as { error: { actions: string[] } }).error.actions[0]).toBe(
-      'Create it with `hacp up --zone <zone> --provider example`.',
+      // The hint keeps the flags given: pasted, it acts on the same cluster and provider.
+      'Create it with `hacp up --zone <zone> --provider example --cluster nothing-here`.',
     );
   });
 
