@@ -63,6 +63,14 @@ describe('changes made outside hacp, as gcloud makes them (issue 19)', () => {
     const plan = await w.controlPlane.plan({ operation: 'repair' });
     expect(stepIdsOf(plan)).toEqual([`start-instance:${name}`, `wait-healthy:${name}`]);
     await w.controlPlane.repair();
+    // The target pool counts the started replica healthy at its next health check, which comes on
+    // its own interval after repair's wait for the replica: later on two busy cores.
+    await expect
+      .poll(async () => (await w.controlPlane.status()).endpoint.targets.every((t) => t.healthy), {
+        timeout: 60_000,
+        interval: 1000,
+      })
+      .toBe(true);
     await expectConsistent(w, 2);
     // Started, not replaced: the same instances and disks.
     expect(resources(w.server)).toEqual(before);
