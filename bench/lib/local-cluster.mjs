@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI, CLI_DIR, cliEnv } from './cli.mjs';
+import { onInterrupt, removeFolder, tempFolder } from './harness.mjs';
 import { describeHost, describeTmpFolder, firstLine, packageVersion } from './machine.mjs';
 
 const COMMAND_TIMEOUT_MS = 300_000;
@@ -86,4 +87,27 @@ export function localMachine() {
     hacp: packageVersion(join(CLI_DIR, 'package.json')),
     ...describeTmpFolder(),
   };
+}
+
+/**
+ * A three-replica etcd-only cluster in local-a, -b and -c, in a fresh temp folder; `cleanup()` (also
+ * run on an interruption) deletes it with `hacp down` and removes the folder.
+ */
+export async function threeReplicaCluster(kind, cluster) {
+  const stateDir = tempFolder(kind);
+  let cleaning;
+  const cleanup = () => {
+    cleaning ??= (async () => {
+      await hacpIn(stateDir, cluster, ['down', '--yes']).catch((error) =>
+        process.stderr.write(`cleanup: ${error.message}\n`),
+      );
+      removeFolder(stateDir);
+    })();
+    return cleaning;
+  };
+  onInterrupt('the cluster this run started', cleanup);
+  await hacpIn(stateDir, cluster, ['up', '--zone', 'local-a', '--multizone', '--no-kubernetes']);
+  await hacpIn(stateDir, cluster, ['replicate', '--zone', 'local-b']);
+  await hacpIn(stateDir, cluster, ['replicate', '--zone', 'local-c']);
+  return { stateDir, cleanup };
 }

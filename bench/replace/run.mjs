@@ -11,8 +11,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { buildHash } from '../lib/cli.mjs';
-import { benchOptions, onInterrupt, removeFolder, tempFolder } from '../lib/harness.mjs';
-import { checkThree, hacpIn, killReplica, localMachine, statusOf } from '../lib/local-cluster.mjs';
+import { benchOptions } from '../lib/harness.mjs';
+import {
+  checkThree,
+  hacpIn,
+  killReplica,
+  localMachine,
+  statusOf,
+  threeReplicaCluster,
+} from '../lib/local-cluster.mjs';
 import {
   loadText,
   markdownTable,
@@ -155,29 +162,12 @@ async function timedReplace(stateDir, { mode, flag }) {
 
 // --- the run ----------------------------------------------------------------------------------------
 
-let stateDir;
-let cleaning;
-function cleanup() {
-  cleaning ??= (async () => {
-    if (stateDir === undefined) return;
-    await hacp(stateDir, ['down', '--yes']).catch((error) =>
-      process.stderr.write(`cleanup: ${error.message}\n`),
-    );
-    removeFolder(stateDir);
-  })();
-  return cleaning;
-}
-onInterrupt('the cluster this run started', cleanup);
-
 async function measure() {
   const runStarted = performance.now();
   const loadAtStart = loadavg();
   const build = buildHash();
-  stateDir = tempFolder('replace');
+  const { stateDir, cleanup } = await threeReplicaCluster('replace', CLUSTER);
   try {
-    await hacp(stateDir, ['up', '--zone', 'local-a', '--multizone', '--no-kubernetes']);
-    await hacp(stateDir, ['replicate', '--zone', 'local-b']);
-    await hacp(stateDir, ['replicate', '--zone', 'local-c']);
     const client = clientOf(stateDir);
     let filled;
     try {

@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { buildHash, CLI, cliEnv } from '../lib/cli.mjs';
-import { benchOptions, onInterrupt, removeFolder, tempFolder } from '../lib/harness.mjs';
+import { benchOptions } from '../lib/harness.mjs';
 import {
   checkThree,
   hacpIn,
@@ -18,6 +18,7 @@ import {
   localMachine,
   statusOf,
   threeHealthy,
+  threeReplicaCluster,
 } from '../lib/local-cluster.mjs';
 import {
   loadText,
@@ -125,29 +126,12 @@ async function timedHealing(stateDir, way, zone) {
   }
 }
 
-let stateDir;
-let cleaning;
-function cleanup() {
-  cleaning ??= (async () => {
-    if (stateDir === undefined) return;
-    await hacp(stateDir, ['down', '--yes']).catch((error) =>
-      process.stderr.write(`cleanup: ${error.message}\n`),
-    );
-    removeFolder(stateDir);
-  })();
-  return cleaning;
-}
-onInterrupt('the cluster this run started', cleanup);
-
 async function measure() {
   const runStarted = performance.now();
   const loadAtStart = loadavg();
   const build = buildHash();
-  stateDir = tempFolder('watch');
+  const { stateDir, cleanup } = await threeReplicaCluster('watch', CLUSTER);
   try {
-    await hacp(stateDir, ['up', '--zone', 'local-a', '--multizone', '--no-kubernetes']);
-    await hacp(stateDir, ['replicate', '--zone', 'local-b']);
-    await hacp(stateDir, ['replicate', '--zone', 'local-c']);
     const samples = [];
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['watch', 'repair'] : ['repair', 'watch'];
